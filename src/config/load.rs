@@ -1,0 +1,1 @@
+//! INI text -> validated `Config`, every error naming its line.

@@ -1,0 +1,1 @@
+//! The effective settings rendered back as INI text (for `qksmtp check`).

@@ -1,0 +1,1 @@
+//! Parsers for single INI values: durations, sizes, booleans, addresses, CIDRs.

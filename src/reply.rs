@@ -1,0 +1,283 @@
+//! The SMTP reply: one type shared by the server (what we say) and the client (what we hear),
+//! the named constructors for every reply the server sends, and the wire rendering.
+
+use std::fmt;
+
+/// An RFC 3463 enhanced status code such as `5.1.1` (class.subject.detail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Enhanced {
+    pub class: u8,
+    pub subject: u16,
+    pub detail: u16,
+}
+
+impl Enhanced {
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Enhanced {
+        Enhanced { class, subject, detail }
+    }
+
+    /// Parses `X.Y.Z` (class 2, 4 or 5; subject and detail up to 3 digits).
+    pub fn parse(text: &str) -> Option<Enhanced> {
+        let mut parts = text.split('.');
+        let class: u8 = parse_digits(parts.next()?, 1)?;
+        let subject: u16 = parse_digits(parts.next()?, 3)?;
+        let detail: u16 = parse_digits(parts.next()?, 3)?;
+        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
+            return None;
+        }
+        Some(Enhanced { class, subject, detail })
+    }
+}
+
+fn parse_digits<T: std::str::FromStr>(text: &str, max_len: usize) -> Option<T> {
+    if text.is_empty() || text.len() > max_len || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+impl fmt::Display for Enhanced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// One SMTP reply: a three-digit code, an optional enhanced status code and one or more text
+/// lines (without the code prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub enhanced: Option<Enhanced>,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn new(code: u16, enhanced: Option<Enhanced>, text: impl Into<String>) -> Reply {
+        Reply { code, enhanced, lines: vec![text.into()] }
+    }
+
+    fn std(code: u16, class: u8, subject: u16, detail: u16, text: impl Into<String>) -> Reply {
+        Reply::new(code, Some(Enhanced::new(class, subject, detail)), text)
+    }
+
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+    pub fn is_permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    /// The reply as sent on the wire: `250-first\r\n250 last\r\n`; the enhanced code (when
+    /// present) is repeated on every line, as RFC 2034 asks.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let empty = [String::new()];
+        let lines: &[String] = if self.lines.is_empty() { &empty } else { &self.lines };
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            match self.enhanced {
+                Some(e) => out.extend_from_slice(format!("{}{}{} {}", self.code, sep, e, line).as_bytes()),
+                None => out.extend_from_slice(format!("{}{}{}", self.code, sep, line).as_bytes()),
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+
+    /// All lines joined with a space, for logs and status pages: `550 5.1.1 no such user`.
+    pub fn one_line(&self) -> String {
+        let mut s = self.code.to_string();
+        if let Some(e) = self.enhanced {
+            s.push(' ');
+            s.push_str(&e.to_string());
+        }
+        for line in &self.lines {
+            if !line.is_empty() {
+                s.push(' ');
+                s.push_str(line);
+            }
+        }
+        s
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.one_line())
+    }
+}
+
+/// The replies the server sends, by name. Texts are generic on purpose: details go to the log.
+impl Reply {
+    pub fn greeting(hostname: &str) -> Reply {
+        Reply::new(220, None, format!("{hostname} ESMTP qksmtp"))
+    }
+    pub fn ehlo(hostname: &str, client: &str, extensions: &[String]) -> Reply {
+        let mut lines = vec![format!("{hostname} greets {client}")];
+        lines.extend(extensions.iter().cloned());
+        Reply { code: 250, enhanced: None, lines }
+    }
+    pub fn helo(hostname: &str) -> Reply {
+        Reply::new(250, None, hostname.to_string())
+    }
+    pub fn ok() -> Reply {
+        Reply::std(250, 2, 0, 0, "Ok")
+    }
+    pub fn sender_ok() -> Reply {
+        Reply::std(250, 2, 1, 0, "Ok")
+    }
+    pub fn recipient_ok() -> Reply {
+        Reply::std(250, 2, 1, 5, "Ok")
+    }
+    pub fn queued(id: &str) -> Reply {
+        Reply::std(250, 2, 0, 0, format!("Ok: queued as {id}"))
+    }
+    pub fn bye() -> Reply {
+        Reply::std(221, 2, 0, 0, "Bye")
+    }
+    pub fn start_data() -> Reply {
+        Reply::new(354, None, "End data with <CR><LF>.<CR><LF>")
+    }
+    pub fn cannot_verify() -> Reply {
+        Reply::std(252, 2, 0, 0, "Cannot VRFY user, but will accept message and attempt delivery")
+    }
+    pub fn help() -> Reply {
+        Reply {
+            code: 214,
+            enhanced: Some(Enhanced::new(2, 0, 0)),
+            lines: vec![
+                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY".into(),
+                "See RFC 5321; the status page explains what happened to each message".into(),
+            ],
+        }
+    }
+    pub fn expn_refused() -> Reply {
+        Reply::std(502, 5, 5, 1, "EXPN not available")
+    }
+
+    // --- refusals at connect and of the session -------------------------------------------
+    pub fn access_denied() -> Reply {
+        Reply::std(554, 5, 7, 1, "Access denied")
+    }
+    pub fn too_many_sessions() -> Reply {
+        Reply::std(421, 4, 7, 0, "Too many connections, try again later")
+    }
+    pub fn too_many_errors() -> Reply {
+        Reply::std(421, 4, 7, 0, "Too many errors, closing connection")
+    }
+    pub fn idle_timeout() -> Reply {
+        Reply::std(421, 4, 4, 2, "Timeout, closing connection")
+    }
+    pub fn shutting_down() -> Reply {
+        Reply::std(421, 4, 3, 2, "Service shutting down, try again later")
+    }
+
+    // --- syntax and sequence ------------------------------------------------------------------
+    pub fn line_too_long() -> Reply {
+        Reply::std(500, 5, 5, 2, "Line too long")
+    }
+    pub fn unrecognized() -> Reply {
+        Reply::std(500, 5, 5, 2, "Command not recognized")
+    }
+    pub fn syntax(what: &str) -> Reply {
+        Reply::std(501, 5, 5, 4, format!("Syntax error: {what}"))
+    }
+    pub fn bad_sender_syntax() -> Reply {
+        Reply::std(501, 5, 1, 7, "Bad sender address syntax")
+    }
+    pub fn bad_recipient_syntax() -> Reply {
+        Reply::std(501, 5, 1, 3, "Bad recipient address syntax")
+    }
+    pub fn unknown_parameter(name: &str) -> Reply {
+        Reply::std(555, 5, 5, 4, format!("Unsupported parameter {name}"))
+    }
+    pub fn non_ascii_address() -> Reply {
+        Reply::std(553, 5, 6, 7, "Non-ASCII address needs SMTPUTF8")
+    }
+    pub fn bad_sequence(what: &str) -> Reply {
+        Reply::std(503, 5, 5, 1, format!("Bad sequence of commands: {what}"))
+    }
+    pub fn not_implemented() -> Reply {
+        Reply::std(502, 5, 5, 1, "Command not implemented")
+    }
+    pub fn no_valid_recipients() -> Reply {
+        Reply::std(554, 5, 5, 1, "No valid recipients")
+    }
+
+    // --- policy and limits ----------------------------------------------------------------------
+    pub fn relay_denied() -> Reply {
+        Reply::std(550, 5, 7, 1, "Relaying denied")
+    }
+    pub fn recipient_needs_domain() -> Reply {
+        Reply::std(550, 5, 1, 3, "Recipient address needs a domain")
+    }
+    pub fn too_many_recipients() -> Reply {
+        Reply::std(452, 4, 5, 3, "Too many recipients")
+    }
+    pub fn message_too_big() -> Reply {
+        Reply::std(552, 5, 3, 4, "Message size exceeds fixed limit")
+    }
+    pub fn bare_newline_refused() -> Reply {
+        Reply::std(554, 5, 6, 0, "Message contains bare CR or LF; use CRLF line endings")
+    }
+    pub fn storage_failed() -> Reply {
+        Reply::std(452, 4, 3, 1, "Insufficient system storage, try again later")
+    }
+    pub fn tls_required() -> Reply {
+        Reply::std(530, 5, 7, 0, "Must issue a STARTTLS command first")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_multiline_with_enhanced_code_on_each_line() {
+        let r = Reply {
+            code: 250,
+            enhanced: Some(Enhanced::new(2, 0, 0)),
+            lines: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(r.to_wire(), b"250-2.0.0 a\r\n250 2.0.0 b\r\n");
+        assert_eq!(Reply::start_data().to_wire(), b"354 End data with <CR><LF>.<CR><LF>\r\n");
+    }
+
+    #[test]
+    fn ehlo_lists_extensions_without_enhanced_code() {
+        let r = Reply::ehlo("h.test", "c.test", &["PIPELINING".into(), "8BITMIME".into()]);
+        assert_eq!(r.to_wire(), b"250-h.test greets c.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+    }
+
+    #[test]
+    fn enhanced_parse_table() {
+        let cases: &[(&str, Option<(u8, u16, u16)>)] = &[
+            ("5.1.1", Some((5, 1, 1))),
+            ("4.7.0", Some((4, 7, 0))),
+            ("2.0.0", Some((2, 0, 0))),
+            ("5.1.10", Some((5, 1, 10))),
+            ("3.1.1", None),
+            ("5.1", None),
+            ("5.1.1.1", None),
+            ("5..1", None),
+            ("5.1000.1", None),
+            ("x.1.1", None),
+        ];
+        for (text, want) in cases {
+            let got = Enhanced::parse(text).map(|e| (e.class, e.subject, e.detail));
+            assert_eq!(got, *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn one_line_joins() {
+        assert_eq!(Reply::relay_denied().one_line(), "550 5.7.1 Relaying denied");
+    }
+}

@@ -1,0 +1,1 @@
+//! Parsers for MAIL FROM / RCPT TO arguments: paths, addresses, parameters, xtext.

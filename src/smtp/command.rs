@@ -1,0 +1,1 @@
+//! The SMTP command-line parser: one line in, one `Command` (or the reason it is bad) out.

@@ -1,0 +1,1 @@
+//! The DATA receiver: a streaming state machine from wire bytes to message content.
