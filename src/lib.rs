@@ -1,7 +1,14 @@
 //! qksmtp: a single-binary SMTP server that sends mail from this computer directly to the
-//! recipients' servers. Modules follow the data flow: config -> server (sessions) -> spool.
+//! recipients' servers. Modules follow the data flow: config -> server (sessions, intake)
+//! -> spool -> (scheduler, delivery).
 
 pub mod access;
+pub mod cli;
 pub mod config;
+pub mod message;
+pub mod queue;
 pub mod reply;
+pub mod server;
 pub mod smtp;
+pub mod spool;
+pub mod time;

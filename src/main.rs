@@ -1,3 +1,231 @@
-fn main() {
-    println!("Hello, world!");
+//! The `qksmtp` program: finds and loads the INI, then runs the server or a command.
+
+use qksmtp::cli::{self, Command};
+use qksmtp::config::{self, Config, DEFAULT_INI, load::ConfigError};
+use qksmtp::server::Server;
+use qksmtp::spool::Spool;
+use qksmtp::time::Timestamp;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const INI_NAME: &str = "qksmtp.ini";
+/// How long a stopping server lets sessions in DATA finish.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let invocation = match cli::parse(std::env::args().skip(1)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("qksmtp: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let explicit = invocation.config.clone();
+    match invocation.command {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("qksmtp {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check => with_config(explicit, false, check),
+        Command::Queue => with_config(explicit, false, queue),
+        Command::Run => with_config(explicit, true, run),
+    }
+}
+
+/// Finds the INI (writing the default first if `create` and there is none), loads it and
+/// hands it to `then`; a missing or invalid INI is exit code 1 with every error printed.
+fn with_config(
+    explicit: Option<PathBuf>,
+    create: bool,
+    then: fn(Config, Vec<ConfigError>) -> ExitCode,
+) -> ExitCode {
+    let path = match locate(explicit, create) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match config::load::load(&path) {
+        Ok((config, warnings)) => then(config, warnings),
+        Err(errors) => {
+            eprintln!("qksmtp: {} has {} error(s):", path.display(), errors.len());
+            for e in &errors {
+                eprintln!("{}: {e}", path.display());
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--config FILE`, else ./qksmtp.ini, else qksmtp.ini beside the program; with `create`,
+/// writes the commented default to the current folder (or beside the program) when none.
+fn locate(explicit: Option<PathBuf>, create: bool) -> Result<PathBuf, String> {
+    if let Some(path) = explicit {
+        return if path.is_file() {
+            Ok(absolute(&path))
+        } else {
+            Err(format!("{}: no such file", path.display()))
+        };
+    }
+    let here = absolute(Path::new(INI_NAME));
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(INI_NAME)));
+    let candidates: Vec<PathBuf> = std::iter::once(here).chain(beside).collect();
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    if !create {
+        let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "no {INI_NAME} found (looked at {}); run qksmtp once to create one, or use --config FILE",
+            looked.join(", ")
+        ));
+    }
+    for target in &candidates {
+        if std::fs::write(target, DEFAULT_INI).is_ok() {
+            println!(
+                "qksmtp: wrote the default configuration to {} (edit it, then restart)",
+                target.display()
+            );
+            return Ok(target.clone());
+        }
+    }
+    Err(format!(
+        "no {INI_NAME} found and none could be written in {}",
+        candidates[0].display()
+    ))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn print_warnings(warnings: &[ConfigError]) {
+    for w in warnings {
+        eprintln!("qksmtp: warning: {w}");
+    }
+}
+
+fn check(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
+    print_warnings(&warnings);
+    println!(
+        "; {} is valid. Effective settings (defaults filled in):\n",
+        config.path.display()
+    );
+    print!("{}", config::render::render(&config));
+    ExitCode::SUCCESS
+}
+
+fn queue(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
+    print_warnings(&warnings);
+    let dir = &config.server.spool_dir;
+    if !dir.is_dir() {
+        println!(
+            "the spool {} does not exist yet: no messages",
+            dir.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match Spool::open(dir).and_then(|s| s.scan(false)) {
+        Ok(scan) => {
+            print!("{}", qksmtp::queue::render(&scan, Timestamp::now()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("qksmtp: cannot read the spool {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(level: log::LevelFilter) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.init();
+}
+
+fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
+    init_logging(config.server.log_level);
+    print_warnings(&warnings);
+    let config = Arc::new(config);
+    let spool = match open_spool(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    }) {
+        eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
+    }
+    let server = match Server::start(config.clone(), spool, None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: {}", e.message);
+            eprintln!(
+                "qksmtp: nothing to listen on; fix [server] listen in {}",
+                config.path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "qksmtp {} using {}",
+        env!("CARGO_PKG_VERSION"),
+        config.path.display()
+    );
+    for addr in server.bound() {
+        println!("qksmtp: listening on {addr} (smtp)");
+    }
+    match config.server.status_listen {
+        Some(a) => println!("qksmtp: status page http://{a}/ (not served by this version yet)"),
+        None => println!("qksmtp: status page off"),
+    }
+    println!("qksmtp: ready; Ctrl-C stops");
+    let _ = stop_rx.recv();
+    println!("qksmtp: stopping");
+    server.stop(STOP_GRACE);
+    println!("qksmtp: stopped");
+    ExitCode::SUCCESS
+}
+
+/// Opens the spool, removes leftovers of unfinished writes, reports what waits in it.
+fn open_spool(config: &Config) -> Result<Arc<Spool>, String> {
+    let dir = &config.server.spool_dir;
+    let spool =
+        Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
+    let scan = spool
+        .scan(true)
+        .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
+    for (path, why) in &scan.damaged {
+        log::error!(
+            "damaged spool entry {}: {why} (left in place)",
+            path.display()
+        );
+    }
+    if !scan.leftovers.is_empty() {
+        log::info!("removed {} unfinished spool file(s)", scan.leftovers.len());
+    }
+    let pending: usize = scan.envelopes.iter().map(|e| e.pending().count()).sum();
+    println!(
+        "qksmtp: spool {} ({} message(s), {} recipient(s) pending)",
+        dir.display(),
+        scan.envelopes.len(),
+        pending
+    );
+    Ok(Arc::new(spool))
 }

@@ -13,7 +13,11 @@ pub struct Enhanced {
 
 impl Enhanced {
     pub const fn new(class: u8, subject: u16, detail: u16) -> Enhanced {
-        Enhanced { class, subject, detail }
+        Enhanced {
+            class,
+            subject,
+            detail,
+        }
     }
 
     /// Parses `X.Y.Z` (class 2, 4 or 5; subject and detail up to 3 digits).
@@ -25,7 +29,11 @@ impl Enhanced {
         if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
             return None;
         }
-        Some(Enhanced { class, subject, detail })
+        Some(Enhanced {
+            class,
+            subject,
+            detail,
+        })
     }
 }
 
@@ -53,7 +61,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, enhanced: Option<Enhanced>, text: impl Into<String>) -> Reply {
-        Reply { code, enhanced, lines: vec![text.into()] }
+        Reply {
+            code,
+            enhanced,
+            lines: vec![text.into()],
+        }
     }
 
     fn std(code: u16, class: u8, subject: u16, detail: u16, text: impl Into<String>) -> Reply {
@@ -74,11 +86,17 @@ impl Reply {
     /// present) is repeated on every line, as RFC 2034 asks.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let empty = [String::new()];
-        let lines: &[String] = if self.lines.is_empty() { &empty } else { &self.lines };
+        let lines: &[String] = if self.lines.is_empty() {
+            &empty
+        } else {
+            &self.lines
+        };
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
             match self.enhanced {
-                Some(e) => out.extend_from_slice(format!("{}{}{} {}", self.code, sep, e, line).as_bytes()),
+                Some(e) => {
+                    out.extend_from_slice(format!("{}{}{} {}", self.code, sep, e, line).as_bytes())
+                }
                 None => out.extend_from_slice(format!("{}{}{}", self.code, sep, line).as_bytes()),
             }
             out.extend_from_slice(b"\r\n");
@@ -122,7 +140,11 @@ impl Reply {
     pub fn ehlo(hostname: &str, client: &str, extensions: &[String]) -> Reply {
         let mut lines = vec![format!("{hostname} greets {client}")];
         lines.extend(extensions.iter().cloned());
-        Reply { code: 250, enhanced: None, lines }
+        Reply {
+            code: 250,
+            enhanced: None,
+            lines,
+        }
     }
     pub fn helo(hostname: &str) -> Reply {
         Reply::new(250, None, hostname.to_string())
@@ -146,7 +168,13 @@ impl Reply {
         Reply::new(354, None, "End data with <CR><LF>.<CR><LF>")
     }
     pub fn cannot_verify() -> Reply {
-        Reply::std(252, 2, 0, 0, "Cannot VRFY user, but will accept message and attempt delivery")
+        Reply::std(
+            252,
+            2,
+            0,
+            0,
+            "Cannot VRFY user, but will accept message and attempt delivery",
+        )
     }
     pub fn help() -> Reply {
         Reply {
@@ -225,7 +253,13 @@ impl Reply {
         Reply::std(552, 5, 3, 4, "Message size exceeds fixed limit")
     }
     pub fn bare_newline_refused() -> Reply {
-        Reply::std(554, 5, 6, 0, "Message contains bare CR or LF; use CRLF line endings")
+        Reply::std(
+            554,
+            5,
+            6,
+            0,
+            "Message contains bare CR or LF; use CRLF line endings",
+        )
     }
     pub fn storage_failed() -> Reply {
         Reply::std(452, 4, 3, 1, "Insufficient system storage, try again later")
@@ -247,18 +281,29 @@ mod tests {
             lines: vec!["a".into(), "b".into()],
         };
         assert_eq!(r.to_wire(), b"250-2.0.0 a\r\n250 2.0.0 b\r\n");
-        assert_eq!(Reply::start_data().to_wire(), b"354 End data with <CR><LF>.<CR><LF>\r\n");
+        assert_eq!(
+            Reply::start_data().to_wire(),
+            b"354 End data with <CR><LF>.<CR><LF>\r\n"
+        );
     }
 
     #[test]
     fn ehlo_lists_extensions_without_enhanced_code() {
-        let r = Reply::ehlo("h.test", "c.test", &["PIPELINING".into(), "8BITMIME".into()]);
-        assert_eq!(r.to_wire(), b"250-h.test greets c.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        let r = Reply::ehlo(
+            "h.test",
+            "c.test",
+            &["PIPELINING".into(), "8BITMIME".into()],
+        );
+        assert_eq!(
+            r.to_wire(),
+            b"250-h.test greets c.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        );
     }
 
     #[test]
     fn enhanced_parse_table() {
-        let cases: &[(&str, Option<(u8, u16, u16)>)] = &[
+        type Case = (&'static str, Option<(u8, u16, u16)>);
+        let cases: &[Case] = &[
             ("5.1.1", Some((5, 1, 1))),
             ("4.7.0", Some((4, 7, 0))),
             ("2.0.0", Some((2, 0, 0))),
@@ -278,6 +323,9 @@ mod tests {
 
     #[test]
     fn one_line_joins() {
-        assert_eq!(Reply::relay_denied().one_line(), "550 5.7.1 Relaying denied");
+        assert_eq!(
+            Reply::relay_denied().one_line(),
+            "550 5.7.1 Relaying denied"
+        );
     }
 }

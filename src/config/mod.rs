@@ -268,7 +268,10 @@ impl ServerConfig {
     /// Built-in defaults; `base` is the INI file's folder, `hostname` the system's name.
     pub fn defaults(base: &std::path::Path, hostname: &str) -> ServerConfig {
         ServerConfig {
-            listen: vec!["127.0.0.1:25".parse().unwrap(), "127.0.0.1:2525".parse().unwrap()],
+            listen: vec![
+                "127.0.0.1:25".parse().unwrap(),
+                "127.0.0.1:2525".parse().unwrap(),
+            ],
             listen_tls: Vec::new(),
             hostname: hostname.to_string(),
             status_listen: Some("127.0.0.1:8025".parse().unwrap()),
@@ -329,7 +332,9 @@ impl RelayConfig {
 /// Windows, else `localhost`.
 pub fn system_hostname() -> String {
     let from_proc = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-    let from_env = std::env::var("COMPUTERNAME").ok().or_else(|| std::env::var("HOSTNAME").ok());
+    let from_env = std::env::var("COMPUTERNAME")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok());
     from_proc
         .or(from_env)
         .map(|s| s.trim().to_string())

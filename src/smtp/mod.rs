@@ -17,7 +17,10 @@ pub struct Address {
 
 impl Address {
     pub fn new(local: impl Into<String>, domain: impl Into<String>) -> Address {
-        Address { local: local.into(), domain: domain.into() }
+        Address {
+            local: local.into(),
+            domain: domain.into(),
+        }
     }
     /// True when any byte is outside ASCII (needs SMTPUTF8).
     pub fn is_utf8(&self) -> bool {
@@ -86,7 +89,11 @@ pub struct MailParams {
 pub enum Notify {
     Never,
     /// Any combination of the three; at least one is true.
-    On { success: bool, failure: bool, delay: bool },
+    On {
+        success: bool,
+        failure: bool,
+        delay: bool,
+    },
 }
 
 /// ORCPT= of RCPT TO (RFC 3461 §4.2): address type (e.g. `rfc822`) and the decoded address.

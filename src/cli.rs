@@ -1,0 +1,110 @@
+//! The command line as a value: which command, which INI file. Pure; `main` acts on it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server (no command given).
+    Run,
+    /// Validate the INI and print the effective settings.
+    Check,
+    /// List the spool.
+    Queue,
+    Help,
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub command: Command,
+    pub config: Option<PathBuf>,
+}
+
+pub const USAGE: &str = "\
+qksmtp - send mail from this computer directly to the recipients' servers
+
+Usage:
+  qksmtp [--config FILE]           run the server (writes a commented qksmtp.ini if none exists)
+  qksmtp check [--config FILE]     validate the INI and print the effective settings
+  qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
+  qksmtp --help | --version
+
+The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
+Diagnostics go to stderr; RUST_LOG (e.g. RUST_LOG=debug) overrides [server] log_level.
+";
+
+/// Parses the arguments after the program name. The error is the message to print with
+/// the usage (exit code 2).
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, String> {
+    let mut command = None;
+    let mut config = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let cmd = match arg.as_str() {
+            "--config" | "-c" => {
+                let file = args.next().ok_or("--config needs a file name")?;
+                if config.replace(PathBuf::from(file)).is_some() {
+                    return Err("--config given twice".into());
+                }
+                continue;
+            }
+            a if a.starts_with("--config=") => {
+                config = Some(PathBuf::from(&a["--config=".len()..]));
+                continue;
+            }
+            "-h" | "--help" | "help" => Command::Help,
+            "-V" | "--version" | "version" => Command::Version,
+            "run" => Command::Run,
+            "check" => Command::Check,
+            "queue" => Command::Queue,
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            other => return Err(format!("unknown command {other}")),
+        };
+        command = match (command, cmd) {
+            (None, c) => Some(c),
+            (Some(c @ (Command::Help | Command::Version)), _)
+            | (_, c @ (Command::Help | Command::Version)) => Some(c),
+            (Some(_), _) => return Err("give one command at a time".into()),
+        };
+    }
+    Ok(Invocation {
+        command: command.unwrap_or(Command::Run),
+        config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Invocation, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn table() {
+        let run = Invocation {
+            command: Command::Run,
+            config: None,
+        };
+        assert_eq!(p(&[]), Ok(run.clone()));
+        assert_eq!(p(&["check"]).unwrap().command, Command::Check);
+        assert_eq!(
+            p(&["queue", "--config", "a.ini"]).unwrap().config,
+            Some(PathBuf::from("a.ini"))
+        );
+        assert_eq!(
+            p(&["--config=b.ini", "check"]).unwrap().config,
+            Some(PathBuf::from("b.ini"))
+        );
+        assert_eq!(p(&["--help"]).unwrap().command, Command::Help);
+        assert_eq!(
+            p(&["check", "--version"]).unwrap().command,
+            Command::Version
+        );
+        assert!(p(&["--config"]).is_err());
+        assert!(p(&["--bogus"]).is_err());
+        assert!(p(&["frobnicate"]).is_err());
+        assert!(p(&["check", "queue"]).is_err());
+    }
+}

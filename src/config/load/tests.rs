@@ -1,0 +1,451 @@
+//! Tests of `load::parse` and `load::load`: defaults, every error with its line, inheritance.
+
+use super::*;
+use crate::access::Cidr;
+use crate::config::{DEFAULT_INI, HostPort, IpFamily, RelayAuth, RelayTls};
+use std::time::Duration;
+
+const PATH: &str = "/etc/qksmtp/qksmtp.ini";
+const HOST: &str = "host.example.test";
+
+fn ok(text: &str) -> (Config, Vec<Warning>) {
+    parse(text, Path::new(PATH), HOST).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
+}
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    match parse(text, Path::new(PATH), HOST) {
+        Ok(_) => panic!("no error for {text:?}"),
+        Err(errors) => errors,
+    }
+}
+
+#[test]
+fn default_file_is_the_defaults() {
+    let (config, warnings) = ok(DEFAULT_INI);
+    assert_eq!(config, defaults(Path::new(PATH), HOST));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(ok("").0, config);
+    assert_eq!(config.server.spool_dir, Path::new("/etc/qksmtp/spool"));
+    assert_eq!(
+        config.server.log_file.as_deref(),
+        Some(Path::new("/etc/qksmtp/qksmtp.log"))
+    );
+    assert_eq!(config.delivery.helo_name, HOST);
+}
+
+#[test]
+fn default_file_has_every_key() {
+    let keys = [
+        ("server", sections::SERVER_KEYS),
+        ("delivery", sections::DELIVERY_KEYS),
+        ("domain:*", sections::DOMAIN_KEYS),
+        ("relay:isp", sections::RELAY_KEYS),
+        ("access", sections::ACCESS_KEYS),
+    ];
+    for (section, keys) in keys {
+        assert!(DEFAULT_INI.contains(&format!("[{section}]")), "{section}");
+        for key in keys {
+            let set = format!("\n{key} =");
+            let commented = format!("\n;{key} =");
+            assert!(
+                DEFAULT_INI.contains(&set) || DEFAULT_INI.contains(&commented),
+                "{section} {key}"
+            );
+        }
+    }
+    assert!(
+        DEFAULT_INI.contains("qksmtp passwd")
+            && DEFAULT_INI.contains("setcap cap_net_bind_service=+ep")
+    );
+    assert!(
+        DEFAULT_INI.contains("[domain:hotmail.com]") && DEFAULT_INI.contains("openssl req -x509")
+    );
+}
+
+/// Each snippet has exactly one error, on the given line, containing the given text.
+#[test]
+fn errors_name_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("listen = 127.0.0.1:25\n", 1, "before any [section]"),
+        ("[server]\n\n[bogus]\n", 3, "unknown section [bogus]"),
+        ("[Server]\n", 1, "lower-case: [server]"),
+        ("[domain:]\n", 1, "not a domain name"),
+        ("[relay:]\n", 1, "needs a name"),
+        (
+            "[server]\nlisten = 127.0.0.1:2525\nfoo = 1\n",
+            3,
+            "unknown key \"foo\" in [server]; the keys there are: listen,",
+        ),
+        (
+            "[server]\n;c\n\nmax_message_size = 12Q\n",
+            4,
+            "max_message_size = \"12Q\": expected a size like 10M",
+        ),
+        (
+            "[server]\nlisten = localhost:25\n",
+            2,
+            "host names are not allowed",
+        ),
+        (
+            "[server]\nlisten = 127.0.0.1:25\nlisten = 127.0.0.1:26\n",
+            3,
+            "set twice in [server] (first set on line 2)",
+        ),
+        (
+            "[server]\n[delivery]\n[server]\n",
+            3,
+            "duplicate section [server] (first on line 1)",
+        ),
+        (
+            "[domain:A.test]\n[domain:a.test.]\n",
+            2,
+            "duplicate section",
+        ),
+        ("[relay:isp]\nport = 25\n", 1, "has no host"),
+        (
+            "[relay:isp]\nhost = smtp.example.net\nauth = login\nusername = u\n",
+            3,
+            "needs both username and password",
+        ),
+        (
+            "[relay:isp]\nhost = smtp.example.net\nport = 0\n",
+            3,
+            "port number",
+        ),
+        (
+            "[relay:isp]\nhost = smtp.example.net\ntls = ssl\n",
+            3,
+            "expected starttls, tls or none",
+        ),
+        ("[domain:*]\ndirect_attempts = 0\n", 2, "both 0"),
+        ("[domain:x.test]\ndirect_attempts = 0\n", 2, "both 0"),
+        (
+            "[domain:*]\nrelay_attempts = 0\n[domain:x.test]\nmx = a.test\ndirect_attempts = 0\n",
+            5,
+            "both 0",
+        ),
+        (
+            "[domain:*]\nrelay_attempts = 2\n",
+            2,
+            "no [relay:NAME] section",
+        ),
+        (
+            "[domain:x.test]\nretry_backoff = 0.5\n",
+            2,
+            "retry_backoff = \"0.5\": expected a number from 1",
+        ),
+        ("[domain:x.test]\nmx = a..test\n", 2, "mx = \"a..test\""),
+        ("[domain:x.test]\nmax_connections = 0\n", 2, "from 1 to"),
+        ("[server]\nlisten =\n", 2, "nothing to listen on"),
+        (
+            "[server]\nlisten =\nlisten_tls = 127.0.0.1:465\n",
+            3,
+            "listen_tls needs a certificate",
+        ),
+        ("[server]\n\ntls_cert = c.pem\n", 3, "tls_key is not"),
+        ("[server]\n\ntls_key = k.pem\n", 3, "tls_cert is not"),
+        ("[server]\nrequire_tls = yes\n", 2, "needs a certificate"),
+        ("[server]\nrequire_tls = maybe\n", 2, "expected yes or no"),
+        ("[server]\nstatus_allow =\n", 2, "at least one"),
+        ("[server]\nidle_timeout = 0\n", 2, "above 0"),
+        ("[server]\nspool_dir =\n", 2, "expected a folder"),
+        ("[server]\nhostname = has space\n", 2, "host name"),
+        (
+            "[server]\nbare_newline = strip\n",
+            2,
+            "expected normalize or reject",
+        ),
+        (
+            "[server]\nlog_level = loud\n",
+            2,
+            "expected error, warn, info, debug, trace or off",
+        ),
+        ("[access]\nallow = 10.0.0.0/33\n", 2, "prefix"),
+        ("[access]\nallow =\n", 2, "at least one"),
+        ("[access]\nrelay_from = everyone\n", 2, "relay_from"),
+        ("[users]\nbob =\n", 2, "no password"),
+        ("[users]\nbob = $h\nbob = $i\n", 3, "set twice"),
+        ("[delivery]\nworkers = 0\n", 2, "workers = \"0\""),
+        (
+            "[delivery]\ndns_server = dns.example.test\n",
+            2,
+            "dns_server",
+        ),
+        (
+            "[delivery]\ntimeout_connect = 5x\n",
+            2,
+            "expected a duration",
+        ),
+        (
+            "[delivery]\nip_family = ipv5\n",
+            2,
+            "expected any, ipv4 or ipv6",
+        ),
+        (
+            "[server]\njunk here\nlisten = 127.0.0.1:25\n",
+            2,
+            "\"junk here\" is not a [section] header",
+        ),
+        (
+            "[server]\nspool_dir = C:\\q\\\nlog_file = x\n",
+            2,
+            "goes on to the next line",
+        ),
+        ("[server]\n= 5\n", 2, "no key name"),
+        ("[server]\nhostname = \"open\n", 2, "never closed"),
+        ("[server\n", 1, "no closing ]"),
+    ];
+    for (text, line, needle) in cases {
+        let errors = errors(text);
+        assert_eq!(errors.len(), 1, "{text:?}: {errors:?}");
+        assert_eq!(errors[0].line, Some(*line), "{text:?}: {errors:?}");
+        assert!(
+            errors[0].message.contains(needle),
+            "{text:?}: {} lacks {needle:?}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn every_error_is_collected() {
+    let text = "[server]\nmax_sessions = x\nmax_errors = y\n[nope]\n[domain:*]\nretry_delay = z\n";
+    let lines: Vec<Option<usize>> = errors(text).iter().map(|e| e.line).collect();
+    assert_eq!(lines, [Some(2), Some(3), Some(4), Some(6)]);
+    assert_eq!(
+        errors(text)[0].to_string(),
+        "line 2: max_sessions = \"x\": expected a whole number from 1 to 100000"
+    );
+    assert_eq!(ConfigError::new(None, "oops").to_string(), "oops");
+}
+
+#[test]
+fn backslash_paths_stay_verbatim() {
+    let text = "[server]\nspool_dir = C:\\temp\\new\nlog_file = D:\\logs\\x.log ; comment\n\
+                tls_cert = \"C:\\Program Files\\q\\cert.pem\"\ntls_key = \\\\server\\share\\key.pem\n";
+    let (config, _) = ok(text);
+    let s = &config.server;
+    assert!(
+        s.spool_dir.to_string_lossy().ends_with("C:\\temp\\new"),
+        "{:?}",
+        s.spool_dir
+    );
+    assert!(
+        s.log_file
+            .as_ref()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("D:\\logs\\x.log")
+    );
+    assert!(
+        s.tls_cert
+            .as_ref()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("C:\\Program Files\\q\\cert.pem")
+    );
+    assert!(
+        s.tls_key
+            .as_ref()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("\\\\server\\share\\key.pem")
+    );
+    let (config, _) = ok("[server]\nspool_dir = /var/spool/qksmtp\nlog_file =\nstatus_listen =\n");
+    assert_eq!(config.server.spool_dir, Path::new("/var/spool/qksmtp"));
+    assert_eq!(
+        (config.server.log_file, config.server.status_listen),
+        (None, None)
+    );
+}
+
+#[test]
+fn access_rules_keep_file_order() {
+    let text =
+        "[access]\nallow = 127.0.0.1\ndeny = 10.0.0.13\nallow = 10.0.0.0/8, ::1\nrelay_from =\n";
+    let (config, warnings) = ok(text);
+    let rules: Vec<String> = config
+        .access
+        .rules
+        .iter()
+        .map(|r| format!("{} {}", r.action, r.cidr))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "allow 127.0.0.1/32",
+            "deny 10.0.0.13/32",
+            "allow 10.0.0.0/8",
+            "allow ::1/128"
+        ]
+    );
+    assert!(config.access.relay_from.is_empty() && warnings.is_empty());
+    let (_, warnings) = ok("[access]\nallow = 192.168.0.0/16\n");
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].message.contains("127.0.0.1"));
+}
+
+#[test]
+fn domains_inherit_from_star() {
+    let text = "[domain:Hotmail.COM]\nmax_connections = 1\n[relay:isp]\nhost = smtp.example.net\n\
+                [domain:*]\nmax_continuous = 3\nrelay_attempts = 2\nmx = mx.example.test:2525, ::1\n\
+                [domain:*.example.test]\nip_family = ipv6\nmx =\n";
+    let (config, _) = ok(text);
+    let star = &config.default_rule;
+    assert_eq!(
+        (
+            star.max_continuous,
+            star.relay_attempts,
+            star.max_connections
+        ),
+        (3, 2, 2)
+    );
+    let hp = |host: &str, port| HostPort {
+        host: host.to_string(),
+        port,
+    };
+    assert_eq!(star.mx, [hp("mx.example.test", 2525), hp("::1", 25)]);
+    assert_eq!(config.domains.len(), 2);
+    let (name, hotmail) = &config.domains[0];
+    assert_eq!(name, "hotmail.com");
+    assert_eq!(
+        (
+            hotmail.max_connections,
+            hotmail.max_continuous,
+            hotmail.relay_attempts
+        ),
+        (1, 3, 2)
+    );
+    assert_eq!(hotmail.mx, star.mx);
+    assert_eq!(config.domains[1].0, "*.example.test");
+    assert_eq!(
+        config.rule_for("a.b.Example.Test").ip_family,
+        IpFamily::Ipv6
+    );
+    assert!(config.rule_for("a.b.example.test").mx.is_empty());
+    assert_eq!(config.rule_for("HOTMAIL.com.").max_connections, 1);
+    assert_eq!(config.rule_for("other.test"), star);
+}
+
+#[test]
+fn relays() {
+    let text = "[relay:one]\nhost = smtp.example.net\nauth = plain\nusername = u\npassword = \"p ;w\"\n\
+                [relay:two]\nhost = [::1]\ntls = tls\n[relay:three]\nhost = 192.0.2.1\ntls = none\n\
+                [relay:four]\nhost = relay.example.test\ntls = none\nport = 2525\ntls_verify = no\n\
+                retry_delay = 30s\nmax_connections = 4\n";
+    let (config, warnings) = ok(text);
+    assert!(warnings.is_empty());
+    let summary: Vec<(&str, &str, u16, RelayTls)> = config
+        .relays
+        .iter()
+        .map(|r| (r.name.as_str(), r.host.as_str(), r.port, r.tls))
+        .collect();
+    let expected = [
+        ("one", "smtp.example.net", 587, RelayTls::StartTls),
+        ("two", "::1", 465, RelayTls::Tls),
+        ("three", "192.0.2.1", 25, RelayTls::None),
+        ("four", "relay.example.test", 2525, RelayTls::None),
+    ];
+    assert_eq!(summary, expected);
+    let one = &config.relays[0];
+    assert_eq!(
+        (one.auth, one.username.as_str(), one.password.as_str()),
+        (RelayAuth::Plain, "u", "p ;w")
+    );
+    let four = &config.relays[3];
+    assert!(!four.tls_verify);
+    assert_eq!(
+        (four.retry_delay, four.max_connections),
+        (Duration::from_secs(30), 4)
+    );
+    let (_, warnings) = ok("[relay:x]\nhost = a.test\nusername = u\n");
+    assert_eq!(warnings[0].line, Some(3));
+}
+
+#[test]
+fn users_and_warnings() {
+    let (config, warnings) = ok("[users]\nalice = $argon2id$x\nbob@example.test = secret\n");
+    assert_eq!(config.users.len(), 2);
+    assert_eq!(
+        (
+            config.users[1].name.as_str(),
+            config.users[1].password.as_str()
+        ),
+        ("bob@example.test", "secret")
+    );
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        warnings[0].to_string(),
+        "line 3: user bob@example.test has a plain-text password; make a hash with `qksmtp passwd`"
+    );
+}
+
+#[test]
+fn server_and_delivery_values() {
+    let text = "\u{feff}[delivery]\ndns_server = 192.0.2.53\ndelay_warning = 0\ntimeout_data_done = 1h\n\
+                [server]\nhostname = mx.example.test\nlisten = [::1]:2525\nmax_message_size = 10M\n\
+                status_allow = 10.0.0.0/8\nidle_timeout = 90\n";
+    let (config, _) = ok(text);
+    let d = &config.delivery;
+    assert_eq!(d.dns_server, Some("192.0.2.53:53".parse().unwrap()));
+    assert_eq!(d.delay_warning, Duration::ZERO);
+    assert_eq!(d.timeouts.data_done, Duration::from_secs(3600));
+    assert_eq!(
+        d.helo_name, "mx.example.test",
+        "helo_name follows [server] hostname"
+    );
+    let s = &config.server;
+    assert_eq!(s.listen, ["[::1]:2525".parse().unwrap()]);
+    assert_eq!(s.max_message_size, 10 << 20);
+    assert_eq!(s.status_allow, ["10.0.0.0/8".parse::<Cidr>().unwrap()]);
+    assert_eq!(s.idle_timeout, Duration::from_secs(90));
+    let (config, _) = ok("[server]\nhostname = a.test\n[delivery]\nhelo_name = b.test\n");
+    assert_eq!(config.delivery.helo_name, "b.test");
+}
+
+#[test]
+fn load_checks_tls_files() {
+    let dir = std::env::temp_dir().join(format!("qksmtp-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ini = dir.join("qksmtp.ini");
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    write(
+        "cert.pem",
+        "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n",
+    );
+    write(
+        "key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
+    );
+    write(
+        "rsa.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let cases: [(&str, Option<usize>); 4] = [
+        ("[server]\ntls_cert = cert.pem\ntls_key = key.pem\n", None),
+        (
+            "[server]\ntls_cert = missing.pem\ntls_key = key.pem\n",
+            Some(2),
+        ),
+        (
+            "[server]\ntls_cert = cert.pem\n\ntls_key = rsa.pem\n",
+            Some(4),
+        ),
+        ("[server]\ntls_cert = key.pem\ntls_key = key.pem\n", Some(2)),
+    ];
+    for (text, line) in cases {
+        write("qksmtp.ini", text);
+        match (load(&ini), line) {
+            (Ok((config, _)), None) => {
+                assert_eq!(config.server.tls_cert, Some(dir.join("cert.pem")))
+            }
+            (Err(errors), Some(line)) => {
+                assert_eq!(errors[0].line, Some(line), "{text}: {errors:?}")
+            }
+            (result, _) => panic!("{text}: {result:?}"),
+        }
+    }
+    let missing = load(&dir.join("nope.ini")).unwrap_err();
+    assert!(missing[0].line.is_none() && missing[0].message.contains("cannot read"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

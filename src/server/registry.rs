@@ -1,0 +1,176 @@
+//! The table of open sessions: enforces `max_sessions` and `max_sessions_per_ip`, and lets a
+//! stopping server end idle sessions at once while sessions in DATA finish.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TooManySessions,
+    TooManyFromIp,
+}
+
+struct Entry {
+    stream: TcpStream,
+    in_data: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Inner {
+    per_ip: HashMap<IpAddr, usize>,
+    sessions: HashMap<u64, Entry>,
+    next_key: u64,
+}
+
+pub struct Registry {
+    max_total: usize,
+    max_per_ip: usize,
+    inner: Mutex<Inner>,
+    emptied: Condvar,
+}
+
+/// A place in the table; leaving it (drop) frees the place.
+pub struct Seat {
+    registry: Arc<Registry>,
+    key: u64,
+    ip: IpAddr,
+    in_data: Arc<AtomicBool>,
+}
+
+impl Seat {
+    /// Marks the session as receiving a message (a stop lets it finish).
+    pub fn set_in_data(&self, yes: bool) {
+        self.in_data.store(yes, Ordering::SeqCst);
+    }
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut inner = self
+            .registry
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        inner.sessions.remove(&self.key);
+        if let Some(n) = inner.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                inner.per_ip.remove(&self.ip);
+            }
+        }
+        if inner.sessions.is_empty() {
+            self.registry.emptied.notify_all();
+        }
+    }
+}
+
+impl Registry {
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            max_total,
+            max_per_ip,
+            inner: Mutex::default(),
+            emptied: Condvar::new(),
+        })
+    }
+
+    /// Takes a seat for a new session from `ip`, or says which limit is reached.
+    /// `stream` is a handle used only to end the session on stop.
+    pub fn enter(self: &Arc<Self>, ip: IpAddr, stream: TcpStream) -> Result<Seat, Refusal> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.sessions.len() >= self.max_total {
+            return Err(Refusal::TooManySessions);
+        }
+        let from_ip = inner.per_ip.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.max_per_ip {
+            return Err(Refusal::TooManyFromIp);
+        }
+        *inner.per_ip.entry(ip).or_insert(0) += 1;
+        let key = inner.next_key;
+        inner.next_key += 1;
+        let in_data = Arc::new(AtomicBool::new(false));
+        inner.sessions.insert(
+            key,
+            Entry {
+                stream,
+                in_data: in_data.clone(),
+            },
+        );
+        Ok(Seat {
+            registry: self.clone(),
+            key,
+            ip,
+            in_data,
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sessions
+            .len()
+    }
+
+    /// Ends the reading side of sessions; with `all == false` only those not in DATA. Their
+    /// blocked read returns end-of-file and they say 421 and close.
+    pub fn end_sessions(&self, all: bool) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in inner.sessions.values() {
+            if all || !entry.in_data.load(Ordering::SeqCst) {
+                let _ = entry.stream.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    /// Waits until no session is left, at most `timeout`. True when empty.
+    pub fn wait_empty(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while !inner.sessions.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            inner = self
+                .emptied
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn stream() -> TcpStream {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        TcpStream::connect(l.local_addr().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn limits_total_and_per_ip_and_frees_on_drop() {
+        let reg = Registry::new(3, 2);
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let s1 = reg.enter(a, stream()).unwrap();
+        let _s2 = reg.enter(a, stream()).unwrap();
+        assert_eq!(reg.enter(a, stream()).err(), Some(Refusal::TooManyFromIp));
+        let _s3 = reg.enter(b, stream()).unwrap();
+        assert_eq!(reg.enter(b, stream()).err(), Some(Refusal::TooManySessions));
+        drop(s1);
+        assert_eq!(reg.count(), 2);
+        assert!(reg.enter(a, stream()).is_ok());
+        assert!(!reg.wait_empty(Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,349 @@
+//! One SMTP session: the connection's state (`Connection`), the mail transaction in progress
+//! (`Transaction`), the session state machine (`State`, changed only in `Session::handle`),
+//! and the read-reply loop around them.
+
+use super::Context;
+use super::intake;
+use super::registry::Seat;
+use super::wire::{Line, ReadEnd, Wire};
+use crate::access;
+use crate::config::BareNewline;
+use crate::reply::Reply;
+use crate::smtp::command::{Command, CommandError, parse_command};
+use crate::smtp::data::{DataReceiver, Feed};
+use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
+use log::{debug, info, warn};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with its CRLF.
+pub const MAX_COMMAND_LINE: usize = 512;
+const DATA_CHUNK: usize = 64 * 1024;
+const COMMAND_CHUNK: usize = 4 * 1024;
+
+/// Facts about the connection that outlive transactions.
+pub struct Connection {
+    pub peer: SocketAddr,
+    /// The HELO/EHLO argument, once given.
+    pub helo: Option<String>,
+    pub esmtp: bool,
+    pub relay_allowed: bool,
+    pub auth_user: Option<String>,
+    pub errors: u32,
+}
+
+/// The mail transaction: from MAIL to the end of DATA (or RSET).
+pub struct Transaction {
+    pub sender: ReversePath,
+    pub params: MailParams,
+    pub recipients: Vec<(Address, RcptParams)>,
+}
+
+/// Where the dialogue is.
+enum State {
+    /// Greeted; no HELO/EHLO yet.
+    Fresh,
+    /// HELO/EHLO done, no transaction.
+    Ready,
+    /// MAIL accepted; recipients being added.
+    Mail(Transaction),
+}
+
+/// What the loop does after a command.
+enum Next {
+    Continue,
+    /// Receive the message (354 already queued).
+    Data,
+    Close,
+}
+
+pub struct Session {
+    ctx: Arc<Context>,
+    conn: Connection,
+    state: State,
+}
+
+/// Runs a session to its end. `seat` is its place in the registry (freed on return).
+pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat) {
+    let _ = stream.set_read_timeout(Some(ctx.config.server.idle_timeout));
+    let _ = stream.set_write_timeout(Some(ctx.config.server.idle_timeout));
+    let _ = stream.set_nodelay(true);
+    let relay_allowed = access::in_any(&ctx.config.access.relay_from, peer.ip());
+    let conn = Connection {
+        peer,
+        helo: None,
+        esmtp: false,
+        relay_allowed,
+        auth_user: None,
+        errors: 0,
+    };
+    let mut session = Session {
+        ctx,
+        conn,
+        state: State::Fresh,
+    };
+    let mut wire = Wire::new(stream);
+    debug!("session {} from {peer}", seat.key());
+    wire.reply(&Reply::greeting(&session.ctx.config.server.hostname));
+    session.dialogue(&mut wire, &seat);
+    let _ = wire.flush();
+    debug!("session {} from {peer} ended", seat.key());
+}
+
+impl Session {
+    fn dialogue(&mut self, wire: &mut Wire, seat: &Seat) {
+        loop {
+            while let Some(line) = wire.next_line(MAX_COMMAND_LINE) {
+                let next = match line {
+                    Line::TooLong => self.refuse(wire, Reply::line_too_long()),
+                    Line::Text(text) => self.handle(&text, wire),
+                };
+                let next = match next {
+                    Next::Data => self.receive(wire, seat),
+                    other => other,
+                };
+                if matches!(next, Next::Close) {
+                    return;
+                }
+                if self.conn.errors >= self.ctx.config.server.max_errors {
+                    warn!("{}: too many errors, closing", self.conn.peer);
+                    wire.reply(&Reply::too_many_errors());
+                    return;
+                }
+            }
+            if wire.flush().is_err() {
+                return;
+            }
+            if let Err(end) = wire.fill(COMMAND_CHUNK) {
+                self.ended(wire, end);
+                return;
+            }
+        }
+    }
+
+    fn ended(&self, wire: &mut Wire, end: ReadEnd) {
+        match end {
+            ReadEnd::Closed if self.ctx.stopping.load(Ordering::SeqCst) => {
+                wire.reply(&Reply::shutting_down())
+            }
+            ReadEnd::Closed => {}
+            ReadEnd::TimedOut => {
+                info!("{}: idle timeout", self.conn.peer);
+                wire.reply(&Reply::idle_timeout());
+            }
+            ReadEnd::Failed(e) => debug!("{}: read failed: {e}", self.conn.peer),
+        }
+    }
+
+    /// Queues a refusal and counts it as an error of the session.
+    fn refuse(&mut self, wire: &mut Wire, reply: Reply) -> Next {
+        self.conn.errors += 1;
+        wire.reply(&reply);
+        Next::Continue
+    }
+
+    /// The state machine: one command in, a reply queued, the state changed here only.
+    fn handle(&mut self, line: &[u8], wire: &mut Wire) -> Next {
+        let command = match parse_command(line) {
+            Ok(c) => c,
+            Err(e) => return self.refuse(wire, command_error_reply(&e)),
+        };
+        let state = std::mem::replace(&mut self.state, State::Fresh);
+        let (state, reply, next) = self.transition(state, command);
+        self.state = state;
+        match reply {
+            Some(r) if r.is_permanent() => self.refuse(wire, r),
+            Some(r) => {
+                wire.reply(&r);
+                Next::Continue
+            }
+            None => Next::Continue,
+        };
+        next
+    }
+
+    fn transition(&mut self, state: State, command: Command) -> (State, Option<Reply>, Next) {
+        let host = &self.ctx.config.server.hostname;
+        match (state, command) {
+            (_, Command::Ehlo(name)) => {
+                let reply = Reply::ehlo(host, &name, &self.extensions());
+                self.conn.helo = Some(name);
+                self.conn.esmtp = true;
+                (State::Ready, Some(reply), Next::Continue)
+            }
+            (_, Command::Helo(name)) => {
+                self.conn.helo = Some(name);
+                self.conn.esmtp = false;
+                (State::Ready, Some(Reply::helo(host)), Next::Continue)
+            }
+            (State::Fresh, Command::Mail { .. }) => (
+                State::Fresh,
+                Some(Reply::bad_sequence("send HELO/EHLO first")),
+                Next::Continue,
+            ),
+            (State::Mail(tx), Command::Mail { .. }) => (
+                State::Mail(tx),
+                Some(Reply::bad_sequence("nested MAIL command")),
+                Next::Continue,
+            ),
+            (State::Ready, Command::Mail { from, params }) => self.mail(from, params),
+            (State::Mail(tx), Command::Rcpt { to, params }) => self.rcpt(tx, to, params),
+            (state, Command::Rcpt { .. }) => (
+                state,
+                Some(Reply::bad_sequence("need MAIL before RCPT")),
+                Next::Continue,
+            ),
+            (State::Mail(tx), Command::Data) if tx.recipients.is_empty() => (
+                State::Mail(tx),
+                Some(Reply::no_valid_recipients()),
+                Next::Continue,
+            ),
+            (State::Mail(tx), Command::Data) => {
+                (State::Mail(tx), Some(Reply::start_data()), Next::Data)
+            }
+            (state, Command::Data) => (
+                state,
+                Some(Reply::bad_sequence("need RCPT before DATA")),
+                Next::Continue,
+            ),
+            (State::Fresh, Command::Rset) => (State::Fresh, Some(Reply::ok()), Next::Continue),
+            (_, Command::Rset) => (State::Ready, Some(Reply::ok()), Next::Continue),
+            (state, Command::Noop) => (state, Some(Reply::ok()), Next::Continue),
+            (state, Command::Help) => (state, Some(Reply::help()), Next::Continue),
+            (state, Command::Vrfy(_)) => (state, Some(Reply::cannot_verify()), Next::Continue),
+            (state, Command::Expn(_)) => (state, Some(Reply::expn_refused()), Next::Continue),
+            (state, Command::Quit) => (state, Some(Reply::bye()), Next::Close),
+            (state, Command::StartTls | Command::Auth { .. }) => {
+                (state, Some(Reply::not_implemented()), Next::Continue)
+            }
+        }
+    }
+
+    /// The EHLO keywords, from the configuration.
+    fn extensions(&self) -> Vec<String> {
+        vec![
+            "PIPELINING".into(),
+            format!("SIZE {}", self.ctx.config.server.max_message_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "DSN".into(),
+            "HELP".into(),
+        ]
+    }
+
+    fn mail(&mut self, from: ReversePath, params: MailParams) -> (State, Option<Reply>, Next) {
+        if params
+            .size
+            .is_some_and(|s| s > self.ctx.config.server.max_message_size)
+        {
+            return (State::Ready, Some(Reply::message_too_big()), Next::Continue);
+        }
+        let tx = Transaction {
+            sender: from,
+            params,
+            recipients: Vec::new(),
+        };
+        (State::Mail(tx), Some(Reply::sender_ok()), Next::Continue)
+    }
+
+    fn rcpt(
+        &mut self,
+        mut tx: Transaction,
+        to: Address,
+        params: RcptParams,
+    ) -> (State, Option<Reply>, Next) {
+        let reply = if to.domain.is_empty() {
+            Reply::recipient_needs_domain()
+        } else if to.is_utf8() && !tx.params.smtputf8 {
+            Reply::non_ascii_address()
+        } else if !self.conn.relay_allowed && self.conn.auth_user.is_none() {
+            info!("{}: relaying to {to} denied", self.conn.peer);
+            Reply::relay_denied()
+        } else if tx.recipients.len() >= self.ctx.config.server.max_recipients {
+            Reply::too_many_recipients()
+        } else {
+            if !tx.recipients.iter().any(|(a, _)| *a == to) {
+                tx.recipients.push((to, params));
+            }
+            Reply::recipient_ok()
+        };
+        (State::Mail(tx), Some(reply), Next::Continue)
+    }
+
+    /// Receives the message after 354, stores it, answers, and resets the transaction.
+    fn receive(&mut self, wire: &mut Wire, seat: &Seat) -> Next {
+        let State::Mail(tx) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Next::Continue;
+        };
+        seat.set_in_data(true);
+        if wire.flush().is_err() {
+            seat.set_in_data(false);
+            return Next::Close;
+        }
+        let limit = self.ctx.config.server.max_message_size;
+        let mut receiver = DataReceiver::new(limit);
+        let mut content = Vec::new();
+        let result = loop {
+            match receiver.feed(wire.unread(), &mut content) {
+                Feed::Done { consumed, result } => {
+                    wire.consume(consumed);
+                    break result;
+                }
+                Feed::NeedMore => {
+                    let n = wire.unread().len();
+                    wire.consume(n);
+                }
+            }
+            if let Err(end) = wire.fill(DATA_CHUNK) {
+                seat.set_in_data(false);
+                info!(
+                    "{}: connection lost during DATA ({end:?}); message not accepted",
+                    self.conn.peer
+                );
+                return Next::Close;
+            }
+        };
+        let reply = if result.too_big {
+            Reply::message_too_big()
+        } else if result.bare_newline && self.ctx.config.server.bare_newline == BareNewline::Reject
+        {
+            Reply::bare_newline_refused()
+        } else {
+            match intake::store(&self.ctx, &self.conn, tx, &content) {
+                Ok(id) => Reply::queued(id.as_str()),
+                Err(e) => {
+                    warn!("{}: could not store the message: {e}", self.conn.peer);
+                    Reply::storage_failed()
+                }
+            }
+        };
+        drop(content);
+        wire.shrink();
+        seat.set_in_data(false);
+        let next = if reply.is_permanent() {
+            self.refuse(wire, reply)
+        } else {
+            wire.reply(&reply);
+            Next::Continue
+        };
+        if self.ctx.stopping.load(Ordering::SeqCst) {
+            wire.reply(&Reply::shutting_down());
+            return Next::Close;
+        }
+        next
+    }
+}
+
+/// The standard reply for each way a command line can be wrong.
+fn command_error_reply(e: &CommandError) -> Reply {
+    match e {
+        CommandError::Unrecognized => Reply::unrecognized(),
+        CommandError::Syntax(what) => Reply::syntax(what),
+        CommandError::BadSender => Reply::bad_sender_syntax(),
+        CommandError::BadRecipient => Reply::bad_recipient_syntax(),
+        CommandError::UnknownParameter(name) => Reply::unknown_parameter(name),
+        CommandError::NonAscii => Reply::non_ascii_address(),
+    }
+}

@@ -1,0 +1,153 @@
+//! A session's socket with its buffers: command lines in (bounded length), replies out
+//! (gathered so that a pipelined group is answered with one write), and raw bytes for DATA.
+
+use crate::reply::Reply;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+/// One command line from the client, or the news that it was too long (and was discarded).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    Text(Vec<u8>),
+    TooLong,
+}
+
+pub struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Start of the unread part of `buf`.
+    pos: usize,
+    /// Set while skipping the rest of an over-long line.
+    discarding: bool,
+    out: Vec<u8>,
+}
+
+/// How a read ended when it brought nothing.
+#[derive(Debug)]
+pub enum ReadEnd {
+    Closed,
+    TimedOut,
+    Failed(io::Error),
+}
+
+impl Wire {
+    pub fn new(stream: TcpStream) -> Wire {
+        Wire {
+            stream,
+            buf: Vec::with_capacity(1024),
+            pos: 0,
+            discarding: false,
+            out: Vec::with_capacity(512),
+        }
+    }
+
+    /// The next complete line from what has been read (without its CRLF or LF), if any.
+    /// A line longer than `max` (counting its CRLF) is discarded and reported once complete.
+    pub fn next_line(&mut self, max: usize) -> Option<Line> {
+        let unread = &self.buf[self.pos..];
+        match unread.iter().position(|&b| b == b'\n') {
+            Some(lf) => {
+                let end = self.pos + lf;
+                let was_discarding = std::mem::take(&mut self.discarding);
+                let line = &self.buf[self.pos..end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let result = if was_discarding || line.len() + 2 > max {
+                    Line::TooLong
+                } else {
+                    Line::Text(line.to_vec())
+                };
+                self.pos = end + 1;
+                Some(result)
+            }
+            None => {
+                if unread.len() > max {
+                    self.discarding = true;
+                    self.pos = self.buf.len();
+                }
+                None
+            }
+        }
+    }
+
+    /// Bytes read but not yet consumed.
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    /// Drops everything read but not consumed (e.g. what was pipelined before TLS started).
+    pub fn discard_unread(&mut self) {
+        self.pos = self.buf.len();
+    }
+
+    /// Reads more from the socket (at least one byte). `chunk` is how much room to offer.
+    pub fn fill(&mut self, chunk: usize) -> Result<usize, ReadEnd> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let start = self.buf.len();
+        self.buf.resize(start + chunk, 0);
+        let result = loop {
+            match self.stream.read(&mut self.buf[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match result {
+            Ok(0) => {
+                self.buf.truncate(start);
+                Err(ReadEnd::Closed)
+            }
+            Ok(n) => {
+                self.buf.truncate(start + n);
+                Ok(n)
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(ReadEnd::TimedOut),
+                    _ => Err(ReadEnd::Failed(e)),
+                }
+            }
+        }
+    }
+
+    /// Releases buffer memory after a big DATA, so idle sessions stay small.
+    pub fn shrink(&mut self) {
+        if self.buf.capacity() > 16 * 1024 {
+            let rest = self.buf[self.pos..].to_vec();
+            self.buf = rest;
+            self.buf.reserve(1024);
+            self.pos = 0;
+        }
+    }
+
+    /// Queues a reply; it goes out at the next `flush`.
+    pub fn reply(&mut self, reply: &Reply) {
+        reply.write_to(&mut self.out);
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self.stream.write_all(&self.out);
+        self.out.clear();
+        result
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}

@@ -1,0 +1,496 @@
+//! The envelope: who sent a message, to whom, with which DSN requests, and where each
+//! recipient stands; and its versioned text file format (pure render and parse).
+//!
+//! Format (version 1), one `key value` per line, values percent-encoded (`%XX` for bytes
+//! below 0x21, `%` and 0x7F), unknown keys refused:
+//! ```text
+//! qksmtp-envelope 1
+//! id 019A8E2F1C3B4007
+//! arrival 1764000000123456
+//! from alice@example.test            (or <>)
+//! client 127.0.0.1
+//! helo laptop.example.test
+//! auth alice                          (only when authenticated)
+//! size 2048
+//! body 8bitmime                       (or 7bit)
+//! smtputf8 0
+//! ret hdrs                            (optional: full|hdrs)
+//! envid abc%20123                     (optional, decoded ENVID)
+//! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
+//! ```
+
+use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
+use crate::spool::id::MessageId;
+use crate::time::Timestamp;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+pub const MAGIC: &str = "qksmtp-envelope";
+pub const VERSION: u32 = 1;
+
+/// Where a recipient stands. Only the scheduler changes it after the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl RecipientState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RecipientState::Pending => "pending",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> Option<RecipientState> {
+        [
+            RecipientState::Pending,
+            RecipientState::Delivered,
+            RecipientState::Failed,
+        ]
+        .into_iter()
+        .find(|st| st.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: Address,
+    pub notify: Option<Notify>,
+    pub orcpt: Option<Orcpt>,
+    pub state: RecipientState,
+    /// Direct attempts made so far.
+    pub direct_tries: u32,
+    /// Relay attempts made so far.
+    pub relay_tries: u32,
+    /// When the next attempt is due (`None`: as soon as possible).
+    pub next_try: Option<Timestamp>,
+    /// The last result in one line (for listings), e.g. `451 4.7.1 try later`.
+    pub last_result: Option<String>,
+}
+
+impl Recipient {
+    pub fn new(address: Address, notify: Option<Notify>, orcpt: Option<Orcpt>) -> Recipient {
+        Recipient {
+            address,
+            notify,
+            orcpt,
+            state: RecipientState::Pending,
+            direct_tries: 0,
+            relay_tries: 0,
+            next_try: None,
+            last_result: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub id: MessageId,
+    pub arrival: Timestamp,
+    pub sender: ReversePath,
+    pub client_ip: IpAddr,
+    pub helo: String,
+    pub auth_user: Option<String>,
+    /// Size of the message file in bytes.
+    pub size: u64,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+}
+
+impl Envelope {
+    pub fn pending(&self) -> impl Iterator<Item = &Recipient> {
+        self.recipients
+            .iter()
+            .filter(|r| r.state == RecipientState::Pending)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "envelope line {}: {}", self.line, self.message)
+    }
+}
+
+/// Percent-encodes what would break the line format.
+pub fn encode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b < 0x21 || b == b'%' || b == 0x7F {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).expect("only ASCII bytes were replaced")
+}
+
+pub fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn address_text(a: &Address) -> String {
+    encode(&a.to_string())
+}
+
+fn parse_address(s: &str) -> Option<Address> {
+    let text = decode(s)?;
+    match text.rfind('@') {
+        Some(at) => Some(Address::new(&text[..at], &text[at + 1..])),
+        None if !text.is_empty() => Some(Address::new(text, "")),
+        None => None,
+    }
+}
+
+fn notify_text(n: Notify) -> String {
+    match n {
+        Notify::Never => "never".into(),
+        Notify::On {
+            success,
+            failure,
+            delay,
+        } => {
+            let parts: Vec<&str> = [(success, "success"), (failure, "failure"), (delay, "delay")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+            parts.join(",")
+        }
+    }
+}
+
+fn parse_notify(s: &str) -> Option<Notify> {
+    if s == "never" {
+        return Some(Notify::Never);
+    }
+    let (mut success, mut failure, mut delay) = (false, false, false);
+    for part in s.split(',') {
+        match part {
+            "success" => success = true,
+            "failure" => failure = true,
+            "delay" => delay = true,
+            _ => return None,
+        }
+    }
+    Some(Notify::On {
+        success,
+        failure,
+        delay,
+    })
+}
+
+/// Renders the envelope file.
+pub fn render(env: &Envelope) -> String {
+    let mut s = String::with_capacity(256 + 96 * env.recipients.len());
+    let _ = writeln!(s, "{MAGIC} {VERSION}");
+    let _ = writeln!(s, "id {}", env.id);
+    let _ = writeln!(s, "arrival {}", env.arrival.as_micros());
+    match &env.sender {
+        ReversePath::Null => s.push_str("from <>\n"),
+        ReversePath::Mailbox(a) => {
+            let _ = writeln!(s, "from {}", address_text(a));
+        }
+    }
+    let _ = writeln!(s, "client {}", env.client_ip);
+    let _ = writeln!(s, "helo {}", encode(&env.helo));
+    if let Some(user) = &env.auth_user {
+        let _ = writeln!(s, "auth {}", encode(user));
+    }
+    let _ = writeln!(s, "size {}", env.size);
+    let body = match env.params.body {
+        Body::SevenBit => "7bit",
+        Body::EightBitMime => "8bitmime",
+    };
+    let _ = writeln!(s, "body {body}");
+    let _ = writeln!(s, "smtputf8 {}", u8::from(env.params.smtputf8));
+    if let Some(size) = env.params.size {
+        let _ = writeln!(s, "declared_size {size}");
+    }
+    match env.params.ret {
+        Some(Ret::Full) => s.push_str("ret full\n"),
+        Some(Ret::Headers) => s.push_str("ret hdrs\n"),
+        None => {}
+    }
+    if let Some(envid) = &env.params.envid {
+        let _ = writeln!(s, "envid {}", encode(envid));
+    }
+    if let Some(auth) = &env.params.auth {
+        let _ = writeln!(s, "mail_auth {}", encode(auth));
+    }
+    for r in &env.recipients {
+        render_recipient(&mut s, r);
+    }
+    s
+}
+
+fn render_recipient(s: &mut String, r: &Recipient) {
+    let _ = write!(
+        s,
+        "rcpt {} state={}",
+        address_text(&r.address),
+        r.state.name()
+    );
+    if let Some(n) = r.notify {
+        let _ = write!(s, " notify={}", notify_text(n));
+    }
+    if let Some(o) = &r.orcpt {
+        let _ = write!(s, " orcpt={};{}", encode(&o.addr_type), encode(&o.address));
+    }
+    let _ = write!(s, " tries={}/{}", r.direct_tries, r.relay_tries);
+    let _ = write!(s, " next={}", r.next_try.map_or(0, |t| t.as_micros()));
+    if let Some(last) = &r.last_result {
+        let _ = write!(s, " last={}", encode(last));
+    }
+    s.push('\n');
+}
+
+/// Parses an envelope file; any damage is an error naming the line.
+pub fn parse(text: &str) -> Result<Envelope, EnvelopeError> {
+    let mut lines = text.lines().enumerate();
+    let err = |line: usize, message: String| EnvelopeError {
+        line: line + 1,
+        message,
+    };
+    let (_, first) = lines.next().ok_or_else(|| err(0, "empty file".into()))?;
+    let version = first
+        .strip_prefix(MAGIC)
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .ok_or_else(|| err(0, "not a qksmtp envelope".into()))?;
+    if version != VERSION {
+        return Err(err(
+            0,
+            format!("envelope version {version} is not known to this qksmtp"),
+        ));
+    }
+    let mut b = Builder::default();
+    for (n, line) in lines {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        b.apply(key, value).map_err(|m| err(n, m))?;
+    }
+    b.finish()
+        .map_err(|m| err(text.lines().count().saturating_sub(1), m))
+}
+
+#[derive(Default)]
+struct Builder {
+    id: Option<MessageId>,
+    arrival: Option<Timestamp>,
+    sender: Option<ReversePath>,
+    client_ip: Option<IpAddr>,
+    helo: Option<String>,
+    auth_user: Option<String>,
+    size: Option<u64>,
+    params: MailParams,
+    recipients: Vec<Recipient>,
+}
+
+impl Builder {
+    fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let bad = || format!("bad value for {key}: {value:?}");
+        match key {
+            "id" => self.id = Some(MessageId::parse(value).ok_or_else(bad)?),
+            "arrival" => self.arrival = Some(Timestamp(value.parse().map_err(|_| bad())?)),
+            "from" if value == "<>" => self.sender = Some(ReversePath::Null),
+            "from" => {
+                self.sender = Some(ReversePath::Mailbox(parse_address(value).ok_or_else(bad)?))
+            }
+            "client" => self.client_ip = Some(value.parse().map_err(|_| bad())?),
+            "helo" => self.helo = Some(decode(value).ok_or_else(bad)?),
+            "auth" => self.auth_user = Some(decode(value).ok_or_else(bad)?),
+            "size" => self.size = Some(value.parse().map_err(|_| bad())?),
+            "body" => {
+                self.params.body = match value {
+                    "7bit" => Body::SevenBit,
+                    "8bitmime" => Body::EightBitMime,
+                    _ => return Err(bad()),
+                }
+            }
+            "smtputf8" => self.params.smtputf8 = value == "1",
+            "declared_size" => self.params.size = Some(value.parse().map_err(|_| bad())?),
+            "ret" => {
+                self.params.ret = Some(match value {
+                    "full" => Ret::Full,
+                    "hdrs" => Ret::Headers,
+                    _ => return Err(bad()),
+                })
+            }
+            "envid" => self.params.envid = Some(decode(value).ok_or_else(bad)?),
+            "mail_auth" => self.params.auth = Some(decode(value).ok_or_else(bad)?),
+            "rcpt" => self.recipients.push(parse_recipient(value)?),
+            _ => return Err(format!("unknown key {key:?}")),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Envelope, String> {
+        let missing = |k: &str| format!("missing {k}");
+        if self.recipients.is_empty() {
+            return Err(missing("rcpt"));
+        }
+        Ok(Envelope {
+            id: self.id.ok_or_else(|| missing("id"))?,
+            arrival: self.arrival.ok_or_else(|| missing("arrival"))?,
+            sender: self.sender.ok_or_else(|| missing("from"))?,
+            client_ip: self.client_ip.ok_or_else(|| missing("client"))?,
+            helo: self.helo.unwrap_or_default(),
+            auth_user: self.auth_user,
+            size: self.size.ok_or_else(|| missing("size"))?,
+            params: self.params,
+            recipients: self.recipients,
+        })
+    }
+}
+
+fn parse_recipient(value: &str) -> Result<Recipient, String> {
+    let mut fields = value.split(' ');
+    let address = fields
+        .next()
+        .and_then(parse_address)
+        .ok_or("bad recipient address")?;
+    let mut r = Recipient::new(address, None, None);
+    let mut seen_state = false;
+    for field in fields {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("bad recipient field {field:?}"))?;
+        let bad = || format!("bad recipient field {field:?}");
+        match k {
+            "state" => {
+                r.state = RecipientState::parse(v).ok_or_else(bad)?;
+                seen_state = true;
+            }
+            "notify" => r.notify = Some(parse_notify(v).ok_or_else(bad)?),
+            "orcpt" => {
+                let (t, a) = v.split_once(';').ok_or_else(bad)?;
+                let addr_type = decode(t).ok_or_else(bad)?;
+                r.orcpt = Some(Orcpt {
+                    addr_type,
+                    address: decode(a).ok_or_else(bad)?,
+                });
+            }
+            "tries" => {
+                let (d, rl) = v.split_once('/').ok_or_else(bad)?;
+                r.direct_tries = d.parse().map_err(|_| bad())?;
+                r.relay_tries = rl.parse().map_err(|_| bad())?;
+            }
+            "next" => {
+                let micros: u64 = v.parse().map_err(|_| bad())?;
+                r.next_try = (micros != 0).then_some(Timestamp(micros));
+            }
+            "last" => r.last_result = Some(decode(v).ok_or_else(bad)?),
+            _ => return Err(format!("unknown recipient field {k:?}")),
+        }
+    }
+    if !seen_state {
+        return Err("recipient without state".into());
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        let mut r2 = Recipient::new(
+            Address::new("\"odd user\"", "exämple.test"),
+            Some(Notify::On {
+                success: true,
+                failure: true,
+                delay: false,
+            }),
+            Some(Orcpt {
+                addr_type: "rfc822".into(),
+                address: "odd user@exämple.test".into(),
+            }),
+        );
+        r2.state = RecipientState::Failed;
+        r2.direct_tries = 3;
+        r2.next_try = Some(Timestamp(1_764_000_060_000_000));
+        r2.last_result = Some("550 5.1.1 no such user % 100".into());
+        Envelope {
+            id: MessageId::from_parts(1_764_000_000_123_456, 1),
+            arrival: Timestamp(1_764_000_000_123_456),
+            sender: ReversePath::Mailbox(Address::new("alice", "example.test")),
+            client_ip: "::1".parse().unwrap(),
+            helo: "laptop with space".into(),
+            auth_user: Some("alice".into()),
+            size: 2048,
+            params: MailParams {
+                size: Some(2000),
+                body: Body::EightBitMime,
+                smtputf8: true,
+                ret: Some(Ret::Full),
+                envid: Some("env 1%".into()),
+                auth: None,
+            },
+            recipients: vec![
+                Recipient::new(
+                    Address::new("bob", "example.test"),
+                    Some(Notify::Never),
+                    None,
+                ),
+                r2,
+                Recipient::new(Address::new("postmaster", ""), None, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let env = sample();
+        let text = render(&env);
+        assert_eq!(parse(&text), Ok(env.clone()));
+        let null = Envelope {
+            sender: ReversePath::Null,
+            ..env
+        };
+        assert_eq!(parse(&render(&null)), Ok(null));
+    }
+
+    #[test]
+    fn encoding_keeps_lines_intact() {
+        assert_eq!(encode("a b%c\nd"), "a%20b%25c%0Ad");
+        assert_eq!(decode("a%20b%25c%0Ad").as_deref(), Some("a b%c\nd"));
+        assert_eq!(encode("ü x"), "ü%20x");
+        assert_eq!(decode("%4"), None);
+    }
+
+    #[test]
+    fn damage_is_reported_with_its_line() {
+        let good = render(&sample());
+        let cases: Vec<(String, usize)> = vec![
+            (String::new(), 1),
+            ("qksmtp-envelope 2\n".into(), 1),
+            (good.replace("size 2048", "size lots"), 8),
+            (good.replace("state=pending", "state=lost"), 14),
+            (good.replace("id ", "idx "), 2),
+            (good.lines().take(12).collect::<Vec<_>>().join("\n"), 12),
+        ];
+        for (text, line) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?} -> {e}");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The durable spool: one immutable `ID.msg` and one replaceable `ID.env` per message in
+//! `spool_dir`. Intake commits new messages (`Spool::commit`); after that only the scheduler
+//! changes them, through the single `StateWriter`.
+//!
+//! Commit protocol: write `ID.msg.tmp` and `ID.env.tmp`, fsync both, rename them to `ID.msg`
+//! then `ID.env`, fsync the directory. The envelope's rename is the commit point: at start-up
+//! a `.tmp` file or a `.msg` without `.env` is a write that never got its `250`, and is
+//! removed. Staging and publishing are separate steps so that many messages can share one
+//! directory fsync (group commit).
+
+pub mod envelope;
+pub mod id;
+
+use envelope::{Envelope, EnvelopeError};
+use id::{IdGenerator, MessageId};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+const MSG: &str = "msg";
+const ENV: &str = "env";
+const TMP: &str = "tmp";
+
+pub struct Spool {
+    dir: PathBuf,
+    ids: IdGenerator,
+}
+
+/// A message whose files are written and fsynced under temporary names, not yet visible.
+pub struct Staged {
+    id: MessageId,
+}
+
+impl Staged {
+    pub fn id(&self) -> &MessageId {
+        &self.id
+    }
+}
+
+/// What a start-up scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Committed messages, oldest first.
+    pub envelopes: Vec<Envelope>,
+    /// Leftovers of writes that never committed (removed unless read-only).
+    pub leftovers: Vec<PathBuf>,
+    /// Envelopes that could not be read, with the reason.
+    pub damaged: Vec<(PathBuf, String)>,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool directory.
+    pub fn open(dir: &Path) -> io::Result<Spool> {
+        fs::create_dir_all(dir)?;
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            ids: IdGenerator::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn new_id(&self) -> MessageId {
+        self.ids.next()
+    }
+
+    fn path(&self, id: &MessageId, ext: &str) -> PathBuf {
+        self.dir.join(format!("{id}.{ext}"))
+    }
+
+    fn tmp_path(&self, id: &MessageId, ext: &str) -> PathBuf {
+        self.dir.join(format!("{id}.{ext}.{TMP}"))
+    }
+
+    /// Writes and fsyncs the message (given as parts, written in order) and its envelope under
+    /// temporary names. Nothing is visible yet; on error nothing is left behind.
+    pub fn stage(&self, env: &Envelope, message: &[&[u8]]) -> io::Result<Staged> {
+        let id = env.id.clone();
+        let msg_tmp = self.tmp_path(&id, MSG);
+        let env_tmp = self.tmp_path(&id, ENV);
+        let result = write_new(&msg_tmp, message)
+            .and_then(|()| write_new(&env_tmp, &[envelope::render(env).as_bytes()]));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&msg_tmp);
+            let _ = fs::remove_file(&env_tmp);
+            return Err(e);
+        }
+        Ok(Staged { id })
+    }
+
+    /// Makes staged messages visible: renames each, then one directory fsync for all. Once
+    /// this returns Ok, they survive a crash. On error, the unpublished ones are removed.
+    pub fn publish(&self, staged: &[Staged]) -> io::Result<()> {
+        let mut result = Ok(());
+        for s in staged {
+            if result.is_ok() {
+                result = fs::rename(self.tmp_path(&s.id, MSG), self.path(&s.id, MSG))
+                    .and_then(|()| fs::rename(self.tmp_path(&s.id, ENV), self.path(&s.id, ENV)));
+            }
+            if result.is_err() {
+                self.discard(&s.id);
+            }
+        }
+        result?;
+        sync_dir(&self.dir)
+    }
+
+    /// Stage + publish of one message: the durable commit before `250`.
+    pub fn commit(&self, env: &Envelope, message: &[&[u8]]) -> io::Result<()> {
+        let staged = self.stage(env, message)?;
+        self.publish(std::slice::from_ref(&staged))
+    }
+
+    fn discard(&self, id: &MessageId) {
+        for p in [
+            self.tmp_path(id, MSG),
+            self.tmp_path(id, ENV),
+            self.path(id, MSG),
+            self.path(id, ENV),
+        ] {
+            let _ = fs::remove_file(p);
+        }
+    }
+
+    /// Reads a committed message's file.
+    pub fn read_message(&self, id: &MessageId) -> io::Result<Vec<u8>> {
+        fs::read(self.path(id, MSG))
+    }
+
+    pub fn read_envelope(&self, id: &MessageId) -> io::Result<Result<Envelope, EnvelopeError>> {
+        Ok(envelope::parse(&fs::read_to_string(self.path(id, ENV))?))
+    }
+
+    /// Lists the spool. With `clean_up`, leftovers of uncommitted writes are removed (only
+    /// the server does this at start-up, when no write can be in progress).
+    pub fn scan(&self, clean_up: bool) -> io::Result<Scan> {
+        let mut scan = Scan::default();
+        let mut names: Vec<String> = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for name in &names {
+            let path = self.dir.join(name);
+            match classify(name) {
+                Some((id, Kind::Envelope)) => match self.read_envelope(&id)? {
+                    Ok(env) if env.id == id => scan.envelopes.push(env),
+                    Ok(_) => scan
+                        .damaged
+                        .push((path, "envelope names another message".into())),
+                    Err(e) => scan.damaged.push((path, e.to_string())),
+                },
+                Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
+                    scan.leftovers.push(path)
+                }
+                Some((_, Kind::Temp)) => scan.leftovers.push(path),
+                Some((_, Kind::Message)) | None => {}
+            }
+        }
+        if clean_up {
+            for p in &scan.leftovers {
+                fs::remove_file(p)?;
+            }
+            if !scan.leftovers.is_empty() {
+                sync_dir(&self.dir)?;
+            }
+        }
+        Ok(scan)
+    }
+
+    /// The one writer of recipient state after the commit. Create it once, in the scheduler.
+    pub fn state_writer(&self) -> StateWriter {
+        StateWriter {
+            dir: self.dir.clone(),
+        }
+    }
+}
+
+enum Kind {
+    Message,
+    Envelope,
+    Temp,
+}
+
+fn classify(name: &str) -> Option<(MessageId, Kind)> {
+    let (id, ext) = name.split_once('.')?;
+    let id = MessageId::parse(id)?;
+    let kind = match ext {
+        MSG => Kind::Message,
+        ENV => Kind::Envelope,
+        e if e.ends_with(TMP) => Kind::Temp,
+        _ => return None,
+    };
+    Some((id, kind))
+}
+
+/// Rewrites envelopes (temp + fsync + rename + dir fsync) and removes finished messages.
+/// Not `Clone`: the scheduler owns the only one.
+pub struct StateWriter {
+    dir: PathBuf,
+}
+
+impl StateWriter {
+    pub fn rewrite(&mut self, env: &Envelope) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{}.{ENV}.{TMP}", env.id));
+        write_new(&tmp, &[envelope::render(env).as_bytes()]).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })?;
+        fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id)))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Removes a message: the envelope first (so a crash leaves only a leftover `.msg`).
+    pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
+        fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
+        let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
+        sync_dir(&self.dir)
+    }
+}
+
+/// Creates `path` exclusively, writes the parts, fsyncs.
+fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
+    file.sync_all()
+}
+
+/// Makes renames and removals in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

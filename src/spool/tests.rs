@@ -1,0 +1,128 @@
+//! Unit tests of the spool's commit protocol and start-up scan, on temporary directories.
+
+use super::envelope::{Envelope, Recipient, RecipientState};
+use super::*;
+use crate::smtp::{Address, MailParams, ReversePath};
+use crate::time::Timestamp;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qksmtp-spool-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn envelope(spool: &Spool) -> Envelope {
+    Envelope {
+        id: spool.new_id(),
+        arrival: Timestamp::now(),
+        sender: ReversePath::Mailbox(Address::new("a", "example.test")),
+        client_ip: "127.0.0.1".parse().unwrap(),
+        helo: "client.test".into(),
+        auth_user: None,
+        size: 11,
+        params: MailParams::default(),
+        recipients: vec![Recipient::new(
+            Address::new("b", "example.test"),
+            None,
+            None,
+        )],
+    }
+}
+
+#[test]
+fn committed_message_is_found_by_scan_with_its_content() {
+    let dir = temp_dir("commit");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    spool
+        .commit(&env, &[b"Subject: x\r\n", b"\r\nhello\r\n"])
+        .unwrap();
+    let scan = spool.scan(true).unwrap();
+    assert_eq!(scan.envelopes, vec![env.clone()]);
+    assert!(scan.leftovers.is_empty() && scan.damaged.is_empty());
+    assert_eq!(
+        spool.read_message(&env.id).unwrap(),
+        b"Subject: x\r\n\r\nhello\r\n"
+    );
+    let names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "only ID.msg and ID.env: {names:?}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn uncommitted_writes_are_removed_at_startup_but_not_by_readers() {
+    let dir = temp_dir("leftover");
+    let spool = Spool::open(&dir).unwrap();
+    let staged_only = envelope(&spool);
+    spool.stage(&staged_only, &[b"x"]).unwrap();
+    let orphan = spool.new_id();
+    fs::write(dir.join(format!("{orphan}.msg")), b"half").unwrap();
+    let kept = envelope(&spool);
+    spool.commit(&kept, &[b"y"]).unwrap();
+
+    let read_only = spool.scan(false).unwrap();
+    assert_eq!(read_only.envelopes.len(), 1);
+    assert_eq!(read_only.leftovers.len(), 3);
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        5,
+        "a reader removes nothing"
+    );
+
+    let cleaned = spool.scan(true).unwrap();
+    assert_eq!(cleaned.envelopes, vec![kept]);
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn damaged_envelope_is_reported_not_dropped_silently() {
+    let dir = temp_dir("damaged");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    spool.commit(&env, &[b"z"]).unwrap();
+    fs::write(
+        dir.join(format!("{}.env", env.id)),
+        "qksmtp-envelope 1\nid ",
+    )
+    .unwrap();
+    let scan = spool.scan(true).unwrap();
+    assert!(scan.envelopes.is_empty());
+    assert_eq!(scan.damaged.len(), 1);
+    assert!(
+        dir.join(format!("{}.msg", env.id)).exists(),
+        "the message stays for inspection"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn failed_stage_leaves_nothing() {
+    let dir = temp_dir("fail");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    // A directory where the envelope's temp file should go makes its creation fail.
+    fs::create_dir(dir.join(format!("{}.env.tmp", env.id))).unwrap();
+    assert!(spool.commit(&env, &[b"data"]).is_err());
+    fs::remove_dir(dir.join(format!("{}.env.tmp", env.id))).unwrap();
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn state_writer_replaces_and_removes() {
+    let dir = temp_dir("state");
+    let spool = Spool::open(&dir).unwrap();
+    let mut env = envelope(&spool);
+    spool.commit(&env, &[b"m"]).unwrap();
+    let mut writer = spool.state_writer();
+    env.recipients[0].state = RecipientState::Delivered;
+    writer.rewrite(&env).unwrap();
+    assert_eq!(spool.scan(false).unwrap().envelopes, vec![env.clone()]);
+    writer.remove(&env.id).unwrap();
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,123 @@
+//! Wall-clock instants as values (`Timestamp`, µs since 1970) and their renderings: RFC 5322
+//! dates for headers and short ages for listings. Only `Timestamp::now` reads the clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_micros() as u64)
+    }
+    pub fn from_secs(secs: u64) -> Timestamp {
+        Timestamp(secs * 1_000_000)
+    }
+    pub fn as_micros(self) -> u64 {
+        self.0
+    }
+    pub fn as_secs(self) -> u64 {
+        self.0 / 1_000_000
+    }
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.as_micros() as u64))
+    }
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `Mon, 23 Nov 2026 07:37:00 +0000` (RFC 5322 §3.3, always UTC).
+    pub fn rfc5322(self) -> String {
+        let secs = self.as_secs();
+        let days = secs / 86400;
+        let rem = secs % 86400;
+        let (y, m, d) = civil_from_days(days as i64);
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+            WEEKDAYS[(days % 7) as usize],
+            d,
+            MONTHS[(m - 1) as usize],
+            y,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    /// `2026-11-23 07:37:00Z`, for logs and listings.
+    pub fn iso(self) -> String {
+        let secs = self.as_secs();
+        let (y, m, d) = civil_from_days((secs / 86400) as i64);
+        let rem = secs % 86400;
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A short human age: `42s`, `3m`, `5h`, `2d`.
+pub fn short_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc5322_dates() {
+        let cases = [
+            (0, "Thu, 1 Jan 1970 00:00:00 +0000"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 +0000"),
+            (1_795_419_420, "Mon, 23 Nov 2026 07:37:00 +0000"),
+            (4_102_444_799, "Thu, 31 Dec 2099 23:59:59 +0000"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(Timestamp::from_secs(secs).rfc5322(), want, "{secs}");
+        }
+        assert_eq!(
+            Timestamp::from_secs(1_795_419_420).iso(),
+            "2026-11-23 07:37:00Z"
+        );
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(short_age(Duration::from_secs(5)), "5s");
+        assert_eq!(short_age(Duration::from_secs(125)), "2m");
+        assert_eq!(short_age(Duration::from_secs(7300)), "2h");
+        assert_eq!(short_age(Duration::from_secs(200_000)), "2d");
+    }
+}

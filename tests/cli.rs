@@ -1,0 +1,123 @@
+//! The command line: --help/--version, `check` with errors naming lines, the default INI
+//! written on first start, and refusing to start half-configured.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("qksmtp {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("qksmtp check"));
+    let out = Command::new(BIN).arg("--frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+const BAD_INI: &str = "[server]\nlisten = 127.0.0.1:0\nmax_message_size = 12Q\n\n[nonsense]\n[delivery]\nworkerz = 3\n";
+
+#[test]
+fn check_reports_every_error_with_its_line() {
+    let dir = TempDir::new("check-bad");
+    std::fs::write(dir.path().join("qksmtp.ini"), BAD_INI).unwrap();
+    let (code, _, err) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 1, "{err}");
+    for (line, word) in [(3, "max_message_size"), (5, "nonsense"), (7, "workerz")] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("line {line}:")) && l.contains(word)),
+            "line {line} ({word}) missing in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn check_prints_the_effective_settings() {
+    let dir = TempDir::new("check-good");
+    std::fs::write(
+        dir.path().join("qksmtp.ini"),
+        base_ini(
+            "max_recipients = 7",
+            "[domain:slow.test]\nmax_connections = 1\n",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max_recipients = 7"), "{out}");
+    assert!(out.contains("[domain:slow.test]"), "{out}");
+    assert!(
+        out.contains("max_continuous = 5"),
+        "defaults are filled in:\n{out}"
+    );
+}
+
+#[test]
+fn the_server_refuses_to_start_with_a_bad_ini() {
+    let dir = TempDir::new("run-bad");
+    std::fs::write(dir.path().join("qksmtp.ini"), BAD_INI).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("qksmtp.ini"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3:"));
+}
+
+#[test]
+fn no_address_bound_is_a_fatal_error_that_says_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("run-taken");
+    let ini = base_ini("", "").replace(
+        "listen = 127.0.0.1:0",
+        &format!("listen = 127.0.0.1:{port}"),
+    );
+    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("qksmtp.ini"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && err.contains("another program"),
+        "{err}"
+    );
+}
+
+#[test]
+fn first_start_writes_the_commented_default_ini() {
+    let dir = TempDir::new("first-start");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("wrote the default configuration"), "{first}");
+    let written = std::fs::read_to_string(dir.path().join("qksmtp.ini")).unwrap();
+    assert_eq!(written, include_str!("../qksmtp.ini"));
+    // And that file is valid as it stands.
+    let (code, _, err) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -1,0 +1,285 @@
+//! Test harness: runs the real qksmtp binary from a temporary INI on 127.0.0.1:0, reads the
+//! bound port from its start-up lines, and speaks SMTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_qksmtp");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A fresh, empty temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "qksmtp-test-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The INI every test starts from: loopback port 0, no status page, its own spool.
+pub fn base_ini(server_extra: &str, rest: &str) -> String {
+    format!(
+        "[server]\nlisten = 127.0.0.1:0\nhostname = mx.qksmtp.test\nstatus_listen =\nspool_dir = spool\n\
+         log_file = delivery.log\nlog_level = debug\n{server_extra}\n{rest}\n"
+    )
+}
+
+pub struct Server {
+    pub dir: TempDir,
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// stdout lines after "ready".
+    pub lines: mpsc::Receiver<String>,
+    /// Every start-up line up to "ready".
+    pub startup: Vec<String>,
+}
+
+impl Server {
+    /// Writes `ini` to a new temp dir and starts the server on it.
+    pub fn start(name: &str, ini: &str) -> Server {
+        let dir = TempDir::new(name);
+        std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+        Server::start_in(dir)
+    }
+
+    /// Starts (or restarts) the server on the INI already in `dir`.
+    pub fn start_in(dir: TempDir) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(dir.path().join("qksmtp.ini"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start qksmtp");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut startup = Vec::new();
+        let mut addr = None;
+        loop {
+            let line = rx
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no 'ready' line; got {startup:?}"));
+            if let Some(rest) = line.strip_prefix("qksmtp: listening on ") {
+                addr = Some(rest.split(' ').next().unwrap().parse().unwrap());
+            }
+            let ready = line.starts_with("qksmtp: ready");
+            startup.push(line);
+            if ready {
+                break;
+            }
+        }
+        Server {
+            dir,
+            child,
+            addr: addr.expect("a listening line"),
+            lines: rx,
+            startup,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::new(TcpStream::connect(self.addr).unwrap())
+    }
+
+    /// Connects from another loopback address (e.g. 127.0.0.2).
+    pub fn connect_from(&self, source: &str) -> Client {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let src: SocketAddr = format!("{source}:0").parse().unwrap();
+        socket.bind(&src.into()).unwrap();
+        socket.connect(&self.addr.into()).unwrap();
+        Client::new(socket.into())
+    }
+
+    pub fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// Files in the spool with this extension ("msg", "env").
+    pub fn spool_files(&self, ext: &str) -> Vec<PathBuf> {
+        spool_files(&self.spool(), ext)
+    }
+
+    pub fn kill9(mut self) -> TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.take_dir()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status and the dir.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, TempDir) {
+        signal(&self.child, "TERM");
+        let status = wait_exit(&mut self.child);
+        (status, self.take_dir())
+    }
+
+    fn take_dir(&mut self) -> TempDir {
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "qksmtp did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn spool_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Runs `qksmtp ARGS --config DIR/qksmtp.ini`; returns (exit code, stdout, stderr).
+pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("qksmtp.ini"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A minimal SMTP client for tests: raw writes, reply reads.
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn new(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Client { stream, reader }
+    }
+
+    /// Reads one (possibly multi-line) reply; returns its lines joined with '\n'.
+    /// An empty string means the server closed the connection.
+    pub fn reply(&mut self) -> String {
+        let mut all = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return all.join("\n");
+            }
+            let line = line.trim_end_matches(['\r', '\n']).to_string();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            all.push(line);
+            if last {
+                return all.join("\n");
+            }
+        }
+    }
+
+    pub fn send(&mut self, raw: &str) {
+        self.stream.write_all(raw.as_bytes()).unwrap();
+    }
+
+    pub fn send_bytes(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).unwrap();
+    }
+
+    /// Sends one command line and returns the reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+
+    /// True when the server has closed the connection (reads EOF).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+
+    /// Greeting + EHLO; returns the EHLO reply.
+    pub fn hello(&mut self) -> String {
+        let greeting = self.reply();
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        let ehlo = self.cmd("EHLO client.qksmtp.test");
+        assert!(ehlo.starts_with("250"), "{ehlo}");
+        ehlo
+    }
+
+    /// A whole transaction; returns the final reply to the data.
+    pub fn send_mail(&mut self, from: &str, to: &[&str], data: &str) -> String {
+        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        for rcpt in to {
+            let r = self.cmd(&format!("RCPT TO:<{rcpt}>"));
+            assert!(r.starts_with("250"), "RCPT {rcpt}: {r}");
+        }
+        assert!(self.cmd("DATA").starts_with("354"));
+        self.send(data);
+        self.reply()
+    }
+}
+
+/// The queue ID from a `250 2.0.0 Ok: queued as ID` reply.
+pub fn queued_id(reply: &str) -> String {
+    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
+    reply.rsplit(' ').next().unwrap().to_string()
+}
