@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod message;
 pub mod queue;
