@@ -10,6 +10,8 @@ pub enum Command {
     Check,
     /// List the spool.
     Queue,
+    /// One message in detail, with the step record of every attempt.
+    Show(String),
     Help,
     Version,
 }
@@ -27,6 +29,7 @@ Usage:
   qksmtp [--config FILE]           run the server (writes a commented qksmtp.ini if none exists)
   qksmtp check [--config FILE]     validate the INI and print the effective settings
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
+  qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
   qksmtp --help | --version
 
 The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
@@ -57,6 +60,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "run" => Command::Run,
             "check" => Command::Check,
             "queue" => Command::Queue,
+            "show" => Command::Show(args.next().ok_or("show needs a message ID")?),
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => return Err(format!("unknown command {other}")),
         };
@@ -106,5 +110,10 @@ mod tests {
         assert!(p(&["--bogus"]).is_err());
         assert!(p(&["frobnicate"]).is_err());
         assert!(p(&["check", "queue"]).is_err());
+        assert_eq!(
+            p(&["show", "0123"]).unwrap().command,
+            Command::Show("0123".into())
+        );
+        assert!(p(&["show"]).is_err());
     }
 }

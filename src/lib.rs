@@ -6,6 +6,8 @@ pub mod access;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod delivery;
+pub mod dns;
 pub mod message;
 pub mod queue;
 pub mod reply;

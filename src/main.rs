@@ -2,8 +2,11 @@
 
 use qksmtp::cli::{self, Command};
 use qksmtp::config::{self, Config, DEFAULT_INI, load::ConfigError};
+use qksmtp::delivery::engine::Engine;
 use qksmtp::server::Server;
 use qksmtp::spool::Spool;
+use qksmtp::spool::envelope::Envelope;
+use qksmtp::spool::id::MessageId;
 use qksmtp::time::Timestamp;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +37,15 @@ fn main() -> ExitCode {
         }
         Command::Check => with_config(explicit, false, check),
         Command::Queue => with_config(explicit, false, queue),
+        Command::Show(id) => match MessageId::parse(&id) {
+            Some(id) => with_config(explicit, false, move |c, w| show(c, w, &id)),
+            None => {
+                eprintln!(
+                    "qksmtp: {id} is not a message ID (16 hex digits, as `qksmtp queue` lists them)"
+                );
+                ExitCode::from(1)
+            }
+        },
         Command::Run => with_config(explicit, true, run),
     }
 }
@@ -43,7 +55,7 @@ fn main() -> ExitCode {
 fn with_config(
     explicit: Option<PathBuf>,
     create: bool,
-    then: fn(Config, Vec<ConfigError>) -> ExitCode,
+    then: impl FnOnce(Config, Vec<ConfigError>) -> ExitCode,
 ) -> ExitCode {
     let path = match locate(explicit, create) {
         Ok(p) => p,
@@ -159,7 +171,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     init_logging(config.server.log_level);
     print_warnings(&warnings);
     let config = Arc::new(config);
-    let spool = match open_spool(&config) {
+    let (spool, restored) = match open_spool(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -172,7 +184,15 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     }) {
         eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
     }
-    let server = match Server::start(config.clone(), spool, None) {
+    let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
+    let engine = match Engine::start(config.clone(), spool.clone(), restored, commit_rx) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {}", e.message);
@@ -199,12 +219,13 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     let _ = stop_rx.recv();
     println!("qksmtp: stopping");
     server.stop(STOP_GRACE);
+    engine.stop(STOP_GRACE);
     println!("qksmtp: stopped");
     ExitCode::SUCCESS
 }
 
 /// Opens the spool, removes leftovers of unfinished writes, reports what waits in it.
-fn open_spool(config: &Config) -> Result<Arc<Spool>, String> {
+fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
     let dir = &config.server.spool_dir;
     let spool =
         Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
@@ -227,5 +248,36 @@ fn open_spool(config: &Config) -> Result<Arc<Spool>, String> {
         scan.envelopes.len(),
         pending
     );
-    Ok(Arc::new(spool))
+    Ok((Arc::new(spool), scan.envelopes))
+}
+
+fn show(config: Config, warnings: Vec<ConfigError>, id: &MessageId) -> ExitCode {
+    print_warnings(&warnings);
+    let spool = match Spool::open(&config.server.spool_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: cannot open the spool: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match spool.read_envelope(id) {
+        Ok(Ok(env)) => {
+            let record = spool.read_record(id).unwrap_or_default();
+            print!(
+                "{}",
+                qksmtp::queue::render_detail(&env, &record, Timestamp::now())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("qksmtp: message {id} has a damaged envelope: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!(
+                "qksmtp: no message {id} in the spool (delivered messages leave it; see the delivery log)"
+            );
+            ExitCode::from(1)
+        }
+    }
 }

@@ -47,6 +47,31 @@ fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
     }
 }
 
+/// `qksmtp show ID`: the message's envelope, then the step record of every attempt.
+pub fn render_detail(env: &Envelope, record: &str, now: Timestamp) -> String {
+    let mut s = String::new();
+    render_message(&mut s, env, now);
+    let _ = writeln!(
+        s,
+        "  arrived {} from [{}] (HELO {})",
+        env.arrival.iso(),
+        env.client_ip,
+        env.helo
+    );
+    for r in &env.recipients {
+        if let Some(at) = r.next_try.filter(|_| r.state == RecipientState::Pending) {
+            let _ = writeln!(s, "  next attempt for {} at {}", r.address, at.iso());
+        }
+    }
+    if record.is_empty() {
+        s.push_str("  no delivery attempt yet\n");
+    } else {
+        s.push('\n');
+        s.push_str(record);
+    }
+    s
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 const MSG: &str = "msg";
 const ENV: &str = "env";
 const TMP: &str = "tmp";
+/// The step-by-step record of every delivery attempt, appended by the scheduler.
+const STEPS: &str = "steps";
 
 pub struct Spool {
     dir: PathBuf,
@@ -129,6 +131,14 @@ impl Spool {
         fs::read(self.path(id, MSG))
     }
 
+    /// The step records of the attempts so far (empty when none).
+    pub fn read_record(&self, id: &MessageId) -> io::Result<String> {
+        match fs::read_to_string(self.path(id, STEPS)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            other => other,
+        }
+    }
+
     pub fn read_envelope(&self, id: &MessageId) -> io::Result<Result<Envelope, EnvelopeError>> {
         Ok(envelope::parse(&fs::read_to_string(self.path(id, ENV))?))
     }
@@ -157,8 +167,11 @@ impl Spool {
                 Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
                     scan.leftovers.push(path)
                 }
+                Some((id, Kind::Steps)) if !names.contains(&format!("{id}.{ENV}")) => {
+                    scan.leftovers.push(path)
+                }
                 Some((_, Kind::Temp)) => scan.leftovers.push(path),
-                Some((_, Kind::Message)) | None => {}
+                Some((_, Kind::Message | Kind::Steps)) | None => {}
             }
         }
         if clean_up {
@@ -183,6 +196,7 @@ impl Spool {
 enum Kind {
     Message,
     Envelope,
+    Steps,
     Temp,
 }
 
@@ -192,6 +206,7 @@ fn classify(name: &str) -> Option<(MessageId, Kind)> {
     let kind = match ext {
         MSG => Kind::Message,
         ENV => Kind::Envelope,
+        STEPS => Kind::Steps,
         e if e.ends_with(TMP) => Kind::Temp,
         _ => return None,
     };
@@ -214,10 +229,20 @@ impl StateWriter {
         sync_dir(&self.dir)
     }
 
+    /// Appends an attempt's step record (not fsynced: it explains, it does not decide).
+    pub fn append_record(&mut self, id: &MessageId, text: &str) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{id}.{STEPS}")))?;
+        f.write_all(text.as_bytes())
+    }
+
     /// Removes a message: the envelope first (so a crash leaves only a leftover `.msg`).
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
         fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
         let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
+        let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
         sync_dir(&self.dir)
     }
 }

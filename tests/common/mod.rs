@@ -41,13 +41,31 @@ impl Drop for TempDir {
     }
 }
 
-/// The INI every test starts from: loopback port 0, no status page, its own spool.
+/// The INI every test starts from: loopback port 0, no status page, its own spool. DNS goes
+/// to a dead loopback port and every domain without its own rule is routed to a closed
+/// loopback port, so nothing ever leaves 127.0.0.1 and such mail simply stays queued.
+/// A `rest` with its own `[delivery]` must set `dns_server` itself.
 pub fn base_ini(server_extra: &str, rest: &str) -> String {
-    format!(
+    let mut ini = format!(
         "[server]\nlisten = 127.0.0.1:0\nhostname = mx.qksmtp.test\nstatus_listen =\nspool_dir = spool\n\
          log_file = delivery.log\nlog_level = debug\n{server_extra}\n{rest}\n"
-    )
+    );
+    if rest.contains("[delivery]") {
+        assert!(
+            rest.contains("dns_server"),
+            "a test's [delivery] must set dns_server to loopback"
+        );
+    } else {
+        ini.push_str(&format!("[delivery]\ndns_server = {DEAD}\n"));
+    }
+    if !rest.contains("[domain:*]") {
+        ini.push_str(&format!("[domain:*]\nmx = {DEAD}\n"));
+    }
+    ini
 }
+
+/// A loopback port where nothing listens (connections are refused).
+pub const DEAD: &str = "127.0.0.1:9";
 
 pub struct Server {
     pub dir: TempDir,
@@ -283,3 +301,4 @@ pub fn queued_id(reply: &str) -> String {
     assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
     reply.rsplit(' ').next().unwrap().to_string()
 }
+

@@ -1,0 +1,247 @@
+//! The delivery threads: one scheduler thread around the pure `Scheduler` (it applies the
+//! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
+//! take jobs from a bounded crossbeam channel and report back.
+
+use super::log::DeliveryLog;
+use super::scheduler::{Effect, Job, JobReport, Scheduler};
+use super::worker::{self, WorkerContext};
+use crate::config::Config;
+use crate::dns::Resolver;
+use crate::spool::envelope::Envelope;
+use crate::spool::id::MessageId;
+use crate::spool::{Spool, StateWriter};
+use crate::time::Timestamp;
+use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
+use log::{debug, error, info, warn};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Orders for the scheduler from the rest of the program.
+#[derive(Debug)]
+pub enum Event {
+    /// A worker finished a job.
+    Done(JobReport),
+    /// Try a message's waiting recipients now; answers whether the ID is known.
+    Retry(MessageId, Sender<bool>),
+    /// Remove a message; answers whether the ID was known.
+    Delete(MessageId, Sender<bool>),
+    /// Try everything waiting now.
+    Flush,
+    /// Stop: finish or abandon jobs in flight (within `grace`), then end.
+    Stop(Duration),
+}
+
+pub struct Engine {
+    events: Sender<Event>,
+    scheduler: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// How long DNS may take per query.
+const DNS_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Engine {
+    /// Starts the scheduler (with the messages found in the spool) and the workers.
+    /// `committed` brings messages accepted from now on.
+    pub fn start(
+        config: Arc<Config>,
+        spool: Arc<Spool>,
+        restored: Vec<Envelope>,
+        committed: Receiver<Envelope>,
+    ) -> Result<Engine, String> {
+        let resolver = Resolver::new(config.delivery.dns_server, DNS_TIMEOUT)
+            .map_err(|e| format!("cannot set up DNS: {e:?}"))?;
+        let log = DeliveryLog::open(config.server.log_file.as_deref())
+            .map_err(|e| format!("cannot open the delivery log: {e}"))?;
+        let workers_n = config.delivery.workers.max(1);
+        let (job_tx, job_rx) = bounded::<Job>(workers_n);
+        let (events_tx, events_rx) = unbounded::<Event>();
+        let ctx = Arc::new(WorkerContext {
+            config: config.clone(),
+            spool: spool.clone(),
+            resolver: Arc::new(resolver),
+        });
+        let workers = (0..workers_n)
+            .map(|n| {
+                let (jobs, events, ctx) = (job_rx.clone(), events_tx.clone(), ctx.clone());
+                thread::Builder::new()
+                    .name(format!("deliver-{n}"))
+                    .spawn(move || {
+                        for job in jobs {
+                            let report = worker::run(&job, &ctx);
+                            if events.send(Event::Done(report)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map_err(|e| format!("cannot start a delivery thread: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut core = Scheduler::new(config.clone(), workers_n);
+        let now = Timestamp::now();
+        for env in restored {
+            core.add(env, now);
+        }
+        let shell = Shell {
+            core,
+            writer: spool.state_writer(),
+            log,
+            jobs: Some(job_tx),
+        };
+        let scheduler = thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || shell.run(committed, events_rx))
+            .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        Ok(Engine {
+            events: events_tx,
+            scheduler,
+            workers,
+        })
+    }
+
+    /// A handle to send orders (retry, delete, flush).
+    pub fn events(&self) -> Sender<Event> {
+        self.events.clone()
+    }
+
+    /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
+    /// the rest are abandoned (their recipients stay pending in the spool).
+    pub fn stop(self, grace: Duration) {
+        let _ = self.events.send(Event::Stop(grace));
+        let _ = self.scheduler.join();
+        for w in self.workers {
+            if w.is_finished() {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+/// The scheduler thread: the pure core plus the I/O its effects need.
+struct Shell {
+    core: Scheduler,
+    writer: StateWriter,
+    log: DeliveryLog,
+    jobs: Option<Sender<Job>>,
+}
+
+impl Shell {
+    fn run(mut self, committed: Receiver<Envelope>, events: Receiver<Event>) {
+        let mut committed = committed;
+        loop {
+            let now = Timestamp::now();
+            self.dispatch(now);
+            let timeout = self
+                .core
+                .next_wakeup()
+                .map_or(Duration::from_secs(3600), |t| t.since(now));
+            select! {
+                recv(committed) -> msg => match msg {
+                    Ok(env) => self.core.add(env, Timestamp::now()),
+                    Err(_) => committed = never(),
+                },
+                recv(events) -> ev => match ev {
+                    Ok(Event::Stop(grace)) => return self.drain(&events, grace),
+                    Ok(ev) => self.handle(ev),
+                    Err(_) => return,
+                },
+                default(timeout) => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Timestamp) {
+        let (jobs, effects) = self.core.poll(now);
+        self.apply(effects, now);
+        let Some(tx) = &self.jobs else { return };
+        for job in jobs {
+            debug!(
+                "job {:?} to {:?}: {} message(s)",
+                job.id,
+                job.dest,
+                job.messages.len()
+            );
+            // Never blocks: the core hands out at most one job per idle worker.
+            if tx.send(job).is_err() {
+                error!("the delivery threads are gone");
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        let now = Timestamp::now();
+        match ev {
+            Event::Done(report) => {
+                let effects = self.core.finish(report, now);
+                self.apply(effects, now);
+            }
+            Event::Retry(id, answer) => {
+                let _ = answer.send(self.core.retry_now(&id, now));
+            }
+            Event::Delete(id, answer) => {
+                let effect = self.core.delete(&id);
+                let known = effect.is_some();
+                self.apply(effect.into_iter().collect(), now);
+                let _ = answer.send(known);
+            }
+            Event::Flush => self.core.flush(now),
+            Event::Stop(_) => {}
+        }
+    }
+
+    /// After Stop: no new jobs; wait for the ones in flight, at most `grace`.
+    fn drain(mut self, events: &Receiver<Event>, grace: Duration) {
+        self.jobs = None; // workers end when the channel is empty and closed
+        let deadline = std::time::Instant::now() + grace;
+        while self.core.in_flight() > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match events.recv_timeout(left) {
+                Ok(Event::Done(report)) => {
+                    let now = Timestamp::now();
+                    let effects = self.core.finish(report, now);
+                    self.apply(effects, now);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    warn!(
+                        "{} delivery job(s) still running; their recipients stay queued",
+                        self.core.in_flight()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        for effect in effects {
+            let result = match effect {
+                Effect::Persist(env) => self.writer.rewrite(&env),
+                Effect::Remove(id) => self.writer.remove(&id),
+                Effect::Log(line) => {
+                    self.log.write(&line, now);
+                    Ok(())
+                }
+                Effect::Record { id, label, record } => self
+                    .writer
+                    .append_record(&id, &super::record_text::render(&label, &record)),
+                Effect::GaveUp {
+                    envelope,
+                    recipients,
+                } => {
+                    for (i, outcome, why) in &recipients {
+                        info!(
+                            "{}: gave up on {} ({why:?}): {outcome}",
+                            envelope.id, envelope.recipients[*i].address
+                        );
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                error!("spool update failed: {e}");
+            }
+        }
+    }
+}

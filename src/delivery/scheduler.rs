@@ -1,0 +1,509 @@
+//! The scheduler's decision core: all queue state, per-destination limits and retry timers.
+//! Pure: events and `now` in, jobs for the workers and effects (persist, remove, log) out. It
+//! "only knows time"; the thread around it (`engine`) does the I/O.
+
+use super::outcome::{Outcome, Verdict};
+use super::policy::{self, Dest, GiveUp, Progress};
+use crate::client::record::{Record, StepKind};
+use crate::config::Config;
+use crate::spool::envelope::{Envelope, RecipientState};
+use crate::spool::id::MessageId;
+use crate::time::Timestamp;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// Work for one worker: one connection to `dest`, up to `max_continuous` messages over it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: JobId,
+    pub dest: Dest,
+    pub messages: Vec<JobMessage>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobMessage {
+    /// A snapshot (sender, parameters, recipients' DSN requests).
+    pub envelope: Envelope,
+    /// Indexes into `envelope.recipients` to deliver in this job.
+    pub recipients: Vec<usize>,
+    /// "direct 1 of 8" per recipient, same order.
+    pub labels: Vec<String>,
+}
+
+/// What a worker reports for a job, one entry per `JobMessage` in order.
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub id: JobId,
+    pub messages: Vec<MessageReport>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageReport {
+    /// Per recipient of the JobMessage; `None` = not attempted (the connection was lost
+    /// before this message): it goes back to the queue without counting an attempt.
+    pub outcomes: Vec<Option<Outcome>>,
+    /// The steps of this message's attempt (connection steps included).
+    pub record: Record,
+}
+
+/// One line of the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptLine {
+    pub id: MessageId,
+    pub sender: String,
+    pub recipient: String,
+    pub label: String,
+    pub outcome: Outcome,
+    pub progress: Progress,
+    /// Time since the message arrived.
+    pub delay: std::time::Duration,
+}
+
+/// What the engine must do after a decision.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Rewrite the envelope (recipient state changed).
+    Persist(Envelope),
+    /// Every recipient is final: remove the message from the spool.
+    Remove(MessageId),
+    /// Append a line to the delivery log.
+    Log(AttemptLine),
+    /// Keep the attempt's step record with the message.
+    Record {
+        id: MessageId,
+        label: String,
+        record: Record,
+    },
+    /// Recipients failed for good (the bounce writer's input).
+    GaveUp {
+        envelope: Envelope,
+        recipients: Vec<(usize, Outcome, GiveUp)>,
+    },
+}
+
+struct Msg {
+    env: Envelope,
+    busy: Vec<bool>,
+}
+
+#[derive(Default)]
+struct DestState {
+    active: u32,
+    paused_until: Option<Timestamp>,
+}
+
+pub struct Scheduler {
+    config: Arc<Config>,
+    free_workers: usize,
+    messages: HashMap<MessageId, Msg>,
+    /// Recipients waiting for their time: (due, message, recipient index).
+    waiting: BTreeSet<(Timestamp, MessageId, usize)>,
+    /// Recipients due now, waiting for their destination to have room.
+    ready: HashMap<Dest, VecDeque<(MessageId, usize)>>,
+    /// Destinations with ready work, served round-robin.
+    rotation: VecDeque<Dest>,
+    dests: HashMap<Dest, DestState>,
+    jobs: HashMap<JobId, JobInfo>,
+    next_job: u64,
+}
+
+/// What the scheduler remembers of a job in flight.
+struct JobInfo {
+    dest: Dest,
+    /// Per message: its ID, the recipient indexes and their attempt labels.
+    messages: Vec<(MessageId, Vec<usize>, Vec<String>)>,
+}
+
+impl Scheduler {
+    pub fn new(config: Arc<Config>, workers: usize) -> Scheduler {
+        Scheduler {
+            config,
+            free_workers: workers.max(1),
+            messages: HashMap::new(),
+            waiting: BTreeSet::new(),
+            ready: HashMap::new(),
+            rotation: VecDeque::new(),
+            dests: HashMap::new(),
+            jobs: HashMap::new(),
+            next_job: 1,
+        }
+    }
+
+    /// A newly committed message, or one found in the spool at start-up.
+    pub fn add(&mut self, mut env: Envelope, now: Timestamp) {
+        let id = env.id.clone();
+        for (i, r) in env.recipients.iter_mut().enumerate() {
+            if r.state == RecipientState::Pending {
+                let at = *r.next_try.get_or_insert(now);
+                self.waiting.insert((at, id.clone(), i));
+            }
+        }
+        let busy = vec![false; env.recipients.len()];
+        self.messages.insert(id, Msg { env, busy });
+    }
+
+    pub fn message_count(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The earliest time something becomes due (a retry, or a paused destination resuming).
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        let retry = self.waiting.first().map(|(t, _, _)| *t);
+        let resume = self
+            .rotation
+            .iter()
+            .filter_map(|d| self.dests.get(d).and_then(|s| s.paused_until))
+            .min();
+        match (retry, resume) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves due recipients to their destination's queue and hands out jobs while workers
+    /// and destination limits allow.
+    pub fn poll(&mut self, now: Timestamp) -> (Vec<Job>, Vec<Effect>) {
+        let effects = self.promote(now);
+        let mut jobs = Vec::new();
+        let mut idle_turns = 0;
+        while self.free_workers > 0 && idle_turns < self.rotation.len() {
+            let Some(dest) = self.rotation.pop_front() else {
+                break;
+            };
+            if self.ready.get(&dest).is_none_or(|q| q.is_empty()) {
+                self.ready.remove(&dest);
+                continue;
+            }
+            match self.try_job(&dest, now) {
+                Some(job) => {
+                    idle_turns = 0;
+                    jobs.push(job);
+                }
+                None => idle_turns += 1,
+            }
+            if self.ready.get(&dest).is_some_and(|q| !q.is_empty()) {
+                self.rotation.push_back(dest);
+            } else {
+                self.ready.remove(&dest);
+            }
+        }
+        (jobs, effects)
+    }
+
+    fn promote(&mut self, now: Timestamp) -> Vec<Effect> {
+        let mut gave_up: HashMap<MessageId, Vec<usize>> = HashMap::new();
+        while let Some((at, id, i)) = self.waiting.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.waiting.pop_first();
+            let Some(msg) = self.messages.get(&id) else {
+                continue;
+            };
+            match policy::next_dest(&self.config, &msg.env.recipients[i]) {
+                Some(dest) => self.enqueue(dest, id, i),
+                None => gave_up.entry(id).or_default().push(i),
+            }
+        }
+        let mut effects = Vec::new();
+        for (id, idxs) in gave_up {
+            let outcome = Outcome {
+                verdict: Verdict::Temporary,
+                step: StepKind::Dns,
+                route: String::new(),
+                reply: None,
+                detail: "no attempts left under the current rules".into(),
+                status: crate::reply::Enhanced::new(4, 4, 7),
+            };
+            let failed = idxs
+                .into_iter()
+                .map(|i| (i, outcome.clone(), GiveUp::AttemptsUsedUp))
+                .collect();
+            self.settle(&id, failed, &mut effects);
+        }
+        effects
+    }
+
+    fn enqueue(&mut self, dest: Dest, id: MessageId, i: usize) {
+        let queue = self.ready.entry(dest.clone()).or_default();
+        if queue.is_empty() && !self.rotation.contains(&dest) {
+            self.rotation.push_back(dest);
+        }
+        queue.push_back((id, i));
+    }
+
+    /// Builds a job for `dest` if it has room; takes up to `max_continuous` messages.
+    fn try_job(&mut self, dest: &Dest, now: Timestamp) -> Option<Job> {
+        let limits = policy::limits(&self.config, dest);
+        let state = self.dests.entry(dest.clone()).or_default();
+        if state.active >= limits.max_connections || state.paused_until.is_some_and(|t| t > now) {
+            return None;
+        }
+        let queue = self.ready.get_mut(dest)?;
+        let mut picked: Vec<(MessageId, Vec<usize>)> = Vec::new();
+        while let Some((id, i)) = queue.front().cloned() {
+            let is_new = picked.last().is_none_or(|(last, _)| *last != id);
+            if is_new && picked.len() >= limits.max_continuous as usize {
+                break;
+            }
+            queue.pop_front();
+            let Some(msg) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            if msg.busy[i] || msg.env.recipients[i].state != RecipientState::Pending {
+                continue;
+            }
+            msg.busy[i] = true;
+            match picked.last_mut() {
+                Some((last, idxs)) if *last == id => idxs.push(i),
+                _ => picked.push((id, vec![i])),
+            }
+        }
+        if picked.is_empty() {
+            return None;
+        }
+        let job_id = JobId(self.next_job);
+        self.next_job += 1;
+        let messages: Vec<JobMessage> = picked
+            .into_iter()
+            .map(|(id, recipients)| {
+                let env = &self.messages[&id].env;
+                let labels = recipients
+                    .iter()
+                    .map(|&i| policy::attempt_label(&self.config, &env.recipients[i], dest))
+                    .collect();
+                JobMessage {
+                    envelope: env.clone(),
+                    recipients,
+                    labels,
+                }
+            })
+            .collect();
+        let state = self.dests.entry(dest.clone()).or_default();
+        state.active += 1;
+        state.paused_until = None;
+        self.free_workers -= 1;
+        let info = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.envelope.id.clone(),
+                    m.recipients.clone(),
+                    m.labels.clone(),
+                )
+            })
+            .collect();
+        self.jobs.insert(
+            job_id,
+            JobInfo {
+                dest: dest.clone(),
+                messages: info,
+            },
+        );
+        Some(Job {
+            id: job_id,
+            dest: dest.clone(),
+            messages,
+        })
+    }
+
+    /// A worker finished a job: apply every outcome.
+    pub fn finish(&mut self, report: JobReport, now: Timestamp) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some(JobInfo { dest, messages }) = self.jobs.remove(&report.id) else {
+            return effects;
+        };
+        let sent = messages.len();
+        self.free_workers += 1;
+        let limits = policy::limits(&self.config, &dest);
+        let state = self.dests.entry(dest.clone()).or_default();
+        state.active = state.active.saturating_sub(1);
+        if sent >= limits.max_continuous as usize && !limits.continuous_delay.is_zero() {
+            state.paused_until = Some(now.plus(limits.continuous_delay));
+        }
+        if destination_down(&report) {
+            // Nobody answered: hold the destination's other mail back for a while rather than
+            // trying each message against a dead server (their attempts are not counted).
+            state.paused_until = Some(now.plus(limits.retry_delay));
+        }
+        for ((id, idxs, labels), mr) in messages.into_iter().zip(report.messages) {
+            self.apply(&dest, (id, idxs, labels), mr, now, &mut effects);
+        }
+        effects
+    }
+
+    fn apply(
+        &mut self,
+        dest: &Dest,
+        job_msg: (MessageId, Vec<usize>, Vec<String>),
+        mr: MessageReport,
+        now: Timestamp,
+        effects: &mut Vec<Effect>,
+    ) {
+        let (id, idxs, labels) = job_msg;
+        let Some(msg) = self.messages.get_mut(&id) else {
+            return;
+        };
+        let mut failed = Vec::new();
+        let mut requeue = Vec::new();
+        let mut changed = false;
+        let mut attempted = false;
+        for ((&i, label), outcome) in idxs.iter().zip(&labels).zip(mr.outcomes) {
+            msg.busy[i] = false;
+            let Some(outcome) = outcome else {
+                requeue.push(i);
+                continue;
+            };
+            attempted = true;
+            changed = true;
+            let r = &mut msg.env.recipients[i];
+            let progress =
+                policy::after_attempt(&self.config, r, dest, &outcome, now, msg.env.arrival);
+            r.last_result = Some(outcome.reason());
+            match progress {
+                Progress::Delivered => r.state = RecipientState::Delivered,
+                Progress::RetryAt(at) => {
+                    r.next_try = Some(at);
+                    self.waiting.insert((at, id.clone(), i));
+                }
+                Progress::Failed(why) => {
+                    r.state = RecipientState::Failed;
+                    failed.push((i, outcome.clone(), why));
+                }
+            }
+            effects.push(Effect::Log(AttemptLine {
+                id: id.clone(),
+                sender: msg.env.sender.to_string(),
+                recipient: r.address.to_string(),
+                label: label.clone(),
+                outcome,
+                progress,
+                delay: now.since(msg.env.arrival),
+            }));
+        }
+        if attempted {
+            let label = labels.first().cloned().unwrap_or_default();
+            effects.push(Effect::Record {
+                id: id.clone(),
+                label,
+                record: mr.record,
+            });
+        }
+        for i in requeue {
+            self.enqueue(dest.clone(), id.clone(), i);
+        }
+        if changed || !failed.is_empty() {
+            self.settle(&id, failed, effects);
+        }
+    }
+
+    /// Records give-ups, then persists the envelope or removes a finished message.
+    fn settle(
+        &mut self,
+        id: &MessageId,
+        failed: Vec<(usize, Outcome, GiveUp)>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(msg) = self.messages.get_mut(id) else {
+            return;
+        };
+        for (i, _, _) in &failed {
+            msg.env.recipients[*i].state = RecipientState::Failed;
+        }
+        if !failed.is_empty() {
+            effects.push(Effect::GaveUp {
+                envelope: msg.env.clone(),
+                recipients: failed,
+            });
+        }
+        let finished = msg
+            .env
+            .recipients
+            .iter()
+            .all(|r| r.state != RecipientState::Pending);
+        if finished && !msg.busy.iter().any(|&b| b) {
+            self.messages.remove(id);
+            effects.push(Effect::Remove(id.clone()));
+        } else {
+            effects.push(Effect::Persist(msg.env.clone()));
+        }
+    }
+
+    /// Makes a message's waiting recipients due now (`retry ID`). False if unknown.
+    pub fn retry_now(&mut self, id: &MessageId, now: Timestamp) -> bool {
+        let Some(msg) = self.messages.get_mut(id) else {
+            return false;
+        };
+        for (i, r) in msg.env.recipients.iter_mut().enumerate() {
+            if let Some(at) = r
+                .next_try
+                .filter(|_| r.state == RecipientState::Pending && !msg.busy[i])
+                && self.waiting.remove(&(at, id.clone(), i))
+            {
+                r.next_try = Some(now);
+                self.waiting.insert((now, id.clone(), i));
+            }
+        }
+        true
+    }
+
+    /// Makes every waiting recipient due now (`flush`), and ends destination pauses.
+    pub fn flush(&mut self, now: Timestamp) {
+        let ids: Vec<MessageId> = self.messages.keys().cloned().collect();
+        for id in ids {
+            self.retry_now(&id, now);
+        }
+        for state in self.dests.values_mut() {
+            state.paused_until = None;
+        }
+    }
+
+    /// Forgets a message (`delete ID`); results of jobs still running for it are ignored.
+    pub fn delete(&mut self, id: &MessageId) -> Option<Effect> {
+        let msg = self.messages.remove(id)?;
+        for (i, r) in msg.env.recipients.iter().enumerate() {
+            if let Some(at) = r.next_try {
+                self.waiting.remove(&(at, id.clone(), i));
+            }
+        }
+        Some(Effect::Remove(id.clone()))
+    }
+}
+
+/// True when no message of the job got an answer from any server: every attempted outcome
+/// is a temporary failure before the SMTP dialogue (DNS, connect, greeting).
+fn destination_down(report: &JobReport) -> bool {
+    let mut outcomes = report
+        .messages
+        .iter()
+        .flat_map(|m| m.outcomes.iter().flatten())
+        .peekable();
+    outcomes.peek().is_some()
+        && outcomes.all(|o| {
+            o.verdict == Verdict::Temporary
+                && matches!(
+                    o.step,
+                    StepKind::Dns | StepKind::Connect | StepKind::Greeting
+                )
+        })
+}
+
+/// Collects the distinct message IDs of a job (for logs).
+pub fn job_ids(job: &Job) -> Vec<MessageId> {
+    let mut seen = HashSet::new();
+    job.messages
+        .iter()
+        .filter(|m| seen.insert(m.envelope.id.clone()))
+        .map(|m| m.envelope.id.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! The scheduler core driven by a fake clock: limits, batching, round-robin, retries.
+
+use super::*;
+use crate::delivery::policy::tests::config;
+use crate::reply::{Enhanced, Reply};
+use crate::smtp::{Address, MailParams, ReversePath};
+use crate::spool::envelope::Recipient;
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp::from_secs(1_000_000 + secs)
+}
+
+fn env(n: u32, rcpts: &[&str]) -> Envelope {
+    Envelope {
+        id: MessageId::from_parts(1_764_000_000_000_000 + u64::from(n), n),
+        arrival: t(0),
+        sender: ReversePath::Mailbox(Address::new("a", "sender.test")),
+        client_ip: "127.0.0.1".parse().unwrap(),
+        helo: "h".into(),
+        auth_user: None,
+        size: 10,
+        params: MailParams::default(),
+        recipients: rcpts
+            .iter()
+            .map(|a| {
+                let (l, d) = a.split_once('@').unwrap();
+                Recipient::new(Address::new(l, d), None, None)
+            })
+            .collect(),
+    }
+}
+
+fn reply_outcome(code: u16, e: (u8, u16, u16)) -> Outcome {
+    Outcome::from_reply(
+        StepKind::Rcpt,
+        "mx",
+        &Reply::new(code, Some(Enhanced::new(e.0, e.1, e.2)), "x"),
+    )
+}
+
+fn report(job: &Job, outcome: &Outcome) -> JobReport {
+    JobReport {
+        id: job.id,
+        messages: job
+            .messages
+            .iter()
+            .map(|m| MessageReport {
+                outcomes: m.recipients.iter().map(|_| Some(outcome.clone())).collect(),
+                record: Record::default(),
+            })
+            .collect(),
+    }
+}
+
+fn ok() -> Outcome {
+    reply_outcome(250, (2, 0, 0))
+}
+
+fn sched(ini: &str, workers: usize) -> Scheduler {
+    Scheduler::new(Arc::new(config(ini)), workers)
+}
+
+#[test]
+fn recipients_at_one_destination_share_a_job_and_delivery_removes_the_message() {
+    let mut s = sched("", 4);
+    s.add(env(1, &["a@x.test", "b@x.test", "c@y.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    assert_eq!(jobs.len(), 2);
+    let x = jobs
+        .iter()
+        .find(|j| j.dest == Dest::Direct("x.test".into()))
+        .unwrap();
+    assert_eq!(x.messages.len(), 1);
+    assert_eq!(x.messages[0].recipients, vec![0, 1]);
+    assert_eq!(x.messages[0].labels, vec!["direct 1 of 8", "direct 1 of 8"]);
+    let effects = s.finish(report(x, &ok()), t(1));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Persist(env) if env.recipients[0].state == RecipientState::Delivered)));
+    let y = jobs
+        .iter()
+        .find(|j| j.dest == Dest::Direct("y.test".into()))
+        .unwrap();
+    let effects = s.finish(report(y, &ok()), t(1));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Remove(_))));
+    assert_eq!(
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Log(_)))
+            .count(),
+        1
+    );
+    assert_eq!(s.message_count(), 0);
+}
+
+#[test]
+fn max_connections_and_max_continuous_with_its_pause() {
+    let mut s = sched(
+        "[domain:*]\nmax_connections = 1\nmax_continuous = 2\ncontinuous_delay = 10s\n",
+        4,
+    );
+    for n in 0..5 {
+        s.add(env(n, &["r@x.test"]), t(0));
+    }
+    let (jobs, _) = s.poll(t(0));
+    assert_eq!(jobs.len(), 1, "one connection at a time");
+    assert_eq!(
+        jobs[0].messages.len(),
+        2,
+        "max_continuous messages per connection"
+    );
+    assert!(s.poll(t(0)).0.is_empty());
+    s.finish(report(&jobs[0], &ok()), t(1));
+    assert!(s.poll(t(5)).0.is_empty(), "paused after a full run");
+    assert_eq!(s.next_wakeup(), Some(t(11)));
+    let (jobs, _) = s.poll(t(11));
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].messages.len(), 2);
+}
+
+#[test]
+fn destinations_are_served_round_robin_with_few_workers() {
+    let mut s = sched(
+        "[domain:*]\nmax_connections = 5\nmax_continuous = 1\ncontinuous_delay = 0\n",
+        1,
+    );
+    for n in 0..3 {
+        s.add(env(n, &["r@slow.test"]), t(0));
+    }
+    s.add(env(10, &["r@fast.test"]), t(0));
+    let mut order = Vec::new();
+    for step in 0..4 {
+        let (jobs, _) = s.poll(t(step));
+        assert_eq!(jobs.len(), 1, "one worker");
+        order.push(jobs[0].dest.clone());
+        s.finish(report(&jobs[0], &ok()), t(step));
+    }
+    assert_eq!(
+        order[1],
+        Dest::Direct("fast.test".into()),
+        "fast.test is not stuck behind slow.test: {order:?}"
+    );
+}
+
+#[test]
+fn a_temporary_failure_retries_later_while_other_mail_flows() {
+    let mut s = sched("[domain:*]\nretry_delay = 60\n", 4);
+    s.add(env(1, &["tempfail@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    let effects = s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(1));
+    let persisted = effects.iter().find_map(|e| match e {
+        Effect::Persist(env) => Some(env.clone()),
+        _ => None,
+    });
+    let r = &persisted.unwrap().recipients[0];
+    assert_eq!(
+        (r.state, r.direct_tries, r.next_try),
+        (RecipientState::Pending, 1, Some(t(61)))
+    );
+    s.add(env(2, &["other@x.test"]), t(2));
+    let (jobs, _) = s.poll(t(2));
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].messages[0].envelope.recipients[0].address.local,
+        "other"
+    );
+    s.finish(report(&jobs[0], &ok()), t(3));
+    assert_eq!(s.next_wakeup(), Some(t(61)));
+    assert!(s.poll(t(60)).0.is_empty());
+    let (jobs, _) = s.poll(t(61));
+    assert_eq!(jobs[0].messages[0].labels, vec!["direct 2 of 8"]);
+}
+
+#[test]
+fn a_permanent_failure_gives_up_at_once() {
+    let mut s = sched("", 4);
+    s.add(env(1, &["permfail@x.test", "ok@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    let mut rep = report(&jobs[0], &ok());
+    rep.messages[0].outcomes[0] = Some(reply_outcome(550, (5, 1, 1)));
+    let effects = s.finish(rep, t(1));
+    let gave_up = effects.iter().find_map(|e| match e {
+        Effect::GaveUp { recipients, .. } => Some(recipients.clone()),
+        _ => None,
+    });
+    let gave_up = gave_up.expect("a GaveUp effect");
+    assert_eq!(gave_up.len(), 1);
+    assert_eq!((gave_up[0].0, gave_up[0].2), (0, GiveUp::Permanent));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Remove(_))));
+}
+
+#[test]
+fn not_attempted_recipients_are_requeued_without_counting() {
+    let mut s = sched("[domain:*]\nmax_continuous = 5\ncontinuous_delay = 0\n", 1);
+    s.add(env(1, &["a@x.test"]), t(0));
+    s.add(env(2, &["b@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    assert_eq!(jobs[0].messages.len(), 2);
+    let mut rep = report(&jobs[0], &ok());
+    rep.messages[1].outcomes[0] = None;
+    s.finish(rep, t(1));
+    let (jobs, _) = s.poll(t(1));
+    assert_eq!(
+        jobs[0].messages[0].labels,
+        vec!["direct 1 of 8"],
+        "the attempt was not counted"
+    );
+}
+
+#[test]
+fn a_dead_destination_holds_its_other_mail_back() {
+    let mut s = sched("[domain:*]\nmax_connections = 1\nretry_delay = 30\n", 4);
+    s.add(env(1, &["a@down.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    s.add(env(2, &["b@down.test"]), t(0));
+    let refused = Outcome::from_failure(
+        "mx",
+        &crate::client::record::Failure {
+            step: StepKind::Connect,
+            kind: crate::client::record::FailureKind::ConnectRefused,
+        },
+    );
+    s.finish(report(&jobs[0], &refused), t(1));
+    assert!(s.poll(t(2)).0.is_empty(), "down.test is paused");
+    assert_eq!(s.poll(t(31)).0.len(), 1);
+}
+
+#[test]
+fn deleting_a_message_in_flight_ignores_its_results() {
+    let mut s = sched("", 4);
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    let id = jobs[0].messages[0].envelope.id.clone();
+    assert!(matches!(s.delete(&id), Some(Effect::Remove(_))));
+    let effects = s.finish(report(&jobs[0], &ok()), t(1));
+    assert!(effects.is_empty());
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn retry_now_and_flush_make_waiting_mail_due() {
+    let mut s = sched("[domain:*]\nretry_delay = 1h\nmax_retry_delay = 1h\n", 4);
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    let id = jobs[0].messages[0].envelope.id.clone();
+    s.finish(report(&jobs[0], &reply_outcome(451, (4, 0, 0))), t(1));
+    assert!(s.poll(t(2)).0.is_empty());
+    assert!(s.retry_now(&id, t(2)));
+    assert_eq!(s.poll(t(2)).0.len(), 1);
+    assert!(!s.retry_now(&MessageId::from_parts(1, 1), t(2)));
+}

@@ -1,0 +1,344 @@
+//! DNS for direct delivery: a synchronous facade over hickory-resolver (MX, A, AAAA) that
+//! delivery worker threads share; the tokio runtime hickory needs stays private in here.
+//!
+//! Blocking calls: each method runs the query with `Runtime::block_on` on the calling thread
+//! (the runtime's single worker drives the sockets), so any number of worker threads may query
+//! at once without serialising on a lock. Names are always queried fully qualified (trailing
+//! dot): no search-list expansion. Answers are cached by hickory (TTL-bound) for the life of
+//! the `Resolver`. hickory answers RFC 6761 special names itself, without a query:
+//! `localhost` (and `*.localhost`) is 127.0.0.1 / ::1, `*.invalid` is NXDOMAIN.
+
+#[cfg(test)]
+mod fake;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+pub use plan::{MxAnswer, PlanError, is_root, literal, order_mx, strip_dot};
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
+use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+
+use crate::config::IpFamily;
+
+/// Why a lookup gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsError {
+    /// NXDOMAIN: the name does not exist. Permanent.
+    NxDomain { name: String },
+    /// SERVFAIL, REFUSED, timeout, network error...: try again later.
+    Temporary { name: String, detail: String },
+    /// The name exists but has no A/AAAA record of the wanted family (NODATA). Permanent.
+    NoAddresses { name: String },
+    /// The string is not a valid DNS name (bad label, too long). Permanent.
+    InvalidName { name: String, detail: String },
+    /// The resolver could not be set up (unreadable /etc/resolv.conf, no runtime).
+    Setup { detail: String },
+}
+
+impl DnsError {
+    /// True when retrying cannot help: NXDOMAIN, no address (NODATA for A/AAAA) and an invalid
+    /// name. For the recipient's domain itself (implicit MX) that means bounce. For one MX host
+    /// among several it only means "skip this host"; the caller decides from all hosts together
+    /// (RFC 5321 §5.1: the domain fails for good only when no host can be used).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            DnsError::NxDomain { .. } | DnsError::NoAddresses { .. } | DnsError::InvalidName { .. }
+        )
+    }
+}
+
+impl fmt::Display for DnsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsError::NxDomain { name } => write!(f, "{name}: no such domain (NXDOMAIN)"),
+            DnsError::Temporary { name, detail } => {
+                write!(f, "{name}: temporary DNS failure ({detail})")
+            }
+            DnsError::NoAddresses { name } => write!(f, "{name}: no address record (A/AAAA)"),
+            DnsError::InvalidName { name, detail } => {
+                write!(f, "{name}: not a valid domain name ({detail})")
+            }
+            DnsError::Setup { detail } => write!(f, "DNS resolver set-up failed: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for DnsError {}
+
+/// A hickory failure reduced to what delivery cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    NxDomain,
+    NoData,
+    Temporary(String),
+}
+
+/// Reads hickory's error kinds (never its message text).
+fn classify(err: &NetError) -> Failure {
+    if err.is_nx_domain() {
+        Failure::NxDomain
+    } else if err.is_no_records_found() {
+        Failure::NoData
+    } else {
+        Failure::Temporary(err.to_string())
+    }
+}
+
+/// A synchronous resolver, `Send + Sync`: share it between worker threads with an `Arc`.
+pub struct Resolver {
+    // Declared before `runtime` so it is dropped first.
+    inner: TokioResolver,
+    runtime: tokio::runtime::Runtime,
+    /// Hard bound on one call, on top of hickory's own per-query timeout.
+    deadline: Duration,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("options", self.inner.options())
+            .finish()
+    }
+}
+
+impl Resolver {
+    /// `server = Some(addr)` asks only that server (UDP, TCP when the answer is truncated) and
+    /// ignores /etc/hosts; `None` reads the system configuration: /etc/resolv.conf, and
+    /// /etc/hosts first for addresses.
+    /// `timeout` bounds each query to one server (e.g. 10 s); one try, no retries.
+    pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Resolver, DnsError> {
+        let setup = |detail: String| DnsError::Setup { detail };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("qksmtp-dns")
+            .enable_all()
+            .build()
+            .map_err(|e| setup(format!("tokio runtime: {e}")))?;
+        // hickory spawns its connection tasks on the ambient runtime.
+        let _guard = runtime.enter();
+        let provider = TokioRuntimeProvider::default();
+        let mut builder = match server {
+            Some(addr) => TokioResolver::builder_with_config(one_server(addr), provider),
+            None => TokioResolver::builder(provider)
+                .map_err(|e| setup(format!("system DNS configuration: {e}")))?,
+        };
+        let opts = builder.options_mut();
+        opts.timeout = timeout;
+        // hickory counts *retries* here: 0 = one try. Within the try, UDP is re-sent every
+        // 333 ms until `timeout`, so a lost packet is covered; delivery retries later anyway.
+        opts.attempts = 0;
+        // /etc/hosts belongs to the system configuration: `dns_server` replaces both.
+        opts.use_hosts_file = match server {
+            Some(_) => ResolveHosts::Never,
+            None => ResolveHosts::Always,
+        };
+        let nservers = max_servers(server);
+        let inner = builder.build().map_err(|e| setup(e.to_string()))?;
+        drop(_guard);
+        // Several servers are tried one after the other, UDP then TCP: allow for that, but
+        // never let a call hang (hickory's timeouts are per request, not per call).
+        let deadline = timeout * (2 * nservers).max(2) + Duration::from_secs(1);
+        Ok(Resolver {
+            inner,
+            runtime,
+            deadline,
+        })
+    }
+
+    /// The MX records of `domain` (trailing dot optional). NODATA is `Ok(MxAnswer::NoRecords)`
+    /// (use the implicit MX); a lone `.` exchange is `Ok(MxAnswer::NullMx)`.
+    pub fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
+        let (shown, name) = fqdn(domain)?;
+        match self.run(self.lookup(&name, RecordType::MX)) {
+            Ok(lookup) => {
+                let records = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(mx) if mx.exchange.is_root() => Some((mx.preference, ".".into())),
+                        RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(MxAnswer::from_records(records))
+            }
+            Err(Failure::NoData) => Ok(MxAnswer::NoRecords),
+            Err(failure) => Err(to_error(failure, shown)),
+        }
+    }
+
+    /// The addresses of `host`. `IpFamily::Any` gives the IPv4 addresses first, then IPv6: a
+    /// home computer often has no working IPv6 route, and the caller tries them in order. Both
+    /// queries run at once. An IP literal (see [`literal`]) is returned without a lookup.
+    pub fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError> {
+        if let Some(ip) = literal(host) {
+            return match (family, ip) {
+                (IpFamily::Ipv4, IpAddr::V6(_)) | (IpFamily::Ipv6, IpAddr::V4(_)) => {
+                    Err(DnsError::NoAddresses { name: host.into() })
+                }
+                _ => Ok(vec![ip]),
+            };
+        }
+        let (shown, name) = fqdn(host)?;
+        let result = match family {
+            IpFamily::Ipv4 => self.run(self.addrs(&name, RecordType::A)),
+            IpFamily::Ipv6 => self.run(self.addrs(&name, RecordType::AAAA)),
+            IpFamily::Any => self.runtime.block_on(async {
+                let v4 = self.bounded(self.addrs(&name, RecordType::A));
+                let v6 = self.bounded(self.addrs(&name, RecordType::AAAA));
+                let (v4, v6) = join(v4, v6).await;
+                merge_families(v4, v6)
+            }),
+        };
+        match result {
+            Ok(ips) => Ok(ips),
+            Err(Failure::NoData) => Err(DnsError::NoAddresses { name: shown }),
+            Err(failure) => Err(to_error(failure, shown)),
+        }
+    }
+
+    async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Lookup, Failure> {
+        self.inner
+            .lookup(name.clone(), rtype)
+            .await
+            .map_err(|e| classify(&e))
+    }
+
+    /// The A or AAAA addresses in the answer; an answer without any (only a CNAME) is NODATA.
+    async fn addrs(&self, name: &Name, rtype: RecordType) -> Result<Vec<IpAddr>, Failure> {
+        let lookup = self.lookup(name, rtype).await?;
+        let ips: Vec<IpAddr> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) if rtype == RecordType::A => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) if rtype == RecordType::AAAA => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect();
+        if ips.is_empty() {
+            Err(Failure::NoData)
+        } else {
+            Ok(ips)
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Temporary(format!(
+                "no answer within {:?}",
+                self.deadline
+            ))),
+        }
+    }
+
+    /// Runs one query to completion on the calling thread.
+    fn run<T>(&self, fut: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+        self.runtime.block_on(self.bounded(fut))
+    }
+}
+
+/// Our own single server: UDP first, TCP for truncated answers, on the given port.
+fn one_server(addr: SocketAddr) -> ResolverConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    let server = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+    ResolverConfig::from_parts(None, vec![], vec![server])
+}
+
+/// How many servers a call may walk through (for the overall deadline).
+fn max_servers(server: Option<SocketAddr>) -> u32 {
+    match server {
+        Some(_) => 1,
+        // resolv.conf allows at most 3 nameservers (MAXNS).
+        None => 3,
+    }
+}
+
+/// `domain` as shown to people (no trailing dot) and as a fully qualified hickory name.
+/// Non-ASCII names are converted to punycode.
+fn fqdn(domain: &str) -> Result<(String, Name), DnsError> {
+    let shown = strip_dot(domain).to_string();
+    let invalid = |detail: String| DnsError::InvalidName {
+        name: shown.clone(),
+        detail,
+    };
+    if shown.is_empty() || shown.ends_with('.') {
+        return Err(invalid("empty label".into()));
+    }
+    let mut name = Name::from_utf8(&shown).map_err(|e| invalid(e.to_string()))?;
+    name.set_fqdn(true);
+    Ok((shown, name))
+}
+
+fn to_error(failure: Failure, name: String) -> DnsError {
+    match failure {
+        Failure::NxDomain => DnsError::NxDomain { name },
+        Failure::NoData => DnsError::NoAddresses { name },
+        Failure::Temporary(detail) => DnsError::Temporary { name, detail },
+    }
+}
+
+/// Combines the A and AAAA results (IPv4 first). Any address wins over a failure of the other
+/// family; otherwise NXDOMAIN beats a temporary error, which beats NODATA (the failed family
+/// might have had addresses).
+fn merge_families(
+    v4: Result<Vec<IpAddr>, Failure>,
+    v6: Result<Vec<IpAddr>, Failure>,
+) -> Result<Vec<IpAddr>, Failure> {
+    match (v4, v6) {
+        (Ok(mut a), Ok(b)) => {
+            a.extend(b);
+            Ok(a)
+        }
+        (Ok(a), Err(_)) | (Err(_), Ok(a)) => Ok(a),
+        (Err(Failure::NxDomain), _) | (_, Err(Failure::NxDomain)) => Err(Failure::NxDomain),
+        (Err(t @ Failure::Temporary(_)), _) | (_, Err(t @ Failure::Temporary(_))) => Err(t),
+        (Err(Failure::NoData), Err(Failure::NoData)) => Err(Failure::NoData),
+    }
+}
+
+/// Polls two futures on the same task until both are done (no extra tokio features).
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
