@@ -31,6 +31,8 @@ struct Target {
     /// `relay NAME` for relays, empty for MX hosts.
     label: String,
     settings: ClientSettings,
+    /// Which address families to connect to.
+    family: IpFamily,
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour.
@@ -159,10 +161,15 @@ fn targets(dest: &Dest, ctx: &WorkerContext, record: &mut Record) -> Result<Vec<
                 port: relay.port,
                 label: format!("relay {}", relay.name),
                 settings,
+                family: d.ip_family,
             }])
         }
         Dest::Direct(domain) => {
             let rule = config.rule_for(domain);
+            let family = match rule.ip_family {
+                IpFamily::Any => d.ip_family,
+                specific => specific,
+            };
             let settings = ClientSettings {
                 helo_name: d.helo_name.clone(),
                 timeouts: d.timeouts,
@@ -187,6 +194,7 @@ fn targets(dest: &Dest, ctx: &WorkerContext, record: &mut Record) -> Result<Vec<
                     port,
                     label: String::new(),
                     settings: settings.clone(),
+                    family,
                 })
                 .collect())
         }
@@ -238,11 +246,6 @@ fn mx_hosts(
 
 fn dns_words(e: &DnsError) -> String {
     format!("{e}")
-}
-
-fn family(ctx: &WorkerContext, dest: &Target) -> IpFamily {
-    let _ = dest;
-    ctx.config.delivery.ip_family
 }
 
 /// Tries each target's addresses in turn; the first server that answers is used (RFC 5321
@@ -314,7 +317,7 @@ fn addresses(
         return Ok(vec![ip]);
     }
     let (at, t) = (Timestamp::now(), Instant::now());
-    match ctx.resolver.addresses(&target.host, family(ctx, target)) {
+    match ctx.resolver.addresses(&target.host, target.family) {
         Ok(ips) => {
             let list: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
             record.push_ok(

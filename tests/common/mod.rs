@@ -302,3 +302,4 @@ pub fn queued_id(reply: &str) -> String {
     reply.rsplit(' ').next().unwrap().to_string()
 }
 
+pub mod fake_mx;

@@ -1,0 +1,365 @@
+//! Delivery end to end: the real binary delivers to in-test fake MX servers (and relays) on
+//! 127.0.0.1 that misbehave on magic local parts, and to domains answered by a fake DNS.
+
+mod common;
+#[path = "../src/dns/fake.rs"]
+#[allow(dead_code)]
+mod fake_dns;
+
+use common::fake_mx::{FakeMx, Options, self_signed_identity};
+use common::*;
+use std::time::{Duration, Instant};
+
+const MSG: &str = "Subject: hello\r\nFrom: a@sender.test\r\n\r\nHi there.\r\n..dot line\r\n.\r\n";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until the delivery log has a line containing every one of `parts`.
+fn wait_log(server: &Server, parts: &[&str]) -> String {
+    let path = server.dir.path().join("delivery.log");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {parts:?} in:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn route(domain: &str, mx: &FakeMx, extra: &str) -> String {
+    format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n{extra}\n", mx.port())
+}
+
+fn submit(server: &Server, to: &[&str]) -> String {
+    let mut c = server.connect();
+    c.hello();
+    let id = queued_id(&c.send_mail("a@sender.test", to, MSG));
+    c.cmd("QUIT");
+    id
+}
+
+#[test]
+fn mail_leaves_at_once_with_recipients_of_a_domain_in_one_pipelined_transaction() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("now", &base_ini("", &route("a.test", &mx, "")));
+    let id = submit(&server, &["b@a.test", "c@a.test", "d@elsewhere.test"]);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["b@a.test", "c@a.test"]);
+    let text = d[0].text();
+    assert!(
+        text.starts_with("Received: from client.qksmtp.test"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\r\n\r\nHi there.\r\n.dot line\r\n"),
+        "{text:?}"
+    );
+    let sessions = mx.sessions();
+    let grouped = sessions[0]
+        .reads
+        .iter()
+        .any(|read| read.len() == 4 && read[0].starts_with("MAIL FROM:") && read[3] == "DATA");
+    assert!(
+        grouped,
+        "MAIL, 2 RCPT and DATA in one write: {:?}",
+        sessions[0].reads
+    );
+    let line = wait_log(&server, &["to=<c@a.test>", "result=\"delivered\""]);
+    assert!(
+        line.contains(&id)
+            && line.contains("attempt=\"direct 1 of 8\"")
+            && line.contains("[127.0.0.1]"),
+        "{line}"
+    );
+    // The recipient at the unreachable domain is still queued; the others are done.
+    wait_log(&server, &["to=<d@elsewhere.test>", "deferred"]);
+    let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
+    assert!(
+        out.contains("delivered b@a.test") && out.contains("pending   d@elsewhere.test"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_temporary_failure_is_retried_while_other_mail_keeps_flowing() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start(
+        "tempfail",
+        &base_ini("", &route("a.test", &mx, "retry_delay = 2s")),
+    );
+    let first = submit(&server, &["tempfail@a.test"]);
+    wait_log(&server, &["to=<tempfail@a.test>", "deferred", "451 4.7.1"]);
+    let (_, shown, _) = run_cli(server.dir.path(), &["show", &first]);
+    assert!(
+        shown.contains("RCPT") && shown.contains("451 4.7.1"),
+        "the step record shows the failing step:\n{shown}"
+    );
+    submit(&server, &["other@a.test"]);
+    let d = mx.wait_deliveries(2, WAIT);
+    assert_eq!(
+        d[0].rcpt_addrs(),
+        ["other@a.test"],
+        "other mail is not held up"
+    );
+    assert_eq!(d[1].rcpt_addrs(), ["tempfail@a.test"]);
+    wait_log(
+        &server,
+        &[
+            "to=<tempfail@a.test>",
+            "direct 2 of 8",
+            "result=\"delivered\"",
+        ],
+    );
+}
+
+#[test]
+fn a_permanent_failure_fails_at_once_and_leaves_the_queue() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("permfail", &base_ini("", &route("a.test", &mx, "")));
+    submit(&server, &["permfail@a.test", "policy@a.test"]);
+    let line = wait_log(&server, &["to=<permfail@a.test>", "failed (permanent)"]);
+    assert!(
+        line.contains("status=5.1.1") && line.contains("550 5.1.1"),
+        "{line}"
+    );
+    // Without relay attempts, a policy refusal is final too.
+    let line = wait_log(
+        &server,
+        &["to=<policy@a.test>", "failed (refused by policy)"],
+    );
+    assert!(line.contains("status=5.7.1"), "{line}");
+    assert!(mx.deliveries().is_empty());
+    let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
+    assert!(out.contains("0 messages"), "{out}");
+}
+
+#[test]
+fn direct_attempts_used_up_then_the_relays_in_file_order() {
+    let first = FakeMx::start(Options {
+        tempfail_all: true,
+        ..Options::new()
+    });
+    let second = FakeMx::start(Options::new());
+    let rest = format!(
+        "[domain:r.test]\nmx = {DEAD}\ndirect_attempts = 1\nrelay_attempts = 2\n\
+         [relay:first]\nhost = 127.0.0.1\nport = {}\ntls = none\nretry_delay = 1s\n\
+         [relay:second]\nhost = 127.0.0.1\nport = {}\ntls = none\n",
+        first.port(),
+        second.port()
+    );
+    let server = Server::start("relays", &base_ini("", &rest));
+    submit(&server, &["u@r.test"]);
+    let d = second.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["u@r.test"]);
+    assert_eq!(first.sessions().len(), 1, "the first relay was tried once");
+    wait_log(
+        &server,
+        &["attempt=\"direct 1 of 1\"", "connection refused"],
+    );
+    wait_log(
+        &server,
+        &["attempt=\"relay 1 of 2\"", "route=\"relay first", "451"],
+    );
+    wait_log(
+        &server,
+        &[
+            "attempt=\"relay 2 of 2\"",
+            "route=\"relay second",
+            "delivered",
+        ],
+    );
+}
+
+#[test]
+fn a_policy_refusal_skips_the_remaining_direct_attempts() {
+    let blocked = Some("554 5.7.1 client host blocked".to_string());
+    let mx = FakeMx::start(Options {
+        greeting: blocked,
+        ..Options::new()
+    });
+    let relay = FakeMx::start(Options::new());
+    let rest = format!(
+        "{}[relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = none\n",
+        route("p.test", &mx, "direct_attempts = 3\nrelay_attempts = 1"),
+        relay.port()
+    );
+    let server = Server::start("policy", &base_ini("", &rest));
+    submit(&server, &["someone@p.test"]);
+    relay.wait_deliveries(1, WAIT);
+    assert_eq!(mx.sessions().len(), 1, "one direct attempt only");
+    wait_log(&server, &["attempt=\"direct 1 of 3\"", "554 5.7.1"]);
+    wait_log(&server, &["attempt=\"relay 1 of 1\"", "delivered"]);
+}
+
+#[test]
+fn max_connections_is_never_exceeded() {
+    let mx = FakeMx::start(Options::new());
+    let rules = "max_connections = 2\nmax_continuous = 1\ncontinuous_delay = 0";
+    let server = Server::start("maxconn", &base_ini("", &route("c.test", &mx, rules)));
+    let mut c = server.connect();
+    c.hello();
+    for _ in 0..8 {
+        queued_id(&c.send_mail("a@sender.test", &["slow@c.test"], MSG));
+    }
+    mx.wait_deliveries(8, WAIT);
+    assert_eq!(
+        mx.max_concurrent(),
+        2,
+        "two connections at most, and both used"
+    );
+}
+
+#[test]
+fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
+    let dir = TempDir::new("runs");
+    let dead = base_ini(
+        "",
+        &format!("[domain:k.test]\nmx = {DEAD}\nretry_delay = 1s\n"),
+    );
+    std::fs::write(dir.path().join("qksmtp.ini"), &dead).unwrap();
+    let server = Server::start_in(dir);
+    let mut c = server.connect();
+    c.hello();
+    for _ in 0..4 {
+        queued_id(&c.send_mail("a@sender.test", &["r@k.test"], MSG));
+    }
+    drop(c);
+    let dir = server.kill9();
+    let mx = FakeMx::start(Options::new());
+    let rules = "max_connections = 1\nmax_continuous = 2\ncontinuous_delay = 1s\nretry_delay = 1s";
+    std::fs::write(
+        dir.path().join("qksmtp.ini"),
+        base_ini("", &route("k.test", &mx, rules)),
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    assert!(
+        server
+            .startup
+            .iter()
+            .any(|l| l.contains("4 message(s), 4 recipient(s) pending")),
+        "{:?}",
+        server.startup
+    );
+    let d = mx.wait_deliveries(4, WAIT);
+    let sessions = mx.sessions();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "two runs of two messages:\n{}",
+        mx.transcript()
+    );
+    assert!(d.iter().all(|x| x.session < 2));
+    let pause = sessions[1]
+        .started
+        .duration_since(sessions[0].ended.unwrap());
+    assert!(
+        pause >= Duration::from_millis(900),
+        "continuous_delay observed: {pause:?}"
+    );
+}
+
+#[test]
+fn starttls_to_an_mx_with_a_self_signed_certificate() {
+    let dir = TempDir::new("tls-cert");
+    let mx = FakeMx::start(Options {
+        tls: Some(self_signed_identity(dir.path())),
+        ..Options::new()
+    });
+    let server = Server::start("starttls", &base_ini("", &route("t.test", &mx, "")));
+    let id = submit(&server, &["x@t.test"]);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert!(d[0].tls, "delivered over TLS");
+    wait_log(&server, &[&id, "delivered"]);
+}
+
+#[test]
+fn auth_plain_and_login_to_a_relay() {
+    for mech in ["plain", "login"] {
+        let relay = FakeMx::start(Options {
+            auth: Some(("qkuser".into(), "s3cret pass".into())),
+            ..Options::new()
+        });
+        let rest = format!(
+            "[domain:*]\nmx = {DEAD}\ndirect_attempts = 0\nrelay_attempts = 1\n\
+             [relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = none\nauth = {mech}\nusername = qkuser\npassword = \"s3cret pass\"\n",
+            relay.port()
+        );
+        let server = Server::start(&format!("auth-{mech}"), &base_ini("", &rest));
+        submit(&server, &["y@anywhere.test"]);
+        let d = relay.wait_deliveries(1, WAIT);
+        assert_eq!(d[0].auth_user.as_deref(), Some("qkuser"), "{mech}");
+        let lines = &relay.sessions()[0].lines;
+        let auth = lines
+            .iter()
+            .find(|l| l.to_ascii_uppercase().starts_with("AUTH"))
+            .unwrap();
+        assert!(
+            auth.to_ascii_uppercase()
+                .starts_with(&format!("AUTH {}", mech.to_ascii_uppercase())),
+            "{lines:?}"
+        );
+        if mech == "plain" {
+            assert_eq!(auth, "AUTH PLAIN AHFrdXNlcgBzM2NyZXQgcGFzcw==");
+        }
+        let log = wait_log(&server, &["delivered"]);
+        assert!(!log.contains("s3cret"), "no password in the log");
+    }
+}
+
+#[test]
+fn a_drop_in_data_is_temporary_and_the_worker_goes_on() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start(
+        "drop",
+        &base_ini("", &route("a.test", &mx, "retry_delay = 1h")),
+    );
+    submit(&server, &["disconnect-in-data@a.test"]);
+    let line = wait_log(&server, &["to=<disconnect-in-data@a.test>", "deferred"]);
+    assert!(
+        line.contains("closed the connection") || line.contains("network error"),
+        "{line}"
+    );
+    submit(&server, &["fine@a.test"]);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["fine@a.test"]);
+}
+
+#[test]
+fn dns_answers_decide_permanent_and_temporary_failures() {
+    use fake_dns::{FakeDns, NXDOMAIN, Reply, Rr, SERVFAIL, TYPE_MX};
+    let dns = FakeDns::start(|name, qtype| match (name, qtype) {
+        ("nowhere.test", _) => Reply::Rcode(NXDOMAIN),
+        ("nullmx.test", TYPE_MX) => Reply::Answer(vec![Rr::Mx(0, ".".into())]),
+        ("broken.test", _) => Reply::Rcode(SERVFAIL),
+        _ => Reply::Rcode(NXDOMAIN),
+    });
+    let rest = format!(
+        "[delivery]\ndns_server = {}\n[domain:*]\nretry_delay = 1h\n",
+        dns.addr
+    );
+    let server = Server::start("dns", &base_ini("", &rest));
+    submit(
+        &server,
+        &["a@nowhere.test", "b@nullmx.test", "c@broken.test"],
+    );
+    let nx = wait_log(&server, &["to=<a@nowhere.test>"]);
+    assert!(
+        nx.contains("failed (permanent)") && nx.contains("status=5.1.2"),
+        "{nx}"
+    );
+    let null = wait_log(&server, &["to=<b@nullmx.test>"]);
+    assert!(
+        null.contains("failed (permanent)") && null.contains("status=5.1.10"),
+        "{null}"
+    );
+    let tmp = wait_log(&server, &["to=<c@broken.test>"]);
+    assert!(
+        tmp.contains("deferred") && tmp.contains("status=4.4.3"),
+        "{tmp}"
+    );
+}
