@@ -1,5 +1,5 @@
 //! The delivery threads: one scheduler thread around the pure `Scheduler` (it applies the
-//! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
+//! effects: spool state, delivery log, step records, notices to senders) and a fixed pool of worker threads that
 //! take jobs from a bounded crossbeam channel and report back.
 
 use super::log::DeliveryLog;
@@ -7,7 +7,7 @@ use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
 use crate::dns::Resolver;
-use crate::spool::envelope::Envelope;
+use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
@@ -85,6 +85,8 @@ impl Engine {
         }
         let shell = Shell {
             core,
+            config: config.clone(),
+            spool: spool.clone(),
             writer: spool.state_writer(),
             log,
             jobs: Some(job_tx),
@@ -121,6 +123,9 @@ impl Engine {
 /// The scheduler thread: the pure core plus the I/O its effects need.
 struct Shell {
     core: Scheduler,
+    config: Arc<Config>,
+    /// For notices: reading originals and committing the notice.
+    spool: Arc<Spool>,
     writer: StateWriter,
     log: DeliveryLog,
     jobs: Option<Sender<Job>>,
@@ -214,6 +219,25 @@ impl Shell {
         }
     }
 
+    /// Writes the notice into the spool and schedules it like any mail.
+    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) {
+        let host = &self.config.server.hostname;
+        match super::notify::commit(&self.spool, host, notice, now) {
+            Ok(env) => {
+                info!(
+                    "{}: {:?} notice {} to {} about {} recipient(s)",
+                    notice.envelope.id,
+                    notice.kind(),
+                    env.id,
+                    notice.envelope.sender,
+                    notice.recipients.len()
+                );
+                self.core.add(env, now);
+            }
+            Err(e) => error!("{}: {e}", notice.envelope.id),
+        }
+    }
+
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
         for effect in effects {
             let result = match effect {
@@ -230,12 +254,20 @@ impl Shell {
                     envelope,
                     recipients,
                 } => {
+                    let dropped = match envelope.kind {
+                        MessageKind::Mail => "",
+                        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+                    };
                     for (i, outcome, why) in &recipients {
                         info!(
-                            "{}: gave up on {} ({why:?}): {outcome}",
+                            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
                             envelope.id, envelope.recipients[*i].address
                         );
                     }
+                    Ok(())
+                }
+                Effect::Notify(notice) => {
+                    self.notify(&notice, now);
                     Ok(())
                 }
             };

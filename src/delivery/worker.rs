@@ -52,6 +52,7 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
             messages.push(MessageReport {
                 outcomes: vec![None; jm.recipients.len()],
                 record: Record::new(),
+                dsn: false,
             });
             continue;
         }
@@ -60,6 +61,7 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
         messages.push(MessageReport {
             outcomes,
             record: msg_record,
+            dsn: client.extensions().dsn,
         });
     }
     if client.is_usable() {
@@ -80,6 +82,7 @@ fn everyone(job: &Job, record: &Record, outcome: &Outcome) -> JobReport {
         .map(|jm| MessageReport {
             outcomes: vec![Some(outcome.clone()); jm.recipients.len()],
             record: record.clone(),
+            dsn: false,
         })
         .collect();
     JobReport {

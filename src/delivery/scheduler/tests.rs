@@ -27,6 +27,7 @@ fn env(n: u32, rcpts: &[&str]) -> Envelope {
                 Recipient::new(Address::new(l, d), None, None)
             })
             .collect(),
+        kind: crate::spool::envelope::MessageKind::Mail,
     }
 }
 
@@ -47,6 +48,7 @@ fn report(job: &Job, outcome: &Outcome) -> JobReport {
             .map(|m| MessageReport {
                 outcomes: m.recipients.iter().map(|_| Some(outcome.clone())).collect(),
                 record: Record::default(),
+                dsn: false,
             })
             .collect(),
     }
