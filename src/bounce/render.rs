@@ -35,42 +35,40 @@ pub fn render(notice: &Notice, original: &[u8], ctx: &RenderContext<'_>) -> Vec<
     let boundary = boundary(ctx.message_id, &[text.as_bytes(), returned]);
     let eight_bit = !text.is_ascii() || !status.is_ascii() || !returned.is_ascii();
     let mut out = top_headers(notice, original, ctx, &boundary, eight_bit).into_bytes();
-    out.extend_from_slice(b"This is a delivery report in MIME format (RFC 3464).\r\n\r\n");
-    let open = format!("--{boundary}\r\n");
-    out.extend_from_slice(open.as_bytes());
-    out.extend_from_slice(
-        format!(
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n\
-             Content-Description: Notification\r\n\r\n",
-            cte(text.is_ascii())
-        )
-        .as_bytes(),
+    out.extend_from_slice(b"This is a delivery report in MIME format (RFC 3464).\r\n");
+    let text_headers = format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n\
+         Content-Description: Notification\r\n",
+        cte(text.is_ascii())
     );
-    out.extend_from_slice(crlf(&text).as_bytes());
-    out.extend_from_slice(open.as_bytes());
-    out.extend_from_slice(
-        b"Content-Type: message/delivery-status\r\nContent-Description: Delivery report\r\n\r\n",
-    );
-    out.extend_from_slice(crlf(&status).as_bytes());
-    out.extend_from_slice(open.as_bytes());
+    let status_headers =
+        "Content-Type: message/delivery-status\r\nContent-Description: Delivery report\r\n";
     let (kind, what) = if notice.returns_full_message() {
         ("message/rfc822", "The original message")
     } else {
         ("text/rfc822-headers", "The original message's headers")
     };
-    out.extend_from_slice(
-        format!(
-            "Content-Type: {kind}\r\nContent-Transfer-Encoding: {}\r\n\
-             Content-Description: {what}\r\n\r\n",
-            cte(returned.is_ascii())
-        )
-        .as_bytes(),
+    let returned_headers = format!(
+        "Content-Type: {kind}\r\nContent-Transfer-Encoding: {}\r\n\
+         Content-Description: {what}\r\n",
+        cte(returned.is_ascii())
     );
-    out.extend_from_slice(returned);
-    if !returned.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
+    let (text, status) = (crlf(&text), crlf(&status));
+    let parts: [(&str, &[u8]); 3] = [
+        (&text_headers, text.as_bytes()),
+        (status_headers, status.as_bytes()),
+        (&returned_headers, returned),
+    ];
+    for (headers, body) in parts {
+        // The CRLF before a delimiter belongs to the delimiter (RFC 2046 §5.1.1): the extra
+        // one keeps each part's last line end.
+        out.extend_from_slice(format!("\r\n--{boundary}\r\n{headers}\r\n").as_bytes());
+        out.extend_from_slice(body);
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     out
 }
 

@@ -15,15 +15,19 @@ const WIDTH: usize = 76;
 pub fn body(notice: &Notice, host: &str, subject: Option<&str>, now: Timestamp) -> String {
     let mut out = format!("This is the mail system at {host} (qksmtp).\n\n");
     let total = notice.envelope.recipients.len();
-    let count = notice.recipients.len();
-    let of = if count < total {
-        format!("{count} of its {total} recipients")
-    } else if total == 1 {
+    let kind = notice.kind();
+    let main = |a: Action| match kind {
+        NoticeKind::Bounce => a == Action::Failed,
+        NoticeKind::Delay => a == Action::Delayed,
+        NoticeKind::Receipt => true,
+    };
+    let count = notice.recipients.iter().filter(|r| main(r.action)).count();
+    let of = if total == 1 {
         "its recipient".to_string()
     } else {
-        format!("all {total} of its recipients")
+        format!("{count} of its {total} recipients")
     };
-    let intro = match notice.kind() {
+    let mut intro = match kind {
         NoticeKind::Bounce => format!(
             "Your message could not be delivered to {of}. The details are below, one \
              section per recipient."
@@ -37,6 +41,9 @@ pub fn body(notice: &Notice, host: &str, subject: Option<&str>, now: Timestamp) 
             format!("Your message was delivered to {of}, as you asked to be told.")
         }
     };
+    if notice.recipients.len() > count {
+        intro.push_str(" The delivery receipts you asked for are included.");
+    }
     out.push_str(&wrap(&intro, ""));
     out.push('\n');
     if let Some(s) = subject {
@@ -155,10 +162,15 @@ fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
                 GiveUp::Expired => "the message was too long in the queue",
                 GiveUp::AttemptsUsedUp | GiveUp::Permanent => "all attempts were used up",
             };
+            let tried = if attempts == 1 {
+                "once".to_string()
+            } else {
+                format!("{attempts} times")
+            };
             (
                 format!(
                     "{cause} This was a temporary problem, but it lasted: qksmtp tried \
-                     {attempts} time(s) and gave up because {ended}."
+                     {tried} and gave up because {ended}."
                 ),
                 "the address is probably right. Send the message again later, or reach the \
                  recipient another way."
