@@ -67,13 +67,20 @@ fn queue_is_empty(server: &Server) -> bool {
 fn python_reads(notice: &Delivery, dir: &std::path::Path) -> Vec<String> {
     let path = dir.join("notice.eml");
     std::fs::write(&path, &notice.data).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bounce/parse_dsn.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/bounce/parse_dsn.py"
+    );
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(&path)
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -105,7 +112,10 @@ fn a_permanent_failure_bounces_to_the_senders_domain() {
     ] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");
     }
-    assert!(!text.contains("ok@x.test: "), "only the failed recipient:\n{text}");
+    assert!(
+        !text.contains("ok@x.test: "),
+        "only the failed recipient:\n{text}"
+    );
     let parsed = python_reads(&d[0], server.dir.path());
     for want in [
         "rcpt1.Final-Recipient=rfc822; permfail@x.test",
@@ -115,7 +125,10 @@ fn a_permanent_failure_bounces_to_the_senders_domain() {
         "rcpt1.Diagnostic-Code=smtp; 550 5.1.1 No such user",
         "returned.Subject=hello",
     ] {
-        assert!(parsed.iter().any(|l| l == want), "no {want:?} in {parsed:#?}");
+        assert!(
+            parsed.iter().any(|l| l == want),
+            "no {want:?} in {parsed:#?}"
+        );
     }
     assert!(!parsed.iter().any(|l| l.starts_with("rcpt2.")));
     wait_log(&server, &["from=<>", "to=<a@sender.test>", "delivered"]);
@@ -148,7 +161,11 @@ fn a_bounce_that_fails_is_dropped_not_bounced() {
     );
     assert!(queue_is_empty(&server));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(home.sessions().len(), 1, "one attempt at the bounce, no bounce of it");
+    assert_eq!(
+        home.sessions().len(),
+        1,
+        "one attempt at the bounce, no bounce of it"
+    );
     assert!(home.deliveries().is_empty());
     let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
     assert!(out.contains("0 messages"), "{out}");
@@ -189,7 +206,10 @@ fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
         "rcpt1.Action=delivered",
         "rcpt1.Status=2.0.0",
     ] {
-        assert!(parsed.iter().any(|l| l == want), "no {want:?} in {parsed:#?}");
+        assert!(
+            parsed.iter().any(|l| l == want),
+            "no {want:?} in {parsed:#?}"
+        );
     }
 }
 
@@ -209,7 +229,10 @@ fn a_recipient_still_pending_after_delay_warning_gets_one_delay_notice() {
         text.contains("Action: delayed") && text.contains("Will-Retry-Until: "),
         "{text}"
     );
-    assert!(text.contains("--- someone@parked.test: DELAYED (still trying)"), "{text}");
+    assert!(
+        text.contains("--- someone@parked.test: DELAYED (still trying)"),
+        "{text}"
+    );
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(home.deliveries().len(), 1, "only one delay notice");
 }

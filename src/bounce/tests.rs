@@ -73,7 +73,10 @@ fn notice(envelope: Envelope, recipients: Vec<Reported>) -> Notice {
 
 fn hard_bounce() -> Notice {
     let o = rcpt_reply(MX1, 550, (5, 1, 1), "No such user");
-    notice(envelope(&["bob@a.test"]), vec![failed(0, o, GiveUp::Permanent)])
+    notice(
+        envelope(&["bob@a.test"]),
+        vec![failed(0, o, GiveUp::Permanent)],
+    )
 }
 
 fn soft_bounce() -> Notice {
@@ -248,7 +251,10 @@ fn notices_are_well_formed_mail() {
         for (i, line) in got.split(|&b| b == b'\n').enumerate() {
             let ends_ok = i + 1 == got.split(|&b| b == b'\n').count() || line.ends_with(b"\r");
             assert!(ends_ok, "{name}: line {i} ends with a bare LF");
-            assert!(!line[..line.len().saturating_sub(1)].contains(&b'\r'), "{name}: bare CR");
+            assert!(
+                !line[..line.len().saturating_sub(1)].contains(&b'\r'),
+                "{name}: bare CR"
+            );
             assert!(line.len() <= 998, "{name}: line {i} too long");
         }
         let facts = crate::message::header_facts(&got);
@@ -400,8 +406,16 @@ fn notify_decides_who_hears_what() {
 
 #[test]
 fn remote_host_comes_from_the_route_of_a_server_that_answered() {
-    let relay = rcpt_reply("relay isp (smtp.isp.test [192.0.2.9]:587)", 554, (5, 7, 1), "x");
-    assert_eq!(render::remote_host(&relay).as_deref(), Some("smtp.isp.test"));
+    let relay = rcpt_reply(
+        "relay isp (smtp.isp.test [192.0.2.9]:587)",
+        554,
+        (5, 7, 1),
+        "x",
+    );
+    assert_eq!(
+        render::remote_host(&relay).as_deref(),
+        Some("smtp.isp.test")
+    );
     assert_eq!(
         render::remote_host(&rcpt_reply(MX1, 550, (5, 1, 1), "x")).as_deref(),
         Some("mx1.a.test")

@@ -83,7 +83,11 @@ fn recipient_section(out: &mut String, notice: &Notice, r: &Reported, now: Times
                 // Exactly as the server sent it, one line per reply line.
                 let wire = String::from_utf8_lossy(&reply.to_wire()).into_owned();
                 for (n, line) in wire.lines().enumerate() {
-                    let label = if n == 0 { "Server reply:" } else { "             " };
+                    let label = if n == 0 {
+                        "Server reply:"
+                    } else {
+                        "             "
+                    };
                     let _ = writeln!(out, "    {label} {}", clean(line));
                 }
             }
@@ -134,8 +138,7 @@ fn explain(notice: &Notice, r: &Reported) -> (String, String) {
             );
             (
                 cause.to_string(),
-                "nothing yet. If the message is urgent, reach the recipient another way."
-                    .into(),
+                "nothing yet. If the message is urgent, reach the recipient another way.".into(),
             )
         }
         Action::Failed => failed_words(notice, r),
@@ -151,7 +154,9 @@ fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
         Some(GiveUp::Permanent) | None => {
             let advice = r.outcome.as_ref().map_or(GENERIC_HARD, hard_advice);
             (
-                format!("{cause} This is permanent: sending again unchanged will fail the same way."),
+                format!(
+                    "{cause} This is permanent: sending again unchanged will fail the same way."
+                ),
                 advice.to_string(),
             )
         }

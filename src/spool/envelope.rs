@@ -524,7 +524,11 @@ mod tests {
         let env = parse(old).unwrap();
         assert_eq!(env.kind, MessageKind::Mail);
         assert!(!env.recipients[0].warned);
-        assert_eq!(render(&env), old, "an unchanged old envelope renders identically");
+        assert_eq!(
+            render(&env),
+            old,
+            "an unchanged old envelope renders identically"
+        );
     }
 
     #[test]

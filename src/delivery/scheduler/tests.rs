@@ -1,11 +1,11 @@
 //! The scheduler core driven by a fake clock: limits, batching, round-robin, retries.
 
 use super::*;
+use crate::bounce::Notice;
 use crate::delivery::policy::tests::config;
 use crate::reply::{Enhanced, Reply};
 use crate::smtp::{Address, MailParams, ReversePath};
 use crate::spool::envelope::Recipient;
-use crate::bounce::Notice;
 
 fn t(secs: u64) -> Timestamp {
     Timestamp::from_secs(1_000_000 + secs)
@@ -276,7 +276,8 @@ const SUCCESS: Option<crate::smtp::Notify> = Some(crate::smtp::Notify::On {
 
 #[test]
 fn one_delay_notice_when_a_recipient_is_still_pending_after_delay_warning() {
-    let ini = "[delivery]\ndelay_warning = 1h\n[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n";
+    let ini =
+        "[delivery]\ndelay_warning = 1h\n[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n";
     let mut s = sched(ini, 4);
     s.add(env(1, &["a@x.test", "b@x.test"]), t(0));
     s.add(
@@ -287,11 +288,19 @@ fn one_delay_notice_when_a_recipient_is_still_pending_after_delay_warning() {
     for job in &jobs {
         s.finish(report(job, &reply_outcome(451, (4, 7, 1))), t(1));
     }
-    assert_eq!(s.next_wakeup(), Some(t(3600)), "the warning comes before the retry");
+    assert_eq!(
+        s.next_wakeup(),
+        Some(t(3600)),
+        "the warning comes before the retry"
+    );
     assert!(notices(&s.poll(t(3599)).1).is_empty());
     let (_, effects) = s.poll(t(3600));
     let sent = notices(&effects);
-    assert_eq!(sent.len(), 1, "one notice for both recipients, none for NOTIFY=NEVER");
+    assert_eq!(
+        sent.len(),
+        1,
+        "one notice for both recipients, none for NOTIFY=NEVER"
+    );
     let n = sent[0];
     assert_eq!(n.kind(), bounce::NoticeKind::Delay);
     assert_eq!(n.recipients.len(), 2);
@@ -302,12 +311,15 @@ fn one_delay_notice_when_a_recipient_is_still_pending_after_delay_warning() {
         "the last attempt explains the delay"
     );
     assert_eq!(n.retry_until, Some(t(5 * 86_400)));
-    let persisted = effects.iter().any(|e| {
-        matches!(e, Effect::Persist(env) if env.recipients.iter().all(|r| r.warned))
-    });
+    let persisted = effects
+        .iter()
+        .any(|e| matches!(e, Effect::Persist(env) if env.recipients.iter().all(|r| r.warned)));
     assert!(persisted, "the warned flags are saved");
     assert_eq!(s.next_wakeup(), Some(t(7201)));
-    assert!(notices(&s.poll(t(7201)).1).is_empty(), "only one delay notice");
+    assert!(
+        notices(&s.poll(t(7201)).1).is_empty(),
+        "only one delay notice"
+    );
 }
 
 #[test]
@@ -316,7 +328,10 @@ fn delay_warnings_survive_a_restart_and_zero_turns_default_ones_off() {
     warned.recipients[0].warned = true;
     let mut s = sched("[delivery]\ndelay_warning = 1h\n", 1);
     s.add(warned, t(7200));
-    assert!(notices(&s.poll(t(7200)).1).is_empty(), "already warned before the restart");
+    assert!(
+        notices(&s.poll(t(7200)).1).is_empty(),
+        "already warned before the restart"
+    );
     let mut s = sched("[delivery]\ndelay_warning = 0\n", 1);
     s.add(env(2, &["a@x.test"]), t(0));
     s.add(
@@ -332,7 +347,11 @@ fn delay_warnings_survive_a_restart_and_zero_turns_default_ones_off() {
     );
     let (_, effects) = s.poll(t(4 * 3600));
     let sent = notices(&effects);
-    assert_eq!(sent.len(), 1, "explicit NOTIFY=DELAY still gets one (after 4h)");
+    assert_eq!(
+        sent.len(),
+        1,
+        "explicit NOTIFY=DELAY still gets one (after 4h)"
+    );
     assert_eq!(sent[0].envelope.id, env(3, &[]).id);
 }
 
@@ -376,7 +395,12 @@ fn failures_in_one_pass_make_one_bounce_and_a_null_sender_gets_none() {
     assert_eq!(sent.len(), 1, "one bounce; none for <>");
     let idx: Vec<usize> = sent[0].recipients.iter().map(|r| r.index).collect();
     assert_eq!(idx, vec![0, 1], "NOTIFY=NEVER is left out");
-    assert!(sent[0].recipients.iter().all(|r| r.why == Some(GiveUp::Permanent)));
+    assert!(
+        sent[0]
+            .recipients
+            .iter()
+            .all(|r| r.why == Some(GiveUp::Permanent))
+    );
     let gave_up = all
         .iter()
         .filter(|e| matches!(e, Effect::GaveUp { .. }))
