@@ -215,6 +215,14 @@ impl Shell {
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        // A message removed in this same batch needs no step record on disk.
+        let removed: std::collections::HashSet<MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Remove(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
@@ -223,6 +231,7 @@ impl Shell {
                     self.log.write(&line, now);
                     Ok(())
                 }
+                Effect::Record { id, .. } if removed.contains(&id) => Ok(()),
                 Effect::Record { id, label, record } => self
                     .writer
                     .append_record(&id, &super::record_text::render(&label, &record)),
@@ -243,5 +252,6 @@ impl Shell {
                 error!("spool update failed: {e}");
             }
         }
+        self.log.flush();
     }
 }
