@@ -2,6 +2,7 @@
 //! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
 //! take jobs from a bounded crossbeam channel and report back.
 
+use super::connections::{Connections, IDLE_LIMIT};
 use super::log::DeliveryLog;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
@@ -11,7 +12,7 @@ use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -61,6 +62,7 @@ impl Engine {
             config: config.clone(),
             spool: spool.clone(),
             resolver: Arc::new(resolver),
+            connections: Connections::default(),
         });
         let workers = (0..workers_n)
             .map(|n| {
@@ -68,12 +70,19 @@ impl Engine {
                 thread::Builder::new()
                     .name(format!("deliver-{n}"))
                     .spawn(move || {
-                        for job in jobs {
-                            let report = worker::run(&job, &ctx);
-                            if events.send(Event::Done(report)).is_err() {
-                                break;
+                        loop {
+                            match jobs.recv_timeout(IDLE_LIMIT) {
+                                Ok(job) => {
+                                    let report = worker::run(&job, &ctx);
+                                    if events.send(Event::Done(report)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(RecvTimeoutError::Timeout) => ctx.connections.sweep(false),
+                                Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
+                        ctx.connections.sweep(true);
                     })
                     .map_err(|e| format!("cannot start a delivery thread: {e}"))
             })

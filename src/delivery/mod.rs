@@ -1,6 +1,7 @@
 //! Delivery: the scheduler (pure core + its thread), the worker pool, the QK rules, the one
 //! classifier of results, the delivery log and the step records kept with each message.
 
+pub mod connections;
 pub mod engine;
 pub mod log;
 pub mod outcome;
