@@ -370,3 +370,29 @@ fn dns_answers_decide_permanent_and_temporary_failures() {
         "{tmp}"
     );
 }
+
+#[test]
+fn the_connection_is_reused_for_the_next_message_to_the_same_destination() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start(
+        "reuse",
+        &base_ini("", &route("a.test", &mx, "max_continuous = 5")),
+    );
+    submit(&server, &["one@a.test"]);
+    mx.wait_deliveries(1, WAIT);
+    submit(&server, &["two@a.test"]);
+    let d = mx.wait_deliveries(2, WAIT);
+    assert_eq!(
+        d[1].session,
+        d[0].session,
+        "one connection:\n{}",
+        mx.transcript()
+    );
+    assert_eq!(mx.sessions().len(), 1);
+    // Idle for a while, the connection is closed politely.
+    assert!(mx.wait_sessions_ended(1, WAIT), "{}", mx.transcript());
+    assert_eq!(
+        mx.sessions()[0].lines.last().map(String::as_str),
+        Some("QUIT")
+    );
+}

@@ -1,7 +1,8 @@
 //! The delivery threads: one scheduler thread around the pure `Scheduler` (it applies the
-//! effects: spool state, delivery log, step records, notices to senders) and a fixed pool of worker threads that
-//! take jobs from a bounded crossbeam channel and report back.
+//! effects: spool state, delivery log, step records, notices to senders) and a fixed pool of
+//! worker threads that take jobs from a bounded crossbeam channel and report back.
 
+use super::connections::{Connections, IDLE_LIMIT};
 use super::log::DeliveryLog;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
@@ -11,7 +12,7 @@ use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -61,6 +62,7 @@ impl Engine {
             config: config.clone(),
             spool: spool.clone(),
             resolver: Arc::new(resolver),
+            connections: Connections::default(),
         });
         let workers = (0..workers_n)
             .map(|n| {
@@ -68,12 +70,19 @@ impl Engine {
                 thread::Builder::new()
                     .name(format!("deliver-{n}"))
                     .spawn(move || {
-                        for job in jobs {
-                            let report = worker::run(&job, &ctx);
-                            if events.send(Event::Done(report)).is_err() {
-                                break;
+                        loop {
+                            match jobs.recv_timeout(IDLE_LIMIT) {
+                                Ok(job) => {
+                                    let report = worker::run(&job, &ctx);
+                                    if events.send(Event::Done(report)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(RecvTimeoutError::Timeout) => ctx.connections.sweep(false),
+                                Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
+                        ctx.connections.sweep(true);
                     })
                     .map_err(|e| format!("cannot start a delivery thread: {e}"))
             })
@@ -239,6 +248,14 @@ impl Shell {
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        // A message removed in this same batch needs no step record on disk.
+        let removed: std::collections::HashSet<MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Remove(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
@@ -247,6 +264,7 @@ impl Shell {
                     self.log.write(&line, now);
                     Ok(())
                 }
+                Effect::Record { id, .. } if removed.contains(&id) => Ok(()),
                 Effect::Record { id, label, record } => self
                     .writer
                     .append_record(&id, &super::record_text::render(&label, &record)),
@@ -275,5 +293,6 @@ impl Shell {
                 error!("spool update failed: {e}");
             }
         }
+        self.log.flush();
     }
 }

@@ -2,6 +2,7 @@
 //! classifier of results, the delivery log, the step records kept with each message, and
 //! the committing of notices to senders.
 
+pub mod connections;
 pub mod engine;
 pub mod log;
 pub mod notify;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u64);
 
-/// Work for one worker: one connection to `dest`, up to `max_continuous` messages over it.
+/// Work for one worker: a message (the type allows several) for `dest`.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: JobId,
@@ -39,6 +39,9 @@ pub struct JobMessage {
 pub struct JobReport {
     pub id: JobId,
     pub messages: Vec<MessageReport>,
+    /// The connection carried `max_continuous` messages in a row and was closed: the
+    /// destination pauses for `continuous_delay`.
+    pub run_complete: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -299,10 +302,14 @@ impl Scheduler {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
+        // One message per job: workers park their connection between jobs (so the next
+        // message to this destination skips the reconnect) and count `max_continuous` on
+        // the connection; small jobs spread the waiting mail over every allowed connection.
+        let batch = 1;
         let mut picked: Vec<(MessageId, Vec<usize>)> = Vec::new();
         while let Some((id, i)) = queue.front().cloned() {
             let is_new = picked.last().is_none_or(|(last, _)| *last != id);
-            if is_new && picked.len() >= limits.max_continuous as usize {
+            if is_new && picked.len() >= batch {
                 break;
             }
             queue.pop_front();
@@ -372,12 +379,11 @@ impl Scheduler {
         let Some(JobInfo { dest, messages }) = self.jobs.remove(&report.id) else {
             return effects;
         };
-        let sent = messages.len();
         self.free_workers += 1;
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
-        if sent >= limits.max_continuous as usize && !limits.continuous_delay.is_zero() {
+        if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
         }
         if destination_down(&report) {

@@ -52,6 +52,7 @@ fn report(job: &Job, outcome: &Outcome) -> JobReport {
                 dsn: false,
             })
             .collect(),
+        run_complete: false,
     }
 }
 
@@ -95,7 +96,7 @@ fn recipients_at_one_destination_share_a_job_and_delivery_removes_the_message() 
 }
 
 #[test]
-fn max_connections_and_max_continuous_with_its_pause() {
+fn max_connections_and_the_pause_after_a_run() {
     let mut s = sched(
         "[domain:*]\nmax_connections = 1\nmax_continuous = 2\ncontinuous_delay = 10s\n",
         4,
@@ -105,18 +106,18 @@ fn max_connections_and_max_continuous_with_its_pause() {
     }
     let (jobs, _) = s.poll(t(0));
     assert_eq!(jobs.len(), 1, "one connection at a time");
-    assert_eq!(
-        jobs[0].messages.len(),
-        2,
-        "max_continuous messages per connection"
-    );
+    assert_eq!(jobs[0].messages.len(), 1, "one message per job");
     assert!(s.poll(t(0)).0.is_empty());
     s.finish(report(&jobs[0], &ok()), t(1));
+    let (jobs, _) = s.poll(t(1));
+    assert_eq!(jobs.len(), 1, "no pause before the run is complete");
+    // The worker says its connection carried max_continuous messages: pause.
+    let mut rep = report(&jobs[0], &ok());
+    rep.run_complete = true;
+    s.finish(rep, t(2));
     assert!(s.poll(t(5)).0.is_empty(), "paused after a full run");
-    assert_eq!(s.next_wakeup(), Some(t(11)));
-    let (jobs, _) = s.poll(t(11));
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].messages.len(), 2);
+    assert_eq!(s.next_wakeup(), Some(t(12)));
+    assert_eq!(s.poll(t(12)).0.len(), 1);
 }
 
 #[test]
@@ -192,14 +193,16 @@ fn a_permanent_failure_gives_up_at_once() {
 
 #[test]
 fn not_attempted_recipients_are_requeued_without_counting() {
-    let mut s = sched("[domain:*]\nmax_continuous = 5\ncontinuous_delay = 0\n", 1);
+    let mut s = sched("", 1);
     s.add(env(1, &["a@x.test"]), t(0));
-    s.add(env(2, &["b@x.test"]), t(0));
     let (jobs, _) = s.poll(t(0));
-    assert_eq!(jobs[0].messages.len(), 2);
     let mut rep = report(&jobs[0], &ok());
-    rep.messages[1].outcomes[0] = None;
-    s.finish(rep, t(1));
+    rep.messages[0].outcomes[0] = None;
+    let effects = s.finish(rep, t(1));
+    assert!(
+        effects.iter().all(|e| !matches!(e, Effect::Log(_))),
+        "nothing was attempted"
+    );
     let (jobs, _) = s.poll(t(1));
     assert_eq!(
         jobs[0].messages[0].labels,
@@ -406,4 +409,18 @@ fn failures_in_one_pass_make_one_bounce_and_a_null_sender_gets_none() {
         .filter(|e| matches!(e, Effect::GaveUp { .. }))
         .count();
     assert_eq!(gave_up, 2, "every give-up is still logged");
+}
+#[test]
+fn waiting_mail_is_spread_over_the_allowed_connections() {
+    let mut s = sched("[domain:*]\nmax_connections = 4\nmax_continuous = 100\n", 8);
+    for n in 0..8 {
+        s.add(env(n, &["r@x.test"]), t(0));
+    }
+    let (jobs, _) = s.poll(t(0));
+    let sizes: Vec<usize> = jobs.iter().map(|j| j.messages.len()).collect();
+    assert_eq!(
+        sizes,
+        [1, 1, 1, 1],
+        "one message per job, up to max_connections jobs"
+    );
 }
