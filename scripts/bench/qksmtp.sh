@@ -1,6 +1,6 @@
 #!/bin/bash
-# scripts/bench-adapter.sh -- bench.py adapter: a throwaway qksmtp instance.
-# The qksmtp adapter for ../shared/bench/bench.py (run by scripts/bench.sh).
+# scripts/bench/qksmtp.sh -- bench.py adapter: a throwaway qksmtp instance.
+# The qksmtp adapter for ../shared/bench/bench.py, run by scripts/bench.sh.
 # BENCH_QKSMTP_BIN: the binary (default: target/release/qksmtp of this repository).
 #
 # Contract: see adapters/postfix.sh and README.md (version|start|stop|settings, env BENCH_*).
@@ -12,7 +12,7 @@
 set -euo pipefail
 cmd=${1:-}
 W=${BENCH_WORKDIR:?BENCH_WORKDIR not set}
-BIN=${BENCH_QKSMTP_BIN:-$(cd "$(dirname "$0")/.." && pwd)/target/release/qksmtp}
+BIN=${BENCH_QKSMTP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release/qksmtp}
 Q=$W/qksmtp
 
 case "$cmd" in
