@@ -233,9 +233,16 @@ fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
         .scan(true)
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
     for (path, why) in &scan.damaged {
+        let aside = spool.corrupt_dir();
         log::error!(
-            "damaged spool entry {}: {why} (left in place)",
-            path.display()
+            "damaged spool entry {}: {why}; moved to {}",
+            path.display(),
+            aside.display()
+        );
+        println!(
+            "qksmtp: damaged spool entry {} moved to {} ({why})",
+            path.display(),
+            aside.display()
         );
     }
     if !scan.leftovers.is_empty() {
