@@ -58,11 +58,12 @@ pub fn store(
         match ctx.spool.commit(&env, &[&prefix, content]) {
             Ok(()) => {
                 info!(
-                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={helo}",
+                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={helo} auth={}",
                     env.sender,
                     env.size,
                     env.recipients.len(),
-                    conn.peer.ip()
+                    conn.peer.ip(),
+                    conn.auth_user.as_deref().unwrap_or("-")
                 );
                 ctx.committed(env);
                 return Ok(id);
@@ -81,6 +82,7 @@ fn protocol_name(conn: &Connection, smtputf8: bool) -> String {
         (false, true) => "ESMTP",
         (false, false) => "SMTP",
     };
+    let tls = if conn.tls { "S" } else { "" };
     let auth = if conn.auth_user.is_some() { "A" } else { "" };
-    format!("{base}{auth}")
+    format!("{base}{tls}{auth}")
 }
