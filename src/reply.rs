@@ -181,7 +181,8 @@ impl Reply {
             code: 214,
             enhanced: Some(Enhanced::new(2, 0, 0)),
             lines: vec![
-                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY".into(),
+                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS AUTH"
+                    .into(),
                 "See RFC 5321; the status page explains what happened to each message".into(),
             ],
         }

@@ -63,7 +63,10 @@ fn commands_pipelined_after_starttls_are_refused_and_the_session_closed() {
 
 #[test]
 fn after_starttls_the_session_starts_over() {
-    let ini = base_ini(TLS, "[access]\nrelay_from = 127.0.0.1/32\n[users]\nalice = s3cret\n");
+    let ini = base_ini(
+        TLS,
+        "[access]\nrelay_from = 127.0.0.1/32\n[users]\nalice = s3cret\n",
+    );
     let server = Server::start_tls("reset", &ini);
     let mut c = server.connect_from("127.0.0.2");
     c.hello();
@@ -108,7 +111,10 @@ fn a_failed_handshake_closes_only_that_session() {
 
 #[test]
 fn handshake_times_out_with_idle_timeout() {
-    let ini = base_ini(&format!("{TLS}\nlisten_tls = 127.0.0.1:0\nidle_timeout = 1s"), "");
+    let ini = base_ini(
+        &format!("{TLS}\nlisten_tls = 127.0.0.1:0\nidle_timeout = 1s"),
+        "",
+    );
     let server = Server::start_tls("hstimeout", &ini);
     let started = std::time::Instant::now();
     let mut raw = std::net::TcpStream::connect(server.tls_addr.unwrap()).unwrap();

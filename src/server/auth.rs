@@ -65,6 +65,45 @@ pub fn check(users: &[User], creds: &Credentials) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn conn(peer: &str, tls: bool) -> Connection {
+        Connection {
+            peer: peer.parse().unwrap(),
+            helo: Some("c.test".into()),
+            esmtp: true,
+            relay_allowed: false,
+            auth_user: None,
+            tls,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn offered_over_tls_or_to_loopback_when_there_are_users() {
+        let mut config = crate::config::load::defaults(std::path::Path::new("/x.ini"), "h.test");
+        let remote = conn("192.0.2.7:1025", false);
+        assert_eq!(
+            may_start(&config, &remote),
+            Err(Reply::auth_not_available())
+        );
+        config.users.push(User {
+            name: "alice".into(),
+            password: "pw".into(),
+        });
+        assert!(!offered(&config, &remote));
+        assert_eq!(
+            may_start(&config, &remote),
+            Err(Reply::auth_needs_encryption())
+        );
+        assert_eq!(Reply::auth_needs_encryption().code, 538);
+        assert!(offered(&config, &conn("192.0.2.7:1025", true)));
+        assert!(offered(&config, &conn("127.0.0.2:1025", false)));
+        assert!(offered(&config, &conn("[::1]:1025", false)));
+        assert_eq!(may_start(&config, &conn("[::1]:1025", false)), Ok(()));
+        let mut done = conn("127.0.0.1:1025", false);
+        done.auth_user = Some("alice".into());
+        assert!(may_start(&config, &done).unwrap_err().code == 503);
+    }
+
     #[test]
     fn check_accepts_the_right_password_and_delays_failures() {
         let users = vec![User {

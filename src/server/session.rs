@@ -7,7 +7,7 @@ use super::Context;
 use super::auth::{self, MAX_AUTH_LINE};
 use super::intake;
 use super::registry::Seat;
-use super::tls::Stream;
+use super::tls::{self, Stream};
 use super::wire::{Line, ReadEnd, Wire};
 use crate::access;
 use crate::config::BareNewline;
@@ -375,8 +375,7 @@ impl Session {
     }
 
     fn mail(&mut self, from: ReversePath, params: MailParams) -> (State, Option<Reply>, Next) {
-        let plain_remote = !self.conn.tls && !self.conn.peer.ip().to_canonical().is_loopback();
-        if self.ctx.config.server.require_tls && plain_remote {
+        if tls::mail_needs_tls(&self.ctx.config, &self.conn) {
             return (State::Ready, Some(Reply::tls_required()), Next::Continue);
         }
         if params

@@ -1,11 +1,18 @@
 //! TLS for the server side: the session's stream (plain, or TLS after STARTTLS / on a
 //! `listen_tls` port), the acceptor built once from `tls_cert` + `tls_key`, and the handshake.
 
+use super::session::Connection;
+use crate::config::Config;
 use native_tls::{HandshakeError, Identity, TlsAcceptor, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
+
+/// `require_tls = yes`: MAIL is refused (530 5.7.0) until STARTTLS, except from this computer.
+pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
+    config.server.require_tls && !conn.tls && !conn.peer.ip().to_canonical().is_loopback()
+}
 
 /// A session's connection. `Closed` is what is left after a failed handshake consumed the
 /// socket: reads see end-of-file, writes fail.
@@ -152,6 +159,30 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         (cert, key)
+    }
+
+    #[test]
+    fn require_tls_applies_to_remote_plain_text_clients_only() {
+        let mut config = crate::config::load::defaults(Path::new("/x/qksmtp.ini"), "h.test");
+        let conn = |peer: &str, tls: bool| Connection {
+            peer: peer.parse().unwrap(),
+            helo: None,
+            esmtp: true,
+            relay_allowed: false,
+            auth_user: None,
+            tls,
+            errors: 0,
+        };
+        assert!(!mail_needs_tls(&config, &conn("192.0.2.7:1025", false)));
+        config.server.require_tls = true;
+        assert!(mail_needs_tls(&config, &conn("192.0.2.7:1025", false)));
+        assert!(mail_needs_tls(
+            &config,
+            &conn("[::ffff:192.0.2.7]:1025", false)
+        ));
+        assert!(!mail_needs_tls(&config, &conn("192.0.2.7:1025", true)));
+        assert!(!mail_needs_tls(&config, &conn("127.0.0.1:1025", false)));
+        assert!(!mail_needs_tls(&config, &conn("[::1]:1025", false)));
     }
 
     #[test]
