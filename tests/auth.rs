@@ -114,6 +114,12 @@ fn a_long_initial_response_is_accepted() {
         r.starts_with("500 5.5.2"),
         "commands keep the 512 limit: {r}"
     );
+    // Past 12288 even an AUTH line is too long, and the exchange ends.
+    let mut c = server.connect_from("127.0.0.2");
+    c.hello();
+    assert_eq!(c.cmd("AUTH PLAIN"), "334 ");
+    assert!(c.cmd(&"QUFB".repeat(3100)).starts_with("500 5.5.2"));
+    assert!(c.cmd("NOOP").starts_with("250"), "back to commands");
 }
 
 /// `qksmtp passwd NAME` with the password on standard input.

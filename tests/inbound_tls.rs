@@ -124,6 +124,10 @@ fn handshake_times_out_with_idle_timeout() {
     let _ = std::io::Read::read_to_end(&mut raw, &mut buf);
     assert!(buf.is_empty(), "{buf:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // An idle session inside TLS gets the usual 421 over TLS.
+    let mut t = server.connect_tls();
+    assert!(t.reply().starts_with("220"));
+    assert!(t.reply().starts_with("421 4.4.2"));
 }
 
 #[test]
@@ -162,4 +166,21 @@ fn check_reports_a_key_that_does_not_belong_to_the_certificate() {
         err.contains("line 9:") && err.contains("does not go with the certificate"),
         "{err}"
     );
+}
+
+#[test]
+fn stopping_ends_idle_tls_sessions_too() {
+    let ini = base_ini(&format!("{TLS}\nlisten_tls = 127.0.0.1:0"), "");
+    let server = Server::start_tls("tlsstop", &ini);
+    let mut t = server.connect_tls();
+    assert!(t.reply().starts_with("220"));
+    t.ehlo();
+    let mut s = server.connect();
+    s.hello();
+    let mut s = s.starttls();
+    s.ehlo();
+    let (status, _dir) = server.terminate();
+    assert!(status.success());
+    assert!(t.reply().starts_with("421 4.3.2"));
+    assert!(s.reply().starts_with("421 4.3.2"));
 }

@@ -1,7 +1,7 @@
 //! One SMTP session: the connection's state (`Connection`), the mail transaction in progress
 //! (`Transaction`), the session state machine (`State`, changed only in `Session::transition`
-//! and, for the lines of an AUTH exchange, `Session::sasl_step`), and the read-reply loop
-//! around them, with the STARTTLS switch.
+//! and, for the lines of an AUTH exchange, `Session::sasl_step` and `Session::too_long`), and
+//! the read-reply loop around them, with the STARTTLS switch.
 
 use super::Context;
 use super::auth::{self, MAX_AUTH_LINE};
@@ -121,7 +121,7 @@ impl Session {
         loop {
             while let Some(line) = wire.next_line(self.line_limit(wire)) {
                 let next = match line {
-                    Line::TooLong => self.refuse(wire, Reply::line_too_long()),
+                    Line::TooLong => self.too_long(wire),
                     Line::Text(text) => self.handle(&text, wire),
                 };
                 let next = match next {
@@ -146,6 +146,14 @@ impl Session {
                 return;
             }
         }
+    }
+
+    /// An over-long line is refused; inside AUTH it also ends the exchange.
+    fn too_long(&mut self, wire: &mut Wire) -> Next {
+        if let State::Auth(_) = self.state {
+            self.state = State::Ready;
+        }
+        self.refuse(wire, Reply::line_too_long())
     }
 
     /// 512 for commands; lines of an AUTH exchange may be longer (RFC 4954 §4).
