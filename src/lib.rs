@@ -3,6 +3,7 @@
 //! -> spool -> (scheduler, delivery).
 
 pub mod access;
+pub mod bounce;
 pub mod cli;
 pub mod client;
 pub mod config;

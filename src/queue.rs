@@ -109,6 +109,7 @@ mod tests {
                 Recipient::new(Address::new("c", "z.test"), None, None),
                 done,
             ],
+            kind: crate::spool::envelope::MessageKind::Mail,
         };
         let scan = Scan {
             envelopes: vec![env],

@@ -1,17 +1,18 @@
 //! The delivery threads: one scheduler thread around the pure `Scheduler` (it applies the
-//! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
-//! take jobs from a bounded crossbeam channel and report back.
+//! effects: spool state, delivery log, step records, notices to senders) and a fixed pool of
+//! worker threads that take jobs from a bounded crossbeam channel and report back.
 
+use super::connections::{Connections, IDLE_LIMIT};
 use super::log::DeliveryLog;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
 use crate::dns::Resolver;
-use crate::spool::envelope::Envelope;
+use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -61,6 +62,7 @@ impl Engine {
             config: config.clone(),
             spool: spool.clone(),
             resolver: Arc::new(resolver),
+            connections: Connections::default(),
         });
         let workers = (0..workers_n)
             .map(|n| {
@@ -68,12 +70,19 @@ impl Engine {
                 thread::Builder::new()
                     .name(format!("deliver-{n}"))
                     .spawn(move || {
-                        for job in jobs {
-                            let report = worker::run(&job, &ctx);
-                            if events.send(Event::Done(report)).is_err() {
-                                break;
+                        loop {
+                            match jobs.recv_timeout(IDLE_LIMIT) {
+                                Ok(job) => {
+                                    let report = worker::run(&job, &ctx);
+                                    if events.send(Event::Done(report)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(RecvTimeoutError::Timeout) => ctx.connections.sweep(false),
+                                Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
+                        ctx.connections.sweep(true);
                     })
                     .map_err(|e| format!("cannot start a delivery thread: {e}"))
             })
@@ -85,6 +94,8 @@ impl Engine {
         }
         let shell = Shell {
             core,
+            config: config.clone(),
+            spool: spool.clone(),
             writer: spool.state_writer(),
             log,
             jobs: Some(job_tx),
@@ -121,6 +132,9 @@ impl Engine {
 /// The scheduler thread: the pure core plus the I/O its effects need.
 struct Shell {
     core: Scheduler,
+    config: Arc<Config>,
+    /// For notices: reading originals and committing the notice.
+    spool: Arc<Spool>,
     writer: StateWriter,
     log: DeliveryLog,
     jobs: Option<Sender<Job>>,
@@ -214,7 +228,34 @@ impl Shell {
         }
     }
 
+    /// Writes the notice into the spool and schedules it like any mail.
+    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) {
+        let host = &self.config.server.hostname;
+        match super::notify::commit(&self.spool, host, notice, now) {
+            Ok(env) => {
+                info!(
+                    "{}: {:?} notice {} to {} about {} recipient(s)",
+                    notice.envelope.id,
+                    notice.kind(),
+                    env.id,
+                    notice.envelope.sender,
+                    notice.recipients.len()
+                );
+                self.core.add(env, now);
+            }
+            Err(e) => error!("{}: {e}", notice.envelope.id),
+        }
+    }
+
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        // A message removed in this same batch needs no step record on disk.
+        let removed: std::collections::HashSet<MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Remove(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
@@ -223,6 +264,7 @@ impl Shell {
                     self.log.write(&line, now);
                     Ok(())
                 }
+                Effect::Record { id, .. } if removed.contains(&id) => Ok(()),
                 Effect::Record { id, label, record } => self
                     .writer
                     .append_record(&id, &super::record_text::render(&label, &record)),
@@ -230,12 +272,20 @@ impl Shell {
                     envelope,
                     recipients,
                 } => {
+                    let dropped = match envelope.kind {
+                        MessageKind::Mail => "",
+                        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+                    };
                     for (i, outcome, why) in &recipients {
                         info!(
-                            "{}: gave up on {} ({why:?}): {outcome}",
+                            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
                             envelope.id, envelope.recipients[*i].address
                         );
                     }
+                    Ok(())
+                }
+                Effect::Notify(notice) => {
+                    self.notify(&notice, now);
                     Ok(())
                 }
             };
@@ -243,5 +293,6 @@ impl Shell {
                 error!("spool update failed: {e}");
             }
         }
+        self.log.flush();
     }
 }

@@ -1,44 +1,91 @@
-//! Intake: a finished transaction becomes a durable spool entry (trace headers added,
-//! envelope built, files fsynced) before the session may answer `250`.
+//! Intake: a finished transaction, or a notice qksmtp writes itself, becomes a durable spool
+//! entry (trace headers added, envelope built, files fsynced) before anyone is told: the
+//! session answers `250` only after `store`, the engine schedules a notice only after
+//! `commit`.
 
 use super::Context;
 use super::session::{Connection, Transaction};
 use crate::message::{self, Trace};
-use crate::spool::envelope::{Envelope, Recipient};
+use crate::smtp::{MailParams, ReversePath};
+use crate::spool::Spool;
+use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use log::info;
 use std::io;
+use std::net::IpAddr;
 
-/// Stores the message; on success it is on disk and the scheduler has been told.
+/// Everything about a message to commit except its content.
+pub struct Submission<'a> {
+    pub sender: ReversePath,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+    /// The HELO/EHLO name of whoever handed it over (our own name for notices).
+    pub helo: &'a str,
+    pub client_ip: IpAddr,
+    pub auth_user: Option<String>,
+    /// The `with` keyword of the Received header.
+    pub protocol: &'a str,
+    pub kind: MessageKind,
+}
+
+/// Stores a session's message; on success it is on disk and the scheduler has been told.
 pub fn store(
     ctx: &Context,
     conn: &Connection,
     tx: Transaction,
     content: &[u8],
 ) -> io::Result<MessageId> {
-    let now = Timestamp::now();
-    let facts = message::header_facts(content);
-    let helo = conn.helo.as_deref().unwrap_or("unknown");
     let protocol = protocol_name(conn, tx.params.smtputf8);
-    let single = match tx.recipients.as_slice() {
-        [(only, _)] => Some(only.to_string()),
+    let submission = Submission {
+        sender: tx.sender,
+        params: tx.params,
+        recipients: tx
+            .recipients
+            .into_iter()
+            .map(|(address, p)| Recipient::new(address, p.notify, p.orcpt))
+            .collect(),
+        helo: conn.helo.as_deref().unwrap_or("unknown"),
+        client_ip: conn.peer.ip(),
+        auth_user: conn.auth_user.clone(),
+        protocol: &protocol,
+        kind: MessageKind::Mail,
+    };
+    let env = commit(
+        &ctx.spool,
+        &ctx.config.server.hostname,
+        submission,
+        content,
+        Timestamp::now(),
+    )?;
+    let id = env.id.clone();
+    ctx.committed(env);
+    Ok(id)
+}
+
+/// Adds `Received` (and `Message-ID`/`Date` when missing), builds the envelope and commits
+/// message and envelope durably. The caller tells the scheduler.
+pub fn commit(
+    spool: &Spool,
+    hostname: &str,
+    sub: Submission<'_>,
+    content: &[u8],
+    now: Timestamp,
+) -> io::Result<Envelope> {
+    let facts = message::header_facts(content);
+    let single = match sub.recipients.as_slice() {
+        [only] => Some(only.address.to_string()),
         _ => None,
     };
-    let recipients: Vec<Recipient> = tx
-        .recipients
-        .into_iter()
-        .map(|(address, p)| Recipient::new(address, p.notify, p.orcpt))
-        .collect();
     let mut last_error = None;
     // An ID clash (another process picked the same one) fails the exclusive create: retry.
     for _ in 0..3 {
-        let id = ctx.spool.new_id();
+        let id = spool.new_id();
         let trace = Trace {
-            helo,
-            client_ip: conn.peer.ip(),
-            hostname: &ctx.config.server.hostname,
-            protocol: &protocol,
+            helo: sub.helo,
+            client_ip: sub.client_ip,
+            hostname,
+            protocol: sub.protocol,
             id: id.as_str(),
             single_recipient: single.clone(),
             now,
@@ -47,26 +94,27 @@ pub fn store(
         let env = Envelope {
             id: id.clone(),
             arrival: now,
-            sender: tx.sender.clone(),
-            client_ip: conn.peer.ip(),
-            helo: helo.to_string(),
-            auth_user: conn.auth_user.clone(),
+            sender: sub.sender.clone(),
+            client_ip: sub.client_ip,
+            helo: sub.helo.to_string(),
+            auth_user: sub.auth_user.clone(),
             size: (prefix.len() + content.len()) as u64,
-            params: tx.params.clone(),
-            recipients: recipients.clone(),
+            params: sub.params.clone(),
+            recipients: sub.recipients.clone(),
+            kind: sub.kind,
         };
-        match ctx.spool.commit(&env, &[&prefix, content]) {
+        match spool.commit(&env, &[&prefix, content]) {
             Ok(()) => {
                 info!(
-                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={helo} auth={}",
+                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
                     env.sender,
                     env.size,
                     env.recipients.len(),
-                    conn.peer.ip(),
-                    conn.auth_user.as_deref().unwrap_or("-")
+                    sub.client_ip,
+                    sub.helo,
+                    sub.auth_user.as_deref().unwrap_or("-")
                 );
-                ctx.committed(env);
-                return Ok(id);
+                return Ok(env);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
             Err(e) => return Err(e),

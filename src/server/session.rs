@@ -112,8 +112,11 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     debug!("session {} from {peer}", seat.key());
     wire.reply(&Reply::greeting(&session.ctx.config.server.hostname));
     session.dialogue(&mut wire, &seat);
+    // Free the place before the last reply goes out: a client that reconnects as soon as it
+    // reads 221 must find it free.
+    drop(seat);
     let _ = wire.flush();
-    debug!("session {} from {peer} ended", seat.key());
+    debug!("session from {peer} ended");
 }
 
 impl Session {

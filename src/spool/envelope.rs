@@ -16,8 +16,11 @@
 //! smtputf8 0
 //! ret hdrs                            (optional: full|hdrs)
 //! envid abc%20123                     (optional, decoded ENVID)
+//! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
+//! Recipient fields after `tries` and `next` are optional: `last=` (the last result) and
+//! `warned=1` (the sender has had the delay notice). Files without them read as before.
 
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
@@ -55,6 +58,15 @@ impl RecipientState {
     }
 }
 
+/// What a spooled message is: mail someone submitted, or a notice qksmtp wrote to a sender
+/// (a bounce, delay notice or delivery receipt), which has its own, shorter lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageKind {
+    #[default]
+    Mail,
+    Bounce,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     pub address: Address,
@@ -69,6 +81,8 @@ pub struct Recipient {
     pub next_try: Option<Timestamp>,
     /// The last result in one line (for listings), e.g. `451 4.7.1 try later`.
     pub last_result: Option<String>,
+    /// The sender has been sent the delay notice for this recipient (at most one).
+    pub warned: bool,
 }
 
 impl Recipient {
@@ -82,6 +96,7 @@ impl Recipient {
             relay_tries: 0,
             next_try: None,
             last_result: None,
+            warned: false,
         }
     }
 }
@@ -98,6 +113,7 @@ pub struct Envelope {
     pub size: u64,
     pub params: MailParams,
     pub recipients: Vec<Recipient>,
+    pub kind: MessageKind,
 }
 
 impl Envelope {
@@ -238,6 +254,10 @@ pub fn render(env: &Envelope) -> String {
     if let Some(auth) = &env.params.auth {
         let _ = writeln!(s, "mail_auth {}", encode(auth));
     }
+    match env.kind {
+        MessageKind::Mail => {}
+        MessageKind::Bounce => s.push_str("kind bounce\n"),
+    }
     for r in &env.recipients {
         render_recipient(&mut s, r);
     }
@@ -261,6 +281,9 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     let _ = write!(s, " next={}", r.next_try.map_or(0, |t| t.as_micros()));
     if let Some(last) = &r.last_result {
         let _ = write!(s, " last={}", encode(last));
+    }
+    if r.warned {
+        s.push_str(" warned=1");
     }
     s.push('\n');
 }
@@ -303,6 +326,7 @@ struct Builder {
     size: Option<u64>,
     params: MailParams,
     recipients: Vec<Recipient>,
+    kind: MessageKind,
 }
 
 impl Builder {
@@ -337,6 +361,13 @@ impl Builder {
             }
             "envid" => self.params.envid = Some(decode(value).ok_or_else(bad)?),
             "mail_auth" => self.params.auth = Some(decode(value).ok_or_else(bad)?),
+            "kind" => {
+                self.kind = match value {
+                    "mail" => MessageKind::Mail,
+                    "bounce" => MessageKind::Bounce,
+                    _ => return Err(bad()),
+                }
+            }
             "rcpt" => self.recipients.push(parse_recipient(value)?),
             _ => return Err(format!("unknown key {key:?}")),
         }
@@ -358,6 +389,7 @@ impl Builder {
             size: self.size.ok_or_else(|| missing("size"))?,
             params: self.params,
             recipients: self.recipients,
+            kind: self.kind,
         })
     }
 }
@@ -399,6 +431,13 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                 r.next_try = (micros != 0).then_some(Timestamp(micros));
             }
             "last" => r.last_result = Some(decode(v).ok_or_else(bad)?),
+            "warned" => {
+                r.warned = match v {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(bad()),
+                }
+            }
             _ => return Err(format!("unknown recipient field {k:?}")),
         }
     }
@@ -429,6 +468,7 @@ mod tests {
         r2.direct_tries = 3;
         r2.next_try = Some(Timestamp(1_764_000_060_000_000));
         r2.last_result = Some("550 5.1.1 no such user % 100".into());
+        r2.warned = true;
         Envelope {
             id: MessageId::from_parts(1_764_000_000_123_456, 1),
             arrival: Timestamp(1_764_000_000_123_456),
@@ -454,6 +494,7 @@ mod tests {
                 r2,
                 Recipient::new(Address::new("postmaster", ""), None, None),
             ],
+            kind: MessageKind::Mail,
         }
     }
 
@@ -466,7 +507,28 @@ mod tests {
             sender: ReversePath::Null,
             ..env
         };
-        assert_eq!(parse(&render(&null)), Ok(null));
+        assert_eq!(parse(&render(&null)), Ok(null.clone()));
+        let bounce = Envelope {
+            kind: MessageKind::Bounce,
+            ..null
+        };
+        assert!(render(&bounce).contains("\nkind bounce\n"));
+        assert_eq!(parse(&render(&bounce)), Ok(bounce));
+    }
+
+    #[test]
+    fn files_written_before_kind_and_warned_still_read() {
+        let old = "qksmtp-envelope 1\nid 019A8E2F1C3B4007\narrival 1764000000123456\nfrom a@x.test\n\
+                   client 127.0.0.1\nhelo h\nsize 10\nbody 7bit\nsmtputf8 0\n\
+                   rcpt b@y.test state=pending tries=1/0 next=1764000060000000 last=451%204.7.1\n";
+        let env = parse(old).unwrap();
+        assert_eq!(env.kind, MessageKind::Mail);
+        assert!(!env.recipients[0].warned);
+        assert_eq!(
+            render(&env),
+            old,
+            "an unchanged old envelope renders identically"
+        );
     }
 
     #[test]
