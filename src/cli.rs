@@ -12,6 +12,13 @@ pub enum Command {
     Queue,
     /// One message in detail, with the step record of every attempt.
     Show(String),
+    /// Read a password from standard input, print the `[users]` line with its hash.
+    Passwd(Option<String>),
+    /// Make a self-signed certificate and key with the openssl CLI.
+    Gencert {
+        days: u32,
+        out: PathBuf,
+    },
     Help,
     Version,
 }
@@ -30,6 +37,9 @@ Usage:
   qksmtp check [--config FILE]     validate the INI and print the effective settings
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
   qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
+  qksmtp passwd [NAME]             read a password, print the [users] line with its hash
+  qksmtp gencert [--days N] [--out DIR]
+                                   make a self-signed cert.pem + key.pem (needs openssl)
   qksmtp --help | --version
 
 The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
@@ -61,8 +71,41 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "check" => Command::Check,
             "queue" => Command::Queue,
             "show" => Command::Show(args.next().ok_or("show needs a message ID")?),
+            "passwd" => Command::Passwd(None),
+            "gencert" => Command::Gencert {
+                days: 3650,
+                out: PathBuf::from("."),
+            },
+            "--days" => {
+                let n = args.next().ok_or("--days needs a number")?;
+                match &mut command {
+                    Some(Command::Gencert { days, .. }) => {
+                        *days = n
+                            .parse()
+                            .ok()
+                            .filter(|d| *d > 0)
+                            .ok_or("--days needs a number of days")?
+                    }
+                    _ => return Err("--days goes after gencert".into()),
+                }
+                continue;
+            }
+            "--out" => {
+                let dir = args.next().ok_or("--out needs a folder")?;
+                match &mut command {
+                    Some(Command::Gencert { out, .. }) => *out = PathBuf::from(dir),
+                    _ => return Err("--out goes after gencert".into()),
+                }
+                continue;
+            }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
-            other => return Err(format!("unknown command {other}")),
+            other => match &mut command {
+                Some(Command::Passwd(name @ None)) => {
+                    *name = Some(other.to_string());
+                    continue;
+                }
+                _ => return Err(format!("unknown command {other}")),
+            },
         };
         command = match (command, cmd) {
             (None, c) => Some(c),
@@ -115,5 +158,29 @@ mod tests {
             Command::Show("0123".into())
         );
         assert!(p(&["show"]).is_err());
+        assert_eq!(p(&["passwd"]).unwrap().command, Command::Passwd(None));
+        assert_eq!(
+            p(&["passwd", "alice"]).unwrap().command,
+            Command::Passwd(Some("alice".into()))
+        );
+        assert!(p(&["passwd", "alice", "bob"]).is_err());
+        assert_eq!(
+            p(&["gencert", "--days", "30", "--out", "/tmp/x"])
+                .unwrap()
+                .command,
+            Command::Gencert {
+                days: 30,
+                out: PathBuf::from("/tmp/x")
+            }
+        );
+        assert_eq!(
+            p(&["gencert"]).unwrap().command,
+            Command::Gencert {
+                days: 3650,
+                out: PathBuf::from(".")
+            }
+        );
+        assert!(p(&["gencert", "--days", "x"]).is_err());
+        assert!(p(&["--days", "3"]).is_err());
     }
 }

@@ -47,6 +47,31 @@ fn main() -> ExitCode {
             }
         },
         Command::Run => with_config(explicit, true, run),
+        Command::Passwd(name) => match qksmtp::setup::passwd(name.as_deref()) {
+            Ok(line) => {
+                println!("{line}");
+                if name.is_none() {
+                    eprintln!("qksmtp: put it in [users] of qksmtp.ini as: NAME = {line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("qksmtp: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Gencert { days, out } => {
+            match qksmtp::setup::gencert(days, &out, &config::system_hostname()) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("qksmtp: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 
@@ -208,8 +233,9 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         config.path.display()
     );
-    for addr in server.bound() {
-        println!("qksmtp: listening on {addr} (smtp)");
+    for bound in server.bound() {
+        let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
+        println!("qksmtp: listening on {} ({kind})", bound.addr);
     }
     match config.server.status_listen {
         Some(a) => println!("qksmtp: status page http://{a}/ (not served by this version yet)"),

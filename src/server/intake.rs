@@ -106,12 +106,13 @@ pub fn commit(
         match spool.commit(&env, &[&prefix, content]) {
             Ok(()) => {
                 info!(
-                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={}",
+                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
                     env.sender,
                     env.size,
                     env.recipients.len(),
                     sub.client_ip,
-                    sub.helo
+                    sub.helo,
+                    sub.auth_user.as_deref().unwrap_or("-")
                 );
                 return Ok(env);
             }
@@ -129,6 +130,35 @@ fn protocol_name(conn: &Connection, smtputf8: bool) -> String {
         (false, true) => "ESMTP",
         (false, false) => "SMTP",
     };
+    let tls = if conn.tls { "S" } else { "" };
     let auth = if conn.auth_user.is_some() { "A" } else { "" };
-    format!("{base}{auth}")
+    format!("{base}{tls}{auth}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_follow_rfc_3848_and_6531() {
+        let mut conn = Connection {
+            peer: "127.0.0.1:1025".parse().unwrap(),
+            helo: None,
+            esmtp: false,
+            relay_allowed: true,
+            auth_user: None,
+            tls: false,
+            errors: 0,
+        };
+        assert_eq!(protocol_name(&conn, false), "SMTP");
+        conn.esmtp = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTP");
+        conn.tls = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTPS");
+        conn.auth_user = Some("alice".into());
+        assert_eq!(protocol_name(&conn, false), "ESMTPSA");
+        assert_eq!(protocol_name(&conn, true), "UTF8SMTPSA");
+        conn.tls = false;
+        assert_eq!(protocol_name(&conn, false), "ESMTPA");
+    }
 }
