@@ -109,6 +109,7 @@ mod tests {
                 Recipient::new(Address::new("c", "z.test"), None, None),
                 done,
             ],
+            held: false,
         };
         let scan = Scan {
             envelopes: vec![env],

@@ -7,4 +7,5 @@ pub mod outcome;
 pub mod policy;
 pub mod record_text;
 pub mod scheduler;
+pub mod snapshot;
 pub mod worker;

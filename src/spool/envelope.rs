@@ -15,6 +15,7 @@
 //! body 8bitmime                       (or 7bit)
 //! smtputf8 0
 //! ret hdrs                            (optional: full|hdrs)
+//! held 1                              (optional: `qksmtp hold`; absent = not held)
 //! envid abc%20123                     (optional, decoded ENVID)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
@@ -98,6 +99,8 @@ pub struct Envelope {
     pub size: u64,
     pub params: MailParams,
     pub recipients: Vec<Recipient>,
+    /// Held (`qksmtp hold`): its recipients are not tried until released.
+    pub held: bool,
 }
 
 impl Envelope {
@@ -238,6 +241,9 @@ pub fn render(env: &Envelope) -> String {
     if let Some(auth) = &env.params.auth {
         let _ = writeln!(s, "mail_auth {}", encode(auth));
     }
+    if env.held {
+        s.push_str("held 1\n");
+    }
     for r in &env.recipients {
         render_recipient(&mut s, r);
     }
@@ -303,6 +309,7 @@ struct Builder {
     size: Option<u64>,
     params: MailParams,
     recipients: Vec<Recipient>,
+    held: bool,
 }
 
 impl Builder {
@@ -338,6 +345,7 @@ impl Builder {
             "envid" => self.params.envid = Some(decode(value).ok_or_else(bad)?),
             "mail_auth" => self.params.auth = Some(decode(value).ok_or_else(bad)?),
             "rcpt" => self.recipients.push(parse_recipient(value)?),
+            "held" => self.held = value == "1",
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -358,6 +366,7 @@ impl Builder {
             size: self.size.ok_or_else(|| missing("size"))?,
             params: self.params,
             recipients: self.recipients,
+            held: self.held,
         })
     }
 }
@@ -454,6 +463,7 @@ mod tests {
                 r2,
                 Recipient::new(Address::new("postmaster", ""), None, None),
             ],
+            held: false,
         }
     }
 
@@ -466,7 +476,10 @@ mod tests {
             sender: ReversePath::Null,
             ..env
         };
-        assert_eq!(parse(&render(&null)), Ok(null));
+        assert_eq!(parse(&render(&null)), Ok(null.clone()));
+        let held = Envelope { held: true, ..null };
+        assert!(render(&held).contains("\nheld 1\n"));
+        assert_eq!(parse(&render(&held)), Ok(held));
     }
 
     #[test]
