@@ -2,7 +2,11 @@
 //! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
 //! take jobs from a bounded crossbeam channel and report back.
 
+use super::history::History;
 use super::log::DeliveryLog;
+use super::policy::Dest;
+use super::snapshot::{MessageDetail, Snapshot};
+use super::stats::Stats;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
@@ -28,6 +32,17 @@ pub enum Event {
     Delete(MessageId, Sender<bool>),
     /// Try everything waiting now.
     Flush,
+    /// Hold a message (its recipients are not tried until released); answers whether known.
+    Hold(MessageId, Sender<bool>),
+    /// Release a held message; answers whether known.
+    Release(MessageId, Sender<bool>),
+    /// Take a message committed outside the server (`qksmtp send`); false if already known.
+    Adopt(Envelope, Sender<bool>),
+    /// The queue as plain values, with at most this many messages listed.
+    Snapshot(usize, Sender<Snapshot>),
+    /// One message: queued (the files are the caller's to read) or recently finished (with
+    /// its headers and step record, kept in memory).
+    Message(MessageId, Sender<Option<MessageDetail>>),
     /// Stop: finish or abandon jobs in flight (within `grace`), then end.
     Stop(Duration),
 }
@@ -38,6 +53,8 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// How many finished messages the status page remembers.
+const HISTORY: usize = 200;
 /// How long DNS may take per query.
 const DNS_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -88,6 +105,18 @@ impl Engine {
             writer: spool.state_writer(),
             log,
             jobs: Some(job_tx),
+            extra: Extra {
+                stats: Stats::default(),
+                history: History::new(if config.server.status_listen.is_some() {
+                    HISTORY
+                } else {
+                    0
+                }),
+                spool: spool.clone(),
+                started: now,
+                workers: workers_n,
+                job_dest: None,
+            },
         };
         let scheduler = thread::Builder::new()
             .name("scheduler".into())
@@ -118,12 +147,17 @@ impl Engine {
     }
 }
 
+mod view;
+use view::Extra;
+
 /// The scheduler thread: the pure core plus the I/O its effects need.
 struct Shell {
     core: Scheduler,
     writer: StateWriter,
     log: DeliveryLog,
     jobs: Option<Sender<Job>>,
+    /// What the status page needs (see `view`).
+    extra: Extra,
 }
 
 impl Shell {
@@ -138,7 +172,10 @@ impl Shell {
                 .map_or(Duration::from_secs(3600), |t| t.since(now));
             select! {
                 recv(committed) -> msg => match msg {
-                    Ok(env) => self.core.add(env, Timestamp::now()),
+                    Ok(env) => {
+                        self.extra.stats.counters.received += 1;
+                        self.core.add(env, Timestamp::now())
+                    }
                     Err(_) => committed = never(),
                 },
                 recv(events) -> ev => match ev {
@@ -173,6 +210,7 @@ impl Shell {
         let now = Timestamp::now();
         match ev {
             Event::Done(report) => {
+                self.extra.job_dest = self.core.job_dest(report.id);
                 let effects = self.core.finish(report, now);
                 self.apply(effects, now);
             }
@@ -187,6 +225,7 @@ impl Shell {
             }
             Event::Flush => self.core.flush(now),
             Event::Stop(_) => {}
+            other => self.handle_view(other, now),
         }
     }
 
@@ -199,6 +238,7 @@ impl Shell {
             match events.recv_timeout(left) {
                 Ok(Event::Done(report)) => {
                     let now = Timestamp::now();
+                    self.extra.job_dest = self.core.job_dest(report.id);
                     let effects = self.core.finish(report, now);
                     self.apply(effects, now);
                 }
@@ -215,10 +255,16 @@ impl Shell {
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        let dest: Option<Dest> = self.extra.job_dest.take();
+        self.extra.stats.observe(&effects, dest.as_ref(), now);
+        let mut kept = Vec::new();
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
-                Effect::Remove(id) => self.writer.remove(&id),
+                Effect::Remove(id) => {
+                    kept.extend(self.extra.keep_files(&id));
+                    self.writer.remove(&id)
+                }
                 Effect::Log(line) => {
                     self.log.write(&line, now);
                     Ok(())
@@ -243,5 +289,7 @@ impl Shell {
                 error!("spool update failed: {e}");
             }
         }
+        let finished = self.core.take_finished();
+        self.extra.remember(finished, kept, now);
     }
 }

@@ -513,4 +513,4 @@ pub fn job_ids(job: &Job) -> Vec<MessageId> {
 
 #[cfg(test)]
 mod tests;
-mod view;
+pub mod view;

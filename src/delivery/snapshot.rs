@@ -75,6 +75,8 @@ pub struct MessageView {
     pub arrival: Timestamp,
     pub sender: String,
     pub size: u64,
+    /// The Subject header, when known.
+    pub subject: Option<String>,
     pub held: bool,
     /// When it left the queue (finished messages only).
     pub finished: Option<Timestamp>,
@@ -150,4 +152,13 @@ pub struct DestView {
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.
     pub next_retry: Option<Timestamp>,
+}
+
+/// One message for its detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDetail {
+    pub view: MessageView,
+    /// Headers and step record of a finished message (`None`: read them from the spool).
+    pub headers: Option<String>,
+    pub steps: Option<String>,
 }

@@ -103,6 +103,12 @@ impl Scheduler {
         self.jobs.get(&job).map(|j| j.dest.clone())
     }
 
+    /// One message of the queue, wherever it is in the listing.
+    pub fn message_view(&self, id: &MessageId) -> Option<MessageView> {
+        let msg = self.messages.get(id)?;
+        Some(view_of(&msg.env, &msg.busy, None))
+    }
+
     /// Whether the queue has this message.
     pub fn contains(&self, id: &MessageId) -> bool {
         self.messages.contains_key(id)
@@ -154,6 +160,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
         arrival: env.arrival,
         sender: env.sender.to_string(),
         size: env.size,
+        subject: None,
         held: env.held,
         finished,
         recipients: env
