@@ -145,7 +145,11 @@ pub fn read_request(stream: &mut impl Read, peer: IpAddr) -> Result<Request, Res
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if end.unwrap_or(buf.len()) > MAX_HEAD {
+            return Err(Response::error(431, "request head too large"));
+        }
+        if let Some(p) = end {
             break p;
         }
         if buf.len() > MAX_HEAD {
