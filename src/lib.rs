@@ -5,6 +5,7 @@
 pub mod access;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod dns;

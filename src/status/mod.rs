@@ -173,6 +173,33 @@ fn handle(shared: &Shared, req: &Request) -> Response {
     }
 }
 
+/// Starts the page on `status_listen` (if set), prints where it is and writes
+/// `spool/.status` for the commands. A port that cannot be bound is a warning, not fatal.
+pub fn start_page(config: &Config, spool: Arc<Spool>, events: Sender<Event>) -> Option<StatusServer> {
+    let Some(addr) = config.server.status_listen else {
+        println!("qksmtp: status page off");
+        return None;
+    };
+    let token = crate::spool::lock::random_token();
+    match StatusServer::start(config, addr, spool, events, token.clone()) {
+        Ok(page) => {
+            let status = crate::spool::lock::StatusFile { addr: page.addr(), token };
+            if let Err(e) = status.write(&config.server.spool_dir) {
+                log::warn!("cannot write the status file (commands will not reach the server): {e}");
+            }
+            println!("qksmtp: status page http://{}/", page.addr());
+            Some(page)
+        }
+        Err(e) => {
+            eprintln!(
+                "qksmtp: warning: status page: cannot listen on {addr}: {e} (another program uses it? change [server] status_listen)"
+            );
+            println!("qksmtp: status page off (cannot listen on {addr})");
+            None
+        }
+    }
+}
+
 /// Asks the scheduler thread a question; `None` when it does not answer (stopping).
 fn ask<T>(shared: &Shared, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
     let (tx, rx) = bounded(1);

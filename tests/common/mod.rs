@@ -71,6 +71,8 @@ pub struct Server {
     pub dir: TempDir,
     pub child: Child,
     pub addr: SocketAddr,
+    /// The status page's address, when `status_listen` is set.
+    pub status_addr: Option<SocketAddr>,
     /// stdout lines after "ready".
     pub lines: mpsc::Receiver<String>,
     /// Every start-up line up to "ready".
@@ -106,12 +108,16 @@ impl Server {
         });
         let mut startup = Vec::new();
         let mut addr = None;
+        let mut status_addr = None;
         loop {
             let line = rx
                 .recv_timeout(WAIT)
                 .unwrap_or_else(|_| panic!("no 'ready' line; got {startup:?}"));
             if let Some(rest) = line.strip_prefix("qksmtp: listening on ") {
                 addr = Some(rest.split(' ').next().unwrap().parse().unwrap());
+            }
+            if let Some(rest) = line.strip_prefix("qksmtp: status page http://") {
+                status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
             }
             let ready = line.starts_with("qksmtp: ready");
             startup.push(line);
@@ -123,6 +129,7 @@ impl Server {
             dir,
             child,
             addr: addr.expect("a listening line"),
+            status_addr,
             lines: rx,
             startup,
         }
