@@ -113,7 +113,9 @@ fn send_args(
     let mut rest = Vec::new();
     while let Some(arg) = args.next() {
         if arg == "--config" {
-            *config = Some(PathBuf::from(args.next().ok_or("--config needs a file name")?));
+            *config = Some(PathBuf::from(
+                args.next().ok_or("--config needs a file name")?,
+            ));
         } else if let Some(file) = arg.strip_prefix("--config=") {
             *config = Some(PathBuf::from(file));
         } else {
@@ -161,12 +163,23 @@ mod tests {
             Command::Show("0123".into())
         );
         assert!(p(&["show"]).is_err());
-        assert_eq!(p(&["hold", "X"]).unwrap().command, Command::Hold("X".into()));
+        assert_eq!(
+            p(&["hold", "X"]).unwrap().command,
+            Command::Hold("X".into())
+        );
         assert!(p(&["retry"]).is_err());
-        let send = p(&["send", "-t", "-f", "a@x.test", "--config", "q.ini", "b@y.test"]).unwrap();
+        let send = p(&[
+            "send", "-t", "-f", "a@x.test", "--config", "q.ini", "b@y.test",
+        ])
+        .unwrap();
         assert_eq!(
             send.command,
-            Command::Send(vec!["-t".into(), "-f".into(), "a@x.test".into(), "b@y.test".into()])
+            Command::Send(vec![
+                "-t".into(),
+                "-f".into(),
+                "a@x.test".into(),
+                "b@y.test".into()
+            ])
         );
         assert_eq!(send.config, Some(PathBuf::from("q.ini")));
     }

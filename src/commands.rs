@@ -6,10 +6,10 @@ use crate::config::Config;
 use crate::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
 use crate::server::intake::{self, Submission};
 use crate::smtp::{Body, MailParams, ReversePath};
+use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, Recipient, RecipientState};
 use crate::spool::id::MessageId;
 use crate::spool::lock::{self, SpoolLock, StatusFile};
-use crate::spool::Spool;
 use crate::status::client;
 use crate::time::Timestamp;
 use std::io::Read;
@@ -50,7 +50,10 @@ pub fn run(config: &Config, order: Order) -> u8 {
     let dir = &config.server.spool_dir;
     if !dir.is_dir() {
         if order == Order::Queue {
-            println!("the spool {} does not exist yet: no messages", dir.display());
+            println!(
+                "the spool {} does not exist yet: no messages",
+                dir.display()
+            );
             return 0;
         }
         eprintln!("qksmtp: the spool {} does not exist yet", dir.display());
@@ -91,15 +94,24 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
             0
         }
         Ok((code, body)) => {
-            eprintln!("qksmtp: the server refused ({code}): {}", client::error_text(&body));
+            eprintln!(
+                "qksmtp: the server refused ({code}): {}",
+                client::error_text(&body)
+            );
             1
         }
         Err(e) if order.reads_only() => {
-            eprintln!("qksmtp: the status API at {} does not answer ({e}); reading the spool", status.addr);
+            eprintln!(
+                "qksmtp: the status API at {} does not answer ({e}); reading the spool",
+                status.addr
+            );
             offline(dir, order, None)
         }
         Err(e) => {
-            eprintln!("qksmtp: the server holds the spool but its API at {} does not answer: {e}", status.addr);
+            eprintln!(
+                "qksmtp: the server holds the spool but its API at {} does not answer: {e}",
+                status.addr
+            );
             1
         }
     }
@@ -135,41 +147,18 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
                 return 1;
             }
         },
-        Order::Show(id) | Order::Retry(id) | Order::Delete(id) | Order::Hold(id) | Order::Release(id) => {
+        Order::Show(id)
+        | Order::Retry(id)
+        | Order::Delete(id)
+        | Order::Hold(id)
+        | Order::Release(id) => {
             vec![id.clone()]
         }
     };
     let mut writer = spool.state_writer();
     for id in &ids {
-        let mut env = match spool.read_envelope(id) {
-            Ok(Ok(env)) => env,
-            Ok(Err(e)) => {
-                eprintln!("qksmtp: message {id} has a damaged envelope: {e}");
-                return 1;
-            }
-            Err(_) => {
-                eprintln!("qksmtp: no message {id} in the spool (delivered messages leave it; see the delivery log)");
-                return 1;
-            }
-        };
-        let result = match order {
-            Order::Show(_) => {
-                let record = spool.read_record(id).unwrap_or_default();
-                print!("{}", crate::queue::render_detail(&env, &record, now));
-                Ok(())
-            }
-            Order::Delete(_) => writer.remove(id),
-            Order::Hold(_) | Order::Release(_) => {
-                env.held = matches!(order, Order::Hold(_));
-                writer.rewrite(&env)
-            }
-            _ => {
-                due_now(&mut env, now);
-                writer.rewrite(&env)
-            }
-        };
-        if let Err(e) = result {
-            eprintln!("qksmtp: cannot update {id}: {e}");
+        if let Err(message) = apply_offline(&spool, &mut writer, id, order, now) {
+            eprintln!("qksmtp: {message}");
             return 1;
         }
     }
@@ -182,6 +171,42 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
         Order::Queue | Order::Show(_) => {}
     }
     0
+}
+
+/// One order on one message of a stopped server's spool.
+fn apply_offline(
+    spool: &Spool,
+    writer: &mut crate::spool::StateWriter,
+    id: &MessageId,
+    order: &Order,
+    now: Timestamp,
+) -> Result<(), String> {
+    let mut env = match spool.read_envelope(id) {
+        Ok(Ok(env)) => env,
+        Ok(Err(e)) => return Err(format!("message {id} has a damaged envelope: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "no message {id} in the spool (delivered messages leave it; see the delivery log)"
+            ));
+        }
+    };
+    let result = match order {
+        Order::Show(_) => {
+            let record = spool.read_record(id).unwrap_or_default();
+            print!("{}", crate::queue::render_detail(&env, &record, now));
+            Ok(())
+        }
+        Order::Delete(_) => writer.remove(id),
+        Order::Hold(_) | Order::Release(_) => {
+            env.held = matches!(order, Order::Hold(_));
+            writer.rewrite(&env)
+        }
+        _ => {
+            due_now(&mut env, now);
+            writer.rewrite(&env)
+        }
+    };
+    result.map_err(|e| format!("cannot update {id}: {e}"))
 }
 
 fn due_now(env: &mut Envelope, now: Timestamp) {
@@ -198,7 +223,9 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
     let options = match sendmail::parse_args(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("qksmtp send: {e}\nusage: qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]");
+            eprintln!(
+                "qksmtp send: {e}\nusage: qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]"
+            );
             return EX_USAGE;
         }
     };
@@ -212,7 +239,9 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         eprintln!("qksmtp send: the message is larger than max_message_size ({limit} bytes)");
         return EX_DATAERR;
     }
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "root".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".into());
     let default_sender = format!("{user}@{}", config.server.hostname);
     let prepared = match sendmail::prepare(&input, &options, &default_sender) {
         Ok(p) => p,
@@ -231,23 +260,13 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
     };
     // Stopped server: hold the lock while committing, so a starting server waits for us.
     let held = lock::try_lock(dir).ok().flatten();
-    let eight_bit = prepared.content.iter().any(|&b| b >= 0x80);
-    let utf8 = prepared.recipients.iter().any(|a| a.is_utf8())
-        || prepared.sender.as_ref().is_some_and(|a| a.is_utf8());
-    let submission = Submission {
-        sender: prepared.sender.map_or(ReversePath::Null, ReversePath::Mailbox),
-        params: MailParams {
-            body: if eight_bit { Body::EightBitMime } else { Body::SevenBit },
-            smtputf8: utf8,
-            ..MailParams::default()
-        },
-        recipients: prepared.recipients.into_iter().map(|a| Recipient::new(a, None, None)).collect(),
-        helo: "localhost",
-        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        protocol: "local",
-        auth_user: None,
-    };
-    let env = match intake::commit(&spool, &config.server.hostname, submission, &prepared.content) {
+    let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
+    let env = match intake::commit(
+        &spool,
+        &config.server.hostname,
+        submission,
+        &prepared.content,
+    ) {
         Ok(env) => env,
         Err(e) => {
             eprintln!("qksmtp send: cannot store the message: {e}");
@@ -263,6 +282,37 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
     0
 }
 
+/// The envelope side of a `send` message: a local submission from 127.0.0.1.
+fn submission<'a>(
+    sender: Option<crate::smtp::Address>,
+    recipients: Vec<crate::smtp::Address>,
+    content: &[u8],
+) -> Submission<'a> {
+    let eight_bit = content.iter().any(|&b| b >= 0x80);
+    let utf8 =
+        recipients.iter().any(|a| a.is_utf8()) || sender.as_ref().is_some_and(|a| a.is_utf8());
+    Submission {
+        sender: sender.map_or(ReversePath::Null, ReversePath::Mailbox),
+        params: MailParams {
+            body: if eight_bit {
+                Body::EightBitMime
+            } else {
+                Body::SevenBit
+            },
+            smtputf8: utf8,
+            ..MailParams::default()
+        },
+        recipients: recipients
+            .into_iter()
+            .map(|a| Recipient::new(a, None, None))
+            .collect(),
+        helo: "localhost",
+        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        protocol: "local",
+        auth_user: None,
+    }
+}
+
 /// Tells the running server about a message `send` committed; if it cannot be told, the
 /// message goes at its next start.
 fn wake_server(dir: &Path, id: &MessageId) {
@@ -270,6 +320,8 @@ fn wake_server(dir: &Path, id: &MessageId) {
         .and_then(|status| client::call(&status, "POST", &format!("/api/queued/{id}")).ok())
         .is_some_and(|(code, _)| code == 200);
     if !told {
-        eprintln!("qksmtp send: {id} is in the spool; the server could not be told (status API off?), so it goes at the server's next start");
+        eprintln!(
+            "qksmtp send: {id} is in the spool; the server could not be told (status API off?), so it goes at the server's next start"
+        );
     }
 }

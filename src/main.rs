@@ -142,7 +142,9 @@ fn by_id(explicit: Option<PathBuf>, id: &str, make: fn(MessageId) -> Order) -> E
     match MessageId::parse(id) {
         Some(id) => with_config(explicit, false, move |c, w| order(c, w, make(id))),
         None => {
-            eprintln!("qksmtp: {id} is not a message ID (16 hex digits, as `qksmtp queue` lists them)");
+            eprintln!(
+                "qksmtp: {id} is not a message ID (16 hex digits, as `qksmtp queue` lists them)"
+            );
             ExitCode::from(1)
         }
     }

@@ -54,7 +54,10 @@ pub fn parse_args(args: &[String]) -> Result<SendOptions, String> {
             a if a.starts_with("-r") => o.from = Some(value("-r")?),
             a if a.starts_with("-F") => o.full_name = Some(value("-F")?),
             a if a.starts_with("-o") => {}
-            a if ["-B", "-N", "-R", "-V", "-X"].iter().any(|f| a.starts_with(f)) => {
+            a if ["-B", "-N", "-R", "-V", "-X"]
+                .iter()
+                .any(|f| a.starts_with(f)) =>
+            {
                 let flag = &a[..2];
                 value(flag)?;
             }
@@ -108,7 +111,11 @@ fn header_fields(content: &[u8]) -> (Vec<(String, Vec<u8>)>, usize) {
             return (fields, end);
         }
         if matches!(text[0], b' ' | b'\t') && !fields.is_empty() {
-            fields.last_mut().expect("checked").1.extend_from_slice(line);
+            fields
+                .last_mut()
+                .expect("checked")
+                .1
+                .extend_from_slice(line);
         } else if let Some(colon) = text.iter().position(|&b| b == b':')
             && colon > 0
             && text[..colon].iter().all(|&b| (33..=126).contains(&b))
@@ -129,7 +136,11 @@ pub fn addresses(value: &str) -> Vec<String> {
     let (mut depth, mut quoted, mut cur) = (0u32, false, String::new());
     let mut push = |s: &mut String| {
         let t = s.trim();
-        let t = t.rsplit_once(':').map_or(t, |(_, a)| a).trim().trim_end_matches(';');
+        let t = t
+            .rsplit_once(':')
+            .map_or(t, |(_, a)| a)
+            .trim()
+            .trim_end_matches(';');
         let addr = match (t.rfind('<'), t.rfind('>')) {
             (Some(a), Some(b)) if a < b => t[a + 1..b].trim(),
             _ => t.trim(),
@@ -170,11 +181,7 @@ pub fn prepare(
 ) -> Result<Prepared, (u8, String)> {
     let content = normalize(input, o.ignore_dots);
     let (fields, body_at) = header_fields(&content);
-    let mut wanted: Vec<String> = o
-        .recipients
-        .iter()
-        .flat_map(|r| addresses(r))
-        .collect();
+    let mut wanted: Vec<String> = o.recipients.iter().flat_map(|r| addresses(r)).collect();
     let mut head = Vec::new();
     let mut from_header = None;
     for (name, field) in &fields {
@@ -197,19 +204,37 @@ pub fn prepare(
         }
     }
     if recipients.is_empty() {
-        return Err((EX_USAGE, "no recipients (give them, or -t with To/Cc/Bcc headers)".into()));
+        return Err((
+            EX_USAGE,
+            "no recipients (give them, or -t with To/Cc/Bcc headers)".into(),
+        ));
     }
-    let sender_text = o.from.clone().or(from_header).unwrap_or(default_sender.to_string());
-    let sender_text = sender_text.trim_start_matches('<').trim_end_matches('>').to_string();
+    let sender_text = o
+        .from
+        .clone()
+        .or(from_header)
+        .unwrap_or(default_sender.to_string());
+    let sender_text = sender_text
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
     let sender = if sender_text.is_empty() {
         None
     } else {
-        Some(parse_mailbox(&sender_text).ok_or_else(|| data_err(format!("bad sender address {sender_text:?}")))?)
+        Some(
+            parse_mailbox(&sender_text)
+                .ok_or_else(|| data_err(format!("bad sender address {sender_text:?}")))?,
+        )
     };
     if !fields.iter().any(|(n, _)| n == "from") {
-        let who = sender.as_ref().map_or(default_sender.to_string(), |a| a.to_string());
+        let who = sender
+            .as_ref()
+            .map_or(default_sender.to_string(), |a| a.to_string());
         let line = match &o.full_name {
-            Some(name) => format!("From: \"{}\" <{who}>\r\n", name.replace(['"', '\\', '\r', '\n'], "")),
+            Some(name) => format!(
+                "From: \"{}\" <{who}>\r\n",
+                name.replace(['"', '\\', '\r', '\n'], "")
+            ),
             None => format!("From: {who}\r\n"),
         };
         head.splice(0..0, line.into_bytes());

@@ -5,9 +5,9 @@
 use super::history::History;
 use super::log::DeliveryLog;
 use super::policy::Dest;
+use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::snapshot::{MessageDetail, Snapshot};
 use super::stats::Stats;
-use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
 use crate::dns::Resolver;
@@ -37,7 +37,7 @@ pub enum Event {
     /// Release a held message; answers whether known.
     Release(MessageId, Sender<bool>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
-    Adopt(Envelope, Sender<bool>),
+    Adopt(Box<Envelope>, Sender<bool>),
     /// The queue as plain values, with at most this many messages listed.
     Snapshot(usize, Sender<Snapshot>),
     /// One message: queued (the files are the caller's to read) or recently finished (with

@@ -30,8 +30,7 @@ impl Stats {
                     self.counters.bounced += recipients.len() as u64
                 }
                 Effect::Record { record, .. } => {
-                    if let (Some(first), Some(last)) = (record.steps.first(), record.steps.last())
-                    {
+                    if let (Some(first), Some(last)) = (record.steps.first(), record.steps.last()) {
                         let end = last.at.plus(last.took);
                         self.durations.observe(end.since(first.at).as_secs_f64());
                     }

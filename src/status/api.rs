@@ -32,7 +32,10 @@ pub fn status(s: &Snapshot) -> J {
     J::obj(vec![
         ("now", time(s.now)),
         ("running_since", time(s.started)),
-        ("state", if s.in_flight > 0 { "sending" } else { "idle" }.into()),
+        (
+            "state",
+            if s.in_flight > 0 { "sending" } else { "idle" }.into(),
+        ),
         ("workers", s.workers.into()),
         ("in_flight", s.in_flight.into()),
         (
@@ -95,7 +98,10 @@ pub fn message(m: &MessageView) -> J {
         ("size", m.size.into()),
         ("held", m.held.into()),
         ("finished", opt_time(m.finished)),
-        ("recipients", J::Arr(m.recipients.iter().map(recipient).collect())),
+        (
+            "recipients",
+            J::Arr(m.recipients.iter().map(recipient).collect()),
+        ),
     ])
 }
 
@@ -117,7 +123,10 @@ pub fn detail(d: &Detail) -> J {
         unreachable!("message() is an object")
     };
     fields.push(("headers", d.headers.as_str().into()));
-    fields.push(("attempts", J::Arr(steps::parse(&d.steps).iter().map(attempt).collect())));
+    fields.push((
+        "attempts",
+        J::Arr(steps::parse(&d.steps).iter().map(attempt).collect()),
+    ));
     J::Obj(fields)
 }
 
@@ -135,7 +144,10 @@ fn attempt(a: &Attempt) -> J {
             ])
         })
         .collect();
-    J::obj(vec![("label", a.label.as_str().into()), ("steps", J::Arr(steps))])
+    J::obj(vec![
+        ("label", a.label.as_str().into()),
+        ("steps", J::Arr(steps)),
+    ])
 }
 
 /// A recipient's state in plain words.

@@ -153,7 +153,12 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     h.push_str(&message_card(m, now));
     if m.finished.is_none() {
         h.push_str("<p class=\"actions\">");
-        for (action, label) in [("retry", "Retry now"), ("hold", "Hold"), ("release", "Release"), ("delete", "Delete")] {
+        for (action, label) in [
+            ("retry", "Retry now"),
+            ("hold", "Hold"),
+            ("release", "Release"),
+            ("delete", "Delete"),
+        ] {
             let _ = write!(
                 h,
                 "<button data-action=\"{action}\" data-id=\"{}\">{label}</button> ",
@@ -162,7 +167,11 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         }
         h.push_str("</p>\n");
     }
-    let _ = write!(h, "<h2>Headers</h2>\n<pre class=\"headers\">{}</pre>\n", escape(&d.headers));
+    let _ = write!(
+        h,
+        "<h2>Headers</h2>\n<pre class=\"headers\">{}</pre>\n",
+        escape(&d.headers)
+    );
     h.push_str("<h2>Delivery attempts</h2>\n");
     let attempts = steps::parse(&d.steps);
     if attempts.is_empty() {
@@ -172,7 +181,11 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         let _ = write!(h, "<h3>{}</h3>\n<table class=\"steps\">", escape(&a.label));
         let failing = a.steps.iter().rposition(|s| !s.ok);
         for (i, s) in a.steps.iter().enumerate() {
-            let class = if Some(i) == failing { " class=\"fail\"" } else { "" };
+            let class = if Some(i) == failing {
+                " class=\"fail\""
+            } else {
+                ""
+            };
             let _ = write!(
                 h,
                 "<tr{class}><td>{}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
@@ -239,7 +252,12 @@ mod tests {
             steps: steps.into(),
         };
         let page = message_page(&d, "t", Timestamp::from_secs(1_764_000_060));
-        assert!(page.contains("<tr class=\"fail\"><td>2026-11-23 07:37:00Z</td><td>1&nbsp;ms</td><td>RCPT</td>"), "{page}");
+        assert!(
+            page.contains(
+                "<tr class=\"fail\"><td>2026-11-23 07:37:00Z</td><td>1&nbsp;ms</td><td>RCPT</td>"
+            ),
+            "{page}"
+        );
         assert!(page.contains("data-action=\"retry\""));
         assert!(page.contains("data-sig=\"deferred\""));
     }

@@ -162,7 +162,9 @@ pub fn read_request(stream: &mut impl Read, peer: IpAddr) -> Result<Request, Res
     };
     let mut req = parse_head(&buf[..head_end], peer)?;
     let length: usize = match req.header("content-length") {
-        Some(v) => v.parse().map_err(|_| Response::error(400, "bad Content-Length"))?,
+        Some(v) => v
+            .parse()
+            .map_err(|_| Response::error(400, "bad Content-Length"))?,
         None => 0,
     };
     if length > MAX_BODY || req.header("transfer-encoding").is_some() {
@@ -190,9 +192,13 @@ mod tests {
 
     #[test]
     fn reads_a_request_with_headers_and_body() {
-        let raw = b"POST /api/flush?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8025\r\nContent-Length: 2\r\n\r\nhi";
+        let raw =
+            b"POST /api/flush?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8025\r\nContent-Length: 2\r\n\r\nhi";
         let req = read_request(&mut &raw[..], peer()).unwrap();
-        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/api/flush"));
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("POST", "/api/flush")
+        );
         assert_eq!(req.param("x"), Some("1"));
         assert_eq!(req.header("host"), Some("127.0.0.1:8025"));
         assert_eq!(req.body, b"hi");
@@ -200,12 +206,24 @@ mod tests {
 
     #[test]
     fn refuses_garbage_and_oversize() {
-        for raw in [&b"GET\r\n\r\n"[..], b"GET x HTTP/1.1\r\n\r\n", b"GET / SPDY\r\n\r\n"] {
+        for raw in [
+            &b"GET\r\n\r\n"[..],
+            b"GET x HTTP/1.1\r\n\r\n",
+            b"GET / SPDY\r\n\r\n",
+        ] {
             assert_eq!(read_request(&mut &raw[..], peer()).unwrap_err().status, 400);
         }
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
-        assert_eq!(read_request(&mut big.as_bytes(), peer()).unwrap_err().status, 431);
+        assert_eq!(
+            read_request(&mut big.as_bytes(), peer())
+                .unwrap_err()
+                .status,
+            431
+        );
         let body = b"POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n";
-        assert_eq!(read_request(&mut &body[..], peer()).unwrap_err().status, 413);
+        assert_eq!(
+            read_request(&mut &body[..], peer()).unwrap_err().status,
+            413
+        );
     }
 }

@@ -139,9 +139,16 @@ fn handle(shared: &Shared, req: &Request) -> Response {
         Err(refusal) => return refusal,
     };
     let unavailable = || Response::error(503, "the server is stopping");
-    let not_found = || Response::error(404, "no such message (delivered messages are listed a while, then forgotten)");
+    let not_found = || {
+        Response::error(
+            404,
+            "no such message (delivered messages are listed a while, then forgotten)",
+        )
+    };
     match route {
-        Route::Asset("page.js") => Response::new(200, "text/javascript; charset=utf-8", html::PAGE_JS),
+        Route::Asset("page.js") => {
+            Response::new(200, "text/javascript; charset=utf-8", html::PAGE_JS)
+        }
         Route::Asset(_) => Response::new(200, "text/css; charset=utf-8", html::PAGE_CSS),
         Route::Page => match snapshot(shared) {
             Some(s) => Response::new(200, HTML, html::overview(&s, &shared.guard.token)),
@@ -161,11 +168,19 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             None => unavailable(),
         },
         Route::MessagePage(id) => match detail(shared, &id) {
-            Some(d) => Response::new(200, HTML, html::message_page(&d, &shared.guard.token, crate::time::Timestamp::now())),
+            Some(d) => Response::new(
+                200,
+                HTML,
+                html::message_page(&d, &shared.guard.token, crate::time::Timestamp::now()),
+            ),
             None => not_found(),
         },
         Route::Message { id, text } => match detail(shared, &id) {
-            Some(d) if text => Response::new(200, TEXT, api::detail_text(&d, crate::time::Timestamp::now())),
+            Some(d) if text => Response::new(
+                200,
+                TEXT,
+                api::detail_text(&d, crate::time::Timestamp::now()),
+            ),
             Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
             None => not_found(),
         },
@@ -175,7 +190,11 @@ fn handle(shared: &Shared, req: &Request) -> Response {
 
 /// Starts the page on `status_listen` (if set), prints where it is and writes
 /// `spool/.status` for the commands. A port that cannot be bound is a warning, not fatal.
-pub fn start_page(config: &Config, spool: Arc<Spool>, events: Sender<Event>) -> Option<StatusServer> {
+pub fn start_page(
+    config: &Config,
+    spool: Arc<Spool>,
+    events: Sender<Event>,
+) -> Option<StatusServer> {
     let Some(addr) = config.server.status_listen else {
         println!("qksmtp: status page off");
         return None;
@@ -183,9 +202,14 @@ pub fn start_page(config: &Config, spool: Arc<Spool>, events: Sender<Event>) -> 
     let token = crate::spool::lock::random_token();
     match StatusServer::start(config, addr, spool, events, token.clone()) {
         Ok(page) => {
-            let status = crate::spool::lock::StatusFile { addr: page.addr(), token };
+            let status = crate::spool::lock::StatusFile {
+                addr: page.addr(),
+                token,
+            };
             if let Err(e) = status.write(&config.server.spool_dir) {
-                log::warn!("cannot write the status file (commands will not reach the server): {e}");
+                log::warn!(
+                    "cannot write the status file (commands will not reach the server): {e}"
+                );
             }
             println!("qksmtp: status page http://{}/", page.addr());
             Some(page)
@@ -231,8 +255,7 @@ fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
         headers,
         steps,
     } = ask(shared, |tx| Event::Message(id.clone(), tx))??;
-    let headers =
-        headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
+    let headers = headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
     let steps = steps.unwrap_or_else(|| history::read_steps(&shared.spool.steps_path(id)));
     view.subject = history::header_value(&headers, "subject");
     Some(Detail {
@@ -283,7 +306,7 @@ fn adopt(shared: &Shared, id: &MessageId) -> Response {
         Ok(Err(e)) => return Response::error(400, &format!("damaged envelope: {e}")),
         Err(_) => return Response::error(404, "no such message in the spool"),
     };
-    match ask(shared, |tx| Event::Adopt(env, tx)) {
+    match ask(shared, |tx| Event::Adopt(Box::new(env), tx)) {
         Some(new) => {
             let body = J::obj(vec![("id", id.as_str().into()), ("queued", new.into())]);
             Response::new(200, JSON, body.to_string())

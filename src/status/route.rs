@@ -52,10 +52,16 @@ pub const TOKEN_HEADER: &str = "x-qksmtp-token";
 /// Decides what the request is, or the refusal to send.
 pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     if !access::in_any(&guard.allow, req.peer) {
-        return Err(Response::error(403, "not allowed from this address (status_allow)"));
+        return Err(Response::error(
+            403,
+            "not allowed from this address (status_allow)",
+        ));
     }
     if !host_ok(req.header("host"), &guard.hostname) {
-        return Err(Response::error(421, "unknown Host: use the server's IP address"));
+        return Err(Response::error(
+            421,
+            "unknown Host: use the server's IP address",
+        ));
     }
     let text = req.param("format") == Some("text");
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
@@ -175,8 +181,14 @@ mod tests {
         );
         assert_eq!(route(&req("GET", "/metrics"), &g), Ok(Route::Metrics));
         assert_eq!(route(&req("GET", "/nope"), &g).unwrap_err().status, 404);
-        assert_eq!(route(&req("GET", "/message/../x"), &g).unwrap_err().status, 404);
-        assert_eq!(route(&req("POST", "/api/status"), &g).unwrap_err().status, 405);
+        assert_eq!(
+            route(&req("GET", "/message/../x"), &g).unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            route(&req("POST", "/api/status"), &g).unwrap_err().status,
+            405
+        );
     }
 
     #[test]
@@ -211,7 +223,12 @@ mod tests {
         let g = guard();
         let far = Request::new("GET", "/", "192.0.2.7".parse().unwrap());
         assert_eq!(route(&far, &g).unwrap_err().status, 403);
-        for host in ["localhost:8025", "[::1]:8025", "MX.qksmtp.test", "127.0.0.1"] {
+        for host in [
+            "localhost:8025",
+            "[::1]:8025",
+            "MX.qksmtp.test",
+            "127.0.0.1",
+        ] {
             let r = Request::new("GET", "/", "127.0.0.1".parse().unwrap()).with("Host", host);
             assert_eq!(route(&r, &g), Ok(Route::Page), "{host}");
         }

@@ -84,7 +84,12 @@ mod tests {
     fn reads_back_what_record_text_writes() {
         let mut r = Record::new();
         let at = Timestamp::from_secs(1_795_419_420);
-        r.push_ok(StepKind::Connect, at, Duration::from_millis(2), "127.0.0.1:25");
+        r.push_ok(
+            StepKind::Connect,
+            at,
+            Duration::from_millis(2),
+            "127.0.0.1:25",
+        );
         let refusal = Reply::new(451, Some(Enhanced::new(4, 7, 1)), "try later");
         r.push(
             StepKind::DataDone,
@@ -103,7 +108,10 @@ mod tests {
         assert_eq!((s[0].step.as_str(), s[0].ok, s[0].ms), ("CONNECT", true, 2));
         assert_eq!(s[0].text, "127.0.0.1:25");
         assert_eq!(s[0].at, "2026-11-23 07:37:00Z");
-        assert_eq!((s[1].step.as_str(), s[1].ok, s[1].ms), ("DATA-DONE", false, 1234));
+        assert_eq!(
+            (s[1].step.as_str(), s[1].ok, s[1].ms),
+            ("DATA-DONE", false, 1234)
+        );
         assert_eq!(s[1].text, "12 bytes -> 451 4.7.1 try later");
         assert!(attempts[1].steps.is_empty());
     }

@@ -7,10 +7,10 @@ use super::super::policy::Dest;
 use super::super::scheduler::view::view_of;
 use super::super::stats::Stats;
 use super::{Event, Shell};
+use crate::delivery::snapshot::{MessageDetail, MessageView};
 use crate::spool::Spool;
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
-use crate::delivery::snapshot::{MessageDetail, MessageView};
 use crate::time::Timestamp;
 use std::sync::Arc;
 
@@ -84,7 +84,7 @@ impl Shell {
                 let new = !self.core.contains(&env.id);
                 if new {
                     self.extra.stats.counters.received += 1;
-                    self.core.add(env, now);
+                    self.core.add(*env, now);
                 }
                 let _ = answer.send(new);
             }

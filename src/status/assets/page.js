@@ -60,6 +60,7 @@
     var badge = document.getElementById("state");
     badge.textContent = st.state;
     badge.className = "badge " + st.state;
+    document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
   }
   function get(url) {
     return fetch(url, { cache: "no-store" }).then(function (r) {
