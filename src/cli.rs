@@ -24,6 +24,13 @@ pub enum Command {
     /// `qksmtp send [sendmail options] [RCPT...]`: the arguments after `send`, except
     /// `--config`, parsed by `sendmail::parse_args`.
     Send(Vec<String>),
+    /// Read a password from standard input, print the `[users]` line with its hash.
+    Passwd(Option<String>),
+    /// Make a self-signed certificate and key with the openssl CLI.
+    Gencert {
+        days: u32,
+        out: PathBuf,
+    },
     Help,
     Version,
 }
@@ -48,6 +55,9 @@ Usage:
   qksmtp hold ID | release ID      keep a message from being tried / let it go again
   qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]
                                    sendmail-compatible: a message from standard input
+  qksmtp passwd [NAME]             read a password, print the [users] line with its hash
+  qksmtp gencert [--days N] [--out DIR]
+                                   make a self-signed cert.pem + key.pem (needs openssl)
   qksmtp --help | --version
 
 With the server running, queue/show/flush/retry/delete/hold/release go through its status
@@ -89,8 +99,41 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "hold" => Command::Hold(args.next().ok_or("hold needs a message ID")?),
             "release" => Command::Release(args.next().ok_or("release needs a message ID")?),
             "send" | "sendmail" => Command::Send(send_args(&mut args, &mut config)?),
+            "passwd" => Command::Passwd(None),
+            "gencert" => Command::Gencert {
+                days: 3650,
+                out: PathBuf::from("."),
+            },
+            "--days" => {
+                let n = args.next().ok_or("--days needs a number")?;
+                match &mut command {
+                    Some(Command::Gencert { days, .. }) => {
+                        *days = n
+                            .parse()
+                            .ok()
+                            .filter(|d| *d > 0)
+                            .ok_or("--days needs a number of days")?
+                    }
+                    _ => return Err("--days goes after gencert".into()),
+                }
+                continue;
+            }
+            "--out" => {
+                let dir = args.next().ok_or("--out needs a folder")?;
+                match &mut command {
+                    Some(Command::Gencert { out, .. }) => *out = PathBuf::from(dir),
+                    _ => return Err("--out goes after gencert".into()),
+                }
+                continue;
+            }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
-            other => return Err(format!("unknown command {other}")),
+            other => match &mut command {
+                Some(Command::Passwd(name @ None)) => {
+                    *name = Some(other.to_string());
+                    continue;
+                }
+                _ => return Err(format!("unknown command {other}")),
+            },
         };
         command = match (command, cmd) {
             (None, c) => Some(c),
@@ -182,5 +225,29 @@ mod tests {
             ])
         );
         assert_eq!(send.config, Some(PathBuf::from("q.ini")));
+        assert_eq!(p(&["passwd"]).unwrap().command, Command::Passwd(None));
+        assert_eq!(
+            p(&["passwd", "alice"]).unwrap().command,
+            Command::Passwd(Some("alice".into()))
+        );
+        assert!(p(&["passwd", "alice", "bob"]).is_err());
+        assert_eq!(
+            p(&["gencert", "--days", "30", "--out", "/tmp/x"])
+                .unwrap()
+                .command,
+            Command::Gencert {
+                days: 30,
+                out: PathBuf::from("/tmp/x")
+            }
+        );
+        assert_eq!(
+            p(&["gencert"]).unwrap().command,
+            Command::Gencert {
+                days: 3650,
+                out: PathBuf::from(".")
+            }
+        );
+        assert!(p(&["gencert", "--days", "x"]).is_err());
+        assert!(p(&["--days", "3"]).is_err());
     }
 }

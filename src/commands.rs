@@ -266,6 +266,7 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         &config.server.hostname,
         submission,
         &prepared.content,
+        Timestamp::now(),
     ) {
         Ok(env) => env,
         Err(e) => {
@@ -310,6 +311,7 @@ fn submission<'a>(
         client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         protocol: "local",
         auth_user: None,
+        kind: crate::spool::envelope::MessageKind::Mail,
     }
 }
 

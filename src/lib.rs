@@ -3,6 +3,7 @@
 //! -> spool -> (scheduler, delivery).
 
 pub mod access;
+pub mod bounce;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -10,10 +11,12 @@ pub mod config;
 pub mod delivery;
 pub mod dns;
 pub mod message;
+pub mod password;
 pub mod queue;
 pub mod reply;
 pub mod sendmail;
 pub mod server;
+pub mod setup;
 pub mod smtp;
 pub mod spool;
 pub mod status;

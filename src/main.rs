@@ -48,6 +48,31 @@ fn main() -> ExitCode {
             ExitCode::from(qksmtp::commands::send(&c, &args))
         }),
         Command::Run => with_config(explicit, true, run),
+        Command::Passwd(name) => match qksmtp::setup::passwd(name.as_deref()) {
+            Ok(line) => {
+                println!("{line}");
+                if name.is_none() {
+                    eprintln!("qksmtp: put it in [users] of qksmtp.ini as: NAME = {line}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("qksmtp: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Gencert { days, out } => {
+            match qksmtp::setup::gencert(days, &out, &config::system_hostname()) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("qksmtp: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }
 
@@ -209,8 +234,9 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         config.path.display()
     );
-    for addr in server.bound() {
-        println!("qksmtp: listening on {addr} (smtp)");
+    for bound in server.bound() {
+        let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
+        println!("qksmtp: listening on {} ({kind})", bound.addr);
     }
     let status = qksmtp::status::start_page(&config, spool_for_status, engine.events());
     println!("qksmtp: ready; Ctrl-C stops");
@@ -255,9 +281,16 @@ fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
         .scan(true)
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
     for (path, why) in &scan.damaged {
+        let aside = spool.corrupt_dir();
         log::error!(
-            "damaged spool entry {}: {why} (left in place)",
-            path.display()
+            "damaged spool entry {}: {why}; moved to {}",
+            path.display(),
+            aside.display()
+        );
+        println!(
+            "qksmtp: damaged spool entry {} moved to {} ({why})",
+            path.display(),
+            aside.display()
         );
     }
     if !scan.leftovers.is_empty() {

@@ -111,6 +111,7 @@ mod tests {
                 done,
             ],
             held: false,
+            kind: crate::spool::envelope::MessageKind::Mail,
         };
         let scan = Scan {
             envelopes: vec![env],

@@ -181,7 +181,8 @@ impl Reply {
             code: 214,
             enhanced: Some(Enhanced::new(2, 0, 0)),
             lines: vec![
-                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY".into(),
+                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS AUTH"
+                    .into(),
                 "See RFC 5321; the status page explains what happened to each message".into(),
             ],
         }
@@ -266,6 +267,66 @@ impl Reply {
     }
     pub fn tls_required() -> Reply {
         Reply::std(530, 5, 7, 0, "Must issue a STARTTLS command first")
+    }
+
+    // --- STARTTLS (RFC 3207) ----------------------------------------------------------------
+    pub fn ready_for_tls() -> Reply {
+        Reply::std(220, 2, 0, 0, "Ready to start TLS")
+    }
+    pub fn tls_not_available() -> Reply {
+        Reply::std(
+            502,
+            5,
+            5,
+            1,
+            "STARTTLS not available (no certificate configured)",
+        )
+    }
+    pub fn already_tls() -> Reply {
+        Reply::std(503, 5, 5, 1, "Bad sequence of commands: already in TLS")
+    }
+    /// Commands pipelined after STARTTLS (CVE-2011-0411 class): refused, then the session ends.
+    pub fn pipelined_after_starttls() -> Reply {
+        Reply::std(
+            554,
+            5,
+            5,
+            1,
+            "Commands pipelined after STARTTLS are not allowed, closing connection",
+        )
+    }
+
+    // --- AUTH (RFC 4954) ----------------------------------------------------------------------
+    /// `334 text`: the server's SASL challenge (already base64).
+    pub fn auth_challenge(base64: &str) -> Reply {
+        Reply::new(334, None, base64.to_string())
+    }
+    pub fn auth_succeeded() -> Reply {
+        Reply::std(235, 2, 7, 0, "Authentication successful")
+    }
+    pub fn auth_failed() -> Reply {
+        Reply::std(535, 5, 7, 8, "Authentication credentials invalid")
+    }
+    pub fn auth_malformed() -> Reply {
+        Reply::std(501, 5, 5, 2, "Invalid authentication data (bad base64)")
+    }
+    pub fn auth_cancelled() -> Reply {
+        Reply::std(501, 5, 7, 0, "Authentication cancelled")
+    }
+    pub fn auth_unknown_mechanism() -> Reply {
+        Reply::std(504, 5, 5, 4, "Unrecognized authentication mechanism")
+    }
+    pub fn auth_needs_encryption() -> Reply {
+        Reply::std(
+            538,
+            5,
+            7,
+            11,
+            "Encryption required for requested authentication mechanism",
+        )
+    }
+    pub fn auth_not_available() -> Reply {
+        Reply::std(502, 5, 5, 1, "AUTH not available (no users configured)")
     }
 }
 

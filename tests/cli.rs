@@ -1,5 +1,6 @@
 //! The command line: --help/--version, `check` with errors naming lines, the default INI
-//! written on first start, and refusing to start half-configured.
+//! written on first start, refusing to start half-configured, and the setup commands
+//! `passwd` and `gencert`.
 
 mod common;
 use common::*;
@@ -120,4 +121,65 @@ fn first_start_writes_the_commented_default_ini() {
     // And that file is valid as it stands.
     let (code, _, err) = run_cli(dir.path(), &["check"]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn gencert_makes_a_pair_that_check_accepts_and_never_overwrites() {
+    let dir = TempDir::new("gencert");
+    let out = Command::new(BIN)
+        .args(["gencert", "--days", "3", "--out"])
+        .arg(dir.path().join("tls"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("tls_cert = ") && text.contains("tls_key = "),
+        "{text}"
+    );
+    let key = std::fs::read_to_string(dir.path().join("tls/key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
+    let ini = base_ini("tls_cert = tls/cert.pem\ntls_key = tls/key.pem", "");
+    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    let (code, _, err) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    let again = Command::new(BIN)
+        .args(["gencert", "--out"])
+        .arg(dir.path().join("tls"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not overwritten"));
+}
+
+#[test]
+fn passwd_without_a_name_prints_the_hash_and_refuses_an_empty_password() {
+    let run = |input: &str| {
+        let mut child = Command::new(BIN)
+            .arg("passwd")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("pw\r\n");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("$argon2id$"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[users]"));
+    let out = run("\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
 }

@@ -133,8 +133,15 @@ fn a_permanent_failure_fails_at_once_and_leaves_the_queue() {
     );
     assert!(line.contains("status=5.7.1"), "{line}");
     assert!(mx.deliveries().is_empty());
+    // The message has left the queue; what is left is the bounce to its sender (whose domain
+    // is parked on a dead port here).
     let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
-    assert!(out.contains("0 messages"), "{out}");
+    assert!(
+        out.contains("1 message")
+            && out.contains("from <>")
+            && out.contains("pending   a@sender.test"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -361,5 +368,31 @@ fn dns_answers_decide_permanent_and_temporary_failures() {
     assert!(
         tmp.contains("deferred") && tmp.contains("status=4.4.3"),
         "{tmp}"
+    );
+}
+
+#[test]
+fn the_connection_is_reused_for_the_next_message_to_the_same_destination() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start(
+        "reuse",
+        &base_ini("", &route("a.test", &mx, "max_continuous = 5")),
+    );
+    submit(&server, &["one@a.test"]);
+    mx.wait_deliveries(1, WAIT);
+    submit(&server, &["two@a.test"]);
+    let d = mx.wait_deliveries(2, WAIT);
+    assert_eq!(
+        d[1].session,
+        d[0].session,
+        "one connection:\n{}",
+        mx.transcript()
+    );
+    assert_eq!(mx.sessions().len(), 1);
+    // Idle for a while, the connection is closed politely.
+    assert!(mx.wait_sessions_ended(1, WAIT), "{}", mx.transcript());
+    assert_eq!(
+        mx.sessions()[0].lines.last().map(String::as_str),
+        Some("QUIT")
     );
 }

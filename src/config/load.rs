@@ -1,5 +1,5 @@
 //! INI text -> validated `Config`, every error naming its line. `parse` is pure; `load` reads
-//! the file and also checks that the TLS certificate and key files can be read.
+//! the file and also checks that the TLS certificate and key files can be read and used.
 
 mod scan;
 mod sections;
@@ -80,7 +80,8 @@ pub fn parse(
 }
 
 /// Reads and parses the INI file at `path`, then checks that `tls_cert` and `tls_key` are
-/// readable PEM files (the key in PKCS#8 form, `BEGIN PRIVATE KEY`).
+/// readable PEM files (the key in PKCS#8 form, `BEGIN PRIVATE KEY`) that make a working TLS
+/// identity together (the key belongs to the certificate).
 pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ConfigError::new(
@@ -103,6 +104,22 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
             );
             errors.push(ConfigError::new(line, message));
         }
+    }
+    if let (true, Some(cert), Some(key)) = (
+        errors.is_empty(),
+        &config.server.tls_cert,
+        &config.server.tls_key,
+    ) && let Err(message) = crate::server::tls::acceptor(cert, key)
+    {
+        let line = scan::key_line(
+            text.strip_prefix('\u{feff}').unwrap_or(&text),
+            "server",
+            "tls_key",
+        );
+        errors.push(ConfigError::new(
+            line,
+            format!("tls_cert/tls_key: {message}"),
+        ));
     }
     if errors.is_empty() {
         Ok((config, warnings))

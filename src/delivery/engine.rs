@@ -1,7 +1,8 @@
 //! The delivery threads: one scheduler thread around the pure `Scheduler` (it applies the
-//! effects: spool state, delivery log, step records) and a fixed pool of worker threads that
-//! take jobs from a bounded crossbeam channel and report back.
+//! effects: spool state, delivery log, step records, notices to senders) and a fixed pool of
+//! worker threads that take jobs from a bounded crossbeam channel and report back.
 
+use super::connections::{Connections, IDLE_LIMIT};
 use super::history::History;
 use super::log::DeliveryLog;
 use super::policy::Dest;
@@ -11,11 +12,11 @@ use super::stats::Stats;
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
 use crate::dns::Resolver;
-use crate::spool::envelope::Envelope;
+use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, Sender, bounded, never, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -78,6 +79,7 @@ impl Engine {
             config: config.clone(),
             spool: spool.clone(),
             resolver: Arc::new(resolver),
+            connections: Connections::default(),
         });
         let workers = (0..workers_n)
             .map(|n| {
@@ -85,12 +87,19 @@ impl Engine {
                 thread::Builder::new()
                     .name(format!("deliver-{n}"))
                     .spawn(move || {
-                        for job in jobs {
-                            let report = worker::run(&job, &ctx);
-                            if events.send(Event::Done(report)).is_err() {
-                                break;
+                        loop {
+                            match jobs.recv_timeout(IDLE_LIMIT) {
+                                Ok(job) => {
+                                    let report = worker::run(&job, &ctx);
+                                    if events.send(Event::Done(report)).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(RecvTimeoutError::Timeout) => ctx.connections.sweep(false),
+                                Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
+                        ctx.connections.sweep(true);
                     })
                     .map_err(|e| format!("cannot start a delivery thread: {e}"))
             })
@@ -102,6 +111,8 @@ impl Engine {
         }
         let shell = Shell {
             core,
+            config: config.clone(),
+            spool: spool.clone(),
             writer: spool.state_writer(),
             log,
             jobs: Some(job_tx),
@@ -153,6 +164,9 @@ use view::Extra;
 /// The scheduler thread: the pure core plus the I/O its effects need.
 struct Shell {
     core: Scheduler,
+    config: Arc<Config>,
+    /// For notices: reading originals and committing the notice.
+    spool: Arc<Spool>,
     writer: StateWriter,
     log: DeliveryLog,
     jobs: Option<Sender<Job>>,
@@ -254,19 +268,51 @@ impl Shell {
         }
     }
 
+    /// Writes the notice into the spool and schedules it like any mail.
+    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) {
+        let host = &self.config.server.hostname;
+        match super::notify::commit(&self.spool, host, notice, now) {
+            Ok(env) => {
+                info!(
+                    "{}: {:?} notice {} to {} about {} recipient(s)",
+                    notice.envelope.id,
+                    notice.kind(),
+                    env.id,
+                    notice.envelope.sender,
+                    notice.recipients.len()
+                );
+                self.core.add(env, now);
+            }
+            Err(e) => error!("{}: {e}", notice.envelope.id),
+        }
+    }
+
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
         let dest: Option<Dest> = self.extra.job_dest.take();
         self.extra.stats.observe(&effects, dest.as_ref(), now);
         let mut kept = Vec::new();
+        let mut unwritten = Vec::new();
+        // A message removed in this same batch needs no step record on disk.
+        let removed: std::collections::HashSet<MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Remove(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
                 Effect::Remove(id) => {
-                    kept.extend(self.extra.keep_files(&id));
+                    kept.extend(self.extra.keep_files(&id, &mut unwritten));
                     self.writer.remove(&id)
                 }
                 Effect::Log(line) => {
                     self.log.write(&line, now);
+                    Ok(())
+                }
+                Effect::Record { id, label, record } if removed.contains(&id) => {
+                    self.extra.keep_record(id, &label, &record, &mut unwritten);
                     Ok(())
                 }
                 Effect::Record { id, label, record } => self
@@ -276,12 +322,20 @@ impl Shell {
                     envelope,
                     recipients,
                 } => {
+                    let dropped = match envelope.kind {
+                        MessageKind::Mail => "",
+                        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+                    };
                     for (i, outcome, why) in &recipients {
                         info!(
-                            "{}: gave up on {} ({why:?}): {outcome}",
+                            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
                             envelope.id, envelope.recipients[*i].address
                         );
                     }
+                    Ok(())
+                }
+                Effect::Notify(notice) => {
+                    self.notify(&notice, now);
                     Ok(())
                 }
             };
@@ -291,5 +345,6 @@ impl Shell {
         }
         let finished = self.core.take_finished();
         self.extra.remember(finished, kept, now);
+        self.log.flush();
     }
 }

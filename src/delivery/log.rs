@@ -6,7 +6,7 @@ use super::policy::{GiveUp, Progress};
 use super::scheduler::AttemptLine;
 use crate::time::Timestamp;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// `2026-11-23 07:37:00Z 0194F2A3B4C5D001 from=<a@x.test> to=<b@y.test> route="mx.y.test
@@ -38,15 +38,18 @@ pub fn format(line: &AttemptLine, now: Timestamp) -> String {
     )
 }
 
+/// Buffered: the engine flushes after each batch of effects.
 pub struct DeliveryLog {
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
 }
 
 impl DeliveryLog {
     /// Opens `path` for appending; `None` (log_file empty) logs nowhere.
     pub fn open(path: Option<&Path>) -> std::io::Result<DeliveryLog> {
         let file = match path {
-            Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
+            Some(p) => Some(BufWriter::new(
+                OpenOptions::new().create(true).append(true).open(p)?,
+            )),
             None => None,
         };
         Ok(DeliveryLog { file })
@@ -57,6 +60,14 @@ impl DeliveryLog {
         log::info!("{text}");
         if let Some(f) = &mut self.file
             && let Err(e) = writeln!(f, "{text}")
+        {
+            log::warn!("cannot write the delivery log: {e}");
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(f) = &mut self.file
+            && let Err(e) = f.flush()
         {
             log::warn!("cannot write the delivery log: {e}");
         }

@@ -4,7 +4,8 @@
 
 use super::outcome::{Outcome, Verdict};
 use crate::config::Config;
-use crate::spool::envelope::Recipient;
+use crate::smtp::Notify;
+use crate::spool::envelope::{MessageKind, Recipient};
 use crate::time::Timestamp;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub enum GiveUp {
     Permanent,
     /// Every direct and relay attempt failed temporarily.
     AttemptsUsedUp,
-    /// `max_queue_lifetime` passed.
+    /// `max_queue_lifetime` passed (`bounce_lifetime` for a notice qksmtp wrote).
     Expired,
 }
 
@@ -110,8 +111,38 @@ pub fn retry_delay(l: &Limits, failures: u32) -> Duration {
     Duration::from_secs_f64(secs)
 }
 
+/// How long a message may stay queued: `max_queue_lifetime`, or `bounce_lifetime` for the
+/// notices qksmtp writes itself.
+pub fn lifetime(config: &Config, kind: MessageKind) -> Duration {
+    match kind {
+        MessageKind::Mail => config.delivery.max_queue_lifetime,
+        MessageKind::Bounce => config.delivery.bounce_lifetime,
+    }
+}
+
+/// The delay used for an explicit NOTIFY=DELAY when `delay_warning = 0` turned the default
+/// delay notices off.
+pub const EXPLICIT_DELAY_WARNING: Duration = Duration::from_secs(4 * 3600);
+
+/// How long after arrival a still-pending recipient earns a delay notice: `delay_warning`
+/// (0 = no default notices; an explicit NOTIFY=DELAY then waits 4h), `None` when the
+/// recipient did not ask for one (NOTIFY=NEVER, or a NOTIFY list without DELAY).
+pub fn delay_warning(config: &Config, notify: Option<Notify>) -> Option<Duration> {
+    let configured = config.delivery.delay_warning;
+    match notify {
+        None => (!configured.is_zero()).then_some(configured),
+        Some(Notify::Never) => None,
+        Some(Notify::On { delay: false, .. }) => None,
+        Some(Notify::On { delay: true, .. }) if configured.is_zero() => {
+            Some(EXPLICIT_DELAY_WARNING)
+        }
+        Some(Notify::On { delay: true, .. }) => Some(configured),
+    }
+}
+
 /// Applies an attempt's outcome to the recipient (counting the attempt against `dest`) and
-/// says what comes next. `arrival` is when the message was accepted.
+/// says what comes next. `arrival` is when the message was accepted, `kind` decides how long
+/// it may stay (see `lifetime`).
 pub fn after_attempt(
     config: &Config,
     r: &mut Recipient,
@@ -119,6 +150,7 @@ pub fn after_attempt(
     outcome: &Outcome,
     now: Timestamp,
     arrival: Timestamp,
+    kind: MessageKind,
 ) -> Progress {
     match dest {
         Dest::Direct(_) => r.direct_tries += 1,
@@ -141,7 +173,7 @@ pub fn after_attempt(
     let Some(next) = next_dest(config, r) else {
         return Progress::Failed(GiveUp::AttemptsUsedUp);
     };
-    if now >= arrival.plus(config.delivery.max_queue_lifetime) {
+    if now >= arrival.plus(lifetime(config, kind)) {
         return Progress::Failed(GiveUp::Expired);
     }
     if std::mem::discriminant(&next) != std::mem::discriminant(dest) {

@@ -1,21 +1,22 @@
 //! The scheduler's decision core: all queue state, per-destination limits and retry timers.
-//! Pure: events and `now` in, jobs for the workers and effects (persist, remove, log) out. It
-//! "only knows time"; the thread around it (`engine`) does the I/O.
+//! Pure: events and `now` in, jobs for the workers and effects (persist, remove, log, notices
+//! to senders) out. It "only knows time"; the thread around it (`engine`) does the I/O.
 
 use super::outcome::{Outcome, Verdict};
 use super::policy::{self, Dest, GiveUp, Progress};
+use crate::bounce::{self, Action, Notice};
 use crate::client::record::{Record, StepKind};
 use crate::config::Config;
 use crate::spool::envelope::{Envelope, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u64);
 
-/// Work for one worker: one connection to `dest`, up to `max_continuous` messages over it.
+/// Work for one worker: a message (the type allows several) for `dest`.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub id: JobId,
@@ -38,6 +39,9 @@ pub struct JobMessage {
 pub struct JobReport {
     pub id: JobId,
     pub messages: Vec<MessageReport>,
+    /// The connection carried `max_continuous` messages in a row and was closed: the
+    /// destination pauses for `continuous_delay`.
+    pub run_complete: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +51,9 @@ pub struct MessageReport {
     pub outcomes: Vec<Option<Outcome>>,
     /// The steps of this message's attempt (connection steps included).
     pub record: Record,
+    /// The next hop advertised DSN (so it got the NOTIFY/ORCPT/RET/ENVID parameters and
+    /// reports on its own): a success receipt says "delivered", else "relayed".
+    pub dsn: bool,
 }
 
 /// One line of the delivery log.
@@ -77,16 +84,21 @@ pub enum Effect {
         label: String,
         record: Record,
     },
-    /// Recipients failed for good (the bounce writer's input).
+    /// Recipients failed for good (logged; whether the sender hears of it is `Notify`).
     GaveUp {
         envelope: Envelope,
         recipients: Vec<(usize, Outcome, GiveUp)>,
     },
+    /// Tell the sender: a bounce, delay notice or delivery receipt for recipients of one
+    /// message. Comes before the message's `Remove`, so the original can still be read.
+    Notify(Notice),
 }
 
 struct Msg {
     env: Envelope,
     busy: Vec<bool>,
+    /// Each recipient's last attempt this run (for delay notices).
+    last: Vec<Option<Outcome>>,
 }
 
 #[derive(Default)]
@@ -101,6 +113,8 @@ pub struct Scheduler {
     messages: HashMap<MessageId, Msg>,
     /// Recipients waiting for their time: (due, message, recipient index).
     waiting: BTreeSet<(Timestamp, MessageId, usize)>,
+    /// When pending recipients earn their delay notice: (due, message, recipient index).
+    warnings: BTreeSet<(Timestamp, MessageId, usize)>,
     /// Recipients due now, waiting for their destination to have room.
     ready: HashMap<Dest, VecDeque<(MessageId, usize)>>,
     /// Destinations with ready work, served round-robin.
@@ -126,6 +140,7 @@ impl Scheduler {
             free_workers: workers.max(1),
             messages: HashMap::new(),
             waiting: BTreeSet::new(),
+            warnings: BTreeSet::new(),
             ready: HashMap::new(),
             rotation: VecDeque::new(),
             dests: HashMap::new(),
@@ -144,8 +159,14 @@ impl Scheduler {
                 self.waiting.insert((at, id.clone(), i));
             }
         }
-        let busy = vec![false; env.recipients.len()];
-        self.messages.insert(id, Msg { env, busy });
+        for i in 0..env.recipients.len() {
+            if let Some(at) = notices::warn_at(&self.config, &env, i) {
+                self.warnings.insert((at, id.clone(), i));
+            }
+        }
+        let n = env.recipients.len();
+        let (busy, last) = (vec![false; n], vec![None; n]);
+        self.messages.insert(id, Msg { env, busy, last });
     }
 
     pub fn message_count(&self) -> usize {
@@ -156,9 +177,14 @@ impl Scheduler {
         self.jobs.len()
     }
 
-    /// The earliest time something becomes due (a retry, or a paused destination resuming).
+    /// The earliest time something becomes due (a retry, a delay notice, or a paused
+    /// destination resuming).
     pub fn next_wakeup(&self) -> Option<Timestamp> {
-        let retry = self.waiting.first().map(|(t, _, _)| *t);
+        let retry = [self.waiting.first(), self.warnings.first()]
+            .into_iter()
+            .flatten()
+            .map(|(t, _, _)| *t)
+            .min();
         let resume = self
             .rotation
             .iter()
@@ -229,9 +255,38 @@ impl Scheduler {
                 .into_iter()
                 .map(|i| (i, outcome.clone(), GiveUp::AttemptsUsedUp))
                 .collect();
-            self.settle(&id, failed, &mut effects);
+            self.settle(&id, failed, Vec::new(), &mut effects);
         }
+        self.warn_due(now, &mut effects);
         effects
+    }
+
+    /// Delay notices that are due: one per message for its recipients due in this pass.
+    fn warn_due(&mut self, now: Timestamp, effects: &mut Vec<Effect>) {
+        let mut due: BTreeMap<MessageId, Vec<usize>> = BTreeMap::new();
+        while let Some((at, id, i)) = self.warnings.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.warnings.pop_first();
+            let still = self.messages.get(&id).is_some_and(|m| {
+                m.env.recipients[i].state == RecipientState::Pending && !m.env.recipients[i].warned
+            });
+            if still {
+                due.entry(id).or_default().push(i);
+            }
+        }
+        for (id, idxs) in due {
+            let Some(msg) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            for &i in &idxs {
+                msg.env.recipients[i].warned = true;
+            }
+            let notice = notices::delay(&self.config, &msg.env, &idxs, &msg.last);
+            effects.push(Effect::Notify(notice));
+            effects.push(Effect::Persist(msg.env.clone()));
+        }
     }
 
     fn enqueue(&mut self, dest: Dest, id: MessageId, i: usize) {
@@ -250,10 +305,14 @@ impl Scheduler {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
+        // One message per job: workers park their connection between jobs (so the next
+        // message to this destination skips the reconnect) and count `max_continuous` on
+        // the connection; small jobs spread the waiting mail over every allowed connection.
+        let batch = 1;
         let mut picked: Vec<(MessageId, Vec<usize>)> = Vec::new();
         while let Some((id, i)) = queue.front().cloned() {
             let is_new = picked.last().is_none_or(|(last, _)| *last != id);
-            if is_new && picked.len() >= limits.max_continuous as usize {
+            if is_new && picked.len() >= batch {
                 break;
             }
             queue.pop_front();
@@ -324,12 +383,11 @@ impl Scheduler {
         let Some(JobInfo { dest, messages }) = self.jobs.remove(&report.id) else {
             return effects;
         };
-        let sent = messages.len();
         self.free_workers += 1;
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
-        if sent >= limits.max_continuous as usize && !limits.continuous_delay.is_zero() {
+        if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
         }
         if destination_down(&report) {
@@ -356,6 +414,7 @@ impl Scheduler {
             return;
         };
         let mut failed = Vec::new();
+        let mut delivered = Vec::new();
         let mut requeue = Vec::new();
         let mut changed = false;
         let mut attempted = false;
@@ -367,12 +426,24 @@ impl Scheduler {
             };
             attempted = true;
             changed = true;
+            msg.last[i] = Some(outcome.clone());
+            let (arrival, kind) = (msg.env.arrival, msg.env.kind);
             let r = &mut msg.env.recipients[i];
             let progress =
-                policy::after_attempt(&self.config, r, dest, &outcome, now, msg.env.arrival);
+                policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
             r.last_result = Some(outcome.reason());
             match progress {
-                Progress::Delivered => r.state = RecipientState::Delivered,
+                Progress::Delivered => {
+                    r.state = RecipientState::Delivered;
+                    let action = if mr.dsn {
+                        Action::Delivered
+                    } else {
+                        Action::Relayed
+                    };
+                    if bounce::wants(&msg.env.sender, r.notify, action) {
+                        delivered.push((i, outcome.clone(), action));
+                    }
+                }
                 Progress::RetryAt(at) => {
                     r.next_try = Some(at);
                     self.waiting.insert((at, id.clone(), i));
@@ -404,15 +475,18 @@ impl Scheduler {
             self.enqueue(dest.clone(), id.clone(), i);
         }
         if changed || !failed.is_empty() {
-            self.settle(&id, failed, effects);
+            self.settle(&id, failed, delivered, effects);
         }
     }
 
-    /// Records give-ups, then persists the envelope or removes a finished message.
+    /// Records give-ups, tells the sender what they asked to hear about (all of this pass's
+    /// failures and receipts for the message in one notice), then persists the envelope or
+    /// removes a finished message.
     fn settle(
         &mut self,
         id: &MessageId,
         failed: Vec<(usize, Outcome, GiveUp)>,
+        delivered: Vec<(usize, Outcome, Action)>,
         effects: &mut Vec<Effect>,
     ) {
         let Some(msg) = self.messages.get_mut(id) else {
@@ -421,12 +495,14 @@ impl Scheduler {
         for (i, _, _) in &failed {
             msg.env.recipients[*i].state = RecipientState::Failed;
         }
+        let notice = notices::settled(&msg.env, &failed, delivered);
         if !failed.is_empty() {
             effects.push(Effect::GaveUp {
                 envelope: msg.env.clone(),
                 recipients: failed,
             });
         }
+        effects.extend(notice.map(Effect::Notify));
         let finished = msg
             .env
             .recipients
@@ -511,6 +587,7 @@ pub fn job_ids(job: &Job) -> Vec<MessageId> {
         .collect()
 }
 
+mod notices;
 #[cfg(test)]
 mod tests;
 pub mod view;

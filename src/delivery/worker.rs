@@ -2,8 +2,9 @@
 //! relay), connect to the first that answers, send the job's messages over that connection,
 //! and report one `Outcome` per recipient with the step record.
 
+use super::connections::{Connections, Open};
 use super::outcome::Outcome;
-use super::policy::Dest;
+use super::policy::{self, Dest};
 use super::scheduler::{Job, JobMessage, JobReport, MessageReport};
 use crate::client::record::{Failure, FailureKind, Record, StepKind};
 use crate::client::{
@@ -16,12 +17,14 @@ use crate::spool::Spool;
 use crate::time::Timestamp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct WorkerContext {
     pub config: Arc<Config>,
     pub spool: Arc<Spool>,
     pub resolver: Arc<Resolver>,
+    /// Connections parked between jobs.
+    pub connections: Connections,
 }
 
 /// One server to try: its name (for TLS and the record), port, and how to talk to it.
@@ -35,40 +38,79 @@ struct Target {
     family: IpFamily,
 }
 
-/// Runs a job to its end; never panics on remote misbehaviour.
+/// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
+/// the destination when there is one; parks its connection afterwards unless it has carried
+/// `max_continuous` messages (then the report asks the scheduler for the pause).
 pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
-    let mut record = Record::new();
-    let targets = match targets(&job.dest, ctx, &mut record) {
-        Ok(t) => t,
-        Err(outcome) => return everyone(job, &record, &outcome),
-    };
-    let (mut client, route) = match connect_first(&targets, ctx, &mut record) {
-        Ok(found) => found,
-        Err(outcome) => return everyone(job, &record, &outcome),
+    let max_continuous = policy::limits(&ctx.config, &job.dest).max_continuous;
+    let (mut open, reused) = match ctx.connections.take(&job.dest) {
+        Some(open) => (open, true),
+        None => match open_new(&job.dest, ctx) {
+            Ok(open) => (open, false),
+            Err((record, outcome)) => return everyone(job, &record, &outcome),
+        },
     };
     let mut messages = Vec::with_capacity(job.messages.len());
     for jm in &job.messages {
-        if !client.is_usable() {
+        if !open.client.is_usable() || open.sent >= max_continuous {
             messages.push(MessageReport {
                 outcomes: vec![None; jm.recipients.len()],
                 record: Record::new(),
+                dsn: false,
             });
             continue;
         }
-        let mut msg_record = record.clone();
-        let outcomes = send_one(&mut client, jm, &route, ctx, &mut msg_record);
+        let mut msg_record = open.record.clone();
+        if reused {
+            let detail = format!(
+                "reusing the open connection to {} (message {} on it)",
+                open.route,
+                open.sent + 1
+            );
+            msg_record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+        }
+        let first_on_reused = reused && open.sent == 0;
+        let outcomes = send_one(&mut open.client, jm, &open.route, ctx, &mut msg_record);
+        open.sent += 1;
+        if first_on_reused && !open.client.is_usable() {
+            // The parked connection had gone stale: not this message's fault, try it again.
+            messages.push(MessageReport {
+                outcomes: vec![None; jm.recipients.len()],
+                record: Record::new(),
+                dsn: false,
+            });
+            continue;
+        }
         messages.push(MessageReport {
             outcomes,
             record: msg_record,
+            dsn: open.client.extensions().dsn,
         });
     }
-    if client.is_usable() {
+    let run_complete = open.sent >= max_continuous;
+    if open.client.is_usable() && !run_complete {
+        ctx.connections.park(job.dest.clone(), open);
+    } else if open.client.is_usable() {
         let mut quit = Record::new();
-        client.quit(&mut quit);
+        open.client.quit(&mut quit);
     }
     JobReport {
         id: job.id,
         messages,
+        run_complete,
+    }
+}
+
+/// DNS (or the fixed route) and a new connection to the first server that answers.
+fn open_new(dest: &Dest, ctx: &WorkerContext) -> Result<Open, (Record, Outcome)> {
+    let mut record = Record::new();
+    let targets = match targets(dest, ctx, &mut record) {
+        Ok(t) => t,
+        Err(outcome) => return Err((record, outcome)),
+    };
+    match connect_first(&targets, ctx, &mut record) {
+        Ok((client, route)) => Ok(Open::new(client, route, record)),
+        Err(outcome) => Err((record, outcome)),
     }
 }
 
@@ -80,11 +122,13 @@ fn everyone(job: &Job, record: &Record, outcome: &Outcome) -> JobReport {
         .map(|jm| MessageReport {
             outcomes: vec![Some(outcome.clone()); jm.recipients.len()],
             record: record.clone(),
+            dsn: false,
         })
         .collect();
     JobReport {
         id: job.id,
         messages,
+        run_complete: false,
     }
 }
 

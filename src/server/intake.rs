@@ -1,20 +1,35 @@
-//! Intake: a finished transaction becomes a durable spool entry (trace headers added,
-//! envelope built, files fsynced) before the session may answer `250`. `commit` is the same
-//! path without a session, for `qksmtp send`.
+//! Intake: a finished transaction, or a notice qksmtp writes itself, becomes a durable spool
+//! entry (trace headers added, envelope built, files fsynced) before anyone is told: the
+//! session answers `250` only after `store`, the engine schedules a notice only after
+//! `commit`.
 
 use super::Context;
 use super::session::{Connection, Transaction};
 use crate::message::{self, Trace};
 use crate::smtp::{MailParams, ReversePath};
 use crate::spool::Spool;
-use crate::spool::envelope::{Envelope, Recipient};
+use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use log::info;
 use std::io;
 use std::net::IpAddr;
 
-/// Stores the message; on success it is on disk and the scheduler has been told.
+/// Everything about a message to commit except its content.
+pub struct Submission<'a> {
+    pub sender: ReversePath,
+    pub params: MailParams,
+    pub recipients: Vec<Recipient>,
+    /// The HELO/EHLO name of whoever handed it over (our own name for notices).
+    pub helo: &'a str,
+    pub client_ip: IpAddr,
+    pub auth_user: Option<String>,
+    /// The `with` keyword of the Received header.
+    pub protocol: &'a str,
+    pub kind: MessageKind,
+}
+
+/// Stores a session's message; on success it is on disk and the scheduler has been told.
 pub fn store(
     ctx: &Context,
     conn: &Connection,
@@ -32,37 +47,31 @@ pub fn store(
             .collect(),
         helo: conn.helo.as_deref().unwrap_or("unknown"),
         client_ip: conn.peer.ip(),
-        protocol: &protocol,
         auth_user: conn.auth_user.clone(),
+        protocol: &protocol,
+        kind: MessageKind::Mail,
     };
-    let env = commit(&ctx.spool, &ctx.config.server.hostname, submission, content)?;
+    let env = commit(
+        &ctx.spool,
+        &ctx.config.server.hostname,
+        submission,
+        content,
+        Timestamp::now(),
+    )?;
     let id = env.id.clone();
     ctx.committed(env);
     Ok(id)
 }
 
-/// A message to commit, from a session or from `qksmtp send`.
-pub struct Submission<'a> {
-    pub sender: ReversePath,
-    pub params: MailParams,
-    pub recipients: Vec<Recipient>,
-    /// For the Received header: who the client said it was.
-    pub helo: &'a str,
-    pub client_ip: IpAddr,
-    /// The `with` keyword of the Received header (`ESMTP`, `local`...).
-    pub protocol: &'a str,
-    pub auth_user: Option<String>,
-}
-
-/// Adds the trace headers and commits the message to the spool (fsynced); returns its
-/// envelope. `hostname` is ours, for the Received header.
+/// Adds `Received` (and `Message-ID`/`Date` when missing), builds the envelope and commits
+/// message and envelope durably. The caller tells the scheduler.
 pub fn commit(
     spool: &Spool,
     hostname: &str,
     sub: Submission<'_>,
     content: &[u8],
+    now: Timestamp,
 ) -> io::Result<Envelope> {
-    let now = Timestamp::now();
     let facts = message::header_facts(content);
     let single = match sub.recipients.as_slice() {
         [only] => Some(only.address.to_string()),
@@ -92,17 +101,19 @@ pub fn commit(
             size: (prefix.len() + content.len()) as u64,
             params: sub.params.clone(),
             recipients: sub.recipients.clone(),
+            kind: sub.kind,
             held: false,
         };
         match spool.commit(&env, &[&prefix, content]) {
             Ok(()) => {
                 info!(
-                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={}",
+                    "{id}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
                     env.sender,
                     env.size,
                     env.recipients.len(),
                     sub.client_ip,
-                    sub.helo
+                    sub.helo,
+                    sub.auth_user.as_deref().unwrap_or("-")
                 );
                 return Ok(env);
             }
@@ -120,6 +131,35 @@ fn protocol_name(conn: &Connection, smtputf8: bool) -> String {
         (false, true) => "ESMTP",
         (false, false) => "SMTP",
     };
+    let tls = if conn.tls { "S" } else { "" };
     let auth = if conn.auth_user.is_some() { "A" } else { "" };
-    format!("{base}{auth}")
+    format!("{base}{tls}{auth}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_follow_rfc_3848_and_6531() {
+        let mut conn = Connection {
+            peer: "127.0.0.1:1025".parse().unwrap(),
+            helo: None,
+            esmtp: false,
+            relay_allowed: true,
+            auth_user: None,
+            tls: false,
+            errors: 0,
+        };
+        assert_eq!(protocol_name(&conn, false), "SMTP");
+        conn.esmtp = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTP");
+        conn.tls = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTPS");
+        conn.auth_user = Some("alice".into());
+        assert_eq!(protocol_name(&conn, false), "ESMTPSA");
+        assert_eq!(protocol_name(&conn, true), "UTF8SMTPSA");
+        conn.tls = false;
+        assert_eq!(protocol_name(&conn, false), "ESMTPA");
+    }
 }

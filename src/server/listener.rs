@@ -57,21 +57,26 @@ pub fn bind_all(addrs: &[SocketAddr]) -> (Vec<TcpListener>, Vec<BindFailure>) {
     (bound, failed)
 }
 
-pub fn spawn_acceptor(listener: TcpListener, ctx: Arc<Context>) -> JoinHandle<()> {
+/// Starts the accept thread of one listener; `implicit_tls` for `listen_tls` addresses.
+pub fn spawn_acceptor(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    implicit_tls: bool,
+) -> JoinHandle<()> {
     thread::Builder::new()
         .name("smtp-accept".into())
-        .spawn(move || accept_loop(listener, ctx))
+        .spawn(move || accept_loop(listener, ctx, implicit_tls))
         .expect("cannot start the accept thread")
 }
 
-fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
+fn accept_loop(listener: TcpListener, ctx: Arc<Context>, implicit_tls: bool) {
     loop {
         let accepted = listener.accept();
         if ctx.stopping.load(Ordering::SeqCst) {
             return;
         }
         match accepted {
-            Ok((stream, peer)) => admit(stream, peer, &ctx),
+            Ok((stream, peer)) => admit(stream, peer, &ctx, implicit_tls),
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
                 warn!("accept failed: {e}");
@@ -81,11 +86,15 @@ fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
     }
 }
 
-/// Applies the access rules and limits, then starts the session thread.
-fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>) {
+/// Applies the access rules and limits, then starts the session thread. On an implicit-TLS
+/// port a refusal is a plain close: the client expects a TLS handshake, not a reply.
+fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>, implicit_tls: bool) {
     let ip = peer.ip().to_canonical();
     if !access::allowed(&ctx.config.access.rules, ip) {
         info!("{peer}: refused by the access rules");
+        if implicit_tls {
+            return;
+        }
         return refuse(stream, &Reply::access_denied());
     }
     let handle = match stream.try_clone() {
@@ -100,6 +109,9 @@ fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>) {
                 Refusal::TooManyFromIp => "max_sessions_per_ip",
             };
             info!("{peer}: refused, {which} reached");
+            if implicit_tls {
+                return;
+            }
             return refuse(stream, &Reply::too_many_sessions());
         }
     };
@@ -107,7 +119,7 @@ fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>) {
     let spawned = thread::Builder::new()
         .name("smtp-session".into())
         .stack_size(SESSION_STACK)
-        .spawn(move || session::run(stream, peer, ctx, seat));
+        .spawn(move || session::run(stream, peer, ctx, seat, implicit_tls));
     if let Err(e) = spawned {
         warn!("{peer}: cannot start a session thread: {e}");
     }

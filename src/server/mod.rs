@@ -1,16 +1,20 @@
-//! The SMTP server side: binds the listeners, accepts (access rules, session limits), runs one
-//! thread per session, and stops cleanly. Accepted mail goes to the spool through `intake`.
+//! The SMTP server side: binds the listeners (plain and implicit TLS), accepts (access rules,
+//! session limits), runs one thread per session, and stops cleanly. Accepted mail goes to the
+//! spool through `intake`.
 
+pub mod auth;
 pub mod intake;
 pub mod listener;
 pub mod registry;
 pub mod session;
+pub mod tls;
 pub mod wire;
 
 use crate::config::Config;
 use crate::spool::Spool;
 use crate::spool::envelope::Envelope;
 use crossbeam_channel::Sender;
+use native_tls::TlsAcceptor;
 use registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +30,8 @@ pub struct Context {
     pub stopping: AtomicBool,
     /// Told about every committed message (the scheduler), if anyone listens.
     pub on_commit: Option<Sender<Envelope>>,
+    /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl Context {
@@ -39,8 +45,16 @@ impl Context {
 
 pub struct Server {
     ctx: Arc<Context>,
-    bound: Vec<SocketAddr>,
+    bound: Vec<Bound>,
     acceptors: Vec<JoinHandle<()>>,
+}
+
+/// A listening address and what it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub addr: SocketAddr,
+    /// True on `listen_tls` addresses: TLS from the first byte.
+    pub implicit_tls: bool,
 }
 
 #[derive(Debug)]
@@ -49,18 +63,30 @@ pub struct StartError {
 }
 
 impl Server {
-    /// Binds every `[server] listen` address (warning for each that fails; an error when
-    /// none could be bound) and starts accepting.
+    /// Loads the certificate (when set), binds every `[server] listen` and `listen_tls`
+    /// address (warning for each that fails; an error when none could be bound) and starts
+    /// accepting.
     pub fn start(
         config: Arc<Config>,
         spool: Arc<Spool>,
         on_commit: Option<Sender<Envelope>>,
     ) -> Result<Server, StartError> {
-        let (listeners, failures) = listener::bind_all(&config.server.listen);
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| StartError {
+                message: format!("tls_cert/tls_key: {e}"),
+            })?),
+            _ => None,
+        };
+        let (plain, mut failures) = listener::bind_all(&config.server.listen);
+        let (implicit, tls_failures) = match tls {
+            Some(_) => listener::bind_all(&config.server.listen_tls),
+            None => (Vec::new(), Vec::new()),
+        };
+        failures.extend(tls_failures);
         for failure in &failures {
             log::warn!("{failure}");
         }
-        if listeners.is_empty() {
+        if plain.is_empty() && implicit.is_empty() {
             let causes: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
             return Err(StartError {
                 message: format!(
@@ -79,15 +105,20 @@ impl Server {
             registry,
             stopping: AtomicBool::new(false),
             on_commit,
+            tls,
         });
-        let bound = listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect();
-        let acceptors = listeners
+        let listeners = plain
             .into_iter()
-            .map(|l| listener::spawn_acceptor(l, ctx.clone()))
-            .collect();
+            .map(|l| (l, false))
+            .chain(implicit.into_iter().map(|l| (l, true)));
+        let mut bound = Vec::new();
+        let mut acceptors = Vec::new();
+        for (l, implicit_tls) in listeners {
+            if let Ok(addr) = l.local_addr() {
+                bound.push(Bound { addr, implicit_tls });
+            }
+            acceptors.push(listener::spawn_acceptor(l, ctx.clone(), implicit_tls));
+        }
         Ok(Server {
             ctx,
             bound,
@@ -95,7 +126,7 @@ impl Server {
         })
     }
 
-    pub fn bound(&self) -> &[SocketAddr] {
+    pub fn bound(&self) -> &[Bound] {
         &self.bound
     }
 
@@ -103,8 +134,8 @@ impl Server {
     /// finish (their message is committed and answered), then ends the rest.
     pub fn stop(self, grace: Duration) {
         self.ctx.stopping.store(true, Ordering::SeqCst);
-        for addr in &self.bound {
-            listener::wake(*addr);
+        for b in &self.bound {
+            listener::wake(b.addr);
         }
         for a in self.acceptors {
             let _ = a.join();

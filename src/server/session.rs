@@ -1,16 +1,20 @@
 //! One SMTP session: the connection's state (`Connection`), the mail transaction in progress
-//! (`Transaction`), the session state machine (`State`, changed only in `Session::handle`),
-//! and the read-reply loop around them.
+//! (`Transaction`), the session state machine (`State`, changed only in `Session::transition`
+//! and, for the lines of an AUTH exchange, `Session::sasl_step` and `Session::too_long`), and
+//! the read-reply loop around them, with the STARTTLS switch.
 
 use super::Context;
+use super::auth::{self, MAX_AUTH_LINE};
 use super::intake;
 use super::registry::Seat;
+use super::tls::{self, Stream};
 use super::wire::{Line, ReadEnd, Wire};
 use crate::access;
 use crate::config::BareNewline;
 use crate::reply::Reply;
 use crate::smtp::command::{Command, CommandError, parse_command};
 use crate::smtp::data::{DataReceiver, Feed};
+use crate::smtp::sasl::{self, Exchange, SaslError, Step};
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
 use log::{debug, info, warn};
 use std::net::{SocketAddr, TcpStream};
@@ -29,7 +33,10 @@ pub struct Connection {
     pub helo: Option<String>,
     pub esmtp: bool,
     pub relay_allowed: bool,
+    /// The `[users]` name, after a successful AUTH.
     pub auth_user: Option<String>,
+    /// True after STARTTLS, or from the start on a `listen_tls` port.
+    pub tls: bool,
     pub errors: u32,
 }
 
@@ -48,6 +55,8 @@ enum State {
     Ready,
     /// MAIL accepted; recipients being added.
     Mail(Transaction),
+    /// Inside AUTH: the next line is the client's answer to a 334 challenge.
+    Auth(Exchange),
 }
 
 /// What the loop does after a command.
@@ -55,6 +64,8 @@ enum Next {
     Continue,
     /// Receive the message (354 already queued).
     Data,
+    /// STARTTLS accepted: check for pipelined bytes, say 220, do the handshake.
+    StartTls,
     Close,
 }
 
@@ -64,11 +75,24 @@ pub struct Session {
     state: State,
 }
 
-/// Runs a session to its end. `seat` is its place in the registry (freed on return).
-pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat) {
+/// Runs a session to its end. `seat` is its place in the registry (freed on return). With
+/// `implicit_tls` the TLS handshake comes first (bounded by `idle_timeout` per read); when it
+/// fails the session just ends.
+pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
     let _ = stream.set_read_timeout(Some(ctx.config.server.idle_timeout));
     let _ = stream.set_write_timeout(Some(ctx.config.server.idle_timeout));
     let _ = stream.set_nodelay(true);
+    let mut stream = Stream::Plain(stream);
+    if implicit_tls {
+        let handshake = match &ctx.tls {
+            Some(acceptor) => stream.start_tls(acceptor),
+            None => Err("no certificate".into()),
+        };
+        if let Err(e) = handshake {
+            info!("{peer}: {e}");
+            return;
+        }
+    }
     let relay_allowed = access::in_any(&ctx.config.access.relay_from, peer.ip());
     let conn = Connection {
         peer,
@@ -76,6 +100,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat) {
         esmtp: false,
         relay_allowed,
         auth_user: None,
+        tls: implicit_tls,
         errors: 0,
     };
     let mut session = Session {
@@ -87,20 +112,24 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat) {
     debug!("session {} from {peer}", seat.key());
     wire.reply(&Reply::greeting(&session.ctx.config.server.hostname));
     session.dialogue(&mut wire, &seat);
+    // Free the place before the last reply goes out: a client that reconnects as soon as it
+    // reads 221 must find it free.
+    drop(seat);
     let _ = wire.flush();
-    debug!("session {} from {peer} ended", seat.key());
+    debug!("session from {peer} ended");
 }
 
 impl Session {
     fn dialogue(&mut self, wire: &mut Wire, seat: &Seat) {
         loop {
-            while let Some(line) = wire.next_line(MAX_COMMAND_LINE) {
+            while let Some(line) = wire.next_line(self.line_limit(wire)) {
                 let next = match line {
-                    Line::TooLong => self.refuse(wire, Reply::line_too_long()),
+                    Line::TooLong => self.too_long(wire),
                     Line::Text(text) => self.handle(&text, wire),
                 };
                 let next = match next {
                     Next::Data => self.receive(wire, seat),
+                    Next::StartTls => self.start_tls(wire),
                     other => other,
                 };
                 if matches!(next, Next::Close) {
@@ -118,6 +147,60 @@ impl Session {
             if let Err(end) = wire.fill(COMMAND_CHUNK) {
                 self.ended(wire, end);
                 return;
+            }
+        }
+    }
+
+    /// An over-long line is refused; inside AUTH it also ends the exchange.
+    fn too_long(&mut self, wire: &mut Wire) -> Next {
+        if let State::Auth(_) = self.state {
+            self.state = State::Ready;
+        }
+        self.refuse(wire, Reply::line_too_long())
+    }
+
+    /// 512 for commands; lines of an AUTH exchange may be longer (RFC 4954 §4).
+    fn line_limit(&self, wire: &Wire) -> usize {
+        let unread = wire.unread();
+        let auth_command = unread.len() >= 5 && unread[..5].eq_ignore_ascii_case(b"AUTH ");
+        if auth_command || matches!(self.state, State::Auth(_)) {
+            MAX_AUTH_LINE
+        } else {
+            MAX_COMMAND_LINE
+        }
+    }
+
+    /// After `STARTTLS` was accepted (the state is already reset): refuses and closes when
+    /// the client pipelined anything after it (CVE-2011-0411 class: such bytes would
+    /// otherwise be taken as sent over TLS), else says 220 and does the handshake. A failed
+    /// handshake ends the session.
+    fn start_tls(&mut self, wire: &mut Wire) -> Next {
+        if !wire.unread().is_empty() {
+            warn!(
+                "{}: {} byte(s) pipelined after STARTTLS; closing",
+                self.conn.peer,
+                wire.unread().len()
+            );
+            wire.discard_unread();
+            self.refuse(wire, Reply::pipelined_after_starttls());
+            return Next::Close;
+        }
+        wire.reply(&Reply::ready_for_tls());
+        if wire.flush().is_err() {
+            return Next::Close;
+        }
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            return Next::Close;
+        };
+        match wire.start_tls(&acceptor) {
+            Ok(()) => {
+                self.conn.tls = true;
+                debug!("{}: STARTTLS done", self.conn.peer);
+                Next::Continue
+            }
+            Err(e) => {
+                info!("{}: STARTTLS: {e}", self.conn.peer);
+                Next::Close
             }
         }
     }
@@ -143,14 +226,16 @@ impl Session {
         Next::Continue
     }
 
-    /// The state machine: one command in, a reply queued, the state changed here only.
+    /// The state machine: one line in (a command, or an AUTH response), a reply queued.
     fn handle(&mut self, line: &[u8], wire: &mut Wire) -> Next {
-        let command = match parse_command(line) {
-            Ok(c) => c,
-            Err(e) => return self.refuse(wire, command_error_reply(&e)),
-        };
         let state = std::mem::replace(&mut self.state, State::Fresh);
-        let (state, reply, next) = self.transition(state, command);
+        let (state, reply, next) = match state {
+            State::Auth(exchange) => self.sasl_step(sasl::respond(exchange, line)),
+            state => match parse_command(line) {
+                Ok(command) => self.transition(state, command),
+                Err(e) => (state, Some(command_error_reply(&e)), Next::Continue),
+            },
+        };
         self.state = state;
         match reply {
             Some(r) if r.is_permanent() => self.refuse(wire, r),
@@ -166,6 +251,8 @@ impl Session {
     fn transition(&mut self, state: State, command: Command) -> (State, Option<Reply>, Next) {
         let host = &self.ctx.config.server.hostname;
         match (state, command) {
+            // Never reached: `handle` gives AUTH responses to `sasl_step`.
+            (State::Auth(_), _) => (State::Ready, None, Next::Continue),
             (_, Command::Ehlo(name)) => {
                 let reply = Reply::ehlo(host, &name, &self.extensions());
                 self.conn.helo = Some(name);
@@ -214,15 +301,73 @@ impl Session {
             (state, Command::Vrfy(_)) => (state, Some(Reply::cannot_verify()), Next::Continue),
             (state, Command::Expn(_)) => (state, Some(Reply::expn_refused()), Next::Continue),
             (state, Command::Quit) => (state, Some(Reply::bye()), Next::Close),
-            (state, Command::StartTls | Command::Auth { .. }) => {
-                (state, Some(Reply::not_implemented()), Next::Continue)
+            (state, Command::StartTls) => self.starttls(state),
+            (State::Ready, Command::Auth { mechanism, initial }) => {
+                match auth::may_start(&self.ctx.config, &self.conn) {
+                    Ok(()) => self.sasl_step(sasl::start(&mechanism, initial.as_deref())),
+                    Err(refusal) => (State::Ready, Some(refusal), Next::Continue),
+                }
             }
+            (State::Fresh, Command::Auth { .. }) => (
+                State::Fresh,
+                Some(Reply::bad_sequence("send EHLO first")),
+                Next::Continue,
+            ),
+            (State::Mail(tx), Command::Auth { .. }) => (
+                State::Mail(tx),
+                Some(Reply::bad_sequence(
+                    "AUTH not allowed during a mail transaction",
+                )),
+                Next::Continue,
+            ),
         }
+    }
+
+    /// STARTTLS accepted or refused. Accepted, the session starts over (RFC 3207 §4.2): the
+    /// HELO/EHLO and any AUTH are forgotten, a new EHLO is needed.
+    fn starttls(&mut self, state: State) -> (State, Option<Reply>, Next) {
+        if self.ctx.tls.is_none() {
+            return (state, Some(Reply::tls_not_available()), Next::Continue);
+        }
+        if self.conn.tls {
+            return (state, Some(Reply::already_tls()), Next::Continue);
+        }
+        if let State::Mail(_) = state {
+            let reply = Reply::bad_sequence("STARTTLS not allowed during a mail transaction");
+            return (state, Some(reply), Next::Continue);
+        }
+        self.conn.helo = None;
+        self.conn.esmtp = false;
+        self.conn.auth_user = None;
+        (State::Fresh, None, Next::StartTls)
+    }
+
+    /// One step of an AUTH exchange: a challenge to send, credentials to check, or an error.
+    fn sasl_step(&mut self, step: Result<Step, SaslError>) -> (State, Option<Reply>, Next) {
+        let reply = match step {
+            Ok(Step::Challenge(exchange, text)) => {
+                let reply = Reply::auth_challenge(text);
+                return (State::Auth(exchange), Some(reply), Next::Continue);
+            }
+            Ok(Step::Done(creds)) => match auth::check(&self.ctx.config.users, &creds) {
+                Some(user) => {
+                    info!("{}: authenticated as {user}", self.conn.peer);
+                    self.conn.auth_user = Some(user);
+                    Reply::auth_succeeded()
+                }
+                None => {
+                    warn!("{}: AUTH failed for user {:?}", self.conn.peer, creds.user);
+                    Reply::auth_failed()
+                }
+            },
+            Err(e) => auth::sasl_error_reply(e),
+        };
+        (State::Ready, Some(reply), Next::Continue)
     }
 
     /// The EHLO keywords, from the configuration.
     fn extensions(&self) -> Vec<String> {
-        vec![
+        let mut keywords = vec![
             "PIPELINING".into(),
             format!("SIZE {}", self.ctx.config.server.max_message_size),
             "8BITMIME".into(),
@@ -230,10 +375,20 @@ impl Session {
             "ENHANCEDSTATUSCODES".into(),
             "DSN".into(),
             "HELP".into(),
-        ]
+        ];
+        if self.ctx.tls.is_some() && !self.conn.tls {
+            keywords.push("STARTTLS".into());
+        }
+        if auth::offered(&self.ctx.config, &self.conn) {
+            keywords.push(auth::EHLO_KEYWORD.into());
+        }
+        keywords
     }
 
     fn mail(&mut self, from: ReversePath, params: MailParams) -> (State, Option<Reply>, Next) {
+        if tls::mail_needs_tls(&self.ctx.config, &self.conn) {
+            return (State::Ready, Some(Reply::tls_required()), Next::Continue);
+        }
         if params
             .size
             .is_some_and(|s| s > self.ctx.config.server.max_message_size)

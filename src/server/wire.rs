@@ -1,9 +1,11 @@
 //! A session's socket with its buffers: command lines in (bounded length), replies out
 //! (gathered so that a pipelined group is answered with one write), and raw bytes for DATA.
+//! The socket is plain or TLS (`tls::Stream`); STARTTLS switches it in place.
 
+use super::tls::Stream;
 use crate::reply::Reply;
+use native_tls::TlsAcceptor;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 
 /// One command line from the client, or the news that it was too long (and was discarded).
 #[derive(Debug, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub enum Line {
 }
 
 pub struct Wire {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     /// Start of the unread part of `buf`.
     pos: usize,
@@ -31,7 +33,7 @@ pub enum ReadEnd {
 }
 
 impl Wire {
-    pub fn new(stream: TcpStream) -> Wire {
+    pub fn new(stream: Stream) -> Wire {
         Wire {
             stream,
             buf: Vec::with_capacity(1024),
@@ -147,7 +149,15 @@ impl Wire {
         result
     }
 
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// The TLS handshake (after `220 Ready to start TLS` went out). Whatever was read before
+    /// it and not consumed is dropped: nothing sent in plain text counts after STARTTLS.
+    pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
+        self.discard_unread();
+        self.out.clear();
+        self.stream.start_tls(acceptor)
     }
 }

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod sasl;
 
 use std::fmt;
 

@@ -17,8 +17,11 @@
 //! ret hdrs                            (optional: full|hdrs)
 //! held 1                              (optional: `qksmtp hold`; absent = not held)
 //! envid abc%20123                     (optional, decoded ENVID)
+//! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
+//! Recipient fields after `tries` and `next` are optional: `last=` (the last result) and
+//! `warned=1` (the sender has had the delay notice). Files without them read as before.
 
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
@@ -56,6 +59,15 @@ impl RecipientState {
     }
 }
 
+/// What a spooled message is: mail someone submitted, or a notice qksmtp wrote to a sender
+/// (a bounce, delay notice or delivery receipt), which has its own, shorter lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageKind {
+    #[default]
+    Mail,
+    Bounce,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     pub address: Address,
@@ -70,6 +82,8 @@ pub struct Recipient {
     pub next_try: Option<Timestamp>,
     /// The last result in one line (for listings), e.g. `451 4.7.1 try later`.
     pub last_result: Option<String>,
+    /// The sender has been sent the delay notice for this recipient (at most one).
+    pub warned: bool,
 }
 
 impl Recipient {
@@ -83,6 +97,7 @@ impl Recipient {
             relay_tries: 0,
             next_try: None,
             last_result: None,
+            warned: false,
         }
     }
 }
@@ -101,6 +116,7 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
     /// Held (`qksmtp hold`): its recipients are not tried until released.
     pub held: bool,
+    pub kind: MessageKind,
 }
 
 impl Envelope {
@@ -244,6 +260,10 @@ pub fn render(env: &Envelope) -> String {
     if env.held {
         s.push_str("held 1\n");
     }
+    match env.kind {
+        MessageKind::Mail => {}
+        MessageKind::Bounce => s.push_str("kind bounce\n"),
+    }
     for r in &env.recipients {
         render_recipient(&mut s, r);
     }
@@ -267,6 +287,9 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     let _ = write!(s, " next={}", r.next_try.map_or(0, |t| t.as_micros()));
     if let Some(last) = &r.last_result {
         let _ = write!(s, " last={}", encode(last));
+    }
+    if r.warned {
+        s.push_str(" warned=1");
     }
     s.push('\n');
 }
@@ -310,6 +333,7 @@ struct Builder {
     params: MailParams,
     recipients: Vec<Recipient>,
     held: bool,
+    kind: MessageKind,
 }
 
 impl Builder {
@@ -344,6 +368,13 @@ impl Builder {
             }
             "envid" => self.params.envid = Some(decode(value).ok_or_else(bad)?),
             "mail_auth" => self.params.auth = Some(decode(value).ok_or_else(bad)?),
+            "kind" => {
+                self.kind = match value {
+                    "mail" => MessageKind::Mail,
+                    "bounce" => MessageKind::Bounce,
+                    _ => return Err(bad()),
+                }
+            }
             "rcpt" => self.recipients.push(parse_recipient(value)?),
             "held" => self.held = value == "1",
             _ => return Err(format!("unknown key {key:?}")),
@@ -367,6 +398,7 @@ impl Builder {
             params: self.params,
             recipients: self.recipients,
             held: self.held,
+            kind: self.kind,
         })
     }
 }
@@ -408,6 +440,13 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                 r.next_try = (micros != 0).then_some(Timestamp(micros));
             }
             "last" => r.last_result = Some(decode(v).ok_or_else(bad)?),
+            "warned" => {
+                r.warned = match v {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(bad()),
+                }
+            }
             _ => return Err(format!("unknown recipient field {k:?}")),
         }
     }
@@ -438,6 +477,7 @@ mod tests {
         r2.direct_tries = 3;
         r2.next_try = Some(Timestamp(1_764_000_060_000_000));
         r2.last_result = Some("550 5.1.1 no such user % 100".into());
+        r2.warned = true;
         Envelope {
             id: MessageId::from_parts(1_764_000_000_123_456, 1),
             arrival: Timestamp(1_764_000_000_123_456),
@@ -464,6 +504,7 @@ mod tests {
                 Recipient::new(Address::new("postmaster", ""), None, None),
             ],
             held: false,
+            kind: MessageKind::Mail,
         }
     }
 
@@ -477,9 +518,33 @@ mod tests {
             ..env
         };
         assert_eq!(parse(&render(&null)), Ok(null.clone()));
-        let held = Envelope { held: true, ..null };
+        let held = Envelope {
+            held: true,
+            ..null.clone()
+        };
         assert!(render(&held).contains("\nheld 1\n"));
         assert_eq!(parse(&render(&held)), Ok(held));
+        let bounce = Envelope {
+            kind: MessageKind::Bounce,
+            ..null
+        };
+        assert!(render(&bounce).contains("\nkind bounce\n"));
+        assert_eq!(parse(&render(&bounce)), Ok(bounce));
+    }
+
+    #[test]
+    fn files_written_before_kind_and_warned_still_read() {
+        let old = "qksmtp-envelope 1\nid 019A8E2F1C3B4007\narrival 1764000000123456\nfrom a@x.test\n\
+                   client 127.0.0.1\nhelo h\nsize 10\nbody 7bit\nsmtputf8 0\n\
+                   rcpt b@y.test state=pending tries=1/0 next=1764000060000000 last=451%204.7.1\n";
+        let env = parse(old).unwrap();
+        assert_eq!(env.kind, MessageKind::Mail);
+        assert!(!env.recipients[0].warned);
+        assert_eq!(
+            render(&env),
+            old,
+            "an unchanged old envelope renders identically"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ const ENV: &str = "env";
 const TMP: &str = "tmp";
 /// The step-by-step record of every delivery attempt, appended by the scheduler.
 const STEPS: &str = "steps";
+/// Sub-folder for damaged entries, kept for inspection.
+const CORRUPT: &str = "corrupt";
 
 pub struct Spool {
     dir: PathBuf,
@@ -47,7 +49,8 @@ pub struct Scan {
     pub envelopes: Vec<Envelope>,
     /// Leftovers of writes that never committed (removed unless read-only).
     pub leftovers: Vec<PathBuf>,
-    /// Envelopes that could not be read, with the reason.
+    /// Entries that could not be read (a bad envelope, a message without envelope), with
+    /// the reason. At start-up they are moved to `corrupt/`, never deleted.
     pub damaged: Vec<(PathBuf, String)>,
 }
 
@@ -168,15 +171,19 @@ impl Spool {
         for name in &names {
             let path = self.dir.join(name);
             match classify(name) {
-                Some((id, Kind::Envelope)) => match self.read_envelope(&id)? {
-                    Ok(env) if env.id == id => scan.envelopes.push(env),
-                    Ok(_) => scan
+                Some((id, Kind::Envelope)) => match self.read_envelope(&id) {
+                    Ok(Ok(env)) if env.id == id => scan.envelopes.push(env),
+                    Ok(Ok(_)) => scan
                         .damaged
                         .push((path, "envelope names another message".into())),
-                    Err(e) => scan.damaged.push((path, e.to_string())),
+                    Ok(Err(e)) => scan.damaged.push((path, e.to_string())),
+                    Err(e) => scan
+                        .damaged
+                        .push((path, format!("unreadable envelope: {e}"))),
                 },
                 Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
-                    scan.leftovers.push(path)
+                    let why = "message file without envelope (a write that never completed, or a lost envelope)";
+                    scan.damaged.push((path, why.into()));
                 }
                 Some((id, Kind::Steps)) if !names.contains(&format!("{id}.{ENV}")) => {
                     scan.leftovers.push(path)
@@ -189,11 +196,39 @@ impl Spool {
             for p in &scan.leftovers {
                 fs::remove_file(p)?;
             }
-            if !scan.leftovers.is_empty() {
+            for (p, _) in &scan.damaged {
+                self.move_aside(p)?;
+            }
+            if !scan.leftovers.is_empty() || !scan.damaged.is_empty() {
                 sync_dir(&self.dir)?;
             }
         }
         Ok(scan)
+    }
+
+    /// The folder where damaged entries are kept for a person to look at.
+    pub fn corrupt_dir(&self) -> PathBuf {
+        self.dir.join(CORRUPT)
+    }
+
+    /// Moves every file of the damaged entry's message (`ID.*`) into `corrupt/`.
+    fn move_aside(&self, damaged: &Path) -> io::Result<()> {
+        let Some(id) = damaged
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+        else {
+            return Ok(());
+        };
+        let corrupt = self.corrupt_dir();
+        fs::create_dir_all(&corrupt)?;
+        for ext in [MSG, ENV, STEPS] {
+            let from = self.dir.join(format!("{id}.{ext}"));
+            if from.exists() {
+                fs::rename(&from, corrupt.join(format!("{id}.{ext}")))?;
+            }
+        }
+        sync_dir(&corrupt)
     }
 
     /// The one writer of recipient state after the commit. Create it once, in the scheduler.
@@ -249,12 +284,15 @@ impl StateWriter {
         f.write_all(text.as_bytes())
     }
 
-    /// Removes a message: the envelope first (so a crash leaves only a leftover `.msg`).
+    /// Removes a finished message: the envelope first (so a crash leaves only a leftover
+    /// `.msg`, cleaned up at start-up). Not fsynced: if a crash undoes the removal, the
+    /// message is delivered again (at least once), never lost; this saves a directory fsync
+    /// per delivered message.
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
         fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
         let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
         let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
-        sync_dir(&self.dir)
+        Ok(())
     }
 }
 

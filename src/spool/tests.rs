@@ -27,6 +27,7 @@ fn envelope(spool: &Spool) -> Envelope {
             None,
         )],
         held: false,
+        kind: super::envelope::MessageKind::Mail,
     }
 }
 
@@ -66,7 +67,8 @@ fn uncommitted_writes_are_removed_at_startup_but_not_by_readers() {
 
     let read_only = spool.scan(false).unwrap();
     assert_eq!(read_only.envelopes.len(), 1);
-    assert_eq!(read_only.leftovers.len(), 3);
+    assert_eq!(read_only.leftovers.len(), 2, "the two temp files");
+    assert_eq!(read_only.damaged.len(), 1, "the message without envelope");
     assert_eq!(
         fs::read_dir(&dir).unwrap().count(),
         5,
@@ -75,7 +77,13 @@ fn uncommitted_writes_are_removed_at_startup_but_not_by_readers() {
 
     let cleaned = spool.scan(true).unwrap();
     assert_eq!(cleaned.envelopes, vec![kept]);
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        3,
+        "ID.msg, ID.env and corrupt/"
+    );
+    let moved = spool.corrupt_dir().join(format!("{orphan}.msg"));
+    assert!(moved.exists(), "moved aside, not deleted");
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -93,9 +101,16 @@ fn damaged_envelope_is_reported_not_dropped_silently() {
     let scan = spool.scan(true).unwrap();
     assert!(scan.envelopes.is_empty());
     assert_eq!(scan.damaged.len(), 1);
+    let corrupt = spool.corrupt_dir();
     assert!(
-        dir.join(format!("{}.msg", env.id)).exists(),
-        "the message stays for inspection"
+        corrupt.join(format!("{}.msg", env.id)).exists(),
+        "kept for inspection"
+    );
+    assert!(corrupt.join(format!("{}.env", env.id)).exists());
+    let again = spool.scan(true).unwrap();
+    assert!(
+        again.damaged.is_empty(),
+        "reported once, then out of the way"
     );
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -70,9 +70,12 @@ pub const DEAD: &str = "127.0.0.1:9";
 pub struct Server {
     pub dir: TempDir,
     pub child: Child,
+    /// The first plain SMTP listener (`(smtp)` line).
     pub addr: SocketAddr,
     /// The status page's address, when `status_listen` is set.
     pub status_addr: Option<SocketAddr>,
+    /// The first implicit-TLS listener (`(smtps)` line), if any.
+    pub tls_addr: Option<SocketAddr>,
     /// stdout lines after "ready".
     pub lines: mpsc::Receiver<String>,
     /// Every start-up line up to "ready".
@@ -83,6 +86,15 @@ impl Server {
     /// Writes `ini` to a new temp dir and starts the server on it.
     pub fn start(name: &str, ini: &str) -> Server {
         let dir = TempDir::new(name);
+        std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+        Server::start_in(dir)
+    }
+
+    /// Like `start`, with a fresh self-signed `cert.pem` + `key.pem` (openssl CLI) beside the
+    /// INI, so that `tls_cert = cert.pem` / `tls_key = key.pem` in it work.
+    pub fn start_tls(name: &str, ini: &str) -> Server {
+        let dir = TempDir::new(name);
+        make_cert(dir.path());
         std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
         Server::start_in(dir)
     }
@@ -109,12 +121,18 @@ impl Server {
         let mut startup = Vec::new();
         let mut addr = None;
         let mut status_addr = None;
+        let mut tls_addr = None;
         loop {
             let line = rx
                 .recv_timeout(WAIT)
                 .unwrap_or_else(|_| panic!("no 'ready' line; got {startup:?}"));
             if let Some(rest) = line.strip_prefix("qksmtp: listening on ") {
-                addr = Some(rest.split(' ').next().unwrap().parse().unwrap());
+                let (bound, kind) = rest.split_once(' ').unwrap();
+                let bound: SocketAddr = bound.parse().unwrap();
+                match kind {
+                    "(smtps)" => tls_addr = tls_addr.or(Some(bound)),
+                    _ => addr = addr.or(Some(bound)),
+                }
             }
             if let Some(rest) = line.strip_prefix("qksmtp: status page http://") {
                 status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
@@ -130,6 +148,7 @@ impl Server {
             child,
             addr: addr.expect("a listening line"),
             status_addr,
+            tls_addr,
             lines: rx,
             startup,
         }
@@ -147,6 +166,16 @@ impl Server {
         socket.bind(&src.into()).unwrap();
         socket.connect(&self.addr.into()).unwrap();
         Client::new(socket.into())
+    }
+
+    /// Connects to the implicit-TLS listener and does the handshake (any certificate).
+    pub fn connect_tls(&self) -> TlsClient {
+        let tcp = TcpStream::connect(self.tls_addr.expect("a listen_tls address")).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let tls = tls_connector().connect("localhost", tcp).unwrap();
+        TlsClient {
+            reader: BufReader::new(tls),
+        }
     }
 
     pub fn spool(&self) -> PathBuf {
@@ -246,18 +275,17 @@ impl Client {
     /// Reads one (possibly multi-line) reply; returns its lines joined with '\n'.
     /// An empty string means the server closed the connection.
     pub fn reply(&mut self) -> String {
-        let mut all = Vec::new();
-        loop {
-            let mut line = String::new();
-            if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return all.join("\n");
-            }
-            let line = line.trim_end_matches(['\r', '\n']).to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            all.push(line);
-            if last {
-                return all.join("\n");
-            }
+        read_reply(&mut self.reader)
+    }
+
+    /// STARTTLS (must get 220), then the TLS handshake (any certificate accepted).
+    pub fn starttls(mut self) -> TlsClient {
+        let r = self.cmd("STARTTLS");
+        assert!(r.starts_with("220 2.0.0"), "{r}");
+        assert!(self.reader.buffer().is_empty(), "bytes after the 220");
+        let tls = tls_connector().connect("localhost", self.stream).unwrap();
+        TlsClient {
+            reader: BufReader::new(tls),
         }
     }
 
@@ -301,6 +329,99 @@ impl Client {
         self.send(data);
         self.reply()
     }
+}
+
+/// Reads one (possibly multi-line) reply; "" when the connection is closed.
+fn read_reply<R: BufRead>(reader: &mut R) -> String {
+    let mut all = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return all.join("\n");
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        let last = line.as_bytes().get(3) != Some(&b'-');
+        all.push(line);
+        if last {
+            return all.join("\n");
+        }
+    }
+}
+
+/// A client that accepts any certificate (the tests' certificates are self-signed).
+pub fn tls_connector() -> native_tls::TlsConnector {
+    native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .unwrap()
+}
+
+/// The test client after STARTTLS or on an implicit-TLS port.
+pub struct TlsClient {
+    reader: BufReader<native_tls::TlsStream<TcpStream>>,
+}
+
+impl TlsClient {
+    pub fn reply(&mut self) -> String {
+        read_reply(&mut self.reader)
+    }
+
+    pub fn send(&mut self, raw: &str) {
+        self.reader.get_mut().write_all(raw.as_bytes()).unwrap();
+    }
+
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+
+    /// True when the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+
+    /// EHLO (after STARTTLS there is no new greeting); returns the reply.
+    pub fn ehlo(&mut self) -> String {
+        let ehlo = self.cmd("EHLO client.qksmtp.test");
+        assert!(ehlo.starts_with("250"), "{ehlo}");
+        ehlo
+    }
+
+    /// A whole transaction; returns the final reply to the data.
+    pub fn send_mail(&mut self, from: &str, to: &[&str], data: &str) -> String {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>"));
+        assert!(r.starts_with("250"), "MAIL: {r}");
+        for rcpt in to {
+            let r = self.cmd(&format!("RCPT TO:<{rcpt}>"));
+            assert!(r.starts_with("250"), "RCPT {rcpt}: {r}");
+        }
+        assert!(self.cmd("DATA").starts_with("354"));
+        self.send(data);
+        self.reply()
+    }
+}
+
+/// Writes a self-signed `cert.pem` + PKCS#8 `key.pem` for localhost into `dir` (openssl CLI).
+pub fn make_cert(dir: &Path) {
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem", "-days", "2"])
+        .args(["-subj", "/CN=localhost"])
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed for the TLS tests");
+    assert!(
+        out.status.success(),
+        "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Standard base64, for AUTH payloads.
+pub fn b64(data: &[u8]) -> String {
+    fake_mx::b64_encode(data)
 }
 
 /// The queue ID from a `250 2.0.0 Ok: queued as ID` reply.

@@ -7,6 +7,7 @@ use crate::access::{self, AccessRule, Action};
 use crate::config::{
     Config, DomainRule, RelayAuth, RelayConfig, RelayTls, ServerConfig, User, value,
 };
+use crate::password::Stored;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -376,11 +377,21 @@ fn users_section(ctx: &mut Ctx, config: &mut Config, entries: &[RawEntry]) {
                 format!("user {name} has no password; make a hash with `qksmtp passwd`"),
             );
         } else {
-            if !e.value.starts_with('$') {
-                let message = format!(
-                    "user {name} has a plain-text password; make a hash with `qksmtp passwd`"
-                );
-                ctx.warnings.push(Warning::new(e.line, message));
+            match crate::password::classify(&e.value) {
+                Stored::Hash => {}
+                Stored::Plain => {
+                    let message = format!(
+                        "user {name} has a plain-text password; make a hash with `qksmtp passwd`"
+                    );
+                    ctx.warnings.push(Warning::new(e.line, message));
+                }
+                Stored::Unknown => ctx.error(
+                    e.line,
+                    format!(
+                        "user {name}: the password starts with $ but is not an Argon2 hash \
+                        qksmtp can check; make one with `qksmtp passwd {name}`"
+                    ),
+                ),
             }
             config.users.push(User {
                 name: name.clone(),

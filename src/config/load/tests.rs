@@ -164,7 +164,8 @@ fn errors_name_their_line() {
         ("[access]\nallow =\n", 2, "at least one"),
         ("[access]\nrelay_from = everyone\n", 2, "relay_from"),
         ("[users]\nbob =\n", 2, "no password"),
-        ("[users]\nbob = $h\nbob = $i\n", 3, "set twice"),
+        ("[users]\nbob = h\nbob = i\n", 3, "set twice"),
+        ("[users]\nbob = $1$salt$hash\n", 2, "not an Argon2 hash"),
         ("[delivery]\nworkers = 0\n", 2, "workers = \"0\""),
         (
             "[delivery]\ndns_server = dns.example.test\n",
@@ -364,7 +365,11 @@ fn relays() {
 
 #[test]
 fn users_and_warnings() {
-    let (config, warnings) = ok("[users]\nalice = $argon2id$x\nbob@example.test = secret\n");
+    let text = format!(
+        "[users]\nalice = {}\nbob@example.test = secret\n",
+        crate::password::TEST_HASH
+    );
+    let (config, warnings) = ok(&text);
     assert_eq!(config.users.len(), 2);
     assert_eq!(
         (
@@ -403,12 +408,37 @@ fn server_and_delivery_values() {
     assert_eq!(config.delivery.helo_name, "b.test");
 }
 
+/// A self-signed pair made by the openssl CLI: `{name}-cert.pem`, `{name}-key.pem` in `dir`.
+fn openssl_pair(dir: &Path, name: &str) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &format!("{name}-key.pem"),
+        ])
+        .args(["-out", &format!("{name}-cert.pem")])
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn load_checks_tls_files() {
     let dir = std::env::temp_dir().join(format!("qksmtp-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ini = dir.join("qksmtp.ini");
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    openssl_pair(&dir, "a");
+    openssl_pair(&dir, "b");
     write(
         "cert.pem",
         "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n",
@@ -421,26 +451,41 @@ fn load_checks_tls_files() {
         "rsa.pem",
         "-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----\n",
     );
-    let cases: [(&str, Option<usize>); 4] = [
-        ("[server]\ntls_cert = cert.pem\ntls_key = key.pem\n", None),
+    let cases: [(&str, Option<(usize, &str)>); 6] = [
         (
-            "[server]\ntls_cert = missing.pem\ntls_key = key.pem\n",
-            Some(2),
+            "[server]\ntls_cert = a-cert.pem\ntls_key = a-key.pem\n",
+            None,
         ),
         (
-            "[server]\ntls_cert = cert.pem\n\ntls_key = rsa.pem\n",
-            Some(4),
+            "[server]\ntls_cert = missing.pem\ntls_key = a-key.pem\n",
+            Some((2, "no such file")),
         ),
-        ("[server]\ntls_cert = key.pem\ntls_key = key.pem\n", Some(2)),
+        (
+            "[server]\ntls_cert = a-cert.pem\n\ntls_key = rsa.pem\n",
+            Some((4, "PKCS#8")),
+        ),
+        (
+            "[server]\ntls_cert = a-key.pem\ntls_key = a-key.pem\n",
+            Some((2, "not a PEM certificate")),
+        ),
+        (
+            "[server]\ntls_cert = cert.pem\ntls_key = key.pem\n",
+            Some((3, "cannot be used")),
+        ),
+        (
+            "[server]\ntls_key = b-key.pem\ntls_cert = a-cert.pem\n",
+            Some((2, "does not go with the certificate")),
+        ),
     ];
-    for (text, line) in cases {
+    for (text, want) in cases {
         write("qksmtp.ini", text);
-        match (load(&ini), line) {
+        match (load(&ini), want) {
             (Ok((config, _)), None) => {
-                assert_eq!(config.server.tls_cert, Some(dir.join("cert.pem")))
+                assert_eq!(config.server.tls_cert, Some(dir.join("a-cert.pem")))
             }
-            (Err(errors), Some(line)) => {
-                assert_eq!(errors[0].line, Some(line), "{text}: {errors:?}")
+            (Err(errors), Some((line, words))) => {
+                assert_eq!(errors[0].line, Some(line), "{text}: {errors:?}");
+                assert!(errors[0].message.contains(words), "{text}: {errors:?}");
             }
             (result, _) => panic!("{text}: {result:?}"),
         }

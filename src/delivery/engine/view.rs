@@ -4,9 +4,11 @@
 
 use super::super::history::{self, Finished, History};
 use super::super::policy::Dest;
+use super::super::record_text;
 use super::super::scheduler::view::view_of;
 use super::super::stats::Stats;
 use super::{Event, Shell};
+use crate::client::record::Record;
 use crate::delivery::snapshot::{MessageDetail, MessageView};
 use crate::spool::Spool;
 use crate::spool::envelope::Envelope;
@@ -32,13 +34,38 @@ pub(super) struct Extra {
 }
 
 impl Extra {
-    /// Before a message's files go: its headers and step record, if the history is kept.
-    pub fn keep_files(&self, id: &MessageId) -> Option<(MessageId, String, String)> {
+    /// The step record of a message's last attempt, not written to disk because the message
+    /// leaves the spool in the same batch: kept for the history.
+    pub fn keep_record(
+        &self,
+        id: MessageId,
+        label: &str,
+        record: &Record,
+        unwritten: &mut Vec<(MessageId, String)>,
+    ) {
+        if self.history.enabled() {
+            unwritten.push((id, record_text::render(label, record)));
+        }
+    }
+
+    /// Before a message's files go: its headers and step record (with the attempts not
+    /// written to disk), if the history is kept.
+    pub fn keep_files(
+        &self,
+        id: &MessageId,
+        unwritten: &mut Vec<(MessageId, String)>,
+    ) -> Option<(MessageId, String, String)> {
         if !self.history.enabled() {
             return None;
         }
         let headers = history::read_headers(&self.spool.message_path(id));
-        let steps = history::read_steps(&self.spool.steps_path(id));
+        let mut steps = history::read_steps(&self.spool.steps_path(id));
+        unwritten.retain(|(other, text)| {
+            if other == id {
+                steps.push_str(text);
+            }
+            other != id
+        });
         Some((id.clone(), headers, steps))
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::client::record::StepKind;
 use crate::reply::{Enhanced, Reply};
 use crate::smtp::Address;
-use crate::spool::envelope::Recipient;
+use crate::spool::envelope::{MessageKind, Recipient};
 
 pub(crate) fn config(ini: &str) -> Config {
     let (config, _) =
@@ -40,7 +40,15 @@ fn stages_go_direct_then_relays_in_file_order() {
     let mut now = t0;
     while let Some(dest) = next_dest(&c, &r) {
         seen.push((dest.clone(), attempt_label(&c, &r, &dest)));
-        match after_attempt(&c, &mut r, &dest, &outcome(Verdict::Temporary), now, t0) {
+        match after_attempt(
+            &c,
+            &mut r,
+            &dest,
+            &outcome(Verdict::Temporary),
+            now,
+            t0,
+            MessageKind::Mail,
+        ) {
             Progress::RetryAt(at) => now = at,
             Progress::Failed(why) => {
                 assert_eq!(why, GiveUp::AttemptsUsedUp);
@@ -67,19 +75,43 @@ fn retry_times_back_off_and_the_relay_stage_starts_at_once() {
     let t0 = Timestamp::from_secs(1000);
     let d = Dest::Direct("example.test".into());
     assert_eq!(
-        after_attempt(&c, &mut r, &d, &outcome(Verdict::Temporary), t0, t0),
+        after_attempt(
+            &c,
+            &mut r,
+            &d,
+            &outcome(Verdict::Temporary),
+            t0,
+            t0,
+            MessageKind::Mail
+        ),
         Progress::RetryAt(Timestamp::from_secs(1060))
     );
     let t1 = Timestamp::from_secs(1060);
     assert_eq!(
-        after_attempt(&c, &mut r, &d, &outcome(Verdict::Temporary), t1, t0),
+        after_attempt(
+            &c,
+            &mut r,
+            &d,
+            &outcome(Verdict::Temporary),
+            t1,
+            t0,
+            MessageKind::Mail
+        ),
         Progress::RetryAt(t1),
         "relay stage now"
     );
     let t2 = Timestamp::from_secs(1070);
     let relay = next_dest(&c, &r).unwrap();
     assert_eq!(
-        after_attempt(&c, &mut r, &relay, &outcome(Verdict::Temporary), t2, t0),
+        after_attempt(
+            &c,
+            &mut r,
+            &relay,
+            &outcome(Verdict::Temporary),
+            t2,
+            t0,
+            MessageKind::Mail
+        ),
         Progress::RetryAt(Timestamp::from_secs(1100))
     );
 }
@@ -121,14 +153,30 @@ fn verdicts_table() {
         let mut r = rcpt(domain);
         let dest = next_dest(&c, &r).unwrap();
         assert_eq!(
-            after_attempt(&c, &mut r, &dest, &outcome(verdict), t, t),
+            after_attempt(
+                &c,
+                &mut r,
+                &dest,
+                &outcome(verdict),
+                t,
+                t,
+                MessageKind::Mail
+            ),
             want,
             "{domain} {verdict:?}"
         );
     }
     // After a policy refusal the next attempt goes to the first relay.
     let mut r = rcpt("example.test");
-    after_attempt(&c, &mut r, &direct, &outcome(Verdict::Policy), t, t);
+    after_attempt(
+        &c,
+        &mut r,
+        &direct,
+        &outcome(Verdict::Policy),
+        t,
+        t,
+        MessageKind::Mail,
+    );
     assert_eq!(next_dest(&c, &r), Some(Dest::Relay(0)));
 }
 
@@ -146,8 +194,60 @@ fn lifetime_expiry_ends_retries() {
             &dest,
             &outcome(Verdict::Temporary),
             late,
-            arrival
+            arrival,
+            MessageKind::Mail
         ),
         Progress::Failed(GiveUp::Expired)
     );
+}
+
+#[test]
+fn notices_expire_after_bounce_lifetime() {
+    let c = config("[delivery]\nmax_queue_lifetime = 5h\nbounce_lifetime = 1h\n");
+    let arrival = Timestamp::from_secs(0);
+    let late = Timestamp::from_secs(3600);
+    for (kind, want) in [(MessageKind::Mail, false), (MessageKind::Bounce, true)] {
+        let mut r = rcpt("example.test");
+        let dest = next_dest(&c, &r).unwrap();
+        let p = after_attempt(
+            &c,
+            &mut r,
+            &dest,
+            &outcome(Verdict::Temporary),
+            late,
+            arrival,
+            kind,
+        );
+        assert_eq!(
+            p == Progress::Failed(GiveUp::Expired),
+            want,
+            "{kind:?}: {p:?}"
+        );
+    }
+    assert_eq!(lifetime(&c, MessageKind::Bounce), Duration::from_secs(3600));
+}
+
+#[test]
+fn delay_warning_follows_notify_and_the_setting() {
+    let on = |success, failure, delay| {
+        Some(Notify::On {
+            success,
+            failure,
+            delay,
+        })
+    };
+    let h = |n: u64| Some(Duration::from_secs(n * 3600));
+    let default = config("");
+    let off = config("[delivery]\ndelay_warning = 0\n");
+    let cases = [
+        (&default, None, h(4)),
+        (&off, None, None),
+        (&default, Some(Notify::Never), None),
+        (&default, on(true, true, false), None),
+        (&default, on(false, false, true), h(4)),
+        (&off, on(false, true, true), h(4)),
+    ];
+    for (c, notify, want) in cases {
+        assert_eq!(delay_warning(c, notify), want, "{notify:?}");
+    }
 }

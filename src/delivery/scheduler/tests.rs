@@ -1,6 +1,7 @@
 //! The scheduler core driven by a fake clock: limits, batching, round-robin, retries.
 
 use super::*;
+use crate::bounce::Notice;
 use crate::delivery::policy::tests::config;
 use crate::reply::{Enhanced, Reply};
 use crate::smtp::{Address, MailParams, ReversePath};
@@ -28,6 +29,7 @@ fn env(n: u32, rcpts: &[&str]) -> Envelope {
             })
             .collect(),
         held: false,
+        kind: crate::spool::envelope::MessageKind::Mail,
     }
 }
 
@@ -48,8 +50,10 @@ fn report(job: &Job, outcome: &Outcome) -> JobReport {
             .map(|m| MessageReport {
                 outcomes: m.recipients.iter().map(|_| Some(outcome.clone())).collect(),
                 record: Record::default(),
+                dsn: false,
             })
             .collect(),
+        run_complete: false,
     }
 }
 
@@ -93,7 +97,7 @@ fn recipients_at_one_destination_share_a_job_and_delivery_removes_the_message() 
 }
 
 #[test]
-fn max_connections_and_max_continuous_with_its_pause() {
+fn max_connections_and_the_pause_after_a_run() {
     let mut s = sched(
         "[domain:*]\nmax_connections = 1\nmax_continuous = 2\ncontinuous_delay = 10s\n",
         4,
@@ -103,18 +107,18 @@ fn max_connections_and_max_continuous_with_its_pause() {
     }
     let (jobs, _) = s.poll(t(0));
     assert_eq!(jobs.len(), 1, "one connection at a time");
-    assert_eq!(
-        jobs[0].messages.len(),
-        2,
-        "max_continuous messages per connection"
-    );
+    assert_eq!(jobs[0].messages.len(), 1, "one message per job");
     assert!(s.poll(t(0)).0.is_empty());
     s.finish(report(&jobs[0], &ok()), t(1));
+    let (jobs, _) = s.poll(t(1));
+    assert_eq!(jobs.len(), 1, "no pause before the run is complete");
+    // The worker says its connection carried max_continuous messages: pause.
+    let mut rep = report(&jobs[0], &ok());
+    rep.run_complete = true;
+    s.finish(rep, t(2));
     assert!(s.poll(t(5)).0.is_empty(), "paused after a full run");
-    assert_eq!(s.next_wakeup(), Some(t(11)));
-    let (jobs, _) = s.poll(t(11));
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].messages.len(), 2);
+    assert_eq!(s.next_wakeup(), Some(t(12)));
+    assert_eq!(s.poll(t(12)).0.len(), 1);
 }
 
 #[test]
@@ -190,14 +194,16 @@ fn a_permanent_failure_gives_up_at_once() {
 
 #[test]
 fn not_attempted_recipients_are_requeued_without_counting() {
-    let mut s = sched("[domain:*]\nmax_continuous = 5\ncontinuous_delay = 0\n", 1);
+    let mut s = sched("", 1);
     s.add(env(1, &["a@x.test"]), t(0));
-    s.add(env(2, &["b@x.test"]), t(0));
     let (jobs, _) = s.poll(t(0));
-    assert_eq!(jobs[0].messages.len(), 2);
     let mut rep = report(&jobs[0], &ok());
-    rep.messages[1].outcomes[0] = None;
-    s.finish(rep, t(1));
+    rep.messages[0].outcomes[0] = None;
+    let effects = s.finish(rep, t(1));
+    assert!(
+        effects.iter().all(|e| !matches!(e, Effect::Log(_))),
+        "nothing was attempted"
+    );
     let (jobs, _) = s.poll(t(1));
     assert_eq!(
         jobs[0].messages[0].labels,
@@ -247,4 +253,175 @@ fn retry_now_and_flush_make_waiting_mail_due() {
     assert!(s.retry_now(&id, t(2)));
     assert_eq!(s.poll(t(2)).0.len(), 1);
     assert!(!s.retry_now(&MessageId::from_parts(1, 1), t(2)));
+}
+
+fn notices(effects: &[Effect]) -> Vec<&Notice> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify(n) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_notify(mut e: Envelope, notify: Option<crate::smtp::Notify>) -> Envelope {
+    for r in &mut e.recipients {
+        r.notify = notify;
+    }
+    e
+}
+
+const SUCCESS: Option<crate::smtp::Notify> = Some(crate::smtp::Notify::On {
+    success: true,
+    failure: true,
+    delay: false,
+});
+
+#[test]
+fn one_delay_notice_when_a_recipient_is_still_pending_after_delay_warning() {
+    let ini =
+        "[delivery]\ndelay_warning = 1h\n[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n";
+    let mut s = sched(ini, 4);
+    s.add(env(1, &["a@x.test", "b@x.test"]), t(0));
+    s.add(
+        with_notify(env(2, &["c@x.test"]), Some(crate::smtp::Notify::Never)),
+        t(0),
+    );
+    let (jobs, _) = s.poll(t(0));
+    for job in &jobs {
+        s.finish(report(job, &reply_outcome(451, (4, 7, 1))), t(1));
+    }
+    assert_eq!(
+        s.next_wakeup(),
+        Some(t(3600)),
+        "the warning comes before the retry"
+    );
+    assert!(notices(&s.poll(t(3599)).1).is_empty());
+    let (_, effects) = s.poll(t(3600));
+    let sent = notices(&effects);
+    assert_eq!(
+        sent.len(),
+        1,
+        "one notice for both recipients, none for NOTIFY=NEVER"
+    );
+    let n = sent[0];
+    assert_eq!(n.kind(), bounce::NoticeKind::Delay);
+    assert_eq!(n.recipients.len(), 2);
+    assert!(n.recipients.iter().all(|r| r.action == Action::Delayed));
+    assert_eq!(
+        n.recipients[0].outcome.as_ref().map(|o| o.status),
+        Some(crate::reply::Enhanced::new(4, 7, 1)),
+        "the last attempt explains the delay"
+    );
+    assert_eq!(n.retry_until, Some(t(5 * 86_400)));
+    let persisted = effects
+        .iter()
+        .any(|e| matches!(e, Effect::Persist(env) if env.recipients.iter().all(|r| r.warned)));
+    assert!(persisted, "the warned flags are saved");
+    assert_eq!(s.next_wakeup(), Some(t(7201)));
+    assert!(
+        notices(&s.poll(t(7201)).1).is_empty(),
+        "only one delay notice"
+    );
+}
+
+#[test]
+fn delay_warnings_survive_a_restart_and_zero_turns_default_ones_off() {
+    let mut warned = env(1, &["a@x.test"]);
+    warned.recipients[0].warned = true;
+    let mut s = sched("[delivery]\ndelay_warning = 1h\n", 1);
+    s.add(warned, t(7200));
+    assert!(
+        notices(&s.poll(t(7200)).1).is_empty(),
+        "already warned before the restart"
+    );
+    let mut s = sched("[delivery]\ndelay_warning = 0\n", 1);
+    s.add(env(2, &["a@x.test"]), t(0));
+    s.add(
+        with_notify(
+            env(3, &["b@y.test"]),
+            Some(crate::smtp::Notify::On {
+                success: false,
+                failure: true,
+                delay: true,
+            }),
+        ),
+        t(0),
+    );
+    let (_, effects) = s.poll(t(4 * 3600));
+    let sent = notices(&effects);
+    assert_eq!(
+        sent.len(),
+        1,
+        "explicit NOTIFY=DELAY still gets one (after 4h)"
+    );
+    assert_eq!(sent[0].envelope.id, env(3, &[]).id);
+}
+
+#[test]
+fn notify_success_gives_a_receipt_delivered_or_relayed() {
+    for (dsn, want) in [(true, Action::Delivered), (false, Action::Relayed)] {
+        let mut s = sched("", 1);
+        let mut e = env(1, &["a@x.test", "b@x.test"]);
+        e.recipients[0].notify = SUCCESS;
+        s.add(e, t(0));
+        let (jobs, _) = s.poll(t(0));
+        let mut rep = report(&jobs[0], &ok());
+        rep.messages[0].dsn = dsn;
+        let effects = s.finish(rep, t(1));
+        let sent = notices(&effects);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].kind(), bounce::NoticeKind::Receipt);
+        assert_eq!(sent[0].recipients.len(), 1, "only the one that asked");
+        assert_eq!(sent[0].recipients[0].action, want);
+        let notify_at = effects.iter().position(|e| matches!(e, Effect::Notify(_)));
+        let remove_at = effects.iter().position(|e| matches!(e, Effect::Remove(_)));
+        assert!(notify_at < remove_at, "the notice comes before the removal");
+    }
+}
+
+#[test]
+fn failures_in_one_pass_make_one_bounce_and_a_null_sender_gets_none() {
+    let mut s = sched("", 2);
+    let mut e = env(1, &["a@x.test", "b@x.test", "c@x.test"]);
+    e.recipients[2].notify = Some(crate::smtp::Notify::Never);
+    s.add(e, t(0));
+    let mut null = env(2, &["d@y.test"]);
+    null.sender = ReversePath::Null;
+    s.add(null, t(0));
+    let (jobs, _) = s.poll(t(0));
+    let mut all = Vec::new();
+    for job in &jobs {
+        all.extend(s.finish(report(job, &reply_outcome(550, (5, 1, 1))), t(1)));
+    }
+    let sent = notices(&all);
+    assert_eq!(sent.len(), 1, "one bounce; none for <>");
+    let idx: Vec<usize> = sent[0].recipients.iter().map(|r| r.index).collect();
+    assert_eq!(idx, vec![0, 1], "NOTIFY=NEVER is left out");
+    assert!(
+        sent[0]
+            .recipients
+            .iter()
+            .all(|r| r.why == Some(GiveUp::Permanent))
+    );
+    let gave_up = all
+        .iter()
+        .filter(|e| matches!(e, Effect::GaveUp { .. }))
+        .count();
+    assert_eq!(gave_up, 2, "every give-up is still logged");
+}
+#[test]
+fn waiting_mail_is_spread_over_the_allowed_connections() {
+    let mut s = sched("[domain:*]\nmax_connections = 4\nmax_continuous = 100\n", 8);
+    for n in 0..8 {
+        s.add(env(n, &["r@x.test"]), t(0));
+    }
+    let (jobs, _) = s.poll(t(0));
+    let sizes: Vec<usize> = jobs.iter().map(|j| j.messages.len()).collect();
+    assert_eq!(
+        sizes,
+        [1, 1, 1, 1],
+        "one message per job, up to max_connections jobs"
+    );
 }

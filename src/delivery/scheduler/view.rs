@@ -218,6 +218,7 @@ mod tests {
                 })
                 .collect(),
             held: false,
+            kind: crate::spool::envelope::MessageKind::Mail,
         }
     }
 
@@ -235,8 +236,10 @@ mod tests {
                 .map(|m| MessageReport {
                     outcomes: m.recipients.iter().map(|_| Some(outcome.clone())).collect(),
                     record: Record::default(),
+                    dsn: false,
                 })
                 .collect(),
+            run_complete: false,
         }
     }
 
