@@ -12,6 +12,18 @@ pub enum Command {
     Queue,
     /// One message in detail, with the step record of every attempt.
     Show(String),
+    /// Try every waiting recipient now.
+    Flush,
+    /// Try a message's waiting recipients now.
+    Retry(String),
+    /// Remove a message from the queue.
+    Delete(String),
+    /// Keep a message from being tried until released.
+    Hold(String),
+    Release(String),
+    /// `qksmtp send [sendmail options] [RCPT...]`: the arguments after `send`, except
+    /// `--config`, parsed by `sendmail::parse_args`.
+    Send(Vec<String>),
     /// Read a password from standard input, print the `[users]` line with its hash.
     Passwd(Option<String>),
     /// Make a self-signed certificate and key with the openssl CLI.
@@ -37,10 +49,20 @@ Usage:
   qksmtp check [--config FILE]     validate the INI and print the effective settings
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
   qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
+  qksmtp flush                     try every waiting message now
+  qksmtp retry ID                  try this message's waiting recipients now
+  qksmtp delete ID                 remove a message from the queue
+  qksmtp hold ID | release ID      keep a message from being tried / let it go again
+  qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]
+                                   sendmail-compatible: a message from standard input
   qksmtp passwd [NAME]             read a password, print the [users] line with its hash
   qksmtp gencert [--days N] [--out DIR]
                                    make a self-signed cert.pem + key.pem (needs openssl)
   qksmtp --help | --version
+
+With the server running, queue/show/flush/retry/delete/hold/release go through its status
+API (status_listen); with it stopped they act on the spool directly. Exit codes: 0 done,
+1 not found or refused, 2 usage (send: sysexits.h codes).
 
 The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
 Diagnostics go to stderr; RUST_LOG (e.g. RUST_LOG=debug) overrides [server] log_level.
@@ -71,6 +93,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "check" => Command::Check,
             "queue" => Command::Queue,
             "show" => Command::Show(args.next().ok_or("show needs a message ID")?),
+            "flush" => Command::Flush,
+            "retry" => Command::Retry(args.next().ok_or("retry needs a message ID")?),
+            "delete" => Command::Delete(args.next().ok_or("delete needs a message ID")?),
+            "hold" => Command::Hold(args.next().ok_or("hold needs a message ID")?),
+            "release" => Command::Release(args.next().ok_or("release needs a message ID")?),
+            "send" | "sendmail" => Command::Send(send_args(&mut args, &mut config)?),
             "passwd" => Command::Passwd(None),
             "gencert" => Command::Gencert {
                 days: 3650,
@@ -120,6 +148,26 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
     })
 }
 
+/// The rest of the line after `send`, keeping `--config FILE` for ourselves.
+fn send_args(
+    args: &mut impl Iterator<Item = String>,
+    config: &mut Option<PathBuf>,
+) -> Result<Vec<String>, String> {
+    let mut rest = Vec::new();
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            *config = Some(PathBuf::from(
+                args.next().ok_or("--config needs a file name")?,
+            ));
+        } else if let Some(file) = arg.strip_prefix("--config=") {
+            *config = Some(PathBuf::from(file));
+        } else {
+            rest.push(arg);
+        }
+    }
+    Ok(rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +206,25 @@ mod tests {
             Command::Show("0123".into())
         );
         assert!(p(&["show"]).is_err());
+        assert_eq!(
+            p(&["hold", "X"]).unwrap().command,
+            Command::Hold("X".into())
+        );
+        assert!(p(&["retry"]).is_err());
+        let send = p(&[
+            "send", "-t", "-f", "a@x.test", "--config", "q.ini", "b@y.test",
+        ])
+        .unwrap();
+        assert_eq!(
+            send.command,
+            Command::Send(vec![
+                "-t".into(),
+                "-f".into(),
+                "a@x.test".into(),
+                "b@y.test".into()
+            ])
+        );
+        assert_eq!(send.config, Some(PathBuf::from("q.ini")));
         assert_eq!(p(&["passwd"]).unwrap().command, Command::Passwd(None));
         assert_eq!(
             p(&["passwd", "alice"]).unwrap().command,

@@ -1,13 +1,13 @@
 //! The `qksmtp` program: finds and loads the INI, then runs the server or a command.
 
 use qksmtp::cli::{self, Command};
+use qksmtp::commands::Order;
 use qksmtp::config::{self, Config, DEFAULT_INI, load::ConfigError};
 use qksmtp::delivery::engine::Engine;
 use qksmtp::server::Server;
 use qksmtp::spool::Spool;
 use qksmtp::spool::envelope::Envelope;
 use qksmtp::spool::id::MessageId;
-use qksmtp::time::Timestamp;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,16 +36,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check => with_config(explicit, false, check),
-        Command::Queue => with_config(explicit, false, queue),
-        Command::Show(id) => match MessageId::parse(&id) {
-            Some(id) => with_config(explicit, false, move |c, w| show(c, w, &id)),
-            None => {
-                eprintln!(
-                    "qksmtp: {id} is not a message ID (16 hex digits, as `qksmtp queue` lists them)"
-                );
-                ExitCode::from(1)
-            }
-        },
+        Command::Queue => with_config(explicit, false, |c, w| order(c, w, Order::Queue)),
+        Command::Flush => with_config(explicit, false, |c, w| order(c, w, Order::Flush)),
+        Command::Show(id) => by_id(explicit, &id, Order::Show),
+        Command::Retry(id) => by_id(explicit, &id, Order::Retry),
+        Command::Delete(id) => by_id(explicit, &id, Order::Delete),
+        Command::Hold(id) => by_id(explicit, &id, Order::Hold),
+        Command::Release(id) => by_id(explicit, &id, Order::Release),
+        Command::Send(args) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(qksmtp::commands::send(&c, &args))
+        }),
         Command::Run => with_config(explicit, true, run),
         Command::Passwd(name) => match qksmtp::setup::passwd(name.as_deref()) {
             Ok(line) => {
@@ -161,26 +162,22 @@ fn check(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn queue(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
-    print_warnings(&warnings);
-    let dir = &config.server.spool_dir;
-    if !dir.is_dir() {
-        println!(
-            "the spool {} does not exist yet: no messages",
-            dir.display()
-        );
-        return ExitCode::SUCCESS;
-    }
-    match Spool::open(dir).and_then(|s| s.scan(false)) {
-        Ok(scan) => {
-            print!("{}", qksmtp::queue::render(&scan, Timestamp::now()));
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("qksmtp: cannot read the spool {}: {e}", dir.display());
+/// A queue command on one message ID (exit 1 when it is not one).
+fn by_id(explicit: Option<PathBuf>, id: &str, make: fn(MessageId) -> Order) -> ExitCode {
+    match MessageId::parse(id) {
+        Some(id) => with_config(explicit, false, move |c, w| order(c, w, make(id))),
+        None => {
+            eprintln!(
+                "qksmtp: {id} is not a message ID (16 hex digits, as `qksmtp queue` lists them)"
+            );
             ExitCode::from(1)
         }
     }
+}
+
+fn order(config: Config, warnings: Vec<ConfigError>, order: Order) -> ExitCode {
+    print_warnings(&warnings);
+    ExitCode::from(qksmtp::commands::run(&config, order))
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -196,6 +193,9 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     init_logging(config.server.log_level);
     print_warnings(&warnings);
     let config = Arc::new(config);
+    let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
+        return ExitCode::from(1);
+    };
     let (spool, restored) = match open_spool(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -217,6 +217,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let spool_for_status = spool.clone();
     let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
         Ok(s) => s,
         Err(e) => {
@@ -237,17 +238,38 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
         println!("qksmtp: listening on {} ({kind})", bound.addr);
     }
-    match config.server.status_listen {
-        Some(a) => println!("qksmtp: status page http://{a}/ (not served by this version yet)"),
-        None => println!("qksmtp: status page off"),
-    }
+    let status = qksmtp::status::start_page(&config, spool_for_status, engine.events());
     println!("qksmtp: ready; Ctrl-C stops");
     let _ = stop_rx.recv();
     println!("qksmtp: stopping");
+    if let Some(page) = status {
+        qksmtp::spool::lock::StatusFile::remove(&config.server.spool_dir);
+        page.stop();
+    }
     server.stop(STOP_GRACE);
     engine.stop(STOP_GRACE);
     println!("qksmtp: stopped");
     ExitCode::SUCCESS
+}
+
+/// Takes the spool's lock (waiting a little for a command that holds it); `None` (after
+/// saying why) when another server uses this spool.
+fn lock_spool(dir: &Path) -> Option<qksmtp::spool::lock::SpoolLock> {
+    for _ in 0..50 {
+        match qksmtp::spool::lock::try_lock(dir) {
+            Ok(Some(lock)) => return Some(lock),
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => {
+                eprintln!("qksmtp: cannot lock the spool {}: {e}", dir.display());
+                return None;
+            }
+        }
+    }
+    eprintln!(
+        "qksmtp: the spool {} is in use by another qksmtp; stop it first, or give this one its own spool_dir",
+        dir.display()
+    );
+    None
 }
 
 /// Opens the spool, removes leftovers of unfinished writes, reports what waits in it.
@@ -282,35 +304,4 @@ fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
         pending
     );
     Ok((Arc::new(spool), scan.envelopes))
-}
-
-fn show(config: Config, warnings: Vec<ConfigError>, id: &MessageId) -> ExitCode {
-    print_warnings(&warnings);
-    let spool = match Spool::open(&config.server.spool_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("qksmtp: cannot open the spool: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match spool.read_envelope(id) {
-        Ok(Ok(env)) => {
-            let record = spool.read_record(id).unwrap_or_default();
-            print!(
-                "{}",
-                qksmtp::queue::render_detail(&env, &record, Timestamp::now())
-            );
-            ExitCode::SUCCESS
-        }
-        Ok(Err(e)) => {
-            eprintln!("qksmtp: message {id} has a damaged envelope: {e}");
-            ExitCode::from(1)
-        }
-        Err(_) => {
-            eprintln!(
-                "qksmtp: no message {id} in the spool (delivered messages leave it; see the delivery log)"
-            );
-            ExitCode::from(1)
-        }
-    }
 }

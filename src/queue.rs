@@ -29,11 +29,12 @@ pub fn render(scan: &Scan, now: Timestamp) -> String {
 fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
     let _ = writeln!(
         s,
-        "{}  {:>7}  {:>4}  from {}",
+        "{}  {:>7}  {:>4}  from {}{}",
         env.id,
         human_size(env.size),
         short_age(now.since(env.arrival)),
-        env.sender
+        env.sender,
+        if env.held { "  [held]" } else { "" }
     );
     for r in &env.recipients {
         let _ = write!(s, "    {:<9} {}", r.state.name(), r.address);
@@ -109,6 +110,7 @@ mod tests {
                 Recipient::new(Address::new("c", "z.test"), None, None),
                 done,
             ],
+            held: false,
             kind: crate::spool::envelope::MessageKind::Mail,
         };
         let scan = Scan {

@@ -44,6 +44,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
             })
             .collect(),
         kind: MessageKind::Mail,
+        held: false,
     }
 }
 

@@ -3,8 +3,12 @@
 //! worker threads that take jobs from a bounded crossbeam channel and report back.
 
 use super::connections::{Connections, IDLE_LIMIT};
+use super::history::History;
 use super::log::DeliveryLog;
+use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
+use super::snapshot::{MessageDetail, Snapshot};
+use super::stats::Stats;
 use super::worker::{self, WorkerContext};
 use crate::config::Config;
 use crate::dns::Resolver;
@@ -29,6 +33,17 @@ pub enum Event {
     Delete(MessageId, Sender<bool>),
     /// Try everything waiting now.
     Flush,
+    /// Hold a message (its recipients are not tried until released); answers whether known.
+    Hold(MessageId, Sender<bool>),
+    /// Release a held message; answers whether known.
+    Release(MessageId, Sender<bool>),
+    /// Take a message committed outside the server (`qksmtp send`); false if already known.
+    Adopt(Box<Envelope>, Sender<bool>),
+    /// The queue as plain values, with at most this many messages listed.
+    Snapshot(usize, Sender<Snapshot>),
+    /// One message: queued (the files are the caller's to read) or recently finished (with
+    /// its headers and step record, kept in memory).
+    Message(MessageId, Sender<Option<MessageDetail>>),
     /// Stop: finish or abandon jobs in flight (within `grace`), then end.
     Stop(Duration),
 }
@@ -39,6 +54,8 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// How many finished messages the status page remembers.
+const HISTORY: usize = 200;
 /// How long DNS may take per query.
 const DNS_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -99,6 +116,18 @@ impl Engine {
             writer: spool.state_writer(),
             log,
             jobs: Some(job_tx),
+            extra: Extra {
+                stats: Stats::default(),
+                history: History::new(if config.server.status_listen.is_some() {
+                    HISTORY
+                } else {
+                    0
+                }),
+                spool: spool.clone(),
+                started: now,
+                workers: workers_n,
+                job_dest: None,
+            },
         };
         let scheduler = thread::Builder::new()
             .name("scheduler".into())
@@ -129,6 +158,9 @@ impl Engine {
     }
 }
 
+mod view;
+use view::Extra;
+
 /// The scheduler thread: the pure core plus the I/O its effects need.
 struct Shell {
     core: Scheduler,
@@ -138,6 +170,8 @@ struct Shell {
     writer: StateWriter,
     log: DeliveryLog,
     jobs: Option<Sender<Job>>,
+    /// What the status page needs (see `view`).
+    extra: Extra,
 }
 
 impl Shell {
@@ -152,7 +186,10 @@ impl Shell {
                 .map_or(Duration::from_secs(3600), |t| t.since(now));
             select! {
                 recv(committed) -> msg => match msg {
-                    Ok(env) => self.core.add(env, Timestamp::now()),
+                    Ok(env) => {
+                        self.extra.stats.counters.received += 1;
+                        self.core.add(env, Timestamp::now())
+                    }
                     Err(_) => committed = never(),
                 },
                 recv(events) -> ev => match ev {
@@ -187,6 +224,7 @@ impl Shell {
         let now = Timestamp::now();
         match ev {
             Event::Done(report) => {
+                self.extra.job_dest = self.core.job_dest(report.id);
                 let effects = self.core.finish(report, now);
                 self.apply(effects, now);
             }
@@ -201,6 +239,7 @@ impl Shell {
             }
             Event::Flush => self.core.flush(now),
             Event::Stop(_) => {}
+            other => self.handle_view(other, now),
         }
     }
 
@@ -213,6 +252,7 @@ impl Shell {
             match events.recv_timeout(left) {
                 Ok(Event::Done(report)) => {
                     let now = Timestamp::now();
+                    self.extra.job_dest = self.core.job_dest(report.id);
                     let effects = self.core.finish(report, now);
                     self.apply(effects, now);
                 }
@@ -248,6 +288,10 @@ impl Shell {
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        let dest: Option<Dest> = self.extra.job_dest.take();
+        self.extra.stats.observe(&effects, dest.as_ref(), now);
+        let mut kept = Vec::new();
+        let mut unwritten = Vec::new();
         // A message removed in this same batch needs no step record on disk.
         let removed: std::collections::HashSet<MessageId> = effects
             .iter()
@@ -259,12 +303,18 @@ impl Shell {
         for effect in effects {
             let result = match effect {
                 Effect::Persist(env) => self.writer.rewrite(&env),
-                Effect::Remove(id) => self.writer.remove(&id),
+                Effect::Remove(id) => {
+                    kept.extend(self.extra.keep_files(&id, &mut unwritten));
+                    self.writer.remove(&id)
+                }
                 Effect::Log(line) => {
                     self.log.write(&line, now);
                     Ok(())
                 }
-                Effect::Record { id, .. } if removed.contains(&id) => Ok(()),
+                Effect::Record { id, label, record } if removed.contains(&id) => {
+                    self.extra.keep_record(id, &label, &record, &mut unwritten);
+                    Ok(())
+                }
                 Effect::Record { id, label, record } => self
                     .writer
                     .append_record(&id, &super::record_text::render(&label, &record)),
@@ -293,6 +343,8 @@ impl Shell {
                 error!("spool update failed: {e}");
             }
         }
+        let finished = self.core.take_finished();
+        self.extra.remember(finished, kept, now);
         self.log.flush();
     }
 }

@@ -4,10 +4,13 @@
 
 pub mod connections;
 pub mod engine;
+pub mod history;
 pub mod log;
 pub mod notify;
 pub mod outcome;
 pub mod policy;
 pub mod record_text;
 pub mod scheduler;
+pub mod snapshot;
+pub mod stats;
 pub mod worker;

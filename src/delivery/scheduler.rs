@@ -122,6 +122,8 @@ pub struct Scheduler {
     dests: HashMap<Dest, DestState>,
     jobs: HashMap<JobId, JobInfo>,
     next_job: u64,
+    /// Messages that left the queue since the engine last asked (`take_finished`).
+    finished: Vec<Envelope>,
 }
 
 /// What the scheduler remembers of a job in flight.
@@ -144,6 +146,7 @@ impl Scheduler {
             dests: HashMap::new(),
             jobs: HashMap::new(),
             next_job: 1,
+            finished: Vec::new(),
         }
     }
 
@@ -151,7 +154,7 @@ impl Scheduler {
     pub fn add(&mut self, mut env: Envelope, now: Timestamp) {
         let id = env.id.clone();
         for (i, r) in env.recipients.iter_mut().enumerate() {
-            if r.state == RecipientState::Pending {
+            if r.state == RecipientState::Pending && !env.held {
                 let at = *r.next_try.get_or_insert(now);
                 self.waiting.insert((at, id.clone(), i));
             }
@@ -230,7 +233,7 @@ impl Scheduler {
                 break;
             }
             self.waiting.pop_first();
-            let Some(msg) = self.messages.get(&id) else {
+            let Some(msg) = self.messages.get(&id).filter(|m| !m.env.held) else {
                 continue;
             };
             match policy::next_dest(&self.config, &msg.env.recipients[i]) {
@@ -316,7 +319,8 @@ impl Scheduler {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            if msg.busy[i] || msg.env.recipients[i].state != RecipientState::Pending {
+            if msg.busy[i] || msg.env.held || msg.env.recipients[i].state != RecipientState::Pending
+            {
                 continue;
             }
             msg.busy[i] = true;
@@ -505,7 +509,9 @@ impl Scheduler {
             .iter()
             .all(|r| r.state != RecipientState::Pending);
         if finished && !msg.busy.iter().any(|&b| b) {
-            self.messages.remove(id);
+            if let Some(done) = self.messages.remove(id) {
+                self.finished.push(done.env);
+            }
             effects.push(Effect::Remove(id.clone()));
         } else {
             effects.push(Effect::Persist(msg.env.clone()));
@@ -584,3 +590,4 @@ pub fn job_ids(job: &Job) -> Vec<MessageId> {
 mod notices;
 #[cfg(test)]
 mod tests;
+pub mod view;

@@ -102,6 +102,7 @@ pub fn commit(
             params: sub.params.clone(),
             recipients: sub.recipients.clone(),
             kind: sub.kind,
+            held: false,
         };
         match spool.commit(&env, &[&prefix, content]) {
             Ok(()) => {

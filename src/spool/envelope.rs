@@ -15,6 +15,7 @@
 //! body 8bitmime                       (or 7bit)
 //! smtputf8 0
 //! ret hdrs                            (optional: full|hdrs)
+//! held 1                              (optional: `qksmtp hold`; absent = not held)
 //! envid abc%20123                     (optional, decoded ENVID)
 //! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
@@ -113,6 +114,8 @@ pub struct Envelope {
     pub size: u64,
     pub params: MailParams,
     pub recipients: Vec<Recipient>,
+    /// Held (`qksmtp hold`): its recipients are not tried until released.
+    pub held: bool,
     pub kind: MessageKind,
 }
 
@@ -254,6 +257,9 @@ pub fn render(env: &Envelope) -> String {
     if let Some(auth) = &env.params.auth {
         let _ = writeln!(s, "mail_auth {}", encode(auth));
     }
+    if env.held {
+        s.push_str("held 1\n");
+    }
     match env.kind {
         MessageKind::Mail => {}
         MessageKind::Bounce => s.push_str("kind bounce\n"),
@@ -326,6 +332,7 @@ struct Builder {
     size: Option<u64>,
     params: MailParams,
     recipients: Vec<Recipient>,
+    held: bool,
     kind: MessageKind,
 }
 
@@ -369,6 +376,7 @@ impl Builder {
                 }
             }
             "rcpt" => self.recipients.push(parse_recipient(value)?),
+            "held" => self.held = value == "1",
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -389,6 +397,7 @@ impl Builder {
             size: self.size.ok_or_else(|| missing("size"))?,
             params: self.params,
             recipients: self.recipients,
+            held: self.held,
             kind: self.kind,
         })
     }
@@ -494,6 +503,7 @@ mod tests {
                 r2,
                 Recipient::new(Address::new("postmaster", ""), None, None),
             ],
+            held: false,
             kind: MessageKind::Mail,
         }
     }
@@ -508,6 +518,12 @@ mod tests {
             ..env
         };
         assert_eq!(parse(&render(&null)), Ok(null.clone()));
+        let held = Envelope {
+            held: true,
+            ..null.clone()
+        };
+        assert!(render(&held).contains("\nheld 1\n"));
+        assert_eq!(parse(&render(&held)), Ok(held));
         let bounce = Envelope {
             kind: MessageKind::Bounce,
             ..null

@@ -10,6 +10,7 @@
 
 pub mod envelope;
 pub mod id;
+pub mod lock;
 
 use envelope::{Envelope, EnvelopeError};
 use id::{IdGenerator, MessageId};
@@ -127,6 +128,16 @@ impl Spool {
         ] {
             let _ = fs::remove_file(p);
         }
+    }
+
+    /// Where a committed message's file is (`ID.msg`).
+    pub fn message_path(&self, id: &MessageId) -> PathBuf {
+        self.path(id, MSG)
+    }
+
+    /// Where a message's step record is (`ID.steps`).
+    pub fn steps_path(&self, id: &MessageId) -> PathBuf {
+        self.path(id, STEPS)
     }
 
     /// Reads a committed message's file.

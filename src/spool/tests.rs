@@ -26,6 +26,7 @@ fn envelope(spool: &Spool) -> Envelope {
             None,
             None,
         )],
+        held: false,
         kind: super::envelope::MessageKind::Mail,
     }
 }

@@ -72,6 +72,8 @@ pub struct Server {
     pub child: Child,
     /// The first plain SMTP listener (`(smtp)` line).
     pub addr: SocketAddr,
+    /// The status page's address, when `status_listen` is set.
+    pub status_addr: Option<SocketAddr>,
     /// The first implicit-TLS listener (`(smtps)` line), if any.
     pub tls_addr: Option<SocketAddr>,
     /// stdout lines after "ready".
@@ -118,6 +120,7 @@ impl Server {
         });
         let mut startup = Vec::new();
         let mut addr = None;
+        let mut status_addr = None;
         let mut tls_addr = None;
         loop {
             let line = rx
@@ -131,6 +134,9 @@ impl Server {
                     _ => addr = addr.or(Some(bound)),
                 }
             }
+            if let Some(rest) = line.strip_prefix("qksmtp: status page http://") {
+                status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
+            }
             let ready = line.starts_with("qksmtp: ready");
             startup.push(line);
             if ready {
@@ -141,6 +147,7 @@ impl Server {
             dir,
             child,
             addr: addr.expect("a listening line"),
+            status_addr,
             tls_addr,
             lines: rx,
             startup,
@@ -424,3 +431,67 @@ pub fn queued_id(reply: &str) -> String {
 }
 
 pub mod fake_mx;
+
+/// One HTTP request to the status page; returns (status code, body). `token` adds the
+/// action token header.
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+/// Polls `path` until the body contains every one of `parts`; returns the body.
+pub fn wait_http(addr: SocketAddr, path: &str, parts: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = http(addr, "GET", path, &[]);
+        if parts.iter().all(|p| body.contains(p)) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: no {parts:?} in:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The INI with the status page on a free loopback port.
+pub fn status_ini(rest: &str) -> String {
+    base_ini("", rest).replace("status_listen =\n", "status_listen = 127.0.0.1:0\n")
+}
+
+/// Runs `qksmtp ARGS --config DIR/qksmtp.ini` with `stdin` as standard input.
+pub fn run_cli_stdin(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("qksmtp.ini"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

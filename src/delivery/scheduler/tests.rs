@@ -28,6 +28,7 @@ fn env(n: u32, rcpts: &[&str]) -> Envelope {
                 Recipient::new(Address::new(l, d), None, None)
             })
             .collect(),
+        held: false,
         kind: crate::spool::envelope::MessageKind::Mail,
     }
 }

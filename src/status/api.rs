@@ -1,0 +1,259 @@
+//! The JSON answers of `/api/...` and the text answers for the CLI (`?format=text`), built
+//! from the scheduler's snapshot. Pure.
+
+use super::json::J;
+use super::steps::{self, Attempt};
+use crate::delivery::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
+use crate::queue::human_size;
+use crate::time::{Timestamp, short_age};
+use std::fmt::Write as _;
+
+/// One message with what the detail view adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub view: MessageView,
+    pub headers: String,
+    /// The step record text (`ID.steps`).
+    pub steps: String,
+}
+
+/// `2026-11-23T07:37:00Z`.
+pub fn time(t: Timestamp) -> J {
+    J::Str(t.iso().replace(' ', "T"))
+}
+
+fn opt_time(t: Option<Timestamp>) -> J {
+    t.map_or(J::Null, time)
+}
+
+/// `GET /api/status`.
+pub fn status(s: &Snapshot) -> J {
+    let c = s.counters;
+    J::obj(vec![
+        ("now", time(s.now)),
+        ("running_since", time(s.started)),
+        (
+            "state",
+            if s.in_flight > 0 { "sending" } else { "idle" }.into(),
+        ),
+        ("workers", s.workers.into()),
+        ("in_flight", s.in_flight.into()),
+        (
+            "counters",
+            J::obj(vec![
+                ("received", c.received.into()),
+                ("delivered", c.delivered.into()),
+                ("deferred", c.deferred.into()),
+                ("bounced", c.bounced.into()),
+            ]),
+        ),
+        (
+            "queue",
+            J::obj(vec![
+                ("messages", s.totals.messages.into()),
+                ("queued", s.totals.queued.into()),
+                ("sending", s.totals.sending.into()),
+                ("deferred", s.totals.deferred.into()),
+                ("held", s.totals.held.into()),
+            ]),
+        ),
+        ("destinations", J::Arr(s.dests.iter().map(dest).collect())),
+    ])
+}
+
+fn dest(d: &DestView) -> J {
+    J::obj(vec![
+        ("name", d.name.as_str().into()),
+        ("connections", d.active.into()),
+        ("max_connections", d.max_connections.into()),
+        ("in_run", d.in_run.into()),
+        ("max_continuous", d.max_continuous.into()),
+        ("ready", d.ready.into()),
+        ("paused_until", opt_time(d.paused_until)),
+        ("next_retry", opt_time(d.next_retry)),
+        (
+            "last_error",
+            d.last_error.as_ref().map_or(J::Null, |(at, e)| {
+                J::obj(vec![("at", time(*at)), ("error", e.as_str().into())])
+            }),
+        ),
+    ])
+}
+
+/// `GET /api/messages`: the queue and the recently finished, newest first.
+pub fn messages(s: &Snapshot) -> J {
+    J::obj(vec![
+        ("now", time(s.now)),
+        ("queued", J::Arr(s.messages.iter().map(message).collect())),
+        ("finished", J::Arr(s.finished.iter().map(message).collect())),
+    ])
+}
+
+pub fn message(m: &MessageView) -> J {
+    J::obj(vec![
+        ("id", m.id.as_str().into()),
+        ("arrival", time(m.arrival)),
+        ("sender", m.sender.as_str().into()),
+        ("subject", m.subject.clone().into()),
+        ("size", m.size.into()),
+        ("held", m.held.into()),
+        ("finished", opt_time(m.finished)),
+        (
+            "recipients",
+            J::Arr(m.recipients.iter().map(recipient).collect()),
+        ),
+    ])
+}
+
+fn recipient(r: &RecipientView) -> J {
+    J::obj(vec![
+        ("address", r.address.as_str().into()),
+        ("state", r.state.name().into()),
+        ("next_try", opt_time(r.next_try)),
+        ("last_result", r.last_result.clone().into()),
+        ("explanation", explain(r).into()),
+        ("direct_tries", r.direct_tries.into()),
+        ("relay_tries", r.relay_tries.into()),
+    ])
+}
+
+/// `GET /api/messages/ID`: the message, its headers and every attempt step by step.
+pub fn detail(d: &Detail) -> J {
+    let J::Obj(mut fields) = message(&d.view) else {
+        unreachable!("message() is an object")
+    };
+    fields.push(("headers", d.headers.as_str().into()));
+    fields.push((
+        "attempts",
+        J::Arr(steps::parse(&d.steps).iter().map(attempt).collect()),
+    ));
+    J::Obj(fields)
+}
+
+fn attempt(a: &Attempt) -> J {
+    let steps = a
+        .steps
+        .iter()
+        .map(|s| {
+            J::obj(vec![
+                ("at", s.at.as_str().into()),
+                ("ms", J::Int(s.ms as i64)),
+                ("ok", s.ok.into()),
+                ("step", s.step.as_str().into()),
+                ("text", s.text.as_str().into()),
+            ])
+        })
+        .collect();
+    J::obj(vec![
+        ("label", a.label.as_str().into()),
+        ("steps", J::Arr(steps)),
+    ])
+}
+
+/// A recipient's state in plain words.
+pub fn explain(r: &RecipientView) -> String {
+    let last = r.last_result.as_deref().unwrap_or("");
+    let why = plain_reason(last);
+    match r.state {
+        Shown::Queued => "waiting for its first attempt".into(),
+        Shown::Sending => "being sent now".into(),
+        Shown::Held => "held: not tried until released".into(),
+        Shown::Delivered => format!("delivered: the server accepted it ({last})"),
+        Shown::Deferred => format!("not delivered yet, will try again: {why}"),
+        Shown::Failed => format!("failed for good: {why}"),
+    }
+}
+
+/// What a reply or error means, for people.
+pub fn plain_reason(last: &str) -> String {
+    let code = |p: &str| last.split(' ').nth(1).is_some_and(|c| c.starts_with(p));
+    let meaning = if code("5.1.1") || code("5.1.10") {
+        "the address does not exist"
+    } else if code("5.1.2") || last.contains("NXDOMAIN") {
+        "the domain does not exist"
+    } else if code("4.2.2") || code("5.2.2") {
+        "the mailbox is full"
+    } else if code("5.7") {
+        "the server refused us by policy (blocked or not allowed)"
+    } else if code("5.3.4") || code("5.2.3") {
+        "the message is too big for that server"
+    } else if last.starts_with('4') {
+        "the server asked us to try again later"
+    } else if last.starts_with('5') {
+        "the server refused it"
+    } else if last.contains("refused") {
+        "the server did not accept a connection"
+    } else if last.contains("timed out") {
+        "the server did not answer in time"
+    } else {
+        return last.to_string();
+    };
+    if last.is_empty() {
+        meaning.into()
+    } else {
+        format!("{meaning} ({last})")
+    }
+}
+
+/// `qksmtp queue` through the API: the same layout as the spool listing.
+pub fn queue_text(s: &Snapshot) -> String {
+    let mut out = String::new();
+    for m in &s.messages {
+        message_text(&mut out, m, s.now);
+    }
+    let t = s.totals;
+    let _ = writeln!(
+        out,
+        "{} message(s): {} queued, {} sending, {} deferred, {} held (server running since {})",
+        t.messages,
+        t.queued,
+        t.sending,
+        t.deferred,
+        t.held,
+        s.started.iso()
+    );
+    if !s.finished.is_empty() {
+        out.push_str("recently finished:\n");
+        for m in &s.finished {
+            message_text(&mut out, m, s.now);
+        }
+    }
+    out
+}
+
+fn message_text(out: &mut String, m: &MessageView, now: Timestamp) {
+    let held = if m.held { "  [held]" } else { "" };
+    let _ = writeln!(
+        out,
+        "{}  {:>7}  {:>4}  from {}{held}",
+        m.id,
+        human_size(m.size),
+        short_age(now.since(m.arrival)),
+        m.sender
+    );
+    for r in &m.recipients {
+        let _ = write!(out, "    {:<9} {}", r.state.name(), r.address);
+        if let Some(at) = r.next_try.filter(|_| r.state == Shown::Deferred) {
+            let _ = write!(out, "  (next {})", at.iso());
+        }
+        if let Some(last) = &r.last_result {
+            let _ = write!(out, "  last: {last}");
+        }
+        out.push('\n');
+    }
+}
+
+/// `qksmtp show ID` through the API.
+pub fn detail_text(d: &Detail, now: Timestamp) -> String {
+    let mut out = String::new();
+    message_text(&mut out, &d.view, now);
+    out.push('\n');
+    out.push_str(&d.headers);
+    out.push('\n');
+    if d.steps.is_empty() {
+        out.push_str("no delivery attempt yet\n");
+    } else {
+        out.push_str(&d.steps);
+    }
+    out
+}

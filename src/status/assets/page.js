@@ -1,0 +1,96 @@
+// qksmtp status page: polls the JSON API and re-renders; actions are POSTed with the token.
+"use strict";
+(function () {
+  var token = document.querySelector('meta[name="qksmtp-token"]').content;
+  var view = document.body.dataset.view;
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function iso(t) { return t ? t.replace("T", " ") : ""; }
+  function age(now, t) {
+    var s = Math.max(0, (Date.parse(now) - Date.parse(t)) / 1000);
+    if (s < 60) return Math.floor(s) + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m";
+    if (s < 86400) return Math.floor(s / 3600) + "h";
+    return Math.floor(s / 86400) + "d";
+  }
+  function size(n) {
+    if (n < 1024) return String(n);
+    if (n < 1048576) return (n / 1024).toFixed(1) + "K";
+    return (n / 1048576).toFixed(1) + "M";
+  }
+  function card(m, now) {
+    var h = '<div class="msg"><a href="/message/' + esc(m.id) + '">' + esc(m.subject || "(no subject)") +
+      '</a> <span class="muted">from ' + esc(m.sender) + " · " + size(m.size) + " · " + age(now, m.arrival) +
+      " ago · " + esc(m.id) + "</span>";
+    if (m.held) h += ' <span class="st held">held</span>';
+    h += "<ul>";
+    m.recipients.forEach(function (r) {
+      h += '<li><span class="st ' + esc(r.state) + '">' + esc(r.state) + "</span> " + esc(r.address) +
+        ' <span class="why">' + esc(r.explanation) + "</span></li>";
+    });
+    return h + "</ul></div>\n";
+  }
+  function dest(d) {
+    var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
+      " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
+    if (d.paused_until) h += " · paused until " + esc(iso(d.paused_until));
+    if (d.next_retry) h += " · next retry " + esc(iso(d.next_retry));
+    if (d.last_error) h += '<div class="err">' + esc(iso(d.last_error.at)) + ": " + esc(d.last_error.error) + "</div>";
+    return h + "</div>\n";
+  }
+  function render(st, ms) {
+    var c = st.counters, q = st.queue;
+    var h = '<section class="counters">';
+    [["received", c.received], ["queued", q.queued + q.deferred + q.held], ["in flight", q.sending],
+     ["delivered", c.delivered], ["deferred", c.deferred], ["bounced", c.bounced]].forEach(function (p) {
+      h += "<div><b>" + p[1] + "</b><span>" + p[0] + "</span></div>";
+    });
+    h += "</section>\n<h2>Destinations</h2>\n";
+    if (!st.destinations.length) h += '<p class="muted">no destination busy</p>\n';
+    st.destinations.forEach(function (d) { h += dest(d); });
+    h += "<h2>Messages</h2>\n";
+    var all = ms.queued.concat(ms.finished);
+    if (!all.length) h += '<p class="muted">no messages yet</p>\n';
+    all.forEach(function (m) { h += card(m, ms.now); });
+    document.getElementById("live").innerHTML = h;
+    var badge = document.getElementById("state");
+    badge.textContent = st.state;
+    badge.className = "badge " + st.state;
+    document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+  }
+  function get(url) {
+    return fetch(url, { cache: "no-store" }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    });
+  }
+  function poll() {
+    var next = function () { setTimeout(poll, 1500); };
+    if (view === "overview") {
+      Promise.all([get("/api/status"), get("/api/messages")])
+        .then(function (v) { render(v[0], v[1]); }).catch(function () {}).then(next);
+    } else if (view === "message") {
+      var main = document.getElementById("detail");
+      get("/api/messages/" + main.dataset.id).then(function (m) {
+        var sig = m.recipients.map(function (r) { return r.state; }).join(",");
+        if (sig !== main.dataset.sig) location.reload();
+      }).catch(function () {}).then(next);
+    }
+  }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-action]");
+    if (!b) return;
+    var a = b.dataset.action;
+    if (a === "delete" && !confirm("Delete this message?")) return;
+    var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
+      if (a === "delete" && r.ok) location.href = "/";
+      else location.reload();
+    });
+  });
+  setTimeout(poll, 1500);
+})();

@@ -1,0 +1,229 @@
+//! Just enough HTTP/1.1 for the status page: one request per connection, read with limits
+//! (head 16 KiB, body 64 KiB), and a response with security headers. `parse_head` is pure.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The path without the query, e.g. `/api/messages`.
+    pub path: String,
+    pub query: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub peer: IpAddr,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter's raw value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A request for tests and the CLI: no headers, no body.
+    pub fn new(method: &str, target: &str, peer: IpAddr) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer,
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+pub const JSON: &str = "application/json";
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+impl Response {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// `{"error":"..."}` with the status.
+    pub fn error(status: u16, message: &str) -> Response {
+        let body = super::json::J::obj(vec![("error", message.into())]).to_string();
+        Response::new(status, JSON, body)
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        let head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+             Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+             X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
+             Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        );
+        w.write_all(head.as_bytes())?;
+        w.write_all(&self.body)?;
+        w.flush()
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        421 => "Misdirected Request",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// Parses the request line and headers (the bytes before the empty line).
+pub fn parse_head(head: &[u8], peer: IpAddr) -> Result<Request, Response> {
+    let bad = || Response::error(400, "bad request");
+    let text = std::str::from_utf8(head).map_err(|_| bad())?;
+    let mut lines = text.split("\r\n");
+    let first = lines.next().ok_or_else(bad)?;
+    let mut parts = first.split(' ');
+    let (method, target, version) = (parts.next(), parts.next(), parts.next());
+    let (Some(method), Some(target), Some(version)) = (method, target, version) else {
+        return Err(bad());
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || parts.next().is_some() {
+        return Err(bad());
+    }
+    let mut req = Request::new(method, target, peer);
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').ok_or_else(bad)?;
+        req.headers
+            .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok(req)
+}
+
+/// Reads one request (the socket has its timeouts set by the caller).
+pub fn read_request(stream: &mut impl Read, peer: IpAddr) -> Result<Request, Response> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+        if end.unwrap_or(buf.len()) > MAX_HEAD {
+            return Err(Response::error(431, "request head too large"));
+        }
+        if let Some(p) = end {
+            break p;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(Response::error(431, "request head too large"));
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(Response::error(400, "incomplete request")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let mut req = parse_head(&buf[..head_end], peer)?;
+    let length: usize = match req.header("content-length") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| Response::error(400, "bad Content-Length"))?,
+        None => 0,
+    };
+    if length > MAX_BODY || req.header("transfer-encoding").is_some() {
+        return Err(Response::error(413, "request body too large"));
+    }
+    let mut body = buf.split_off(head_end + 4);
+    while body.len() < length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return Err(Response::error(400, "incomplete body")),
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    body.truncate(length);
+    req.body = body;
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> IpAddr {
+        "127.0.0.1".parse().unwrap()
+    }
+
+    #[test]
+    fn reads_a_request_with_headers_and_body() {
+        let raw =
+            b"POST /api/flush?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8025\r\nContent-Length: 2\r\n\r\nhi";
+        let req = read_request(&mut &raw[..], peer()).unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("POST", "/api/flush")
+        );
+        assert_eq!(req.param("x"), Some("1"));
+        assert_eq!(req.header("host"), Some("127.0.0.1:8025"));
+        assert_eq!(req.body, b"hi");
+    }
+
+    #[test]
+    fn refuses_garbage_and_oversize() {
+        for raw in [
+            &b"GET\r\n\r\n"[..],
+            b"GET x HTTP/1.1\r\n\r\n",
+            b"GET / SPDY\r\n\r\n",
+        ] {
+            assert_eq!(read_request(&mut &raw[..], peer()).unwrap_err().status, 400);
+        }
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+        assert_eq!(
+            read_request(&mut big.as_bytes(), peer())
+                .unwrap_err()
+                .status,
+            431
+        );
+        let body = b"POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n";
+        assert_eq!(
+            read_request(&mut &body[..], peer()).unwrap_err().status,
+            413
+        );
+    }
+}

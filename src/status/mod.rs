@@ -1,0 +1,316 @@
+//! The status page and its JSON API on `status_listen`: a small HTTP/1.1 server (one thread
+//! per connection, at most `MAX_CONNECTIONS`, one request each, with limits and timeouts).
+//! Routing and rendering are pure (`route`, `api`, `html`, `metrics`); this file does the
+//! I/O: it asks the scheduler thread for snapshots and gives it the orders.
+
+pub mod api;
+pub mod client;
+pub mod html;
+pub mod http;
+pub mod json;
+pub mod metrics;
+pub mod route;
+pub mod steps;
+
+use crate::config::Config;
+use crate::delivery::engine::Event;
+use crate::delivery::history;
+use crate::delivery::snapshot::{MessageDetail, Snapshot};
+use crate::spool::Spool;
+use crate::spool::id::MessageId;
+use api::Detail;
+use crossbeam_channel::{Sender, bounded};
+use http::{HTML, JSON, Request, Response, TEXT};
+use json::J;
+use route::{Action, Guard, Route};
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+const MAX_CONNECTIONS: usize = 32;
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the scheduler thread's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages listed by the page and `/api/messages` (the totals count all).
+const LIST_LIMIT: usize = 200;
+
+struct Shared {
+    guard: Guard,
+    events: Sender<Event>,
+    spool: Arc<Spool>,
+    /// Subjects of queued messages (their files never change).
+    subjects: Mutex<HashMap<MessageId, Option<String>>>,
+    open: AtomicUsize,
+}
+
+pub struct StatusServer {
+    addr: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    acceptor: JoinHandle<()>,
+}
+
+impl StatusServer {
+    /// Binds `status_listen` and serves until `stop`.
+    pub fn start(
+        config: &Config,
+        addr: SocketAddr,
+        spool: Arc<Spool>,
+        events: Sender<Event>,
+        token: String,
+    ) -> io::Result<StatusServer> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            guard: Guard {
+                allow: config.server.status_allow.clone(),
+                token,
+                hostname: config.server.hostname.clone(),
+            },
+            events,
+            spool,
+            subjects: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let acceptor = thread::Builder::new()
+            .name("status".into())
+            .spawn(move || accept(listener, shared, stop))?;
+        Ok(StatusServer {
+            addr,
+            stopping,
+            acceptor,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let _ = self.acceptor.join();
+    }
+}
+
+fn accept(listener: TcpListener, shared: Arc<Shared>, stopping: Arc<AtomicBool>) {
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else { continue };
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        if shared.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            let _ = Response::error(503, "too many connections").write_to(&mut stream);
+            continue;
+        }
+        let shared2 = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("status-conn".into())
+            .spawn(move || {
+                serve(&mut stream, &shared2);
+                shared2.open.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn serve(stream: &mut TcpStream, shared: &Shared) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let response = match http::read_request(stream, peer.ip()) {
+        Ok(req) => handle(shared, &req),
+        Err(refusal) => refusal,
+    };
+    let _ = response.write_to(stream);
+}
+
+fn handle(shared: &Shared, req: &Request) -> Response {
+    let route = match route::route(req, &shared.guard) {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let unavailable = || Response::error(503, "the server is stopping");
+    let not_found = || {
+        Response::error(
+            404,
+            "no such message (delivered messages are listed a while, then forgotten)",
+        )
+    };
+    match route {
+        Route::Asset("page.js") => {
+            Response::new(200, "text/javascript; charset=utf-8", html::PAGE_JS)
+        }
+        Route::Asset(_) => Response::new(200, "text/css; charset=utf-8", html::PAGE_CSS),
+        Route::Page => match snapshot(shared) {
+            Some(s) => Response::new(200, HTML, html::overview(&s, &shared.guard.token)),
+            None => unavailable(),
+        },
+        Route::Status => match snapshot(shared) {
+            Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+            None => unavailable(),
+        },
+        Route::Messages { text } => match snapshot(shared) {
+            Some(s) if text => Response::new(200, TEXT, api::queue_text(&s)),
+            Some(s) => Response::new(200, JSON, api::messages(&s).to_string()),
+            None => unavailable(),
+        },
+        Route::Metrics => match snapshot(shared) {
+            Some(s) => Response::new(200, metrics::CONTENT_TYPE, metrics::render(&s)),
+            None => unavailable(),
+        },
+        Route::MessagePage(id) => match detail(shared, &id) {
+            Some(d) => Response::new(
+                200,
+                HTML,
+                html::message_page(&d, &shared.guard.token, crate::time::Timestamp::now()),
+            ),
+            None => not_found(),
+        },
+        Route::Message { id, text } => match detail(shared, &id) {
+            Some(d) if text => Response::new(
+                200,
+                TEXT,
+                api::detail_text(&d, crate::time::Timestamp::now()),
+            ),
+            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            None => not_found(),
+        },
+        Route::Act(action) => perform(shared, action),
+    }
+}
+
+/// Starts the page on `status_listen` (if set), prints where it is and writes
+/// `spool/.status` for the commands. A port that cannot be bound is a warning, not fatal.
+pub fn start_page(
+    config: &Config,
+    spool: Arc<Spool>,
+    events: Sender<Event>,
+) -> Option<StatusServer> {
+    let Some(addr) = config.server.status_listen else {
+        println!("qksmtp: status page off");
+        return None;
+    };
+    let token = crate::spool::lock::random_token();
+    match StatusServer::start(config, addr, spool, events, token.clone()) {
+        Ok(page) => {
+            let status = crate::spool::lock::StatusFile {
+                addr: page.addr(),
+                token,
+            };
+            if let Err(e) = status.write(&config.server.spool_dir) {
+                log::warn!(
+                    "cannot write the status file (commands will not reach the server): {e}"
+                );
+            }
+            println!("qksmtp: status page http://{}/", page.addr());
+            Some(page)
+        }
+        Err(e) => {
+            eprintln!(
+                "qksmtp: warning: status page: cannot listen on {addr}: {e} (another program uses it? change [server] status_listen)"
+            );
+            println!("qksmtp: status page off (cannot listen on {addr})");
+            None
+        }
+    }
+}
+
+/// Asks the scheduler thread a question; `None` when it does not answer (stopping).
+fn ask<T>(shared: &Shared, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
+    let (tx, rx) = bounded(1);
+    shared.events.send(make(tx)).ok()?;
+    rx.recv_timeout(ANSWER_TIMEOUT).ok()
+}
+
+fn snapshot(shared: &Shared) -> Option<Snapshot> {
+    let mut s = ask(shared, |tx| Event::Snapshot(LIST_LIMIT, tx))?;
+    let mut cache = shared.subjects.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() > 10 * LIST_LIMIT {
+        cache.clear();
+    }
+    for m in &mut s.messages {
+        m.subject = cache
+            .entry(m.id.clone())
+            .or_insert_with(|| {
+                let headers = history::read_headers(&shared.spool.message_path(&m.id));
+                history::header_value(&headers, "subject")
+            })
+            .clone();
+    }
+    Some(s)
+}
+
+fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
+    let MessageDetail {
+        mut view,
+        headers,
+        steps,
+    } = ask(shared, |tx| Event::Message(id.clone(), tx))??;
+    let headers = headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
+    let steps = steps.unwrap_or_else(|| history::read_steps(&shared.spool.steps_path(id)));
+    view.subject = history::header_value(&headers, "subject");
+    Some(Detail {
+        view,
+        headers,
+        steps,
+    })
+}
+
+/// Carries out an action; answers with the new state.
+fn perform(shared: &Shared, action: Action) -> Response {
+    let known = match &action {
+        Action::Flush => {
+            let _ = shared.events.send(Event::Flush);
+            return match snapshot(shared) {
+                Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+                None => Response::error(503, "the server is stopping"),
+            };
+        }
+        Action::Queued(id) => return adopt(shared, id),
+        Action::Retry(id) => ask(shared, |tx| Event::Retry(id.clone(), tx)),
+        Action::Delete(id) => ask(shared, |tx| Event::Delete(id.clone(), tx)),
+        Action::Hold(id) => ask(shared, |tx| Event::Hold(id.clone(), tx)),
+        Action::Release(id) => ask(shared, |tx| Event::Release(id.clone(), tx)),
+    };
+    let (Action::Retry(id) | Action::Delete(id) | Action::Hold(id) | Action::Release(id)) = &action
+    else {
+        unreachable!("handled above")
+    };
+    match known {
+        None => Response::error(503, "the server is stopping"),
+        Some(false) => Response::error(404, "no such message in the queue"),
+        Some(true) if matches!(action, Action::Delete(_)) => {
+            let body = J::obj(vec![("id", id.as_str().into()), ("deleted", true.into())]);
+            Response::new(200, JSON, body.to_string())
+        }
+        Some(true) => match detail(shared, id) {
+            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            None => Response::error(404, "the message has just left the queue"),
+        },
+    }
+}
+
+/// `qksmtp send` committed a message while the server runs: queue it now.
+fn adopt(shared: &Shared, id: &MessageId) -> Response {
+    let env = match shared.spool.read_envelope(id) {
+        Ok(Ok(env)) => env,
+        Ok(Err(e)) => return Response::error(400, &format!("damaged envelope: {e}")),
+        Err(_) => return Response::error(404, "no such message in the spool"),
+    };
+    match ask(shared, |tx| Event::Adopt(Box::new(env), tx)) {
+        Some(new) => {
+            let body = J::obj(vec![("id", id.as_str().into()), ("queued", new.into())]);
+            Response::new(200, JSON, body.to_string())
+        }
+        None => Response::error(503, "the server is stopping"),
+    }
+}

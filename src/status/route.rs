@@ -1,0 +1,239 @@
+//! Which request is what, and who may make it (pure). Reads are GET; actions are POST only
+//! and refused unless they come from the page itself: no cross-site `Sec-Fetch-Site`, an
+//! `Origin` (when sent) equal to the page's, and the per-process token in `X-Qksmtp-Token`.
+//! Every request must come from `status_allow` and name the server by an IP address,
+//! `localhost` or our hostname in `Host` (so a DNS-rebinding page cannot read it either).
+
+use super::http::{Request, Response};
+use crate::access::{self, Cidr};
+use crate::spool::id::MessageId;
+
+/// Who may do what.
+pub struct Guard {
+    pub allow: Vec<Cidr>,
+    pub token: String,
+    /// Our `[server] hostname`, also accepted in `Host`.
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`: the overview and the messages.
+    Page,
+    /// `GET /message/ID`: one message, its headers and its step record.
+    MessagePage(MessageId),
+    /// `GET /static/page.js|page.css`.
+    Asset(&'static str),
+    /// `GET /api/status`: counters, totals, destinations.
+    Status,
+    /// `GET /api/messages` (`?format=text` for the CLI).
+    Messages { text: bool },
+    /// `GET /api/messages/ID` (`?format=text` for the CLI).
+    Message { id: MessageId, text: bool },
+    /// `GET /metrics`.
+    Metrics,
+    /// A POST.
+    Act(Action),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Retry(MessageId),
+    Delete(MessageId),
+    Hold(MessageId),
+    Release(MessageId),
+    Flush,
+    /// `qksmtp send` committed this message to the spool: take it into the queue.
+    Queued(MessageId),
+}
+
+pub const TOKEN_HEADER: &str = "x-qksmtp-token";
+
+/// Decides what the request is, or the refusal to send.
+pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
+    if !access::in_any(&guard.allow, req.peer) {
+        return Err(Response::error(
+            403,
+            "not allowed from this address (status_allow)",
+        ));
+    }
+    if !host_ok(req.header("host"), &guard.hostname) {
+        return Err(Response::error(
+            421,
+            "unknown Host: use the server's IP address",
+        ));
+    }
+    let text = req.param("format") == Some("text");
+    let segments: Vec<&str> = req.path.split('/').skip(1).collect();
+    let read = match segments.as_slice() {
+        [""] => Some(Route::Page),
+        ["message", id] => Some(Route::MessagePage(message_id(id)?)),
+        ["static", "page.js"] => Some(Route::Asset("page.js")),
+        ["static", "page.css"] => Some(Route::Asset("page.css")),
+        ["api", "status"] => Some(Route::Status),
+        ["api", "messages"] => Some(Route::Messages { text }),
+        ["api", "messages", id] => Some(Route::Message {
+            id: message_id(id)?,
+            text,
+        }),
+        ["metrics"] => Some(Route::Metrics),
+        _ => None,
+    };
+    if let Some(route) = read {
+        return match req.method.as_str() {
+            "GET" | "HEAD" => Ok(route),
+            _ => Err(Response::error(405, "use GET")),
+        };
+    }
+    let action = match segments.as_slice() {
+        ["api", "flush"] => Action::Flush,
+        ["api", "queued", id] => Action::Queued(message_id(id)?),
+        ["api", "messages", id, verb] => {
+            let id = message_id(id)?;
+            match *verb {
+                "retry" => Action::Retry(id),
+                "delete" => Action::Delete(id),
+                "hold" => Action::Hold(id),
+                "release" => Action::Release(id),
+                _ => return Err(Response::error(404, "no such action")),
+            }
+        }
+        _ => return Err(Response::error(404, "not found")),
+    };
+    if req.method != "POST" {
+        return Err(Response::error(405, "actions are POST only"));
+    }
+    cross_site_check(req, guard)?;
+    Ok(Route::Act(action))
+}
+
+fn message_id(s: &str) -> Result<MessageId, Response> {
+    MessageId::parse(s).ok_or_else(|| Response::error(404, "not a message ID"))
+}
+
+/// The CSRF defence for actions.
+fn cross_site_check(req: &Request, guard: &Guard) -> Result<(), Response> {
+    let refuse = |why: &str| Err(Response::error(403, why));
+    if let Some(site) = req.header("sec-fetch-site")
+        && site != "same-origin"
+        && site != "none"
+    {
+        return refuse("cross-site request refused");
+    }
+    if let Some(origin) = req.header("origin") {
+        let host = req.header("host").unwrap_or_default();
+        if origin != format!("http://{host}") {
+            return refuse("cross-origin request refused");
+        }
+    }
+    match req.header(TOKEN_HEADER) {
+        Some(t) if constant_time_eq(t.as_bytes(), guard.token.as_bytes()) => Ok(()),
+        _ => refuse("missing or wrong token (reload the page)"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `Host` must be an IP literal, `localhost` or our hostname (with an optional port).
+fn host_ok(host: Option<&str>, hostname: &str) -> bool {
+    let Some(host) = host else {
+        return true; // HTTP/1.0 clients; browsers always send Host
+    };
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().is_ok()
+        || bare.eq_ignore_ascii_case("localhost")
+        || bare.eq_ignore_ascii_case(hostname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0194F2A3B4C5D001";
+
+    fn guard() -> Guard {
+        Guard {
+            allow: access::loopback(),
+            token: "s3cret".into(),
+            hostname: "mx.qksmtp.test".into(),
+        }
+    }
+
+    fn req(method: &str, target: &str) -> Request {
+        Request::new(method, target, "127.0.0.1".parse().unwrap()).with("Host", "127.0.0.1:8025")
+    }
+
+    #[test]
+    fn reads_are_routed() {
+        let g = guard();
+        let id = MessageId::parse(ID).unwrap();
+        assert_eq!(route(&req("GET", "/"), &g), Ok(Route::Page));
+        assert_eq!(route(&req("GET", "/api/status"), &g), Ok(Route::Status));
+        assert_eq!(
+            route(&req("GET", &format!("/api/messages/{ID}?format=text")), &g),
+            Ok(Route::Message { id, text: true })
+        );
+        assert_eq!(route(&req("GET", "/metrics"), &g), Ok(Route::Metrics));
+        assert_eq!(route(&req("GET", "/nope"), &g).unwrap_err().status, 404);
+        assert_eq!(
+            route(&req("GET", "/message/../x"), &g).unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            route(&req("POST", "/api/status"), &g).unwrap_err().status,
+            405
+        );
+    }
+
+    #[test]
+    fn actions_need_post_the_token_and_the_same_origin() {
+        let g = guard();
+        let target = format!("/api/messages/{ID}/retry");
+        let good = req("POST", &target).with(TOKEN_HEADER, "s3cret");
+        let retry = Route::Act(Action::Retry(MessageId::parse(ID).unwrap()));
+        assert_eq!(route(&good, &g), Ok(retry.clone()));
+        let same_origin = good
+            .clone()
+            .with("Origin", "http://127.0.0.1:8025")
+            .with("Sec-Fetch-Site", "same-origin");
+        assert_eq!(route(&same_origin, &g), Ok(retry));
+        // No side effect on GET.
+        let get = req("GET", &target).with(TOKEN_HEADER, "s3cret");
+        assert_eq!(route(&get, &g).unwrap_err().status, 405);
+        let refused = [
+            req("POST", &target),
+            req("POST", &target).with(TOKEN_HEADER, "guess"),
+            good.clone().with("Origin", "http://evil.test"),
+            good.clone().with("Sec-Fetch-Site", "cross-site"),
+            good.clone().with("Sec-Fetch-Site", "same-site"),
+        ];
+        for r in refused {
+            assert_eq!(route(&r, &g).unwrap_err().status, 403, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn only_allowed_clients_and_host_names() {
+        let g = guard();
+        let far = Request::new("GET", "/", "192.0.2.7".parse().unwrap());
+        assert_eq!(route(&far, &g).unwrap_err().status, 403);
+        for host in [
+            "localhost:8025",
+            "[::1]:8025",
+            "MX.qksmtp.test",
+            "127.0.0.1",
+        ] {
+            let r = Request::new("GET", "/", "127.0.0.1".parse().unwrap()).with("Host", host);
+            assert_eq!(route(&r, &g), Ok(Route::Page), "{host}");
+        }
+        let rebound =
+            Request::new("GET", "/", "127.0.0.1".parse().unwrap()).with("Host", "evil.test:8025");
+        assert_eq!(route(&rebound, &g).unwrap_err().status, 421);
+    }
+}

@@ -1,0 +1,240 @@
+//! The status page, its JSON API and /metrics on the real binary, the queue commands with the
+//! server up (through the API) and down (on the locked spool), and `qksmtp send`.
+
+mod common;
+use common::fake_mx::{FakeMx, Options};
+use common::*;
+use std::time::Duration;
+
+const MSG: &str = "Subject: status test\r\nFrom: a@sender.test\r\n\r\nHi.\r\n.\r\n";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn route(mx: &FakeMx, extra: &str) -> String {
+    format!(
+        "[domain:a.test]\nmx = 127.0.0.1:{}\nretry_delay = 1h\n{extra}\n",
+        mx.port()
+    )
+}
+
+fn submit(server: &Server, to: &str) -> String {
+    let mut c = server.connect();
+    c.hello();
+    let id = queued_id(&c.send_mail("a@sender.test", &[to], MSG));
+    c.cmd("QUIT");
+    id
+}
+
+fn token(server: &Server) -> String {
+    let text = std::fs::read_to_string(server.spool().join(".status")).unwrap();
+    text.lines().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn the_api_shows_a_delivered_and_a_deferred_message_with_their_steps() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("api", &status_ini(&route(&mx, "")));
+    let page = server
+        .status_addr
+        .expect("the status page address is printed");
+    let good = submit(&server, "ok@a.test");
+    let bad = submit(&server, "tempfail@a.test");
+    let list = wait_http(
+        page,
+        "/api/messages",
+        &["\"state\":\"delivered\"", "\"state\":\"deferred\""],
+    );
+    assert!(list.contains(&good) && list.contains(&bad), "{list}");
+    assert!(list.contains("\"subject\":\"status test\""), "{list}");
+    let (code, delivered) = http(page, "GET", &format!("/api/messages/{good}"), &[]);
+    assert_eq!(code, 200, "{delivered}");
+    assert!(
+        delivered.contains("\"step\":\"DATA-DONE\"") && delivered.contains("250"),
+        "{delivered}"
+    );
+    assert!(
+        delivered.contains("Subject: status test"),
+        "headers: {delivered}"
+    );
+    let (_, deferred) = http(page, "GET", &format!("/api/messages/{bad}"), &[]);
+    assert!(
+        deferred.contains("\"ok\":false,\"step\":\"RCPT\"") && deferred.contains("451 4.7.1"),
+        "the failing step: {deferred}"
+    );
+    let status = wait_http(page, "/api/status", &["\"deferred\":1"]);
+    assert!(
+        status.contains("\"delivered\":1") && status.contains("\"name\":\"a.test\""),
+        "{status}"
+    );
+    let (_, metrics) = http(page, "GET", "/metrics", &[]);
+    for line in [
+        "qksmtp_delivered_total 1",
+        "qksmtp_deferred_total 1",
+        "qksmtp_queue_recipients{state=\"deferred\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("qksmtp_attempt_duration_seconds_count 2"),
+        "{metrics}"
+    );
+    let (code, html) = http(page, "GET", &format!("/message/{bad}"), &[]);
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("<tr class=\"fail\">") && html.contains("451 4.7.1"),
+        "{html}"
+    );
+}
+
+#[test]
+fn actions_are_refused_without_the_token_or_from_another_site() {
+    let server = Server::start("csrf", &status_ini(""));
+    let page = server.status_addr.unwrap();
+    let tok = token(&server);
+    let origin = format!("http://{page}");
+    assert_eq!(http(page, "POST", "/api/flush", &[]).0, 403);
+    assert_eq!(
+        http(page, "GET", "/api/flush", &[("X-Qksmtp-Token", &tok)]).0,
+        405
+    );
+    let evil = [
+        ("X-Qksmtp-Token", tok.as_str()),
+        ("Origin", "http://evil.test"),
+    ];
+    assert_eq!(http(page, "POST", "/api/flush", &evil).0, 403);
+    let cross = [
+        ("X-Qksmtp-Token", tok.as_str()),
+        ("Sec-Fetch-Site", "cross-site"),
+    ];
+    assert_eq!(http(page, "POST", "/api/flush", &cross).0, 403);
+    let good = [
+        ("X-Qksmtp-Token", tok.as_str()),
+        ("Origin", origin.as_str()),
+    ];
+    assert_eq!(http(page, "POST", "/api/flush", &good).0, 200);
+    let missing = "/api/messages/0123456789ABCDEF/retry";
+    assert_eq!(http(page, "POST", missing, &good).0, 404);
+}
+
+#[test]
+fn queue_commands_work_with_the_server_up_and_down() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("cli", &status_ini(&route(&mx, "")));
+    let page = server.status_addr.unwrap();
+    let dir = server.dir.path().to_path_buf();
+    // Up: through the API.
+    let id = submit(&server, "tempfail@a.test");
+    wait_http(
+        page,
+        &format!("/api/messages/{id}"),
+        &["\"state\":\"deferred\""],
+    );
+    let (code, out, err) = run_cli(&dir, &["hold", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        std::fs::read_to_string(server.spool().join(format!("{id}.env")))
+            .unwrap()
+            .contains("\nheld 1\n")
+    );
+    let (_, listed, _) = run_cli(&dir, &["queue"]);
+    assert!(
+        listed.contains("[held]") && listed.contains("held      tempfail@a.test"),
+        "{listed}"
+    );
+    assert_eq!(run_cli(&dir, &["retry", &id]).0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(mx.deliveries().len(), 0, "a held message is not tried");
+    assert_eq!(run_cli(&dir, &["release", &id]).0, 0);
+    assert_eq!(run_cli(&dir, &["retry", &id]).0, 0);
+    mx.wait_deliveries(1, WAIT);
+    wait_http(
+        page,
+        &format!("/api/messages/{id}"),
+        &["\"state\":\"delivered\""],
+    );
+    let (code, shown, _) = run_cli(&dir, &["show", &id]);
+    assert!(code == 0 && shown.contains("DATA-DONE"), "{shown}");
+    let parked = submit(&server, "x@unrouted.test");
+    assert_eq!(run_cli(&dir, &["delete", &parked]).0, 0);
+    assert_eq!(run_cli(&dir, &["delete", &parked]).0, 1, "not found");
+    assert_eq!(run_cli(&dir, &["retry", "nonsense"]).0, 1);
+    assert_eq!(run_cli(&dir, &["retry"]).0, 2);
+    // Down: on the spool, under the lock.
+    let second = submit(&server, "later@a.test");
+    wait_http(page, "/api/status", &["\"delivered\":2"]);
+    let held = submit(&server, "x@unrouted.test");
+    let gone = submit(&server, "y@unrouted.test");
+    let (_, dir_kept) = server.terminate();
+    assert_eq!(run_cli(dir_kept.path(), &["hold", &held]).0, 0);
+    assert_eq!(run_cli(dir_kept.path(), &["delete", &gone]).0, 0);
+    assert_eq!(run_cli(dir_kept.path(), &["delete", &gone]).0, 1);
+    assert_eq!(run_cli(dir_kept.path(), &["retry", &held]).0, 0);
+    let (_, listed, _) = run_cli(dir_kept.path(), &["queue"]);
+    assert!(
+        listed.contains(&held) && listed.contains("[held]") && !listed.contains(&gone),
+        "{listed}"
+    );
+    assert!(!listed.contains(&second));
+    // Restarted, the hold persists; released through the API, the message is queued again.
+    let server = Server::start_in(dir_kept);
+    let page = server.status_addr.unwrap();
+    wait_http(
+        page,
+        &format!("/api/messages/{held}"),
+        &["\"state\":\"held\""],
+    );
+    assert_eq!(run_cli(server.dir.path(), &["release", &held]).0, 0);
+    wait_http(
+        page,
+        &format!("/api/messages/{held}"),
+        &["\"direct_tries\":1"],
+    );
+}
+
+#[test]
+fn send_t_with_a_here_document_delivers_and_waits_in_the_spool_when_stopped() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("send", &status_ini(&route(&mx, "")));
+    let script = format!(
+        "{BIN} send -t -oi --config {}/qksmtp.ini <<'EOF'\nFrom: Me <me@sender.test>\nTo: You <you@a.test>\nBcc: hidden@a.test\nSubject: from a script\n\nline one\n.\nline three\nEOF\n",
+        server.dir.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = mx.wait_deliveries(1, WAIT);
+    let mut rcpts = d[0].rcpt_addrs();
+    rcpts.sort();
+    assert_eq!(rcpts, ["hidden@a.test", "you@a.test"]);
+    assert_eq!(d[0].sender_addr(), "me@sender.test");
+    let text = d[0].text();
+    assert!(!text.contains("Bcc") && !text.contains("hidden"), "{text}");
+    assert!(
+        text.contains("with local id") && text.contains("Message-ID: <"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\r\n\r\nline one\r\n.\r\nline three\r\n"),
+        "{text:?}"
+    );
+    // Stopped: it waits in the spool, and goes at the next start.
+    let (_, dir) = server.terminate();
+    let (code, _, err) = run_cli_stdin(
+        dir.path(),
+        &["send", "-f", "me@sender.test", "later@a.test"],
+        "Subject: later\n\nbody\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(spool_files(&dir.path().join("spool"), "env").len(), 1);
+    let (code, _, _) = run_cli_stdin(dir.path(), &["send", "-t"], "Subject: nobody\n\nx\n");
+    assert_eq!(code, 64, "no recipients: EX_USAGE");
+    let _server = Server::start_in(dir);
+    let d = mx.wait_deliveries(2, WAIT);
+    assert_eq!(d[1].rcpt_addrs(), ["later@a.test"]);
+}
