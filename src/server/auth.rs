@@ -2,7 +2,7 @@
 //! SASL errors, and checking credentials against `[users]` (with a fixed delay on failure).
 //! The exchange itself is `smtp::sasl` (pure); the session drives it.
 
-use super::session::Connection;
+use super::connection::Connection;
 use crate::config::{Config, User};
 use crate::password;
 use crate::reply::Reply;

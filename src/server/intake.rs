@@ -4,7 +4,7 @@
 //! `commit`.
 
 use super::Context;
-use super::session::{Connection, Transaction};
+use super::connection::{Connection, Transaction};
 use crate::message::{self, Trace};
 use crate::smtp::{MailParams, ReversePath};
 use crate::spool::Spool;

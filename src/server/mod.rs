@@ -3,6 +3,7 @@
 //! spool through `intake`.
 
 pub mod auth;
+pub mod connection;
 pub mod intake;
 pub mod listener;
 pub mod registry;

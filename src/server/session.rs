@@ -5,6 +5,7 @@
 
 use super::Context;
 use super::auth::{self, MAX_AUTH_LINE};
+use super::connection::{Connection, Transaction};
 use super::intake;
 use super::registry::Seat;
 use super::tls::{self, Stream};
@@ -25,27 +26,6 @@ use std::sync::atomic::Ordering;
 pub const MAX_COMMAND_LINE: usize = 512;
 const DATA_CHUNK: usize = 64 * 1024;
 const COMMAND_CHUNK: usize = 4 * 1024;
-
-/// Facts about the connection that outlive transactions.
-pub struct Connection {
-    pub peer: SocketAddr,
-    /// The HELO/EHLO argument, once given.
-    pub helo: Option<String>,
-    pub esmtp: bool,
-    pub relay_allowed: bool,
-    /// The `[users]` name, after a successful AUTH.
-    pub auth_user: Option<String>,
-    /// True after STARTTLS, or from the start on a `listen_tls` port.
-    pub tls: bool,
-    pub errors: u32,
-}
-
-/// The mail transaction: from MAIL to the end of DATA (or RSET).
-pub struct Transaction {
-    pub sender: ReversePath,
-    pub params: MailParams,
-    pub recipients: Vec<(Address, RcptParams)>,
-}
 
 /// Where the dialogue is.
 enum State {

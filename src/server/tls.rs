@@ -1,7 +1,7 @@
 //! TLS for the server side: the session's stream (plain, or TLS after STARTTLS / on a
 //! `listen_tls` port), the acceptor built once from `tls_cert` + `tls_key`, and the handshake.
 
-use super::session::Connection;
+use super::connection::Connection;
 use crate::config::Config;
 use native_tls::{HandshakeError, Identity, TlsAcceptor, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
