@@ -169,6 +169,9 @@ pub fn classify_reply(step: StepKind, reply: &Reply) -> Verdict {
     match reply.code {
         200..=399 => Verdict::Delivered,
         400..=499 => Verdict::Temporary,
+        // A refused login to a relay is our configuration, not the message: it waits
+        // (retries) until the user fixes the username or password, as Postfix does.
+        _ if step == StepKind::Auth => Verdict::Temporary,
         _ => match reply.enhanced {
             Some(e) if e.subject == 7 => Verdict::Policy,
             // A 5xx greeting ("554 client host blocked") is about us, not the recipient.
@@ -244,6 +247,7 @@ mod tests {
             (Rcpt, 550, Some((5, 7, 1)), Policy),
             (Mail, 554, Some((5, 7, 1)), Policy),
             (Greeting, 554, None, Policy),
+            (Auth, 535, Some((5, 7, 8)), Temporary),
         ];
         for (step, code, enh, want) in cases {
             assert_eq!(
