@@ -112,7 +112,8 @@ impl Client {
                 };
                 let t = timer.take().unwrap_or_else(Timer::start);
                 let result = self.conn.read_reply(*timeout);
-                replies.push(self.step(*kind, &detail, t, result, record)?);
+                let reply = self.step(*kind, &detail, t, result, record)?;
+                replies.push(self.unless_closing(*kind, reply)?);
             }
         }
         let data = replies.pop();
@@ -134,6 +135,7 @@ impl Client {
     ) -> Result<Envelope, Failure> {
         let timeout = self.timeouts.command;
         let mail_reply = self.command(StepKind::Mail, mail, mail.trim_end(), timeout, record)?;
+        let mail_reply = self.unless_closing(StepKind::Mail, mail_reply)?;
         if !accepted(&mail_reply) {
             return Ok(Envelope {
                 mail: mail_reply,
@@ -143,7 +145,8 @@ impl Client {
         }
         let mut replies = Vec::with_capacity(rcpts.len());
         for line in rcpts {
-            replies.push(self.command(StepKind::Rcpt, line, line.trim_end(), timeout, record)?);
+            let reply = self.command(StepKind::Rcpt, line, line.trim_end(), timeout, record)?;
+            replies.push(self.unless_closing(StepKind::Rcpt, reply)?);
         }
         let data = if replies.iter().any(accepted) {
             let timeout = self.timeouts.data_init;
@@ -156,6 +159,17 @@ impl Client {
             rcpts: replies,
             data,
         })
+    }
+
+    /// A 421 means the server is closing the connection (RFC 5321 §3.8): the rest of a
+    /// pipelined group will never be answered, so the 421 itself is the transaction's
+    /// failure (not a later "connection closed" or timeout), and the client is done.
+    fn unless_closing(&mut self, kind: StepKind, reply: Reply) -> Result<Reply, Failure> {
+        if reply.code == 421 {
+            self.usable = false;
+            return Err(Failure::new(kind, FailureKind::Reply(reply)));
+        }
+        Ok(reply)
     }
 
     /// Sends the data when everything was accepted; otherwise closes a DATA the server opened

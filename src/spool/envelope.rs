@@ -173,12 +173,17 @@ fn address_text(a: &Address) -> String {
     encode(&a.to_string())
 }
 
+/// A stored address: a mailbox as the server accepted it (so an unquoted `@` in the local
+/// part, e.g. `a@x.test@`, is damage, not an address that would read back differently after
+/// the next rewrite), or a bare local part (`postmaster`).
 fn parse_address(s: &str) -> Option<Address> {
     let text = decode(s)?;
-    match text.rfind('@') {
-        Some(at) => Some(Address::new(&text[..at], &text[at + 1..])),
-        None if !text.is_empty() => Some(Address::new(text, "")),
-        None => None,
+    if text.contains('@') {
+        crate::smtp::address::parse_mailbox(&text)
+    } else if text.is_empty() {
+        None
+    } else {
+        Some(Address::new(text, ""))
     }
 }
 
@@ -553,6 +558,21 @@ mod tests {
         assert_eq!(decode("a%20b%25c%0Ad").as_deref(), Some("a b%c\nd"));
         assert_eq!(encode("ü x"), "ü%20x");
         assert_eq!(decode("%4"), None);
+    }
+
+    /// Found by the `envelope` fuzz target: `from a@x.test@` read as local part `a@x.test`
+    /// with no domain, which rendered as `a@x.test` and read back as another address.
+    #[test]
+    fn an_address_that_would_not_read_back_the_same_is_damage() {
+        let good = render(&sample());
+        for bad in ["a@x.test@", "a@b@x.test", "@x.test", "a@", "a b@x.test"] {
+            let text = good.replace("from alice@example.test", &format!("from {}", encode(bad)));
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.line, 4, "{bad:?} -> {e}");
+        }
+        let quoted = good.replace("from alice@", "from \"a@b\"@");
+        let env = parse(&quoted).unwrap();
+        assert_eq!(parse(&render(&env)), Ok(env));
     }
 
     #[test]

@@ -451,3 +451,33 @@ fn ehlo_refused_falls_back_to_helo() {
     let received = server.join().unwrap();
     assert_eq!(received.last().unwrap(), "MAIL FROM:<a@x.test>");
 }
+
+/// Found by the network fault tests: a 421 to a pipelined MAIL was reported as "the server
+/// closed the connection" at RCPT (or a timeout), not as the 421 the server gave.
+#[test]
+fn a_421_in_a_pipelined_group_is_the_failure_and_ends_the_client() {
+    let (addr, server) = fake(|l| {
+        let mut p = accept(l);
+        p.greet(&["PIPELINING"]);
+        let _ = [p.line(), p.line(), p.line()];
+        p.send("421 4.3.2 shutting down\r\n");
+    });
+    let mut record = Record::new();
+    let settings = settings(TlsPolicy::Opportunistic);
+    let mut client = Client::connect(addr, "mx.test", &settings, &mut record).unwrap();
+    let rcpts = recipients(&["b@y.test"]);
+    let msg = OutgoingMessage {
+        sender: &sender(),
+        params: &params(),
+        recipients: &rcpts,
+        content: CONTENT,
+    };
+    let failure = client.send(&msg, &mut record).unwrap_err();
+    assert_eq!(failure.step, StepKind::Mail);
+    assert_eq!(
+        failure.reply().unwrap().one_line(),
+        "421 4.3.2 shutting down"
+    );
+    assert!(!client.is_usable());
+    server.join().unwrap();
+}
