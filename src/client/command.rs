@@ -122,30 +122,26 @@ fn notify_value(notify: Notify) -> String {
 pub fn dot_stuff(content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + content.len() / 64 + 5);
     let mut line_start = true;
-    let mut i = 0;
-    while i < content.len() {
-        let b = content[i];
-        if line_start && b == b'.' {
+    let mut rest = content;
+    while !rest.is_empty() {
+        if line_start && rest[0] == b'.' {
             out.push(b'.');
         }
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if content.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                line_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                line_start = true;
-            }
-            _ => {
-                out.push(b);
-                line_start = false;
-            }
-        }
-        i += 1;
+        // Copy the rest of the line in one go; only its end needs a look.
+        let Some(end) = rest.iter().position(|&b| b == b'\r' || b == b'\n') else {
+            out.extend_from_slice(rest);
+            line_start = false;
+            break;
+        };
+        out.extend_from_slice(&rest[..end]);
+        out.extend_from_slice(b"\r\n");
+        let newline = if rest[end..].starts_with(b"\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = &rest[end + newline..];
+        line_start = true;
     }
     if !line_start {
         out.extend_from_slice(b"\r\n");
@@ -230,6 +226,10 @@ mod tests {
             (b"a\n.\nb", b"a\r\n..\r\nb\r\n.\r\n"),
             (b"a\r.\r\n", b"a\r\n..\r\n.\r\n"),
             (b"\r\n\r\n", b"\r\n\r\n.\r\n"),
+            (b"", b".\r\n"),
+            (b"\r\r\n.", b"\r\n\r\n..\r\n.\r\n"),
+            (b"\n\r", b"\r\n\r\n.\r\n"),
+            (b"..", b"...\r\n.\r\n"),
         ];
         for (input, want) in cases {
             assert_eq!(

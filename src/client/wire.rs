@@ -46,6 +46,12 @@ pub struct Conn {
     /// `None` only while a TLS handshake owns the socket, or after it failed.
     stream: Option<Stream>,
     parser: ReplyParser,
+    /// Room for reads, cleared once per connection.
+    buf: Vec<u8>,
+    /// The socket's read and write timeouts as last set (saves a system call per read or
+    /// write when they have not changed).
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 /// What a network error means for the attempt.
@@ -57,6 +63,36 @@ pub fn io_failure(e: &io::Error) -> FailureKind {
         ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => FailureKind::Closed,
         _ => FailureKind::Io(e.to_string()),
     }
+}
+
+/// Room offered to one read.
+const READ_ROOM: usize = 8 * 1024;
+
+/// The socket timeout to set before a blocking read or write that may wait `wait`, or `None`
+/// to keep the one set (`set`). It never exceeds `wait` (a socket timeout that fires early
+/// only means another turn of the loop, which checks the deadline), and it is rounded down
+/// to whole seconds so that the next steps, whose waits are alike, keep it: a connection
+/// sets it about once instead of once per read.
+fn socket_timeout(set: Option<Duration>, wait: Duration) -> Option<Duration> {
+    const SECOND: Duration = Duration::from_secs(1);
+    if let Some(t) = set
+        && t <= wait
+        && (t >= wait / 2 || t >= 10 * SECOND)
+    {
+        return None;
+    }
+    if wait <= 2 * SECOND {
+        return Some(wait);
+    }
+    Some(Duration::from_secs(wait.as_secs() - 1))
+}
+
+/// An interrupted call, or a socket timeout that may have fired before the deadline.
+fn retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Time left until `deadline`; a timeout when none is left.
@@ -73,6 +109,9 @@ impl Conn {
         Conn {
             stream: Some(Stream::Plain(tcp)),
             parser: ReplyParser::new(),
+            buf: vec![0; READ_ROOM],
+            read_timeout: None,
+            write_timeout: None,
         }
     }
 
@@ -94,7 +133,6 @@ impl Conn {
     /// The next reply, waiting at most `timeout` in total.
     pub fn read_reply(&mut self, timeout: Duration) -> Result<Reply, FailureKind> {
         let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 8192];
         loop {
             match self.parser.next_reply() {
                 Ok(Some(reply)) => return Ok(reply),
@@ -102,18 +140,21 @@ impl Conn {
                 Err(e) => return Err(FailureKind::Protocol(e.to_string())),
             }
             let wait = left(deadline)?;
-            let stream = self.stream()?;
-            stream
-                .tcp()
-                .set_read_timeout(Some(wait))
-                .map_err(|e| io_failure(&e))?;
-            let n = match stream.read(&mut buf) {
+            if let Some(t) = socket_timeout(self.read_timeout, wait) {
+                let tcp = self.stream()?.tcp();
+                tcp.set_read_timeout(Some(t)).map_err(|e| io_failure(&e))?;
+                self.read_timeout = Some(t);
+            }
+            let Conn { stream, buf, .. } = self;
+            let stream = stream
+                .as_mut()
+                .ok_or_else(|| FailureKind::Io("the connection is gone".into()))?;
+            match stream.read(buf) {
                 Ok(0) => return Err(FailureKind::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(n) => self.parser.feed(&self.buf[..n]),
+                Err(e) if retry(&e) => {}
                 Err(e) => return Err(io_failure(&e)),
-            };
-            self.parser.feed(&buf[..n]);
+            }
         }
     }
 
@@ -123,15 +164,15 @@ impl Conn {
         let mut done = 0;
         while done < data.len() {
             let wait = left(deadline)?;
-            let stream = self.stream()?;
-            stream
-                .tcp()
-                .set_write_timeout(Some(wait))
-                .map_err(|e| io_failure(&e))?;
-            match stream.write(&data[done..]) {
+            if let Some(t) = socket_timeout(self.write_timeout, wait) {
+                let tcp = self.stream()?.tcp();
+                tcp.set_write_timeout(Some(t)).map_err(|e| io_failure(&e))?;
+                self.write_timeout = Some(t);
+            }
+            match self.stream()?.write(&data[done..]) {
                 Ok(0) => return Err(FailureKind::Closed),
                 Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if retry(&e) => {}
                 Err(e) => return Err(io_failure(&e)),
             }
         }
@@ -158,6 +199,7 @@ impl Conn {
         tcp.set_read_timeout(Some(timeout))
             .and_then(|()| tcp.set_write_timeout(Some(timeout)))
             .map_err(|e| io_failure(&e))?;
+        (self.read_timeout, self.write_timeout) = (Some(timeout), Some(timeout));
         match connector.connect(name, tcp) {
             Ok(tls) => {
                 self.stream = Some(Stream::Tls(Box::new(tls)));
@@ -185,6 +227,30 @@ fn tls_failure(e: &native_tls::Error) -> FailureKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_timeouts_are_kept_while_they_fit() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let cases = [
+            // (set, wait, new setting)
+            (None, s(300), Some(s(299))),
+            (Some(s(299)), s(300), None),
+            (Some(s(299)), ms(299_500), None),
+            (Some(s(299)), s(120), Some(s(119))),
+            (Some(s(119)), s(600), None),
+            (Some(s(119)), ms(118_200), Some(s(117))),
+            (Some(s(1)), s(300), Some(s(299))),
+            (None, ms(1500), Some(ms(1500))),
+            (Some(ms(1500)), ms(1400), Some(ms(1400))),
+            (Some(ms(1400)), ms(2000), None),
+            (None, ms(2500), Some(s(1))),
+            (Some(ms(5)), s(3), Some(s(2))),
+        ];
+        for (set, wait, want) in cases {
+            assert_eq!(socket_timeout(set, wait), want, "{set:?} {wait:?}");
+        }
+    }
 
     #[test]
     fn io_errors_map_to_failures() {

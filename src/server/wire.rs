@@ -14,11 +14,20 @@ pub enum Line {
     TooLong,
 }
 
+/// The least room offered to a read.
+const MIN_ROOM: usize = 1024;
+
 pub struct Wire {
     stream: Stream,
+    /// Read bytes are `buf[pos..end]`; `buf[end..]` is room for the next read (initialised
+    /// once when the buffer grows, never cleared again before a read).
     buf: Vec<u8>,
     /// Start of the unread part of `buf`.
     pos: usize,
+    /// End of what has been read.
+    end: usize,
+    /// The last read filled all the room it was offered.
+    last_full: bool,
     /// Set while skipping the rest of an over-long line.
     discarding: bool,
     out: Vec<u8>,
@@ -36,8 +45,10 @@ impl Wire {
     pub fn new(stream: Stream) -> Wire {
         Wire {
             stream,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::new(),
             pos: 0,
+            end: 0,
+            last_full: false,
             discarding: false,
             out: Vec::with_capacity(512),
         }
@@ -46,7 +57,7 @@ impl Wire {
     /// The next complete line from what has been read (without its CRLF or LF), if any.
     /// A line longer than `max` (counting its CRLF) is discarded and reported once complete.
     pub fn next_line(&mut self, max: usize) -> Option<Line> {
-        let unread = &self.buf[self.pos..];
+        let unread = &self.buf[self.pos..self.end];
         match unread.iter().position(|&b| b == b'\n') {
             Some(lf) => {
                 let end = self.pos + lf;
@@ -64,7 +75,7 @@ impl Wire {
             None => {
                 if unread.len() > max {
                     self.discarding = true;
-                    self.pos = self.buf.len();
+                    self.pos = self.end;
                 }
                 None
             }
@@ -73,7 +84,7 @@ impl Wire {
 
     /// Bytes read but not yet consumed.
     pub fn unread(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     pub fn consume(&mut self, n: usize) {
@@ -82,52 +93,53 @@ impl Wire {
 
     /// Drops everything read but not consumed (e.g. what was pipelined before TLS started).
     pub fn discard_unread(&mut self) {
-        self.pos = self.buf.len();
+        self.pos = self.end;
     }
 
     /// Reads more from the socket (at least one byte). `chunk` is how much room to offer.
     pub fn fill(&mut self, chunk: usize) -> Result<usize, ReadEnd> {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        } else if self.pos > self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+        if self.pos == self.end {
+            (self.pos, self.end) = (0, 0);
+        } else if self.pos > self.end / 2 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, self.end - self.pos);
         }
-        let start = self.buf.len();
-        self.buf.resize(start + chunk, 0);
+        let start = self.end;
+        // The room grows (doubling, up to `chunk`) only when a read filled all of it, so a
+        // small message never pays for clearing a big buffer.
+        let mut room = self.buf.len() - start;
+        if room < MIN_ROOM || (self.last_full && room < chunk) {
+            room = (room * 2).max(4 * MIN_ROOM).min(chunk.max(MIN_ROOM));
+            self.buf.resize(start + room, 0);
+        }
+        let room = room.min(chunk);
         let result = loop {
-            match self.stream.read(&mut self.buf[start..]) {
+            match self.stream.read(&mut self.buf[start..start + room]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
         match result {
-            Ok(0) => {
-                self.buf.truncate(start);
-                Err(ReadEnd::Closed)
-            }
+            Ok(0) => Err(ReadEnd::Closed),
             Ok(n) => {
-                self.buf.truncate(start + n);
+                self.end = start + n;
+                self.last_full = n == room;
                 Ok(n)
             }
-            Err(e) => {
-                self.buf.truncate(start);
-                match e.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(ReadEnd::TimedOut),
-                    _ => Err(ReadEnd::Failed(e)),
-                }
-            }
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Err(ReadEnd::TimedOut),
+                _ => Err(ReadEnd::Failed(e)),
+            },
         }
     }
 
     /// Releases buffer memory after a big DATA, so idle sessions stay small.
     pub fn shrink(&mut self) {
-        if self.buf.capacity() > 16 * 1024 {
-            let rest = self.buf[self.pos..].to_vec();
-            self.buf = rest;
-            self.buf.reserve(1024);
-            self.pos = 0;
+        if self.buf.len() > 16 * 1024 && self.end - self.pos <= 4 * 1024 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            (self.pos, self.end) = (0, self.end - self.pos);
+            self.buf.truncate(4 * 1024);
+            self.buf.shrink_to_fit();
         }
     }
 
