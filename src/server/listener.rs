@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// Stack of a session thread: sessions keep their buffers on the heap.
-const SESSION_STACK: usize = 256 * 1024;
+pub const SESSION_STACK: usize = 256 * 1024;
 
 #[derive(Debug)]
 pub struct BindFailure {
@@ -115,11 +115,10 @@ fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>, implicit_tls: 
             return refuse(stream, &Reply::too_many_sessions());
         }
     };
-    let ctx = ctx.clone();
-    let spawned = thread::Builder::new()
-        .name("smtp-session".into())
-        .stack_size(SESSION_STACK)
-        .spawn(move || session::run(stream, peer, ctx, seat, implicit_tls));
+    let shared = ctx.clone();
+    let spawned = ctx.threads.run(Box::new(move || {
+        session::run(stream, peer, shared, seat, implicit_tls)
+    }));
     if let Err(e) = spawned {
         warn!("{peer}: cannot start a session thread: {e}");
     }

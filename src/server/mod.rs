@@ -1,5 +1,5 @@
 //! The SMTP server side: binds the listeners (plain and implicit TLS), accepts (access rules,
-//! session limits), runs one thread per session, and stops cleanly. Accepted mail goes to the
+//! session limits), runs each session on its own thread (threads are reused), and stops cleanly. Accepted mail goes to the
 //! spool through `intake`.
 
 pub mod auth;
@@ -8,6 +8,7 @@ pub mod intake;
 pub mod listener;
 pub mod registry;
 pub mod session;
+pub mod threads;
 pub mod tls;
 pub mod wire;
 
@@ -33,6 +34,8 @@ pub struct Context {
     pub on_commit: Option<Sender<Envelope>>,
     /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
     pub tls: Option<TlsAcceptor>,
+    /// The threads sessions run on (kept for reuse).
+    pub threads: threads::SessionThreads,
 }
 
 impl Context {
@@ -107,6 +110,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             on_commit,
             tls,
+            threads: threads::SessionThreads::new("smtp-session", listener::SESSION_STACK),
         });
         let listeners = plain
             .into_iter()
