@@ -209,8 +209,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     }) {
         eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
     }
-    let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
-    let engine = match Engine::start(config.clone(), spool.clone(), restored, commit_rx) {
+    let engine = match Engine::start(config.clone(), spool.clone(), restored) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -218,7 +217,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         }
     };
     let spool_for_status = spool.clone();
-    let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
+    let server = match Server::start(config.clone(), spool, Some(Box::new(engine.on_commit()))) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {}", e.message);
