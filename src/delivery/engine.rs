@@ -109,6 +109,8 @@ impl Engine {
             .collect::<Result<Vec<_>, String>>()?;
         let mut core = Scheduler::new(config.clone(), workers_n);
         let now = Timestamp::now();
+        let mut writer = spool.state_writer();
+        writer.track_records(restored.iter().map(|env| env.id.clone()));
         for env in restored {
             core.add(env, now);
         }
@@ -116,7 +118,7 @@ impl Engine {
             core,
             config: config.clone(),
             spool: spool.clone(),
-            writer: spool.state_writer(),
+            writer,
             log,
             jobs: Some(job_queue),
             extra: Extra {

@@ -5,18 +5,22 @@
 //! Commit protocol: write `ID.msg.tmp` and `ID.env.tmp`, fsync both, rename them to `ID.msg`
 //! then `ID.env`, fsync the directory. The envelope's rename is the commit point: at start-up
 //! a `.tmp` file or a `.msg` without `.env` is a write that never got its `250`, and is
-//! removed. Staging and publishing are separate steps so that many messages can share one
-//! directory fsync (group commit).
+//! removed. The directory fsync is shared by commits running at the same time (group
+//! commit, `dirsync`): each waits for an fsync that started after its renames.
 
+mod dirsync;
 pub mod envelope;
 pub mod id;
 pub mod lock;
 
+use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};
 use id::{IdGenerator, MessageId};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MSG: &str = "msg";
 const ENV: &str = "env";
@@ -29,6 +33,8 @@ const CORRUPT: &str = "corrupt";
 pub struct Spool {
     dir: PathBuf,
     ids: IdGenerator,
+    /// The directory fsync, shared by concurrent commits (group commit).
+    dir_sync: Arc<DirSync>,
 }
 
 /// A message whose files are written and fsynced under temporary names, not yet visible.
@@ -61,6 +67,7 @@ impl Spool {
         Ok(Spool {
             dir: dir.to_path_buf(),
             ids: IdGenerator::new(),
+            dir_sync: Arc::new(DirSync::open(dir)?),
         })
     }
 
@@ -96,8 +103,9 @@ impl Spool {
         Ok(Staged { id })
     }
 
-    /// Makes staged messages visible: renames each, then one directory fsync for all. Once
-    /// this returns Ok, they survive a crash. On error, the unpublished ones are removed.
+    /// Makes staged messages visible: renames each, then a directory fsync that started after
+    /// the renames (shared with concurrent publishers: group commit). Once this returns Ok,
+    /// they survive a crash. On error, the unpublished ones are removed.
     pub fn publish(&self, staged: &[Staged]) -> io::Result<()> {
         let mut result = Ok(());
         for s in staged {
@@ -110,7 +118,7 @@ impl Spool {
             }
         }
         result?;
-        sync_dir(&self.dir)
+        self.dir_sync.sync()
     }
 
     /// Stage + publish of one message: the durable commit before `250`.
@@ -235,6 +243,8 @@ impl Spool {
     pub fn state_writer(&self) -> StateWriter {
         StateWriter {
             dir: self.dir.clone(),
+            dir_sync: self.dir_sync.clone(),
+            records: None,
         }
     }
 }
@@ -263,6 +273,10 @@ fn classify(name: &str) -> Option<(MessageId, Kind)> {
 /// Not `Clone`: the scheduler owns the only one.
 pub struct StateWriter {
     dir: PathBuf,
+    dir_sync: Arc<DirSync>,
+    /// With `track_records`: the messages that may have a step record file (so `remove`
+    /// does not try to delete one that was never written). `None`: any may have one.
+    records: Option<HashSet<MessageId>>,
 }
 
 impl StateWriter {
@@ -272,11 +286,20 @@ impl StateWriter {
             let _ = fs::remove_file(&tmp);
         })?;
         fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id)))?;
-        sync_dir(&self.dir)
+        self.dir_sync.sync()
+    }
+
+    /// From now on this writer knows which messages have a step record file: those it
+    /// appends to, and `existing` (messages found in the spool, which may have one).
+    pub fn track_records(&mut self, existing: impl IntoIterator<Item = MessageId>) {
+        self.records = Some(existing.into_iter().collect());
     }
 
     /// Appends an attempt's step record (not fsynced: it explains, it does not decide).
     pub fn append_record(&mut self, id: &MessageId, text: &str) -> io::Result<()> {
+        if let Some(records) = &mut self.records {
+            records.insert(id.clone());
+        }
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -291,7 +314,9 @@ impl StateWriter {
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
         fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
         let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
-        let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
+        if self.records.as_mut().is_none_or(|r| r.remove(id)) {
+            let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
+        }
         Ok(())
     }
 }
@@ -303,8 +328,17 @@ fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
-    for part in parts {
-        file.write_all(part)?;
+    // All parts in one system call (normally): a vectored write, continued if it was short.
+    let mut slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut slices = &mut slices[..];
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
     file.sync_all()
 }
