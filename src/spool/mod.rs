@@ -93,8 +93,16 @@ impl Spool {
         let id = env.id.clone();
         let msg_tmp = self.tmp_path(&id, MSG);
         let env_tmp = self.tmp_path(&id, ENV);
-        let result = write_new(&msg_tmp, message)
-            .and_then(|()| write_new(&env_tmp, &[envelope::render(env).as_bytes()]));
+        // Both files are written and their write-back started before either fsync, so the
+        // first fsync's journal commit carries both files' metadata and the second one
+        // mostly finds its work done (two commits per message instead of three).
+        let result = create_written(&msg_tmp, message).and_then(|msg| {
+            start_writeback(&msg);
+            let env = create_written(&env_tmp, &[envelope::render(env).as_bytes()])?;
+            start_writeback(&env);
+            msg.sync_all()?;
+            env.sync_all()
+        });
         if let Err(e) = result {
             let _ = fs::remove_file(&msg_tmp);
             let _ = fs::remove_file(&env_tmp);
@@ -323,6 +331,11 @@ impl StateWriter {
 
 /// Creates `path` exclusively, writes the parts, fsyncs.
 fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    create_written(path, parts)?.sync_all()
+}
+
+/// Creates `path` exclusively and writes the parts (the caller fsyncs).
+fn create_written(path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -340,7 +353,22 @@ fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    file.sync_all()
+    Ok(file)
+}
+
+/// Starts writing a file's dirty pages to disk without waiting (Linux `sync_file_range`);
+/// elsewhere nothing (the fsync does it all). Only a head start: durability is the fsync's.
+fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on an open descriptor; no memory is passed.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Makes renames and removals in `dir` durable.
