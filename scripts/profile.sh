@@ -10,10 +10,11 @@
 #     ended are not counted, use `perf` mode for those),
 #   - with MODE=strace: syscalls by kind (strace -c -f), fsyncs (fsync+fdatasync),
 #   - with MODE=perf: perf stat software counters (task-clock, context switches, migrations),
+#   - with MODE=record: perf record (cpu-clock samples, kernel included), top symbols,
 #   - with MODE=callgrind: instructions (valgrind callgrind, counted only during the load).
 # Counts (syscalls, fsyncs, instructions) do not depend on the machine's load; CPU ms does.
 #
-# usage: scripts/profile.sh [MODE]        MODE: cpu (default) | strace | perf | callgrind
+# usage: scripts/profile.sh [MODE]        MODE: cpu (default) | strace | perf | record | callgrind
 # env:   MSGS=2000 SESSIONS=10 SIZE=2048 (smtp-source -m/-s/-l), REUSE=1 (smtp-source -d),
 #        KEEP=1 (keep the work dir), QKSMTP_BIN (skip the build, use this binary)
 # needs: smtp-source/smtp-sink (Debian postfix; ../shared/bench/install-peers.sh), python3,
@@ -81,7 +82,7 @@ callgrind)
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$W/callgrind.out" \
         "$BIN" --config "$W/qksmtp.ini" >"$W/stderr.log" 2>&1 &
     ;;
-cpu | strace | perf)
+cpu | strace | perf | record)
     "$BIN" --config "$W/qksmtp.ini" >"$W/stderr.log" 2>&1 &
     ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;
@@ -94,7 +95,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 
-cpu_ticks() { awk '{print $14+$15}' "/proc/$QPID/stat"; }
+cpu_ticks() { awk '{print $14+$15, $14, $15}' "/proc/$QPID/stat"; }
 ctx_switches() {
     cat /proc/$QPID/task/*/status 2>/dev/null |
         awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{print v+0, n+0}'
@@ -109,11 +110,14 @@ strace)
 perf)
     perf stat -e task-clock,context-switches,cpu-migrations,page-faults -o "$W/perf.txt" -p $QPID &
     ATTACH=$!; sleep 1 ;;
+record)
+    perf record -q -e cpu-clock -F 2000 -g -o "$W/perf.data" -p $QPID 2>/dev/null &
+    ATTACH=$!; sleep 1 ;;
 callgrind)
     callgrind_control -i on $QPID >/dev/null 2>&1 ;;
 esac
 
-t0=$(cpu_ticks); read -r v0 n0 <<<"$(ctx_switches)"; s0=$(date +%s.%N)
+read -r t0 u0 k0 <<<"$(cpu_ticks)"; read -r v0 n0 <<<"$(ctx_switches)"; s0=$(date +%s.%N)
 reuse=(); [ -n "${REUSE:-}" ] && reuse=(-d)
 smtp-source "${reuse[@]}" -s "$SESSIONS" -m "$MSGS" -l "$SIZE" -f sender@profile.test \
     -t rcpt@example.test 127.0.0.1:$LPORT
@@ -121,18 +125,19 @@ for _ in $(seq 6000); do
     [ "$(spool_count)" -eq 0 ] && break
     sleep 0.05
 done
-s1=$(date +%s.%N); t1=$(cpu_ticks); read -r v1 n1 <<<"$(ctx_switches)"
+s1=$(date +%s.%N); read -r t1 u1 k1 <<<"$(cpu_ticks)"; read -r v1 n1 <<<"$(ctx_switches)"
 delivered=$(grep -c 'result="delivered"' "$W/delivery.log" || true)
 left=$(spool_count)
 
 case "$MODE" in
-strace | perf) kill -INT $ATTACH; wait $ATTACH 2>/dev/null || true ;;
+strace | perf | record) kill -INT $ATTACH; wait $ATTACH 2>/dev/null || true ;;
 callgrind) callgrind_control -d $QPID >/dev/null 2>&1; callgrind_control -i off $QPID >/dev/null 2>&1 ;;
 esac
 
 HZ=$(getconf CLK_TCK)
 echo "load: $MSGS msgs x $SIZE B over $SESSIONS sessions${REUSE:+ (reuse)}; delivered $delivered, left in spool $left; wall $(echo "$s1 - $s0" | bc) s (mode $MODE)"
-awk -v t=$((t1 - t0)) -v hz="$HZ" -v m="$MSGS" 'BEGIN{printf "cpu ms/msg      %.3f\n", t*1000/hz/m}'
+awk -v t=$((t1 - t0)) -v u=$((u1 - u0)) -v k=$((k1 - k0)) -v hz="$HZ" -v m="$MSGS" \
+    'BEGIN{printf "cpu ms/msg      %.3f (user %.3f, system %.3f)\n", t*1000/hz/m, u*1000/hz/m, k*1000/hz/m}'
 awk -v v=$((v1 - v0)) -v n=$((n1 - n0)) -v m="$MSGS" \
     'BEGIN{printf "ctx switches/msg (live threads) voluntary %.2f involuntary %.2f\n", v/m, n/m}'
 case "$MODE" in
@@ -155,6 +160,9 @@ perf)
         /context-switches/ {gsub(",","",$1); printf "context switches/msg (all threads) %.2f\n", $1/m}
         /cpu-migrations/ {gsub(",","",$1); printf "cpu migrations/msg %.2f\n", $1/m}
         /page-faults/ {gsub(",","",$1); printf "page faults/msg %.2f\n", $1/m}' "$W/perf.txt"
+    ;;
+record)
+    perf report -i "$W/perf.data" --no-children --sort sym -g none --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
     ;;
 callgrind)
     ir=$(awk '/^totals:/{print $2; exit}' "$W/callgrind.out.1")

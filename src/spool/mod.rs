@@ -12,10 +12,12 @@ mod dirsync;
 pub mod envelope;
 pub mod id;
 pub mod lock;
+mod recycle;
 
 use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};
 use id::{IdGenerator, MessageId};
+use recycle::Recycler;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -35,6 +37,8 @@ pub struct Spool {
     ids: IdGenerator,
     /// The directory fsync, shared by concurrent commits (group commit).
     dir_sync: Arc<DirSync>,
+    /// Files of finished messages, kept for the next commits.
+    recycler: Arc<Recycler>,
 }
 
 /// A message whose files are written and fsynced under temporary names, not yet visible.
@@ -68,6 +72,7 @@ impl Spool {
             dir: dir.to_path_buf(),
             ids: IdGenerator::new(),
             dir_sync: Arc::new(DirSync::open(dir)?),
+            recycler: Arc::new(Recycler::new(dir)),
         })
     }
 
@@ -96,9 +101,10 @@ impl Spool {
         // Both files are written and their write-back started before either fsync, so the
         // first fsync's journal commit carries both files' metadata and the second one
         // mostly finds its work done (two commits per message instead of three).
-        let result = create_written(&msg_tmp, message).and_then(|msg| {
+        let recycler = &self.recycler;
+        let result = create_written(recycler, &msg_tmp, message).and_then(|msg| {
             start_writeback(&msg);
-            let env = create_written(&env_tmp, &[envelope::render(env).as_bytes()])?;
+            let env = create_written(recycler, &env_tmp, &[envelope::render(env).as_bytes()])?;
             start_writeback(&env);
             msg.sync_all()?;
             env.sync_all()
@@ -186,6 +192,12 @@ impl Spool {
         names.sort();
         for name in &names {
             let path = self.dir.join(name);
+            if name.starts_with(recycle::PREFIX) {
+                if clean_up {
+                    fs::remove_file(&path)?;
+                }
+                continue;
+            }
             match classify(name) {
                 Some((id, Kind::Envelope)) => match self.read_envelope(&id) {
                     Ok(Ok(env)) if env.id == id => scan.envelopes.push(env),
@@ -252,6 +264,7 @@ impl Spool {
         StateWriter {
             dir: self.dir.clone(),
             dir_sync: self.dir_sync.clone(),
+            recycler: self.recycler.clone(),
             records: None,
         }
     }
@@ -282,6 +295,7 @@ fn classify(name: &str) -> Option<(MessageId, Kind)> {
 pub struct StateWriter {
     dir: PathBuf,
     dir_sync: Arc<DirSync>,
+    recycler: Arc<Recycler>,
     /// With `track_records`: the messages that may have a step record file (so `remove`
     /// does not try to delete one that was never written). `None`: any may have one.
     records: Option<HashSet<MessageId>>,
@@ -290,7 +304,7 @@ pub struct StateWriter {
 impl StateWriter {
     pub fn rewrite(&mut self, env: &Envelope) -> io::Result<()> {
         let tmp = self.dir.join(format!("{}.{ENV}.{TMP}", env.id));
-        write_new(&tmp, &[envelope::render(env).as_bytes()]).inspect_err(|_| {
+        write_new(&self.recycler, &tmp, &[envelope::render(env).as_bytes()]).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })?;
         fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id)))?;
@@ -320,8 +334,8 @@ impl StateWriter {
     /// message is delivered again (at least once), never lost; this saves a directory fsync
     /// per delivered message.
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
-        fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
-        let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
+        self.recycler.park(&self.dir.join(format!("{id}.{ENV}")))?;
+        let _ = self.recycler.park(&self.dir.join(format!("{id}.{MSG}")));
         if self.records.as_mut().is_none_or(|r| r.remove(id)) {
             let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
         }
@@ -330,14 +344,19 @@ impl StateWriter {
 }
 
 /// Creates `path` exclusively, writes the parts, fsyncs.
-fn write_new(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    create_written(path, parts)?.sync_all()
+fn write_new(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    create_written(recycler, path, parts)?.sync_all()
 }
 
-/// Creates `path` exclusively and writes the parts (the caller fsyncs).
-fn create_written(path: &Path, parts: &[&[u8]]) -> io::Result<File> {
+/// Creates `path` exclusively (from a recycled file when there is one) and writes the parts
+/// (the caller fsyncs). `AlreadyExists` when `path` exists.
+fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    if recycler.take(path)? {
+        options.write(true).truncate(true);
+    } else {
+        options.write(true).create_new(true);
+    }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;

@@ -139,6 +139,35 @@ fn state_writer_replaces_and_removes() {
     writer.rewrite(&env).unwrap();
     assert_eq!(spool.scan(false).unwrap().envelopes, vec![env.clone()]);
     writer.remove(&env.id).unwrap();
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    let names = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let parked = names(&dir);
+    assert_eq!(parked.len(), 2, "{parked:?}");
+    assert!(
+        parked.iter().all(|n| n.starts_with(".recycle-")),
+        "{parked:?}"
+    );
+    for name in &parked {
+        assert_eq!(
+            fs::read(dir.join(name)).unwrap(),
+            b"",
+            "parked files are empty"
+        );
+    }
+    // The next commit writes into the parked files.
+    let next = envelope(&spool);
+    spool.commit(&next, &[b"next"]).unwrap();
+    assert_eq!(names(&dir).len(), 2, "{:?}", names(&dir));
+    assert_eq!(spool.read_message(&next.id).unwrap(), b"next");
+    assert_eq!(spool.scan(false).unwrap().envelopes, vec![next.clone()]);
+    // Parked files are not messages; the start-up scan removes them.
+    writer.remove(&next.id).unwrap();
+    let scan = spool.scan(true).unwrap();
+    assert!(scan.envelopes.is_empty() && scan.damaged.is_empty() && scan.leftovers.is_empty());
+    assert_eq!(names(&dir), Vec::<String>::new());
     fs::remove_dir_all(&dir).unwrap();
 }
