@@ -98,9 +98,10 @@ impl Spool {
         let id = env.id.clone();
         let msg_tmp = self.tmp_path(&id, MSG);
         let env_tmp = self.tmp_path(&id, ENV);
-        // Both files are written and their write-back started before either fsync, so the
-        // first fsync's journal commit carries both files' metadata and the second one
-        // mostly finds its work done (two commits per message instead of three).
+        // Both files are written and their write-back started before either fsync, so both
+        // are on their way to disk while the first fsync waits and the second one mostly
+        // finds its work done (on a journalled ext4, the first fsync's commit also carries
+        // the second file's metadata).
         let recycler = &self.recycler;
         let result = create_written(recycler, &msg_tmp, message).and_then(|msg| {
             start_writeback(&msg);
