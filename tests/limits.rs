@@ -331,3 +331,75 @@ fn a_10_mb_header_line_within_the_limit_is_kept_as_it_came() {
     assert!(stored.ends_with(want_tail.as_bytes()));
     assert!(c.cmd("NOOP").starts_with("250"));
 }
+
+/// Writes `bytes` one a second on a clone of the client's socket, until done or refused.
+fn trickle(c: &Client, bytes: &'static [u8]) -> std::thread::JoinHandle<usize> {
+    let mut s = c.stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut sent = 0;
+        for b in bytes {
+            if s.write_all(&[*b]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        sent
+    })
+}
+
+#[test]
+fn a_command_trickled_a_byte_a_second_is_cut_by_its_deadline() {
+    let server = start("trickle-cmd", "idle_timeout = 2s\n", "");
+    let mut c = server.connect();
+    assert!(c.reply().starts_with("220 "));
+    // 25 bytes at one a second: every read comes well within idle_timeout, yet the line as
+    // a whole takes far longer.
+    let writer = trickle(&c, b"EHLO client.qksmtp.test\r\n");
+    let r = c.reply();
+    assert_eq!(r, "421 4.4.2 Timeout, closing connection");
+    assert!(c.closed());
+    let sent = writer.join().unwrap();
+    assert!(sent < 25, "the whole line went out ({sent} bytes)");
+}
+
+#[test]
+fn a_message_trickled_a_byte_a_second_is_cut_and_not_stored() {
+    let server = start("trickle-data", "idle_timeout = 2s\n", "");
+    let mut c = server.connect();
+    c.hello();
+    assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<b@x.test>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    // Short lines, each well within idle_timeout: but 1 byte/s is under the minimum rate.
+    let writer = trickle(&c, b"a\r\nb\r\nc\r\nd\r\ne\r\nf\r\ng\r\nh\r\n.\r\n");
+    let r = c.reply();
+    assert_eq!(r, "421 4.4.2 Timeout, closing connection");
+    assert!(c.closed());
+    assert!(writer.join().unwrap() < 27);
+    assert!(server.spool_files("msg").is_empty());
+}
+
+#[test]
+fn pauses_shorter_than_idle_timeout_do_not_end_a_session() {
+    let server = start("pauses", "idle_timeout = 3s\n", "");
+    let mut c = server.connect();
+    let pause = || std::thread::sleep(Duration::from_secs(1));
+    c.hello();
+    pause();
+    assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
+    pause();
+    assert!(c.cmd("RCPT TO:<b@x.test>").starts_with("250"));
+    pause();
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send("Subject: slow but fine\r\n");
+    pause();
+    // A line split across a pause, then a burst.
+    c.send("Hello ");
+    pause();
+    c.send(&"world\r\n".repeat(2000));
+    c.send(".\r\n");
+    queued_id(&c.reply());
+    pause();
+    assert!(c.cmd("NOOP").starts_with("250"));
+}
