@@ -217,6 +217,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    qksmtp::server::open_files::raise_for(&config);
     let spool_for_status = spool.clone();
     let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
         Ok(s) => s,

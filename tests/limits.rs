@@ -403,3 +403,33 @@ fn pauses_shorter_than_idle_timeout_do_not_end_a_session() {
     pause();
     assert!(c.cmd("NOOP").starts_with("250"));
 }
+
+/// The (soft, hard) open-file limits in /proc/PID/limits ("unlimited" as u64::MAX).
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let value = |i: usize| {
+        let field = line.split_whitespace().nth(i).unwrap();
+        field.parse().unwrap_or(u64::MAX)
+    };
+    (value(3), value(4))
+}
+
+#[test]
+fn the_server_raises_its_open_file_limit_to_what_max_sessions_needs() {
+    // Started with a soft limit of 256 and the hard limit left alone: max_sessions = 1000
+    // needs about 2,000 descriptors, so the server raises its soft limit itself.
+    let dir = TempDir::new("nofile");
+    let ini = base_ini("max_sessions = 1000\nmax_sessions_per_ip = 1000\n", "");
+    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    let low = ["sh", "-c", "ulimit -Sn 256 && exec \"$0\" \"$@\""];
+    let server = Server::start_wrapped(dir, &low);
+    let (soft, hard) = open_file_limits(server.child.id());
+    assert!(
+        soft >= 2000.min(hard),
+        "soft limit {soft} (hard {hard}) left too low for 1,000 sessions"
+    );
+}

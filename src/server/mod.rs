@@ -7,6 +7,7 @@ pub mod connection;
 pub mod deadline;
 pub mod intake;
 pub mod listener;
+pub mod open_files;
 pub mod registry;
 pub mod session;
 pub mod tls;
