@@ -111,7 +111,13 @@ impl Spool {
             }
         }
         result?;
-        sync_dir(&self.dir)
+        // Not durable, so not accepted: the caller answers 4xx, and a message kept here
+        // anyway would come back at the next start-up as a second copy of the client's retry.
+        sync_dir(&self.dir).inspect_err(|_| {
+            for s in staged {
+                self.discard(&s.id);
+            }
+        })
     }
 
     /// Stage + publish of one message: the durable commit before `250`.

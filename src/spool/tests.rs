@@ -178,3 +178,22 @@ fn a_kill_inside_publish_or_remove_is_a_leftover_not_damage() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A rewrite whose rename fails leaves no `ID.env.tmp` behind: the next rewrite of the same
+/// message creates it exclusively and would otherwise fail for ever.
+#[test]
+fn a_failed_rewrite_leaves_no_temp_file() {
+    let dir = temp_dir("rewrite-fails");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    let id = env.id.clone();
+    // A directory where the envelope should be: the rename over it fails.
+    fs::create_dir(dir.join(format!("{id}.env"))).unwrap();
+    let mut writer = spool.state_writer();
+    assert!(writer.rewrite(&env).is_err());
+    assert!(!dir.join(format!("{id}.env.tmp")).exists());
+    fs::remove_dir(dir.join(format!("{id}.env"))).unwrap();
+    writer.rewrite(&env).unwrap();
+    assert_eq!(spool.read_envelope(&id).unwrap().unwrap(), env);
+    fs::remove_dir_all(&dir).unwrap();
+}
