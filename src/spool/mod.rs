@@ -53,6 +53,9 @@ pub struct Scan {
     /// Entries that could not be read (a bad envelope, a message without envelope), with
     /// the reason. At start-up they are moved to `corrupt/`, never deleted.
     pub damaged: Vec<(PathBuf, String)>,
+    /// File names in `corrupt/` (after this scan's moves), sorted: damage for a person to
+    /// look at, reported by `queue` and `check` until someone removes it.
+    pub corrupt: Vec<String>,
 }
 
 impl Spool {
@@ -218,7 +221,24 @@ impl Spool {
                 sync_dir(&self.dir)?;
             }
         }
+        scan.corrupt = self.corrupt_files()?;
         Ok(scan)
+    }
+
+    /// The file names in `corrupt/`, sorted (none when it does not exist).
+    pub fn corrupt_files(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        match fs::read_dir(self.corrupt_dir()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+            Ok(entries) => {
+                for entry in entries {
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// The folder where damaged entries are kept for a person to look at.
