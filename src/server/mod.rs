@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod connection;
+pub mod deadline;
 pub mod intake;
 pub mod listener;
 pub mod registry;

@@ -27,6 +27,27 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
+    /// The underlying socket (none once closed).
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref()),
+            Stream::Closed => None,
+        }
+    }
+
+    /// Bounds each following read of the socket (a TLS read may make several).
+    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.tcp()
+            .map_or(Ok(()), |s| s.set_read_timeout(Some(timeout)))
+    }
+
+    /// Bounds each following write of the socket.
+    pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.tcp()
+            .map_or(Ok(()), |s| s.set_write_timeout(Some(timeout)))
+    }
+
     /// Turns a plain stream into TLS (the server's side of the handshake). The socket's read
     /// and write timeouts bound each step; any failure leaves the stream `Closed`.
     pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {

@@ -1,11 +1,14 @@
 //! A session's socket with its buffers: command lines in (bounded length), replies out
 //! (gathered so that a pipelined group is answered with one write), and raw bytes for DATA.
-//! The socket is plain or TLS (`tls::Stream`); STARTTLS switches it in place.
+//! The socket is plain or TLS (`tls::Stream`); STARTTLS switches it in place. Reads end at a
+//! `Deadline` (see `deadline`), a flush must be done within the window.
 
+use super::deadline::Deadline;
 use super::tls::Stream;
 use crate::reply::Reply;
 use native_tls::TlsAcceptor;
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 /// One command line from the client, or the news that it was too long (and was discarded).
 #[derive(Debug, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct Wire {
     /// Set while skipping the rest of an over-long line.
     discarding: bool,
     out: Vec<u8>,
+    /// `idle_timeout`: how long a flush may take.
+    window: Duration,
 }
 
 /// How a read ended when it brought nothing.
@@ -33,8 +38,9 @@ pub enum ReadEnd {
 }
 
 impl Wire {
-    pub fn new(stream: Stream) -> Wire {
+    pub fn new(stream: Stream, window: Duration) -> Wire {
         Wire {
+            window,
             stream,
             buf: Vec::with_capacity(1024),
             pos: 0,
@@ -85,8 +91,9 @@ impl Wire {
         self.pos = self.buf.len();
     }
 
-    /// Reads more from the socket (at least one byte). `chunk` is how much room to offer.
-    pub fn fill(&mut self, chunk: usize) -> Result<usize, ReadEnd> {
+    /// Reads more from the socket (at least one byte), by `deadline` at the latest, which is
+    /// told how much arrived. `chunk` is how much room to offer.
+    pub fn fill(&mut self, chunk: usize, deadline: &mut Deadline) -> Result<usize, ReadEnd> {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
@@ -97,6 +104,12 @@ impl Wire {
         let start = self.buf.len();
         self.buf.resize(start + chunk, 0);
         let result = loop {
+            let Some(left) = deadline.left(Instant::now()) else {
+                break Err(io::ErrorKind::TimedOut.into());
+            };
+            if let Err(e) = self.stream.set_read_timeout(left) {
+                break Err(e);
+            }
             match self.stream.read(&mut self.buf[start..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
@@ -109,6 +122,7 @@ impl Wire {
             }
             Ok(n) => {
                 self.buf.truncate(start + n);
+                deadline.received(n, Instant::now());
                 Ok(n)
             }
             Err(e) => {
@@ -140,13 +154,30 @@ impl Wire {
         !self.out.is_empty()
     }
 
+    /// Sends the queued replies; all of them must be written within the window (a client
+    /// that reads a byte at a time cannot hold the session).
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let result = self.stream.write_all(&self.out);
+        let deadline = Deadline::command(Instant::now(), self.window);
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.out.len() {
+                break Ok(());
+            }
+            let Some(left) = deadline.left(Instant::now()) else {
+                break Err(io::ErrorKind::TimedOut.into());
+            };
+            if let Err(e) = self.stream.set_write_timeout(left) {
+                break Err(e);
+            }
+            match self.stream.write(&self.out[sent..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
         self.out.clear();
-        result
+        result.and_then(|()| self.stream.flush())
     }
 
     pub fn is_tls(&self) -> bool {
@@ -158,6 +189,10 @@ impl Wire {
     pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
         self.discard_unread();
         self.out.clear();
+        // Each read and write of the handshake gets the whole window (a read deadline may
+        // have left the socket with less).
+        let _ = self.stream.set_read_timeout(self.window);
+        let _ = self.stream.set_write_timeout(self.window);
         self.stream.start_tls(acceptor)
     }
 }

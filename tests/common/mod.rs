@@ -103,7 +103,22 @@ impl Server {
 
     /// Starts (or restarts) the server on the INI already in `dir`.
     pub fn start_in(dir: TempDir) -> Server {
-        let mut child = Command::new(BIN)
+        Server::start_wrapped(dir, &[])
+    }
+
+    /// Like `start_in`, with the binary run through `wrapper` (e.g. `["sh", "-c", "ulimit
+    /// -n 4096; exec \"$0\" \"$@\""]`); the wrapper must `exec` it, so that the child's
+    /// PID is the server's.
+    pub fn start_wrapped(dir: TempDir, wrapper: &[&str]) -> Server {
+        let mut command = match wrapper {
+            [] => Command::new(BIN),
+            [program, args @ ..] => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+        };
+        let mut child = command
             .arg("--config")
             .arg(dir.path().join("qksmtp.ini"))
             .stdout(Stdio::piped())
@@ -171,6 +186,12 @@ impl Server {
         TlsClient {
             reader: BufReader::new(tls),
         }
+    }
+
+    /// A field of the server's `/proc/PID/status` in kB (`VmRSS`, `VmHWM`) or as a count
+    /// (`Threads`).
+    pub fn proc_status(&self, field: &str) -> u64 {
+        proc_status(self.child.id(), field)
     }
 
     pub fn spool(&self) -> PathBuf {
@@ -572,4 +593,39 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
+}
+
+/// A numeric field of `/proc/PID/status` (`VmRSS: 1234 kB` gives 1234).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Raises this process's soft limit on open files to `want` (or to its hard limit when that
+/// is lower), with the `prlimit` program; returns the soft limit now in force.
+pub fn raise_nofile(want: u64) -> u64 {
+    let pid = std::process::id().to_string();
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<u64> = open_files
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (soft, hard) = (numbers[0], numbers[1]);
+    if soft >= want {
+        return soft;
+    }
+    let target = want.min(hard);
+    let ok = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={target}:")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { target } else { soft }
 }
