@@ -159,7 +159,23 @@ fn check(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         config.path.display()
     );
     print!("{}", config::render::render(&config));
+    report_corrupt(&config.server.spool_dir);
     ExitCode::SUCCESS
+}
+
+/// `check` also says when damaged spool entries wait in `corrupt/` (as a comment, so that the
+/// output stays an INI file).
+fn report_corrupt(dir: &Path) {
+    if !dir.is_dir() {
+        return;
+    }
+    let line = match Spool::open(dir).and_then(|s| s.corrupt_files()) {
+        Ok(names) => qksmtp::queue::render_corrupt(&names),
+        Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
+    };
+    if !line.is_empty() {
+        print!("\n; spool {}: {line}", dir.display());
+    }
 }
 
 /// A queue command on one message ID (exit 1 when it is not one).

@@ -5,7 +5,8 @@
 use super::connections::{Connections, IDLE_LIMIT};
 use super::history::History;
 use super::log::DeliveryLog;
-use super::policy::Dest;
+use super::outcome::Outcome;
+use super::policy::{Dest, GiveUp};
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::snapshot::{MessageDetail, Snapshot};
 use super::stats::Stats;
@@ -18,6 +19,7 @@ use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -268,8 +270,9 @@ impl Shell {
         }
     }
 
-    /// Writes the notice into the spool and schedules it like any mail.
-    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) {
+    /// Writes the notice into the spool and schedules it like any mail. False when it could
+    /// not be written (e.g. the disk is full).
+    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) -> bool {
         let host = &self.config.server.hostname;
         match super::notify::commit(&self.spool, host, notice, now) {
             Ok(env) => {
@@ -282,8 +285,12 @@ impl Shell {
                     notice.recipients.len()
                 );
                 self.core.add(env, now);
+                true
             }
-            Err(e) => error!("{}: {e}", notice.envelope.id),
+            Err(e) => {
+                error!("{}: {e}", notice.envelope.id);
+                false
+            }
         }
     }
 
@@ -293,15 +300,24 @@ impl Shell {
         let mut kept = Vec::new();
         let mut unwritten = Vec::new();
         // A message removed in this same batch needs no step record on disk.
-        let removed: std::collections::HashSet<MessageId> = effects
+        let removed: HashSet<MessageId> = effects
             .iter()
             .filter_map(|e| match e {
                 Effect::Remove(id) => Some(id.clone()),
                 _ => None,
             })
             .collect();
+        // Messages whose notice could not be written: their files stay as they were on disk
+        // (neither rewritten nor removed), so that a restart tries again and the sender is
+        // told then, rather than never.
+        let mut unnoticed: HashSet<MessageId> = HashSet::new();
         for effect in effects {
             let result = match effect {
+                Effect::Persist(env) if unnoticed.contains(&env.id) => Ok(()),
+                Effect::Remove(id) if unnoticed.contains(&id) => {
+                    warn!("{id}: kept in the spool: its notice could not be written");
+                    Ok(())
+                }
                 Effect::Persist(env) => self.writer.rewrite(&env),
                 Effect::Remove(id) => {
                     kept.extend(self.extra.keep_files(&id, &mut unwritten));
@@ -322,20 +338,13 @@ impl Shell {
                     envelope,
                     recipients,
                 } => {
-                    let dropped = match envelope.kind {
-                        MessageKind::Mail => "",
-                        MessageKind::Bounce => "; the notice is dropped (never bounced)",
-                    };
-                    for (i, outcome, why) in &recipients {
-                        info!(
-                            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
-                            envelope.id, envelope.recipients[*i].address
-                        );
-                    }
+                    log_gave_up(&envelope, &recipients);
                     Ok(())
                 }
                 Effect::Notify(notice) => {
-                    self.notify(&notice, now);
+                    if !self.notify(&notice, now) {
+                        unnoticed.insert(notice.envelope.id.clone());
+                    }
                     Ok(())
                 }
             };
@@ -346,5 +355,19 @@ impl Shell {
         let finished = self.core.take_finished();
         self.extra.remember(finished, kept, now);
         self.log.flush();
+    }
+}
+
+/// Logs each recipient given up on.
+fn log_gave_up(envelope: &Envelope, recipients: &[(usize, Outcome, GiveUp)]) {
+    let dropped = match envelope.kind {
+        MessageKind::Mail => "",
+        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+    };
+    for (i, outcome, why) in recipients {
+        info!(
+            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
+            envelope.id, envelope.recipients[*i].address
+        );
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Commit protocol: write `ID.msg.tmp` and `ID.env.tmp`, fsync both, rename them to `ID.msg`
 //! then `ID.env`, fsync the directory. The envelope's rename is the commit point: at start-up
-//! a `.tmp` file or a `.msg` without `.env` is a write that never got its `250`, and is
-//! removed. Staging and publishing are separate steps so that many messages can share one
+//! a `.tmp` file, or a `.msg` whose envelope is still `.env.tmp`, is a write that never got its
+//! `250` (or a removal cut short), and is removed; a `.msg` with no envelope at all is damage
+//! and goes to `corrupt/`. Staging and publishing are separate steps so that many messages can share one
 //! directory fsync (group commit).
 
 pub mod envelope;
@@ -52,6 +53,9 @@ pub struct Scan {
     /// Entries that could not be read (a bad envelope, a message without envelope), with
     /// the reason. At start-up they are moved to `corrupt/`, never deleted.
     pub damaged: Vec<(PathBuf, String)>,
+    /// File names in `corrupt/` (after this scan's moves), sorted: damage for a person to
+    /// look at, reported by `queue` and `check` until someone removes it.
+    pub corrupt: Vec<String>,
 }
 
 impl Spool {
@@ -110,7 +114,13 @@ impl Spool {
             }
         }
         result?;
-        sync_dir(&self.dir)
+        // Not durable, so not accepted: the caller answers 4xx, and a message kept here
+        // anyway would come back at the next start-up as a second copy of the client's retry.
+        sync_dir(&self.dir).inspect_err(|_| {
+            for s in staged {
+                self.discard(&s.id);
+            }
+        })
     }
 
     /// Stage + publish of one message: the durable commit before `250`.
@@ -181,6 +191,14 @@ impl Spool {
                         .damaged
                         .push((path, format!("unreadable envelope: {e}"))),
                 },
+                // Killed between the two renames of `publish`, or inside `remove`: the
+                // envelope is still (or again) a temp file. Not committed, or finished.
+                Some((id, Kind::Message))
+                    if !names.contains(&format!("{id}.{ENV}"))
+                        && names.contains(&format!("{id}.{ENV}.{TMP}")) =>
+                {
+                    scan.leftovers.push(path)
+                }
                 Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
                     let why = "message file without envelope (a write that never completed, or a lost envelope)";
                     scan.damaged.push((path, why.into()));
@@ -203,7 +221,24 @@ impl Spool {
                 sync_dir(&self.dir)?;
             }
         }
+        scan.corrupt = self.corrupt_files()?;
         Ok(scan)
+    }
+
+    /// The file names in `corrupt/`, sorted (none when it does not exist).
+    pub fn corrupt_files(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        match fs::read_dir(self.corrupt_dir()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+            Ok(entries) => {
+                for entry in entries {
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// The folder where damaged entries are kept for a person to look at.
@@ -268,10 +303,13 @@ pub struct StateWriter {
 impl StateWriter {
     pub fn rewrite(&mut self, env: &Envelope) -> io::Result<()> {
         let tmp = self.dir.join(format!("{}.{ENV}.{TMP}", env.id));
-        write_new(&tmp, &[envelope::render(env).as_bytes()]).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
-        fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id)))?;
+        // On any failure the temp file goes, so that the next rewrite can create it again;
+        // the previous envelope stays in place.
+        write_new(&tmp, &[envelope::render(env).as_bytes()])
+            .and_then(|()| fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id))))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
         sync_dir(&self.dir)
     }
 
@@ -284,14 +322,17 @@ impl StateWriter {
         f.write_all(text.as_bytes())
     }
 
-    /// Removes a finished message: the envelope first (so a crash leaves only a leftover
-    /// `.msg`, cleaned up at start-up). Not fsynced: if a crash undoes the removal, the
-    /// message is delivered again (at least once), never lost; this saves a directory fsync
-    /// per delivered message.
+    /// Removes a finished message. The envelope is first renamed back to `ID.env.tmp`, so a
+    /// crash at any point leaves either the committed message or `ID.msg` + `ID.env.tmp`,
+    /// which start-up removes as an unfinished write (a lone `ID.msg` is damage, kept in
+    /// `corrupt/`). Not fsynced: if a crash undoes the removal, the message is delivered
+    /// again (at least once), never lost; this saves a directory fsync per delivered message.
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
-        fs::remove_file(self.dir.join(format!("{id}.{ENV}")))?;
+        let tmp = self.dir.join(format!("{id}.{ENV}.{TMP}"));
+        fs::rename(self.dir.join(format!("{id}.{ENV}")), &tmp)?;
         let _ = fs::remove_file(self.dir.join(format!("{id}.{MSG}")));
         let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
+        let _ = fs::remove_file(tmp);
         Ok(())
     }
 }

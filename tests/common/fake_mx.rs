@@ -4,6 +4,7 @@
 //! Magic local parts (case-insensitive, the part before the last '@'):
 //! - `tempfail`: 451 4.7.1 the first time this address is seen by this FakeMx, 250 afterwards;
 //! - `permfail`: 550 5.1.1 no such user;
+//! - `later-permfail`: 451 4.3.0 the first time this address is seen, 550 5.1.1 afterwards;
 //! - `policy`: 550 5.7.1 client host blocked;
 //! - `disconnect-in-data`: RCPT ok, but after DATA's 354 the server reads some data and then
 //!   drops the connection without a reply;
@@ -700,6 +701,15 @@ impl Session {
                 }
             }
             "permfail" => return self.reply("550 5.1.1 No such user"),
+            "later-permfail" => {
+                let first = lock(&self.shared)
+                    .tempfail_seen
+                    .insert(addr.to_ascii_lowercase());
+                return match first {
+                    true => self.reply("451 4.3.0 Try again later"),
+                    false => self.reply("550 5.1.1 No such user"),
+                };
+            }
             "policy" => return self.reply("550 5.7.1 Client host blocked"),
             "disconnect-in-data" => self.disconnect_in_data = true,
             "slow" => std::thread::sleep(Duration::from_millis(300)),

@@ -80,6 +80,8 @@ pub struct Server {
     pub lines: mpsc::Receiver<String>,
     /// Every start-up line up to "ready".
     pub startup: Vec<String>,
+    /// stderr lines: the server's log (see `wait_stderr`).
+    pub stderr: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -120,19 +122,11 @@ impl Server {
             .arg("--config")
             .arg(dir.path().join("qksmtp.ini"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start qksmtp");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = forward_lines(child.stdout.take().unwrap());
+        let stderr = forward_lines(child.stderr.take().unwrap());
         let mut startup = Vec::new();
         let mut addr = None;
         let mut status_addr = None;
@@ -166,6 +160,7 @@ impl Server {
             tls_addr,
             lines: rx,
             startup,
+            stderr,
         }
     }
 
@@ -221,6 +216,27 @@ impl Server {
         (status, self.take_dir())
     }
 
+    /// Waits for a line of the server's log (stderr) containing `needle`; returns it.
+    /// Lines read before it are consumed.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let tail = &seen[seen.len().saturating_sub(40)..];
+                    panic!(
+                        "no log line with {needle:?}; the last ones:\n{}",
+                        tail.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
     fn take_dir(&mut self) -> TempDir {
         std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
     }
@@ -231,6 +247,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads lines from a child's pipe on a thread, into a channel (until the pipe closes).
+fn forward_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub fn signal(child: &Child, name: &str) {
@@ -515,6 +545,54 @@ pub fn run_cli_stdin(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, St
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A small tmpfs mounted on a fresh temporary folder (needs root), unmounted on drop, also
+/// when the test fails. `None` when not running as root.
+pub struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "256k"); panics if root cannot mount it.
+    pub fn mount(name: &str, size: &str) -> Option<Tmpfs> {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return None;
+        }
+        let dir = TempDir::new(name);
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("the mount command");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs failed as root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: detaches even if a killed server's files are still open.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
 }
 
 /// A numeric field of `/proc/PID/status` (`VmRSS: 1234 kB` gives 1234).
