@@ -58,6 +58,9 @@ fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
         if let Some(last) = &r.last_result {
             let _ = write!(s, "  last: {last}");
         }
+        if r.owed.is_some() {
+            s.push_str("  (notice to the sender pending)");
+        }
         s.push('\n');
     }
 }

@@ -1,8 +1,10 @@
 //! Disk full: the spool on a small tmpfs the test mounts (as root; skipped otherwise), filled
 //! up with a filler file. Clients get `452 4.3.1` at the end of DATA and the session goes on,
 //! nothing half-written stays in the spool, mail accepted before still goes out, a failed
-//! envelope rewrite or notice leaves the message as it was on disk, and acceptance resumes
-//! by itself once the filler is deleted.
+//! envelope rewrite leaves the message as it was on disk, acceptance resumes by itself once
+//! the filler is deleted, and a bounce that could not be written stays owed (shown in
+//! `queue`) and goes out by itself when space returns, while the message's other recipients
+//! keep waiting for their turn.
 
 mod common;
 
@@ -65,27 +67,14 @@ fn has(deliveries: &[Delivery], subject: &str, rcpt: &str) -> bool {
     })
 }
 
-fn flush(dir: &Path) {
-    let (code, out, err) = run_cli(dir, &["flush"]);
-    assert_eq!(code, 0, "flush: {out}{err}");
-}
-
 fn retry(dir: &Path, id: &str) {
     let (code, out, err) = run_cli(dir, &["retry", id]);
     assert_eq!(code, 0, "retry: {out}{err}");
 }
 
-#[test]
-fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
-    let Some(fs) = Tmpfs::mount("disk-full-fs", "256k") else {
-        eprintln!("disk_full: skipped, mounting a tmpfs needs root");
-        return;
-    };
-    let mx = FakeMx::start(Options::new());
-    let soft = FakeMx::start(Options {
-        tempfail_all: true,
-        ..Options::new()
-    });
+/// A server with its spool on `fs`; disk.test goes to `mx`, soft.test to `soft`, each
+/// retried after an hour (or on `retry`).
+fn start(name: &str, fs: &Tmpfs, mx: &FakeMx, soft: &FakeMx) -> (Server, PathBuf, PathBuf) {
     let spool = fs.path().join("spool");
     let rest = format!(
         "[domain:disk.test]\nmx = 127.0.0.1:{}\nretry_delay = 1h\n\
@@ -97,8 +86,40 @@ fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
         "spool_dir = spool\n",
         &format!("spool_dir = {}\n", spool.display()),
     );
-    let server = Server::start("disk-full", &ini);
+    let server = Server::start(name, &ini);
     let dir = server.dir.path().to_path_buf();
+    (server, dir, spool)
+}
+
+/// A fake MX that accepts everything, and one that answers every RCPT with 451.
+fn two_mx() -> (FakeMx, FakeMx) {
+    let soft = FakeMx::start(Options {
+        tempfail_all: true,
+        ..Options::new()
+    });
+    (FakeMx::start(Options::new()), soft)
+}
+
+/// Whether a bounce to s@disk.test about `rcpt` arrived.
+fn bounced(mx: &FakeMx, rcpt: &str) -> bool {
+    mx.wait_until(WAIT, |d, _| {
+        d.iter().any(|d| {
+            d.sender_addr().is_empty()
+                && d.rcpt_addrs() == ["s@disk.test"]
+                && d.text()
+                    .contains(&format!("Final-Recipient: rfc822; {rcpt}"))
+        })
+    })
+}
+
+#[test]
+fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
+    let Some(fs) = Tmpfs::mount("disk-full-fs", "256k") else {
+        eprintln!("disk_full: skipped, mounting a tmpfs needs root");
+        return;
+    };
+    let (mx, soft) = two_mx();
+    let (server, dir, spool) = start("disk-full", &fs, &mx, &soft);
 
     // Before the disk fills: A is delivered to a@, 451 for tempfail@; P gets 451 (550 on
     // its next try); G gets 451 every time. All three wait in the spool.
@@ -139,7 +160,7 @@ fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
     );
 
     // On the full disk, one at a time (a removal frees space): P's 550 notice cannot be
-    // written, so P stays on disk as it was; G's rewrite fails and its old envelope stays;
+    // written, so P stays queued (owing it); G's rewrite fails and its old envelope stays;
     // A's last recipient goes out and A is removed.
     retry(&dir, &p);
     server.wait_stderr(&format!("{p}: cannot store the notice"));
@@ -162,19 +183,11 @@ fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
     assert!(r.starts_with("250 "), "{r}");
     assert!(mx.wait_until(WAIT, |d, _| has(d, "C", "c@disk.test")));
 
-    assert!(
-        files_of(&spool, &p).contains(&format!("{p}.msg")),
-        "P was removed though its sender was never told"
-    );
-
-    // A restart finds P as it was: its 550 comes again, and this time the sender is told.
-    let (_, dir) = server.terminate();
-    let server = Server::start_in(dir);
-    flush(server.dir.path());
-    assert!(
-        mx.wait_until(WAIT, |d, _| d.iter().any(|d| d.sender_addr().is_empty()
-            && d.rcpt_addrs() == ["s@disk.test"]
-            && d.text().contains("later-permfail@disk.test")))
+    // P's bounce, owed since the disk was full, goes out by itself: no restart, no command.
+    assert!(bounced(&mx, "later-permfail@disk.test"), "P's bounce");
+    wait_until(
+        || files_of(&spool, &p).is_empty(),
+        "P removed once its sender was told",
     );
     assert!(
         mx.deliveries()
@@ -182,6 +195,75 @@ fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
             .all(|d| !d.text().contains("Subject: B")),
         "a refused message was delivered"
     );
+    drop(server);
+    drop(fs);
+}
+
+#[test]
+fn a_bounce_owed_on_a_full_disk_goes_out_when_space_returns_and_the_rest_is_delivered() {
+    let Some(fs) = Tmpfs::mount("disk-full-owed", "256k") else {
+        eprintln!("disk_full: skipped, mounting a tmpfs needs root");
+        return;
+    };
+    let (mx, soft) = two_mx();
+    let (server, dir, spool) = start("disk-full-owed", &fs, &mx, &soft);
+    // Q: 451 for both recipients first; later-permfail@ gets 550 on its next try, w@ 451
+    // until the soft MX is told to accept.
+    let q = queued_id(&submit(
+        &server,
+        "s@disk.test",
+        &["later-permfail@disk.test", "w@soft.test"],
+        "Q",
+    ));
+    wait_until(|| tried(&read_env(&spool, &q)), "the first attempts");
+
+    let filler = fill(fs.path());
+    retry(&dir, &q);
+    server.wait_stderr(&format!("{q}: cannot store the notice"));
+    // `queue` shows the failure with its notice pending, and w@ still waiting.
+    let listing = || {
+        let (code, out, err) = run_cli(&dir, &["queue"]);
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let shown = |out: &str| {
+        let listed: Vec<&str> = out.lines().skip_while(|l| !l.starts_with(&q)).collect();
+        listed.iter().any(|l| {
+            l.contains("later-permfail@disk.test")
+                && l.contains("failed")
+                && l.contains("notice to the sender pending")
+        }) && listed
+            .iter()
+            .any(|l| l.contains("w@soft.test") && l.contains("deferred"))
+    };
+    wait_until(
+        || shown(&listing()),
+        "Q listed as failed with its notice pending",
+    );
+    assert!(mx.deliveries().is_empty(), "nothing could be written yet");
+
+    // Space returns: the bounce goes out by itself, about later-permfail@ only.
+    std::fs::remove_file(filler).unwrap();
+    soft.set_tempfail_all(false);
+    assert!(bounced(&mx, "later-permfail@disk.test"), "the owed bounce");
+    let bounces: Vec<Delivery> = mx
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.sender_addr().is_empty())
+        .collect();
+    assert_eq!(bounces.len(), 1, "one bounce");
+    assert!(
+        !bounces[0].text().contains("rfc822; w@soft.test"),
+        "w@ did not fail"
+    );
+    // The other recipient waited for its turn; it is delivered and Q leaves the spool.
+    assert!(
+        files_of(&spool, &q).contains(&format!("{q}.msg")),
+        "Q still queued for w@"
+    );
+    retry(&dir, &q);
+    assert!(soft.wait_until(WAIT, |d, _| has(d, "Q", "w@soft.test")));
+    wait_until(|| files_of(&spool, &q).is_empty(), "Q removed");
     drop(server);
     drop(fs);
 }

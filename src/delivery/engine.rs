@@ -288,7 +288,10 @@ impl Shell {
                 true
             }
             Err(e) => {
-                error!("{}: {e}", notice.envelope.id);
+                error!(
+                    "{}: {e}; the notice stays owed and is tried again",
+                    notice.envelope.id
+                );
                 false
             }
         }
@@ -297,65 +300,82 @@ impl Shell {
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
         let dest: Option<Dest> = self.extra.job_dest.take();
         self.extra.stats.observe(&effects, dest.as_ref(), now);
-        let mut kept = Vec::new();
-        let mut unwritten = Vec::new();
-        // A message removed in this same batch needs no step record on disk.
+        // A message that leaves the spool in this same batch needs no step record on disk
+        // (it is kept for the history): removed, or finished once its notice is written.
         let removed: HashSet<MessageId> = effects
             .iter()
             .filter_map(|e| match e {
                 Effect::Remove(id) => Some(id.clone()),
+                Effect::Notify(n) if self.core.finishing(&n.envelope.id) => {
+                    Some(n.envelope.id.clone())
+                }
                 _ => None,
             })
             .collect();
-        // Messages whose notice could not be written: their files stay as they were on disk
-        // (neither rewritten nor removed), so that a restart tries again and the sender is
-        // told then, rather than never.
-        let mut unnoticed: HashSet<MessageId> = HashSet::new();
+        let mut batch = Batch {
+            removed,
+            kept: Vec::new(),
+            unwritten: Vec::new(),
+        };
         for effect in effects {
-            let result = match effect {
-                Effect::Persist(env) if unnoticed.contains(&env.id) => Ok(()),
-                Effect::Remove(id) if unnoticed.contains(&id) => {
-                    warn!("{id}: kept in the spool: its notice could not be written");
-                    Ok(())
-                }
-                Effect::Persist(env) => self.writer.rewrite(&env),
-                Effect::Remove(id) => {
-                    kept.extend(self.extra.keep_files(&id, &mut unwritten));
-                    self.writer.remove(&id)
-                }
-                Effect::Log(line) => {
-                    self.log.write(&line, now);
-                    Ok(())
-                }
-                Effect::Record { id, label, record } if removed.contains(&id) => {
-                    self.extra.keep_record(id, &label, &record, &mut unwritten);
-                    Ok(())
-                }
-                Effect::Record { id, label, record } => self
-                    .writer
-                    .append_record(&id, &super::record_text::render(&label, &record)),
-                Effect::GaveUp {
-                    envelope,
-                    recipients,
-                } => {
-                    log_gave_up(&envelope, &recipients);
-                    Ok(())
-                }
-                Effect::Notify(notice) => {
-                    if !self.notify(&notice, now) {
-                        unnoticed.insert(notice.envelope.id.clone());
-                    }
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                error!("spool update failed: {e}");
-            }
+            self.apply_one(effect, &mut batch, now);
         }
         let finished = self.core.take_finished();
-        self.extra.remember(finished, kept, now);
+        self.extra.remember(finished, batch.kept, now);
         self.log.flush();
     }
+
+    fn apply_one(&mut self, effect: Effect, batch: &mut Batch, now: Timestamp) {
+        let result = match effect {
+            Effect::Persist(env) => self.writer.rewrite(&env),
+            Effect::Remove(id) => {
+                let kept = self.extra.keep_files(&id, &mut batch.unwritten);
+                batch.kept.extend(kept);
+                self.writer.remove(&id)
+            }
+            Effect::Log(line) => {
+                self.log.write(&line, now);
+                Ok(())
+            }
+            Effect::Record { id, label, record } if batch.removed.contains(&id) => {
+                self.extra
+                    .keep_record(id, &label, &record, &mut batch.unwritten);
+                Ok(())
+            }
+            Effect::Record { id, label, record } => self
+                .writer
+                .append_record(&id, &super::record_text::render(&label, &record)),
+            Effect::GaveUp {
+                envelope,
+                recipients,
+            } => {
+                log_gave_up(&envelope, &recipients);
+                Ok(())
+            }
+            Effect::Notify(notice) => {
+                // The core decides what follows: the message persisted or removed, and a
+                // notice that could not be written owed and tried again later.
+                let written = self.notify(&notice, now);
+                for next in self.core.noticed(&notice, written, now) {
+                    self.apply_one(next, batch, now);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            error!("spool update failed: {e}");
+        }
+    }
+}
+
+/// What one batch of effects carries from one effect to the next.
+struct Batch {
+    /// Messages leaving the spool in this batch.
+    removed: HashSet<MessageId>,
+    /// Their headers and step records, read before the removal (for the history).
+    kept: Vec<(MessageId, String, String)>,
+    /// Step records not written to disk because their message leaves in this batch.
+    unwritten: Vec<(MessageId, String)>,
 }
 
 /// Logs each recipient given up on.
