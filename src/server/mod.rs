@@ -3,6 +3,7 @@
 //! spool through `intake`.
 
 pub mod auth;
+pub mod bounded;
 pub mod connection;
 pub mod deadline;
 pub mod intake;

@@ -58,8 +58,8 @@ pub struct Session {
 }
 
 /// Runs a session to its end. `seat` is its place in the registry (freed on return). With
-/// `implicit_tls` the TLS handshake comes first (bounded by `idle_timeout` per read); when it
-/// fails the session just ends.
+/// `implicit_tls` the TLS handshake comes first (over within `idle_timeout` as a whole); when
+/// it fails the session just ends.
 pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
     let _ = stream.set_read_timeout(Some(ctx.config.server.idle_timeout));
     let _ = stream.set_write_timeout(Some(ctx.config.server.idle_timeout));
@@ -67,7 +67,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     let mut stream = Stream::Plain(stream);
     if implicit_tls {
         let handshake = match &ctx.tls {
-            Some(acceptor) => stream.start_tls(acceptor),
+            Some(acceptor) => stream.start_tls(acceptor, ctx.config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
         if let Err(e) = handshake {

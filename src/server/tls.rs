@@ -1,13 +1,14 @@
 //! TLS for the server side: the session's stream (plain, or TLS after STARTTLS / on a
 //! `listen_tls` port), the acceptor built once from `tls_cert` + `tls_key`, and the handshake.
 
+use super::bounded::Bounded;
 use super::connection::Connection;
 use crate::config::Config;
 use native_tls::{HandshakeError, Identity, TlsAcceptor, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `require_tls = yes`: MAIL is refused (530 5.7.0) until STARTTLS, except from this computer.
 pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
@@ -18,7 +19,7 @@ pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
 /// socket: reads see end-of-file, writes fail.
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Bounded>>),
     Closed,
 }
 
@@ -31,7 +32,7 @@ impl Stream {
     fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Stream::Plain(s) => Some(s),
-            Stream::Tls(s) => Some(s.get_ref()),
+            Stream::Tls(s) => Some(s.get_ref().tcp()),
             Stream::Closed => None,
         }
     }
@@ -48,12 +49,13 @@ impl Stream {
             .map_or(Ok(()), |s| s.set_write_timeout(Some(timeout)))
     }
 
-    /// Turns a plain stream into TLS (the server's side of the handshake). The socket's read
-    /// and write timeouts bound each step; any failure leaves the stream `Closed`.
-    pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
+    /// Turns a plain stream into TLS (the server's side of the handshake), which must be
+    /// over within `limit`; the socket's read and write timeouts also bound each step. Any
+    /// failure leaves the stream `Closed`.
+    pub fn start_tls(&mut self, acceptor: &TlsAcceptor, limit: Duration) -> Result<(), String> {
         match std::mem::replace(self, Stream::Closed) {
             Stream::Plain(tcp) => {
-                let tls = handshake(acceptor, tcp)?;
+                let tls = handshake(acceptor, tcp, limit)?;
                 *self = Stream::Tls(Box::new(tls));
                 Ok(())
             }
@@ -66,11 +68,24 @@ impl Stream {
     }
 }
 
-fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
-    match acceptor.accept(tcp) {
-        Ok(tls) => Ok(tls),
+/// The server's side of a handshake, over within `limit` as a whole.
+fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<TlsStream<Bounded>, String> {
+    let deadline = Instant::now() + limit;
+    match acceptor.accept(Bounded::new(tcp, deadline)) {
+        Ok(mut tls) => {
+            tls.get_mut().lift();
+            Ok(tls)
+        }
         // A blocking socket returns WouldBlock only when its timeout expired.
         Err(HandshakeError::WouldBlock(_)) => Err("TLS handshake timed out".into()),
+        Err(HandshakeError::Failure(_)) if Instant::now() >= deadline => Err(format!(
+            "TLS handshake timed out (not over within {}s)",
+            limit.as_secs()
+        )),
         Err(HandshakeError::Failure(e)) => Err(format!("TLS handshake failed: {e}")),
     }
 }
@@ -121,7 +136,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 
 /// A TLS handshake with ourselves over a loopback socket (certificate not verified).
 fn self_handshake(acceptor: &TlsAcceptor) -> Result<(), String> {
-    let timeout = Some(Duration::from_secs(10));
+    let limit = Duration::from_secs(10);
+    let timeout = Some(limit);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server_side = acceptor.clone();
@@ -129,7 +145,7 @@ fn self_handshake(acceptor: &TlsAcceptor) -> Result<(), String> {
         let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
         let _ = tcp.set_read_timeout(timeout);
         let _ = tcp.set_write_timeout(timeout);
-        let mut tls = handshake(&server_side, tcp)?;
+        let mut tls = handshake(&server_side, tcp, limit)?;
         let _ = tls.shutdown();
         Ok(())
     });

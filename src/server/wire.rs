@@ -189,10 +189,10 @@ impl Wire {
     pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
         self.discard_unread();
         self.out.clear();
-        // Each read and write of the handshake gets the whole window (a read deadline may
-        // have left the socket with less).
+        // The handshake as a whole gets the window (a read deadline may have left the
+        // socket with less).
         let _ = self.stream.set_read_timeout(self.window);
         let _ = self.stream.set_write_timeout(self.window);
-        self.stream.start_tls(acceptor)
+        self.stream.start_tls(acceptor, self.window)
     }
 }
