@@ -84,7 +84,11 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
     match client::call(status, method, &path) {
         Ok((200, body)) => {
             match order {
-                Order::Queue | Order::Show(_) => print!("{body}"),
+                Order::Queue => {
+                    print!("{body}");
+                    print!("{}", corrupt_line(dir));
+                }
+                Order::Show(_) => print!("{body}"),
                 Order::Flush => println!("qksmtp: every waiting message is due now"),
                 Order::Retry(id) => println!("qksmtp: {id}: trying its waiting recipients now"),
                 Order::Delete(id) => println!("qksmtp: {id}: deleted"),
@@ -114,6 +118,14 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
             );
             1
         }
+    }
+}
+
+/// The `corrupt/` line of the listing (the server's page does not show it).
+fn corrupt_line(dir: &Path) -> String {
+    match Spool::open(dir).and_then(|s| s.corrupt_files()) {
+        Ok(names) => crate::queue::render_corrupt(&names),
+        Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
     }
 }
 

@@ -159,7 +159,23 @@ fn check(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         config.path.display()
     );
     print!("{}", config::render::render(&config));
+    report_corrupt(&config.server.spool_dir);
     ExitCode::SUCCESS
+}
+
+/// `check` also says when damaged spool entries wait in `corrupt/` (as a comment, so that the
+/// output stays an INI file).
+fn report_corrupt(dir: &Path) {
+    if !dir.is_dir() {
+        return;
+    }
+    let line = match Spool::open(dir).and_then(|s| s.corrupt_files()) {
+        Ok(names) => qksmtp::queue::render_corrupt(&names),
+        Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
+    };
+    if !line.is_empty() {
+        print!("\n; spool {}: {line}", dir.display());
+    }
 }
 
 /// A queue command on one message ID (exit 1 when it is not one).
@@ -216,6 +232,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    qksmtp::server::open_files::raise_for(&config);
     let spool_for_status = spool.clone();
     let server = match Server::start(config.clone(), spool, Some(Box::new(engine.on_commit()))) {
         Ok(s) => s,

@@ -23,7 +23,21 @@ pub fn render(scan: &Scan, now: Timestamp) -> String {
     for (path, why) in &scan.damaged {
         let _ = writeln!(s, "damaged: {} ({why})", path.display());
     }
+    s.push_str(&render_corrupt(&scan.corrupt));
     s
+}
+
+/// The line about damaged files set aside in `spool/corrupt/` (empty when there are none).
+pub fn render_corrupt(names: &[String]) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    format!(
+        "set aside in corrupt/ (damaged, kept for a person to look at): {} file{}: {}\n",
+        names.len(),
+        plural(names.len()),
+        names.join(" ")
+    )
 }
 
 fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
@@ -43,6 +57,9 @@ fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
         }
         if let Some(last) = &r.last_result {
             let _ = write!(s, "  last: {last}");
+        }
+        if r.owed.is_some() {
+            s.push_str("  (notice to the sender pending)");
         }
         s.push('\n');
     }
@@ -121,6 +138,20 @@ mod tests {
         assert_eq!(
             text,
             "6445941624000001     2.0K    3m  from <a@x.test>\n    pending   c@z.test\n    delivered b@y.test\n1 message, 1 recipient pending\n"
+        );
+    }
+
+    #[test]
+    fn reports_what_was_set_aside_in_corrupt() {
+        assert_eq!(render_corrupt(&[]), "");
+        let scan = Scan {
+            corrupt: vec!["1111111111111111.env".into(), "1111111111111111.msg".into()],
+            ..Scan::default()
+        };
+        assert_eq!(
+            render(&scan, Timestamp::from_secs(0)),
+            "0 messages, 0 recipients pending\nset aside in corrupt/ (damaged, kept for a person \
+             to look at): 2 files: 1111111111111111.env 1111111111111111.msg\n"
         );
     }
 }

@@ -131,6 +131,54 @@ fn handshake_times_out_with_idle_timeout() {
 }
 
 #[test]
+fn a_handshake_trickled_a_byte_a_second_is_cut_and_normal_sessions_go_on() {
+    let ini = base_ini(
+        &format!("{TLS}\nlisten_tls = 127.0.0.1:0\nidle_timeout = 2s"),
+        "",
+    );
+    let server = Server::start_tls("hstrickle", &ini);
+    let mut raw = std::net::TcpStream::connect(server.tls_addr.unwrap()).unwrap();
+    raw.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // A record header announcing a 512-byte ClientHello, then its start: every byte comes
+    // well within idle_timeout, but the handshake as a whole would take minutes.
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    hello.extend(1..=21u8);
+    let total = hello.len();
+    let writer = {
+        let mut s = raw.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            for b in hello {
+                if s.write_all(&[b]).is_err() {
+                    break;
+                }
+                sent += 1;
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            sent
+        })
+    };
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut raw, &mut buf);
+    assert!(!buf.starts_with(b"220"), "{buf:?}");
+    let sent = writer.join().unwrap();
+    assert!(sent < total, "the whole prefix went out ({sent} bytes)");
+    // A normal TLS session on the same listener, and one through STARTTLS.
+    let mut t = server.connect_tls();
+    assert!(t.reply().starts_with("220"));
+    t.ehlo();
+    queued_id(&t.send_mail("a@example.test", &["b@example.test"], MSG));
+    let mut c = server.connect();
+    c.hello();
+    let mut t = c.starttls();
+    t.ehlo();
+    queued_id(&t.send_mail("a@example.test", &["b@example.test"], MSG));
+}
+
+#[test]
 fn require_tls_spares_loopback_clients_and_keeps_starttls() {
     let ini = base_ini(&format!("{TLS}\nrequire_tls = yes"), "");
     let server = Server::start_tls("requiretls", &ini);

@@ -369,4 +369,21 @@ fn a_damaged_spool_is_moved_aside_at_start_up_not_dropped() {
         "{:?}",
         restarted.startup
     );
+    // Reported by `queue` (server up, then down) and `check` until someone looks.
+    let set_aside = "set aside in corrupt/ (damaged, kept for a person to look at): 5 files: \
+                     1111111111111111.env 1111111111111111.msg 2222222222222222.msg \
+                     3333333333333333.env 3333333333333333.msg";
+    let (_, up, _) = run_cli(restarted.dir.path(), &["queue"]);
+    assert!(up.contains(set_aside), "{up}");
+    let (status, dir) = restarted.terminate();
+    assert!(status.success());
+    let (_, down, _) = run_cli(dir.path(), &["queue"]);
+    assert!(down.contains(set_aside), "{down}");
+    let (code, check, _) = run_cli(dir.path(), &["check"]);
+    assert_eq!(code, 0);
+    assert!(
+        check.contains(&format!("; spool {}", dir.path().join("spool").display())),
+        "{check}"
+    );
+    assert!(check.contains(set_aside), "{check}");
 }

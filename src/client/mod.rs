@@ -9,7 +9,7 @@ pub mod record;
 pub mod reply_parser;
 pub mod tls;
 mod transaction;
-mod wire;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod tests;

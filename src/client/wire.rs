@@ -73,7 +73,7 @@ const READ_ROOM: usize = 8 * 1024;
 /// only means another turn of the loop, which checks the deadline), and it is rounded down
 /// to whole seconds so that the next steps, whose waits are alike, keep it: a connection
 /// sets it about once instead of once per read.
-fn socket_timeout(set: Option<Duration>, wait: Duration) -> Option<Duration> {
+pub(crate) fn socket_timeout(set: Option<Duration>, wait: Duration) -> Option<Duration> {
     const SECOND: Duration = Duration::from_secs(1);
     if let Some(t) = set
         && t <= wait

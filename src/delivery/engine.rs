@@ -6,7 +6,8 @@ use super::connections::{Connections, IDLE_LIMIT};
 use super::history::History;
 use super::jobs::{JobQueue, RecvError};
 use super::log::DeliveryLog;
-use super::policy::Dest;
+use super::outcome::Outcome;
+use super::policy::{Dest, GiveUp};
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::snapshot::{MessageDetail, Snapshot};
 use super::stats::Stats;
@@ -19,6 +20,7 @@ use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
 use log::{debug, error, info, warn};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
@@ -289,8 +291,9 @@ impl Shell {
         }
     }
 
-    /// Writes the notice into the spool and schedules it like any mail.
-    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) {
+    /// Writes the notice into the spool and schedules it like any mail. False when it could
+    /// not be written (e.g. the disk is full).
+    fn notify(&mut self, notice: &crate::bounce::Notice, now: Timestamp) -> bool {
         let host = &self.config.server.hostname;
         match super::notify::commit(&self.spool, host, notice, now) {
             Ok(env) => {
@@ -303,69 +306,109 @@ impl Shell {
                     notice.recipients.len()
                 );
                 self.core.add(env, now);
+                true
             }
-            Err(e) => error!("{}: {e}", notice.envelope.id),
+            Err(e) => {
+                error!(
+                    "{}: {e}; the notice stays owed and is tried again",
+                    notice.envelope.id
+                );
+                false
+            }
         }
     }
 
     fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
         let dest: Option<Dest> = self.extra.job_dest.take();
         self.extra.stats.observe(&effects, dest.as_ref(), now);
-        let mut kept = Vec::new();
-        let mut unwritten = Vec::new();
-        // A message removed in this same batch needs no step record on disk.
-        let removed: std::collections::HashSet<MessageId> = effects
+        // A message that leaves the spool in this same batch needs no step record on disk
+        // (it is kept for the history): removed, or finished once its notice is written.
+        let removed: HashSet<MessageId> = effects
             .iter()
             .filter_map(|e| match e {
                 Effect::Remove(id) => Some(id.clone()),
+                Effect::Notify(n) if self.core.finishing(&n.envelope.id) => {
+                    Some(n.envelope.id.clone())
+                }
                 _ => None,
             })
             .collect();
+        let mut batch = Batch {
+            removed,
+            kept: Vec::new(),
+            unwritten: Vec::new(),
+        };
         for effect in effects {
-            let result = match effect {
-                Effect::Persist(env) => self.writer.rewrite(&env),
-                Effect::Remove(id) => {
-                    kept.extend(self.extra.keep_files(&id, &mut unwritten));
-                    self.writer.remove(&id)
-                }
-                Effect::Log(line) => {
-                    self.log.write(&line, now);
-                    Ok(())
-                }
-                Effect::Record { id, label, record } if removed.contains(&id) => {
-                    self.extra.keep_record(id, &label, &record, &mut unwritten);
-                    Ok(())
-                }
-                Effect::Record { id, label, record } => self
-                    .writer
-                    .append_record(&id, &super::record_text::render(&label, &record)),
-                Effect::GaveUp {
-                    envelope,
-                    recipients,
-                } => {
-                    let dropped = match envelope.kind {
-                        MessageKind::Mail => "",
-                        MessageKind::Bounce => "; the notice is dropped (never bounced)",
-                    };
-                    for (i, outcome, why) in &recipients {
-                        info!(
-                            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
-                            envelope.id, envelope.recipients[*i].address
-                        );
-                    }
-                    Ok(())
-                }
-                Effect::Notify(notice) => {
-                    self.notify(&notice, now);
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                error!("spool update failed: {e}");
-            }
+            self.apply_one(effect, &mut batch, now);
         }
         let finished = self.core.take_finished();
-        self.extra.remember(finished, kept, now);
+        self.extra.remember(finished, batch.kept, now);
         self.log.flush();
+    }
+
+    fn apply_one(&mut self, effect: Effect, batch: &mut Batch, now: Timestamp) {
+        let result = match effect {
+            Effect::Persist(env) => self.writer.rewrite(&env),
+            Effect::Remove(id) => {
+                let kept = self.extra.keep_files(&id, &mut batch.unwritten);
+                batch.kept.extend(kept);
+                self.writer.remove(&id)
+            }
+            Effect::Log(line) => {
+                self.log.write(&line, now);
+                Ok(())
+            }
+            Effect::Record { id, label, record } if batch.removed.contains(&id) => {
+                self.extra
+                    .keep_record(id, &label, &record, &mut batch.unwritten);
+                Ok(())
+            }
+            Effect::Record { id, label, record } => self
+                .writer
+                .append_record(&id, &super::record_text::render(&label, &record)),
+            Effect::GaveUp {
+                envelope,
+                recipients,
+            } => {
+                log_gave_up(&envelope, &recipients);
+                Ok(())
+            }
+            Effect::Notify(notice) => {
+                // The core decides what follows: the message persisted or removed, and a
+                // notice that could not be written owed and tried again later.
+                let written = self.notify(&notice, now);
+                for next in self.core.noticed(&notice, written, now) {
+                    self.apply_one(next, batch, now);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            error!("spool update failed: {e}");
+        }
+    }
+}
+
+/// What one batch of effects carries from one effect to the next.
+struct Batch {
+    /// Messages leaving the spool in this batch.
+    removed: HashSet<MessageId>,
+    /// Their headers and step records, read before the removal (for the history).
+    kept: Vec<(MessageId, String, String)>,
+    /// Step records not written to disk because their message leaves in this batch.
+    unwritten: Vec<(MessageId, String)>,
+}
+
+/// Logs each recipient given up on.
+fn log_gave_up(envelope: &Envelope, recipients: &[(usize, Outcome, GiveUp)]) {
+    let dropped = match envelope.kind {
+        MessageKind::Mail => "",
+        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+    };
+    for (i, outcome, why) in recipients {
+        info!(
+            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
+            envelope.id, envelope.recipients[*i].address
+        );
     }
 }

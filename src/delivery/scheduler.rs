@@ -90,15 +90,23 @@ pub enum Effect {
         recipients: Vec<(usize, Outcome, GiveUp)>,
     },
     /// Tell the sender: a bounce, delay notice or delivery receipt for recipients of one
-    /// message. Comes before the message's `Remove`, so the original can still be read.
+    /// message. The engine writes it, then reports with `Scheduler::noticed`, which gives the
+    /// message's `Persist` or `Remove` (so the original can still be read, and a notice that
+    /// could not be written stays owed).
     Notify(Notice),
 }
 
 struct Msg {
     env: Envelope,
     busy: Vec<bool>,
-    /// Each recipient's last attempt this run (for delay notices).
+    /// Each recipient's last attempt this run (for notices).
     last: Vec<Option<Outcome>>,
+    /// Why each failed recipient was given up on this run (for bounces).
+    why: Vec<Option<GiveUp>>,
+    /// Owed notices: when the next write is due (an entry of `Scheduler::owed`), and how many
+    /// writes failed in a row (the backoff).
+    owed_at: Option<Timestamp>,
+    owed_failures: u32,
 }
 
 #[derive(Default)]
@@ -115,6 +123,8 @@ pub struct Scheduler {
     waiting: BTreeSet<(Timestamp, MessageId, usize)>,
     /// When pending recipients earn their delay notice: (due, message, recipient index).
     warnings: BTreeSet<(Timestamp, MessageId, usize)>,
+    /// When a message's owed notice (one that could not be written) is tried again.
+    owed: BTreeSet<(Timestamp, MessageId)>,
     /// Recipients due now, waiting for their destination to have room.
     ready: HashMap<Dest, VecDeque<(MessageId, usize)>>,
     /// Destinations with ready work, served round-robin.
@@ -141,6 +151,7 @@ impl Scheduler {
             messages: HashMap::new(),
             waiting: BTreeSet::new(),
             warnings: BTreeSet::new(),
+            owed: BTreeSet::new(),
             ready: HashMap::new(),
             rotation: VecDeque::new(),
             dests: HashMap::new(),
@@ -165,8 +176,19 @@ impl Scheduler {
             }
         }
         let n = env.recipients.len();
-        let (busy, last) = (vec![false; n], vec![None; n]);
-        self.messages.insert(id, Msg { env, busy, last });
+        let owes = env.recipients.iter().any(|r| r.owed.is_some());
+        let msg = Msg {
+            env,
+            busy: vec![false; n],
+            last: vec![None; n],
+            why: vec![None; n],
+            owed_at: None,
+            owed_failures: 0,
+        };
+        self.messages.insert(id.clone(), msg);
+        if owes {
+            self.owe_at(&id, now);
+        }
     }
 
     pub fn message_count(&self) -> usize {
@@ -184,6 +206,7 @@ impl Scheduler {
             .into_iter()
             .flatten()
             .map(|(t, _, _)| *t)
+            .chain(self.owed.first().map(|(t, _)| *t))
             .min();
         let resume = self
             .rotation
@@ -258,6 +281,7 @@ impl Scheduler {
             self.settle(&id, failed, Vec::new(), &mut effects);
         }
         self.warn_due(now, &mut effects);
+        self.owed_due(now, &mut effects);
         effects
     }
 
@@ -285,7 +309,6 @@ impl Scheduler {
             }
             let notice = notices::delay(&self.config, &msg.env, &idxs, &msg.last);
             effects.push(Effect::Notify(notice));
-            effects.push(Effect::Persist(msg.env.clone()));
         }
     }
 
@@ -479,9 +502,9 @@ impl Scheduler {
         }
     }
 
-    /// Records give-ups, tells the sender what they asked to hear about (all of this pass's
-    /// failures and receipts for the message in one notice), then persists the envelope or
-    /// removes a finished message.
+    /// Records give-ups and marks what the sender asked to hear about as owed, then either
+    /// asks for the one notice of everything owed for the message (the engine's `noticed`
+    /// answer persists or removes it) or persists the envelope / removes a finished message.
     fn settle(
         &mut self,
         id: &MessageId,
@@ -492,24 +515,47 @@ impl Scheduler {
         let Some(msg) = self.messages.get_mut(id) else {
             return;
         };
-        for (i, _, _) in &failed {
-            msg.env.recipients[*i].state = RecipientState::Failed;
+        for (i, outcome, why) in &failed {
+            let r = &mut msg.env.recipients[*i];
+            r.state = RecipientState::Failed;
+            if bounce::wants(&msg.env.sender, r.notify, Action::Failed) {
+                r.owed = Some(Action::Failed);
+            }
+            msg.last[*i] = Some(outcome.clone());
+            msg.why[*i] = Some(*why);
         }
-        let notice = notices::settled(&msg.env, &failed, delivered);
+        for (i, outcome, action) in delivered {
+            msg.env.recipients[i].owed = Some(action);
+            msg.last[i] = Some(outcome);
+        }
         if !failed.is_empty() {
             effects.push(Effect::GaveUp {
                 envelope: msg.env.clone(),
                 recipients: failed,
             });
         }
-        effects.extend(notice.map(Effect::Notify));
+        match notices::owed(&msg.env, &msg.last, &msg.why) {
+            Some(notice) => effects.push(Effect::Notify(notice)),
+            None => self.persist_or_remove(id, effects),
+        }
+    }
+
+    /// Persists the envelope, or removes the message when nothing is left to do for it
+    /// (every recipient final, no attempt running, no notice owed).
+    fn persist_or_remove(&mut self, id: &MessageId, effects: &mut Vec<Effect>) {
+        let Some(msg) = self.messages.get(id) else {
+            return;
+        };
         let finished = msg
             .env
             .recipients
             .iter()
-            .all(|r| r.state != RecipientState::Pending);
+            .all(|r| r.state != RecipientState::Pending && r.owed.is_none());
         if finished && !msg.busy.iter().any(|&b| b) {
             if let Some(done) = self.messages.remove(id) {
+                if let Some(at) = done.owed_at {
+                    self.owed.remove(&(at, id.clone()));
+                }
                 self.finished.push(done.env);
             }
             effects.push(Effect::Remove(id.clone()));
@@ -518,8 +564,12 @@ impl Scheduler {
         }
     }
 
-    /// Makes a message's waiting recipients due now (`retry ID`). False if unknown.
+    /// Makes a message's waiting recipients, and its owed notice, due now (`retry ID`).
+    /// False if unknown.
     pub fn retry_now(&mut self, id: &MessageId, now: Timestamp) -> bool {
+        if self.messages.get(id).is_some_and(|m| m.owed_at.is_some()) {
+            self.owe_at(id, now);
+        }
         let Some(msg) = self.messages.get_mut(id) else {
             return false;
         };
@@ -550,6 +600,9 @@ impl Scheduler {
     /// Forgets a message (`delete ID`); results of jobs still running for it are ignored.
     pub fn delete(&mut self, id: &MessageId) -> Option<Effect> {
         let msg = self.messages.remove(id)?;
+        if let Some(at) = msg.owed_at {
+            self.owed.remove(&(at, id.clone()));
+        }
         for (i, r) in msg.env.recipients.iter().enumerate() {
             if let Some(at) = r.next_try {
                 self.waiting.remove(&(at, id.clone(), i));
@@ -588,6 +641,7 @@ pub fn job_ids(job: &Job) -> Vec<MessageId> {
 }
 
 mod notices;
+mod owed;
 #[cfg(test)]
 mod tests;
 pub mod view;

@@ -93,6 +93,9 @@ pub struct RecipientView {
     pub last_result: Option<String>,
     pub direct_tries: u32,
     pub relay_tries: u32,
+    /// Final, but the sender's notice about it (a bounce or a receipt) could not be written
+    /// yet (the spool is full?): the message stays queued until it is.
+    pub notice_pending: bool,
 }
 
 /// A recipient's state as people see it.

@@ -220,18 +220,20 @@ fn targets(dest: &Dest, ctx: &WorkerContext, record: &mut Record) -> Result<Vec<
                 tls: TlsPolicy::Opportunistic,
                 auth: None,
             };
-            let hosts: Vec<(String, u16)> = if let Some(ip) = literal(domain) {
-                // An address literal (`user@[192.0.2.1]`) names the server itself.
-                vec![(ip.to_string(), 25)]
-            } else if rule.mx.is_empty() {
-                mx_hosts(domain, ctx, record)?
-                    .into_iter()
-                    .map(|h| (h, 25))
-                    .collect()
-            } else {
+            // Fixed servers (`mx =`, also from `[domain:*]`) win even over an address literal:
+            // "send everything through X" means everything.
+            let hosts: Vec<(String, u16)> = if !rule.mx.is_empty() {
                 rule.mx
                     .iter()
                     .map(|hp| (hp.host.clone(), hp.port))
+                    .collect()
+            } else if let Some(ip) = literal(domain) {
+                // An address literal (`user@[192.0.2.1]`) names the server itself.
+                vec![(ip.to_string(), 25)]
+            } else {
+                mx_hosts(domain, ctx, record)?
+                    .into_iter()
+                    .map(|h| (h, 25))
                     .collect()
             };
             Ok(hosts

@@ -3,9 +3,12 @@
 //! spool through `intake`.
 
 pub mod auth;
+pub mod bounded;
 pub mod connection;
+pub mod deadline;
 pub mod intake;
 pub mod listener;
+pub mod open_files;
 pub mod registry;
 pub mod session;
 pub mod threads;

@@ -6,6 +6,7 @@
 use super::Context;
 use super::auth::{self, MAX_AUTH_LINE};
 use super::connection::{Connection, Transaction};
+use super::deadline::Deadline;
 use super::intake;
 use super::registry::Seat;
 use super::tls::{self, Stream};
@@ -21,6 +22,7 @@ use log::{debug, info, warn};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with its CRLF.
 pub const MAX_COMMAND_LINE: usize = 512;
@@ -56,8 +58,8 @@ pub struct Session {
 }
 
 /// Runs a session to its end. `seat` is its place in the registry (freed on return). With
-/// `implicit_tls` the TLS handshake comes first (bounded by `idle_timeout` per read); when it
-/// fails the session just ends.
+/// `implicit_tls` the TLS handshake comes first (over within `idle_timeout` as a whole); when
+/// it fails the session just ends.
 pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
     let _ = stream.set_read_timeout(Some(ctx.config.server.idle_timeout));
     let _ = stream.set_write_timeout(Some(ctx.config.server.idle_timeout));
@@ -65,7 +67,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     let mut stream = Stream::Plain(stream);
     if implicit_tls {
         let handshake = match &ctx.tls {
-            Some(acceptor) => stream.start_tls(acceptor),
+            Some(acceptor) => stream.start_tls(acceptor, ctx.config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
         if let Err(e) = handshake {
@@ -88,7 +90,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
         conn,
         state: State::Fresh,
     };
-    let mut wire = Wire::new(stream);
+    let mut wire = Wire::new(stream, session.ctx.config.server.idle_timeout);
     debug!("session {} from {peer}", seat.key());
     wire.reply(&Reply::greeting(&session.ctx.config.server.hostname));
     session.dialogue(&mut wire, &seat);
@@ -100,9 +102,15 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
 }
 
 impl Session {
+    /// Commands until the session ends. Each command line must be complete by its deadline
+    /// (`idle_timeout` after qksmtp became ready for it), however slowly its bytes trickle in.
     fn dialogue(&mut self, wire: &mut Wire, seat: &Seat) {
+        let window = self.ctx.config.server.idle_timeout;
+        let mut deadline = Deadline::command(Instant::now(), window);
         loop {
+            let mut answered = false;
             while let Some(line) = wire.next_line(self.line_limit(wire)) {
+                answered = true;
                 let next = match line {
                     Line::TooLong => self.too_long(wire),
                     Line::Text(text) => self.handle(&text, wire),
@@ -124,7 +132,10 @@ impl Session {
             if wire.flush().is_err() {
                 return;
             }
-            if let Err(end) = wire.fill(COMMAND_CHUNK) {
+            if answered {
+                deadline = Deadline::command(Instant::now(), window);
+            }
+            if let Err(end) = wire.fill(COMMAND_CHUNK, &mut deadline) {
                 self.ended(wire, end);
                 return;
             }
@@ -192,7 +203,7 @@ impl Session {
             }
             ReadEnd::Closed => {}
             ReadEnd::TimedOut => {
-                info!("{}: idle timeout", self.conn.peer);
+                info!("{}: timeout (idle or too slow)", self.conn.peer);
                 wire.reply(&Reply::idle_timeout());
             }
             ReadEnd::Failed(e) => debug!("{}: read failed: {e}", self.conn.peer),
@@ -420,6 +431,7 @@ impl Session {
         let limit = self.ctx.config.server.max_message_size;
         let mut receiver = DataReceiver::new(limit);
         let mut content = Vec::new();
+        let mut deadline = Deadline::data(Instant::now(), self.ctx.config.server.idle_timeout);
         let result = loop {
             match receiver.feed(wire.unread(), &mut content) {
                 Feed::Done { consumed, result } => {
@@ -431,12 +443,13 @@ impl Session {
                     wire.consume(n);
                 }
             }
-            if let Err(end) = wire.fill(DATA_CHUNK) {
+            if let Err(end) = wire.fill(DATA_CHUNK, &mut deadline) {
                 seat.set_in_data(false);
                 info!(
-                    "{}: connection lost during DATA ({end:?}); message not accepted",
+                    "{}: DATA not finished ({end:?}); message not accepted",
                     self.conn.peer
                 );
+                self.ended(wire, end);
                 return Next::Close;
             }
         };

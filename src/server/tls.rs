@@ -1,13 +1,14 @@
 //! TLS for the server side: the session's stream (plain, or TLS after STARTTLS / on a
 //! `listen_tls` port), the acceptor built once from `tls_cert` + `tls_key`, and the handshake.
 
+use super::bounded::Bounded;
 use super::connection::Connection;
 use crate::config::Config;
 use native_tls::{HandshakeError, Identity, TlsAcceptor, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `require_tls = yes`: MAIL is refused (530 5.7.0) until STARTTLS, except from this computer.
 pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
@@ -18,7 +19,7 @@ pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
 /// socket: reads see end-of-file, writes fail.
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Bounded>>),
     Closed,
 }
 
@@ -27,12 +28,34 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
-    /// Turns a plain stream into TLS (the server's side of the handshake). The socket's read
-    /// and write timeouts bound each step; any failure leaves the stream `Closed`.
-    pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
+    /// The underlying socket (none once closed).
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().tcp()),
+            Stream::Closed => None,
+        }
+    }
+
+    /// Bounds each following read of the socket (a TLS read may make several).
+    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.tcp()
+            .map_or(Ok(()), |s| s.set_read_timeout(Some(timeout)))
+    }
+
+    /// Bounds each following write of the socket.
+    pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.tcp()
+            .map_or(Ok(()), |s| s.set_write_timeout(Some(timeout)))
+    }
+
+    /// Turns a plain stream into TLS (the server's side of the handshake), which must be
+    /// over within `limit`; the socket's read and write timeouts also bound each step. Any
+    /// failure leaves the stream `Closed`.
+    pub fn start_tls(&mut self, acceptor: &TlsAcceptor, limit: Duration) -> Result<(), String> {
         match std::mem::replace(self, Stream::Closed) {
             Stream::Plain(tcp) => {
-                let tls = handshake(acceptor, tcp)?;
+                let tls = handshake(acceptor, tcp, limit)?;
                 *self = Stream::Tls(Box::new(tls));
                 Ok(())
             }
@@ -45,11 +68,24 @@ impl Stream {
     }
 }
 
-fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
-    match acceptor.accept(tcp) {
-        Ok(tls) => Ok(tls),
+/// The server's side of a handshake, over within `limit` as a whole.
+fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<TlsStream<Bounded>, String> {
+    let deadline = Instant::now() + limit;
+    match acceptor.accept(Bounded::new(tcp, deadline)) {
+        Ok(mut tls) => {
+            tls.get_mut().lift();
+            Ok(tls)
+        }
         // A blocking socket returns WouldBlock only when its timeout expired.
         Err(HandshakeError::WouldBlock(_)) => Err("TLS handshake timed out".into()),
+        Err(HandshakeError::Failure(_)) if Instant::now() >= deadline => Err(format!(
+            "TLS handshake timed out (not over within {}s)",
+            limit.as_secs()
+        )),
         Err(HandshakeError::Failure(e)) => Err(format!("TLS handshake failed: {e}")),
     }
 }
@@ -100,7 +136,8 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 
 /// A TLS handshake with ourselves over a loopback socket (certificate not verified).
 fn self_handshake(acceptor: &TlsAcceptor) -> Result<(), String> {
-    let timeout = Some(Duration::from_secs(10));
+    let limit = Duration::from_secs(10);
+    let timeout = Some(limit);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let server_side = acceptor.clone();
@@ -108,7 +145,7 @@ fn self_handshake(acceptor: &TlsAcceptor) -> Result<(), String> {
         let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
         let _ = tcp.set_read_timeout(timeout);
         let _ = tcp.set_write_timeout(timeout);
-        let mut tls = handshake(&server_side, tcp)?;
+        let mut tls = handshake(&server_side, tcp, limit)?;
         let _ = tls.shutdown();
         Ok(())
     });

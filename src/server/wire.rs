@@ -1,17 +1,29 @@
 //! A session's socket with its buffers: command lines in (bounded length), replies out
 //! (gathered so that a pipelined group is answered with one write), and raw bytes for DATA.
-//! The socket is plain or TLS (`tls::Stream`); STARTTLS switches it in place.
+//! The socket is plain or TLS (`tls::Stream`); STARTTLS switches it in place. Reads end at a
+//! `Deadline` (see `deadline`), a flush must be done within the window.
 
+use super::deadline::Deadline;
 use super::tls::Stream;
+use crate::client::wire::socket_timeout;
 use crate::reply::Reply;
 use native_tls::TlsAcceptor;
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 /// One command line from the client, or the news that it was too long (and was discarded).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     Text(Vec<u8>),
     TooLong,
+}
+
+/// An interrupted call, or a socket timeout that may have fired before the deadline.
+fn retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// The least room offered to a read.
@@ -31,6 +43,13 @@ pub struct Wire {
     /// Set while skipping the rest of an over-long line.
     discarding: bool,
     out: Vec<u8>,
+    /// `idle_timeout`: how long a flush may take.
+    window: Duration,
+    /// The socket's read and write timeouts as last set here (`None`: unknown). A timeout
+    /// is kept while it fits the wait (see `socket_timeout`): one system call per session
+    /// rather than one per read and per write.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 /// How a read ended when it brought nothing.
@@ -42,13 +61,16 @@ pub enum ReadEnd {
 }
 
 impl Wire {
-    pub fn new(stream: Stream) -> Wire {
+    pub fn new(stream: Stream, window: Duration) -> Wire {
         Wire {
+            window,
             stream,
             buf: Vec::new(),
             pos: 0,
             end: 0,
             last_full: false,
+            read_timeout: None,
+            write_timeout: None,
             discarding: false,
             out: Vec::with_capacity(512),
         }
@@ -96,8 +118,9 @@ impl Wire {
         self.pos = self.end;
     }
 
-    /// Reads more from the socket (at least one byte). `chunk` is how much room to offer.
-    pub fn fill(&mut self, chunk: usize) -> Result<usize, ReadEnd> {
+    /// Reads more from the socket (at least one byte), by `deadline` at the latest, which is
+    /// told how much arrived. `chunk` is how much room to offer.
+    pub fn fill(&mut self, chunk: usize, deadline: &mut Deadline) -> Result<usize, ReadEnd> {
         if self.pos == self.end {
             (self.pos, self.end) = (0, 0);
         } else if self.pos > self.end / 2 {
@@ -114,8 +137,18 @@ impl Wire {
         }
         let room = room.min(chunk);
         let result = loop {
+            let Some(left) = deadline.left(Instant::now()) else {
+                break Err(io::ErrorKind::TimedOut.into());
+            };
+            if let Some(t) = socket_timeout(self.read_timeout, left) {
+                if let Err(e) = self.stream.set_read_timeout(t) {
+                    break Err(e);
+                }
+                self.read_timeout = Some(t);
+            }
             match self.stream.read(&mut self.buf[start..start + room]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A socket timeout shorter than the deadline: look at the deadline again.
+                Err(e) if retry(&e) => continue,
                 other => break other,
             }
         };
@@ -124,6 +157,7 @@ impl Wire {
             Ok(n) => {
                 self.end = start + n;
                 self.last_full = n == room;
+                deadline.received(n, Instant::now());
                 Ok(n)
             }
             Err(e) => match e.kind() {
@@ -152,13 +186,33 @@ impl Wire {
         !self.out.is_empty()
     }
 
+    /// Sends the queued replies; all of them must be written within the window (a client
+    /// that reads a byte at a time cannot hold the session).
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let result = self.stream.write_all(&self.out);
+        let deadline = Deadline::command(Instant::now(), self.window);
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.out.len() {
+                break Ok(());
+            }
+            let Some(left) = deadline.left(Instant::now()) else {
+                break Err(io::ErrorKind::TimedOut.into());
+            };
+            if let Some(t) = socket_timeout(self.write_timeout, left) {
+                if let Err(e) = self.stream.set_write_timeout(t) {
+                    break Err(e);
+                }
+                self.write_timeout = Some(t);
+            }
+            match self.stream.write(&self.out[sent..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if retry(&e) => {}
+                Err(e) => break Err(e),
+            }
+        };
         self.out.clear();
-        result
+        result.and_then(|()| self.stream.flush())
     }
 
     pub fn is_tls(&self) -> bool {
@@ -170,6 +224,12 @@ impl Wire {
     pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
         self.discard_unread();
         self.out.clear();
-        self.stream.start_tls(acceptor)
+        // The handshake as a whole gets the window (a read deadline may have left the
+        // socket with less).
+        let _ = self.stream.set_read_timeout(self.window);
+        let _ = self.stream.set_write_timeout(self.window);
+        // The handshake changes them as it goes.
+        (self.read_timeout, self.write_timeout) = (None, None);
+        self.stream.start_tls(acceptor, self.window)
     }
 }

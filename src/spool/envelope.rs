@@ -20,9 +20,12 @@
 //! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
-//! Recipient fields after `tries` and `next` are optional: `last=` (the last result) and
-//! `warned=1` (the sender has had the delay notice). Files without them read as before.
+//! Recipient fields after `tries` and `next` are optional: `last=` (the last result),
+//! `warned=1` (the sender has had the delay notice) and `owed=failed|delivered|relayed` (the
+//! sender is owed that notice about this final recipient: it could not be written yet). Files
+//! without them read as before.
 
+use crate::bounce::Action;
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
@@ -84,6 +87,9 @@ pub struct Recipient {
     pub last_result: Option<String>,
     /// The sender has been sent the delay notice for this recipient (at most one).
     pub warned: bool,
+    /// A final recipient whose notice to the sender (a bounce or a receipt, by its action)
+    /// is not written yet: the message stays queued until it is.
+    pub owed: Option<Action>,
 }
 
 impl Recipient {
@@ -98,6 +104,7 @@ impl Recipient {
             next_try: None,
             last_result: None,
             warned: false,
+            owed: None,
         }
     }
 }
@@ -296,6 +303,9 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     if r.warned {
         s.push_str(" warned=1");
     }
+    if let Some(a) = r.owed {
+        let _ = write!(s, " owed={}", a.name());
+    }
     s.push('\n');
 }
 
@@ -452,6 +462,14 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                     _ => return Err(bad()),
                 }
             }
+            "owed" => {
+                r.owed = Some(match v {
+                    "failed" => Action::Failed,
+                    "delivered" => Action::Delivered,
+                    "relayed" => Action::Relayed,
+                    _ => return Err(bad()),
+                })
+            }
             _ => return Err(format!("unknown recipient field {k:?}")),
         }
     }
@@ -483,6 +501,7 @@ mod tests {
         r2.next_try = Some(Timestamp(1_764_000_060_000_000));
         r2.last_result = Some("550 5.1.1 no such user % 100".into());
         r2.warned = true;
+        r2.owed = Some(Action::Failed);
         Envelope {
             id: MessageId::from_parts(1_764_000_000_123_456, 1),
             arrival: Timestamp(1_764_000_000_123_456),
@@ -535,6 +554,22 @@ mod tests {
         };
         assert!(render(&bounce).contains("\nkind bounce\n"));
         assert_eq!(parse(&render(&bounce)), Ok(bounce));
+    }
+
+    #[test]
+    fn an_owed_notice_is_kept_and_only_a_final_action_reads() {
+        let text = render(&sample());
+        assert!(text.contains(" warned=1 owed=failed\n"), "{text}");
+        for (value, ok) in [
+            ("failed", true),
+            ("delivered", true),
+            ("relayed", true),
+            ("delayed", false),
+            ("", false),
+        ] {
+            let t = text.replace("owed=failed", &format!("owed={value}"));
+            assert_eq!(parse(&t).is_ok(), ok, "{value:?}");
+        }
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //!
 //! Commit protocol: write `ID.msg.tmp` and `ID.env.tmp`, fsync both, rename them to `ID.msg`
 //! then `ID.env`, fsync the directory. The envelope's rename is the commit point: at start-up
-//! a `.tmp` file or a `.msg` without `.env` is a write that never got its `250`, and is
-//! removed. The directory fsync is shared by commits running at the same time (group
-//! commit, `dirsync`): each waits for an fsync that started after its renames.
+//! a `.tmp` file, or a `.msg` whose envelope is still `.env.tmp`, is a write that never got its
+//! `250` (or a removal cut short), and is removed; a `.msg` with no envelope at all is damage
+//! and goes to `corrupt/`. The directory fsync is shared by commits running at the same time
+//! (group commit, `dirsync`): each waits for an fsync that started after its renames.
 
 mod dirsync;
 pub mod envelope;
@@ -62,6 +63,9 @@ pub struct Scan {
     /// Entries that could not be read (a bad envelope, a message without envelope), with
     /// the reason. At start-up they are moved to `corrupt/`, never deleted.
     pub damaged: Vec<(PathBuf, String)>,
+    /// File names in `corrupt/` (after this scan's moves), sorted: damage for a person to
+    /// look at, reported by `queue` and `check` until someone removes it.
+    pub corrupt: Vec<String>,
 }
 
 impl Spool {
@@ -133,7 +137,13 @@ impl Spool {
             }
         }
         result?;
-        self.dir_sync.sync()
+        // Not durable, so not accepted: the caller answers 4xx, and a message kept here
+        // anyway would come back at the next start-up as a second copy of the client's retry.
+        self.dir_sync.sync().inspect_err(|_| {
+            for s in staged {
+                self.discard(&s.id);
+            }
+        })
     }
 
     /// Stage + publish of one message: the durable commit before `250`.
@@ -210,6 +220,14 @@ impl Spool {
                         .damaged
                         .push((path, format!("unreadable envelope: {e}"))),
                 },
+                // Killed between the two renames of `publish`, or inside `remove`: the
+                // envelope is still (or again) a temp file. Not committed, or finished.
+                Some((id, Kind::Message))
+                    if !names.contains(&format!("{id}.{ENV}"))
+                        && names.contains(&format!("{id}.{ENV}.{TMP}")) =>
+                {
+                    scan.leftovers.push(path)
+                }
                 Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
                     let why = "message file without envelope (a write that never completed, or a lost envelope)";
                     scan.damaged.push((path, why.into()));
@@ -232,7 +250,24 @@ impl Spool {
                 sync_dir(&self.dir)?;
             }
         }
+        scan.corrupt = self.corrupt_files()?;
         Ok(scan)
+    }
+
+    /// The file names in `corrupt/`, sorted (none when it does not exist).
+    pub fn corrupt_files(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        match fs::read_dir(self.corrupt_dir()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+            Ok(entries) => {
+                for entry in entries {
+                    names.push(entry?.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// The folder where damaged entries are kept for a person to look at.
@@ -305,10 +340,13 @@ pub struct StateWriter {
 impl StateWriter {
     pub fn rewrite(&mut self, env: &Envelope) -> io::Result<()> {
         let tmp = self.dir.join(format!("{}.{ENV}.{TMP}", env.id));
-        write_new(&self.recycler, &tmp, &[envelope::render(env).as_bytes()]).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
-        fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id)))?;
+        // On any failure the temp file goes, so that the next rewrite can create it again;
+        // the previous envelope stays in place.
+        write_new(&self.recycler, &tmp, &[envelope::render(env).as_bytes()])
+            .and_then(|()| fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id))))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
         self.dir_sync.sync()
     }
 
@@ -330,16 +368,20 @@ impl StateWriter {
         f.write_all(text.as_bytes())
     }
 
-    /// Removes a finished message: the envelope first (so a crash leaves only a leftover
-    /// `.msg`, cleaned up at start-up). Not fsynced: if a crash undoes the removal, the
-    /// message is delivered again (at least once), never lost; this saves a directory fsync
-    /// per delivered message.
+    /// Removes a finished message. The envelope is first renamed back to `ID.env.tmp`, so a
+    /// crash at any point leaves either the committed message or `ID.msg` + `ID.env.tmp`,
+    /// which start-up removes as an unfinished write (a lone `ID.msg` is damage, kept in
+    /// `corrupt/`). Not fsynced: if a crash undoes the removal, the message is delivered
+    /// again (at least once), never lost; this saves a directory fsync per delivered message.
     pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
-        self.recycler.park(&self.dir.join(format!("{id}.{ENV}")))?;
+        let tmp = self.dir.join(format!("{id}.{ENV}.{TMP}"));
+        fs::rename(self.dir.join(format!("{id}.{ENV}")), &tmp)?;
+        // The files are emptied and kept for the next commits (see `recycle`).
         let _ = self.recycler.park(&self.dir.join(format!("{id}.{MSG}")));
         if self.records.as_mut().is_none_or(|r| r.remove(id)) {
             let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
         }
+        let _ = self.recycler.park(&tmp);
         Ok(())
     }
 }

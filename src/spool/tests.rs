@@ -171,3 +171,58 @@ fn state_writer_replaces_and_removes() {
     assert_eq!(names(&dir), Vec::<String>::new());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Found by the crash test: a kill between the two renames of `publish`, or between the
+/// unlinks of `remove`, left a lone `ID.msg` that start-up moved to `corrupt/` as damage.
+/// Both now leave `ID.msg` + `ID.env.tmp`: an unfinished write, removed.
+#[test]
+fn a_kill_inside_publish_or_remove_is_a_leftover_not_damage() {
+    let dir = temp_dir("killed");
+    let spool = Spool::open(&dir).unwrap();
+    let half_published = envelope(&spool);
+    spool.stage(&half_published, &[b"x"]).unwrap();
+    let id = &half_published.id;
+    fs::rename(
+        dir.join(format!("{id}.msg.tmp")),
+        dir.join(format!("{id}.msg")),
+    )
+    .unwrap();
+    let scan = spool.scan(false).unwrap();
+    assert!(scan.damaged.is_empty(), "{:?}", scan.damaged);
+    assert_eq!(scan.leftovers.len(), 2);
+
+    let removed = envelope(&spool);
+    spool.commit(&removed, &[b"y"]).unwrap();
+    let mut writer = spool.state_writer();
+    writer.remove(&removed.id).unwrap();
+    assert!(!dir.join(format!("{}.env.tmp", removed.id)).exists());
+    assert!(!dir.join(format!("{}.msg", removed.id)).exists());
+
+    let cleaned = spool.scan(true).unwrap();
+    assert!(cleaned.envelopes.is_empty() && cleaned.damaged.is_empty());
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing left, no corrupt/"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A rewrite whose rename fails leaves no `ID.env.tmp` behind: the next rewrite of the same
+/// message creates it exclusively and would otherwise fail for ever.
+#[test]
+fn a_failed_rewrite_leaves_no_temp_file() {
+    let dir = temp_dir("rewrite-fails");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    let id = env.id.clone();
+    // A directory where the envelope should be: the rename over it fails.
+    fs::create_dir(dir.join(format!("{id}.env"))).unwrap();
+    let mut writer = spool.state_writer();
+    assert!(writer.rewrite(&env).is_err());
+    assert!(!dir.join(format!("{id}.env.tmp")).exists());
+    fs::remove_dir(dir.join(format!("{id}.env"))).unwrap();
+    writer.rewrite(&env).unwrap();
+    assert_eq!(spool.read_envelope(&id).unwrap().unwrap(), env);
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -114,6 +114,7 @@ fn recipient(r: &RecipientView) -> J {
         ("explanation", explain(r).into()),
         ("direct_tries", r.direct_tries.into()),
         ("relay_tries", r.relay_tries.into()),
+        ("notice_pending", r.notice_pending.into()),
     ])
 }
 
@@ -154,15 +155,23 @@ fn attempt(a: &Attempt) -> J {
 pub fn explain(r: &RecipientView) -> String {
     let last = r.last_result.as_deref().unwrap_or("");
     let why = plain_reason(last);
-    match r.state {
+    let state = match r.state {
         Shown::Queued => "waiting for its first attempt".into(),
         Shown::Sending => "being sent now".into(),
         Shown::Held => "held: not tried until released".into(),
         Shown::Delivered => format!("delivered: the server accepted it ({last})"),
         Shown::Deferred => format!("not delivered yet, will try again: {why}"),
         Shown::Failed => format!("failed for good: {why}"),
+    };
+    match r.notice_pending {
+        true => format!("{state}; {NOTICE_PENDING}"),
+        false => state,
     }
 }
+
+/// Said of a final recipient whose notice to the sender is not written yet.
+pub const NOTICE_PENDING: &str =
+    "the notice to the sender could not be written yet (is the spool full?); trying again";
 
 /// What a reply or error means, for people.
 pub fn plain_reason(last: &str) -> String {
@@ -238,6 +247,9 @@ fn message_text(out: &mut String, m: &MessageView, now: Timestamp) {
         }
         if let Some(last) = &r.last_result {
             let _ = write!(out, "  last: {last}");
+        }
+        if r.notice_pending {
+            out.push_str("  (notice to the sender pending)");
         }
         out.push('\n');
     }

@@ -224,6 +224,7 @@ mod tests {
                 last_result: last.map(Into::into),
                 direct_tries: 1,
                 relay_tries: 0,
+                notice_pending: false,
             }],
         }
     }

@@ -4,6 +4,7 @@
 //! Magic local parts (case-insensitive, the part before the last '@'):
 //! - `tempfail`: 451 4.7.1 the first time this address is seen by this FakeMx, 250 afterwards;
 //! - `permfail`: 550 5.1.1 no such user;
+//! - `later-permfail`: 451 4.3.0 the first time this address is seen, 550 5.1.1 afterwards;
 //! - `policy`: 550 5.7.1 client host blocked;
 //! - `disconnect-in-data`: RCPT ok, but after DATA's 354 the server reads some data and then
 //!   drops the connection without a reply;
@@ -37,7 +38,7 @@ pub struct Options {
     /// A replacement greeting, e.g. "421 4.3.2 busy" (sent, then the connection is closed) or
     /// "554 5.7.1 go away" (sent, then everything but QUIT gets 503).
     pub greeting: Option<String>,
-    /// Every RCPT gets 451 4.3.0.
+    /// Every RCPT gets 451 4.3.0 (until `FakeMx::set_tempfail_all(false)`).
     pub tempfail_all: bool,
     /// The name in the greeting and the EHLO reply ("mx.fake.test" when empty).
     pub name: String,
@@ -109,6 +110,8 @@ struct State {
     max_concurrent: usize,
     tempfail_seen: HashSet<String>,
     queued: usize,
+    /// `Options::tempfail_all` as changed while running (`set_tempfail_all`).
+    tempfail_all: Option<bool>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
@@ -137,6 +140,7 @@ impl FakeMx {
                 max_concurrent: 0,
                 tempfail_seen: HashSet::new(),
                 queued: 0,
+                tempfail_all: None,
             }),
             Condvar::new(),
         ));
@@ -204,6 +208,11 @@ impl FakeMx {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Turns `Options::tempfail_all` on or off for the RCPTs from now on.
+    pub fn set_tempfail_all(&self, on: bool) {
+        lock(&self.state).tempfail_all = Some(on);
     }
 
     pub fn port(&self) -> u16 {
@@ -681,7 +690,8 @@ impl Session {
         if !path.starts_with('<') || !path.contains('>') {
             return self.reply("501 5.1.3 Bad recipient address syntax");
         }
-        if self.opts.tempfail_all {
+        let tempfail_all = lock(&self.shared).tempfail_all;
+        if tempfail_all.unwrap_or(self.opts.tempfail_all) {
             return self.reply("451 4.3.0 Temporary failure, try again later");
         }
         let addr = path_addr(&path);
@@ -700,6 +710,15 @@ impl Session {
                 }
             }
             "permfail" => return self.reply("550 5.1.1 No such user"),
+            "later-permfail" => {
+                let first = lock(&self.shared)
+                    .tempfail_seen
+                    .insert(addr.to_ascii_lowercase());
+                return match first {
+                    true => self.reply("451 4.3.0 Try again later"),
+                    false => self.reply("550 5.1.1 No such user"),
+                };
+            }
             "policy" => return self.reply("550 5.7.1 Client host blocked"),
             "disconnect-in-data" => self.disconnect_in_data = true,
             "slow" => std::thread::sleep(Duration::from_millis(300)),

@@ -80,6 +80,8 @@ pub struct Server {
     pub lines: mpsc::Receiver<String>,
     /// Every start-up line up to "ready".
     pub startup: Vec<String>,
+    /// stderr lines: the server's log (see `wait_stderr`).
+    pub stderr: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -101,23 +103,30 @@ impl Server {
 
     /// Starts (or restarts) the server on the INI already in `dir`.
     pub fn start_in(dir: TempDir) -> Server {
-        let mut child = Command::new(BIN)
+        Server::start_wrapped(dir, &[])
+    }
+
+    /// Like `start_in`, with the binary run through `wrapper` (e.g. `["sh", "-c", "ulimit
+    /// -n 4096; exec \"$0\" \"$@\""]`); the wrapper must `exec` it, so that the child's
+    /// PID is the server's.
+    pub fn start_wrapped(dir: TempDir, wrapper: &[&str]) -> Server {
+        let mut command = match wrapper {
+            [] => Command::new(BIN),
+            [program, args @ ..] => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+        };
+        let mut child = command
             .arg("--config")
             .arg(dir.path().join("qksmtp.ini"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start qksmtp");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = forward_lines(child.stdout.take().unwrap());
+        let stderr = forward_lines(child.stderr.take().unwrap());
         let mut startup = Vec::new();
         let mut addr = None;
         let mut status_addr = None;
@@ -151,6 +160,7 @@ impl Server {
             tls_addr,
             lines: rx,
             startup,
+            stderr,
         }
     }
 
@@ -178,6 +188,12 @@ impl Server {
         }
     }
 
+    /// A field of the server's `/proc/PID/status` in kB (`VmRSS`, `VmHWM`) or as a count
+    /// (`Threads`).
+    pub fn proc_status(&self, field: &str) -> u64 {
+        proc_status(self.child.id(), field)
+    }
+
     pub fn spool(&self) -> PathBuf {
         self.dir.path().join("spool")
     }
@@ -200,6 +216,27 @@ impl Server {
         (status, self.take_dir())
     }
 
+    /// Waits for a line of the server's log (stderr) containing `needle`; returns it.
+    /// Lines read before it are consumed.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => {
+                    let tail = &seen[seen.len().saturating_sub(40)..];
+                    panic!(
+                        "no log line with {needle:?}; the last ones:\n{}",
+                        tail.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
     fn take_dir(&mut self) -> TempDir {
         std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
     }
@@ -210,6 +247,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads lines from a child's pipe on a thread, into a channel (until the pipe closes).
+fn forward_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub fn signal(child: &Child, name: &str) {
@@ -494,4 +545,87 @@ pub fn run_cli_stdin(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, St
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A small tmpfs mounted on a fresh temporary folder (needs root), unmounted on drop, also
+/// when the test fails. `None` when not running as root.
+pub struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "256k"); panics if root cannot mount it.
+    pub fn mount(name: &str, size: &str) -> Option<Tmpfs> {
+        let uid = Command::new("id").arg("-u").output().ok()?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return None;
+        }
+        let dir = TempDir::new(name);
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("the mount command");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs failed as root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: detaches even if a killed server's files are still open.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A numeric field of `/proc/PID/status` (`VmRSS: 1234 kB` gives 1234).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Raises this process's soft limit on open files to `want` (or to its hard limit when that
+/// is lower), with the `prlimit` program; returns the soft limit now in force.
+pub fn raise_nofile(want: u64) -> u64 {
+    let pid = std::process::id().to_string();
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<u64> = open_files
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (soft, hard) = (numbers[0], numbers[1]);
+    if soft >= want {
+        return soft;
+    }
+    let target = want.min(hard);
+    let ok = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--nofile={target}:")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { target } else { soft }
 }

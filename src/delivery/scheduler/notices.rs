@@ -1,6 +1,6 @@
 //! What the scheduler tells senders, as values (pure): when a pending recipient's delay
-//! notice falls due, the delay notice itself, and the one notice for a message's failures and
-//! receipts decided in the same pass.
+//! notice falls due, the delay notice itself, and the one notice for everything a message's
+//! sender is owed about its final recipients (bounces and receipts).
 
 use super::super::outcome::Outcome;
 use super::super::policy::{self, GiveUp};
@@ -44,34 +44,33 @@ pub(super) fn delay(
     }
 }
 
-/// One notice for the failures the sender wants to hear about and the receipts they asked for
-/// (`delivered` is already filtered), in recipient order; `None` when there is nothing to say.
-pub(super) fn settled(
+/// One notice for everything the sender is owed about the message's final recipients (the
+/// `owed` marks: bounces and receipts), in recipient order, with the outcomes and reasons
+/// known this run (none after a restart: the notice then quotes the last result); `None` when
+/// nothing is owed.
+pub(super) fn owed(
     env: &Envelope,
-    failed: &[(usize, Outcome, GiveUp)],
-    delivered: Vec<(usize, Outcome, Action)>,
+    last: &[Option<Outcome>],
+    why: &[Option<GiveUp>],
 ) -> Option<Notice> {
-    let mut recipients: Vec<Reported> = failed
+    let recipients: Vec<Reported> = env
+        .recipients
         .iter()
-        .filter(|(i, _, _)| bounce::wants(&env.sender, env.recipients[*i].notify, Action::Failed))
-        .map(|(i, outcome, why)| Reported {
-            index: *i,
-            action: Action::Failed,
-            outcome: Some(outcome.clone()),
-            why: Some(*why),
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let action = r.owed?;
+            Some(Reported {
+                index: i,
+                action,
+                outcome: last.get(i).cloned().flatten(),
+                why: why
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .filter(|_| action == Action::Failed),
+            })
         })
         .collect();
-    recipients.extend(
-        delivered
-            .into_iter()
-            .map(|(index, outcome, action)| Reported {
-                index,
-                action,
-                outcome: Some(outcome),
-                why: None,
-            }),
-    );
-    recipients.sort_by_key(|r| r.index);
     (!recipients.is_empty()).then(|| Notice {
         envelope: env.clone(),
         recipients,

@@ -182,6 +182,7 @@ fn a_permanent_failure_gives_up_at_once() {
     let mut rep = report(&jobs[0], &ok());
     rep.messages[0].outcomes[0] = Some(reply_outcome(550, (5, 1, 1)));
     let effects = s.finish(rep, t(1));
+    let effects = write_notices(&mut s, effects, true, t(1));
     let gave_up = effects.iter().find_map(|e| match e {
         Effect::GaveUp { recipients, .. } => Some(recipients.clone()),
         _ => None,
@@ -265,6 +266,25 @@ fn notices(effects: &[Effect]) -> Vec<&Notice> {
         .collect()
 }
 
+/// The engine's part: each notice written (or not), the core's answer after it.
+fn write_notices(
+    s: &mut Scheduler,
+    effects: Vec<Effect>,
+    written: bool,
+    now: Timestamp,
+) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for e in effects {
+        let answer = match &e {
+            Effect::Notify(n) => s.noticed(n, written, now),
+            _ => Vec::new(),
+        };
+        out.push(e);
+        out.extend(answer);
+    }
+    out
+}
+
 fn with_notify(mut e: Envelope, notify: Option<crate::smtp::Notify>) -> Envelope {
     for r in &mut e.recipients {
         r.notify = notify;
@@ -299,6 +319,7 @@ fn one_delay_notice_when_a_recipient_is_still_pending_after_delay_warning() {
     );
     assert!(notices(&s.poll(t(3599)).1).is_empty());
     let (_, effects) = s.poll(t(3600));
+    let effects = write_notices(&mut s, effects, true, t(3600));
     let sent = notices(&effects);
     assert_eq!(
         sent.len(),
@@ -370,6 +391,7 @@ fn notify_success_gives_a_receipt_delivered_or_relayed() {
         let mut rep = report(&jobs[0], &ok());
         rep.messages[0].dsn = dsn;
         let effects = s.finish(rep, t(1));
+        let effects = write_notices(&mut s, effects, true, t(1));
         let sent = notices(&effects);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].kind(), bounce::NoticeKind::Receipt);
@@ -424,4 +446,139 @@ fn waiting_mail_is_spread_over_the_allowed_connections() {
         [1, 1, 1, 1],
         "one message per job, up to max_connections jobs"
     );
+}
+
+fn persisted(effects: &[Effect]) -> Vec<&Envelope> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(env) => Some(env),
+            _ => None,
+        })
+        .collect()
+}
+
+fn removed(effects: &[Effect]) -> bool {
+    effects.iter().any(|e| matches!(e, Effect::Remove(_)))
+}
+
+#[test]
+fn a_bounce_that_cannot_be_written_stays_owed_while_other_recipients_are_pending() {
+    let mut s = sched("[domain:*]\nretry_delay = 1h\nmax_retry_delay = 1h\n", 2);
+    s.add(env(1, &["a@x.test", "b@y.test"]), t(0));
+    let id = env(1, &[]).id;
+    let (jobs, _) = s.poll(t(0));
+    let (x, y) = match jobs[0].dest == Dest::Direct("x.test".into()) {
+        true => (&jobs[0], &jobs[1]),
+        false => (&jobs[1], &jobs[0]),
+    };
+    // a@ fails for good while the disk is full: the bounce is asked for, not yet settled.
+    let effects = s.finish(report(x, &reply_outcome(550, (5, 1, 1))), t(1));
+    assert_eq!(notices(&effects).len(), 1);
+    assert!(persisted(&effects).is_empty() && !removed(&effects));
+    let effects = write_notices(&mut s, effects, false, t(1));
+    let env_now = persisted(&effects)[0];
+    assert_eq!(env_now.recipients[0].state, RecipientState::Failed);
+    assert_eq!(
+        env_now.recipients[0].owed,
+        Some(Action::Failed),
+        "saved as owed"
+    );
+    let snap = s.snapshot(t(1), 10);
+    assert!(
+        snap.messages[0].recipients[0].notice_pending,
+        "shown as pending"
+    );
+    // Tried again with a backoff: 5 s, then 10 s.
+    assert_eq!(s.next_wakeup(), Some(t(1).plus(owed::OWED_FIRST)));
+    assert!(notices(&s.poll(t(5)).1).is_empty());
+    let (_, effects) = s.poll(t(6));
+    assert_eq!(notices(&effects).len(), 1);
+    write_notices(&mut s, effects, false, t(6));
+    assert_eq!(s.next_wakeup(), Some(t(16)));
+    // b@ is delivered meanwhile: the notice is asked for again (still only a@); written now.
+    let effects = s.finish(report(y, &ok()), t(7));
+    let sent = notices(&effects);
+    assert_eq!(sent.len(), 1);
+    let idx: Vec<usize> = sent[0].recipients.iter().map(|r| r.index).collect();
+    assert_eq!(idx, [0]);
+    assert_eq!(sent[0].recipients[0].why, Some(GiveUp::Permanent));
+    assert!(sent[0].recipients[0].outcome.is_some(), "the 550 is quoted");
+    let effects = write_notices(&mut s, effects, true, t(7));
+    assert!(removed(&effects), "finished once the bounce is written");
+    assert_eq!(s.message_count(), 0);
+    assert!(
+        notices(&s.poll(t(16)).1).is_empty(),
+        "the old timer is gone"
+    );
+    assert!(!s.contains(&id));
+}
+
+#[test]
+fn an_owed_notice_read_back_at_start_is_written_and_retry_makes_it_due() {
+    let mut e = env(1, &["a@x.test", "b@x.test"]);
+    e.recipients[0].state = RecipientState::Failed;
+    e.recipients[0].owed = Some(Action::Failed);
+    e.recipients[0].last_result = Some("550 5.1.1 no".into());
+    e.recipients[1].state = RecipientState::Delivered;
+    let id = e.id.clone();
+    let mut s = sched("", 1);
+    s.add(e, t(0));
+    let (jobs, effects) = s.poll(t(0));
+    assert!(jobs.is_empty());
+    let sent = notices(&effects);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind(), bounce::NoticeKind::Bounce);
+    assert_eq!(
+        sent[0].recipients[0].outcome, None,
+        "quotes the last result"
+    );
+    let effects = write_notices(&mut s, effects, false, t(0));
+    assert!(!removed(&effects));
+    assert_eq!(s.next_wakeup(), Some(t(5)));
+    assert!(s.retry_now(&id, t(1)), "retry ID");
+    let (_, effects) = s.poll(t(1));
+    assert_eq!(notices(&effects).len(), 1, "due at once");
+    let effects = write_notices(&mut s, effects, true, t(1));
+    assert!(removed(&effects));
+    assert_eq!(s.next_wakeup(), None);
+}
+
+#[test]
+fn a_delay_notice_that_cannot_be_written_falls_due_again() {
+    let ini =
+        "[delivery]\ndelay_warning = 1h\n[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n";
+    let mut s = sched(ini, 1);
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(1));
+    let (_, effects) = s.poll(t(3600));
+    let effects = write_notices(&mut s, effects, false, t(3600));
+    assert!(persisted(&effects).iter().all(|e| !e.recipients[0].warned));
+    let (_, effects) = s.poll(t(3605));
+    assert_eq!(notices(&effects).len(), 1, "again after the backoff");
+    let effects = write_notices(&mut s, effects, true, t(3605));
+    assert!(persisted(&effects)[0].recipients[0].warned);
+    assert!(notices(&s.poll(t(3700)).1).is_empty());
+}
+
+#[test]
+fn the_owed_notice_backoff_doubles_up_to_a_cap() {
+    use std::time::Duration;
+    let cases = [
+        (1, 5),
+        (2, 10),
+        (3, 20),
+        (6, 160),
+        (7, 300),
+        (40, 300),
+        (u32::MAX, 300),
+    ];
+    for (failures, secs) in cases {
+        assert_eq!(
+            owed::owed_backoff(failures),
+            Duration::from_secs(secs),
+            "{failures}"
+        );
+    }
 }
