@@ -16,12 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Parked files are named `.recycle-PID-N`.
 pub const PREFIX: &str = ".recycle-";
-/// At most this many files are parked; more are deleted.
-const MAX_PARKED: usize = 256;
+/// At most this many files are parked; more are deleted. Enough for a backlog of a couple
+/// of thousand messages delivered in a burst (8 bytes each in memory).
+const MAX_PARKED: usize = 4096;
 
 pub struct Recycler {
     dir: PathBuf,
-    parked: Mutex<Vec<PathBuf>>,
+    /// The numbers `N` of the parked files.
+    parked: Mutex<Vec<u64>>,
     next: AtomicU64,
     /// Keeps the names of two processes on one spool apart.
     pid: u32,
@@ -37,8 +39,12 @@ impl Recycler {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("{PREFIX}{}-{n}", self.pid))
     }
 
     /// Empties `path` and parks it for reuse (deletes it when enough are parked). Errors
@@ -48,11 +54,11 @@ impl Recycler {
             return fs::remove_file(path);
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let parked = self.dir.join(format!("{PREFIX}{}-{n}", self.pid));
+        let parked = self.path(n);
         // Empty first: a parked file never holds a delivered message's content.
         match empty(path).and_then(|()| fs::rename(path, &parked)) {
             Ok(()) => {
-                self.lock().push(parked);
+                self.lock().push(n);
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
@@ -63,13 +69,14 @@ impl Recycler {
     /// Moves a parked file to `path` if there is one and `path` does not exist. `Ok(false)`:
     /// nothing parked (or no way to move one without replacing), the caller creates the file.
     pub fn take(&self, path: &Path) -> io::Result<bool> {
-        let Some(parked) = self.lock().pop() else {
+        let Some(n) = self.lock().pop() else {
             return Ok(false);
         };
+        let parked = self.path(n);
         match rename_no_replace(&parked, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                self.lock().push(parked);
+                self.lock().push(n);
                 Err(e)
             }
             Err(_) => {
