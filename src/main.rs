@@ -225,7 +225,8 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     }) {
         eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
     }
-    let engine = match Engine::start(config.clone(), spool.clone(), restored) {
+    let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
+    let engine = match Engine::start(config.clone(), spool.clone(), restored, commit_rx) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -234,7 +235,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     };
     qksmtp::server::open_files::raise_for(&config);
     let spool_for_status = spool.clone();
-    let server = match Server::start(config.clone(), spool, Some(Box::new(engine.on_commit()))) {
+    let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {}", e.message);

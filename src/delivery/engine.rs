@@ -4,7 +4,6 @@
 
 use super::connections::{Connections, IDLE_LIMIT};
 use super::history::History;
-use super::jobs::{JobQueue, RecvError};
 use super::log::DeliveryLog;
 use super::outcome::Outcome;
 use super::policy::{Dest, GiveUp};
@@ -18,19 +17,16 @@ use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
 use crate::spool::{Spool, StateWriter};
 use crate::time::Timestamp;
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, never, select, unbounded};
 use log::{debug, error, info, warn};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 /// Orders for the scheduler from the rest of the program.
 #[derive(Debug)]
 pub enum Event {
-    /// A message was committed (by a session).
-    Committed(Box<Envelope>),
     /// A worker finished a job.
     Done(JobReport),
     /// Try a message's waiting recipients now; answers whether the ID is known.
@@ -55,7 +51,7 @@ pub enum Event {
 }
 
 pub struct Engine {
-    events: mpsc::Sender<Event>,
+    events: Sender<Event>,
     scheduler: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -66,20 +62,21 @@ const HISTORY: usize = 200;
 const DNS_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Engine {
-    /// Starts the scheduler (with the messages found in the spool) and the workers. Messages
-    /// accepted from now on come as `Event::Committed` (see `on_commit`).
+    /// Starts the scheduler (with the messages found in the spool) and the workers.
+    /// `committed` brings messages accepted from now on.
     pub fn start(
         config: Arc<Config>,
         spool: Arc<Spool>,
         restored: Vec<Envelope>,
+        committed: Receiver<Envelope>,
     ) -> Result<Engine, String> {
         let resolver = Resolver::new(config.delivery.dns_server, DNS_TIMEOUT)
             .map_err(|e| format!("cannot set up DNS: {e:?}"))?;
         let log = DeliveryLog::open(config.server.log_file.as_deref())
             .map_err(|e| format!("cannot open the delivery log: {e}"))?;
         let workers_n = config.delivery.workers.max(1);
-        let job_queue = Arc::new(JobQueue::<Job>::default());
-        let (events_tx, events_rx) = mpsc::channel::<Event>();
+        let (job_tx, job_rx) = bounded::<Job>(workers_n);
+        let (events_tx, events_rx) = unbounded::<Event>();
         let ctx = Arc::new(WorkerContext {
             config: config.clone(),
             spool: spool.clone(),
@@ -88,7 +85,7 @@ impl Engine {
         });
         let workers = (0..workers_n)
             .map(|n| {
-                let (jobs, events, ctx) = (job_queue.clone(), events_tx.clone(), ctx.clone());
+                let (jobs, events, ctx) = (job_rx.clone(), events_tx.clone(), ctx.clone());
                 thread::Builder::new()
                     .name(format!("deliver-{n}"))
                     .spawn(move || {
@@ -100,8 +97,8 @@ impl Engine {
                                         break;
                                     }
                                 }
-                                Err(RecvError::Timeout) => ctx.connections.sweep(false),
-                                Err(RecvError::Closed) => break,
+                                Err(RecvTimeoutError::Timeout) => ctx.connections.sweep(false),
+                                Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
                         ctx.connections.sweep(true);
@@ -122,7 +119,7 @@ impl Engine {
             spool: spool.clone(),
             writer,
             log,
-            jobs: Some(job_queue),
+            jobs: Some(job_tx),
             extra: Extra {
                 stats: Stats::default(),
                 history: History::new(if config.server.status_listen.is_some() {
@@ -138,7 +135,7 @@ impl Engine {
         };
         let scheduler = thread::Builder::new()
             .name("scheduler".into())
-            .spawn(move || shell.run(events_rx))
+            .spawn(move || shell.run(committed, events_rx))
             .map_err(|e| format!("cannot start the scheduler: {e}"))?;
         Ok(Engine {
             events: events_tx,
@@ -148,18 +145,8 @@ impl Engine {
     }
 
     /// A handle to send orders (retry, delete, flush).
-    pub fn events(&self) -> mpsc::Sender<Event> {
+    pub fn events(&self) -> Sender<Event> {
         self.events.clone()
-    }
-
-    /// What a session calls once a message is committed: tells the scheduler.
-    pub fn on_commit(&self) -> impl Fn(Envelope) + Send + Sync + 'static {
-        let events = self.events.clone();
-        move |env| {
-            // The message is safe on disk; if the scheduler is gone it is found at the next
-            // start.
-            let _ = events.send(Event::Committed(Box::new(env)));
-        }
     }
 
     /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
@@ -186,22 +173,14 @@ struct Shell {
     spool: Arc<Spool>,
     writer: StateWriter,
     log: DeliveryLog,
-    jobs: Option<Arc<JobQueue<Job>>>,
+    jobs: Option<Sender<Job>>,
     /// What the status page needs (see `view`).
     extra: Extra,
 }
 
-impl Drop for Shell {
-    /// However the scheduler ends, the workers end too (once the queue is empty).
-    fn drop(&mut self) {
-        if let Some(queue) = self.jobs.take() {
-            queue.close();
-        }
-    }
-}
-
 impl Shell {
-    fn run(mut self, events: Receiver<Event>) {
+    fn run(mut self, committed: Receiver<Envelope>, events: Receiver<Event>) {
+        let mut committed = committed;
         loop {
             let now = Timestamp::now();
             self.dispatch(now);
@@ -209,11 +188,20 @@ impl Shell {
                 .core
                 .next_wakeup()
                 .map_or(Duration::from_secs(3600), |t| t.since(now));
-            match events.recv_timeout(timeout) {
-                Ok(Event::Stop(grace)) => return self.drain(&events, grace),
-                Ok(ev) => self.handle(ev),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+            select! {
+                recv(committed) -> msg => match msg {
+                    Ok(env) => {
+                        self.extra.stats.counters.received += 1;
+                        self.core.add(env, Timestamp::now())
+                    }
+                    Err(_) => committed = never(),
+                },
+                recv(events) -> ev => match ev {
+                    Ok(Event::Stop(grace)) => return self.drain(&events, grace),
+                    Ok(ev) => self.handle(ev),
+                    Err(_) => return,
+                },
+                default(timeout) => {}
             }
         }
     }
@@ -221,7 +209,7 @@ impl Shell {
     fn dispatch(&mut self, now: Timestamp) {
         let (jobs, effects) = self.core.poll(now);
         self.apply(effects, now);
-        let Some(queue) = &self.jobs else { return };
+        let Some(tx) = &self.jobs else { return };
         for job in jobs {
             debug!(
                 "job {:?} to {:?}: {} message(s)",
@@ -229,8 +217,8 @@ impl Shell {
                 job.dest,
                 job.messages.len()
             );
-            // The core hands out at most one job per idle worker.
-            if !queue.send(job) {
+            // Never blocks: the core hands out at most one job per idle worker.
+            if tx.send(job).is_err() {
                 error!("the delivery threads are gone");
             }
         }
@@ -239,10 +227,6 @@ impl Shell {
     fn handle(&mut self, ev: Event) {
         let now = Timestamp::now();
         match ev {
-            Event::Committed(env) => {
-                self.extra.stats.counters.received += 1;
-                self.core.add(*env, now)
-            }
             Event::Done(report) => {
                 self.extra.job_dest = self.core.job_dest(report.id);
                 let effects = self.core.finish(report, now);
@@ -265,10 +249,7 @@ impl Shell {
 
     /// After Stop: no new jobs; wait for the ones in flight, at most `grace`.
     fn drain(mut self, events: &Receiver<Event>, grace: Duration) {
-        // Workers end when the queue is closed and empty.
-        if let Some(queue) = self.jobs.take() {
-            queue.close();
-        }
+        self.jobs = None; // workers end when the channel is empty and closed
         let deadline = std::time::Instant::now() + grace;
         while self.core.in_flight() > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());

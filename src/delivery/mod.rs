@@ -5,7 +5,6 @@
 pub mod connections;
 pub mod engine;
 pub mod history;
-pub mod jobs;
 pub mod log;
 pub mod notify;
 pub mod outcome;

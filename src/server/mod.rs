@@ -18,6 +18,7 @@ pub mod wire;
 use crate::config::Config;
 use crate::spool::Spool;
 use crate::spool::envelope::Envelope;
+use crossbeam_channel::Sender;
 use native_tls::TlsAcceptor;
 use registry::Registry;
 use std::net::SocketAddr;
@@ -26,9 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Tells someone (the scheduler) about a committed message.
-pub type OnCommit = Box<dyn Fn(Envelope) + Send + Sync>;
-
 /// What every session shares.
 pub struct Context {
     pub config: Arc<Config>,
@@ -36,7 +34,7 @@ pub struct Context {
     pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
     /// Told about every committed message (the scheduler), if anyone listens.
-    pub on_commit: Option<OnCommit>,
+    pub on_commit: Option<Sender<Envelope>>,
     /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
     pub tls: Option<TlsAcceptor>,
     /// The threads sessions run on (kept for reuse).
@@ -45,8 +43,9 @@ pub struct Context {
 
 impl Context {
     pub fn committed(&self, env: Envelope) {
-        if let Some(tell) = &self.on_commit {
-            tell(env);
+        if let Some(tx) = &self.on_commit {
+            // The message is safe on disk; if nobody listens it is found at the next start.
+            let _ = tx.send(env);
         }
     }
 }
@@ -77,7 +76,7 @@ impl Server {
     pub fn start(
         config: Arc<Config>,
         spool: Arc<Spool>,
-        on_commit: Option<OnCommit>,
+        on_commit: Option<Sender<Envelope>>,
     ) -> Result<Server, StartError> {
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| StartError {

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ const LIST_LIMIT: usize = 200;
 
 struct Shared {
     guard: Guard,
-    events: mpsc::Sender<Event>,
+    events: Sender<Event>,
     spool: Arc<Spool>,
     /// Subjects of queued messages (their files never change).
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
@@ -59,7 +59,7 @@ impl StatusServer {
         config: &Config,
         addr: SocketAddr,
         spool: Arc<Spool>,
-        events: mpsc::Sender<Event>,
+        events: Sender<Event>,
         token: String,
     ) -> io::Result<StatusServer> {
         let listener = TcpListener::bind(addr)?;
@@ -193,7 +193,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
 pub fn start_page(
     config: &Config,
     spool: Arc<Spool>,
-    events: mpsc::Sender<Event>,
+    events: Sender<Event>,
 ) -> Option<StatusServer> {
     let Some(addr) = config.server.status_listen else {
         println!("qksmtp: status page off");
