@@ -106,15 +106,20 @@ impl Spool {
         // are on their way to disk while the first fsync waits and the second one mostly
         // finds its work done (on a journalled ext4, the first fsync's commit also carries
         // the second file's metadata).
+        // On failure only the files this call created are removed: an `AlreadyExists` path
+        // belongs to someone else.
         let recycler = &self.recycler;
-        let result = create_written(recycler, &msg_tmp, message).and_then(|msg| {
-            start_writeback(&msg);
-            let env = create_written(recycler, &env_tmp, &[envelope::render(env).as_bytes()])?;
-            start_writeback(&env);
-            msg.sync_all()?;
-            env.sync_all()
-        });
-        if let Err(e) = result {
+        let msg = create_written(recycler, &msg_tmp, message)?;
+        start_writeback(&msg);
+        let env = match create_written(recycler, &env_tmp, &[envelope::render(env).as_bytes()]) {
+            Ok(env) => env,
+            Err(e) => {
+                let _ = fs::remove_file(&msg_tmp);
+                return Err(e);
+            }
+        };
+        start_writeback(&env);
+        if let Err(e) = msg.sync_all().and_then(|()| env.sync_all()) {
             let _ = fs::remove_file(&msg_tmp);
             let _ = fs::remove_file(&env_tmp);
             return Err(e);
@@ -392,7 +397,8 @@ fn write_new(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<()
 }
 
 /// Creates `path` exclusively (from a recycled file when there is one) and writes the parts
-/// (the caller fsyncs). `AlreadyExists` when `path` exists.
+/// (the caller fsyncs). `AlreadyExists` when `path` exists (left alone); after any other
+/// failure `path` is gone.
 fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut options = OpenOptions::new();
     if recycler.take(path)? {
@@ -402,8 +408,15 @@ fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Resu
     }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    // All parts in one system call (normally): a vectored write, continued if it was short.
+    let file = options.open(path)?;
+    write_parts(file, parts).inspect_err(|_| {
+        let _ = fs::remove_file(path);
+    })
+}
+
+/// Writes all `parts` to `file`, in one system call normally: a vectored write, continued if
+/// it was short.
+fn write_parts(mut file: File, parts: &[&[u8]]) -> io::Result<File> {
     let mut slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
     let mut slices = &mut slices[..];
     IoSlice::advance_slices(&mut slices, 0);

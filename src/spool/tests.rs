@@ -226,3 +226,18 @@ fn a_failed_rewrite_leaves_no_temp_file() {
     assert_eq!(spool.read_envelope(&id).unwrap().unwrap(), env);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A stage that finds its temp path taken (`AlreadyExists`) leaves that file alone: it is
+/// someone else's, not a half-written file of its own.
+#[test]
+fn a_stage_that_finds_its_temp_path_taken_leaves_it_alone() {
+    let dir = temp_dir("taken");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    let theirs = dir.join(format!("{}.msg.tmp", env.id));
+    fs::write(&theirs, b"someone else's").unwrap();
+    let err = spool.stage(&env, &[b"x"]).err().unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(fs::read(&theirs).unwrap(), b"someone else's");
+    fs::remove_dir_all(&dir).unwrap();
+}
