@@ -330,15 +330,25 @@ struct EndGuard {
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        let mut st = lock(&self.shared);
-        if let Some(s) = st.sessions.get_mut(self.id) {
-            s.ended = Some(Instant::now());
-        }
-        if let Some(s) = st.streams.get_mut(self.id) {
+        end_session(&self.shared, self.id);
+        if let Some(s) = lock(&self.shared).streams.get_mut(self.id) {
             *s = None;
         }
+    }
+}
+
+/// Marks session `id` ended and no longer counted as open (once, whichever comes first: its
+/// QUIT, before the 221 goes out, or the end of its thread). Counting a session that said QUIT
+/// as open until its thread ends would see a client's next connection overlap the old one.
+fn end_session(shared: &Shared, id: usize) {
+    let mut st = lock(shared);
+    let Some(s) = st.sessions.get_mut(id) else {
+        return;
+    };
+    if s.ended.is_none() {
+        s.ended = Some(Instant::now());
         st.current = st.current.saturating_sub(1);
-        self.shared.1.notify_all();
+        shared.1.notify_all();
     }
 }
 
@@ -626,6 +636,7 @@ impl Session {
             }
             "NOOP" => self.reply("250 2.0.0 Ok")?,
             "QUIT" => {
+                end_session(&self.shared, self.id);
                 self.reply("221 2.0.0 Bye")?;
                 return Ok(Flow::Close);
             }
