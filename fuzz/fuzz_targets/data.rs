@@ -7,23 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use qksmtp::client::command::dot_stuff;
-use qksmtp::smtp::data::{DataReceiver, DataResult, Feed};
+use qksmtp::smtp::data::{DataResult, receive_chunks};
 
 /// Content, result when finished, bytes consumed.
 fn receive(chunks: &[&[u8]], max: u64) -> (Vec<u8>, Option<DataResult>, usize) {
-    let mut rx = DataReceiver::new(max);
-    let mut out = Vec::new();
-    let mut total = 0;
-    for chunk in chunks {
-        match rx.feed(chunk, &mut out) {
-            Feed::NeedMore => total += chunk.len(),
-            Feed::Done { consumed, result } => {
-                assert!(consumed <= chunk.len());
-                return (out, Some(result), total + consumed);
-            }
-        }
-    }
-    (out, None, total)
+    receive_chunks(chunks, max)
 }
 
 /// CR, LF and CRLF each become CRLF; a CRLF is added to an unfinished last line.

@@ -161,25 +161,31 @@ impl DataReceiver {
     }
 }
 
+/// Feeds `chunks` in order to a new receiver with limit `max`, as a session would read them;
+/// returns the content, the result once the data ended (`None`: still waiting) and the bytes
+/// consumed. For tests and fuzzing: the same stream split in any way must give the same.
+pub fn receive_chunks(chunks: &[&[u8]], max: u64) -> (Vec<u8>, Option<DataResult>, usize) {
+    let mut rx = DataReceiver::new(max);
+    let mut out = Vec::new();
+    let mut total = 0;
+    for chunk in chunks {
+        match rx.feed(chunk, &mut out) {
+            Feed::NeedMore => total += chunk.len(),
+            Feed::Done { consumed, result } => {
+                assert!(consumed <= chunk.len(), "consumed more than was fed");
+                return (out, Some(result), total + consumed);
+            }
+        }
+    }
+    (out, None, total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Feeds `chunks` in order; returns content, result and total consumed.
     fn run(chunks: &[&[u8]], max: u64) -> (Vec<u8>, Option<DataResult>, usize) {
-        let mut rx = DataReceiver::new(max);
-        let mut out = Vec::new();
-        let mut total = 0;
-        for chunk in chunks {
-            match rx.feed(chunk, &mut out) {
-                Feed::NeedMore => total += chunk.len(),
-                Feed::Done { consumed, result } => {
-                    assert!(consumed <= chunk.len());
-                    return (out, Some(result), total + consumed);
-                }
-            }
-        }
-        (out, None, total)
+        receive_chunks(chunks, max)
     }
 
     /// (input, content, `Some(bare_newline)` when finished, consumed).

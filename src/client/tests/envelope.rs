@@ -80,14 +80,7 @@ fn data_refused_is_a_failure_at_data() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["b@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let failure = client.send(&msg, &mut record).unwrap_err();
+    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
     assert_eq!(
         (failure.step, failure.reply().unwrap().code),
         (StepKind::Data, 451)

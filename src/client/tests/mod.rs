@@ -232,6 +232,23 @@ pub fn params() -> MailParams {
     MailParams::default()
 }
 
+/// Sends `content` from `sender()` with default parameters to `addrs` over `client`.
+pub fn send_to(
+    client: &mut super::Client,
+    addrs: &[&str],
+    content: &[u8],
+    record: &mut Record,
+) -> Result<super::TransactionResult, super::Failure> {
+    let rcpts = recipients(addrs);
+    let msg = super::OutgoingMessage {
+        sender: &sender(),
+        params: &params(),
+        recipients: &rcpts,
+        content,
+    };
+    client.send(&msg, record)
+}
+
 pub fn kinds(record: &Record) -> Vec<StepKind> {
     record.steps.iter().map(|s| s.kind).collect()
 }

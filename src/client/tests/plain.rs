@@ -32,14 +32,7 @@ fn pipelined_delivery_sends_mail_rcpt_data_in_one_go() {
     )
     .unwrap();
     assert!(client.extensions().pipelining);
-    let rcpts = recipients(&["b@y.test", "c@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let result = client.send(&msg, &mut record).unwrap();
+    let result = send_to(&mut client, &["b@y.test", "c@y.test"], CONTENT, &mut record).unwrap();
     client.quit(&mut record);
     let (lines, data) = server.join().unwrap();
     assert_eq!(
@@ -128,14 +121,13 @@ fn mixed_recipient_results() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["b@y.test", "nobody@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let result = client.send(&msg, &mut record).unwrap();
+    let result = send_to(
+        &mut client,
+        &["b@y.test", "nobody@y.test"],
+        CONTENT,
+        &mut record,
+    )
+    .unwrap();
     assert_eq!(result.recipients[0].code, 250);
     assert_eq!(result.recipients[1].code, 550);
     assert_eq!(result.recipients[1].enhanced, Some(Enhanced::new(5, 1, 1)));
@@ -172,14 +164,7 @@ fn all_recipients_refused_pipelined_sends_rset_not_data() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["nobody@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let result = client.send(&msg, &mut record).unwrap();
+    let result = send_to(&mut client, &["nobody@y.test"], CONTENT, &mut record).unwrap();
     assert_eq!(result.recipients[0].code, 550);
     assert_eq!(result.data, None);
     assert!(client.is_usable());
@@ -209,14 +194,7 @@ fn all_recipients_refused_one_at_a_time_never_sends_data() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["nobody@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let result = client.send(&msg, &mut record).unwrap();
+    let result = send_to(&mut client, &["nobody@y.test"], CONTENT, &mut record).unwrap();
     assert_eq!((result.recipients[0].code, result.data), (550, None));
     client.quit(&mut record);
     server.join().unwrap();
@@ -275,14 +253,7 @@ fn too_big_for_the_servers_size_is_refused_before_sending() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["b@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let failure = client.send(&msg, &mut record).unwrap_err();
+    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
     assert_eq!(failure.step, StepKind::Mail);
     let reply = failure.reply().unwrap();
     assert_eq!(
@@ -309,14 +280,7 @@ fn needs_smtputf8_but_not_offered() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["jörg@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let failure = client.send(&msg, &mut record).unwrap_err();
+    let failure = send_to(&mut client, &["jörg@y.test"], CONTENT, &mut record).unwrap_err();
     let reply = failure.reply().unwrap();
     assert_eq!(
         (reply.code, reply.enhanced),
@@ -398,14 +362,7 @@ fn disconnect_in_data() {
         &mut record,
     )
     .unwrap();
-    let rcpts = recipients(&["b@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let failure = client.send(&msg, &mut record).unwrap_err();
+    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
     assert_eq!(
         (failure.step, failure.kind),
         (StepKind::DataDone, FailureKind::Closed)
@@ -465,14 +422,7 @@ fn a_421_in_a_pipelined_group_is_the_failure_and_ends_the_client() {
     let mut record = Record::new();
     let settings = settings(TlsPolicy::Opportunistic);
     let mut client = Client::connect(addr, "mx.test", &settings, &mut record).unwrap();
-    let rcpts = recipients(&["b@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    let failure = client.send(&msg, &mut record).unwrap_err();
+    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
     assert_eq!(failure.step, StepKind::Mail);
     assert_eq!(
         failure.reply().unwrap().one_line(),
