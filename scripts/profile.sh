@@ -45,35 +45,11 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 LPORT=$(free_port); SPORT=$(free_port)
-mkdir -p "$W/spool"
-cat > "$W/qksmtp.ini" <<INI
-[server]
-listen = 127.0.0.1:$LPORT
-hostname = profile-qksmtp.test
-status_listen =
-spool_dir = $W/spool
-log_file = $W/delivery.log
-log_level = warn
-max_sessions = 100
-max_sessions_per_ip = 50
-
-[access]
-relay_from = 127.0.0.0/8
-
-[delivery]
-helo_name = profile-qksmtp.test
-workers = 20
-dns_server = 127.0.0.1:9
-
-[domain:example.test]
-mx = 127.0.0.1:$SPORT
-direct_attempts = 5
-relay_attempts = 0
-max_connections = 20
-max_continuous = 1000
-continuous_delay = 0
-retry_delay = 60
-INI
+# The benchmark adapter's settings (scripts/bench/qksmtp.sh), without the status page.
+mkdir -p "$W/qksmtp/spool"
+BENCH_WORKDIR=$W BENCH_LISTEN_HOST=127.0.0.1 BENCH_LISTEN_PORT=$LPORT BENCH_SINK_HOST=127.0.0.1 \
+    BENCH_SINK_PORT=$SPORT BENCH_DOMAIN=example.test STATUS_PORT= \
+    bash "$ROOT/scripts/bench/qksmtp.sh" ini > "$W/qksmtp.ini"
 
 smtp-sink -u "$(id -un)" 127.0.0.1:$SPORT 256 >/dev/null 2>&1 &
 pids+=($!)
@@ -100,7 +76,7 @@ ctx_switches() {
     cat /proc/$QPID/task/*/status 2>/dev/null |
         awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{print v+0, n+0}'
 }
-spool_count() { find "$W/spool" -maxdepth 1 -name '*.env' | wc -l; }
+spool_count() { find "$W/qksmtp/spool" -maxdepth 1 -name '*.env' | wc -l; }
 
 ATTACH=
 case "$MODE" in
@@ -126,7 +102,7 @@ for _ in $(seq 6000); do
     sleep 0.05
 done
 s1=$(date +%s.%N); read -r t1 u1 k1 <<<"$(cpu_ticks)"; read -r v1 n1 <<<"$(ctx_switches)"
-delivered=$(grep -c 'result="delivered"' "$W/delivery.log" || true)
+delivered=$(grep -c 'result="delivered"' "$W/qksmtp/delivery.log" || true)
 left=$(spool_count)
 
 case "$MODE" in

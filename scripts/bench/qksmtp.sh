@@ -19,16 +19,16 @@ case "$cmd" in
 version)
     "$BIN" --version
     ;;
-start)
+ini)
+    # The INI alone (also used by scripts/profile.sh); STATUS_PORT empty turns the page off.
     : "${BENCH_LISTEN_HOST:?}" "${BENCH_LISTEN_PORT:?}" "${BENCH_SINK_HOST:?}" "${BENCH_SINK_PORT:?}"
     DOM=${BENCH_DOMAIN:-example.test}
-    mkdir -p "$Q/spool"
-    STATUS_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-    cat > "$Q/qksmtp.ini" <<INI
+    STATUS=${STATUS_PORT:+127.0.0.1:$STATUS_PORT}
+    cat <<INI
 [server]
 listen = $BENCH_LISTEN_HOST:$BENCH_LISTEN_PORT
 hostname = bench-qksmtp.test
-status_listen = 127.0.0.1:$STATUS_PORT
+status_listen = $STATUS
 spool_dir = $Q/spool
 log_file = $Q/delivery.log
 log_level = warn
@@ -53,6 +53,11 @@ max_continuous = 1000
 continuous_delay = 0
 retry_delay = 60
 INI
+    ;;
+start)
+    mkdir -p "$Q/spool"
+    STATUS_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+    STATUS_PORT=$STATUS_PORT bash "$0" ini > "$Q/qksmtp.ini"
     "$BIN" check --config "$Q/qksmtp.ini" >&2
     "$BIN" --config "$Q/qksmtp.ini" > "$Q/stderr.log" 2>&1 < /dev/null &
     pid=$!
@@ -76,5 +81,5 @@ settings)
     cat "$Q/qksmtp.ini"
     ;;
 *)
-    echo "usage: $0 version|start|stop|settings   (env: see header)" >&2; exit 2 ;;
+    echo "usage: $0 version|ini|start|stop|settings   (env: see header)" >&2; exit 2 ;;
 esac
