@@ -14,29 +14,8 @@ use crate::time::Timestamp;
 
 pub use render::{RenderContext, render};
 
-/// The RFC 3464 `Action` of a reported recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Failed for good: a bounce.
-    Failed,
-    /// Still pending after `delay_warning`: a delay notice.
-    Delayed,
-    /// Accepted by a next hop that offers DSN (it reports further on its own).
-    Delivered,
-    /// Accepted by a next hop without DSN: this is the last report the sender gets.
-    Relayed,
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Failed => "failed",
-            Action::Delayed => "delayed",
-            Action::Delivered => "delivered",
-            Action::Relayed => "relayed",
-        }
-    }
-}
+/// The RFC 3464 `Action` of a reported recipient (kept in the envelope when a notice is owed).
+pub use crate::spool::envelope::Action;
 
 /// What a whole notice is, from its recipients: a bounce if any failed, else a delay notice
 /// if any is delayed, else a delivery receipt.

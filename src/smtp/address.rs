@@ -4,8 +4,7 @@
 //! addresses), RFC 1870 (SIZE), RFC 6152 (BODY), RFC 3461 §4 (DSN parameters, xtext),
 //! RFC 4954 §5 (AUTH=), RFC 6533 §3 (utf-8-addr-xtext in ORCPT).
 
-use super::command::CommandError;
-use super::{Address, Body, MailParams, Notify, Orcpt, RcptParams, Ret, ReversePath};
+use super::{Address, Body, CommandError, MailParams, Notify, Orcpt, RcptParams, Ret, ReversePath};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Longest local part in octets (RFC 5321 §4.5.3.1.1).

@@ -4,7 +4,7 @@
 //! are ignored (some clients send `QUIT `). MAIL/RCPT arguments are parsed in `address`.
 
 use super::address::{parse_mail_args, parse_rcpt_args};
-use super::{Address, MailParams, RcptParams, ReversePath};
+use super::{Address, CommandError, MailParams, RcptParams, ReversePath};
 
 /// One parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +34,6 @@ pub enum Command {
         mechanism: String,
         initial: Option<String>,
     },
-}
-
-/// Why a command line was refused; the session maps each to its reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandError {
-    /// Unknown or empty verb: 500 5.5.2.
-    Unrecognized,
-    /// Bad arguments: 501 5.5.4, the text says what is wrong.
-    Syntax(&'static str),
-    /// Malformed MAIL FROM path: 501 5.1.7.
-    BadSender,
-    /// Malformed RCPT TO path: 501 5.1.3.
-    BadRecipient,
-    /// Unknown MAIL/RCPT parameter (name uppercased): 555 5.5.4.
-    UnknownParameter(String),
-    /// Non-ASCII sender without SMTPUTF8: 553 5.6.7.
-    NonAscii,
 }
 
 /// The verbs we know.

@@ -8,6 +8,23 @@ pub mod sasl;
 
 use std::fmt;
 
+/// Why a command line was refused; the session maps each to its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// Unknown or empty verb: 500 5.5.2.
+    Unrecognized,
+    /// Bad arguments: 501 5.5.4, the text says what is wrong.
+    Syntax(&'static str),
+    /// Malformed MAIL FROM path: 501 5.1.7.
+    BadSender,
+    /// Malformed RCPT TO path: 501 5.1.3.
+    BadRecipient,
+    /// Unknown MAIL/RCPT parameter (name uppercased): 555 5.5.4.
+    UnknownParameter(String),
+    /// Non-ASCII sender without SMTPUTF8: 553 5.6.7.
+    NonAscii,
+}
+
 /// A mailbox `local@domain` as given in MAIL FROM / RCPT TO (source route removed).
 /// `domain` is empty only for the special RCPT `<postmaster>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

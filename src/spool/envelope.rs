@@ -25,7 +25,6 @@
 //! sender is owed that notice about this final recipient: it could not be written yet). Files
 //! without them read as before.
 
-use crate::bounce::Action;
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
@@ -34,6 +33,30 @@ use std::net::IpAddr;
 
 pub const MAGIC: &str = "qksmtp-envelope";
 pub const VERSION: u32 = 1;
+
+/// The RFC 3464 `Action` of a reported recipient (`owed=` keeps the final ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Failed for good: a bounce.
+    Failed,
+    /// Still pending after `delay_warning`: a delay notice.
+    Delayed,
+    /// Accepted by a next hop that offers DSN (it reports further on its own).
+    Delivered,
+    /// Accepted by a next hop without DSN: this is the last report the sender gets.
+    Relayed,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
+}
 
 /// Where a recipient stands. Only the scheduler changes it after the commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
