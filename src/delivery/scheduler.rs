@@ -643,5 +643,5 @@ pub fn job_ids(job: &Job) -> Vec<MessageId> {
 mod notices;
 mod owed;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod view;

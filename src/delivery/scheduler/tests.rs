@@ -7,11 +7,11 @@ use crate::reply::{Enhanced, Reply};
 use crate::smtp::{Address, MailParams, ReversePath};
 use crate::spool::envelope::Recipient;
 
-fn t(secs: u64) -> Timestamp {
+pub(crate) fn t(secs: u64) -> Timestamp {
     Timestamp::from_secs(1_000_000 + secs)
 }
 
-fn env(n: u32, rcpts: &[&str]) -> Envelope {
+pub(crate) fn env(n: u32, rcpts: &[&str]) -> Envelope {
     Envelope {
         id: MessageId::from_parts(1_764_000_000_000_000 + u64::from(n), n),
         arrival: t(0),
@@ -61,7 +61,7 @@ fn ok() -> Outcome {
     reply_outcome(250, (2, 0, 0))
 }
 
-fn sched(ini: &str, workers: usize) -> Scheduler {
+pub(crate) fn sched(ini: &str, workers: usize) -> Scheduler {
     Scheduler::new(Arc::new(config(ini)), workers)
 }
 

@@ -188,40 +188,8 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::tests::config;
+    use crate::delivery::scheduler::tests::{env, sched, t};
     use crate::reply::{Enhanced, Reply};
-    use crate::smtp::{Address, MailParams, ReversePath};
-    use crate::spool::envelope::Recipient;
-
-    fn t(secs: u64) -> Timestamp {
-        Timestamp::from_secs(1_000_000 + secs)
-    }
-
-    fn sched(ini: &str, workers: usize) -> Scheduler {
-        Scheduler::new(Arc::new(config(ini)), workers)
-    }
-
-    fn env(n: u32, rcpts: &[&str]) -> Envelope {
-        Envelope {
-            id: MessageId::from_parts(1_764_000_000_000_000 + u64::from(n), n),
-            arrival: t(0),
-            sender: ReversePath::Mailbox(Address::new("a", "sender.test")),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            helo: "h".into(),
-            auth_user: None,
-            size: 10,
-            params: MailParams::default(),
-            recipients: rcpts
-                .iter()
-                .map(|a| {
-                    let (l, d) = a.split_once('@').unwrap();
-                    Recipient::new(Address::new(l, d), None, None)
-                })
-                .collect(),
-            held: false,
-            kind: crate::spool::envelope::MessageKind::Mail,
-        }
-    }
 
     fn ok() -> Outcome {
         let reply = Reply::new(250, Some(Enhanced::new(2, 0, 0)), "ok");
