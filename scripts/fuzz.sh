@@ -6,7 +6,11 @@
 #
 #   scripts/fuzz.sh                 # every target, 30 s each
 #   scripts/fuzz.sh 600 data reply  # 10 minutes each for two targets
+#   FUZZ_SEED=1 scripts/fuzz.sh 30  # what CI runs: the same mutations every time
 #
+# With FUZZ_SEED set, libFuzzer starts from that seed, so a run from the committed seeds does
+# (nearly: it stops on time, not on a count) the same thing on every machine and a failure in
+# CI shows up again with the same command. Without it every run explores something new.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`, installed here when missing). Prints one
 # summary line per target: executions and seconds (libFuzzer's own figures).
 set -euo pipefail
@@ -23,7 +27,8 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log="logs/$t.log"
   echo "fuzz: $t for ${seconds}s (log: fuzz/$log)"
-  if ! cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$seconds" \
+  seed=(); [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
+  if ! cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- "${seed[@]}" -max_total_time="$seconds" \
       -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/" >&2

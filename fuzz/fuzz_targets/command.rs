@@ -19,8 +19,10 @@ fuzz_target!(|data: &[u8]| {
                 other => panic!("RCPT TO:<{to}> reads back as {other:?}"),
             }
         }
-        Ok(Command::Mail { from, .. }) => {
-            let again = parse_command(format!("MAIL FROM:{from}").as_bytes());
+        Ok(Command::Mail { from, params }) => {
+            // A non-ASCII sender only parses with SMTPUTF8; keep the flag on the way back.
+            let utf8 = if params.smtputf8 { " SMTPUTF8" } else { "" };
+            let again = parse_command(format!("MAIL FROM:{from}{utf8}").as_bytes());
             match again {
                 Ok(Command::Mail { from: back, .. }) => assert_eq!(back, from, "MAIL round trip"),
                 other => panic!("MAIL FROM:{from} reads back as {other:?}"),
