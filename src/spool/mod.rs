@@ -401,17 +401,28 @@ fn write_new(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<()
 /// failure `path` is gone.
 fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    if recycler.take(path)? {
-        options.write(true).truncate(true);
+    // A recycled file is written over in place and then cut to length: no truncation to
+    // nothing first, so blocks it already has are reused rather than freed and allocated.
+    let recycled = recycler.take(path)?;
+    if recycled {
+        options.write(true);
     } else {
         options.write(true).create_new(true);
     }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
-    write_parts(file, parts).inspect_err(|_| {
-        let _ = fs::remove_file(path);
-    })
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    write_parts(file, parts)
+        .and_then(|file| {
+            if recycled {
+                file.set_len(len as u64)?;
+            }
+            Ok(file)
+        })
+        .inspect_err(|_| {
+            let _ = fs::remove_file(path);
+        })
 }
 
 /// Writes all `parts` to `file`, in one system call normally: a vectored write, continued if
