@@ -18,7 +18,7 @@ mod recycle;
 use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};
 use id::{IdGenerator, MessageId};
-use recycle::Recycler;
+use recycle::{Recycler, Taken};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
@@ -401,21 +401,20 @@ fn write_new(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<()
 /// failure `path` is gone.
 fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    // A recycled file is written over in place and then cut to length: no truncation to
-    // nothing first, so blocks it already has are reused rather than freed and allocated.
-    let recycled = recycler.take(path)?;
-    if recycled {
-        options.write(true);
-    } else {
-        options.write(true).create_new(true);
-    }
+    let taken = recycler.take(path)?;
+    match taken {
+        Taken::Nothing => options.write(true).create_new(true),
+        Taken::Empty | Taken::Used => options.write(true),
+    };
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
     let len: usize = parts.iter().map(|p| p.len()).sum();
     write_parts(file, parts)
         .and_then(|file| {
-            if recycled {
+            // A used file is written over in place, then cut to length: the blocks it has
+            // are reused, none freed (see `recycle`).
+            if taken == Taken::Used {
                 file.set_len(len as u64)?;
             }
             Ok(file)
