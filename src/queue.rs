@@ -52,6 +52,9 @@ fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
     );
     for r in &env.recipients {
         let _ = write!(s, "    {:<9} {}", r.state.name(), r.address);
+        if let Some(why) = r.gave_up.filter(|_| r.state == RecipientState::Failed) {
+            let _ = write!(s, "  ({})", why.describe());
+        }
         if r.state == RecipientState::Pending && r.direct_tries + r.relay_tries > 0 {
             let _ = write!(s, "  (tries {}+{})", r.direct_tries, r.relay_tries);
         }
@@ -114,6 +117,10 @@ mod tests {
     fn lists_each_message_and_recipient() {
         let mut done = Recipient::new(Address::new("b", "y.test"), None, None);
         done.state = RecipientState::Delivered;
+        let mut failed = Recipient::new(Address::new("d", "w.test"), None, None);
+        failed.state = RecipientState::Failed;
+        failed.gave_up = Some(crate::spool::envelope::GiveUp::Expired);
+        failed.owed = Some(crate::spool::envelope::Action::Failed);
         let env = Envelope {
             id: MessageId::from_parts(1_764_000_000_000_000, 1),
             arrival: Timestamp::from_secs(1_764_000_000),
@@ -126,6 +133,7 @@ mod tests {
             recipients: vec![
                 Recipient::new(Address::new("c", "z.test"), None, None),
                 done,
+                failed,
             ],
             held: false,
             kind: crate::spool::envelope::MessageKind::Mail,
@@ -137,7 +145,7 @@ mod tests {
         let text = render(&scan, Timestamp::from_secs(1_764_000_180));
         assert_eq!(
             text,
-            "6445941624000001     2.0K    3m  from <a@x.test>\n    pending   c@z.test\n    delivered b@y.test\n1 message, 1 recipient pending\n"
+            "6445941624000001     2.0K    3m  from <a@x.test>\n    pending   c@z.test\n    delivered b@y.test\n    failed    d@w.test  (too long in the queue)  (notice to the sender pending)\n1 message, 1 recipient pending\n"
         );
     }
 

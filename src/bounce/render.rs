@@ -144,7 +144,7 @@ fn recipient_fields(s: &mut String, notice: &Notice, r: &Reported, now: Timestam
         &format!("rfc822; {}", clean(&rcpt.address.to_string())),
     );
     field(s, "Action", r.action.name());
-    field(s, "Status", &status(r).to_string());
+    field(s, "Status", &status(r, rcpt.last_status).to_string());
     if let Some(o) = &r.outcome {
         if let Some(host) = remote_host(o) {
             field(s, "Remote-MTA", &format!("dns; {host}"));
@@ -169,16 +169,17 @@ fn recipient_fields(s: &mut String, notice: &Notice, r: &Reported, now: Timestam
     }
 }
 
-/// The RFC 3463 status: the outcome's, kept in the class that matches the action.
-fn status(r: &Reported) -> Enhanced {
+/// The RFC 3463 status: the outcome's (or, for a notice rebuilt after a restart, the saved
+/// one), kept in the class that matches the action.
+fn status(r: &Reported, saved: Option<Enhanced>) -> Enhanced {
     let fallback = match r.action {
         Action::Failed => Enhanced::new(5, 0, 0),
         Action::Delayed => Enhanced::new(4, 0, 0),
         Action::Delivered | Action::Relayed => Enhanced::new(2, 0, 0),
     };
-    match (&r.outcome, r.action) {
-        (Some(o), Action::Delivered | Action::Relayed) if o.status.class == 2 => o.status,
-        (Some(o), Action::Failed | Action::Delayed) if o.status.class != 2 => o.status,
+    match (r.outcome.as_ref().map(|o| o.status).or(saved), r.action) {
+        (Some(st), Action::Delivered | Action::Relayed) if st.class == 2 => st,
+        (Some(st), Action::Failed | Action::Delayed) if st.class != 2 => st,
         _ => fallback,
     }
 }

@@ -87,6 +87,26 @@ fn soft_bounce() -> Notice {
     notice(env, vec![failed(0, o, GiveUp::AttemptsUsedUp)])
 }
 
+/// The soft bounce as rebuilt after a restart (it could not be written before): no outcome
+/// in memory, only what the envelope kept (the last result, its status, why it ended).
+fn soft_bounce_after_restart() -> Notice {
+    let mut env = envelope(&["carol@a.test"]);
+    let r = &mut env.recipients[0];
+    r.state = RecipientState::Failed;
+    r.direct_tries = 8;
+    r.last_result = Some("452 4.2.2 Mailbox full, try again later".into());
+    r.last_status = Some(Enhanced::new(4, 2, 2));
+    r.gave_up = Some(GiveUp::AttemptsUsedUp);
+    r.owed = Some(Action::Failed);
+    let rebuilt = Reported {
+        index: 0,
+        action: Action::Failed,
+        outcome: None,
+        why: env.recipients[0].gave_up,
+    };
+    notice(env, vec![rebuilt])
+}
+
 fn mixed() -> Notice {
     let mut env = envelope(&["dave@b.test", "bob@a.test"]);
     env.recipients[0].notify = Some(Notify::On {
@@ -203,6 +223,11 @@ fn cases() -> Vec<(&'static str, Notice, u64)> {
     vec![
         ("hard_bounce", hard_bounce(), 2),
         ("soft_bounce", soft_bounce(), 97_200 + 300),
+        (
+            "soft_bounce_after_restart",
+            soft_bounce_after_restart(),
+            97_200 + 900,
+        ),
         ("mixed", mixed(), 3),
         ("ret_full", ret_full(), 2),
         ("envid_orcpt", envid_orcpt(), 65),
@@ -289,6 +314,15 @@ fn expected(name: &str) -> Vec<&'static str> {
             "rcpt1.Status=4.2.2",
             "rcpt1.Diagnostic-Code=smtp; 452 4.2.2 Mailbox full, try again later",
             "text=--- carol@a.test: NOT DELIVERED (soft bounce)",
+            "text=    Attempts: 8 attempts over 1 day 3 hours",
+        ],
+        "soft_bounce_after_restart" => vec![
+            "rcpt1.Final-Recipient=rfc822; carol@a.test",
+            "rcpt1.Action=failed",
+            "rcpt1.Status=4.2.2",
+            "rcpt1.Diagnostic-Code=X-qksmtp; 452 4.2.2 Mailbox full, try again later",
+            "text=--- carol@a.test: NOT DELIVERED (soft bounce)",
+            "text=    Last result: 452 4.2.2 Mailbox full, try again later",
             "text=    Attempts: 8 attempts over 1 day 3 hours",
         ],
         "mixed" => vec![

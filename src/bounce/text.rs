@@ -62,7 +62,8 @@ fn recipient_section(out: &mut String, notice: &Notice, r: &Reported, now: Times
     let rcpt = notice.recipient(r);
     let headline = match (r.action, r.why) {
         (Action::Failed, Some(GiveUp::Permanent)) => "NOT DELIVERED (hard bounce)",
-        (Action::Failed, _) => "NOT DELIVERED (soft bounce)",
+        (Action::Failed, Some(_)) => "NOT DELIVERED (soft bounce)",
+        (Action::Failed, None) => "NOT DELIVERED",
         (Action::Delayed, _) => "DELAYED (still trying)",
         (Action::Delivered, _) => "DELIVERED",
         (Action::Relayed, _) => "DELIVERED (handed over)",
@@ -150,39 +151,42 @@ fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
         .outcome
         .as_ref()
         .map_or("The message could not be delivered.", cause);
-    match r.why {
-        Some(GiveUp::Permanent) | None => {
+    let rcpt = notice.recipient(r);
+    let attempts = rcpt.direct_tries + rcpt.relay_tries;
+    let tried = if attempts == 1 {
+        "once".to_string()
+    } else {
+        format!("{attempts} times")
+    };
+    let ended = match r.why {
+        Some(GiveUp::Permanent) => {
             let advice = r.outcome.as_ref().map_or(GENERIC_HARD, hard_advice);
-            (
+            return (
                 format!(
                     "{cause} This is permanent: sending again unchanged will fail the same way."
                 ),
                 advice.to_string(),
-            )
+            );
         }
-        Some(why) => {
-            let rcpt = notice.recipient(r);
-            let attempts = rcpt.direct_tries + rcpt.relay_tries;
-            let ended = match why {
-                GiveUp::Expired => "the message was too long in the queue",
-                GiveUp::AttemptsUsedUp | GiveUp::Permanent => "all attempts were used up",
-            };
-            let tried = if attempts == 1 {
-                "once".to_string()
-            } else {
-                format!("{attempts} times")
-            };
-            (
-                format!(
-                    "{cause} This was a temporary problem, but it lasted: qksmtp tried \
-                     {tried} and gave up because {ended}."
-                ),
-                "the address is probably right. Send the message again later, or reach the \
-                 recipient another way."
-                    .into(),
-            )
+        Some(GiveUp::Expired) => "the message was too long in the queue",
+        Some(GiveUp::AttemptsUsedUp) => "all attempts were used up",
+        // A notice rebuilt from a spool written before the reason was kept.
+        None => {
+            return (
+                format!("{cause} qksmtp tried {tried} and gave up."),
+                GENERIC_HARD.into(),
+            );
         }
-    }
+    };
+    (
+        format!(
+            "{cause} This was a temporary problem, but it lasted: qksmtp tried {tried} and \
+             gave up because {ended}."
+        ),
+        "the address is probably right. Send the message again later, or reach the \
+         recipient another way."
+            .into(),
+    )
 }
 
 const GENERIC_HARD: &str =

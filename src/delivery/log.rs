@@ -19,9 +19,7 @@ pub fn format(line: &AttemptLine, now: Timestamp) -> String {
         Progress::Failed(GiveUp::Permanent) if line.outcome.verdict == Verdict::Policy => {
             "failed (refused by policy)".into()
         }
-        Progress::Failed(GiveUp::Permanent) => "failed (permanent)".into(),
-        Progress::Failed(GiveUp::AttemptsUsedUp) => "failed (all attempts used)".into(),
-        Progress::Failed(GiveUp::Expired) => "failed (too long in the queue)".into(),
+        Progress::Failed(why) => format!("failed ({})", why.describe()),
     };
     format!(
         "{} {} from={} to=<{}> route={:?} attempt={:?} result={:?} status={} reply={:?} delay={:.1}s",

@@ -5,6 +5,7 @@
 use super::outcome::{Outcome, Verdict};
 use crate::config::Config;
 use crate::smtp::Notify;
+pub use crate::spool::envelope::GiveUp;
 use crate::spool::envelope::{MessageKind, Recipient};
 use crate::time::Timestamp;
 use std::time::Duration;
@@ -26,17 +27,6 @@ pub struct Limits {
     pub retry_delay: Duration,
     pub retry_backoff: f64,
     pub max_retry_delay: Duration,
-}
-
-/// Why a recipient failed for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
-    /// The server or DNS said no for good.
-    Permanent,
-    /// Every direct and relay attempt failed temporarily.
-    AttemptsUsedUp,
-    /// `max_queue_lifetime` passed (`bounce_lifetime` for a notice qksmtp wrote).
-    Expired,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,8 +48,6 @@ struct Msg {
     busy: Vec<bool>,
     /// Each recipient's last attempt this run (for notices).
     last: Vec<Option<Outcome>>,
-    /// Why each failed recipient was given up on this run (for bounces).
-    why: Vec<Option<GiveUp>>,
     /// Owed notices: when the next write is due (an entry of `Scheduler::owed`), and how many
     /// writes failed in a row (the backoff).
     owed_at: Option<Timestamp>,
@@ -128,7 +126,6 @@ impl Scheduler {
             env,
             busy: vec![false; n],
             last: vec![None; n],
-            why: vec![None; n],
             owed_at: None,
             owed_failures: 0,
         };
@@ -402,6 +399,7 @@ impl Scheduler {
             let progress =
                 policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
             r.last_result = Some(outcome.reason());
+            r.last_status = Some(outcome.status);
             match progress {
                 Progress::Delivered => {
                     r.state = RecipientState::Delivered;
@@ -468,8 +466,8 @@ impl Scheduler {
             if bounce::wants(&msg.env.sender, r.notify, Action::Failed) {
                 r.owed = Some(Action::Failed);
             }
+            r.gave_up = Some(*why);
             msg.last[*i] = Some(outcome.clone());
-            msg.why[*i] = Some(*why);
         }
         for (i, outcome, action) in delivered {
             msg.env.recipients[i].owed = Some(action);
@@ -481,7 +479,7 @@ impl Scheduler {
                 recipients: failed,
             });
         }
-        match notices::owed(&msg.env, &msg.last, &msg.why) {
+        match notices::owed(&msg.env, &msg.last) {
             Some(notice) => effects.push(Effect::Notify(notice)),
             None => self.persist_or_remove(id, effects),
         }

@@ -1,7 +1,7 @@
 //! What the status page, the JSON API, `/metrics` and `qksmtp queue` see of the running
 //! queue: plain values copied out of the scheduler thread (`Event::Snapshot`).
 
-use crate::spool::envelope::RecipientState;
+use crate::spool::envelope::{GiveUp, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 
@@ -93,6 +93,8 @@ pub struct RecipientView {
     pub last_result: Option<String>,
     pub direct_tries: u32,
     pub relay_tries: u32,
+    /// Why a failed recipient was given up.
+    pub gave_up: Option<GiveUp>,
     /// Final, but the sender's notice about it (a bounce or a receipt) could not be written
     /// yet (the spool is full?): the message stays queued until it is.
     pub notice_pending: bool,

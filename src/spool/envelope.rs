@@ -21,10 +21,12 @@
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
 //! Recipient fields after `tries` and `next` are optional: `last=` (the last result),
-//! `warned=1` (the sender has had the delay notice) and `owed=failed|delivered|relayed` (the
+//! `status=5.1.1` (its RFC 3463 status), `ended=permanent|attempts|expired` (why a failed
+//! recipient was given up), `warned=1` (the sender has had the delay notice) and `owed=failed|delivered|relayed` (the
 //! sender is owed that notice about this final recipient: it could not be written yet). Files
 //! without them read as before.
 
+use crate::reply::Enhanced;
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
@@ -85,6 +87,41 @@ impl RecipientState {
     }
 }
 
+/// Why a recipient failed for good (`ended=` keeps it, so that a notice rebuilt after a
+/// restart says the same as the one that could not be written before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// The server or DNS said no for good.
+    Permanent,
+    /// Every direct and relay attempt failed temporarily.
+    AttemptsUsedUp,
+    /// `max_queue_lifetime` passed (`bounce_lifetime` for a notice qksmtp wrote).
+    Expired,
+}
+
+impl GiveUp {
+    pub fn name(self) -> &'static str {
+        match self {
+            GiveUp::Permanent => "permanent",
+            GiveUp::AttemptsUsedUp => "attempts",
+            GiveUp::Expired => "expired",
+        }
+    }
+    fn parse(s: &str) -> Option<GiveUp> {
+        [GiveUp::Permanent, GiveUp::AttemptsUsedUp, GiveUp::Expired]
+            .into_iter()
+            .find(|g| g.name() == s)
+    }
+    /// In words, for listings and the log: `permanent`, `all attempts used`...
+    pub fn describe(self) -> &'static str {
+        match self {
+            GiveUp::Permanent => "permanent",
+            GiveUp::AttemptsUsedUp => "all attempts used",
+            GiveUp::Expired => "too long in the queue",
+        }
+    }
+}
+
 /// What a spooled message is: mail someone submitted, or a notice qksmtp wrote to a sender
 /// (a bounce, delay notice or delivery receipt), which has its own, shorter lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -108,6 +145,10 @@ pub struct Recipient {
     pub next_try: Option<Timestamp>,
     /// The last result in one line (for listings), e.g. `451 4.7.1 try later`.
     pub last_result: Option<String>,
+    /// The RFC 3463 status of the last result (for a notice rebuilt after a restart).
+    pub last_status: Option<Enhanced>,
+    /// Why a failed recipient was given up.
+    pub gave_up: Option<GiveUp>,
     /// The sender has been sent the delay notice for this recipient (at most one).
     pub warned: bool,
     /// A final recipient whose notice to the sender (a bounce or a receipt, by its action)
@@ -126,6 +167,8 @@ impl Recipient {
             relay_tries: 0,
             next_try: None,
             last_result: None,
+            last_status: None,
+            gave_up: None,
             warned: false,
             owed: None,
         }
@@ -323,6 +366,12 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     if let Some(last) = &r.last_result {
         let _ = write!(s, " last={}", encode(last));
     }
+    if let Some(status) = r.last_status {
+        let _ = write!(s, " status={status}");
+    }
+    if let Some(why) = r.gave_up {
+        let _ = write!(s, " ended={}", why.name());
+    }
     if r.warned {
         s.push_str(" warned=1");
     }
@@ -478,6 +527,8 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                 r.next_try = (micros != 0).then_some(Timestamp(micros));
             }
             "last" => r.last_result = Some(decode(v).ok_or_else(bad)?),
+            "status" => r.last_status = Some(Enhanced::parse(v).ok_or_else(bad)?),
+            "ended" => r.gave_up = Some(GiveUp::parse(v).ok_or_else(bad)?),
             "warned" => {
                 r.warned = match v {
                     "0" => false,
@@ -503,150 +554,4 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Envelope {
-        let mut r2 = Recipient::new(
-            Address::new("\"odd user\"", "exämple.test"),
-            Some(Notify::On {
-                success: true,
-                failure: true,
-                delay: false,
-            }),
-            Some(Orcpt {
-                addr_type: "rfc822".into(),
-                address: "odd user@exämple.test".into(),
-            }),
-        );
-        r2.state = RecipientState::Failed;
-        r2.direct_tries = 3;
-        r2.next_try = Some(Timestamp(1_764_000_060_000_000));
-        r2.last_result = Some("550 5.1.1 no such user % 100".into());
-        r2.warned = true;
-        r2.owed = Some(Action::Failed);
-        Envelope {
-            id: MessageId::from_parts(1_764_000_000_123_456, 1),
-            arrival: Timestamp(1_764_000_000_123_456),
-            sender: ReversePath::Mailbox(Address::new("alice", "example.test")),
-            client_ip: "::1".parse().unwrap(),
-            helo: "laptop with space".into(),
-            auth_user: Some("alice".into()),
-            size: 2048,
-            params: MailParams {
-                size: Some(2000),
-                body: Body::EightBitMime,
-                smtputf8: true,
-                ret: Some(Ret::Full),
-                envid: Some("env 1%".into()),
-                auth: None,
-            },
-            recipients: vec![
-                Recipient::new(
-                    Address::new("bob", "example.test"),
-                    Some(Notify::Never),
-                    None,
-                ),
-                r2,
-                Recipient::new(Address::new("postmaster", ""), None, None),
-            ],
-            held: false,
-            kind: MessageKind::Mail,
-        }
-    }
-
-    #[test]
-    fn round_trips() {
-        let env = sample();
-        let text = render(&env);
-        assert_eq!(parse(&text), Ok(env.clone()));
-        let null = Envelope {
-            sender: ReversePath::Null,
-            ..env
-        };
-        assert_eq!(parse(&render(&null)), Ok(null.clone()));
-        let held = Envelope {
-            held: true,
-            ..null.clone()
-        };
-        assert!(render(&held).contains("\nheld 1\n"));
-        assert_eq!(parse(&render(&held)), Ok(held));
-        let bounce = Envelope {
-            kind: MessageKind::Bounce,
-            ..null
-        };
-        assert!(render(&bounce).contains("\nkind bounce\n"));
-        assert_eq!(parse(&render(&bounce)), Ok(bounce));
-    }
-
-    #[test]
-    fn an_owed_notice_is_kept_and_only_a_final_action_reads() {
-        let text = render(&sample());
-        assert!(text.contains(" warned=1 owed=failed\n"), "{text}");
-        for (value, ok) in [
-            ("failed", true),
-            ("delivered", true),
-            ("relayed", true),
-            ("delayed", false),
-            ("", false),
-        ] {
-            let t = text.replace("owed=failed", &format!("owed={value}"));
-            assert_eq!(parse(&t).is_ok(), ok, "{value:?}");
-        }
-    }
-
-    #[test]
-    fn files_written_before_kind_and_warned_still_read() {
-        let old = "qksmtp-envelope 1\nid 019A8E2F1C3B4007\narrival 1764000000123456\nfrom a@x.test\n\
-                   client 127.0.0.1\nhelo h\nsize 10\nbody 7bit\nsmtputf8 0\n\
-                   rcpt b@y.test state=pending tries=1/0 next=1764000060000000 last=451%204.7.1\n";
-        let env = parse(old).unwrap();
-        assert_eq!(env.kind, MessageKind::Mail);
-        assert!(!env.recipients[0].warned);
-        assert_eq!(
-            render(&env),
-            old,
-            "an unchanged old envelope renders identically"
-        );
-    }
-
-    #[test]
-    fn encoding_keeps_lines_intact() {
-        assert_eq!(encode("a b%c\nd"), "a%20b%25c%0Ad");
-        assert_eq!(decode("a%20b%25c%0Ad").as_deref(), Some("a b%c\nd"));
-        assert_eq!(encode("ü x"), "ü%20x");
-        assert_eq!(decode("%4"), None);
-    }
-
-    /// Found by the `envelope` fuzz target: `from a@x.test@` read as local part `a@x.test`
-    /// with no domain, which rendered as `a@x.test` and read back as another address.
-    #[test]
-    fn an_address_that_would_not_read_back_the_same_is_damage() {
-        let good = render(&sample());
-        for bad in ["a@x.test@", "a@b@x.test", "@x.test", "a@", "a b@x.test"] {
-            let text = good.replace("from alice@example.test", &format!("from {}", encode(bad)));
-            let e = parse(&text).unwrap_err();
-            assert_eq!(e.line, 4, "{bad:?} -> {e}");
-        }
-        let quoted = good.replace("from alice@", "from \"a@b\"@");
-        let env = parse(&quoted).unwrap();
-        assert_eq!(parse(&render(&env)), Ok(env));
-    }
-
-    #[test]
-    fn damage_is_reported_with_its_line() {
-        let good = render(&sample());
-        let cases: Vec<(String, usize)> = vec![
-            (String::new(), 1),
-            ("qksmtp-envelope 2\n".into(), 1),
-            (good.replace("size 2048", "size lots"), 8),
-            (good.replace("state=pending", "state=lost"), 14),
-            (good.replace("id ", "idx "), 2),
-            (good.lines().take(12).collect::<Vec<_>>().join("\n"), 12),
-        ];
-        for (text, line) in cases {
-            let e = parse(&text).unwrap_err();
-            assert_eq!(e.line, line, "{text:?} -> {e}");
-        }
-    }
-}
+mod tests;

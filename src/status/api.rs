@@ -5,6 +5,7 @@ use super::json::J;
 use super::steps::{self, Attempt};
 use crate::delivery::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
 use crate::queue::human_size;
+use crate::spool::envelope::GiveUp;
 use crate::time::{Timestamp, short_age};
 use std::fmt::Write as _;
 
@@ -114,6 +115,7 @@ fn recipient(r: &RecipientView) -> J {
         ("explanation", explain(r).into()),
         ("direct_tries", r.direct_tries.into()),
         ("relay_tries", r.relay_tries.into()),
+        ("gave_up", r.gave_up.map(|g| g.name().to_string()).into()),
         ("notice_pending", r.notice_pending.into()),
     ])
 }
@@ -161,7 +163,12 @@ pub fn explain(r: &RecipientView) -> String {
         Shown::Held => "held: not tried until released".into(),
         Shown::Delivered => format!("delivered: the server accepted it ({last})"),
         Shown::Deferred => format!("not delivered yet, will try again: {why}"),
-        Shown::Failed => format!("failed for good: {why}"),
+        Shown::Failed => match r.gave_up {
+            Some(g @ (GiveUp::AttemptsUsedUp | GiveUp::Expired)) => {
+                format!("failed, given up ({}): {why}", g.describe())
+            }
+            Some(GiveUp::Permanent) | None => format!("failed for good: {why}"),
+        },
     };
     match r.notice_pending {
         true => format!("{state}; {NOTICE_PENDING}"),

@@ -224,6 +224,7 @@ mod tests {
                 last_result: last.map(Into::into),
                 direct_tries: 1,
                 relay_tries: 0,
+                gave_up: None,
                 notice_pending: false,
             }],
         }
@@ -261,5 +262,26 @@ mod tests {
         );
         assert!(page.contains("data-action=\"retry\""));
         assert!(page.contains("data-sig=\"deferred\""));
+    }
+
+    #[test]
+    fn a_failed_recipient_says_why_it_was_given_up() {
+        let mut v = view(Shown::Failed, Some("452 4.2.2 mailbox full"));
+        let words = |v: &MessageView| super::super::api::explain(&v.recipients[0]);
+        assert!(words(&v).starts_with("failed for good: "), "{}", words(&v));
+        v.recipients[0].gave_up = Some(crate::spool::envelope::GiveUp::AttemptsUsedUp);
+        assert!(
+            words(&v).starts_with("failed, given up (all attempts used): "),
+            "{}",
+            words(&v)
+        );
+        let page = overview(
+            &Snapshot {
+                messages: vec![v],
+                ..Snapshot::default()
+            },
+            "t",
+        );
+        assert!(page.contains("given up (all attempts used)"), "{page}");
     }
 }

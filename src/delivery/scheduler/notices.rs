@@ -3,7 +3,7 @@
 //! sender is owed about its final recipients (bounces and receipts).
 
 use super::super::outcome::Outcome;
-use super::super::policy::{self, GiveUp};
+use super::super::policy;
 use crate::bounce::{self, Action, Notice, Reported};
 use crate::config::Config;
 use crate::spool::envelope::{Envelope, RecipientState};
@@ -45,14 +45,10 @@ pub(super) fn delay(
 }
 
 /// One notice for everything the sender is owed about the message's final recipients (the
-/// `owed` marks: bounces and receipts), in recipient order, with the outcomes and reasons
-/// known this run (none after a restart: the notice then quotes the last result); `None` when
-/// nothing is owed.
-pub(super) fn owed(
-    env: &Envelope,
-    last: &[Option<Outcome>],
-    why: &[Option<GiveUp>],
-) -> Option<Notice> {
+/// `owed` marks: bounces and receipts), in recipient order, with the outcomes known this run
+/// (none after a restart: the notice then quotes the saved last result, its status and why
+/// it was given up); `None` when nothing is owed.
+pub(super) fn owed(env: &Envelope, last: &[Option<Outcome>]) -> Option<Notice> {
     let recipients: Vec<Reported> = env
         .recipients
         .iter()
@@ -63,11 +59,7 @@ pub(super) fn owed(
                 index: i,
                 action,
                 outcome: last.get(i).cloned().flatten(),
-                why: why
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .filter(|_| action == Action::Failed),
+                why: r.gave_up.filter(|_| action == Action::Failed),
             })
         })
         .collect();

@@ -78,7 +78,7 @@ impl Scheduler {
                 continue;
             };
             msg.owed_at = None;
-            if let Some(notice) = notices::owed(&msg.env, &msg.last, &msg.why) {
+            if let Some(notice) = notices::owed(&msg.env, &msg.last) {
                 effects.push(Effect::Notify(notice));
             }
         }

@@ -582,3 +582,32 @@ fn the_owed_notice_backoff_doubles_up_to_a_cap() {
         );
     }
 }
+
+#[test]
+fn why_a_recipient_was_given_up_survives_a_restart_with_its_bounce_owed() {
+    let ini = "[domain:*]\ndirect_attempts = 1\n";
+    let mut s = sched(ini, 1);
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    let effects = s.finish(report(&jobs[0], &reply_outcome(452, (4, 2, 2))), t(1));
+    assert_eq!(
+        notices(&effects)[0].recipients[0].why,
+        Some(GiveUp::AttemptsUsedUp)
+    );
+    // The bounce cannot be written; the envelope saved says why and with which status.
+    let effects = write_notices(&mut s, effects, false, t(1));
+    let saved = persisted(&effects)[0];
+    let r = &saved.recipients[0];
+    assert_eq!(r.gave_up, Some(GiveUp::AttemptsUsedUp));
+    assert_eq!(r.last_status, Some(Enhanced::new(4, 2, 2)));
+    // Read back by the next run: the rebuilt bounce says the same.
+    let text = crate::spool::envelope::render(saved);
+    let back = crate::spool::envelope::parse(&text).unwrap();
+    let mut s = sched(ini, 1);
+    s.add(back, t(100));
+    let (_, effects) = s.poll(t(100));
+    let sent = notices(&effects);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].recipients[0].outcome, None, "not known this run");
+    assert_eq!(sent[0].recipients[0].why, Some(GiveUp::AttemptsUsedUp));
+}

@@ -179,6 +179,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
                 last_result: r.last_result.clone(),
                 direct_tries: r.direct_tries,
                 relay_tries: r.relay_tries,
+                gave_up: r.gave_up.filter(|_| r.state == RecipientState::Failed),
                 notice_pending: r.owed.is_some(),
             })
             .collect(),

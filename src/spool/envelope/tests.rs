@@ -1,0 +1,178 @@
+//! Envelope file round trips and the errors that name their line.
+
+use super::*;
+
+fn sample() -> Envelope {
+    let mut r2 = Recipient::new(
+        Address::new("\"odd user\"", "exämple.test"),
+        Some(Notify::On {
+            success: true,
+            failure: true,
+            delay: false,
+        }),
+        Some(Orcpt {
+            addr_type: "rfc822".into(),
+            address: "odd user@exämple.test".into(),
+        }),
+    );
+    r2.state = RecipientState::Failed;
+    r2.direct_tries = 3;
+    r2.next_try = Some(Timestamp(1_764_000_060_000_000));
+    r2.last_result = Some("550 5.1.1 no such user % 100".into());
+    r2.last_status = Some(Enhanced::new(5, 1, 1));
+    r2.gave_up = Some(GiveUp::AttemptsUsedUp);
+    r2.warned = true;
+    r2.owed = Some(Action::Failed);
+    Envelope {
+        id: MessageId::from_parts(1_764_000_000_123_456, 1),
+        arrival: Timestamp(1_764_000_000_123_456),
+        sender: ReversePath::Mailbox(Address::new("alice", "example.test")),
+        client_ip: "::1".parse().unwrap(),
+        helo: "laptop with space".into(),
+        auth_user: Some("alice".into()),
+        size: 2048,
+        params: MailParams {
+            size: Some(2000),
+            body: Body::EightBitMime,
+            smtputf8: true,
+            ret: Some(Ret::Full),
+            envid: Some("env 1%".into()),
+            auth: None,
+        },
+        recipients: vec![
+            Recipient::new(
+                Address::new("bob", "example.test"),
+                Some(Notify::Never),
+                None,
+            ),
+            r2,
+            Recipient::new(Address::new("postmaster", ""), None, None),
+        ],
+        held: false,
+        kind: MessageKind::Mail,
+    }
+}
+
+#[test]
+fn round_trips() {
+    let env = sample();
+    let text = render(&env);
+    assert_eq!(parse(&text), Ok(env.clone()));
+    let null = Envelope {
+        sender: ReversePath::Null,
+        ..env
+    };
+    assert_eq!(parse(&render(&null)), Ok(null.clone()));
+    let held = Envelope {
+        held: true,
+        ..null.clone()
+    };
+    assert!(render(&held).contains("\nheld 1\n"));
+    assert_eq!(parse(&render(&held)), Ok(held));
+    let bounce = Envelope {
+        kind: MessageKind::Bounce,
+        ..null
+    };
+    assert!(render(&bounce).contains("\nkind bounce\n"));
+    assert_eq!(parse(&render(&bounce)), Ok(bounce));
+}
+
+#[test]
+fn an_owed_notice_is_kept_and_only_a_final_action_reads() {
+    let text = render(&sample());
+    assert!(text.contains(" warned=1 owed=failed\n"), "{text}");
+    for (value, ok) in [
+        ("failed", true),
+        ("delivered", true),
+        ("relayed", true),
+        ("delayed", false),
+        ("", false),
+    ] {
+        let t = text.replace("owed=failed", &format!("owed={value}"));
+        assert_eq!(parse(&t).is_ok(), ok, "{value:?}");
+    }
+}
+
+#[test]
+fn why_a_recipient_was_given_up_and_its_status_are_kept() {
+    let text = render(&sample());
+    assert!(
+        text.contains(" status=5.1.1 ended=attempts warned=1"),
+        "{text}"
+    );
+    for (value, want) in [
+        ("permanent", Some(GiveUp::Permanent)),
+        ("attempts", Some(GiveUp::AttemptsUsedUp)),
+        ("expired", Some(GiveUp::Expired)),
+        ("later", None),
+        ("", None),
+    ] {
+        let t = text.replace("ended=attempts", &format!("ended={value}"));
+        let got = parse(&t).ok().map(|e| e.recipients[1].gave_up);
+        assert_eq!(got, want.map(Some), "{value:?}");
+    }
+    for (value, ok) in [
+        ("4.4.7", true),
+        ("2.0.0", true),
+        ("9.1.1", false),
+        ("5.1", false),
+    ] {
+        let t = text.replace("status=5.1.1", &format!("status={value}"));
+        assert_eq!(parse(&t).is_ok(), ok, "{value:?}");
+    }
+}
+
+#[test]
+fn files_written_before_kind_and_warned_still_read() {
+    let old = "qksmtp-envelope 1\nid 019A8E2F1C3B4007\narrival 1764000000123456\nfrom a@x.test\n\
+               client 127.0.0.1\nhelo h\nsize 10\nbody 7bit\nsmtputf8 0\n\
+               rcpt b@y.test state=pending tries=1/0 next=1764000060000000 last=451%204.7.1\n";
+    let env = parse(old).unwrap();
+    assert_eq!(env.kind, MessageKind::Mail);
+    assert!(!env.recipients[0].warned);
+    assert_eq!(
+        render(&env),
+        old,
+        "an unchanged old envelope renders identically"
+    );
+}
+
+#[test]
+fn encoding_keeps_lines_intact() {
+    assert_eq!(encode("a b%c\nd"), "a%20b%25c%0Ad");
+    assert_eq!(decode("a%20b%25c%0Ad").as_deref(), Some("a b%c\nd"));
+    assert_eq!(encode("ü x"), "ü%20x");
+    assert_eq!(decode("%4"), None);
+}
+
+/// Found by the `envelope` fuzz target: `from a@x.test@` read as local part `a@x.test`
+/// with no domain, which rendered as `a@x.test` and read back as another address.
+#[test]
+fn an_address_that_would_not_read_back_the_same_is_damage() {
+    let good = render(&sample());
+    for bad in ["a@x.test@", "a@b@x.test", "@x.test", "a@", "a b@x.test"] {
+        let text = good.replace("from alice@example.test", &format!("from {}", encode(bad)));
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, 4, "{bad:?} -> {e}");
+    }
+    let quoted = good.replace("from alice@", "from \"a@b\"@");
+    let env = parse(&quoted).unwrap();
+    assert_eq!(parse(&render(&env)), Ok(env));
+}
+
+#[test]
+fn damage_is_reported_with_its_line() {
+    let good = render(&sample());
+    let cases: Vec<(String, usize)> = vec![
+        (String::new(), 1),
+        ("qksmtp-envelope 2\n".into(), 1),
+        (good.replace("size 2048", "size lots"), 8),
+        (good.replace("state=pending", "state=lost"), 14),
+        (good.replace("id ", "idx "), 2),
+        (good.lines().take(12).collect::<Vec<_>>().join("\n"), 12),
+    ];
+    for (text, line) in cases {
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, line, "{text:?} -> {e}");
+    }
+}
