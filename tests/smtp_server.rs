@@ -344,6 +344,12 @@ fn a_damaged_spool_is_moved_aside_at_start_up_not_dropped() {
     let (_, listing, _) = run_cli(dir.path(), &["queue"]);
     assert!(listing.contains(&good), "{listing}");
     assert_eq!(listing.matches("damaged:").count(), 3, "{listing}");
+    // Restarted with its status API, so that `queue` lists through it while it runs.
+    let ini = dir.path().join("qksmtp.ini");
+    let text = std::fs::read_to_string(&ini).unwrap();
+    let with_api = text.replace("status_listen =\n", "status_listen = 127.0.0.1:0\n");
+    assert_ne!(text, with_api);
+    std::fs::write(&ini, with_api).unwrap();
     let restarted = Server::start_in(dir);
     let moved = restarted
         .startup
@@ -373,8 +379,13 @@ fn a_damaged_spool_is_moved_aside_at_start_up_not_dropped() {
     let set_aside = "set aside in corrupt/ (damaged, kept for a person to look at): 5 files: \
                      1111111111111111.env 1111111111111111.msg 2222222222222222.msg \
                      3333333333333333.env 3333333333333333.msg";
+    assert!(restarted.status_addr.is_some());
     let (_, up, _) = run_cli(restarted.dir.path(), &["queue"]);
     assert!(up.contains(set_aside), "{up}");
+    assert!(
+        !up.contains("    pending "),
+        "listed through the API (live states, not the file's): {up}"
+    );
     let (status, dir) = restarted.terminate();
     assert!(status.success());
     let (_, down, _) = run_cli(dir.path(), &["queue"]);

@@ -249,6 +249,9 @@ fn message_text(out: &mut String, m: &MessageView, now: Timestamp) {
     );
     for r in &m.recipients {
         let _ = write!(out, "    {:<9} {}", r.state.name(), r.address);
+        if let Some(why) = r.gave_up {
+            let _ = write!(out, "  ({})", why.describe());
+        }
         if let Some(at) = r.next_try.filter(|_| r.state == Shown::Deferred) {
             let _ = write!(out, "  (next {})", at.iso());
         }
