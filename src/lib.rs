@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod dns;
 pub mod message;

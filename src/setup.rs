@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 pub const OPENSSL_ONE_LINER: &str = "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
     -out cert.pem -days 3650 -subj /CN=localhost";
 
-/// Reads a password (from the terminal, asked twice without echo where `stty` exists; else
+/// Reads a password (from the terminal, asked twice without echo; else
 /// the first line of standard input) and returns the `[users]` line: `NAME = $argon2id$...`,
 /// or the hash alone without a name.
 pub fn passwd(name: Option<&str>) -> Result<String, String> {
@@ -46,22 +46,14 @@ fn read_line() -> Result<String, String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// Asks on the terminal with echo off (via `stty`, where there is one).
+/// Asks on the terminal (or Windows console) with echo off.
 fn prompt(text: &str) -> Result<String, String> {
     eprint!("{text}");
     let _ = std::io::stderr().flush();
-    let stty = |arg: &str| {
-        Command::new("stty")
-            .arg(arg)
-            .stdin(Stdio::inherit())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let hidden = stty("-echo");
+    let hidden = crate::console::EchoOff::new();
     let line = read_line();
-    if hidden {
-        stty("echo");
+    if hidden.is_some() {
+        drop(hidden);
         eprintln!();
     }
     line

@@ -183,3 +183,85 @@ fn passwd_without_a_name_prints_the_hash_and_refuses_an_empty_password() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
 }
+
+/// `qksmtp passwd` on a real terminal (a pseudo-terminal here): the password is not echoed,
+/// the terminal's echo is back on afterwards, and the `[users]` line goes to stdout.
+#[cfg(target_os = "linux")]
+#[test]
+fn passwd_on_a_terminal_does_not_echo_the_password() {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty fills two descriptors, owned below.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: fresh descriptors from openpty, each owned once.
+    let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let echo_on = |f: &File| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: termios is plain data; the master reports the terminal's flags.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(f.as_raw_fd(), &mut t) }, 0);
+        t.c_lflag & libc::ECHO != 0
+    };
+    assert!(echo_on(&master));
+    let child = Command::new(BIN)
+        .args(["passwd", "alice"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut reader = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // Ends with EIO once the child has closed the terminal.
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let wait_for = |what: &str, seen: &mut String| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !seen.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {what:?}: {seen:?}"));
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let mut writer = master.try_clone().unwrap();
+    for prompt in ["Password: ", "Again: "] {
+        wait_for(prompt, &mut seen);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while echo_on(&master) {
+            assert!(Instant::now() < deadline, "echo never turned off: {seen:?}");
+            std::thread::yield_now();
+        }
+        writer.write_all(b"hunter2-secret\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{seen:?}");
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("hunter2"), "echoed: {seen:?}");
+    assert!(echo_on(&master), "echo is back on");
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.starts_with("alice = $argon2id$"), "{line}");
+}
