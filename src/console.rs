@@ -1,5 +1,6 @@
-//! The terminal's echo, turned off while a password is typed and back on afterwards: the
-//! termios flags on Unix, the console mode on Windows (where there is no `stty`).
+//! The terminal or console window: its echo, turned off while a password is typed and back
+//! on afterwards (the termios flags on Unix, the console mode on Windows, where there is no
+//! `stty`), and on Windows a window of the program's own kept open after a fatal error.
 
 /// Echo is off on standard input while this lives; `None` when standard input is not a
 /// terminal or console whose echo can be changed.
@@ -48,6 +49,7 @@ mod win {
         pub fn GetStdHandle(which: u32) -> Handle;
         pub fn GetConsoleMode(console: Handle, mode: *mut u32) -> i32;
         pub fn SetConsoleMode(console: Handle, mode: u32) -> i32;
+        pub fn GetConsoleProcessList(list: *mut u32, count: u32) -> u32;
     }
 }
 
@@ -85,4 +87,29 @@ impl EchoOff {
     pub fn new() -> Option<EchoOff> {
         None
     }
+}
+
+/// When the program is alone in its console window (Windows opened the window for it: a
+/// double-click, not a command prompt), asks for Enter before it exits, so that the error just
+/// printed can be read before the window closes. Elsewhere nothing.
+pub fn hold_own_window() {
+    if !alone_in_window() {
+        return;
+    }
+    eprintln!("\nPress Enter to close this window.");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+#[cfg(windows)]
+fn alone_in_window() -> bool {
+    let mut list = [0u32; 2];
+    // SAFETY: a buffer of two entries, its length given; 0 means no console at all.
+    let count = unsafe { win::GetConsoleProcessList(list.as_mut_ptr(), list.len() as u32) };
+    count == 1
+}
+
+#[cfg(not(windows))]
+fn alone_in_window() -> bool {
+    false
 }

@@ -47,7 +47,13 @@ fn main() -> ExitCode {
             print_warnings(&w);
             ExitCode::from(qksmtp::commands::send(&c, &args))
         }),
-        Command::Run => with_config(explicit, true, run),
+        Command::Run => {
+            let code = with_config(explicit, true, run);
+            if code != ExitCode::SUCCESS {
+                qksmtp::console::hold_own_window();
+            }
+            code
+        }
         Command::Passwd(name) => match qksmtp::setup::passwd(name.as_deref()) {
             Ok(line) => {
                 println!("{line}");
