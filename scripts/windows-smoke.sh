@@ -86,6 +86,31 @@ if qk check --config bad.ini > check.out 2>&1; then fail "check accepted a bad I
 grep -q "line 3" check.out || fail "check did not name line 3: $(cat check.out)"
 pass "check names the line of a bad value and exits 1"
 
+# Alone in a console (Wine gives one on a terminal, as Windows does on a double-click), a
+# server that cannot start waits for Enter before the window would close.
+python3 - "$wine" <<'PTY' || fail "no 'Press Enter' after a fatal error in its own console"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], ["wine64", "qksmtp.exe", "--config", "bad.ini"])
+out, sent, code = b"", False, None
+deadline = time.time() + 90
+while time.time() < deadline and code is None:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            pass
+    if b"Press Enter" in out and not sent:
+        os.write(fd, b"\r\n")
+        sent = True
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        code = os.waitstatus_to_exitcode(status)
+sys.exit(0 if sent and code == 1 and b"line 3" in out else 1)
+PTY
+pass "a fatal error in its own console window waits for Enter, then exits 1"
+
 sink_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p sink
 "$sink_bin" -u root -d "$work/sink/%M." "127.0.0.1:$sink_port" 100 > sink.log 2>&1 &
