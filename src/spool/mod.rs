@@ -134,8 +134,10 @@ impl Spool {
         let mut result = Ok(());
         for s in staged {
             if result.is_ok() {
-                result = fs::rename(self.tmp_path(&s.id, MSG), self.path(&s.id, MSG))
-                    .and_then(|()| fs::rename(self.tmp_path(&s.id, ENV), self.path(&s.id, ENV)));
+                result = dirsync::rename(&self.tmp_path(&s.id, MSG), &self.path(&s.id, MSG))
+                    .and_then(|()| {
+                        dirsync::rename(&self.tmp_path(&s.id, ENV), &self.path(&s.id, ENV))
+                    });
             }
             if result.is_err() {
                 self.discard(&s.id);
@@ -294,7 +296,7 @@ impl Spool {
         for ext in [MSG, ENV, STEPS] {
             let from = self.dir.join(format!("{id}.{ext}"));
             if from.exists() {
-                fs::rename(&from, corrupt.join(format!("{id}.{ext}")))?;
+                dirsync::rename(&from, &corrupt.join(format!("{id}.{ext}")))?;
             }
         }
         sync_dir(&corrupt)
@@ -348,7 +350,7 @@ impl StateWriter {
         // On any failure the temp file goes, so that the next rewrite can create it again;
         // the previous envelope stays in place.
         write_new(&self.recycler, &tmp, &[envelope::render(env).as_bytes()])
-            .and_then(|()| fs::rename(&tmp, self.dir.join(format!("{}.{ENV}", env.id))))
+            .and_then(|()| dirsync::rename(&tmp, &self.dir.join(format!("{}.{ENV}", env.id))))
             .inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })?;
