@@ -164,7 +164,8 @@ fn recipient_fields(s: &mut String, notice: &Notice, r: &Reported, now: Timestam
             }
         }
         Action::Failed | Action::Delivered | Action::Relayed => {
-            field(s, "Last-Attempt-Date", &now.rfc5322());
+            let at = rcpt.last_attempt.unwrap_or(now);
+            field(s, "Last-Attempt-Date", &at.rfc5322());
         }
     }
 }

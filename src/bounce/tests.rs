@@ -94,6 +94,8 @@ fn soft_bounce_after_restart() -> Notice {
     let r = &mut env.recipients[0];
     r.state = RecipientState::Failed;
     r.direct_tries = 8;
+    // The last attempt, 15 minutes before the notice could be written.
+    r.last_attempt = Some(at(97_200));
     r.last_result = Some("452 4.2.2 Mailbox full, try again later".into());
     r.last_status = Some(Enhanced::new(4, 2, 2));
     r.gave_up = Some(GiveUp::AttemptsUsedUp);
@@ -323,6 +325,7 @@ fn expected(name: &str) -> Vec<&'static str> {
             "rcpt1.Diagnostic-Code=X-qksmtp; 452 4.2.2 Mailbox full, try again later",
             "text=--- carol@a.test: NOT DELIVERED (soft bounce)",
             "text=    Last result: 452 4.2.2 Mailbox full, try again later",
+            "rcpt1.Last-Attempt-Date=Tue, 24 Nov 2026 10:37:00 +0000",
             "text=    Attempts: 8 attempts over 1 day 3 hours",
         ],
         "mixed" => vec![

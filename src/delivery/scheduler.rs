@@ -400,6 +400,7 @@ impl Scheduler {
                 policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
             r.last_result = Some(outcome.reason());
             r.last_status = Some(outcome.status);
+            r.last_attempt = Some(now);
             match progress {
                 Progress::Delivered => {
                     r.state = RecipientState::Delivered;

@@ -20,7 +20,8 @@
 //! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
-//! Recipient fields after `tries` and `next` are optional: `last=` (the last result),
+//! Recipient fields after `tries` and `next` are optional: `tried=` (when the last attempt
+//! ended, microseconds like `next`), `last=` (the last result),
 //! `status=5.1.1` (its RFC 3463 status), `ended=permanent|attempts|expired` (why a failed
 //! recipient was given up), `warned=1` (the sender has had the delay notice) and `owed=failed|delivered|relayed` (the
 //! sender is owed that notice about this final recipient: it could not be written yet). Files
@@ -143,6 +144,8 @@ pub struct Recipient {
     pub relay_tries: u32,
     /// When the next attempt is due (`None`: as soon as possible).
     pub next_try: Option<Timestamp>,
+    /// When the last attempt ended (`None`: never tried).
+    pub last_attempt: Option<Timestamp>,
     /// The last result in one line (for listings), e.g. `451 4.7.1 try later`.
     pub last_result: Option<String>,
     /// The RFC 3463 status of the last result (for a notice rebuilt after a restart).
@@ -166,6 +169,7 @@ impl Recipient {
             direct_tries: 0,
             relay_tries: 0,
             next_try: None,
+            last_attempt: None,
             last_result: None,
             last_status: None,
             gave_up: None,
@@ -363,6 +367,9 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     }
     let _ = write!(s, " tries={}/{}", r.direct_tries, r.relay_tries);
     let _ = write!(s, " next={}", r.next_try.map_or(0, |t| t.as_micros()));
+    if let Some(at) = r.last_attempt {
+        let _ = write!(s, " tried={}", at.as_micros());
+    }
     if let Some(last) = &r.last_result {
         let _ = write!(s, " last={}", encode(last));
     }
@@ -526,6 +533,7 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                 let micros: u64 = v.parse().map_err(|_| bad())?;
                 r.next_try = (micros != 0).then_some(Timestamp(micros));
             }
+            "tried" => r.last_attempt = Some(Timestamp(v.parse().map_err(|_| bad())?)),
             "last" => r.last_result = Some(decode(v).ok_or_else(bad)?),
             "status" => r.last_status = Some(Enhanced::parse(v).ok_or_else(bad)?),
             "ended" => r.gave_up = Some(GiveUp::parse(v).ok_or_else(bad)?),

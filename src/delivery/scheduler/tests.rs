@@ -600,6 +600,7 @@ fn why_a_recipient_was_given_up_survives_a_restart_with_its_bounce_owed() {
     let r = &saved.recipients[0];
     assert_eq!(r.gave_up, Some(GiveUp::AttemptsUsedUp));
     assert_eq!(r.last_status, Some(Enhanced::new(4, 2, 2)));
+    assert_eq!(r.last_attempt, Some(t(1)), "when it was last tried");
     // Read back by the next run: the rebuilt bounce says the same.
     let text = crate::spool::envelope::render(saved);
     let back = crate::spool::envelope::parse(&text).unwrap();

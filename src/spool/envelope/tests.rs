@@ -18,6 +18,7 @@ fn sample() -> Envelope {
     r2.state = RecipientState::Failed;
     r2.direct_tries = 3;
     r2.next_try = Some(Timestamp(1_764_000_060_000_000));
+    r2.last_attempt = Some(Timestamp(1_764_000_030_000_000));
     r2.last_result = Some("550 5.1.1 no such user % 100".into());
     r2.last_status = Some(Enhanced::new(5, 1, 1));
     r2.gave_up = Some(GiveUp::AttemptsUsedUp);
