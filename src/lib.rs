@@ -1,24 +1,29 @@
 //! qksmtp: a single-binary SMTP server that sends mail from this computer directly to the
-//! recipients' servers. Modules follow the data flow: config -> server (sessions, intake)
-//! -> spool -> (scheduler, delivery).
+//! recipients' servers. The modules follow the data flow: `server` (SMTP sessions) and `cli`
+//! (`qksmtp send`) hand messages to `intake`, which prepares and commits them to the `spool`
+//! and tells the `queue`; the queue hands jobs to `deliver` (which speaks through `client`
+//! and `dns`); results are reported (`report`, `bounce`) and shown (`status`). Shared below
+//! them: `config`, `smtp` (the protocol both sides speak), `transcript` (the step record),
+//! `outcome` (what a result means), `time`, `access`, `password`, `console`.
 
 pub mod access;
 pub mod bounce;
 pub mod cli;
 pub mod client;
-pub mod commands;
 pub mod config;
 pub mod console;
-pub mod delivery;
+pub mod deliver;
 pub mod dns;
-pub mod message;
+pub mod engine;
+pub mod identity;
+pub mod intake;
+pub mod outcome;
 pub mod password;
 pub mod queue;
-pub mod reply;
-pub mod sendmail;
+pub mod report;
 pub mod server;
-pub mod setup;
 pub mod smtp;
 pub mod spool;
 pub mod status;
 pub mod time;
+pub mod transcript;

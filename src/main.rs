@@ -1,9 +1,10 @@
 //! The `qksmtp` program: finds and loads the INI, then runs the server or a command.
 
-use qksmtp::cli::{self, Command};
-use qksmtp::commands::Order;
-use qksmtp::config::{self, Config, DEFAULT_INI, load::ConfigError};
-use qksmtp::delivery::engine::Engine;
+use qksmtp::cli::args::{self as cli, Command};
+use qksmtp::cli::commands::Order;
+use qksmtp::config::{self, Config, DEFAULT_INI, Live, load::ConfigError};
+use qksmtp::engine::Engine;
+use qksmtp::intake::Intake;
 use qksmtp::server::Server;
 use qksmtp::spool::Spool;
 use qksmtp::spool::envelope::Envelope;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
         Command::Release(id) => by_id(explicit, &id, Order::Release),
         Command::Send(args) => with_config(explicit, false, move |c, w| {
             print_warnings(&w);
-            ExitCode::from(qksmtp::commands::send(&c, &args))
+            ExitCode::from(qksmtp::cli::commands::send(&c, &args))
         }),
         Command::Run => {
             let code = with_config(explicit, true, run);
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
             }
             code
         }
-        Command::Passwd(name) => match qksmtp::setup::passwd(name.as_deref()) {
+        Command::Passwd(name) => match qksmtp::cli::setup::passwd(name.as_deref()) {
             Ok(line) => {
                 println!("{line}");
                 if name.is_none() {
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Gencert { days, out } => {
-            match qksmtp::setup::gencert(days, &out, &config::system_hostname()) {
+            match qksmtp::cli::setup::gencert(days, &out, &config::system_hostname()) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS
@@ -176,7 +177,7 @@ fn report_corrupt(dir: &Path) {
         return;
     }
     let line = match Spool::open(dir).and_then(|s| s.corrupt_files()) {
-        Ok(names) => qksmtp::queue::render_corrupt(&names),
+        Ok(names) => qksmtp::cli::listing::render_corrupt(&names),
         Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
     };
     if !line.is_empty() {
@@ -199,7 +200,7 @@ fn by_id(explicit: Option<PathBuf>, id: &str, make: fn(MessageId) -> Order) -> E
 
 fn order(config: Config, warnings: Vec<ConfigError>, order: Order) -> ExitCode {
     print_warnings(&warnings);
-    ExitCode::from(qksmtp::commands::run(&config, order))
+    ExitCode::from(qksmtp::cli::commands::run(&config, order))
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -214,7 +215,8 @@ fn init_logging(level: log::LevelFilter) {
 fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     init_logging(config.server.log_level);
     print_warnings(&warnings);
-    let config = Arc::new(config);
+    let live = Live::new(config);
+    let config = live.get();
     let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
         return ExitCode::from(1);
     };
@@ -232,7 +234,8 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
     }
     let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
-    let engine = match Engine::start(config.clone(), spool.clone(), restored, commit_rx) {
+    let intake = Intake::new(spool.clone(), live.clone(), Some(commit_tx));
+    let engine = match Engine::start(live.clone(), &intake, restored, commit_rx) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -241,7 +244,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     };
     qksmtp::server::open_files::raise_for(&config);
     let spool_for_status = spool.clone();
-    let server = match Server::start(config.clone(), spool, Some(commit_tx)) {
+    let server = match Server::start(live.clone(), intake) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {}", e.message);

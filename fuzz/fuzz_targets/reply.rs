@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::client::reply_parser::{ReplyError, ReplyParser};
-use qksmtp::reply::Reply;
+use qksmtp::smtp::reply_parser::{ReplyError, ReplyParser};
+use qksmtp::smtp::reply::Reply;
 
 /// Every reply, then how the stream ended (`None`: waiting for more bytes).
 fn parse(chunks: &[&[u8]]) -> (Vec<Reply>, Option<ReplyError>) {

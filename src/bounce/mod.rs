@@ -6,16 +6,13 @@
 pub mod render;
 pub mod text;
 
-use crate::delivery::outcome::Outcome;
-use crate::delivery::policy::GiveUp;
+use crate::outcome::Outcome;
+use crate::outcome::{Action, GiveUp};
 use crate::smtp::{Notify, Ret, ReversePath};
 use crate::spool::envelope::{Envelope, Recipient};
 use crate::time::Timestamp;
 
 pub use render::{RenderContext, render};
-
-/// The RFC 3464 `Action` of a reported recipient (kept in the envelope when a notice is owed).
-pub use crate::spool::envelope::Action;
 
 /// What a whole notice is, from its recipients: a bounce if any failed, else a delay notice
 /// if any is delayed, else a delivery receipt.

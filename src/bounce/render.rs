@@ -4,10 +4,11 @@
 //! Pure: the caller gives the original message, our host name, the new Message-ID and `now`.
 
 use super::text::{self, clean};
-use super::{Action, Notice, NoticeKind, Reported};
-use crate::delivery::outcome::Outcome;
-use crate::message;
-use crate::reply::Enhanced;
+use super::{Notice, NoticeKind, Reported};
+use crate::intake::message;
+use crate::outcome::Action;
+use crate::outcome::Outcome;
+use crate::smtp::reply::Enhanced;
 use crate::time::Timestamp;
 use std::fmt::Write as _;
 

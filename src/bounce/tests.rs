@@ -3,12 +3,12 @@
 //! wrote (Python's `email` package, through tests/data/bounce/parse_dsn.py).
 
 use super::*;
-use crate::client::record::StepKind;
 use crate::dns::DnsError;
-use crate::reply::{Enhanced, Reply};
+use crate::smtp::reply::{Enhanced, Reply};
 use crate::smtp::{Address, MailParams, Orcpt};
 use crate::spool::envelope::{MessageKind, RecipientState};
 use crate::spool::id::MessageId;
+use crate::transcript::StepKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -285,7 +285,7 @@ fn notices_are_well_formed_mail() {
             );
             assert!(line.len() <= 998, "{name}: line {i} too long");
         }
-        let facts = crate::message::header_facts(&got);
+        let facts = crate::intake::message::header_facts(&got);
         assert!(facts.has_date && facts.has_message_id, "{name}");
     }
 }

@@ -2,9 +2,10 @@
 //! bounce, delayed, delivered), what the sender can do, the failing step, the remote server's
 //! exact reply, and the attempts made over what time. Pure; lines end with `\n`.
 
-use super::{Action, Notice, NoticeKind, Reported};
-use crate::delivery::outcome::{Outcome, Verdict, step_name};
-use crate::delivery::policy::GiveUp;
+use super::{Notice, NoticeKind, Reported};
+use crate::outcome::Action;
+use crate::outcome::GiveUp;
+use crate::outcome::{Outcome, Verdict, step_name};
 use crate::time::Timestamp;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -112,7 +113,7 @@ fn recipient_section(out: &mut String, notice: &Notice, r: &Reported, now: Times
 pub fn step_text(o: &Outcome) -> String {
     match (o.step, o.route.is_empty()) {
         (_, true) => step_name(o.step).to_string(),
-        (crate::client::record::StepKind::Dns, false) => format!("DNS lookup of {}", o.route),
+        (crate::transcript::StepKind::Dns, false) => format!("DNS lookup of {}", o.route),
         (step, false) => format!("{} at {}", step_name(step), o.route),
     }
 }

@@ -3,8 +3,8 @@
 
 use super::extensions::Extensions;
 use super::{OutgoingMessage, RecipientOut};
-use crate::reply::{Enhanced, Reply};
 use crate::smtp::address::xtext_encode;
+use crate::smtp::reply::{Enhanced, Reply};
 use crate::smtp::{Address, Body, Notify, Ret, ReversePath};
 use std::net::IpAddr;
 

@@ -1,7 +1,7 @@
 //! What the server's EHLO reply offers (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS,
 //! AUTH, ENHANCEDSTATUSCODES), parsed from the reply lines, and the AUTH mechanism choice. Pure.
 
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 
 /// The ESMTP extensions a server announced. All false / empty after HELO.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

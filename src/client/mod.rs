@@ -5,8 +5,6 @@
 
 pub mod command;
 pub mod extensions;
-pub mod record;
-pub mod reply_parser;
 pub mod tls;
 mod transaction;
 pub(crate) mod wire;
@@ -14,12 +12,12 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use crate::transcript::{Failure, FailureKind, Record, Step, StepKind};
 pub use extensions::{AuthMechanism, Extensions};
-pub use record::{Failure, FailureKind, Record, Step, StepKind};
 pub use tls::TlsPolicy;
 
 use crate::config::{RelayAuth, RelayConfig, Timeouts};
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 use crate::smtp::{Address, MailParams, Notify, Orcpt, ReversePath};
 use crate::time::Timestamp;
 use std::fmt;

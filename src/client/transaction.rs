@@ -6,7 +6,7 @@ use super::command;
 use super::{
     Client, Failure, FailureKind, OutgoingMessage, Record, StepKind, Timer, TransactionResult,
 };
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 use std::time::Duration;
 
 /// Message data is written in blocks of this size, each within the `data_block` timeout.

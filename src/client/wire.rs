@@ -1,9 +1,9 @@
 //! The client's connection: a blocking TCP stream (plain or TLS), the reply parser, reads and
 //! writes bounded by a deadline, and the mapping of I/O errors to `FailureKind`.
 
-use super::record::FailureKind;
-use super::reply_parser::ReplyParser;
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
+use crate::smtp::reply_parser::ReplyParser;
+use crate::transcript::FailureKind;
 use native_tls::{HandshakeError, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;

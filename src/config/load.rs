@@ -109,7 +109,7 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
         errors.is_empty(),
         &config.server.tls_cert,
         &config.server.tls_key,
-    ) && let Err(message) = crate::server::tls::acceptor(cert, key)
+    ) && let Err(message) = crate::identity::acceptor(cert, key)
     {
         let line = scan::key_line(
             text.strip_prefix('\u{feff}').unwrap_or(&text),

@@ -2,9 +2,12 @@
 //! `load` turns INI text into a `Config` (or every error, each naming its line);
 //! `render` prints the effective settings; `value` parses single values.
 
+pub mod live;
 pub mod load;
 pub mod render;
 pub mod value;
+
+pub use live::Live;
 
 use crate::access::{AccessRule, Cidr};
 use std::net::SocketAddr;

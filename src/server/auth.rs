@@ -5,7 +5,7 @@
 use super::connection::Connection;
 use crate::config::{Config, User};
 use crate::password;
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 use crate::smtp::sasl::{Credentials, SaslError};
 use std::time::{Duration, Instant};
 

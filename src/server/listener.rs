@@ -4,7 +4,7 @@
 use super::registry::Refusal;
 use super::{Context, session};
 use crate::access;
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 use log::{info, warn};
 use std::fmt;
 use std::io::{self, Write};
@@ -90,7 +90,7 @@ fn accept_loop(listener: TcpListener, ctx: Arc<Context>, implicit_tls: bool) {
 /// port a refusal is a plain close: the client expects a TLS handshake, not a reply.
 fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>, implicit_tls: bool) {
     let ip = peer.ip().to_canonical();
-    if !access::allowed(&ctx.config.access.rules, ip) {
+    if !access::allowed(&ctx.config.get().access.rules, ip) {
         info!("{peer}: refused by the access rules");
         if implicit_tls {
             return;

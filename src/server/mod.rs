@@ -6,7 +6,6 @@ pub mod auth;
 pub mod bounded;
 pub mod connection;
 pub mod deadline;
-pub mod intake;
 pub mod listener;
 pub mod open_files;
 pub mod registry;
@@ -15,10 +14,8 @@ pub mod threads;
 pub mod tls;
 pub mod wire;
 
-use crate::config::Config;
-use crate::spool::Spool;
-use crate::spool::envelope::Envelope;
-use crossbeam_channel::Sender;
+use crate::config::Live;
+use crate::intake::Intake;
 use native_tls::TlsAcceptor;
 use registry::Registry;
 use std::net::SocketAddr;
@@ -29,25 +26,16 @@ use std::time::Duration;
 
 /// What every session shares.
 pub struct Context {
-    pub config: Arc<Config>,
-    pub spool: Arc<Spool>,
+    /// Each session takes the settings in force when it starts.
+    pub config: Live,
+    /// Where finished transactions go (nothing under `server/` writes the spool).
+    pub intake: Intake,
     pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
-    /// Told about every committed message (the scheduler), if anyone listens.
-    pub on_commit: Option<Sender<Envelope>>,
     /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
     pub tls: Option<TlsAcceptor>,
     /// The threads sessions run on (kept for reuse).
     pub threads: threads::SessionThreads,
-}
-
-impl Context {
-    pub fn committed(&self, env: Envelope) {
-        if let Some(tx) = &self.on_commit {
-            // The message is safe on disk; if nobody listens it is found at the next start.
-            let _ = tx.send(env);
-        }
-    }
 }
 
 pub struct Server {
@@ -73,17 +61,17 @@ impl Server {
     /// Loads the certificate (when set), binds every `[server] listen` and `listen_tls`
     /// address (warning for each that fails; an error when none could be bound) and starts
     /// accepting.
-    pub fn start(
-        config: Arc<Config>,
-        spool: Arc<Spool>,
-        on_commit: Option<Sender<Envelope>>,
-    ) -> Result<Server, StartError> {
-        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| StartError {
-                message: format!("tls_cert/tls_key: {e}"),
-            })?),
-            _ => None,
-        };
+    pub fn start(live: Live, intake: Intake) -> Result<Server, StartError> {
+        let config = live.get();
+        let tls =
+            match (&config.server.tls_cert, &config.server.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::identity::acceptor(cert, key).map_err(
+                    |e| StartError {
+                        message: format!("tls_cert/tls_key: {e}"),
+                    },
+                )?),
+                _ => None,
+            };
         let (plain, mut failures) = listener::bind_all(&config.server.listen);
         let (implicit, tls_failures) = match tls {
             Some(_) => listener::bind_all(&config.server.listen_tls),
@@ -107,11 +95,10 @@ impl Server {
             config.server.max_sessions_per_ip,
         );
         let ctx = Arc::new(Context {
-            config,
-            spool,
+            config: live,
+            intake,
             registry,
             stopping: AtomicBool::new(false),
-            on_commit,
             tls,
             threads: threads::SessionThreads::new("smtp-session", listener::SESSION_STACK),
         });

@@ -7,18 +7,20 @@ use super::Context;
 use super::auth::{self, MAX_AUTH_LINE};
 use super::connection::{Connection, Transaction};
 use super::deadline::Deadline;
-use super::intake;
 use super::registry::Seat;
 use super::tls::{self, Stream};
 use super::wire::{Line, ReadEnd, Wire};
 use crate::access;
-use crate::config::BareNewline;
-use crate::reply::Reply;
+use crate::config::{BareNewline, Config};
+use crate::intake::Submission;
 use crate::smtp::CommandError;
 use crate::smtp::command::{Command, parse_command};
 use crate::smtp::data::{DataReceiver, Feed};
+use crate::smtp::reply::Reply;
 use crate::smtp::sasl::{self, Exchange, SaslError, Step};
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
+use crate::spool::envelope::{MessageKind, Recipient};
+use crate::time::Timestamp;
 use log::{debug, info, warn};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -54,6 +56,8 @@ enum Next {
 
 pub struct Session {
     ctx: Arc<Context>,
+    /// The settings in force when the session started; it keeps them to its end.
+    config: Arc<Config>,
     conn: Connection,
     state: State,
 }
@@ -62,13 +66,14 @@ pub struct Session {
 /// `implicit_tls` the TLS handshake comes first (over within `idle_timeout` as a whole); when
 /// it fails the session just ends.
 pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
-    let _ = stream.set_read_timeout(Some(ctx.config.server.idle_timeout));
-    let _ = stream.set_write_timeout(Some(ctx.config.server.idle_timeout));
+    let config = ctx.config.get();
+    let _ = stream.set_read_timeout(Some(config.server.idle_timeout));
+    let _ = stream.set_write_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_nodelay(true);
     let mut stream = Stream::Plain(stream);
     if implicit_tls {
         let handshake = match &ctx.tls {
-            Some(acceptor) => stream.start_tls(acceptor, ctx.config.server.idle_timeout),
+            Some(acceptor) => stream.start_tls(acceptor, config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
         if let Err(e) = handshake {
@@ -76,7 +81,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
             return;
         }
     }
-    let relay_allowed = access::in_any(&ctx.config.access.relay_from, peer.ip());
+    let relay_allowed = access::in_any(&config.access.relay_from, peer.ip());
     let conn = Connection {
         peer,
         helo: None,
@@ -88,12 +93,13 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     };
     let mut session = Session {
         ctx,
+        config,
         conn,
         state: State::Fresh,
     };
-    let mut wire = Wire::new(stream, session.ctx.config.server.idle_timeout);
+    let mut wire = Wire::new(stream, session.config.server.idle_timeout);
     debug!("session {} from {peer}", seat.key());
-    wire.reply(&Reply::greeting(&session.ctx.config.server.hostname));
+    wire.reply(&Reply::greeting(&session.config.server.hostname));
     session.dialogue(&mut wire, &seat);
     // Free the place before the last reply goes out: a client that reconnects as soon as it
     // reads 221 must find it free.
@@ -106,7 +112,7 @@ impl Session {
     /// Commands until the session ends. Each command line must be complete by its deadline
     /// (`idle_timeout` after qksmtp became ready for it), however slowly its bytes trickle in.
     fn dialogue(&mut self, wire: &mut Wire, seat: &Seat) {
-        let window = self.ctx.config.server.idle_timeout;
+        let window = self.config.server.idle_timeout;
         let mut deadline = Deadline::command(Instant::now(), window);
         loop {
             let mut answered = false;
@@ -124,7 +130,7 @@ impl Session {
                 if matches!(next, Next::Close) {
                     return;
                 }
-                if self.conn.errors >= self.ctx.config.server.max_errors {
+                if self.conn.errors >= self.config.server.max_errors {
                     warn!("{}: too many errors, closing", self.conn.peer);
                     wire.reply(&Reply::too_many_errors());
                     return;
@@ -241,7 +247,7 @@ impl Session {
     }
 
     fn transition(&mut self, state: State, command: Command) -> (State, Option<Reply>, Next) {
-        let host = &self.ctx.config.server.hostname;
+        let host = &self.config.server.hostname;
         match (state, command) {
             // Never reached: `handle` gives AUTH responses to `sasl_step`.
             (State::Auth(_), _) => (State::Ready, None, Next::Continue),
@@ -295,7 +301,7 @@ impl Session {
             (state, Command::Quit) => (state, Some(Reply::bye()), Next::Close),
             (state, Command::StartTls) => self.starttls(state),
             (State::Ready, Command::Auth { mechanism, initial }) => {
-                match auth::may_start(&self.ctx.config, &self.conn) {
+                match auth::may_start(&self.config, &self.conn) {
                     Ok(()) => self.sasl_step(sasl::start(&mechanism, initial.as_deref())),
                     Err(refusal) => (State::Ready, Some(refusal), Next::Continue),
                 }
@@ -341,7 +347,7 @@ impl Session {
                 let reply = Reply::auth_challenge(text);
                 return (State::Auth(exchange), Some(reply), Next::Continue);
             }
-            Ok(Step::Done(creds)) => match auth::check(&self.ctx.config.users, &creds) {
+            Ok(Step::Done(creds)) => match auth::check(&self.config.users, &creds) {
                 Some(user) => {
                     info!("{}: authenticated as {user}", self.conn.peer);
                     self.conn.auth_user = Some(user);
@@ -361,7 +367,7 @@ impl Session {
     fn extensions(&self) -> Vec<String> {
         let mut keywords = vec![
             "PIPELINING".into(),
-            format!("SIZE {}", self.ctx.config.server.max_message_size),
+            format!("SIZE {}", self.config.server.max_message_size),
             "8BITMIME".into(),
             "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
@@ -371,19 +377,19 @@ impl Session {
         if self.ctx.tls.is_some() && !self.conn.tls {
             keywords.push("STARTTLS".into());
         }
-        if auth::offered(&self.ctx.config, &self.conn) {
+        if auth::offered(&self.config, &self.conn) {
             keywords.push(auth::EHLO_KEYWORD.into());
         }
         keywords
     }
 
     fn mail(&mut self, from: ReversePath, params: MailParams) -> (State, Option<Reply>, Next) {
-        if tls::mail_needs_tls(&self.ctx.config, &self.conn) {
+        if tls::mail_needs_tls(&self.config, &self.conn) {
             return (State::Ready, Some(Reply::tls_required()), Next::Continue);
         }
         if params
             .size
-            .is_some_and(|s| s > self.ctx.config.server.max_message_size)
+            .is_some_and(|s| s > self.config.server.max_message_size)
         {
             return (State::Ready, Some(Reply::message_too_big()), Next::Continue);
         }
@@ -408,7 +414,7 @@ impl Session {
         } else if !self.conn.relay_allowed && self.conn.auth_user.is_none() {
             info!("{}: relaying to {to} denied", self.conn.peer);
             Reply::relay_denied()
-        } else if tx.recipients.len() >= self.ctx.config.server.max_recipients {
+        } else if tx.recipients.len() >= self.config.server.max_recipients {
             Reply::too_many_recipients()
         } else {
             if !tx.recipients.iter().any(|(a, _)| *a == to) {
@@ -429,10 +435,10 @@ impl Session {
             seat.set_in_data(false);
             return Next::Close;
         }
-        let limit = self.ctx.config.server.max_message_size;
+        let limit = self.config.server.max_message_size;
         let mut receiver = DataReceiver::new(limit);
         let mut content = Vec::new();
-        let mut deadline = Deadline::data(Instant::now(), self.ctx.config.server.idle_timeout);
+        let mut deadline = Deadline::data(Instant::now(), self.config.server.idle_timeout);
         let result = loop {
             match receiver.feed(wire.unread(), &mut content) {
                 Feed::Done { consumed, result } => {
@@ -456,12 +462,16 @@ impl Session {
         };
         let reply = if result.too_big {
             Reply::message_too_big()
-        } else if result.bare_newline && self.ctx.config.server.bare_newline == BareNewline::Reject
-        {
+        } else if result.bare_newline && self.config.server.bare_newline == BareNewline::Reject {
             Reply::bare_newline_refused()
         } else {
-            match intake::store(&self.ctx, &self.conn, tx, &content) {
-                Ok(id) => Reply::queued(id.as_str()),
+            let submission = submission(&self.conn, tx);
+            match self
+                .ctx
+                .intake
+                .accept(submission, &content, Timestamp::now())
+            {
+                Ok(env) => Reply::queued(env.id.as_str()),
                 Err(e) => {
                     warn!("{}: could not store the message: {e}", self.conn.peer);
                     Reply::storage_failed()
@@ -485,6 +495,36 @@ impl Session {
     }
 }
 
+/// What the intake needs to know of a finished transaction and the session it came in.
+fn submission(conn: &Connection, tx: Transaction) -> Submission {
+    Submission {
+        protocol: protocol_name(conn, tx.params.smtputf8),
+        sender: tx.sender,
+        params: tx.params,
+        recipients: tx
+            .recipients
+            .into_iter()
+            .map(|(address, p)| Recipient::new(address, p.notify, p.orcpt))
+            .collect(),
+        helo: conn.helo.clone().unwrap_or_else(|| "unknown".into()),
+        client_ip: conn.peer.ip(),
+        auth_user: conn.auth_user.clone(),
+        kind: MessageKind::Mail,
+    }
+}
+
+/// The `with` keyword of the Received header (RFC 3848, RFC 6531).
+fn protocol_name(conn: &Connection, smtputf8: bool) -> String {
+    let base = match (smtputf8, conn.esmtp) {
+        (true, _) => "UTF8SMTP",
+        (false, true) => "ESMTP",
+        (false, false) => "SMTP",
+    };
+    let tls = if conn.tls { "S" } else { "" };
+    let auth = if conn.auth_user.is_some() { "A" } else { "" };
+    format!("{base}{tls}{auth}")
+}
+
 /// The standard reply for each way a command line can be wrong.
 fn command_error_reply(e: &CommandError) -> Reply {
     match e {
@@ -494,5 +534,33 @@ fn command_error_reply(e: &CommandError) -> Reply {
         CommandError::BadRecipient => Reply::bad_recipient_syntax(),
         CommandError::UnknownParameter(name) => Reply::unknown_parameter(name),
         CommandError::NonAscii => Reply::non_ascii_address(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names_follow_rfc_3848_and_6531() {
+        let mut conn = Connection {
+            peer: "127.0.0.1:1025".parse().unwrap(),
+            helo: None,
+            esmtp: false,
+            relay_allowed: true,
+            auth_user: None,
+            tls: false,
+            errors: 0,
+        };
+        assert_eq!(protocol_name(&conn, false), "SMTP");
+        conn.esmtp = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTP");
+        conn.tls = true;
+        assert_eq!(protocol_name(&conn, false), "ESMTPS");
+        conn.auth_user = Some("alice".into());
+        assert_eq!(protocol_name(&conn, false), "ESMTPSA");
+        assert_eq!(protocol_name(&conn, true), "UTF8SMTPSA");
+        conn.tls = false;
+        assert_eq!(protocol_name(&conn, false), "ESMTPA");
     }
 }

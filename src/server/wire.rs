@@ -6,7 +6,7 @@
 use super::deadline::Deadline;
 use super::tls::Stream;
 use crate::client::wire::socket_timeout;
-use crate::reply::Reply;
+use crate::smtp::reply::Reply;
 use native_tls::TlsAcceptor;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};

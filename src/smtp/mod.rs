@@ -4,6 +4,8 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod reply;
+pub mod reply_parser;
 pub mod sasl;
 
 use std::fmt;

@@ -27,7 +27,8 @@
 //! sender is owed that notice about this final recipient: it could not be written yet). Files
 //! without them read as before.
 
-use crate::reply::Enhanced;
+use crate::outcome::{Action, GiveUp};
+use crate::smtp::reply::Enhanced;
 use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, Ret, ReversePath};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
@@ -36,30 +37,6 @@ use std::net::IpAddr;
 
 pub const MAGIC: &str = "qksmtp-envelope";
 pub const VERSION: u32 = 1;
-
-/// The RFC 3464 `Action` of a reported recipient (`owed=` keeps the final ones).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Failed for good: a bounce.
-    Failed,
-    /// Still pending after `delay_warning`: a delay notice.
-    Delayed,
-    /// Accepted by a next hop that offers DSN (it reports further on its own).
-    Delivered,
-    /// Accepted by a next hop without DSN: this is the last report the sender gets.
-    Relayed,
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Failed => "failed",
-            Action::Delayed => "delayed",
-            Action::Delivered => "delivered",
-            Action::Relayed => "relayed",
-        }
-    }
-}
 
 /// Where a recipient stands. Only the scheduler changes it after the commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,41 +62,6 @@ impl RecipientState {
         ]
         .into_iter()
         .find(|st| st.name() == s)
-    }
-}
-
-/// Why a recipient failed for good (`ended=` keeps it, so that a notice rebuilt after a
-/// restart says the same as the one that could not be written before it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
-    /// The server or DNS said no for good.
-    Permanent,
-    /// Every direct and relay attempt failed temporarily.
-    AttemptsUsedUp,
-    /// `max_queue_lifetime` passed (`bounce_lifetime` for a notice qksmtp wrote).
-    Expired,
-}
-
-impl GiveUp {
-    pub fn name(self) -> &'static str {
-        match self {
-            GiveUp::Permanent => "permanent",
-            GiveUp::AttemptsUsedUp => "attempts",
-            GiveUp::Expired => "expired",
-        }
-    }
-    fn parse(s: &str) -> Option<GiveUp> {
-        [GiveUp::Permanent, GiveUp::AttemptsUsedUp, GiveUp::Expired]
-            .into_iter()
-            .find(|g| g.name() == s)
-    }
-    /// In words, for listings and the log: `permanent`, `all attempts used`...
-    pub fn describe(self) -> &'static str {
-        match self {
-            GiveUp::Permanent => "permanent",
-            GiveUp::AttemptsUsedUp => "all attempts used",
-            GiveUp::Expired => "too long in the queue",
-        }
     }
 }
 

@@ -2,11 +2,11 @@
 //! from the scheduler's snapshot. Pure.
 
 use super::json::J;
-use super::steps::{self, Attempt};
-use crate::delivery::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
-use crate::queue::human_size;
-use crate::spool::envelope::GiveUp;
+use crate::cli::listing::human_size;
+use crate::outcome::GiveUp;
+use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
 use crate::time::{Timestamp, short_age};
+use crate::transcript::read::{self, Attempt};
 use std::fmt::Write as _;
 
 /// One message with what the detail view adds.
@@ -128,7 +128,7 @@ pub fn detail(d: &Detail) -> J {
     fields.push(("headers", d.headers.as_str().into()));
     fields.push((
         "attempts",
-        J::Arr(steps::parse(&d.steps).iter().map(attempt).collect()),
+        J::Arr(read::parse(&d.steps).iter().map(attempt).collect()),
     ));
     J::Obj(fields)
 }

@@ -3,10 +3,10 @@
 //! script (`page.js`) refreshes them from the JSON API.
 
 use super::api::{Detail, explain};
-use super::steps;
-use crate::delivery::snapshot::{DestView, MessageView, Snapshot};
-use crate::queue::human_size;
+use crate::cli::listing::human_size;
+use crate::queue::snapshot::{DestView, MessageView, Snapshot};
 use crate::time::{Timestamp, short_age};
+use crate::transcript::read;
 use std::fmt::Write as _;
 
 pub const PAGE_JS: &str = include_str!("assets/page.js");
@@ -173,7 +173,7 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         escape(&d.headers)
     );
     h.push_str("<h2>Delivery attempts</h2>\n");
-    let attempts = steps::parse(&d.steps);
+    let attempts = read::parse(&d.steps);
     if attempts.is_empty() {
         h.push_str("<p class=\"muted\">no delivery attempt yet</p>\n");
     }
@@ -205,7 +205,7 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::snapshot::{RecipientView, Shown};
+    use crate::queue::snapshot::{RecipientView, Shown};
     use crate::spool::id::MessageId;
 
     fn view(state: Shown, last: Option<&str>) -> MessageView {
@@ -269,7 +269,7 @@ mod tests {
         let mut v = view(Shown::Failed, Some("452 4.2.2 mailbox full"));
         let words = |v: &MessageView| super::super::api::explain(&v.recipients[0]);
         assert!(words(&v).starts_with("failed for good: "), "{}", words(&v));
-        v.recipients[0].gave_up = Some(crate::spool::envelope::GiveUp::AttemptsUsedUp);
+        v.recipients[0].gave_up = Some(crate::outcome::GiveUp::AttemptsUsedUp);
         assert!(
             words(&v).starts_with("failed, given up (all attempts used): "),
             "{}",

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4). Pure.
 
-use crate::delivery::snapshot::{BUCKETS, Snapshot};
+use crate::queue::snapshot::{BUCKETS, Snapshot};
 use std::fmt::Write as _;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -88,7 +88,7 @@ pub fn render(s: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::snapshot::DestView;
+    use crate::queue::snapshot::DestView;
 
     #[test]
     fn counters_gauges_and_a_cumulative_histogram() {

@@ -10,12 +10,11 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod route;
-pub mod steps;
 
 use crate::config::Config;
-use crate::delivery::engine::Event;
-use crate::delivery::history;
-use crate::delivery::snapshot::{MessageDetail, Snapshot};
+use crate::queue::history;
+use crate::queue::snapshot::{MessageDetail, Snapshot};
+use crate::queue::thread::Event;
 use crate::spool::Spool;
 use crate::spool::id::MessageId;
 use api::Detail;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::client::{Client, OutgoingMessage};
-use crate::reply::Enhanced;
+use crate::smtp::reply::Enhanced;
 use crate::smtp::{Notify, Orcpt, Ret};
 
 const CONTENT: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";

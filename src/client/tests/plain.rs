@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::client::{Client, FailureKind, OutgoingMessage};
-use crate::reply::Enhanced;
+use crate::smtp::reply::Enhanced;
 use std::time::Instant;
 
 const CONTENT: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";

@@ -1,0 +1,337 @@
+//! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`) and
+//! `send`. With the server running (it holds `spool/.lock`) they go through its API, found
+//! in `spool/.status`; with it stopped they take the lock and act on the spool directly.
+
+use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
+use crate::config::Config;
+use crate::config::Live;
+use crate::intake::{Intake, Submission};
+use crate::smtp::{Body, MailParams, ReversePath};
+use crate::spool::Spool;
+use crate::spool::envelope::{Envelope, Recipient, RecipientState};
+use crate::spool::id::MessageId;
+use crate::spool::lock::{self, SpoolLock, StatusFile};
+use crate::status::client;
+use crate::time::Timestamp;
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    Queue,
+    Show(MessageId),
+    Flush,
+    Retry(MessageId),
+    Delete(MessageId),
+    Hold(MessageId),
+    Release(MessageId),
+}
+
+impl Order {
+    fn reads_only(&self) -> bool {
+        matches!(self, Order::Queue | Order::Show(_))
+    }
+
+    /// The API request that carries the order out.
+    fn request(&self) -> (&'static str, String) {
+        match self {
+            Order::Queue => ("GET", "/api/messages?format=text".into()),
+            Order::Show(id) => ("GET", format!("/api/messages/{id}?format=text")),
+            Order::Flush => ("POST", "/api/flush".into()),
+            Order::Retry(id) => ("POST", format!("/api/messages/{id}/retry")),
+            Order::Delete(id) => ("POST", format!("/api/messages/{id}/delete")),
+            Order::Hold(id) => ("POST", format!("/api/messages/{id}/hold")),
+            Order::Release(id) => ("POST", format!("/api/messages/{id}/release")),
+        }
+    }
+}
+
+/// Carries out a queue command; returns the exit code (0 done, 1 not found or refused).
+pub fn run(config: &Config, order: Order) -> u8 {
+    let dir = &config.server.spool_dir;
+    if !dir.is_dir() {
+        if order == Order::Queue {
+            println!(
+                "the spool {} does not exist yet: no messages",
+                dir.display()
+            );
+            return 0;
+        }
+        eprintln!("qksmtp: the spool {} does not exist yet", dir.display());
+        return 1;
+    }
+    match lock::try_lock(dir) {
+        Ok(Some(held)) => offline(dir, &order, Some(held)),
+        Ok(None) => match StatusFile::read(dir) {
+            Some(status) => online(dir, &status, &order),
+            None if order.reads_only() => offline(dir, &order, None),
+            None => {
+                eprintln!(
+                    "qksmtp: the server is running without its status API (status_listen is off): \
+                     stop it to change the spool, or set [server] status_listen"
+                );
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("qksmtp: cannot lock the spool {}: {e}", dir.display());
+            1
+        }
+    }
+}
+
+fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
+    let (method, path) = order.request();
+    match client::call(status, method, &path) {
+        Ok((200, body)) => {
+            match order {
+                Order::Queue => {
+                    print!("{body}");
+                    print!("{}", corrupt_line(dir));
+                }
+                Order::Show(_) => print!("{body}"),
+                Order::Flush => println!("qksmtp: every waiting message is due now"),
+                Order::Retry(id) => println!("qksmtp: {id}: trying its waiting recipients now"),
+                Order::Delete(id) => println!("qksmtp: {id}: deleted"),
+                Order::Hold(id) => println!("qksmtp: {id}: held"),
+                Order::Release(id) => println!("qksmtp: {id}: released"),
+            }
+            0
+        }
+        Ok((code, body)) => {
+            eprintln!(
+                "qksmtp: the server refused ({code}): {}",
+                client::error_text(&body)
+            );
+            1
+        }
+        Err(e) if order.reads_only() => {
+            eprintln!(
+                "qksmtp: the status API at {} does not answer ({e}); reading the spool",
+                status.addr
+            );
+            offline(dir, order, None)
+        }
+        Err(e) => {
+            eprintln!(
+                "qksmtp: the server holds the spool but its API at {} does not answer: {e}",
+                status.addr
+            );
+            1
+        }
+    }
+}
+
+/// The `corrupt/` line of the listing (the server's page does not show it).
+fn corrupt_line(dir: &Path) -> String {
+    match Spool::open(dir).and_then(|s| s.corrupt_files()) {
+        Ok(names) => crate::cli::listing::render_corrupt(&names),
+        Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
+    }
+}
+
+/// The server is stopped: read or change the spool files (holding the lock to change them).
+fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
+    let spool = match Spool::open(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: cannot open the spool {}: {e}", dir.display());
+            return 1;
+        }
+    };
+    let now = Timestamp::now();
+    let ids: Vec<MessageId> = match order {
+        Order::Queue => {
+            return match spool.scan(false) {
+                Ok(scan) => {
+                    print!("{}", crate::cli::listing::render(&scan, now));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("qksmtp: cannot read the spool {}: {e}", dir.display());
+                    1
+                }
+            };
+        }
+        Order::Flush => match spool.scan(false) {
+            Ok(scan) => scan.envelopes.into_iter().map(|e| e.id).collect(),
+            Err(e) => {
+                eprintln!("qksmtp: cannot read the spool: {e}");
+                return 1;
+            }
+        },
+        Order::Show(id)
+        | Order::Retry(id)
+        | Order::Delete(id)
+        | Order::Hold(id)
+        | Order::Release(id) => {
+            vec![id.clone()]
+        }
+    };
+    let mut writer = spool.state_writer();
+    for id in &ids {
+        if let Err(message) = apply_offline(&spool, &mut writer, id, order, now) {
+            eprintln!("qksmtp: {message}");
+            return 1;
+        }
+    }
+    match order {
+        Order::Flush => println!("qksmtp: {} message(s) due at the next start", ids.len()),
+        Order::Retry(id) => println!("qksmtp: {id}: due at the next start (the server is stopped)"),
+        Order::Delete(id) => println!("qksmtp: {id}: deleted"),
+        Order::Hold(id) => println!("qksmtp: {id}: held"),
+        Order::Release(id) => println!("qksmtp: {id}: released"),
+        Order::Queue | Order::Show(_) => {}
+    }
+    0
+}
+
+/// One order on one message of a stopped server's spool.
+fn apply_offline(
+    spool: &Spool,
+    writer: &mut crate::spool::StateWriter,
+    id: &MessageId,
+    order: &Order,
+    now: Timestamp,
+) -> Result<(), String> {
+    let mut env = match spool.read_envelope(id) {
+        Ok(Ok(env)) => env,
+        Ok(Err(e)) => return Err(format!("message {id} has a damaged envelope: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "no message {id} in the spool (delivered messages leave it; see the delivery log)"
+            ));
+        }
+    };
+    let result = match order {
+        Order::Show(_) => {
+            let record = spool.read_record(id).unwrap_or_default();
+            print!("{}", crate::cli::listing::render_detail(&env, &record, now));
+            Ok(())
+        }
+        Order::Delete(_) => writer.remove(id),
+        Order::Hold(_) | Order::Release(_) => {
+            env.held = matches!(order, Order::Hold(_));
+            writer.rewrite(&env)
+        }
+        _ => {
+            due_now(&mut env, now);
+            writer.rewrite(&env)
+        }
+    };
+    result.map_err(|e| format!("cannot update {id}: {e}"))
+}
+
+fn due_now(env: &mut Envelope, now: Timestamp) {
+    for r in &mut env.recipients {
+        if r.state == RecipientState::Pending {
+            r.next_try = Some(now);
+        }
+    }
+}
+
+/// `qksmtp send`: the message from standard input into the spool, then (server running) into
+/// its queue through the API. Returns a sysexits.h code.
+pub fn send(config: &Config, args: &[String]) -> u8 {
+    let options = match sendmail::parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "qksmtp send: {e}\nusage: qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]"
+            );
+            return EX_USAGE;
+        }
+    };
+    let limit = config.server.max_message_size;
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().take(limit + 1).read_to_end(&mut input) {
+        eprintln!("qksmtp send: cannot read the message: {e}");
+        return EX_NOINPUT;
+    }
+    if input.len() as u64 > limit {
+        eprintln!("qksmtp send: the message is larger than max_message_size ({limit} bytes)");
+        return EX_DATAERR;
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".into());
+    let default_sender = format!("{user}@{}", config.server.hostname);
+    let prepared = match sendmail::prepare(&input, &options, &default_sender) {
+        Ok(p) => p,
+        Err((code, message)) => {
+            eprintln!("qksmtp send: {message}");
+            return code;
+        }
+    };
+    let dir = &config.server.spool_dir;
+    let spool = match Spool::open(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp send: cannot open the spool {}: {e}", dir.display());
+            return EX_CANTCREAT;
+        }
+    };
+    // Stopped server: hold the lock while committing, so a starting server waits for us.
+    let held = lock::try_lock(dir).ok().flatten();
+    let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
+    let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), None);
+    let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("qksmtp send: cannot store the message: {e}");
+            return EX_TEMPFAIL;
+        }
+    };
+    if options.verbose {
+        eprintln!("qksmtp send: queued as {}", env.id);
+    }
+    if held.is_none() {
+        wake_server(dir, &env.id);
+    }
+    0
+}
+
+/// The envelope side of a `send` message: a local submission from 127.0.0.1.
+fn submission(
+    sender: Option<crate::smtp::Address>,
+    recipients: Vec<crate::smtp::Address>,
+    content: &[u8],
+) -> Submission {
+    let eight_bit = content.iter().any(|&b| b >= 0x80);
+    let utf8 =
+        recipients.iter().any(|a| a.is_utf8()) || sender.as_ref().is_some_and(|a| a.is_utf8());
+    Submission {
+        sender: sender.map_or(ReversePath::Null, ReversePath::Mailbox),
+        params: MailParams {
+            body: if eight_bit {
+                Body::EightBitMime
+            } else {
+                Body::SevenBit
+            },
+            smtputf8: utf8,
+            ..MailParams::default()
+        },
+        recipients: recipients
+            .into_iter()
+            .map(|a| Recipient::new(a, None, None))
+            .collect(),
+        helo: "localhost".into(),
+        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        protocol: "local".into(),
+        auth_user: None,
+        kind: crate::spool::envelope::MessageKind::Mail,
+    }
+}
+
+/// Tells the running server about a message `send` committed; if it cannot be told, the
+/// message goes at its next start.
+fn wake_server(dir: &Path, id: &MessageId) {
+    let told = StatusFile::read(dir)
+        .and_then(|status| client::call(&status, "POST", &format!("/api/queued/{id}")).ok())
+        .is_some_and(|(code, _)| code == 200);
+    if !told {
+        eprintln!(
+            "qksmtp send: {id} is in the spool; the server could not be told (status API off?), so it goes at the server's next start"
+        );
+    }
+}

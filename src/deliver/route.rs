@@ -1,0 +1,180 @@
+//! Routing: where a destination's mail goes and in which order the servers are tried: the
+//! relay, fixed `mx` servers, an address literal, or the DNS MX hosts (RFC 5321 §5.1, implicit
+//! MX, null MX), and each server's addresses. Every lookup is written to the step record.
+
+use crate::client::{ClientSettings, Credentials, TlsPolicy};
+use crate::config::{Config, IpFamily};
+use crate::dns::{DnsError, MxAnswer, Resolver, literal, order_mx};
+use crate::outcome::Outcome;
+use crate::queue::policy::Dest;
+use crate::time::Timestamp;
+use crate::transcript::{Record, StepKind};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+/// One server to try: its name (for TLS and the record), port, and how to talk to it.
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    /// `relay NAME` for relays, empty for MX hosts.
+    pub label: String,
+    pub settings: ClientSettings,
+    /// Which address families to connect to.
+    pub family: IpFamily,
+}
+
+/// The servers for a destination, in the order to try them.
+pub fn targets(
+    dest: &Dest,
+    config: &Config,
+    resolver: &Resolver,
+    record: &mut Record,
+) -> Result<Vec<Target>, Outcome> {
+    let d = &config.delivery;
+    match dest {
+        Dest::Relay(i) => {
+            let relay = &config.relays[*i];
+            let settings = ClientSettings {
+                helo_name: d.helo_name.clone(),
+                timeouts: d.timeouts,
+                tls: TlsPolicy::for_relay(relay.tls, relay.tls_verify),
+                auth: Credentials::for_relay(relay),
+            };
+            Ok(vec![Target {
+                host: relay.host.clone(),
+                port: relay.port,
+                label: format!("relay {}", relay.name),
+                settings,
+                family: d.ip_family,
+            }])
+        }
+        Dest::Direct(domain) => {
+            let rule = config.rule_for(domain);
+            let family = match rule.ip_family {
+                IpFamily::Any => d.ip_family,
+                specific => specific,
+            };
+            let settings = ClientSettings {
+                helo_name: d.helo_name.clone(),
+                timeouts: d.timeouts,
+                tls: TlsPolicy::Opportunistic,
+                auth: None,
+            };
+            // Fixed servers (`mx =`, also from `[domain:*]`) win even over an address literal:
+            // "send everything through X" means everything.
+            let hosts: Vec<(String, u16)> = if !rule.mx.is_empty() {
+                rule.mx
+                    .iter()
+                    .map(|hp| (hp.host.clone(), hp.port))
+                    .collect()
+            } else if let Some(ip) = literal(domain) {
+                // An address literal (`user@[192.0.2.1]`) names the server itself.
+                vec![(ip.to_string(), 25)]
+            } else {
+                mx_hosts(domain, resolver, record)?
+                    .into_iter()
+                    .map(|h| (h, 25))
+                    .collect()
+            };
+            Ok(hosts
+                .into_iter()
+                .map(|(host, port)| Target {
+                    host,
+                    port,
+                    label: String::new(),
+                    settings: settings.clone(),
+                    family,
+                })
+                .collect())
+        }
+    }
+}
+
+/// MX lookup and RFC 5321 ordering (implicit MX when there is none; null MX is permanent).
+fn mx_hosts(
+    domain: &str,
+    resolver: &Resolver,
+    record: &mut Record,
+) -> Result<Vec<String>, Outcome> {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let answer = match resolver.mx(domain) {
+        Ok(a) => a,
+        Err(e) => {
+            record.push_failed(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("MX {domain}: {}", dns_words(&e)),
+            );
+            return Err(Outcome::from_dns(domain, &e));
+        }
+    };
+    let seed = at.as_micros() ^ u64::from(std::process::id());
+    match order_mx(&answer, domain, seed) {
+        Ok(hosts) => {
+            let detail = match &answer {
+                MxAnswer::NoRecords => {
+                    format!("MX {domain}: none, using the domain itself (implicit MX)")
+                }
+                _ => format!("MX {domain}: {}", hosts.join(", ")),
+            };
+            record.push_ok(StepKind::Dns, at, t.elapsed(), &detail);
+            Ok(hosts)
+        }
+        Err(_) => {
+            record.push_failed(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("MX {domain}: null MX, the domain accepts no mail"),
+            );
+            Err(Outcome::null_mx(domain))
+        }
+    }
+}
+
+fn dns_words(e: &DnsError) -> String {
+    format!("{e}")
+}
+
+pub fn addresses(
+    target: &Target,
+    resolver: &Resolver,
+    record: &mut Record,
+) -> Result<Vec<IpAddr>, Outcome> {
+    if let Some(ip) = literal(&target.host) {
+        return Ok(vec![ip]);
+    }
+    let (at, t) = (Timestamp::now(), Instant::now());
+    match resolver.addresses(&target.host, target.family) {
+        Ok(ips) => {
+            let list: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+            record.push_ok(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("{}: {}", target.host, list.join(", ")),
+            );
+            Ok(ips)
+        }
+        Err(e) => {
+            record.push_failed(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("{}: {}", target.host, dns_words(&e)),
+            );
+            Err(Outcome::from_dns(&target.host, &e))
+        }
+    }
+}
+
+/// `mx1.example.test [192.0.2.1]:25`, or `relay isp (smtp.isp.test [192.0.2.9]:587)`.
+pub fn route_name(target: &Target, addr: SocketAddr) -> String {
+    let base = format!("{} [{}]:{}", target.host, addr.ip(), addr.port());
+    if target.label.is_empty() {
+        base
+    } else {
+        format!("{} ({base})", target.label)
+    }
+}

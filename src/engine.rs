@@ -1,0 +1,91 @@
+//! The engine: wires the queue's scheduler thread to the worker pool and the reporting (the
+//! delivery log, notices written through the intake), starts them and stops them. The only
+//! place that knows all three; the queue itself never imports `deliver` or `intake`.
+
+use crate::config::Live;
+use crate::deliver::connections::Connections;
+use crate::deliver::pool;
+use crate::deliver::worker::WorkerContext;
+use crate::dns::Resolver;
+use crate::intake::Intake;
+use crate::queue::scheduler::Job;
+use crate::queue::thread::{self, Event, Start};
+use crate::report::log::DeliveryLog;
+use crate::report::notify;
+use crate::spool::envelope::Envelope;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub struct Engine {
+    events: Sender<Event>,
+    scheduler: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// How long DNS may take per query.
+const DNS_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Engine {
+    /// Starts the scheduler (with the messages found in the spool) and the workers.
+    /// `committed` brings messages accepted from now on; notices go in through `intake`.
+    pub fn start(
+        config: Live,
+        intake: &Intake,
+        restored: Vec<Envelope>,
+        committed: Receiver<Envelope>,
+    ) -> Result<Engine, String> {
+        let now = config.get();
+        let resolver = Resolver::new(now.delivery.dns_server, DNS_TIMEOUT)
+            .map_err(|e| format!("cannot set up DNS: {e:?}"))?;
+        let log = DeliveryLog::open(now.server.log_file.as_deref())
+            .map_err(|e| format!("cannot open the delivery log: {e}"))?;
+        let workers_n = now.delivery.workers.max(1);
+        let (job_tx, job_rx) = bounded::<Job>(workers_n);
+        let (events_tx, events_rx) = unbounded::<Event>();
+        let ctx = Arc::new(WorkerContext {
+            config: config.clone(),
+            spool: intake.spool().clone(),
+            resolver: Arc::new(resolver),
+            connections: Connections::default(),
+        });
+        let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;
+        let notices = intake.untold();
+        let start = Start {
+            config,
+            spool: intake.spool().clone(),
+            restored,
+            workers: workers_n,
+            log,
+            jobs: job_tx,
+            write_notice: Box::new(move |notice, now| {
+                notify::commit(&notices, notice, now).map_err(|e| e.to_string())
+            }),
+        };
+        let scheduler = thread::start(start, committed, events_rx)
+            .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        Ok(Engine {
+            events: events_tx,
+            scheduler,
+            workers,
+        })
+    }
+
+    /// A handle to send orders (retry, delete, flush).
+    pub fn events(&self) -> Sender<Event> {
+        self.events.clone()
+    }
+
+    /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
+    /// the rest are abandoned (their recipients stay pending in the spool).
+    pub fn stop(self, grace: Duration) {
+        let _ = self.events.send(Event::Stop(grace));
+        let _ = self.scheduler.join();
+        for w in self.workers {
+            if w.is_finished() {
+                let _ = w.join();
+            }
+        }
+    }
+}

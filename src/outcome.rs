@@ -1,0 +1,372 @@
+//! The one place that decides what a delivery result means: delivered, temporary (retry),
+//! permanent (bounce now) or policy (skip the remaining direct attempts). Bounces, the log and
+//! the status page all render the same `Outcome`; with it the other values they share: why a
+//! recipient was given up (`GiveUp`) and what a notice reports of it (`Action`).
+
+use crate::dns::DnsError;
+use crate::smtp::reply::{Enhanced, Reply};
+use crate::transcript::{Failure, FailureKind, StepKind};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// 4xx, timeouts, refused or dropped connections, DNS SERVFAIL/timeouts: try again later.
+    Temporary,
+    /// 5xx about the recipient or the message, NXDOMAIN, null MX: give up now.
+    Permanent,
+    /// 5.7.x: the server refuses us, not the address. From a direct attempt this skips to the
+    /// relay stage when relay attempts are configured (else it is permanent).
+    Policy,
+}
+
+/// What happened to one recipient in one attempt, with enough to explain it to a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The step where it was decided (RCPT for a refused address, DataDone for the final reply,
+    /// Connect for a refused connection...).
+    pub step: StepKind,
+    /// `mx1.example.test [192.0.2.1]:25`, or `relay isp (smtp.isp.test [192.0.2.9]:587)`.
+    pub route: String,
+    /// The remote server's reply, exactly, when there was one.
+    pub reply: Option<Reply>,
+    /// Our own words when there was no reply ("connection refused", "no answer in 30s").
+    pub detail: String,
+    /// The RFC 3463 status for logs and DSNs: from the reply, or chosen for the failure.
+    pub status: Enhanced,
+}
+
+impl Outcome {
+    /// From a reply the server gave to a step (RCPT, DATA, MAIL...).
+    pub fn from_reply(step: StepKind, route: &str, reply: &Reply) -> Outcome {
+        let verdict = classify_reply(step, reply);
+        let status = reply.enhanced.unwrap_or_else(|| default_status(reply.code));
+        Outcome {
+            verdict,
+            step,
+            route: route.to_string(),
+            reply: Some(reply.clone()),
+            detail: String::new(),
+            status,
+        }
+    }
+
+    /// From a failure of the connection or the conversation.
+    pub fn from_failure(route: &str, failure: &Failure) -> Outcome {
+        match &failure.kind {
+            FailureKind::Reply(reply) => Outcome::from_reply(failure.step, route, reply),
+            other => {
+                let (detail, status) = match other {
+                    FailureKind::Timeout => (
+                        format!("no answer in time at {}", step_name(failure.step)),
+                        Enhanced::new(4, 4, 1),
+                    ),
+                    FailureKind::ConnectRefused => {
+                        ("connection refused".to_string(), Enhanced::new(4, 4, 1))
+                    }
+                    FailureKind::Closed => (
+                        "the server closed the connection".to_string(),
+                        Enhanced::new(4, 4, 2),
+                    ),
+                    FailureKind::Io(e) => (format!("network error: {e}"), Enhanced::new(4, 4, 2)),
+                    FailureKind::Tls(e) => (format!("TLS failed: {e}"), Enhanced::new(4, 7, 5)),
+                    FailureKind::Protocol(e) => {
+                        (format!("protocol error: {e}"), Enhanced::new(4, 5, 0))
+                    }
+                    FailureKind::Reply(_) => unreachable!("handled above"),
+                };
+                Outcome {
+                    verdict: Verdict::Temporary,
+                    step: failure.step,
+                    route: route.to_string(),
+                    reply: None,
+                    detail,
+                    status,
+                }
+            }
+        }
+    }
+
+    /// From the DNS lookup of the recipient's domain.
+    pub fn from_dns(domain: &str, error: &DnsError) -> Outcome {
+        let (verdict, detail, status) = match error {
+            DnsError::NxDomain { .. } => (
+                Verdict::Permanent,
+                format!("the domain {domain} does not exist (NXDOMAIN)"),
+                Enhanced::new(5, 1, 2),
+            ),
+            DnsError::NoAddresses { name } => (
+                Verdict::Permanent,
+                format!("the mail server {name} has no address"),
+                Enhanced::new(5, 4, 4),
+            ),
+            DnsError::InvalidName { name, detail } => (
+                Verdict::Permanent,
+                format!("{name} is not a valid domain name: {detail}"),
+                Enhanced::new(5, 1, 2),
+            ),
+            DnsError::Setup { detail } => (
+                Verdict::Temporary,
+                format!("DNS is not usable on this computer: {detail}"),
+                Enhanced::new(4, 4, 3),
+            ),
+            DnsError::Temporary { name, detail } => (
+                Verdict::Temporary,
+                format!("DNS lookup of {name} failed: {detail}"),
+                Enhanced::new(4, 4, 3),
+            ),
+        };
+        Outcome {
+            verdict,
+            step: StepKind::Dns,
+            route: domain.to_string(),
+            reply: None,
+            detail,
+            status,
+        }
+    }
+
+    /// RFC 7505: the domain says it accepts no mail.
+    pub fn null_mx(domain: &str) -> Outcome {
+        Outcome {
+            verdict: Verdict::Permanent,
+            step: StepKind::Dns,
+            route: domain.to_string(),
+            reply: None,
+            detail: format!("the domain {domain} accepts no mail (null MX)"),
+            status: Enhanced::new(5, 1, 10),
+        }
+    }
+
+    pub fn delivered(&self) -> bool {
+        self.verdict == Verdict::Delivered
+    }
+
+    /// `550 5.1.1 user unknown` or our detail, in one line.
+    pub fn reason(&self) -> String {
+        match &self.reply {
+            Some(r) => r.one_line(),
+            None => self.detail.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {} via {}: {}",
+            verdict_name(self.verdict),
+            step_name(self.step),
+            self.route,
+            self.reason()
+        )
+    }
+}
+
+/// The verdict for a reply to a step.
+pub fn classify_reply(step: StepKind, reply: &Reply) -> Verdict {
+    match reply.code {
+        200..=399 => Verdict::Delivered,
+        400..=499 => Verdict::Temporary,
+        // A refused login to a relay is our configuration, not the message: it waits
+        // (retries) until the user fixes the username or password, as Postfix does.
+        _ if step == StepKind::Auth => Verdict::Temporary,
+        _ => match reply.enhanced {
+            Some(e) if e.subject == 7 => Verdict::Policy,
+            // A 5xx greeting ("554 client host blocked") is about us, not the recipient.
+            None if step == StepKind::Greeting => Verdict::Policy,
+            _ => Verdict::Permanent,
+        },
+    }
+}
+
+fn default_status(code: u16) -> Enhanced {
+    match code {
+        200..=399 => Enhanced::new(2, 0, 0),
+        400..=499 => Enhanced::new(4, 0, 0),
+        _ => Enhanced::new(5, 0, 0),
+    }
+}
+
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Delivered => "delivered",
+        Verdict::Temporary => "temporary failure",
+        Verdict::Permanent => "permanent failure",
+        Verdict::Policy => "refused by policy",
+    }
+}
+
+/// How a step is named to people: "RCPT TO", "the greeting"...
+pub fn step_name(step: StepKind) -> &'static str {
+    match step {
+        StepKind::Dns => "DNS lookup",
+        StepKind::Connect => "connect",
+        StepKind::Greeting => "greeting",
+        StepKind::Ehlo => "EHLO",
+        StepKind::Helo => "HELO",
+        StepKind::StartTls => "STARTTLS",
+        StepKind::Auth => "AUTH",
+        StepKind::Mail => "MAIL FROM",
+        StepKind::Rcpt => "RCPT TO",
+        StepKind::Data => "DATA",
+        StepKind::DataDone => "end of data",
+        StepKind::Rset => "RSET",
+        StepKind::Quit => "QUIT",
+    }
+}
+
+/// The RFC 3464 `Action` of a reported recipient (`owed=` keeps the final ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Failed for good: a bounce.
+    Failed,
+    /// Still pending after `delay_warning`: a delay notice.
+    Delayed,
+    /// Accepted by a next hop that offers DSN (it reports further on its own).
+    Delivered,
+    /// Accepted by a next hop without DSN: this is the last report the sender gets.
+    Relayed,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+        }
+    }
+}
+
+/// Why a recipient failed for good (`ended=` keeps it, so that a notice rebuilt after a
+/// restart says the same as the one that could not be written before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// The server or DNS said no for good.
+    Permanent,
+    /// Every direct and relay attempt failed temporarily.
+    AttemptsUsedUp,
+    /// `max_queue_lifetime` passed (`bounce_lifetime` for a notice qksmtp wrote).
+    Expired,
+}
+
+impl GiveUp {
+    pub fn name(self) -> &'static str {
+        match self {
+            GiveUp::Permanent => "permanent",
+            GiveUp::AttemptsUsedUp => "attempts",
+            GiveUp::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<GiveUp> {
+        [GiveUp::Permanent, GiveUp::AttemptsUsedUp, GiveUp::Expired]
+            .into_iter()
+            .find(|g| g.name() == s)
+    }
+    /// In words, for listings and the log: `permanent`, `all attempts used`...
+    pub fn describe(self) -> &'static str {
+        match self {
+            GiveUp::Permanent => "permanent",
+            GiveUp::AttemptsUsedUp => "all attempts used",
+            GiveUp::Expired => "too long in the queue",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16, enhanced: Option<(u8, u16, u16)>) -> Reply {
+        Reply::new(
+            code,
+            enhanced.map(|(a, b, c)| Enhanced::new(a, b, c)),
+            "text",
+        )
+    }
+
+    #[test]
+    fn replies_table() {
+        use StepKind::*;
+        use Verdict::*;
+        let cases = [
+            (Rcpt, 250, Some((2, 1, 5)), Delivered),
+            (DataDone, 250, None, Delivered),
+            (Rcpt, 451, Some((4, 7, 1)), Temporary),
+            (Rcpt, 452, Some((4, 2, 2)), Temporary),
+            (Greeting, 421, None, Temporary),
+            (Rcpt, 550, Some((5, 1, 1)), Permanent),
+            (Rcpt, 552, Some((5, 2, 2)), Permanent),
+            (DataDone, 554, Some((5, 6, 0)), Permanent),
+            (Mail, 553, Some((5, 3, 4)), Permanent),
+            (Rcpt, 550, None, Permanent),
+            (Rcpt, 550, Some((5, 7, 1)), Policy),
+            (Mail, 554, Some((5, 7, 1)), Policy),
+            (Greeting, 554, None, Policy),
+            (Auth, 535, Some((5, 7, 8)), Temporary),
+        ];
+        for (step, code, enh, want) in cases {
+            assert_eq!(
+                classify_reply(step, &reply(code, enh)),
+                want,
+                "{step:?} {code} {enh:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn failures_are_temporary_with_a_status() {
+        let cases = [
+            (FailureKind::Timeout, (4, 4, 1)),
+            (FailureKind::ConnectRefused, (4, 4, 1)),
+            (FailureKind::Closed, (4, 4, 2)),
+            (FailureKind::Protocol("garbage".into()), (4, 5, 0)),
+        ];
+        for (kind, (a, b, c)) in cases {
+            let o = Outcome::from_failure(
+                "mx.test [127.0.0.1]:25",
+                &Failure {
+                    step: StepKind::Data,
+                    kind,
+                },
+            );
+            assert_eq!(o.verdict, Verdict::Temporary);
+            assert_eq!(o.status, Enhanced::new(a, b, c));
+        }
+        let permanent = Failure {
+            step: StepKind::Rcpt,
+            kind: FailureKind::Reply(reply(550, Some((5, 1, 1)))),
+        };
+        assert_eq!(
+            Outcome::from_failure("r", &permanent).verdict,
+            Verdict::Permanent
+        );
+    }
+
+    #[test]
+    fn dns_results() {
+        let nx = Outcome::from_dns(
+            "nowhere.invalid",
+            &DnsError::NxDomain {
+                name: "nowhere.invalid".into(),
+            },
+        );
+        assert_eq!(
+            (nx.verdict, nx.status),
+            (Verdict::Permanent, Enhanced::new(5, 1, 2))
+        );
+        let tmp = DnsError::Temporary {
+            name: "x.test".into(),
+            detail: "SERVFAIL".into(),
+        };
+        assert_eq!(
+            Outcome::from_dns("x.test", &tmp).verdict,
+            Verdict::Temporary
+        );
+        assert_eq!(Outcome::null_mx("x.test").status, Enhanced::new(5, 1, 10));
+    }
+}

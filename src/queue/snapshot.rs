@@ -1,0 +1,170 @@
+//! What the status page, the JSON API, `/metrics` and `qksmtp queue` see of the running
+//! queue: plain values copied out of the scheduler thread (`Event::Snapshot`).
+
+use crate::outcome::GiveUp;
+use crate::spool::envelope::RecipientState;
+use crate::spool::id::MessageId;
+use crate::time::Timestamp;
+
+/// The whole picture at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub now: Timestamp,
+    pub started: Timestamp,
+    pub workers: usize,
+    /// Delivery jobs (connections) in flight.
+    pub in_flight: usize,
+    pub counters: Counters,
+    /// Attempt durations (seconds): counts per bucket of `BUCKETS`, then the sum.
+    pub durations: Histogram,
+    /// Recipients in the queue by state (all of them, not only the listed messages).
+    pub totals: Totals,
+    /// Messages in the queue, newest first (at most the limit asked for).
+    pub messages: Vec<MessageView>,
+    /// Messages that left the queue recently, newest first.
+    pub finished: Vec<MessageView>,
+    pub dests: Vec<DestView>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages accepted since start.
+    pub received: u64,
+    /// Recipient attempts that delivered / were deferred; recipients that failed for good.
+    pub delivered: u64,
+    pub deferred: u64,
+    pub bounced: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub messages: usize,
+    pub queued: usize,
+    pub sending: usize,
+    pub deferred: usize,
+    pub held: usize,
+}
+
+/// Bucket upper bounds of the attempt-duration histogram, in seconds.
+pub const BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    /// Observations at or below each bound of `BUCKETS` (not cumulative).
+    pub buckets: [u64; BUCKETS.len()],
+    /// Observations above the last bound.
+    pub over: u64,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, secs: f64) {
+        match BUCKETS.iter().position(|&b| secs <= b) {
+            Some(i) => self.buckets[i] += 1,
+            None => self.over += 1,
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
+/// One message and its recipients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub arrival: Timestamp,
+    pub sender: String,
+    pub size: u64,
+    /// The Subject header, when known.
+    pub subject: Option<String>,
+    pub held: bool,
+    /// When it left the queue (finished messages only).
+    pub finished: Option<Timestamp>,
+    pub recipients: Vec<RecipientView>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipientView {
+    pub address: String,
+    pub state: Shown,
+    /// When the next attempt is due (waiting recipients).
+    pub next_try: Option<Timestamp>,
+    /// The last result in one line.
+    pub last_result: Option<String>,
+    pub direct_tries: u32,
+    pub relay_tries: u32,
+    /// Why a failed recipient was given up.
+    pub gave_up: Option<GiveUp>,
+    /// Final, but the sender's notice about it (a bounce or a receipt) could not be written
+    /// yet (the spool is full?): the message stays queued until it is.
+    pub notice_pending: bool,
+}
+
+/// A recipient's state as people see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Waiting for its first attempt.
+    Queued,
+    /// An attempt is running.
+    Sending,
+    /// Tried, failed for now, waiting for the next attempt.
+    Deferred,
+    /// The message is held.
+    Held,
+    Delivered,
+    Failed,
+}
+
+impl Shown {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shown::Queued => "queued",
+            Shown::Sending => "sending",
+            Shown::Deferred => "deferred",
+            Shown::Held => "held",
+            Shown::Delivered => "delivered",
+            Shown::Failed => "failed",
+        }
+    }
+
+    /// From the stored state, whether a job runs for it, and whether the message is held.
+    pub fn of(state: RecipientState, busy: bool, held: bool, tries: u32) -> Shown {
+        match state {
+            RecipientState::Delivered => Shown::Delivered,
+            RecipientState::Failed => Shown::Failed,
+            RecipientState::Pending if busy => Shown::Sending,
+            RecipientState::Pending if held => Shown::Held,
+            RecipientState::Pending if tries > 0 => Shown::Deferred,
+            RecipientState::Pending => Shown::Queued,
+        }
+    }
+}
+
+/// One destination (a recipient domain or a relay) the scheduler knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestView {
+    /// `example.test` or `relay:NAME`.
+    pub name: String,
+    pub active: u32,
+    pub max_connections: u32,
+    /// Messages in the jobs in flight (the current run).
+    pub in_run: usize,
+    pub max_continuous: u32,
+    /// Recipients ready and waiting for a free connection.
+    pub ready: usize,
+    pub paused_until: Option<Timestamp>,
+    /// The latest failed attempt's result there, and when.
+    pub last_error: Option<(Timestamp, String)>,
+    /// The earliest retry due for this destination.
+    pub next_retry: Option<Timestamp>,
+}
+
+/// One message for its detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDetail {
+    pub view: MessageView,
+    /// Headers and step record of a finished message (`None`: read them from the spool).
+    pub headers: Option<String>,
+    pub steps: Option<String>,
+}

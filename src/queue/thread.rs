@@ -1,0 +1,341 @@
+//! The scheduler thread: the one owner of the pure `Scheduler`, it takes committed messages,
+//! worker reports and orders, hands jobs to the worker pool over a bounded channel, and
+//! applies the core's effects (spool state, delivery log, step records, notices to senders).
+
+use super::history::History;
+use super::policy::Dest;
+use super::scheduler::{Effect, Job, JobReport, Scheduler};
+use super::snapshot::{MessageDetail, Snapshot};
+use super::stats::Stats;
+use crate::bounce::Notice;
+use crate::config::Live;
+use crate::outcome::GiveUp;
+use crate::outcome::Outcome;
+use crate::report::log::DeliveryLog;
+use crate::spool::envelope::{Envelope, MessageKind};
+use crate::spool::id::MessageId;
+use crate::spool::{Spool, StateWriter};
+use crate::time::Timestamp;
+use crossbeam_channel::{Receiver, Sender, never, select};
+use log::{debug, error, info, warn};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// Orders for the scheduler from the rest of the program.
+#[derive(Debug)]
+pub enum Event {
+    /// A worker finished a job.
+    Done(JobReport),
+    /// Try a message's waiting recipients now; answers whether the ID is known.
+    Retry(MessageId, Sender<bool>),
+    /// Remove a message; answers whether the ID was known.
+    Delete(MessageId, Sender<bool>),
+    /// Try everything waiting now.
+    Flush,
+    /// Hold a message (its recipients are not tried until released); answers whether known.
+    Hold(MessageId, Sender<bool>),
+    /// Release a held message; answers whether known.
+    Release(MessageId, Sender<bool>),
+    /// Take a message committed outside the server (`qksmtp send`); false if already known.
+    Adopt(Box<Envelope>, Sender<bool>),
+    /// The queue as plain values, with at most this many messages listed.
+    Snapshot(usize, Sender<Snapshot>),
+    /// One message: queued (the files are the caller's to read) or recently finished (with
+    /// its headers and step record, kept in memory).
+    Message(MessageId, Sender<Option<MessageDetail>>),
+    /// Stop: finish or abandon jobs in flight (within `grace`), then end.
+    Stop(Duration),
+}
+
+/// What the scheduler thread needs from outside the queue: the notice writer (the intake,
+/// wired in by the engine; the queue itself never writes the spool's messages).
+pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, String> + Send>;
+
+/// How many finished messages the status page remembers.
+const HISTORY: usize = 200;
+
+/// Everything the scheduler thread starts with.
+pub struct Start {
+    pub config: Live,
+    pub spool: Arc<Spool>,
+    pub restored: Vec<Envelope>,
+    pub workers: usize,
+    pub log: DeliveryLog,
+    pub jobs: Sender<Job>,
+    pub write_notice: WriteNotice,
+}
+
+/// Starts the scheduler thread with the messages found in the spool; `committed` brings the
+/// messages accepted from now on, `events` everything else.
+pub fn start(
+    s: Start,
+    committed: Receiver<Envelope>,
+    events: Receiver<Event>,
+) -> std::io::Result<JoinHandle<()>> {
+    let config = s.config.get();
+    let mut core = Scheduler::new(config.clone(), s.workers);
+    let now = Timestamp::now();
+    let mut writer = s.spool.state_writer();
+    writer.track_records(s.restored.iter().map(|env| env.id.clone()));
+    for env in s.restored {
+        core.add(env, now);
+    }
+    let remembered = if config.server.status_listen.is_some() {
+        HISTORY
+    } else {
+        0
+    };
+    let shell = Shell {
+        core,
+        config: s.config,
+        writer,
+        log: s.log,
+        jobs: Some(s.jobs),
+        write_notice: s.write_notice,
+        extra: Extra {
+            stats: Stats::default(),
+            history: History::new(remembered),
+            spool: s.spool,
+            started: now,
+            workers: s.workers,
+            job_dest: None,
+        },
+    };
+    thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || shell.run(committed, events))
+}
+
+mod view;
+use view::Extra;
+
+/// The scheduler thread: the pure core plus the I/O its effects need.
+struct Shell {
+    core: Scheduler,
+    /// The live settings, taken at the start of each pass.
+    config: Live,
+    writer: StateWriter,
+    log: DeliveryLog,
+    jobs: Option<Sender<Job>>,
+    write_notice: WriteNotice,
+    /// What the status page needs (see `view`).
+    extra: Extra,
+}
+
+impl Shell {
+    fn run(mut self, committed: Receiver<Envelope>, events: Receiver<Event>) {
+        let mut committed = committed;
+        loop {
+            let now = Timestamp::now();
+            self.core.set_config(self.config.get());
+            self.dispatch(now);
+            let timeout = self
+                .core
+                .next_wakeup()
+                .map_or(Duration::from_secs(3600), |t| t.since(now));
+            select! {
+                recv(committed) -> msg => match msg {
+                    Ok(env) => {
+                        self.extra.stats.counters.received += 1;
+                        self.core.add(env, Timestamp::now())
+                    }
+                    Err(_) => committed = never(),
+                },
+                recv(events) -> ev => match ev {
+                    Ok(Event::Stop(grace)) => return self.drain(&events, grace),
+                    Ok(ev) => self.handle(ev),
+                    Err(_) => return,
+                },
+                default(timeout) => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Timestamp) {
+        let (jobs, effects) = self.core.poll(now);
+        self.apply(effects, now);
+        let Some(tx) = &self.jobs else { return };
+        for job in jobs {
+            debug!(
+                "job {:?} to {:?}: {} message(s)",
+                job.id,
+                job.dest,
+                job.messages.len()
+            );
+            // Never blocks: the core hands out at most one job per idle worker.
+            if tx.send(job).is_err() {
+                error!("the delivery threads are gone");
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        let now = Timestamp::now();
+        match ev {
+            Event::Done(report) => {
+                self.extra.job_dest = self.core.job_dest(report.id);
+                let effects = self.core.finish(report, now);
+                self.apply(effects, now);
+            }
+            Event::Retry(id, answer) => {
+                let _ = answer.send(self.core.retry_now(&id, now));
+            }
+            Event::Delete(id, answer) => {
+                let effect = self.core.delete(&id);
+                let known = effect.is_some();
+                self.apply(effect.into_iter().collect(), now);
+                let _ = answer.send(known);
+            }
+            Event::Flush => self.core.flush(now),
+            Event::Stop(_) => {}
+            other => self.handle_view(other, now),
+        }
+    }
+
+    /// After Stop: no new jobs; wait for the ones in flight, at most `grace`.
+    fn drain(mut self, events: &Receiver<Event>, grace: Duration) {
+        self.jobs = None; // workers end when the channel is empty and closed
+        let deadline = std::time::Instant::now() + grace;
+        while self.core.in_flight() > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match events.recv_timeout(left) {
+                Ok(Event::Done(report)) => {
+                    let now = Timestamp::now();
+                    self.extra.job_dest = self.core.job_dest(report.id);
+                    let effects = self.core.finish(report, now);
+                    self.apply(effects, now);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    warn!(
+                        "{} delivery job(s) still running; their recipients stay queued",
+                        self.core.in_flight()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes the notice into the spool and schedules it like any mail. False when it could
+    /// not be written (e.g. the disk is full).
+    fn notify(&mut self, notice: &Notice, now: Timestamp) -> bool {
+        match (self.write_notice)(notice, now) {
+            Ok(env) => {
+                info!(
+                    "{}: {:?} notice {} to {} about {} recipient(s)",
+                    notice.envelope.id,
+                    notice.kind(),
+                    env.id,
+                    notice.envelope.sender,
+                    notice.recipients.len()
+                );
+                self.core.add(env, now);
+                true
+            }
+            Err(e) => {
+                error!(
+                    "{}: {e}; the notice stays owed and is tried again",
+                    notice.envelope.id
+                );
+                false
+            }
+        }
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>, now: Timestamp) {
+        let dest: Option<Dest> = self.extra.job_dest.take();
+        self.extra.stats.observe(&effects, dest.as_ref(), now);
+        // A message that leaves the spool in this same batch needs no step record on disk
+        // (it is kept for the history): removed, or finished once its notice is written.
+        let removed: HashSet<MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Remove(id) => Some(id.clone()),
+                Effect::Notify(n) if self.core.finishing(&n.envelope.id) => {
+                    Some(n.envelope.id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let mut batch = Batch {
+            removed,
+            kept: Vec::new(),
+            unwritten: Vec::new(),
+        };
+        for effect in effects {
+            self.apply_one(effect, &mut batch, now);
+        }
+        let finished = self.core.take_finished();
+        self.extra.remember(finished, batch.kept, now);
+        self.log.flush();
+    }
+
+    fn apply_one(&mut self, effect: Effect, batch: &mut Batch, now: Timestamp) {
+        let result = match effect {
+            Effect::Persist(env) => self.writer.rewrite(&env),
+            Effect::Remove(id) => {
+                let kept = self.extra.keep_files(&id, &mut batch.unwritten);
+                batch.kept.extend(kept);
+                self.writer.remove(&id)
+            }
+            Effect::Log(line) => {
+                self.log.write(&line, now);
+                Ok(())
+            }
+            Effect::Record { id, label, record } if batch.removed.contains(&id) => {
+                self.extra
+                    .keep_record(id, &label, &record, &mut batch.unwritten);
+                Ok(())
+            }
+            Effect::Record { id, label, record } => self
+                .writer
+                .append_record(&id, &crate::transcript::text::render(&label, &record)),
+            Effect::GaveUp {
+                envelope,
+                recipients,
+            } => {
+                log_gave_up(&envelope, &recipients);
+                Ok(())
+            }
+            Effect::Notify(notice) => {
+                // The core decides what follows: the message persisted or removed, and a
+                // notice that could not be written owed and tried again later.
+                let written = self.notify(&notice, now);
+                for next in self.core.noticed(&notice, written, now) {
+                    self.apply_one(next, batch, now);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            error!("spool update failed: {e}");
+        }
+    }
+}
+
+/// What one batch of effects carries from one effect to the next.
+struct Batch {
+    /// Messages leaving the spool in this batch.
+    removed: HashSet<MessageId>,
+    /// Their headers and step records, read before the removal (for the history).
+    kept: Vec<(MessageId, String, String)>,
+    /// Step records not written to disk because their message leaves in this batch.
+    unwritten: Vec<(MessageId, String)>,
+}
+
+/// Logs each recipient given up on.
+fn log_gave_up(envelope: &Envelope, recipients: &[(usize, Outcome, GiveUp)]) {
+    let dropped = match envelope.kind {
+        MessageKind::Mail => "",
+        MessageKind::Bounce => "; the notice is dropped (never bounced)",
+    };
+    for (i, outcome, why) in recipients {
+        info!(
+            "{}: gave up on {} ({why:?}): {outcome}{dropped}",
+            envelope.id, envelope.recipients[*i].address
+        );
+    }
+}

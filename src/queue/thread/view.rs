@@ -1,0 +1,164 @@
+//! The scheduler thread's part for the status page: counters, the recently finished
+//! messages, and the orders that read or change the queue without an attempt (hold, release,
+//! adopt, snapshot).
+
+use super::{Event, Shell};
+use crate::queue::history::{self, Finished, History};
+use crate::queue::policy::Dest;
+use crate::queue::scheduler::view::view_of;
+use crate::queue::snapshot::{MessageDetail, MessageView};
+use crate::queue::stats::Stats;
+use crate::spool::Spool;
+use crate::spool::envelope::Envelope;
+use crate::spool::id::MessageId;
+use crate::time::Timestamp;
+use crate::transcript::Record;
+use crate::transcript::text;
+use std::sync::Arc;
+
+fn finished_view(f: &Finished) -> MessageView {
+    let mut view = view_of(&f.envelope, &[], Some(f.at));
+    view.subject = history::header_value(&f.headers, "subject");
+    view
+}
+
+/// What the scheduler thread keeps besides the core.
+pub(super) struct Extra {
+    pub stats: Stats,
+    pub history: History,
+    pub spool: Arc<Spool>,
+    pub started: Timestamp,
+    pub workers: usize,
+    /// The destination of the job whose results are being applied.
+    pub job_dest: Option<Dest>,
+}
+
+impl Extra {
+    /// The step record of a message's last attempt, not written to disk because the message
+    /// leaves the spool in the same batch: kept for the history.
+    pub fn keep_record(
+        &self,
+        id: MessageId,
+        label: &str,
+        record: &Record,
+        unwritten: &mut Vec<(MessageId, String)>,
+    ) {
+        if self.history.enabled() {
+            unwritten.push((id, text::render(label, record)));
+        }
+    }
+
+    /// Before a message's files go: its headers and step record (with the attempts not
+    /// written to disk), if the history is kept.
+    pub fn keep_files(
+        &self,
+        id: &MessageId,
+        unwritten: &mut Vec<(MessageId, String)>,
+    ) -> Option<(MessageId, String, String)> {
+        if !self.history.enabled() {
+            return None;
+        }
+        let headers = history::read_headers(&self.spool.message_path(id));
+        let mut steps = history::read_steps(&self.spool.steps_path(id));
+        unwritten.retain(|(other, text)| {
+            if other == id {
+                steps.push_str(text);
+            }
+            other != id
+        });
+        Some((id.clone(), headers, steps))
+    }
+
+    /// Moves finished messages into the history, with the files kept before their removal.
+    pub fn remember(
+        &mut self,
+        finished: Vec<Envelope>,
+        mut kept: Vec<(MessageId, String, String)>,
+        now: Timestamp,
+    ) {
+        for envelope in finished {
+            let Some(pos) = kept.iter().position(|(id, _, _)| *id == envelope.id) else {
+                continue;
+            };
+            let (_, headers, steps) = kept.swap_remove(pos);
+            self.history.push(Finished {
+                envelope,
+                at: now,
+                headers,
+                steps,
+            });
+        }
+    }
+}
+
+impl Shell {
+    /// Orders that do not come from the delivery itself.
+    pub(super) fn handle_view(&mut self, ev: Event, now: Timestamp) {
+        match ev {
+            Event::Hold(id, answer) => {
+                let effect = self.core.hold(&id);
+                let known = effect.is_some();
+                self.apply(effect.into_iter().collect(), now);
+                let _ = answer.send(known);
+            }
+            Event::Release(id, answer) => {
+                let effect = self.core.release(&id, now);
+                let known = effect.is_some();
+                self.apply(effect.into_iter().collect(), now);
+                let _ = answer.send(known);
+            }
+            Event::Adopt(env, answer) => {
+                let new = !self.core.contains(&env.id);
+                if new {
+                    self.extra.stats.counters.received += 1;
+                    self.core.add(*env, now);
+                }
+                let _ = answer.send(new);
+            }
+            Event::Snapshot(limit, answer) => {
+                let _ = answer.send(self.snapshot(now, limit));
+            }
+            Event::Message(id, answer) => {
+                let detail = match self.core.message_view(&id) {
+                    Some(view) => Some(MessageDetail {
+                        view,
+                        headers: None,
+                        steps: None,
+                    }),
+                    None => self.extra.history.get(&id).map(|f| MessageDetail {
+                        view: finished_view(f),
+                        headers: Some(f.headers.clone()),
+                        steps: Some(f.steps.clone()),
+                    }),
+                };
+                let _ = answer.send(detail);
+            }
+            _ => {}
+        }
+    }
+
+    fn snapshot(&self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
+        let mut snap = self.core.snapshot(now, limit);
+        snap.started = self.extra.started;
+        snap.workers = self.extra.workers;
+        snap.counters = self.extra.stats.counters;
+        snap.durations = self.extra.stats.durations.clone();
+        snap.finished = self
+            .extra
+            .history
+            .iter()
+            .take(limit)
+            .map(finished_view)
+            .collect();
+        for d in &mut snap.dests {
+            d.last_error = self
+                .extra
+                .stats
+                .last_error
+                .iter()
+                .find(|(dest, _)| self.core.dest_name(dest) == d.name)
+                .map(|(_, e)| e.clone());
+        }
+        snap
+    }
+}
