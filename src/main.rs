@@ -264,7 +264,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
         println!("qksmtp: listening on {} ({kind})", bound.addr);
     }
-    let status = qksmtp::status::start_page(&config, spool_for_status, engine.events());
+    let status = qksmtp::status::start_page(&live, spool_for_status, engine.events());
     println!("qksmtp: ready; Ctrl-C stops");
     let _ = stop_rx.recv();
     println!("qksmtp: stopping");

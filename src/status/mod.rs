@@ -11,7 +11,7 @@ pub mod json;
 pub mod metrics;
 pub mod route;
 
-use crate::config::Config;
+use crate::config::Live;
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, Snapshot};
 use crate::queue::thread::Event;
@@ -38,7 +38,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const LIST_LIMIT: usize = 200;
 
 struct Shared {
-    guard: Guard,
+    /// The live settings: each request is checked against those in force when it arrives.
+    config: Live,
+    /// The API token (made at start; it is in `spool/.status` for the commands).
+    token: String,
     events: Sender<Event>,
     spool: Arc<Spool>,
     /// Subjects of queued messages (their files never change).
@@ -55,7 +58,7 @@ pub struct StatusServer {
 impl StatusServer {
     /// Binds `status_listen` and serves until `stop`.
     pub fn start(
-        config: &Config,
+        config: Live,
         addr: SocketAddr,
         spool: Arc<Spool>,
         events: Sender<Event>,
@@ -64,11 +67,8 @@ impl StatusServer {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            guard: Guard {
-                allow: config.server.status_allow.clone(),
-                token,
-                hostname: config.server.hostname.clone(),
-            },
+            config,
+            token,
             events,
             spool,
             subjects: Mutex::new(HashMap::new()),
@@ -133,7 +133,13 @@ fn serve(stream: &mut TcpStream, shared: &Shared) {
 }
 
 fn handle(shared: &Shared, req: &Request) -> Response {
-    let route = match route::route(req, &shared.guard) {
+    let config = shared.config.get();
+    let guard = Guard {
+        allow: config.server.status_allow.clone(),
+        token: shared.token.clone(),
+        hostname: config.server.hostname.clone(),
+    };
+    let route = match route::route(req, &guard) {
         Ok(r) => r,
         Err(refusal) => return refusal,
     };
@@ -150,7 +156,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
         }
         Route::Asset(_) => Response::new(200, "text/css; charset=utf-8", html::PAGE_CSS),
         Route::Page => match snapshot(shared) {
-            Some(s) => Response::new(200, HTML, html::overview(&s, &shared.guard.token)),
+            Some(s) => Response::new(200, HTML, html::overview(&s, &shared.token)),
             None => unavailable(),
         },
         Route::Status => match snapshot(shared) {
@@ -170,7 +176,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             Some(d) => Response::new(
                 200,
                 HTML,
-                html::message_page(&d, &shared.guard.token, crate::time::Timestamp::now()),
+                html::message_page(&d, &shared.token, crate::time::Timestamp::now()),
             ),
             None => not_found(),
         },
@@ -189,17 +195,14 @@ fn handle(shared: &Shared, req: &Request) -> Response {
 
 /// Starts the page on `status_listen` (if set), prints where it is and writes
 /// `spool/.status` for the commands. A port that cannot be bound is a warning, not fatal.
-pub fn start_page(
-    config: &Config,
-    spool: Arc<Spool>,
-    events: Sender<Event>,
-) -> Option<StatusServer> {
+pub fn start_page(live: &Live, spool: Arc<Spool>, events: Sender<Event>) -> Option<StatusServer> {
+    let config = live.get();
     let Some(addr) = config.server.status_listen else {
         println!("qksmtp: status page off");
         return None;
     };
     let token = crate::spool::lock::random_token();
-    match StatusServer::start(config, addr, spool, events, token.clone()) {
+    match StatusServer::start(live.clone(), addr, spool, events, token.clone()) {
         Ok(page) => {
             let status = crate::spool::lock::StatusFile {
                 addr: page.addr(),
