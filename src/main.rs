@@ -319,6 +319,13 @@ fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
             aside.display()
         );
     }
+    for path in &scan.skipped {
+        log::warn!("{}: not a regular file; skipped", path.display());
+        println!(
+            "qksmtp: {} is not a regular file; skipped (remove it from the spool)",
+            path.display()
+        );
+    }
     if !scan.leftovers.is_empty() {
         log::info!("removed {} unfinished spool file(s)", scan.leftovers.len());
     }

@@ -23,6 +23,9 @@ pub fn render(scan: &Scan, now: Timestamp) -> String {
     for (path, why) in &scan.damaged {
         let _ = writeln!(s, "damaged: {} ({why})", path.display());
     }
+    for path in &scan.skipped {
+        let _ = writeln!(s, "skipped: {} (not a regular file)", path.display());
+    }
     s.push_str(&render_corrupt(&scan.corrupt));
     s
 }

@@ -370,11 +370,20 @@ struct Builder {
     recipients: Vec<Recipient>,
     held: bool,
     kind: MessageKind,
+    /// The keys met so far: each but `rcpt` may appear once (a second `from` or `held` is
+    /// damage, not a value to take).
+    seen: Vec<String>,
 }
 
 impl Builder {
     fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
         let bad = || format!("bad value for {key}: {value:?}");
+        if key != "rcpt" {
+            if self.seen.iter().any(|k| k == key) {
+                return Err(format!("{key} given twice"));
+            }
+            self.seen.push(key.to_string());
+        }
         match key {
             "id" => self.id = Some(MessageId::parse(value).ok_or_else(bad)?),
             "arrival" => self.arrival = Some(Timestamp(value.parse().map_err(|_| bad())?)),
@@ -447,10 +456,15 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
         .ok_or("bad recipient address")?;
     let mut r = Recipient::new(address, None, None);
     let mut seen_state = false;
+    let mut seen: Vec<&str> = Vec::new();
     for field in fields {
         let (k, v) = field
             .split_once('=')
             .ok_or_else(|| format!("bad recipient field {field:?}"))?;
+        if seen.contains(&k) {
+            return Err(format!("recipient field {k} given twice"));
+        }
+        seen.push(k);
         let bad = || format!("bad recipient field {field:?}");
         match k {
             "state" => {

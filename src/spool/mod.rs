@@ -66,6 +66,9 @@ pub struct Scan {
     /// File names in `corrupt/` (after this scan's moves), sorted: damage for a person to
     /// look at, reported by `queue` and `check` until someone removes it.
     pub corrupt: Vec<String>,
+    /// Entries named like spool files that are not regular files (a FIFO, a device, a
+    /// folder): never opened, left where they are, reported.
+    pub skipped: Vec<PathBuf>,
 }
 
 impl Spool {
@@ -203,11 +206,22 @@ impl Spool {
         let mut scan = Scan::default();
         let mut names: Vec<String> = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
-            if let Ok(name) = entry?.file_name().into_string() {
-                names.push(name);
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // A FIFO or a device named like a spool file would block the read: never open it.
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            if !regular && classify(&name).is_some() {
+                scan.skipped.push(self.dir.join(&name));
+                continue;
             }
+            names.push(name);
         }
         names.sort();
+        // Looked up by name for every file: a set keeps the scan linear in the spool's size.
+        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let has = |id: &MessageId, ext: &str| present.contains(format!("{id}.{ext}").as_str());
         for name in &names {
             let path = self.dir.join(name);
             if name.starts_with(recycle::PREFIX) {
@@ -217,6 +231,10 @@ impl Spool {
                 continue;
             }
             match classify(name) {
+                Some((id, Kind::Envelope)) if !has(&id, MSG) => {
+                    let why = "envelope without its message file (the message cannot be sent)";
+                    scan.damaged.push((path, why.into()));
+                }
                 Some((id, Kind::Envelope)) => match self.read_envelope(&id) {
                     Ok(Ok(env)) if env.id == id => scan.envelopes.push(env),
                     Ok(Ok(_)) => scan
@@ -230,18 +248,15 @@ impl Spool {
                 // Killed between the two renames of `publish`, or inside `remove`: the
                 // envelope is still (or again) a temp file. Not committed, or finished.
                 Some((id, Kind::Message))
-                    if !names.contains(&format!("{id}.{ENV}"))
-                        && names.contains(&format!("{id}.{ENV}.{TMP}")) =>
+                    if !has(&id, ENV) && has(&id, &format!("{ENV}.{TMP}")) =>
                 {
                     scan.leftovers.push(path)
                 }
-                Some((id, Kind::Message)) if !names.contains(&format!("{id}.{ENV}")) => {
+                Some((id, Kind::Message)) if !has(&id, ENV) => {
                     let why = "message file without envelope (a write that never completed, or a lost envelope)";
                     scan.damaged.push((path, why.into()));
                 }
-                Some((id, Kind::Steps)) if !names.contains(&format!("{id}.{ENV}")) => {
-                    scan.leftovers.push(path)
-                }
+                Some((id, Kind::Steps)) if !has(&id, ENV) => scan.leftovers.push(path),
                 Some((_, Kind::Temp)) => scan.leftovers.push(path),
                 Some((_, Kind::Message | Kind::Steps)) | None => {}
             }

@@ -259,3 +259,46 @@ fn a_used_file_is_written_over_and_cut_to_length() {
     }
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_envelope_without_its_message_is_set_aside_not_retried_for_ever() {
+    let dir = temp_dir("env-without-msg");
+    let spool = Spool::open(&dir).unwrap();
+    let (lost, kept) = (envelope(&spool), envelope(&spool));
+    spool.commit(&lost, &[b"gone"]).unwrap();
+    spool.commit(&kept, &[b"here"]).unwrap();
+    fs::remove_file(dir.join(format!("{}.msg", lost.id))).unwrap();
+    let scan = spool.scan(true).unwrap();
+    assert_eq!(scan.envelopes, vec![kept.clone()]);
+    assert_eq!(scan.damaged.len(), 1, "{:?}", scan.damaged);
+    assert!(scan.damaged[0].1.contains("without its message"));
+    assert!(
+        spool
+            .corrupt_dir()
+            .join(format!("{}.env", lost.id))
+            .exists()
+    );
+    assert!(!dir.join(format!("{}.env", lost.id)).exists());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_spool_file_is_skipped_without_being_opened() {
+    let dir = temp_dir("fifo");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    spool.commit(&env, &[b"body"]).unwrap();
+    let other = spool.new_id();
+    let fifo = dir.join(format!("{other}.env"));
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    // Opening the FIFO for reading would block this scan for ever (no writer).
+    let scan = spool.scan(true).unwrap();
+    assert_eq!(scan.envelopes, vec![env]);
+    assert_eq!(scan.skipped, vec![fifo.clone()]);
+    assert!(scan.damaged.is_empty());
+    assert!(fifo.exists(), "left where it is for a person to look at");
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -190,3 +190,34 @@ fn damage_is_reported_with_its_line() {
         assert_eq!(e.line, line, "{text:?} -> {e}");
     }
 }
+
+#[test]
+fn a_key_given_twice_is_damage_not_a_value_to_take() {
+    let good = render(&sample());
+    let twice = |key: &str| {
+        let line = good.lines().find(|l| l.starts_with(key)).unwrap();
+        good.replacen(line, &format!("{line}\n{line}"), 1)
+    };
+    for key in ["from ", "id ", "size ", "client "] {
+        let e = parse(&twice(key)).unwrap_err();
+        assert!(e.message.contains("given twice"), "{key}: {e}");
+    }
+    let held = good.replace("\nsize ", "\nheld 1\nheld 0\nsize ");
+    assert!(
+        parse(&held)
+            .unwrap_err()
+            .message
+            .contains("held given twice")
+    );
+    let field = good.replacen("state=pending", "state=pending state=delivered", 1);
+    let e = parse(&field).unwrap_err();
+    assert!(
+        e.message.contains("recipient field state given twice"),
+        "{e}"
+    );
+    // Several recipients stay allowed.
+    assert_eq!(
+        parse(&good).unwrap().recipients.len(),
+        sample().recipients.len()
+    );
+}
