@@ -5,13 +5,13 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MSG: &str = "Subject: auth\r\n\r\nhello.\r\n.\r\n";
 
-fn ini(users: &str) -> String {
+/// Users in `[users]`; only 127.0.0.1 may relay without AUTH.
+fn users_ini(users: &str) -> String {
     base_ini(
         "max_errors = 50",
         &format!("[access]\nrelay_from = 127.0.0.1/32\n[users]\n{users}\n"),
@@ -20,7 +20,7 @@ fn ini(users: &str) -> String {
 
 #[test]
 fn relaying_is_allowed_only_after_auth() {
-    let server = Server::start("authrelay", &ini("alice = s3cret"));
+    let server = Server::start("authrelay", &users_ini("alice = s3cret"));
     let mut c = server.connect_from("127.0.0.2");
     let ehlo = c.hello();
     assert!(
@@ -45,7 +45,7 @@ fn relaying_is_allowed_only_after_auth() {
 
 #[test]
 fn plain_with_a_challenge_and_login_good_and_bad() {
-    let server = Server::start("authmech", &ini("alice = s3cret\nbob = hunter2"));
+    let server = Server::start("authmech", &users_ini("alice = s3cret\nbob = hunter2"));
     let mut c = server.connect_from("127.0.0.2");
     c.hello();
     // PLAIN, wrong password: 535 after the delay.
@@ -103,7 +103,7 @@ fn auth_needs_ehlo_and_users_and_failures_count_as_errors() {
 #[test]
 fn a_long_initial_response_is_accepted() {
     let password = "p".repeat(3000);
-    let server = Server::start("authlong", &ini(&format!("alice = {password}")));
+    let server = Server::start("authlong", &users_ini(&format!("alice = {password}")));
     let mut c = server.connect_from("127.0.0.2");
     c.hello();
     let payload = format!("\0alice\0{password}");
@@ -124,17 +124,10 @@ fn a_long_initial_response_is_accepted() {
 
 /// `qksmtp passwd NAME` with the password on standard input.
 fn passwd(name: &str, password: &str) -> String {
-    let mut child = Command::new(BIN)
-        .args(["passwd", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(BIN).args(["passwd", name]),
+        &format!("{password}\n"),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -148,7 +141,7 @@ fn passwd_prints_a_users_line_that_works() {
     let line = passwd("carol", "correct horse");
     assert!(line.starts_with("carol = $argon2id$v=19$"), "{line}");
     assert!(!line.contains("correct horse"));
-    let server = Server::start("passwd", &ini(line.trim()));
+    let server = Server::start("passwd", &users_ini(line.trim()));
     let (code, _, err) = run_cli(server.dir.path(), &["check"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("plain-text"), "{err}");

@@ -6,65 +6,31 @@ mod common;
 
 use common::fake_mx::{Delivery, FakeMx, Options};
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MSG: &str = "Subject: hello\r\nFrom: a@sender.test\r\n\r\nHi there.\r\n.\r\n";
-const WAIT: Duration = Duration::from_secs(20);
 
-fn route(domain: &str, mx: &FakeMx) -> String {
-    format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n", mx.port())
+/// A server that sends x.test to `mx` and the senders' domain, sender.test, to `home`.
+fn start_x_and_home(name: &str, mx: &FakeMx, home: &FakeMx) -> Server {
+    let rest = format!(
+        "{}{}",
+        route("x.test", mx, ""),
+        route("sender.test", home, "")
+    );
+    Server::start(name, &base_ini("", &rest))
 }
 
-fn wait_log(server: &Server, parts: &[&str]) -> String {
-    let path = server.dir.path().join("delivery.log");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {parts:?} in:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// One transaction with raw MAIL and RCPT lines (parameters included); returns the queue ID.
-fn submit_raw(server: &Server, mail: &str, rcpts: &[&str]) -> String {
-    let mut c = server.connect();
-    c.hello();
-    let r = c.cmd(&format!("MAIL FROM:{mail}"));
-    assert!(r.starts_with("250"), "{r}");
-    for rcpt in rcpts {
-        let r = c.cmd(&format!("RCPT TO:{rcpt}"));
-        assert!(r.starts_with("250"), "{r}");
-    }
-    assert!(c.cmd("DATA").starts_with("354"));
-    c.send(MSG);
-    let id = queued_id(&c.reply());
-    c.cmd("QUIT");
-    id
-}
-
-fn queue_is_empty(server: &Server) -> bool {
-    let deadline = Instant::now() + WAIT;
-    loop {
+/// Waits until `qksmtp queue` lists no message.
+fn wait_queue_empty(server: &Server) {
+    wait_for(WAIT, || {
         let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
-        if out.contains("0 messages") {
-            return true;
-        }
-        if Instant::now() > deadline {
-            eprintln!("{out}");
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        out.contains("0 messages").then_some(()).ok_or(out)
+    })
 }
 
-/// Runs tests/data/bounce/parse_dsn.py (Python's `email` package) over a delivered notice.
-fn python_reads(notice: &Delivery, dir: &std::path::Path) -> Vec<String> {
+/// Runs tests/data/bounce/parse_dsn.py (Python's `email` package) over a delivered notice;
+/// asserts that it reads every line of `wants`, and returns all it read.
+fn python_reads(notice: &Delivery, dir: &std::path::Path, wants: &[&str]) -> Vec<String> {
     let path = dir.join("notice.eml");
     std::fs::write(&path, &notice.data).unwrap();
     let script = concat!(
@@ -81,22 +47,29 @@ fn python_reads(notice: &Delivery, dir: &std::path::Path) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    let parsed: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
-        .collect()
+        .collect();
+    for want in wants {
+        assert!(
+            parsed.iter().any(|l| l == want),
+            "no {want:?} in {parsed:#?}"
+        );
+    }
+    parsed
 }
 
 #[test]
 fn a_permanent_failure_bounces_to_the_senders_domain() {
     let mx = FakeMx::start(Options::new());
     let home = FakeMx::start(Options::new());
-    let rest = format!("{}{}", route("x.test", &mx), route("sender.test", &home));
-    let server = Server::start("bounce", &base_ini("", &rest));
-    let id = submit_raw(
+    let server = start_x_and_home("bounce", &mx, &home);
+    let id = submit(
         &server,
         "<a@sender.test>",
         &["<permfail@x.test>", "<ok@x.test>"],
+        MSG,
     );
     let d = home.wait_deliveries(1, WAIT);
     assert_eq!(d[0].sender_addr(), "", "a bounce has the null sender");
@@ -116,51 +89,50 @@ fn a_permanent_failure_bounces_to_the_senders_domain() {
         !text.contains("ok@x.test: "),
         "only the failed recipient:\n{text}"
     );
-    let parsed = python_reads(&d[0], server.dir.path());
-    for want in [
-        "rcpt1.Final-Recipient=rfc822; permfail@x.test",
-        "rcpt1.Action=failed",
-        "rcpt1.Status=5.1.1",
-        "rcpt1.Remote-MTA=dns; 127.0.0.1",
-        "rcpt1.Diagnostic-Code=smtp; 550 5.1.1 No such user",
-        "returned.Subject=hello",
-    ] {
-        assert!(
-            parsed.iter().any(|l| l == want),
-            "no {want:?} in {parsed:#?}"
-        );
-    }
+    let parsed = python_reads(
+        &d[0],
+        server.dir.path(),
+        &[
+            "rcpt1.Final-Recipient=rfc822; permfail@x.test",
+            "rcpt1.Action=failed",
+            "rcpt1.Status=5.1.1",
+            "rcpt1.Remote-MTA=dns; 127.0.0.1",
+            "rcpt1.Diagnostic-Code=smtp; 550 5.1.1 No such user",
+            "returned.Subject=hello",
+        ],
+    );
     assert!(!parsed.iter().any(|l| l.starts_with("rcpt2.")));
-    wait_log(&server, &["from=<>", "to=<a@sender.test>", "delivered"]);
-    assert!(queue_is_empty(&server));
+    server.wait_log(&["from=<>", "to=<a@sender.test>", "delivered"]);
+    wait_queue_empty(&server);
 }
 
 #[test]
 fn no_bounce_for_a_null_sender() {
     let mx = FakeMx::start(Options::new());
     let home = FakeMx::start(Options::new());
-    let rest = format!("{}{}", route("x.test", &mx), route("sender.test", &home));
-    let server = Server::start("nullsender", &base_ini("", &rest));
-    submit_raw(&server, "<>", &["<permfail@x.test>"]);
-    wait_log(&server, &["to=<permfail@x.test>", "failed (permanent)"]);
-    assert!(queue_is_empty(&server));
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(home.sessions().is_empty(), "nobody is told");
+    let server = start_x_and_home("nullsender", &mx, &home);
+    submit(&server, "<>", &["<permfail@x.test>"], MSG);
+    server.wait_log(&["to=<permfail@x.test>", "failed (permanent)"]);
+    wait_queue_empty(&server);
+    let told = home.wait_until(Duration::from_millis(300), |_, s| !s.is_empty());
+    assert!(!told, "nobody is told");
 }
 
 #[test]
 fn a_bounce_that_fails_is_dropped_not_bounced() {
     let mx = FakeMx::start(Options::new());
     let home = FakeMx::start(Options::new());
-    let rest = format!("{}{}", route("x.test", &mx), route("sender.test", &home));
-    let server = Server::start("noloop", &base_ini("", &rest));
-    submit_raw(&server, "<permfail@sender.test>", &["<permfail@x.test>"]);
-    wait_log(
+    let server = start_x_and_home("noloop", &mx, &home);
+    submit(
         &server,
-        &["from=<>", "to=<permfail@sender.test>", "failed (permanent)"],
+        "<permfail@sender.test>",
+        &["<permfail@x.test>"],
+        MSG,
     );
-    assert!(queue_is_empty(&server));
-    std::thread::sleep(Duration::from_millis(300));
+    server.wait_log(&["from=<>", "to=<permfail@sender.test>", "failed (permanent)"]);
+    wait_queue_empty(&server);
+    // A second session (a bounce of the bounce) would come within this time.
+    home.wait_until(Duration::from_millis(300), |_, s| s.len() > 1);
     assert_eq!(
         home.sessions().len(),
         1,
@@ -178,12 +150,12 @@ fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
         ..Options::new()
     });
     let home = FakeMx::start(Options::new());
-    let rest = format!("{}{}", route("x.test", &mx), route("sender.test", &home));
-    let server = Server::start("receipt", &base_ini("", &rest));
-    submit_raw(
+    let server = start_x_and_home("receipt", &mx, &home);
+    submit(
         &server,
         "<a@sender.test> RET=HDRS ENVID=QK+2B42",
         &["<ok@x.test> NOTIFY=SUCCESS ORCPT=rfc822;Ok@x.test"],
+        MSG,
     );
     let sent = mx.wait_deliveries(1, WAIT);
     assert!(
@@ -198,19 +170,17 @@ fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
         sent[0].rcpts
     );
     let d = home.wait_deliveries(1, WAIT);
-    let parsed = python_reads(&d[0], server.dir.path());
-    for want in [
-        "message.Original-Envelope-Id=QK+42",
-        "rcpt1.Original-Recipient=rfc822; Ok@x.test",
-        "rcpt1.Final-Recipient=rfc822; ok@x.test",
-        "rcpt1.Action=delivered",
-        "rcpt1.Status=2.0.0",
-    ] {
-        assert!(
-            parsed.iter().any(|l| l == want),
-            "no {want:?} in {parsed:#?}"
-        );
-    }
+    python_reads(
+        &d[0],
+        server.dir.path(),
+        &[
+            "message.Original-Envelope-Id=QK+42",
+            "rcpt1.Original-Recipient=rfc822; Ok@x.test",
+            "rcpt1.Final-Recipient=rfc822; ok@x.test",
+            "rcpt1.Action=delivered",
+            "rcpt1.Status=2.0.0",
+        ],
+    );
 }
 
 #[test]
@@ -219,10 +189,10 @@ fn a_recipient_still_pending_after_delay_warning_gets_one_delay_notice() {
     let rest = format!(
         "[delivery]\ndns_server = {DEAD}\ndelay_warning = 1s\n{}\
          [domain:*]\nmx = {DEAD}\nretry_delay = 1s\n",
-        route("sender.test", &home)
+        route("sender.test", &home, "")
     );
     let server = Server::start("delay", &base_ini("", &rest));
-    submit_raw(&server, "<a@sender.test>", &["<someone@parked.test>"]);
+    submit(&server, "<a@sender.test>", &["<someone@parked.test>"], MSG);
     let d = home.wait_deliveries(1, WAIT);
     let text = d[0].text();
     assert!(
@@ -233,6 +203,7 @@ fn a_recipient_still_pending_after_delay_warning_gets_one_delay_notice() {
         text.contains("--- someone@parked.test: DELAYED (still trying)"),
         "{text}"
     );
-    std::thread::sleep(Duration::from_millis(2500));
+    // A second notice would come within this time (delay_warning and retry_delay are 1s).
+    home.wait_until(Duration::from_millis(2500), |d, _| d.len() > 1);
     assert_eq!(home.deliveries().len(), 1, "only one delay notice");
 }

@@ -8,7 +8,7 @@ use common::fake_mx::{FakeMx, Options};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -54,7 +54,7 @@ fn the_page_shows_delivered_in_a_real_browser() {
         return;
     };
     let mx = FakeMx::start(Options::new());
-    let ini = status_ini(&format!("[domain:a.test]\nmx = 127.0.0.1:{}\n", mx.port()));
+    let ini = status_ini(&route("a.test", &mx, ""));
     let server = Server::start("browser", &ini);
     let url = format!("http://{}/", server.status_addr.unwrap());
     let profile = TempDir::new("chromium-profile");
@@ -65,27 +65,19 @@ fn the_page_shows_delivered_in_a_real_browser() {
         "the page's script polled the JSON API:\n{first}"
     );
 
-    let mut c = server.connect();
-    c.hello();
     let msg = "Subject: seen in a browser\r\n\r\nHi.\r\n.\r\n";
-    let id = queued_id(&c.send_mail("a@sender.test", &["you@a.test"], msg));
-    c.cmd("QUIT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let id = submit(&server, "a@sender.test", &["you@a.test"], msg);
+    wait_for(Duration::from_secs(60), || {
         let dom = browse(&exe, profile.path(), &url, "--dump-dom");
         if dom.contains(&id) && dom.contains("<span class=\"st delivered\">delivered</span>") {
             assert!(
                 dom.contains("seen in a browser") && dom.contains("data-polls=\""),
                 "{dom}"
             );
-            break;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed delivered:\n{dom}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        Err(format!("the page never showed delivered:\n{dom}"))
+    });
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (name, page) in [
         ("status-page.png", url.clone()),

@@ -26,8 +26,7 @@ const BAD_INI: &str = "[server]\nlisten = 127.0.0.1:0\nmax_message_size = 12Q\n\
 
 #[test]
 fn check_reports_every_error_with_its_line() {
-    let dir = TempDir::new("check-bad");
-    std::fs::write(dir.path().join("qksmtp.ini"), BAD_INI).unwrap();
+    let dir = TempDir::with_ini("check-bad", BAD_INI);
     let (code, _, err) = run_cli(dir.path(), &["check"]);
     assert_eq!(code, 1, "{err}");
     for (line, word) in [(3, "max_message_size"), (5, "nonsense"), (7, "workerz")] {
@@ -41,15 +40,11 @@ fn check_reports_every_error_with_its_line() {
 
 #[test]
 fn check_prints_the_effective_settings() {
-    let dir = TempDir::new("check-good");
-    std::fs::write(
-        dir.path().join("qksmtp.ini"),
-        base_ini(
-            "max_recipients = 7",
-            "[domain:slow.test]\nmax_connections = 1\n",
-        ),
-    )
-    .unwrap();
+    let ini = base_ini(
+        "max_recipients = 7",
+        "[domain:slow.test]\nmax_connections = 1\n",
+    );
+    let dir = TempDir::with_ini("check-good", &ini);
     let (code, out, err) = run_cli(dir.path(), &["check"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("max_recipients = 7"), "{out}");
@@ -62,36 +57,25 @@ fn check_prints_the_effective_settings() {
 
 #[test]
 fn the_server_refuses_to_start_with_a_bad_ini() {
-    let dir = TempDir::new("run-bad");
-    std::fs::write(dir.path().join("qksmtp.ini"), BAD_INI).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(dir.path().join("qksmtp.ini"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = TempDir::with_ini("run-bad", BAD_INI);
+    // No command: the server itself.
+    let (code, stdout, err) = run_cli(dir.path(), &[]);
+    assert_eq!(code, 1);
     assert!(!stdout.contains("listening"), "{stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3:"));
+    assert!(err.contains("line 3:"));
 }
 
 #[test]
 fn no_address_bound_is_a_fatal_error_that_says_why() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let dir = TempDir::new("run-taken");
     let ini = base_ini("", "").replace(
         "listen = 127.0.0.1:0",
         &format!("listen = 127.0.0.1:{port}"),
     );
-    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(dir.path().join("qksmtp.ini"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let dir = TempDir::with_ini("run-taken", &ini);
+    let (code, _, err) = run_cli(dir.path(), &[]);
+    assert_eq!(code, 1);
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}"))
             && err.contains("another program"),
@@ -144,7 +128,7 @@ fn gencert_makes_a_pair_that_check_accepts_and_never_overwrites() {
     let key = std::fs::read_to_string(dir.path().join("tls/key.pem")).unwrap();
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
     let ini = base_ini("tls_cert = tls/cert.pem\ntls_key = tls/key.pem", "");
-    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    write_ini(dir.path(), &ini);
     let (code, _, err) = run_cli(dir.path(), &["check"]);
     assert_eq!(code, 0, "{err}");
     let again = Command::new(BIN)
@@ -158,23 +142,7 @@ fn gencert_makes_a_pair_that_check_accepts_and_never_overwrites() {
 
 #[test]
 fn passwd_without_a_name_prints_the_hash_and_refuses_an_empty_password() {
-    let run = |input: &str| {
-        let mut child = Command::new(BIN)
-            .arg("passwd")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |input: &str| run_with_stdin(Command::new(BIN).arg("passwd"), input);
     let out = run("pw\r\n");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("$argon2id$"));

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 const KILLS: usize = 12;
 const BODY_LINES: usize = 40;
+/// Longer than the harness's `WAIT`: kill and restart rounds under load.
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Message `n`: `Subject: crash-n`, then numbered lines and an end line, so that a delivery
@@ -129,22 +130,15 @@ fn load(
     sent
 }
 
-fn ini(mx: &FakeMx) -> String {
-    let rest = format!(
-        "[domain:crash.test]\nmx = 127.0.0.1:{}\nretry_delay = 1s\nmax_connections = 4\nmax_continuous = 1000\ncontinuous_delay = 0\n",
-        mx.port()
-    );
-    base_ini("", &rest)
-}
-
 /// Waits until `n` more messages were acknowledged to the load.
 fn wait_acked(acked: &AtomicUsize, n: usize) {
     let target = acked.load(Ordering::SeqCst) + n;
-    let deadline = Instant::now() + WAIT;
-    while acked.load(Ordering::SeqCst) < target {
-        assert!(Instant::now() < deadline, "the load does not progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(WAIT, || {
+        let now = acked.load(Ordering::SeqCst);
+        (now >= target)
+            .then_some(())
+            .ok_or_else(|| format!("the load does not progress: {now} of {target} acknowledged"))
+    });
 }
 
 /// Brings the server to the kill moment of this round; returns what the main thread sent,
@@ -198,7 +192,9 @@ fn kill_moment(
 fn nothing_acknowledged_is_lost_across_kill_9() {
     let t0 = Instant::now();
     let mx = FakeMx::start(Options::new());
-    let mut server = Server::start("crash", &ini(&mx));
+    let rules =
+        "retry_delay = 1s\nmax_connections = 4\nmax_continuous = 1000\ncontinuous_delay = 0";
+    let mut server = Server::start("crash", &base_ini("", &route("crash.test", &mx, rules)));
     let next = Arc::new(AtomicUsize::new(1));
     let acked = Arc::new(AtomicUsize::new(0));
     let mut sent = Sent::new();
@@ -242,12 +238,12 @@ fn nothing_acknowledged_is_lost_across_kill_9() {
         "acknowledged messages missing after the last restart:\n{:?}",
         missing(&must, &mx.deliveries())
     );
-    let spool_empty = || server.spool_files("env").is_empty();
-    let deadline = Instant::now() + WAIT;
-    while !spool_empty() {
-        assert!(Instant::now() < deadline, "the spool does not drain");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(WAIT, || {
+        let left = server.spool_files("env");
+        left.is_empty()
+            .then_some(())
+            .ok_or_else(|| format!("the spool does not drain: {left:?}"))
+    });
     report(&sent, &mx, &kills, t0);
     let delivered: Vec<usize> = mx.deliveries().iter().map(complete).collect();
     let committed_halves: Vec<_> = halves.iter().filter(|n| delivered.contains(n)).collect();

@@ -6,47 +6,22 @@ mod common;
 #[allow(dead_code)]
 mod fake_dns;
 
-use common::fake_mx::{FakeMx, Options, self_signed_identity};
+use common::fake_mx::{FakeMx, Options};
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MSG: &str = "Subject: hello\r\nFrom: a@sender.test\r\n\r\nHi there.\r\n..dot line\r\n.\r\n";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Waits until the delivery log has a line containing every one of `parts`.
-fn wait_log(server: &Server, parts: &[&str]) -> String {
-    let path = server.dir.path().join("delivery.log");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(line) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {parts:?} in:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn route(domain: &str, mx: &FakeMx, extra: &str) -> String {
-    format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n{extra}\n", mx.port())
-}
-
-fn submit(server: &Server, to: &[&str]) -> String {
-    let mut c = server.connect();
-    c.hello();
-    let id = queued_id(&c.send_mail("a@sender.test", to, MSG));
-    c.cmd("QUIT");
-    id
-}
 
 #[test]
 fn mail_leaves_at_once_with_recipients_of_a_domain_in_one_pipelined_transaction() {
     let mx = FakeMx::start(Options::new());
     let server = Server::start("now", &base_ini("", &route("a.test", &mx, "")));
-    let id = submit(&server, &["b@a.test", "c@a.test", "d@elsewhere.test"]);
+    let id = submit(
+        &server,
+        "a@sender.test",
+        &["b@a.test", "c@a.test", "d@elsewhere.test"],
+        MSG,
+    );
     let d = mx.wait_deliveries(1, WAIT);
     assert_eq!(d[0].rcpt_addrs(), ["b@a.test", "c@a.test"]);
     let text = d[0].text();
@@ -68,7 +43,7 @@ fn mail_leaves_at_once_with_recipients_of_a_domain_in_one_pipelined_transaction(
         "MAIL, 2 RCPT and DATA in one write: {:?}",
         sessions[0].reads
     );
-    let line = wait_log(&server, &["to=<c@a.test>", "result=\"delivered\""]);
+    let line = server.wait_log(&["to=<c@a.test>", "result=\"delivered\""]);
     assert!(
         line.contains(&id)
             && line.contains("attempt=\"direct 1 of 8\"")
@@ -76,7 +51,7 @@ fn mail_leaves_at_once_with_recipients_of_a_domain_in_one_pipelined_transaction(
         "{line}"
     );
     // The recipient at the unreachable domain is still queued; the others are done.
-    wait_log(&server, &["to=<d@elsewhere.test>", "deferred"]);
+    server.wait_log(&["to=<d@elsewhere.test>", "deferred"]);
     let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
     assert!(
         out.contains("delivered b@a.test") && out.contains("pending   d@elsewhere.test"),
@@ -91,14 +66,14 @@ fn a_temporary_failure_is_retried_while_other_mail_keeps_flowing() {
         "tempfail",
         &base_ini("", &route("a.test", &mx, "retry_delay = 2s")),
     );
-    let first = submit(&server, &["tempfail@a.test"]);
-    wait_log(&server, &["to=<tempfail@a.test>", "deferred", "451 4.7.1"]);
+    let first = submit(&server, "a@sender.test", &["tempfail@a.test"], MSG);
+    server.wait_log(&["to=<tempfail@a.test>", "deferred", "451 4.7.1"]);
     let (_, shown, _) = run_cli(server.dir.path(), &["show", &first]);
     assert!(
         shown.contains("RCPT") && shown.contains("451 4.7.1"),
         "the step record shows the failing step:\n{shown}"
     );
-    submit(&server, &["other@a.test"]);
+    submit(&server, "a@sender.test", &["other@a.test"], MSG);
     let d = mx.wait_deliveries(2, WAIT);
     assert_eq!(
         d[0].rcpt_addrs(),
@@ -106,31 +81,30 @@ fn a_temporary_failure_is_retried_while_other_mail_keeps_flowing() {
         "other mail is not held up"
     );
     assert_eq!(d[1].rcpt_addrs(), ["tempfail@a.test"]);
-    wait_log(
-        &server,
-        &[
-            "to=<tempfail@a.test>",
-            "direct 2 of 8",
-            "result=\"delivered\"",
-        ],
-    );
+    server.wait_log(&[
+        "to=<tempfail@a.test>",
+        "direct 2 of 8",
+        "result=\"delivered\"",
+    ]);
 }
 
 #[test]
 fn a_permanent_failure_fails_at_once_and_leaves_the_queue() {
     let mx = FakeMx::start(Options::new());
     let server = Server::start("permfail", &base_ini("", &route("a.test", &mx, "")));
-    submit(&server, &["permfail@a.test", "policy@a.test"]);
-    let line = wait_log(&server, &["to=<permfail@a.test>", "failed (permanent)"]);
+    submit(
+        &server,
+        "a@sender.test",
+        &["permfail@a.test", "policy@a.test"],
+        MSG,
+    );
+    let line = server.wait_log(&["to=<permfail@a.test>", "failed (permanent)"]);
     assert!(
         line.contains("status=5.1.1") && line.contains("550 5.1.1"),
         "{line}"
     );
     // Without relay attempts, a policy refusal is final too.
-    let line = wait_log(
-        &server,
-        &["to=<policy@a.test>", "failed (refused by policy)"],
-    );
+    let line = server.wait_log(&["to=<policy@a.test>", "failed (refused by policy)"]);
     assert!(line.contains("status=5.7.1"), "{line}");
     assert!(mx.deliveries().is_empty());
     // The message has left the queue; what is left is the bounce to its sender (whose domain
@@ -159,26 +133,17 @@ fn direct_attempts_used_up_then_the_relays_in_file_order() {
         second.port()
     );
     let server = Server::start("relays", &base_ini("", &rest));
-    submit(&server, &["u@r.test"]);
+    submit(&server, "a@sender.test", &["u@r.test"], MSG);
     let d = second.wait_deliveries(1, WAIT);
     assert_eq!(d[0].rcpt_addrs(), ["u@r.test"]);
     assert_eq!(first.sessions().len(), 1, "the first relay was tried once");
-    wait_log(
-        &server,
-        &["attempt=\"direct 1 of 1\"", "connection refused"],
-    );
-    wait_log(
-        &server,
-        &["attempt=\"relay 1 of 2\"", "route=\"relay first", "451"],
-    );
-    wait_log(
-        &server,
-        &[
-            "attempt=\"relay 2 of 2\"",
-            "route=\"relay second",
-            "delivered",
-        ],
-    );
+    server.wait_log(&["attempt=\"direct 1 of 1\"", "connection refused"]);
+    server.wait_log(&["attempt=\"relay 1 of 2\"", "route=\"relay first", "451"]);
+    server.wait_log(&[
+        "attempt=\"relay 2 of 2\"",
+        "route=\"relay second",
+        "delivered",
+    ]);
 }
 
 #[test]
@@ -195,11 +160,11 @@ fn a_policy_refusal_skips_the_remaining_direct_attempts() {
         relay.port()
     );
     let server = Server::start("policy", &base_ini("", &rest));
-    submit(&server, &["someone@p.test"]);
+    submit(&server, "a@sender.test", &["someone@p.test"], MSG);
     relay.wait_deliveries(1, WAIT);
     assert_eq!(mx.sessions().len(), 1, "one direct attempt only");
-    wait_log(&server, &["attempt=\"direct 1 of 3\"", "554 5.7.1"]);
-    wait_log(&server, &["attempt=\"relay 1 of 1\"", "delivered"]);
+    server.wait_log(&["attempt=\"direct 1 of 3\"", "554 5.7.1"]);
+    server.wait_log(&["attempt=\"relay 1 of 1\"", "delivered"]);
 }
 
 #[test]
@@ -222,13 +187,11 @@ fn max_connections_is_never_exceeded() {
 
 #[test]
 fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
-    let dir = TempDir::new("runs");
     let dead = base_ini(
         "",
         &format!("[domain:k.test]\nmx = {DEAD}\nretry_delay = 1s\n"),
     );
-    std::fs::write(dir.path().join("qksmtp.ini"), &dead).unwrap();
-    let server = Server::start_in(dir);
+    let server = Server::start("runs", &dead);
     let mut c = server.connect();
     c.hello();
     for _ in 0..4 {
@@ -238,11 +201,7 @@ fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
     let dir = server.kill9();
     let mx = FakeMx::start(Options::new());
     let rules = "max_connections = 1\nmax_continuous = 2\ncontinuous_delay = 1s\nretry_delay = 1s";
-    std::fs::write(
-        dir.path().join("qksmtp.ini"),
-        base_ini("", &route("k.test", &mx, rules)),
-    )
-    .unwrap();
+    write_ini(dir.path(), &base_ini("", &route("k.test", &mx, rules)));
     let server = Server::start_in(dir);
     assert!(
         server
@@ -274,14 +233,14 @@ fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
 fn starttls_to_an_mx_with_a_self_signed_certificate() {
     let dir = TempDir::new("tls-cert");
     let mx = FakeMx::start(Options {
-        tls: Some(self_signed_identity(dir.path())),
+        tls: Some(make_cert(dir.path())),
         ..Options::new()
     });
     let server = Server::start("starttls", &base_ini("", &route("t.test", &mx, "")));
-    let id = submit(&server, &["x@t.test"]);
+    let id = submit(&server, "a@sender.test", &["x@t.test"], MSG);
     let d = mx.wait_deliveries(1, WAIT);
     assert!(d[0].tls, "delivered over TLS");
-    wait_log(&server, &[&id, "delivered"]);
+    server.wait_log(&[&id, "delivered"]);
 }
 
 #[test]
@@ -297,7 +256,7 @@ fn auth_plain_and_login_to_a_relay() {
             relay.port()
         );
         let server = Server::start(&format!("auth-{mech}"), &base_ini("", &rest));
-        submit(&server, &["y@anywhere.test"]);
+        submit(&server, "a@sender.test", &["y@anywhere.test"], MSG);
         let d = relay.wait_deliveries(1, WAIT);
         assert_eq!(d[0].auth_user.as_deref(), Some("qkuser"), "{mech}");
         let lines = &relay.sessions()[0].lines;
@@ -313,7 +272,7 @@ fn auth_plain_and_login_to_a_relay() {
         if mech == "plain" {
             assert_eq!(auth, "AUTH PLAIN AHFrdXNlcgBzM2NyZXQgcGFzcw==");
         }
-        let log = wait_log(&server, &["delivered"]);
+        let log = server.wait_log(&["delivered"]);
         assert!(!log.contains("s3cret"), "no password in the log");
     }
 }
@@ -325,13 +284,18 @@ fn a_drop_in_data_is_temporary_and_the_worker_goes_on() {
         "drop",
         &base_ini("", &route("a.test", &mx, "retry_delay = 1h")),
     );
-    submit(&server, &["disconnect-in-data@a.test"]);
-    let line = wait_log(&server, &["to=<disconnect-in-data@a.test>", "deferred"]);
+    submit(
+        &server,
+        "a@sender.test",
+        &["disconnect-in-data@a.test"],
+        MSG,
+    );
+    let line = server.wait_log(&["to=<disconnect-in-data@a.test>", "deferred"]);
     assert!(
         line.contains("closed the connection") || line.contains("network error"),
         "{line}"
     );
-    submit(&server, &["fine@a.test"]);
+    submit(&server, "a@sender.test", &["fine@a.test"], MSG);
     let d = mx.wait_deliveries(1, WAIT);
     assert_eq!(d[0].rcpt_addrs(), ["fine@a.test"]);
 }
@@ -352,19 +316,21 @@ fn dns_answers_decide_permanent_and_temporary_failures() {
     let server = Server::start("dns", &base_ini("", &rest));
     submit(
         &server,
+        "a@sender.test",
         &["a@nowhere.test", "b@nullmx.test", "c@broken.test"],
+        MSG,
     );
-    let nx = wait_log(&server, &["to=<a@nowhere.test>"]);
+    let nx = server.wait_log(&["to=<a@nowhere.test>"]);
     assert!(
         nx.contains("failed (permanent)") && nx.contains("status=5.1.2"),
         "{nx}"
     );
-    let null = wait_log(&server, &["to=<b@nullmx.test>"]);
+    let null = server.wait_log(&["to=<b@nullmx.test>"]);
     assert!(
         null.contains("failed (permanent)") && null.contains("status=5.1.10"),
         "{null}"
     );
-    let tmp = wait_log(&server, &["to=<c@broken.test>"]);
+    let tmp = server.wait_log(&["to=<c@broken.test>"]);
     assert!(
         tmp.contains("deferred") && tmp.contains("status=4.4.3"),
         "{tmp}"
@@ -378,9 +344,9 @@ fn the_connection_is_reused_for_the_next_message_to_the_same_destination() {
         "reuse",
         &base_ini("", &route("a.test", &mx, "max_continuous = 5")),
     );
-    submit(&server, &["one@a.test"]);
+    submit(&server, "a@sender.test", &["one@a.test"], MSG);
     mx.wait_deliveries(1, WAIT);
-    submit(&server, &["two@a.test"]);
+    submit(&server, "a@sender.test", &["two@a.test"], MSG);
     let d = mx.wait_deliveries(2, WAIT);
     assert_eq!(
         d[1].session,

@@ -12,9 +12,6 @@ use common::fake_mx::{Delivery, FakeMx, Options};
 use common::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 fn msg(subject: &str) -> String {
     format!("Subject: {subject}\r\nFrom: s@disk.test\r\n\r\nSome text.\r\n.\r\n")
@@ -52,14 +49,6 @@ fn files_of(spool: &Path, id: &str) -> Vec<String> {
     v
 }
 
-fn submit(server: &Server, from: &str, to: &[&str], subject: &str) -> String {
-    let mut c = server.connect();
-    c.hello();
-    let r = c.send_mail(from, to, &msg(subject));
-    c.cmd("QUIT");
-    r
-}
-
 fn has(deliveries: &[Delivery], subject: &str, rcpt: &str) -> bool {
     deliveries.iter().any(|d| {
         d.text().contains(&format!("Subject: {subject}\r\n"))
@@ -74,13 +63,12 @@ fn retry(dir: &Path, id: &str) {
 
 /// A server with its spool on `fs`; disk.test goes to `mx`, soft.test to `soft`, each
 /// retried after an hour (or on `retry`).
-fn start(name: &str, fs: &Tmpfs, mx: &FakeMx, soft: &FakeMx) -> (Server, PathBuf, PathBuf) {
+fn start_on(fs: &Tmpfs, name: &str, mx: &FakeMx, soft: &FakeMx) -> (Server, PathBuf, PathBuf) {
     let spool = fs.path().join("spool");
     let rest = format!(
-        "[domain:disk.test]\nmx = 127.0.0.1:{}\nretry_delay = 1h\n\
-         [domain:soft.test]\nmx = 127.0.0.1:{}\nretry_delay = 1h\n",
-        mx.port(),
-        soft.port()
+        "{}{}",
+        route("disk.test", mx, "retry_delay = 1h"),
+        route("soft.test", soft, "retry_delay = 1h")
     );
     let ini = status_ini(&rest).replace(
         "spool_dir = spool\n",
@@ -119,23 +107,23 @@ fn a_full_disk_refuses_with_452_keeps_the_queue_and_recovers() {
         return;
     };
     let (mx, soft) = two_mx();
-    let (server, dir, spool) = start("disk-full", &fs, &mx, &soft);
+    let (server, dir, spool) = start_on(&fs, "disk-full", &mx, &soft);
 
     // Before the disk fills: A is delivered to a@, 451 for tempfail@; P gets 451 (550 on
     // its next try); G gets 451 every time. All three wait in the spool.
-    let a = queued_id(&submit(
+    let a = submit(
         &server,
         "s@disk.test",
         &["a@disk.test", "tempfail@disk.test"],
-        "A",
-    ));
-    let p = queued_id(&submit(
+        &msg("A"),
+    );
+    let p = submit(
         &server,
         "s@disk.test",
         &["later-permfail@disk.test"],
-        "P",
-    ));
-    let g = queued_id(&submit(&server, "s@disk.test", &["g@soft.test"], "G"));
+        &msg("P"),
+    );
+    let g = submit(&server, "s@disk.test", &["g@soft.test"], &msg("G"));
     // Each first attempt is over once its envelope was rewritten with it.
     for id in [&a, &p, &g] {
         wait_until(|| tried(&read_env(&spool, id)), "the first attempts");
@@ -206,15 +194,15 @@ fn a_bounce_owed_on_a_full_disk_goes_out_when_space_returns_and_the_rest_is_deli
         return;
     };
     let (mx, soft) = two_mx();
-    let (server, dir, spool) = start("disk-full-owed", &fs, &mx, &soft);
+    let (server, dir, spool) = start_on(&fs, "disk-full-owed", &mx, &soft);
     // Q: 451 for both recipients first; later-permfail@ gets 550 on its next try, w@ 451
     // until the soft MX is told to accept.
-    let q = queued_id(&submit(
+    let q = submit(
         &server,
         "s@disk.test",
         &["later-permfail@disk.test", "w@soft.test"],
-        "Q",
-    ));
+        &msg("Q"),
+    );
     wait_until(|| tried(&read_env(&spool, &q)), "the first attempts");
 
     let filler = fill(fs.path());
@@ -276,12 +264,4 @@ fn read_env(spool: &Path, id: &str) -> Vec<u8> {
 fn tried(env: &[u8]) -> bool {
     let text = String::from_utf8_lossy(env);
     text.contains("\nrcpt ") && !text.contains(" tries=0/")
-}
-
-fn wait_until(cond: impl Fn() -> bool, what: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -1,45 +1,17 @@
 //! The fake MX the delivery tests use, tested on its own with a plain TCP (and TLS) client:
-//! pipelined transactions, the magic local parts, STARTTLS, AUTH, greetings, and shutdown.
+//! pipelined transactions, the magic local parts, STARTTLS, AUTH, greetings, the script of
+//! misbehaviour, and shutdown.
 
 mod common;
 use common::fake_mx::*;
 use common::*;
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
 
 fn connect(mx: &FakeMx) -> Client {
     Client::new(TcpStream::connect(mx.addr).unwrap())
-}
-
-/// Reads one reply byte by byte from any stream (nothing is buffered past it).
-fn reply_from<S: Read>(s: &mut S) -> String {
-    let mut all = Vec::new();
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        if s.read(&mut b).unwrap_or(0) == 0 {
-            return all.join("\n");
-        }
-        if b[0] != b'\n' {
-            line.push(b[0]);
-            continue;
-        }
-        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-        line.clear();
-        let last = text.as_bytes().get(3) != Some(&b'-');
-        all.push(text);
-        if last {
-            return all.join("\n");
-        }
-    }
-}
-
-fn cmd_on<S: Read + Write>(s: &mut S, line: &str) -> String {
-    s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-    reply_from(s)
 }
 
 #[test]
@@ -150,7 +122,7 @@ fn tempfail_once_then_ok() {
 fn starttls_and_auth_plain() {
     let dir = TempDir::new("fake-mx-tls");
     let mx = FakeMx::start(Options {
-        tls: Some(self_signed_identity(dir.path())),
+        tls: Some(make_cert(dir.path())),
         auth: Some(("user".into(), "secret".into())),
         dsn: true,
         ..Options::new()
@@ -164,29 +136,22 @@ fn starttls_and_auth_plain() {
     c.send("STARTTLS\r\nNOOP\r\n");
     assert!(c.reply().starts_with("220"));
 
-    let connector = native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
-        .unwrap();
-    let mut s = connector
-        .connect("localhost", c.stream.try_clone().unwrap())
-        .unwrap();
-    let ehlo = cmd_on(&mut s, "EHLO client.qksmtp.test");
+    let mut s = TlsClient::handshake(c.stream.try_clone().unwrap());
+    let ehlo = s.cmd("EHLO client.qksmtp.test");
     assert!(
         !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
         "{ehlo}"
     );
-    let bad = b64_encode(b"\0user\0wrong");
-    assert!(cmd_on(&mut s, &format!("AUTH PLAIN {bad}")).starts_with("535 5.7.8"));
-    let good = b64_encode(b"\0user\0secret");
-    assert!(cmd_on(&mut s, "AUTH PLAIN").starts_with("334"));
-    assert!(cmd_on(&mut s, &good).starts_with("235 2.7.0"));
-    assert!(cmd_on(&mut s, "MAIL FROM:<a@x.test> RET=HDRS").starts_with("250"));
-    assert!(cmd_on(&mut s, "RCPT TO:<b@x.test>").starts_with("250"));
-    assert!(cmd_on(&mut s, "DATA").starts_with("354"));
-    assert!(cmd_on(&mut s, "secret stuff\r\n.").starts_with("250"));
-    assert!(cmd_on(&mut s, "QUIT").starts_with("221"));
+    let bad = b64(b"\0user\0wrong");
+    assert!(s.cmd(&format!("AUTH PLAIN {bad}")).starts_with("535 5.7.8"));
+    let good = b64(b"\0user\0secret");
+    assert!(s.cmd("AUTH PLAIN").starts_with("334"));
+    assert!(s.cmd(&good).starts_with("235 2.7.0"));
+    assert!(s.cmd("MAIL FROM:<a@x.test> RET=HDRS").starts_with("250"));
+    assert!(s.cmd("RCPT TO:<b@x.test>").starts_with("250"));
+    assert!(s.cmd("DATA").starts_with("354"));
+    assert!(s.cmd("secret stuff\r\n.").starts_with("250"));
+    assert!(s.cmd("QUIT").starts_with("221"));
 
     let d = mx.wait_deliveries(1, T);
     assert!(d[0].tls);
@@ -208,13 +173,13 @@ fn auth_login() {
     let mut c = connect(&mx);
     c.hello();
     assert_eq!(c.cmd("AUTH LOGIN"), "334 VXNlcm5hbWU6");
-    assert_eq!(c.cmd(&b64_encode(b"user")), "334 UGFzc3dvcmQ6");
-    assert!(c.cmd(&b64_encode(b"nope")).starts_with("535 5.7.8"));
+    assert_eq!(c.cmd(&b64(b"user")), "334 UGFzc3dvcmQ6");
+    assert!(c.cmd(&b64(b"nope")).starts_with("535 5.7.8"));
     assert_eq!(
-        c.cmd(&format!("AUTH LOGIN {}", b64_encode(b"user"))),
+        c.cmd(&format!("AUTH LOGIN {}", b64(b"user"))),
         "334 UGFzc3dvcmQ6"
     );
-    assert!(c.cmd(&b64_encode(b"secret")).starts_with("235"));
+    assert!(c.cmd(&b64(b"secret")).starts_with("235"));
     assert!(c.cmd("MAIL FROM:<a@x.test>").starts_with("250"));
     assert_eq!(b64_decode("dXNlcg==").unwrap(), b"user");
     assert_eq!(b64_decode("dXNlcg").unwrap(), b"user");
@@ -304,4 +269,61 @@ fn concurrency_is_counted_and_drop_stops() {
     drop(mx);
     assert!(idle.closed());
     assert!(TcpStream::connect(addr).is_err());
+}
+
+/// The script, step by step: (rules, what a client does, the replies it gets in order; ""
+/// is the connection closed).
+#[test]
+fn the_script_takes_over_where_it_says() {
+    let close = |t: &str| Act::ReplyClose(t.to_string());
+    let reply = |t: &str| Act::Reply(t.to_string());
+    let mail_rcpts = "EHLO client.qksmtp.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nRCPT TO:<d@x.test>\r\n";
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<Rule>, &str, Vec<&str>)> = vec![
+        (vec![Rule::new(Step::Greeting, close("421 4.7.0 throttled")).sessions(0..1)],
+         "", vec!["421 4.7.0 throttled", ""]),
+        (vec![Rule::new(Step::Rcpt, reply("452 4.5.3 Too many recipients")).from(3)],
+         mail_rcpts, vec!["220", "250-", "250 2.1.0", "250 2.1.5", "250 2.1.5", "452 4.5.3"]),
+        (vec![Rule::new(Step::Mail, reply("451 4.7.1 slow down"))],
+         mail_rcpts, vec!["220", "250-", "451 4.7.1", "503 5.5.1"]),
+        (vec![Rule::new(Step::Data, Act::Close)],
+         "EHLO client.qksmtp.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n", vec!["220", "250-", "250", "250", ""]),
+    ];
+    for (script, send, want) in cases {
+        let mx = FakeMx::start(Options::scripted(script.clone()));
+        let mut c = connect(&mx);
+        c.send(send);
+        for w in &want {
+            let got = c.reply();
+            assert!(got.starts_with(w), "{script:?}: want {w:?}, got {got:?}");
+        }
+    }
+    // `sessions(0..1)`: only the first connection is throttled.
+    let mx = FakeMx::start(Options::scripted(vec![
+        Rule::new(Step::Greeting, close("421 4.7.0 throttled")).sessions(0..1),
+    ]));
+    assert!(connect(&mx).reply().starts_with("421"));
+    assert!(connect(&mx).reply().starts_with("220"));
+}
+
+#[test]
+fn an_idle_connection_gets_the_scripted_421_and_a_delay_stalls_the_greeting() {
+    let mx = FakeMx::start(Options {
+        idle: Some(Duration::from_millis(300)),
+        script: vec![
+            Rule::new(Step::Greeting, Act::Delay(Duration::from_millis(300))),
+            Rule::new(Step::Idle, Act::ReplyClose("421 4.4.2 Idle timeout".into())),
+        ],
+        ..Options::new()
+    });
+    let started = Instant::now();
+    let mut c = connect(&mx);
+    c.hello();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the greeting waited"
+    );
+    assert!(c.cmd("NOOP").starts_with("250"));
+    assert_eq!(c.reply(), "421 4.4.2 Idle timeout");
+    assert!(c.closed());
 }

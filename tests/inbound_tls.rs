@@ -147,20 +147,7 @@ fn a_handshake_trickled_a_byte_a_second_is_cut_and_normal_sessions_go_on() {
     ];
     hello.extend(1..=21u8);
     let total = hello.len();
-    let writer = {
-        let mut s = raw.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut sent = 0;
-            for b in hello {
-                if s.write_all(&[b]).is_err() {
-                    break;
-                }
-                sent += 1;
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            sent
-        })
-    };
+    let writer = trickle(raw.try_clone().unwrap(), hello);
     let mut buf = Vec::new();
     let _ = std::io::Read::read_to_end(&mut raw, &mut buf);
     assert!(!buf.starts_with(b"220"), "{buf:?}");
@@ -207,7 +194,7 @@ fn check_reports_a_key_that_does_not_belong_to_the_certificate() {
     std::fs::rename(dir.path().join("cert.pem"), dir.path().join("a.pem")).unwrap();
     make_cert(dir.path());
     let ini = base_ini("tls_cert = a.pem\ntls_key = key.pem", "");
-    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    write_ini(dir.path(), &ini);
     let (code, _, err) = run_cli(dir.path(), &["check"]);
     assert_eq!(code, 1, "{err}");
     assert!(

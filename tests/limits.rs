@@ -10,7 +10,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
 /// Runs the server with room for a few thousand sockets (two per session).
 const ULIMIT: [&str; 3] = [
     "sh",
@@ -19,10 +18,12 @@ const ULIMIT: [&str; 3] = [
 ];
 const MSG: &str = "Subject: limits\r\n\r\nHello.\r\n.\r\n";
 
-fn start(name: &str, server_extra: &str, rest: &str) -> Server {
-    let dir = TempDir::new(name);
-    std::fs::write(dir.path().join("qksmtp.ini"), base_ini(server_extra, rest)).unwrap();
-    Server::start_wrapped(dir, &ULIMIT)
+/// `Server::start` on `base_ini(server_extra, rest)`, with room for many sockets (`ULIMIT`).
+fn start_roomy(name: &str, server_extra: &str, rest: &str) -> Server {
+    Server::start_wrapped(
+        TempDir::with_ini(name, &base_ini(server_extra, rest)),
+        &ULIMIT,
+    )
 }
 
 /// Connects without the test client's extra handle (one descriptor per connection) and
@@ -63,7 +64,7 @@ fn a_thousand_idle_sessions_stay_small_and_the_limit_is_enforced() {
         have >= 2200,
         "need ~2,200 open files for this test, have {have}"
     );
-    let server = start(
+    let server = start_roomy(
         "sessions",
         "max_sessions = 1001\nmax_sessions_per_ip = 5000\n",
         "",
@@ -102,22 +103,19 @@ fn a_thousand_idle_sessions_stay_small_and_the_limit_is_enforced() {
     drop(idle);
     // Once they are gone, their places are free again.
     assert_eq!(fresh.cmd("QUIT").get(..3), Some("221"));
-    let deadline = std::time::Instant::now() + WAIT;
     let mut admitted = 0;
-    while admitted < 3 {
+    wait_for(WAIT, || {
         let (_s, line) = raw_connect(&server);
         if line.starts_with("220 ") {
             admitted += 1;
-        } else {
-            assert!(std::time::Instant::now() < deadline, "{line}");
-            std::thread::sleep(Duration::from_millis(20));
         }
-    }
+        (admitted == 3).then_some(()).ok_or(line)
+    });
 }
 
 #[test]
 fn sessions_per_ip_and_in_total_are_limited_with_421() {
-    let server = start("per-ip", "max_sessions = 5\nmax_sessions_per_ip = 3\n", "");
+    let server = start_roomy("per-ip", "max_sessions = 5\nmax_sessions_per_ip = 3\n", "");
     let mut from_one: Vec<Client> = (0..3).map(|_| server.connect()).collect();
     for c in &mut from_one {
         assert!(c.reply().starts_with("220 "));
@@ -144,9 +142,8 @@ fn sessions_per_ip_and_in_total_are_limited_with_421() {
 #[test]
 fn a_thousand_recipients_are_accepted_and_delivered_in_one_transaction() {
     let mx = FakeMx::start(Options::new());
-    let route = format!("[domain:r.test]\nmx = 127.0.0.1:{}\n", mx.port());
     // The default max_recipients (1000).
-    let server = start("rcpts", "", &route);
+    let server = start_roomy("rcpts", "", &route("r.test", &mx, ""));
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
@@ -177,8 +174,7 @@ fn a_thousand_recipients_are_accepted_and_delivered_in_one_transaction() {
     assert_eq!(d[0].rcpt_addrs(), want);
     // Each recipient's outcome is in the delivery log: 999 delivered, one refused for good.
     let log_path = server.dir.path().join("delivery.log");
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    wait_for(WAIT, || {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let ours: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
         let delivered = ours
@@ -192,20 +188,18 @@ fn a_thousand_recipients_are_accepted_and_delivered_in_one_transaction() {
         if delivered == 999 && failed.len() == 1 {
             assert!(failed[0].contains("550 5.1.1"), "{}", failed[0]);
             assert!(!failed[0].contains("result=\"delivered\""), "{}", failed[0]);
-            break;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
+        Err(format!(
             "{delivered} delivered, {} permfail lines",
             failed.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ))
+    });
 }
 
 #[test]
 fn max_recipients_from_the_ini_is_enforced() {
-    let server = start("rcpt-limit", "max_recipients = 3\n", "");
+    let server = start_roomy("rcpt-limit", "max_recipients = 3\n", "");
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
@@ -251,7 +245,7 @@ fn message_of(content_len: usize) -> (String, String) {
 
 #[test]
 fn a_message_exactly_at_the_size_limit_is_accepted_one_byte_more_is_refused() {
-    let server = start("size", "max_message_size = 10000\n", "");
+    let server = start_roomy("size", "max_message_size = 10000\n", "");
     let mut c = server.connect();
     let ehlo = c.hello();
     assert!(ehlo.contains("250-SIZE 10000"), "{ehlo}");
@@ -292,7 +286,7 @@ fn send_long_line(c: &mut Client, len: usize) {
 
 #[test]
 fn a_10_mb_header_line_over_the_limit_is_refused_without_buffering_it() {
-    let server = start("long-line", "max_message_size = 1M\n", "");
+    let server = start_roomy("long-line", "max_message_size = 1M\n", "");
     let mut c = server.connect();
     c.hello();
     let before = server.proc_status("VmHWM");
@@ -315,7 +309,7 @@ fn a_10_mb_header_line_over_the_limit_is_refused_without_buffering_it() {
 
 #[test]
 fn a_10_mb_header_line_within_the_limit_is_kept_as_it_came() {
-    let server = start("long-line-ok", "", "");
+    let server = start_roomy("long-line-ok", "", "");
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
@@ -332,30 +326,17 @@ fn a_10_mb_header_line_within_the_limit_is_kept_as_it_came() {
     assert!(c.cmd("NOOP").starts_with("250"));
 }
 
-/// Writes `bytes` one a second on a clone of the client's socket, until done or refused.
-fn trickle(c: &Client, bytes: &'static [u8]) -> std::thread::JoinHandle<usize> {
-    let mut s = c.stream.try_clone().unwrap();
-    std::thread::spawn(move || {
-        let mut sent = 0;
-        for b in bytes {
-            if s.write_all(&[*b]).is_err() {
-                break;
-            }
-            sent += 1;
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        sent
-    })
-}
-
 #[test]
 fn a_command_trickled_a_byte_a_second_is_cut_by_its_deadline() {
-    let server = start("trickle-cmd", "idle_timeout = 2s\n", "");
+    let server = start_roomy("trickle-cmd", "idle_timeout = 2s\n", "");
     let mut c = server.connect();
     assert!(c.reply().starts_with("220 "));
     // 25 bytes at one a second: every read comes well within idle_timeout, yet the line as
     // a whole takes far longer.
-    let writer = trickle(&c, b"EHLO client.qksmtp.test\r\n");
+    let writer = trickle(
+        c.stream.try_clone().unwrap(),
+        b"EHLO client.qksmtp.test\r\n".to_vec(),
+    );
     let r = c.reply();
     assert_eq!(r, "421 4.4.2 Timeout, closing connection");
     assert!(c.closed());
@@ -365,14 +346,17 @@ fn a_command_trickled_a_byte_a_second_is_cut_by_its_deadline() {
 
 #[test]
 fn a_message_trickled_a_byte_a_second_is_cut_and_not_stored() {
-    let server = start("trickle-data", "idle_timeout = 2s\n", "");
+    let server = start_roomy("trickle-data", "idle_timeout = 2s\n", "");
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
     assert!(c.cmd("RCPT TO:<b@x.test>").starts_with("250"));
     assert!(c.cmd("DATA").starts_with("354"));
     // Short lines, each well within idle_timeout: but 1 byte/s is under the minimum rate.
-    let writer = trickle(&c, b"a\r\nb\r\nc\r\nd\r\ne\r\nf\r\ng\r\nh\r\n.\r\n");
+    let writer = trickle(
+        c.stream.try_clone().unwrap(),
+        b"a\r\nb\r\nc\r\nd\r\ne\r\nf\r\ng\r\nh\r\n.\r\n".to_vec(),
+    );
     let r = c.reply();
     assert_eq!(r, "421 4.4.2 Timeout, closing connection");
     assert!(c.closed());
@@ -382,7 +366,7 @@ fn a_message_trickled_a_byte_a_second_is_cut_and_not_stored() {
 
 #[test]
 fn pauses_shorter_than_idle_timeout_do_not_end_a_session() {
-    let server = start("pauses", "idle_timeout = 3s\n", "");
+    let server = start_roomy("pauses", "idle_timeout = 3s\n", "");
     let mut c = server.connect();
     let pause = || std::thread::sleep(Duration::from_secs(1));
     c.hello();
@@ -422,9 +406,8 @@ fn open_file_limits(pid: u32) -> (u64, u64) {
 fn the_server_raises_its_open_file_limit_to_what_max_sessions_needs() {
     // Started with a soft limit of 256 and the hard limit left alone: max_sessions = 1000
     // needs about 2,000 descriptors, so the server raises its soft limit itself.
-    let dir = TempDir::new("nofile");
     let ini = base_ini("max_sessions = 1000\nmax_sessions_per_ip = 1000\n", "");
-    std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
+    let dir = TempDir::with_ini("nofile", &ini);
     let low = ["sh", "-c", "ulimit -Sn 256 && exec \"$0\" \"$@\""];
     let server = Server::start_wrapped(dir, &low);
     let (soft, hard) = open_file_limits(server.child.id());

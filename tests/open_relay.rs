@@ -6,9 +6,7 @@ mod common;
 
 use common::fake_mx::{FakeMx, Options};
 use common::*;
-use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
 const MSG: &str = "Subject: relay?\r\n\r\nHello.\r\n.\r\n";
 
 /// Every way of naming a recipient at ext.test (or routing through another host).
@@ -34,15 +32,12 @@ const FORMS: &[&str] = &[
 
 /// The INI: anyone on 127.0.0.0/8 may connect, only 127.0.0.1 may relay; ext.test, x.test
 /// and local.test go to their fake MX servers, everything else to a dead port.
-fn ini(ext: &FakeMx, x: &FakeMx, local: &FakeMx) -> String {
+fn relay_ini(ext: &FakeMx, x: &FakeMx, local: &FakeMx) -> String {
     let rest = format!(
-        "[access]\nallow = 127.0.0.0/8\nrelay_from = 127.0.0.1/32\n\
-         [domain:ext.test]\nmx = 127.0.0.1:{}\n\
-         [domain:x.test]\nmx = 127.0.0.1:{}\n\
-         [domain:local.test]\nmx = 127.0.0.1:{}\n",
-        ext.port(),
-        x.port(),
-        local.port()
+        "[access]\nallow = 127.0.0.0/8\nrelay_from = 127.0.0.1/32\n{}{}{}",
+        route("ext.test", ext, ""),
+        route("x.test", x, ""),
+        route("local.test", local, "")
     );
     base_ini("", &rest)
 }
@@ -54,7 +49,7 @@ fn no_form_of_an_external_address_is_relayed_for_a_client_outside_relay_from() {
         FakeMx::start(Options::new()),
         FakeMx::start(Options::new()),
     );
-    let server = Server::start("relay-out", &ini(&ext, &x, &local));
+    let server = Server::start("relay-out", &relay_ini(&ext, &x, &local));
     for form in FORMS {
         // One session each: refusals count towards max_errors.
         let mut c = server.connect_from("127.0.0.2");
@@ -83,7 +78,7 @@ fn no_form_of_an_external_address_is_relayed_for_a_client_outside_relay_from() {
 }
 
 /// Submits one message to `form` from 127.0.0.1; `None` when RCPT was refused.
-fn submit(server: &Server, form: &str) -> Option<String> {
+fn submit_form(server: &Server, form: &str) -> Option<String> {
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
@@ -105,7 +100,7 @@ fn inside_relay_from_each_form_is_taken_literally() {
         FakeMx::start(Options::new()),
         FakeMx::start(Options::new()),
     );
-    let server = Server::start("relay-in", &ini(&ext, &x, &local));
+    let server = Server::start("relay-in", &relay_ini(&ext, &x, &local));
     // (form, the MX it must reach, the RCPT it must get there).
     let delivered: &[(&str, &FakeMx, &str)] = &[
         ("<a@ext.test>", &ext, "a@ext.test"),
@@ -125,7 +120,7 @@ fn inside_relay_from_each_form_is_taken_literally() {
     ];
     for (n, (form, mx, rcpt)) in delivered.iter().enumerate() {
         let before = mx.deliveries().len();
-        submit(&server, form).unwrap_or_else(|| panic!("{form} refused"));
+        submit_form(&server, form).unwrap_or_else(|| panic!("{form} refused"));
         mx.wait_deliveries(before + 1, WAIT);
         assert_eq!(
             mx.deliveries()[before].rcpt_addrs(),
@@ -143,21 +138,12 @@ fn inside_relay_from_each_form_is_taken_literally() {
         "the source route's host is never contacted"
     );
     // Not addresses: refused.
-    assert_eq!(submit(&server, "<a@ext.test@local.test>"), None);
-    assert_eq!(submit(&server, "<a@ext.test.>"), None);
+    assert_eq!(submit_form(&server, "<a@ext.test@local.test>"), None);
+    assert_eq!(submit_form(&server, "<a@ext.test.>"), None);
     // An address literal is accepted but, with `[domain:*] mx` set, goes there (the test's
     // dead port) like every domain without a rule: never to 192.0.2.1 itself.
-    let id = submit(&server, "<a@[192.0.2.1]>").expect("literal accepted");
-    let log = server.dir.path().join("delivery.log");
-    let deadline = std::time::Instant::now() + WAIT;
-    let line = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(l) = text.lines().find(|l| l.contains(&id)) {
-            break l.to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no log line for {id}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let id = submit_form(&server, "<a@[192.0.2.1]>").expect("literal accepted");
+    let line = server.wait_log(&[&id]);
     let (host, port) = DEAD.split_once(':').unwrap();
     assert!(
         line.contains(&format!("route=\"{host} [{host}]:{port}\"")),

@@ -5,6 +5,22 @@ mod common;
 use common::*;
 use std::process::Command;
 
+/// Runs `script` with python3; panics unless it succeeds; returns its output, trimmed.
+fn python(script: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3 is needed for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim().to_string()
+}
+
 #[test]
 fn python_smtplib_submits_a_message() {
     let server = Server::start("smtplib", &base_ini("", ""));
@@ -27,17 +43,7 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
 "#,
         port = server.addr.port()
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 250");
+    assert_eq!(python(&script), "ok 250");
     let env = std::fs::read_to_string(&server.spool_files("env")[0]).unwrap();
     assert!(
         env.contains("rcpt bob@example.test") && env.contains("rcpt carol@example.test"),
@@ -127,18 +133,7 @@ print("ok")
         port = server.addr.port(),
         tls_port = server.tls_addr.unwrap().port()
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert_eq!(python(&script), "ok");
     let envs: Vec<String> = server
         .spool_files("env")
         .iter()
@@ -197,24 +192,14 @@ fn openssl_s_client_starttls_smtp() {
         "s_client",
         &base_ini("tls_cert = cert.pem\ntls_key = key.pem", ""),
     );
-    let mut child = Command::new("openssl")
-        .args(["s_client", "-connect", &server.addr.to_string()])
-        .args(["-starttls", "smtp", "-crlf", "-quiet", "-ign_eof"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the openssl CLI is needed for this test");
     let input = "EHLO sclient.test\nMAIL FROM:<a@example.test>\nRCPT TO:<b@example.test>\n\
                  DATA\nSubject: s_client\n\nhi\n.\nQUIT\n";
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new("openssl")
+            .args(["s_client", "-connect", &server.addr.to_string()])
+            .args(["-starttls", "smtp", "-crlf", "-quiet", "-ign_eof"]),
+        input,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("250 2.0.0 Ok: queued as") && text.contains("221 2.0.0 Bye"),

@@ -345,11 +345,8 @@ fn a_damaged_spool_is_moved_aside_at_start_up_not_dropped() {
     assert!(listing.contains(&good), "{listing}");
     assert_eq!(listing.matches("damaged:").count(), 3, "{listing}");
     // Restarted with its status API, so that `queue` lists through it while it runs.
-    let ini = dir.path().join("qksmtp.ini");
-    let text = std::fs::read_to_string(&ini).unwrap();
-    let with_api = text.replace("status_listen =\n", "status_listen = 127.0.0.1:0\n");
-    assert_ne!(text, with_api);
-    std::fs::write(&ini, with_api).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("qksmtp.ini")).unwrap();
+    write_ini(dir.path(), &with_status_page(&text));
     let restarted = Server::start_in(dir);
     let moved = restarted
         .startup

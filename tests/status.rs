@@ -7,22 +7,6 @@ use common::*;
 use std::time::Duration;
 
 const MSG: &str = "Subject: status test\r\nFrom: a@sender.test\r\n\r\nHi.\r\n.\r\n";
-const WAIT: Duration = Duration::from_secs(20);
-
-fn route(mx: &FakeMx, extra: &str) -> String {
-    format!(
-        "[domain:a.test]\nmx = 127.0.0.1:{}\nretry_delay = 1h\n{extra}\n",
-        mx.port()
-    )
-}
-
-fn submit(server: &Server, to: &str) -> String {
-    let mut c = server.connect();
-    c.hello();
-    let id = queued_id(&c.send_mail("a@sender.test", &[to], MSG));
-    c.cmd("QUIT");
-    id
-}
 
 fn token(server: &Server) -> String {
     let text = std::fs::read_to_string(server.spool().join(".status")).unwrap();
@@ -32,12 +16,15 @@ fn token(server: &Server) -> String {
 #[test]
 fn the_api_shows_a_delivered_and_a_deferred_message_with_their_steps() {
     let mx = FakeMx::start(Options::new());
-    let server = Server::start("api", &status_ini(&route(&mx, "")));
+    let server = Server::start(
+        "api",
+        &status_ini(&route("a.test", &mx, "retry_delay = 1h")),
+    );
     let page = server
         .status_addr
         .expect("the status page address is printed");
-    let good = submit(&server, "ok@a.test");
-    let bad = submit(&server, "tempfail@a.test");
+    let good = submit(&server, "a@sender.test", &["ok@a.test"], MSG);
+    let bad = submit(&server, "a@sender.test", &["tempfail@a.test"], MSG);
     let list = wait_http(
         page,
         "/api/messages",
@@ -118,11 +105,14 @@ fn actions_are_refused_without_the_token_or_from_another_site() {
 #[test]
 fn queue_commands_work_with_the_server_up_and_down() {
     let mx = FakeMx::start(Options::new());
-    let server = Server::start("cli", &status_ini(&route(&mx, "")));
+    let server = Server::start(
+        "cli",
+        &status_ini(&route("a.test", &mx, "retry_delay = 1h")),
+    );
     let page = server.status_addr.unwrap();
     let dir = server.dir.path().to_path_buf();
     // Up: through the API.
-    let id = submit(&server, "tempfail@a.test");
+    let id = submit(&server, "a@sender.test", &["tempfail@a.test"], MSG);
     wait_http(
         page,
         &format!("/api/messages/{id}"),
@@ -141,7 +131,7 @@ fn queue_commands_work_with_the_server_up_and_down() {
         "{listed}"
     );
     assert_eq!(run_cli(&dir, &["retry", &id]).0, 0);
-    std::thread::sleep(Duration::from_millis(300));
+    mx.wait_until(Duration::from_millis(300), |d, _| !d.is_empty());
     assert_eq!(mx.deliveries().len(), 0, "a held message is not tried");
     assert_eq!(run_cli(&dir, &["release", &id]).0, 0);
     assert_eq!(run_cli(&dir, &["retry", &id]).0, 0);
@@ -153,16 +143,16 @@ fn queue_commands_work_with_the_server_up_and_down() {
     );
     let (code, shown, _) = run_cli(&dir, &["show", &id]);
     assert!(code == 0 && shown.contains("DATA-DONE"), "{shown}");
-    let parked = submit(&server, "x@unrouted.test");
+    let parked = submit(&server, "a@sender.test", &["x@unrouted.test"], MSG);
     assert_eq!(run_cli(&dir, &["delete", &parked]).0, 0);
     assert_eq!(run_cli(&dir, &["delete", &parked]).0, 1, "not found");
     assert_eq!(run_cli(&dir, &["retry", "nonsense"]).0, 1);
     assert_eq!(run_cli(&dir, &["retry"]).0, 2);
     // Down: on the spool, under the lock.
-    let second = submit(&server, "later@a.test");
+    let second = submit(&server, "a@sender.test", &["later@a.test"], MSG);
     wait_http(page, "/api/status", &["\"delivered\":2"]);
-    let held = submit(&server, "x@unrouted.test");
-    let gone = submit(&server, "y@unrouted.test");
+    let held = submit(&server, "a@sender.test", &["x@unrouted.test"], MSG);
+    let gone = submit(&server, "a@sender.test", &["y@unrouted.test"], MSG);
     let (_, dir_kept) = server.terminate();
     assert_eq!(run_cli(dir_kept.path(), &["hold", &held]).0, 0);
     assert_eq!(run_cli(dir_kept.path(), &["delete", &gone]).0, 0);
@@ -193,7 +183,10 @@ fn queue_commands_work_with_the_server_up_and_down() {
 #[test]
 fn send_t_with_a_here_document_delivers_and_waits_in_the_spool_when_stopped() {
     let mx = FakeMx::start(Options::new());
-    let server = Server::start("send", &status_ini(&route(&mx, "")));
+    let server = Server::start(
+        "send",
+        &status_ini(&route("a.test", &mx, "retry_delay = 1h")),
+    );
     let script = format!(
         "{BIN} send -t -oi --config {}/qksmtp.ini <<'EOF'\nFrom: Me <me@sender.test>\nTo: You <you@a.test>\nBcc: hidden@a.test\nSubject: from a script\n\nline one\n.\nline three\nEOF\n",
         server.dir.path().display()

@@ -1,17 +1,29 @@
 //! Test harness: runs the real qksmtp binary from a temporary INI on 127.0.0.1:0, reads the
-//! bound port from its start-up lines, and speaks SMTP to it.
-#![allow(dead_code)]
+//! bound port from its start-up lines, builds INIs, and waits for what tests look for.
+//! The SMTP client is in `client.rs`, the fake SMTP server in `fake_mx.rs`.
+// Each test file uses a part of the harness.
+#![allow(dead_code, unused_imports)]
+
+mod base64;
+mod client;
+pub mod fake_mx;
+mod tls;
+
+pub use base64::{b64, b64_decode};
+pub use client::{Client, Smtp, TlsClient, queued_id, submit, trickle};
+pub use tls::{make_cert, tls_connector};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_qksmtp");
-const WAIT: Duration = Duration::from_secs(20);
+/// How long a test waits for something that should happen.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A fresh, empty temporary folder, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -28,6 +40,14 @@ impl TempDir {
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
+
+    /// A new temp dir with `ini` as its `qksmtp.ini`.
+    pub fn with_ini(name: &str, ini: &str) -> TempDir {
+        let dir = TempDir::new(name);
+        write_ini(dir.path(), ini);
+        dir
+    }
+
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -39,6 +59,11 @@ impl Drop for TempDir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+/// (Over)writes `dir/qksmtp.ini`.
+pub fn write_ini(dir: &Path, ini: &str) {
+    std::fs::write(dir.join("qksmtp.ini"), ini).unwrap();
 }
 
 /// The INI every test starts from: loopback port 0, no status page, its own spool. DNS goes
@@ -64,8 +89,46 @@ pub fn base_ini(server_extra: &str, rest: &str) -> String {
     ini
 }
 
+/// `base_ini("", rest)` with the status page on a free loopback port.
+pub fn status_ini(rest: &str) -> String {
+    with_status_page(&base_ini("", rest))
+}
+
+/// This INI (made by `base_ini`) with the status page on a free loopback port.
+pub fn with_status_page(ini: &str) -> String {
+    let on = ini.replace("status_listen =\n", "status_listen = 127.0.0.1:0\n");
+    assert_ne!(on, ini, "no 'status_listen =' line in the INI");
+    on
+}
+
+/// A `[domain:DOMAIN]` section that sends its mail to the fake MX `mx`, with `extra` keys
+/// (lines) in it.
+pub fn route(domain: &str, mx: &fake_mx::FakeMx, extra: &str) -> String {
+    format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n{extra}\n", mx.port())
+}
+
 /// A loopback port where nothing listens (connections are refused).
 pub const DEAD: &str = "127.0.0.1:9";
+
+/// Calls `probe` every 20 ms until it gives `Ok`, and returns that; after `within`, panics
+/// with its last `Err` (what it saw instead).
+pub fn wait_for<T>(within: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(seen) if Instant::now() >= deadline => panic!("timed out after {within:?}: {seen}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// `wait_for` a plain condition: waits until `cond()` holds; `what` names it in the panic.
+pub fn wait_until(mut cond: impl FnMut() -> bool, what: &str) {
+    wait_for(WAIT, || {
+        cond().then_some(()).ok_or_else(|| what.to_string())
+    })
+}
 
 pub struct Server {
     pub dir: TempDir,
@@ -87,17 +150,14 @@ pub struct Server {
 impl Server {
     /// Writes `ini` to a new temp dir and starts the server on it.
     pub fn start(name: &str, ini: &str) -> Server {
-        let dir = TempDir::new(name);
-        std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
-        Server::start_in(dir)
+        Server::start_in(TempDir::with_ini(name, ini))
     }
 
-    /// Like `start`, with a fresh self-signed `cert.pem` + `key.pem` (openssl CLI) beside the
+    /// Like `start`, with a fresh self-signed `cert.pem` + `key.pem` (`make_cert`) beside the
     /// INI, so that `tls_cert = cert.pem` / `tls_key = key.pem` in it work.
     pub fn start_tls(name: &str, ini: &str) -> Server {
-        let dir = TempDir::new(name);
+        let dir = TempDir::with_ini(name, ini);
         make_cert(dir.path());
-        std::fs::write(dir.path().join("qksmtp.ini"), ini).unwrap();
         Server::start_in(dir)
     }
 
@@ -125,43 +185,48 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start qksmtp");
-        let rx = forward_lines(child.stdout.take().unwrap());
+        let lines = forward_lines(child.stdout.take().unwrap());
         let stderr = forward_lines(child.stderr.take().unwrap());
-        let mut startup = Vec::new();
+        let mut server = Server {
+            dir,
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            status_addr: None,
+            tls_addr: None,
+            lines,
+            startup: Vec::new(),
+            stderr,
+        };
+        server.read_startup();
+        server
+    }
+
+    /// Reads the start-up lines up to "ready", noting the addresses they give.
+    fn read_startup(&mut self) {
         let mut addr = None;
-        let mut status_addr = None;
-        let mut tls_addr = None;
         loop {
-            let line = rx
+            let line = self
+                .lines
                 .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no 'ready' line; got {startup:?}"));
+                .unwrap_or_else(|_| panic!("no 'ready' line; got {:?}", self.startup));
             if let Some(rest) = line.strip_prefix("qksmtp: listening on ") {
                 let (bound, kind) = rest.split_once(' ').unwrap();
                 let bound: SocketAddr = bound.parse().unwrap();
                 match kind {
-                    "(smtps)" => tls_addr = tls_addr.or(Some(bound)),
+                    "(smtps)" => self.tls_addr = self.tls_addr.or(Some(bound)),
                     _ => addr = addr.or(Some(bound)),
                 }
             }
             if let Some(rest) = line.strip_prefix("qksmtp: status page http://") {
-                status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
+                self.status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
             }
             let ready = line.starts_with("qksmtp: ready");
-            startup.push(line);
+            self.startup.push(line);
             if ready {
                 break;
             }
         }
-        Server {
-            dir,
-            child,
-            addr: addr.expect("a listening line"),
-            status_addr,
-            tls_addr,
-            lines: rx,
-            startup,
-            stderr,
-        }
+        self.addr = addr.expect("a listening line");
     }
 
     pub fn connect(&self) -> Client {
@@ -181,11 +246,7 @@ impl Server {
     /// Connects to the implicit-TLS listener and does the handshake (any certificate).
     pub fn connect_tls(&self) -> TlsClient {
         let tcp = TcpStream::connect(self.tls_addr.expect("a listen_tls address")).unwrap();
-        tcp.set_read_timeout(Some(WAIT)).unwrap();
-        let tls = tls_connector().connect("localhost", tcp).unwrap();
-        TlsClient {
-            reader: BufReader::new(tls),
-        }
+        TlsClient::handshake(tcp)
     }
 
     /// A field of the server's `/proc/PID/status` in kB (`VmRSS`, `VmHWM`) or as a count
@@ -219,10 +280,10 @@ impl Server {
     /// Waits for a line of the server's log (stderr) containing `needle`; returns it.
     /// Lines read before it are consumed.
     pub fn wait_stderr(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
+        let deadline = Instant::now() + WAIT;
         let mut seen = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             match self.stderr.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(line) => seen.push(line),
@@ -235,6 +296,19 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Waits until the delivery log (`delivery.log`) has a line containing every one of
+    /// `parts`; returns the first such line.
+    pub fn wait_log(&self, parts: &[&str]) -> String {
+        let path = self.dir.path().join("delivery.log");
+        wait_for(WAIT, || {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            match log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                Some(line) => Ok(line.to_string()),
+                None => Err(format!("no log line with {parts:?} in:\n{log}")),
+            }
+        })
     }
 
     fn take_dir(&mut self) -> TempDir {
@@ -273,14 +347,12 @@ pub fn signal(child: &Child, name: &str) {
 }
 
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(std::time::Instant::now() < deadline, "qksmtp did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(WAIT, || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "qksmtp did not exit".to_string())
+    })
 }
 
 pub fn spool_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
@@ -297,12 +369,18 @@ pub fn spool_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 
 /// Runs `qksmtp ARGS --config DIR/qksmtp.ini`; returns (exit code, stdout, stderr).
 pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
+    run_cli_stdin(dir, args, "")
+}
+
+/// Runs `qksmtp ARGS --config DIR/qksmtp.ini` with `stdin` as standard input; returns (exit
+/// code, stdout, stderr).
+pub fn run_cli_stdin(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .arg("--config")
-        .arg(dir.join("qksmtp.ini"))
-        .output()
-        .unwrap();
+        .arg(dir.join("qksmtp.ini"));
+    let out = run_with_stdin(&mut command, stdin);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -310,181 +388,26 @@ pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A minimal SMTP client for tests: raw writes, reply reads.
-pub struct Client {
-    pub stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    pub fn new(stream: TcpStream) -> Client {
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Client { stream, reader }
-    }
-
-    /// Reads one (possibly multi-line) reply; returns its lines joined with '\n'.
-    /// An empty string means the server closed the connection.
-    pub fn reply(&mut self) -> String {
-        read_reply(&mut self.reader)
-    }
-
-    /// STARTTLS (must get 220), then the TLS handshake (any certificate accepted).
-    pub fn starttls(mut self) -> TlsClient {
-        let r = self.cmd("STARTTLS");
-        assert!(r.starts_with("220 2.0.0"), "{r}");
-        assert!(self.reader.buffer().is_empty(), "bytes after the 220");
-        let tls = tls_connector().connect("localhost", self.stream).unwrap();
-        TlsClient {
-            reader: BufReader::new(tls),
-        }
-    }
-
-    pub fn send(&mut self, raw: &str) {
-        self.stream.write_all(raw.as_bytes()).unwrap();
-    }
-
-    pub fn send_bytes(&mut self, raw: &[u8]) {
-        self.stream.write_all(raw).unwrap();
-    }
-
-    /// Sends one command line and returns the reply.
-    pub fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{line}\r\n"));
-        self.reply()
-    }
-
-    /// True when the server has closed the connection (reads EOF).
-    pub fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 1];
-        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
-    }
-
-    /// Greeting + EHLO; returns the EHLO reply.
-    pub fn hello(&mut self) -> String {
-        let greeting = self.reply();
-        assert!(greeting.starts_with("220 "), "{greeting}");
-        let ehlo = self.cmd("EHLO client.qksmtp.test");
-        assert!(ehlo.starts_with("250"), "{ehlo}");
-        ehlo
-    }
-
-    /// A whole transaction; returns the final reply to the data.
-    pub fn send_mail(&mut self, from: &str, to: &[&str], data: &str) -> String {
-        assert!(self.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
-        for rcpt in to {
-            let r = self.cmd(&format!("RCPT TO:<{rcpt}>"));
-            assert!(r.starts_with("250"), "RCPT {rcpt}: {r}");
-        }
-        assert!(self.cmd("DATA").starts_with("354"));
-        self.send(data);
-        self.reply()
-    }
-}
-
-/// Reads one (possibly multi-line) reply; "" when the connection is closed.
-fn read_reply<R: BufRead>(reader: &mut R) -> String {
-    let mut all = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return all.join("\n");
-        }
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        let last = line.as_bytes().get(3) != Some(&b'-');
-        all.push(line);
-        if last {
-            return all.join("\n");
-        }
-    }
-}
-
-/// A client that accepts any certificate (the tests' certificates are self-signed).
-pub fn tls_connector() -> native_tls::TlsConnector {
-    native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
+/// Runs `command` with `stdin` written to its standard input (then closed); returns its
+/// output.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    child
+        .stdin
+        .take()
         .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
-/// The test client after STARTTLS or on an implicit-TLS port.
-pub struct TlsClient {
-    reader: BufReader<native_tls::TlsStream<TcpStream>>,
-}
-
-impl TlsClient {
-    pub fn reply(&mut self) -> String {
-        read_reply(&mut self.reader)
-    }
-
-    pub fn send(&mut self, raw: &str) {
-        self.reader.get_mut().write_all(raw.as_bytes()).unwrap();
-    }
-
-    pub fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{line}\r\n"));
-        self.reply()
-    }
-
-    /// True when the server has closed the connection.
-    pub fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 1];
-        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
-    }
-
-    /// EHLO (after STARTTLS there is no new greeting); returns the reply.
-    pub fn ehlo(&mut self) -> String {
-        let ehlo = self.cmd("EHLO client.qksmtp.test");
-        assert!(ehlo.starts_with("250"), "{ehlo}");
-        ehlo
-    }
-
-    /// A whole transaction; returns the final reply to the data.
-    pub fn send_mail(&mut self, from: &str, to: &[&str], data: &str) -> String {
-        let r = self.cmd(&format!("MAIL FROM:<{from}>"));
-        assert!(r.starts_with("250"), "MAIL: {r}");
-        for rcpt in to {
-            let r = self.cmd(&format!("RCPT TO:<{rcpt}>"));
-            assert!(r.starts_with("250"), "RCPT {rcpt}: {r}");
-        }
-        assert!(self.cmd("DATA").starts_with("354"));
-        self.send(data);
-        self.reply()
-    }
-}
-
-/// Writes a self-signed `cert.pem` + PKCS#8 `key.pem` for localhost into `dir` (openssl CLI).
-pub fn make_cert(dir: &Path) {
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-        .args(["-keyout", "key.pem", "-out", "cert.pem", "-days", "2"])
-        .args(["-subj", "/CN=localhost"])
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI is needed for the TLS tests");
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Standard base64, for AUTH payloads.
-pub fn b64(data: &[u8]) -> String {
-    fake_mx::b64_encode(data)
-}
-
-/// The queue ID from a `250 2.0.0 Ok: queued as ID` reply.
-pub fn queued_id(reply: &str) -> String {
-    assert!(reply.starts_with("250 2.0.0 Ok: queued as "), "{reply}");
-    reply.rsplit(' ').next().unwrap().to_string()
-}
-
-pub mod fake_mx;
-
-/// One HTTP request to the status page; returns (status code, body). `token` adds the
-/// action token header.
+/// One HTTP request to the status page; returns (status code, body). `headers` are added to
+/// the request (e.g. the action token).
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -503,48 +426,13 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 
 /// Polls `path` until the body contains every one of `parts`; returns the body.
 pub fn wait_http(addr: SocketAddr, path: &str, parts: &[&str]) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    wait_for(WAIT, || {
         let (_, body) = http(addr, "GET", path, &[]);
-        if parts.iter().all(|p| body.contains(p)) {
-            return body;
+        match parts.iter().all(|p| body.contains(p)) {
+            true => Ok(body),
+            false => Err(format!("{path}: no {parts:?} in:\n{body}")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{path}: no {parts:?} in:\n{body}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The INI with the status page on a free loopback port.
-pub fn status_ini(rest: &str) -> String {
-    base_ini("", rest).replace("status_listen =\n", "status_listen = 127.0.0.1:0\n")
-}
-
-/// Runs `qksmtp ARGS --config DIR/qksmtp.ini` with `stdin` as standard input.
-pub fn run_cli_stdin(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("qksmtp.ini"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    })
 }
 
 /// A small tmpfs mounted on a fresh temporary folder (needs root), unmounted on drop, also
