@@ -46,9 +46,7 @@ impl DeliveryLog {
     /// Opens `path` for appending; `None` (log_file empty) logs nowhere.
     pub fn open(path: Option<&Path>) -> std::io::Result<DeliveryLog> {
         let file = match path {
-            Some(p) => Some(BufWriter::new(
-                OpenOptions::new().create(true).append(true).open(p)?,
-            )),
+            Some(p) => Some(BufWriter::new(open_private(p)?)),
             None => None,
         };
         Ok(DeliveryLog { file })
@@ -70,5 +68,48 @@ impl DeliveryLog {
         {
             log::warn!("cannot write the delivery log: {e}");
         }
+    }
+}
+
+/// Opens the log for appending, readable by the server's user and group only (0640: it
+/// holds addresses and remote replies); a log made earlier with a wider mode is narrowed.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o640);
+        let file = options.open(path)?;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o027 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o750))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_log_is_not_readable_by_others_even_when_it_was_before() {
+        let dir = std::env::temp_dir().join(format!("qksmtp-log-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (fresh, old) = (dir.join("fresh.log"), dir.join("old.log"));
+        std::fs::write(&old, "earlier\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for path in [&fresh, &old] {
+            drop(DeliveryLog::open(Some(path)).unwrap());
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o007, 0, "{}: {mode:o}", path.display());
+            assert_eq!(mode & 0o600, 0o600, "{}: {mode:o}", path.display());
+        }
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "earlier\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

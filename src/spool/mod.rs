@@ -383,10 +383,12 @@ impl StateWriter {
         if let Some(records) = &mut self.records {
             records.insert(id.clone());
         }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{id}.{STEPS}")))?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        // Addresses and remote replies: for the server's user only, like the messages.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(self.dir.join(format!("{id}.{STEPS}")))?;
         f.write_all(text.as_bytes())
     }
 

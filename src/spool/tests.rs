@@ -302,3 +302,18 @@ fn a_fifo_named_like_a_spool_file_is_skipped_without_being_opened() {
     assert!(fifo.exists(), "left where it is for a person to look at");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn a_step_record_is_readable_by_the_server_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("steps-mode");
+    let spool = Spool::open(&dir).unwrap();
+    let env = envelope(&spool);
+    spool.commit(&env, &[b"body"]).unwrap();
+    let mut writer = spool.state_writer();
+    writer.append_record(&env.id, "direct 1 of 3\n").unwrap();
+    let meta = fs::metadata(dir.join(format!("{}.steps", env.id))).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    fs::remove_dir_all(&dir).unwrap();
+}
