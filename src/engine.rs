@@ -8,6 +8,7 @@ use crate::deliver::pool;
 use crate::deliver::worker::WorkerContext;
 use crate::dns::Resolver;
 use crate::intake::Intake;
+use crate::queue::incoming;
 use crate::queue::scheduler::Job;
 use crate::queue::thread::{self, Event, Start};
 use crate::report::log::DeliveryLog;
@@ -22,6 +23,8 @@ pub struct Engine {
     events: Sender<Event>,
     scheduler: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    /// The watcher of `spool/incoming/` and the way to stop it.
+    incoming: (Sender<()>, JoinHandle<()>),
 }
 
 /// How long DNS may take per query.
@@ -65,10 +68,14 @@ impl Engine {
         };
         let scheduler = thread::start(start, committed, events_rx)
             .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        let (stop_incoming, stopped) = bounded(1);
+        let watcher = incoming::start(intake.spool().clone(), events_tx.clone(), stopped)
+            .map_err(|e| format!("cannot start the spool watcher: {e}"))?;
         Ok(Engine {
             events: events_tx,
             scheduler,
             workers,
+            incoming: (stop_incoming, watcher),
         })
     }
 
@@ -80,6 +87,9 @@ impl Engine {
     /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
     /// the rest are abandoned (their recipients stay pending in the spool).
     pub fn stop(self, grace: Duration) {
+        let (stop_incoming, watcher) = self.incoming;
+        let _ = stop_incoming.send(());
+        let _ = watcher.join();
         let _ = self.events.send(Event::Stop(grace));
         let _ = self.scheduler.join();
         for w in self.workers {

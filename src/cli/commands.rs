@@ -286,7 +286,7 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         eprintln!("qksmtp send: queued as {}", env.id);
     }
     if held.is_none() {
-        wake_server(dir, &env.id);
+        wake_server(intake.spool(), dir, &env.id);
     }
     0
 }
@@ -323,15 +323,15 @@ fn submission(
     }
 }
 
-/// Tells the running server about a message `send` committed; if it cannot be told, the
-/// message goes at its next start.
-fn wake_server(dir: &Path, id: &MessageId) {
+/// Tells the running server about a message `send` committed: through its API, else by
+/// announcing it in the spool, where the server looks twice a second.
+fn wake_server(spool: &Spool, dir: &Path, id: &MessageId) {
     let told = StatusFile::read(dir)
         .and_then(|status| client::call(&status, "POST", &format!("/api/queued/{id}")).ok())
         .is_some_and(|(code, _)| code == 200);
-    if !told {
+    if !told && let Err(e) = spool.announce(id) {
         eprintln!(
-            "qksmtp send: {id} is in the spool; the server could not be told (status API off?), so it goes at the server's next start"
+            "qksmtp send: {id} is in the spool, but the server could not be told ({e}); it goes at the server's next start"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! `stats`). It hands jobs to `deliver` over a channel and never blocks on the network.
 
 pub mod history;
+pub mod incoming;
 pub mod policy;
 pub mod scheduler;
 pub mod snapshot;

@@ -32,6 +32,9 @@ const TMP: &str = "tmp";
 const STEPS: &str = "steps";
 /// Sub-folder for damaged entries, kept for inspection.
 const CORRUPT: &str = "corrupt";
+/// Where a message committed by another process (`qksmtp send`) is announced to the running
+/// server when its API cannot be reached: an empty file named by the message ID.
+const INCOMING: &str = "incoming";
 
 pub struct Spool {
     dir: PathBuf,
@@ -262,6 +265,10 @@ impl Spool {
             }
         }
         if clean_up {
+            // Whatever was announced is found by this scan itself.
+            for id in self.announced()? {
+                self.unannounce(&id);
+            }
             for p in &scan.leftovers {
                 fs::remove_file(p)?;
             }
@@ -274,6 +281,30 @@ impl Spool {
         }
         scan.corrupt = self.corrupt_files()?;
         Ok(scan)
+    }
+
+    /// Announces a committed message to the running server (see `INCOMING`).
+    pub fn announce(&self, id: &MessageId) -> io::Result<()> {
+        let dir = self.dir.join(INCOMING);
+        fs::create_dir_all(&dir)?;
+        File::create(dir.join(id.as_str())).map(drop)
+    }
+
+    /// The messages announced so far (none when nothing was).
+    pub fn announced(&self) -> io::Result<Vec<MessageId>> {
+        match fs::read_dir(self.dir.join(INCOMING)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+            Ok(entries) => Ok(entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|name| MessageId::parse(&name))
+                .collect()),
+        }
+    }
+
+    /// Takes an announcement away (once the server knows the message, or it is gone).
+    pub fn unannounce(&self, id: &MessageId) {
+        let _ = fs::remove_file(self.dir.join(INCOMING).join(id.as_str()));
     }
 
     /// The file names in `corrupt/`, sorted (none when it does not exist).

@@ -2,7 +2,8 @@
 //! (head 16 KiB, body 64 KiB), and a response with security headers. `parse_head` is pure.
 
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, TcpStream};
+use std::time::Instant;
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 64 * 1024;
@@ -141,6 +142,30 @@ pub fn parse_head(head: &[u8], peer: IpAddr) -> Result<Request, Response> {
 }
 
 /// Reads one request (the socket has its timeouts set by the caller).
+/// A socket whose reads must all end by one deadline: each read waits at most the time left
+/// (a client trickling a byte at a time cannot hold the connection past it).
+pub struct Deadlined<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> Deadlined<'a> {
+    pub fn new(stream: &'a TcpStream, deadline: Instant) -> Deadlined<'a> {
+        Deadlined { stream, deadline }
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf)
+    }
+}
+
 pub fn read_request(stream: &mut impl Read, peer: IpAddr) -> Result<Request, Response> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -185,6 +210,32 @@ pub fn read_request(stream: &mut impl Read, peer: IpAddr) -> Result<Request, Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_trickled_in_is_cut_at_its_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let trickle = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            // One byte every 50 ms: 200 bytes would take 10 s.
+            for b in b"GET / HTTP/1.1\r\nX-Slow: "
+                .iter()
+                .chain([b'a'; 180].iter())
+            {
+                if c.write_all(&[*b]).is_err() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            false
+        });
+        let (server, _) = listener.accept().unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_millis(300);
+        let got = read_request(&mut Deadlined::new(&server, deadline), peer());
+        assert_eq!(got.unwrap_err().status, 400);
+        drop(server);
+        assert!(trickle.join().unwrap(), "cut before the client was done");
+    }
 
     fn peer() -> IpAddr {
         "127.0.0.1".parse().unwrap()

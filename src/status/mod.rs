@@ -11,6 +11,7 @@ pub mod json;
 pub mod metrics;
 pub mod route;
 
+use crate::access;
 use crate::config::Live;
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, Snapshot};
@@ -24,14 +25,18 @@ use json::J;
 use route::{Action, Guard, Route};
 use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_CONNECTIONS: usize = 32;
+/// Connections one address may hold at once: a few slow clients cannot take every slot.
+const MAX_PER_ADDRESS: usize = 8;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole request (head and body) must arrive within this, however it trickles in.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// How long to wait for the scheduler thread's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages listed by the page and `/api/messages` (the totals count all).
@@ -47,6 +52,8 @@ struct Shared {
     /// Subjects of queued messages (their files never change).
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
     open: AtomicUsize,
+    /// Open connections per client address.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
 }
 
 pub struct StatusServer {
@@ -73,6 +80,7 @@ impl StatusServer {
             spool,
             subjects: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -103,29 +111,77 @@ fn accept(listener: TcpListener, shared: Arc<Shared>, stopping: Arc<AtomicBool>)
             return;
         }
         let Ok(mut stream) = stream else { continue };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        let ip = peer.ip().to_canonical();
         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        if shared.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-            let _ = Response::error(503, "too many connections").write_to(&mut stream);
+        // Refused at once, holding nothing: a short answer fits the socket's buffer.
+        if !access::in_any(&shared.config.get().server.status_allow, ip) {
+            let _ = route::not_allowed().write_to(&mut stream);
             continue;
         }
-        let shared2 = shared.clone();
-        let spawned = thread::Builder::new()
+        let Some(slot) = Slot::take(&shared, ip) else {
+            let _ = Response::error(503, "too many connections").write_to(&mut stream);
+            continue;
+        };
+        let _ = thread::Builder::new()
             .name("status-conn".into())
             .spawn(move || {
-                serve(&mut stream, &shared2);
-                shared2.open.fetch_sub(1, Ordering::SeqCst);
+                serve(&mut stream, &slot.shared, ip);
+                drop(slot);
             });
-        if spawned.is_err() {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
-fn serve(stream: &mut TcpStream, shared: &Shared) {
-    let Ok(peer) = stream.peer_addr() else { return };
-    let response = match http::read_request(stream, peer.ip()) {
+/// A connection's place: one of `MAX_CONNECTIONS`, and one of its address's
+/// `MAX_PER_ADDRESS`; given back on drop.
+struct Slot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Slot {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<Slot> {
+        let mut per = shared.per_address.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = per.entry(ip).or_insert(0);
+        if *mine >= MAX_PER_ADDRESS || shared.open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            if *mine == 0 {
+                per.remove(&ip);
+            }
+            return None;
+        }
+        *mine += 1;
+        shared.open.fetch_add(1, Ordering::SeqCst);
+        Some(Slot {
+            shared: shared.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per = self
+            .shared
+            .per_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.ip);
+            }
+        }
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve(stream: &mut TcpStream, shared: &Shared, ip: IpAddr) {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let read = http::read_request(&mut http::Deadlined::new(stream, deadline), ip);
+    let response = match read {
         Ok(req) => handle(shared, &req),
         Err(refusal) => refusal,
     };

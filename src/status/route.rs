@@ -49,13 +49,15 @@ pub enum Action {
 
 pub const TOKEN_HEADER: &str = "x-qksmtp-token";
 
+/// The answer to an address that `status_allow` does not name.
+pub fn not_allowed() -> Response {
+    Response::error(403, "not allowed from this address (status_allow)")
+}
+
 /// Decides what the request is, or the refusal to send.
 pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     if !access::in_any(&guard.allow, req.peer) {
-        return Err(Response::error(
-            403,
-            "not allowed from this address (status_allow)",
-        ));
+        return Err(not_allowed());
     }
     if !host_ok(req.header("host"), &guard.hostname) {
         return Err(Response::error(
