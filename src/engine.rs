@@ -2,6 +2,7 @@
 //! delivery log, notices written through the intake), starts them and stops them. The only
 //! place that knows all three; the queue itself never imports `deliver` or `intake`.
 
+use crate::client::Network;
 use crate::config::Live;
 use crate::deliver::connections::Connections;
 use crate::deliver::pool;
@@ -51,6 +52,7 @@ impl Engine {
             config: config.clone(),
             spool: intake.spool().clone(),
             resolver: Arc::new(resolver),
+            dialer: Arc::new(Network),
             connections: Connections::default(),
         });
         let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;

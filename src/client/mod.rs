@@ -1,10 +1,14 @@
 //! The hand-written SMTP client the delivery workers use: connect, greeting, EHLO (HELO
 //! fallback), STARTTLS or implicit TLS, AUTH PLAIN/LOGIN, then transactions (see
-//! `transaction`), RSET and QUIT. Blocking std sockets, one timeout per step, and every step
-//! written to a `Record`.
+//! `transaction`), RSET and QUIT. Blocking streams, one timeout per step, and every step
+//! written to a `Record`. The protocol runs over any stream (`wire::Transport`); opening it
+//! and TLS are the `Dialer`'s (`dial`), so tests can script the server in memory (`script`).
 
 pub mod command;
+pub mod dial;
 pub mod extensions;
+#[cfg(test)]
+pub(crate) mod script;
 pub mod tls;
 mod transaction;
 pub(crate) mod wire;
@@ -13,6 +17,7 @@ pub(crate) mod wire;
 mod tests;
 
 pub use crate::transcript::{Failure, FailureKind, Record, Step, StepKind};
+pub use dial::{Dialer, Network};
 pub use extensions::{AuthMechanism, Extensions};
 pub use tls::TlsPolicy;
 
@@ -21,9 +26,9 @@ use crate::smtp::reply::Reply;
 use crate::smtp::{Address, MailParams, Notify, Orcpt, ReversePath};
 use crate::time::Timestamp;
 use std::fmt;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use wire::Conn;
+use wire::{Conn, Transport};
 
 /// Login data for a relay. Its Debug output hides the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -130,24 +135,26 @@ impl Timer {
 }
 
 impl Client {
-    /// Connects to `addr` (`host_name` is the MX or relay name, for SNI and the record; empty
-    /// when there is none), reads the greeting, says EHLO (HELO when EHLO is refused), runs
-    /// STARTTLS as `settings.tls` says (then EHLO again) and logs in when credentials are set.
+    /// Connects to `addr` through `dialer` (`host_name` is the MX or relay name, for SNI and
+    /// the record; empty when there is none), reads the greeting, says EHLO (HELO when EHLO is
+    /// refused), runs STARTTLS as `settings.tls` says (then EHLO again) and logs in when
+    /// credentials are set.
     pub fn connect(
+        dialer: &dyn Dialer,
         addr: SocketAddr,
         host_name: &str,
         settings: &ClientSettings,
         record: &mut Record,
     ) -> Result<Client, Failure> {
-        let tcp = connect_tcp(addr, host_name, settings.timeouts.connect, record)?;
+        let stream = dial(dialer, addr, host_name, settings.timeouts.connect, record)?;
         let mut client = Client {
-            conn: Conn::new(tcp),
+            conn: Conn::new(stream),
             ext: Extensions::default(),
             timeouts: settings.timeouts,
             helo_name: command::helo_argument(&settings.helo_name),
             usable: true,
         };
-        let result = client.open(addr, host_name, settings, record);
+        let result = client.open(dialer, addr, host_name, settings, record);
         if let Err(failure) = result {
             client.abandon(&failure);
             return Err(failure);
@@ -157,17 +164,22 @@ impl Client {
 
     fn open(
         &mut self,
+        dialer: &dyn Dialer,
         addr: SocketAddr,
         host_name: &str,
         settings: &ClientSettings,
         record: &mut Record,
     ) -> Result<(), Failure> {
+        let tls = Handshake {
+            dialer,
+            name: tls::server_name(host_name, addr),
+        };
         if let TlsPolicy::Implicit { verify } = settings.tls {
-            self.handshake(addr, host_name, verify, "implicit TLS", record)?;
+            self.handshake(&tls, verify, "implicit TLS", record)?;
         }
         self.greeting(record)?;
         self.hello(record)?;
-        self.negotiate_tls(addr, host_name, settings.tls, record)?;
+        self.negotiate_tls(&tls, settings.tls, record)?;
         if let Some(credentials) = &settings.auth {
             self.authenticate(credentials, record)?;
         }
@@ -294,8 +306,7 @@ impl Client {
     /// STARTTLS as the policy says, noting in the record when and why it was not used.
     fn negotiate_tls(
         &mut self,
-        addr: SocketAddr,
-        host_name: &str,
+        tls: &Handshake,
         policy: TlsPolicy,
         record: &mut Record,
     ) -> Result<(), Failure> {
@@ -352,25 +363,22 @@ impl Client {
             record.push(StepKind::StartTls, t.at, t.took(), why, None, false);
             return Err(Failure::new(StepKind::StartTls, protocol(why)));
         }
-        self.handshake(addr, host_name, verify, "STARTTLS", record)?;
+        self.handshake(tls, verify, "STARTTLS", record)?;
         self.hello(record)
     }
 
-    /// The TLS handshake over the open TCP connection.
+    /// The TLS handshake over the open connection.
     fn handshake(
         &mut self,
-        addr: SocketAddr,
-        host_name: &str,
+        tls: &Handshake,
         verify: bool,
         how: &str,
         record: &mut Record,
     ) -> Result<(), Failure> {
         let timer = Timer::start();
-        let name = tls::server_name(host_name, addr);
-        let detail = tls::describe(how, verify, &name);
-        let result = tls::connector(verify)
-            .map_err(FailureKind::Tls)
-            .and_then(|c| self.conn.start_tls(&c, &name, self.timeouts.command));
+        let detail = tls::describe(how, verify, &tls.name);
+        let timeout = self.timeouts.command;
+        let result = self.conn.start_tls(tls.dialer, &tls.name, verify, timeout);
         match result {
             Ok(()) => {
                 record.push(
@@ -476,13 +484,21 @@ fn note(record: &mut Record, why: &str) {
     record.push(StepKind::StartTls, t.at, t.took(), why, None, true);
 }
 
-/// The TCP connection, within the connect timeout.
-fn connect_tcp(
+/// What a TLS handshake on this connection needs: who encrypts, and the server's name.
+struct Handshake<'a> {
+    dialer: &'a dyn Dialer,
+    /// For SNI and the certificate check (see `tls::server_name`).
+    name: String,
+}
+
+/// The connection, within the connect timeout.
+fn dial(
+    dialer: &dyn Dialer,
     addr: SocketAddr,
     host_name: &str,
     timeout: Duration,
     record: &mut Record,
-) -> Result<TcpStream, Failure> {
+) -> Result<Box<dyn Transport>, Failure> {
     let timer = Timer::start();
     let name = host_name.trim_end_matches('.');
     let detail = if name.is_empty() {
@@ -490,14 +506,10 @@ fn connect_tcp(
     } else {
         format!("{addr} ({name})")
     };
-    let result = TcpStream::connect_timeout(&addr, timeout).and_then(|tcp| {
-        tcp.set_nodelay(true)?;
-        Ok(tcp)
-    });
-    match result {
-        Ok(tcp) => {
+    match dialer.connect(addr, timeout) {
+        Ok(stream) => {
             record.push_ok(StepKind::Connect, timer.at, timer.took(), &detail);
-            Ok(tcp)
+            Ok(stream)
         }
         Err(e) => {
             let why = wire::io_failure(&e);

@@ -1,54 +1,31 @@
-//! The client's connection: a blocking TCP stream (plain or TLS), the reply parser, reads and
-//! writes bounded by a deadline, and the mapping of I/O errors to `FailureKind`.
+//! The client's connection over any byte stream (`Transport`: a TCP socket, TLS over it, or a
+//! scripted stream in tests): the reply parser, reads and writes bounded by a deadline, and
+//! the mapping of I/O errors to `FailureKind`. Opening the stream and the TLS handshake are
+//! the `Dialer`'s (see `dial`).
 
+use super::dial::Dialer;
 use crate::smtp::reply::Reply;
 use crate::smtp::reply_parser::ReplyParser;
 use crate::transcript::FailureKind;
-use native_tls::{HandshakeError, TlsConnector, TlsStream};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
-        }
-    }
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
-        }
-    }
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
-        }
-    }
+/// A blocking byte stream to a server. The timeouts bound one blocking read or write; a
+/// stream that cannot block (in memory) ignores them.
+pub trait Transport: Read + Write + Send {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
 /// One SMTP connection as the client sees it.
 pub struct Conn {
-    /// `None` only while a TLS handshake owns the socket, or after it failed.
-    stream: Option<Stream>,
+    /// `None` only while a TLS handshake owns the stream, or after it failed.
+    stream: Option<Box<dyn Transport>>,
+    tls: bool,
     parser: ReplyParser,
     /// Room for reads, cleared once per connection.
     buf: Vec<u8>,
-    /// The socket's read and write timeouts as last set (saves a system call per read or
+    /// The stream's read and write timeouts as last set (saves a system call per read or
     /// write when they have not changed).
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -105,9 +82,10 @@ fn left(deadline: Instant) -> Result<Duration, FailureKind> {
 }
 
 impl Conn {
-    pub fn new(tcp: TcpStream) -> Conn {
+    pub fn new(stream: Box<dyn Transport>) -> Conn {
         Conn {
-            stream: Some(Stream::Plain(tcp)),
+            stream: Some(stream),
+            tls: false,
             parser: ReplyParser::new(),
             buf: vec![0; READ_ROOM],
             read_timeout: None,
@@ -115,14 +93,14 @@ impl Conn {
         }
     }
 
-    fn stream(&mut self) -> Result<&mut Stream, FailureKind> {
+    fn stream(&mut self) -> Result<&mut Box<dyn Transport>, FailureKind> {
         self.stream
             .as_mut()
             .ok_or_else(|| FailureKind::Io("the connection is gone".into()))
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Some(Stream::Tls(_)))
+        self.tls
     }
 
     /// True when bytes from the server are waiting that no reply was asked for yet.
@@ -141,8 +119,10 @@ impl Conn {
             }
             let wait = left(deadline)?;
             if let Some(t) = socket_timeout(self.read_timeout, wait) {
-                let tcp = self.stream()?.tcp();
-                tcp.set_read_timeout(Some(t)).map_err(|e| io_failure(&e))?;
+                let stream = self.stream()?;
+                stream
+                    .set_read_timeout(Some(t))
+                    .map_err(|e| io_failure(&e))?;
                 self.read_timeout = Some(t);
             }
             let Conn { stream, buf, .. } = self;
@@ -165,8 +145,10 @@ impl Conn {
         while done < data.len() {
             let wait = left(deadline)?;
             if let Some(t) = socket_timeout(self.write_timeout, wait) {
-                let tcp = self.stream()?.tcp();
-                tcp.set_write_timeout(Some(t)).map_err(|e| io_failure(&e))?;
+                let stream = self.stream()?;
+                stream
+                    .set_write_timeout(Some(t))
+                    .map_err(|e| io_failure(&e))?;
                 self.write_timeout = Some(t);
             }
             match self.stream()?.write(&data[done..]) {
@@ -179,49 +161,32 @@ impl Conn {
         self.stream()?.flush().map_err(|e| io_failure(&e))
     }
 
-    /// Runs the TLS handshake over the current plain stream; `name` is the SNI / certificate
-    /// name. Each read and write of the handshake waits at most `timeout`. On failure the
-    /// connection is unusable.
+    /// Runs the TLS handshake (through `dialer`) over the current plain stream; `name` is the
+    /// SNI / certificate name. Each read and write of the handshake waits at most `timeout`.
+    /// On failure the connection is unusable.
     pub fn start_tls(
         &mut self,
-        connector: &TlsConnector,
+        dialer: &dyn Dialer,
         name: &str,
+        verify: bool,
         timeout: Duration,
     ) -> Result<(), FailureKind> {
-        let tcp = match self.stream.take() {
-            Some(Stream::Plain(tcp)) => tcp,
-            Some(tls @ Stream::Tls(_)) => {
-                self.stream = Some(tls);
-                return Err(FailureKind::Protocol("TLS is already active".into()));
-            }
-            None => return Err(FailureKind::Io("the connection is gone".into())),
-        };
-        tcp.set_read_timeout(Some(timeout))
-            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+        if self.tls {
+            return Err(FailureKind::Protocol("TLS is already active".into()));
+        }
+        let plain = self
+            .stream
+            .take()
+            .ok_or_else(|| FailureKind::Io("the connection is gone".into()))?;
+        plain
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| plain.set_write_timeout(Some(timeout)))
             .map_err(|e| io_failure(&e))?;
         (self.read_timeout, self.write_timeout) = (Some(timeout), Some(timeout));
-        match connector.connect(name, tcp) {
-            Ok(tls) => {
-                self.stream = Some(Stream::Tls(Box::new(tls)));
-                Ok(())
-            }
-            Err(HandshakeError::WouldBlock(_)) => Err(FailureKind::Timeout),
-            Err(HandshakeError::Failure(e)) => Err(tls_failure(&e)),
-        }
+        self.stream = Some(dialer.start_tls(plain, name, verify)?);
+        self.tls = true;
+        Ok(())
     }
-}
-
-/// A handshake error: a timeout or a dropped connection underneath keeps its meaning.
-fn tls_failure(e: &native_tls::Error) -> FailureKind {
-    let text = e.to_string();
-    let source = std::error::Error::source(e);
-    if let Some(io) = source.and_then(|s| s.downcast_ref::<io::Error>()) {
-        return match io_failure(io) {
-            FailureKind::Io(_) => FailureKind::Tls(text),
-            other => other,
-        };
-    }
-    FailureKind::Tls(text)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::client::{ClientSettings, Credentials, TlsPolicy};
 use crate::config::{Config, IpFamily};
-use crate::dns::{DnsError, MxAnswer, Resolver, literal, order_mx};
+use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
 use crate::outcome::Outcome;
 use crate::queue::policy::Dest;
 use crate::time::Timestamp;
@@ -27,7 +27,7 @@ pub struct Target {
 pub fn targets(
     dest: &Dest,
     config: &Config,
-    resolver: &Resolver,
+    resolver: &dyn Lookup,
     record: &mut Record,
 ) -> Result<Vec<Target>, Outcome> {
     let d = &config.delivery;
@@ -93,7 +93,7 @@ pub fn targets(
 /// MX lookup and RFC 5321 ordering (implicit MX when there is none; null MX is permanent).
 fn mx_hosts(
     domain: &str,
-    resolver: &Resolver,
+    resolver: &dyn Lookup,
     record: &mut Record,
 ) -> Result<Vec<String>, Outcome> {
     let (at, t) = (Timestamp::now(), Instant::now());
@@ -139,7 +139,7 @@ fn dns_words(e: &DnsError) -> String {
 
 pub fn addresses(
     target: &Target,
-    resolver: &Resolver,
+    resolver: &dyn Lookup,
     record: &mut Record,
 ) -> Result<Vec<IpAddr>, Outcome> {
     if let Some(ip) = literal(&target.host) {
@@ -178,3 +178,6 @@ pub fn route_name(target: &Target, addr: SocketAddr) -> String {
         format!("{} ({base})", target.label)
     }
 }
+
+#[cfg(test)]
+mod tests;

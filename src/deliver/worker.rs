@@ -4,9 +4,9 @@
 
 use super::connections::{Connections, Open};
 use super::route::{self, Target};
-use crate::client::{Client, ClientSettings, OutgoingMessage, RecipientOut, TlsPolicy};
+use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
 use crate::config::{Config, Live};
-use crate::dns::Resolver;
+use crate::dns::Lookup;
 use crate::outcome::Outcome;
 use crate::queue::policy::{self, Dest};
 use crate::queue::scheduler::{Job, JobMessage, JobReport, MessageReport};
@@ -22,7 +22,10 @@ pub struct WorkerContext {
     /// The live settings: a job takes those in force when it starts and keeps them.
     pub config: Live,
     pub spool: Arc<Spool>,
-    pub resolver: Arc<Resolver>,
+    /// The DNS (the real resolver, or a table in tests).
+    pub resolver: Arc<dyn Lookup>,
+    /// Opens connections and runs TLS handshakes (TCP and native-tls, or scripts in tests).
+    pub dialer: Arc<dyn Dialer>,
     /// Connections parked between jobs.
     pub connections: Connections,
 }
@@ -94,11 +97,11 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
 /// DNS (or the fixed route) and a new connection to the first server that answers.
 fn open_new(dest: &Dest, config: &Config, ctx: &WorkerContext) -> Result<Open, (Record, Outcome)> {
     let mut record = Record::new();
-    let targets = match route::targets(dest, config, &ctx.resolver, &mut record) {
+    let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
         Ok(t) => t,
         Err(outcome) => return Err((record, outcome)),
     };
-    match connect_first(&targets, &ctx.resolver, &mut record) {
+    match connect_first(&targets, &*ctx.resolver, &*ctx.dialer, &mut record) {
         Ok((client, route)) => Ok(Open::new(client, route, record)),
         Err(outcome) => Err((record, outcome)),
     }
@@ -181,7 +184,8 @@ fn send_one(
 /// §5.1). An MX host whose STARTTLS fails is retried in plain text.
 fn connect_first(
     targets: &[Target],
-    resolver: &Resolver,
+    resolver: &dyn Lookup,
+    dialer: &dyn Dialer,
     record: &mut Record,
 ) -> Result<(Client, String), Outcome> {
     let mut last: Option<Outcome> = None;
@@ -196,7 +200,7 @@ fn connect_first(
         for ip in addrs {
             let addr = SocketAddr::new(ip, target.port);
             let route = route::route_name(target, addr);
-            match Client::connect(addr, &target.host, &target.settings, record) {
+            match Client::connect(dialer, addr, &target.host, &target.settings, record) {
                 Ok(client) => return Ok((client, route)),
                 Err(f)
                     if f.step == StepKind::StartTls
@@ -206,7 +210,7 @@ fn connect_first(
                         tls: TlsPolicy::Never,
                         ..target.settings.clone()
                     };
-                    match Client::connect(addr, &target.host, &plain, record) {
+                    match Client::connect(dialer, addr, &target.host, &plain, record) {
                         Ok(client) => return Ok((client, route)),
                         Err(f) => last = Some(Outcome::from_failure(&route, &f)),
                     }
@@ -236,3 +240,6 @@ fn connect_first(
 fn answered(f: &Failure) -> bool {
     matches!(&f.kind, FailureKind::Reply(r) if r.code != 421 && !r.is_transient())
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,14 +7,20 @@
 //! dot): no search-list expansion. Answers are cached by hickory (TTL-bound) for the life of
 //! the `Resolver`. hickory answers RFC 6761 special names itself, without a query:
 //! `localhost` (and `*.localhost`) is 127.0.0.1 / ::1, `*.invalid` is NXDOMAIN.
+//!
+//! Delivery asks through the `Lookup` trait, so its tests use the in-memory `Zone` instead.
 
 #[cfg(test)]
 mod fake;
 mod plan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zone;
 
 pub use plan::{MxAnswer, PlanError, is_root, literal, order_mx, strip_dot};
+#[cfg(test)]
+pub use zone::{Fail, Zone};
 
 use std::fmt;
 use std::future::Future;
@@ -25,7 +31,7 @@ use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
-use hickory_resolver::lookup::Lookup;
+use hickory_resolver::lookup::Lookup as Answer;
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
@@ -77,6 +83,38 @@ impl fmt::Display for DnsError {
 }
 
 impl std::error::Error for DnsError {}
+
+/// What delivery asks of the DNS: the real [`Resolver`], or a [`Zone`] table in tests.
+pub trait Lookup: Send + Sync {
+    /// The MX records of `domain` (trailing dot optional). NODATA is `Ok(MxAnswer::NoRecords)`
+    /// (use the implicit MX); a lone `.` exchange is `Ok(MxAnswer::NullMx)`.
+    fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError>;
+
+    /// The addresses of `host` of the wanted family, IPv4 first for `IpFamily::Any`. An IP
+    /// literal (see [`literal`]) is returned without a lookup.
+    fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError>;
+}
+
+impl Lookup for Resolver {
+    fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
+        Resolver::mx(self, domain)
+    }
+
+    fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError> {
+        Resolver::addresses(self, host, family)
+    }
+}
+
+/// An IP literal `host` as the answer to an address query: itself when of the wanted family.
+fn literal_answer(host: &str, family: IpFamily) -> Option<Result<Vec<IpAddr>, DnsError>> {
+    let ip = literal(host)?;
+    Some(match (family, ip) {
+        (IpFamily::Ipv4, IpAddr::V6(_)) | (IpFamily::Ipv6, IpAddr::V4(_)) => {
+            Err(DnsError::NoAddresses { name: host.into() })
+        }
+        _ => Ok(vec![ip]),
+    })
+}
 
 /// A hickory failure reduced to what delivery cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,13 +222,8 @@ impl Resolver {
     /// home computer often has no working IPv6 route, and the caller tries them in order. Both
     /// queries run at once. An IP literal (see [`literal`]) is returned without a lookup.
     pub fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError> {
-        if let Some(ip) = literal(host) {
-            return match (family, ip) {
-                (IpFamily::Ipv4, IpAddr::V6(_)) | (IpFamily::Ipv6, IpAddr::V4(_)) => {
-                    Err(DnsError::NoAddresses { name: host.into() })
-                }
-                _ => Ok(vec![ip]),
-            };
+        if let Some(answer) = literal_answer(host, family) {
+            return answer;
         }
         let (shown, name) = fqdn(host)?;
         let result = match family {
@@ -210,7 +243,7 @@ impl Resolver {
         }
     }
 
-    async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Lookup, Failure> {
+    async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Answer, Failure> {
         self.inner
             .lookup(name.clone(), rtype)
             .await

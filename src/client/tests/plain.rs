@@ -1,10 +1,9 @@
-//! Client conversations without TLS against the scripted fake server: pipelined and
-//! one-at-a-time delivery, recipient refusals, dot-stuffing, SIZE, greeting failures,
-//! timeouts, drops and the HELO fallback.
+//! Client conversations without TLS against the scripted fake server over real sockets:
+//! pipelined and one-at-a-time delivery (timing), all recipients refused, timeouts, a refused
+//! connection and drops. The protocol-only cases are in `memory`.
 
 use super::*;
 use crate::client::{Client, FailureKind, OutgoingMessage};
-use crate::smtp::reply::Enhanced;
 use std::time::Instant;
 
 const CONTENT: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";
@@ -25,6 +24,7 @@ fn pipelined_delivery_sends_mail_rcpt_data_in_one_go() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -79,6 +79,7 @@ fn without_pipelining_one_command_at_a_time() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -101,48 +102,6 @@ fn without_pipelining_one_command_at_a_time() {
 }
 
 #[test]
-fn mixed_recipient_results() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&["PIPELINING"]);
-        for _ in 0..4 {
-            p.line();
-        }
-        p.send("250 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go\r\n");
-        p.data();
-        p.send("250 2.0.0 queued\r\n");
-        p.bye();
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "mx.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    let result = send_to(
-        &mut client,
-        &["b@y.test", "nobody@y.test"],
-        CONTENT,
-        &mut record,
-    )
-    .unwrap();
-    assert_eq!(result.recipients[0].code, 250);
-    assert_eq!(result.recipients[1].code, 550);
-    assert_eq!(result.recipients[1].enhanced, Some(Enhanced::new(5, 1, 1)));
-    assert_eq!(result.recipients[1].lines, vec!["no such user"]);
-    assert_eq!(result.data.unwrap().code, 250);
-    let refused = record.last_failed().unwrap();
-    assert_eq!(
-        (refused.kind, refused.detail.as_str()),
-        (StepKind::Rcpt, "RCPT TO:<nobody@y.test>")
-    );
-    client.quit(&mut record);
-    server.join().unwrap();
-}
-
-#[test]
 fn all_recipients_refused_pipelined_sends_rset_not_data() {
     let (addr, server) = fake(|l| {
         let mut p = accept(l);
@@ -158,6 +117,7 @@ fn all_recipients_refused_pipelined_sends_rset_not_data() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -188,6 +148,7 @@ fn all_recipients_refused_one_at_a_time_never_sends_data() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -201,112 +162,6 @@ fn all_recipients_refused_one_at_a_time_never_sends_data() {
 }
 
 #[test]
-fn dot_stuffing_on_the_wire() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&[]);
-        for reply in ["250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
-            p.line();
-            p.send(reply);
-        }
-        let data = p.data();
-        p.send("250 ok\r\n");
-        p.bye();
-        data
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "mx.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    let rcpts = recipients(&["b@y.test"]);
-    let content = b".starts with a dot\r\nmiddle\r\n.\r\n..two\r\nno final line end";
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content,
-    };
-    client.send(&msg, &mut record).unwrap();
-    client.quit(&mut record);
-    assert_eq!(
-        String::from_utf8(server.join().unwrap()).unwrap(),
-        "..starts with a dot\r\nmiddle\r\n..\r\n...two\r\nno final line end\r\n.\r\n"
-    );
-}
-
-#[test]
-fn too_big_for_the_servers_size_is_refused_before_sending() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&["SIZE 10"]);
-        p.bye();
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "mx.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
-    assert_eq!(failure.step, StepKind::Mail);
-    let reply = failure.reply().unwrap();
-    assert_eq!(
-        (reply.code, reply.enhanced),
-        (552, Some(Enhanced::new(5, 3, 4)))
-    );
-    assert!(client.is_usable());
-    client.quit(&mut record);
-    server.join().unwrap();
-}
-
-#[test]
-fn needs_smtputf8_but_not_offered() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&["8BITMIME"]);
-        p.bye();
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "mx.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    let failure = send_to(&mut client, &["jörg@y.test"], CONTENT, &mut record).unwrap_err();
-    let reply = failure.reply().unwrap();
-    assert_eq!(
-        (reply.code, reply.enhanced),
-        (553, Some(Enhanced::new(5, 6, 7)))
-    );
-    client.quit(&mut record);
-    server.join().unwrap();
-}
-
-#[test]
-fn greeting_421_is_a_failure_at_the_greeting() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.send("421 4.3.2 too busy\r\n");
-    });
-    let mut record = Record::new();
-    let failure = Client::connect(addr, "", &settings(TlsPolicy::Opportunistic), &mut record)
-        .err()
-        .unwrap();
-    assert_eq!(failure.step, StepKind::Greeting);
-    assert_eq!(failure.reply().unwrap().one_line(), "421 4.3.2 too busy");
-    assert!(!record.steps[1].ok);
-    server.join().unwrap();
-}
-
-#[test]
 fn silent_server_times_out_at_the_greeting() {
     let (addr, server) = fake(|l| {
         let _p = accept(l);
@@ -316,7 +171,9 @@ fn silent_server_times_out_at_the_greeting() {
     let mut s = settings(TlsPolicy::Opportunistic);
     s.timeouts.greeting = Duration::from_millis(300);
     let start = Instant::now();
-    let failure = Client::connect(addr, "", &s, &mut record).err().unwrap();
+    let failure = Client::connect(&Network, addr, "", &s, &mut record)
+        .err()
+        .unwrap();
     assert!(start.elapsed() < Duration::from_millis(1200));
     assert_eq!(
         (failure.step, failure.kind),
@@ -333,9 +190,15 @@ fn refused_connection() {
         .local_addr()
         .unwrap();
     let mut record = Record::new();
-    let failure = Client::connect(addr, "", &settings(TlsPolicy::Opportunistic), &mut record)
-        .err()
-        .unwrap();
+    let failure = Client::connect(
+        &Network,
+        addr,
+        "",
+        &settings(TlsPolicy::Opportunistic),
+        &mut record,
+    )
+    .err()
+    .unwrap();
     assert_eq!(
         (failure.step, failure.kind),
         (StepKind::Connect, FailureKind::ConnectRefused)
@@ -356,6 +219,7 @@ fn disconnect_in_data() {
     });
     let mut record = Record::new();
     let mut client = Client::connect(
+        &Network,
         addr,
         "mx.test",
         &settings(TlsPolicy::Opportunistic),
@@ -366,67 +230,6 @@ fn disconnect_in_data() {
     assert_eq!(
         (failure.step, failure.kind),
         (StepKind::DataDone, FailureKind::Closed)
-    );
-    assert!(!client.is_usable());
-    server.join().unwrap();
-}
-
-#[test]
-fn ehlo_refused_falls_back_to_helo() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.send("220 old.test SMTP\r\n");
-        p.expect("EHLO client.test");
-        p.send("502 5.5.1 command not implemented\r\n");
-        p.expect("HELO client.test");
-        p.send("250 old.test\r\n");
-        p.expect("MAIL FROM:<a@x.test>");
-        p.send("250 ok\r\n");
-        p.received
-    });
-    let mut record = Record::new();
-    let mut client = Client::connect(
-        addr,
-        "old.test",
-        &settings(TlsPolicy::Opportunistic),
-        &mut record,
-    )
-    .unwrap();
-    assert_eq!(client.extensions(), &crate::client::Extensions::default());
-    use StepKind::*;
-    assert_eq!(kinds(&record), [Connect, Greeting, Ehlo, Helo, StartTls]);
-    let rcpts = recipients(&["b@y.test"]);
-    let msg = OutgoingMessage {
-        sender: &sender(),
-        params: &params(),
-        recipients: &rcpts,
-        content: CONTENT,
-    };
-    // The fake server stops after MAIL: the client sees the drop at RCPT.
-    let failure = client.send(&msg, &mut record).unwrap_err();
-    assert_eq!(failure.step, StepKind::Rcpt);
-    let received = server.join().unwrap();
-    assert_eq!(received.last().unwrap(), "MAIL FROM:<a@x.test>");
-}
-
-/// Found by the network fault tests: a 421 to a pipelined MAIL was reported as "the server
-/// closed the connection" at RCPT (or a timeout), not as the 421 the server gave.
-#[test]
-fn a_421_in_a_pipelined_group_is_the_failure_and_ends_the_client() {
-    let (addr, server) = fake(|l| {
-        let mut p = accept(l);
-        p.greet(&["PIPELINING"]);
-        let _ = [p.line(), p.line(), p.line()];
-        p.send("421 4.3.2 shutting down\r\n");
-    });
-    let mut record = Record::new();
-    let settings = settings(TlsPolicy::Opportunistic);
-    let mut client = Client::connect(addr, "mx.test", &settings, &mut record).unwrap();
-    let failure = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap_err();
-    assert_eq!(failure.step, StepKind::Mail);
-    assert_eq!(
-        failure.reply().unwrap().one_line(),
-        "421 4.3.2 shutting down"
     );
     assert!(!client.is_usable());
     server.join().unwrap();

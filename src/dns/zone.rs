@@ -1,0 +1,126 @@
+//! Test-only DNS in memory: a table of MX answers and host addresses (or failures) that
+//! answers through the `Lookup` trait like the real resolver, and remembers what was asked.
+//! Names not in the table do not exist (NXDOMAIN).
+
+use super::{DnsError, Lookup, MxAnswer, literal_answer, strip_dot};
+use crate::config::IpFamily;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// A failure the table can give instead of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fail {
+    NxDomain,
+    ServFail,
+    Timeout,
+}
+
+impl Fail {
+    fn error(self, name: &str) -> DnsError {
+        let name = name.to_string();
+        match self {
+            Fail::NxDomain => DnsError::NxDomain { name },
+            Fail::ServFail => DnsError::Temporary {
+                name,
+                detail: "server failure (SERVFAIL)".into(),
+            },
+            Fail::Timeout => DnsError::Temporary {
+                name,
+                detail: "no answer within 20s".into(),
+            },
+        }
+    }
+}
+
+/// Domain -> MX answer or failure; host -> addresses or failure.
+#[derive(Default)]
+pub struct Zone {
+    mx: HashMap<String, Result<MxAnswer, Fail>>,
+    hosts: HashMap<String, Result<Vec<IpAddr>, Fail>>,
+    asked: Mutex<Vec<String>>,
+}
+
+fn key(name: &str) -> String {
+    strip_dot(name).to_ascii_lowercase()
+}
+
+impl Zone {
+    pub fn new() -> Zone {
+        Zone::default()
+    }
+
+    /// MX records as (preference, exchange); `[]` is NODATA, `[(0, ".")]` a null MX.
+    pub fn mx(mut self, domain: &str, records: &[(u16, &str)]) -> Zone {
+        let records = records.iter().map(|(p, h)| (*p, h.to_string())).collect();
+        self.mx
+            .insert(key(domain), Ok(MxAnswer::from_records(records)));
+        self
+    }
+
+    pub fn mx_fails(mut self, domain: &str, fail: Fail) -> Zone {
+        self.mx.insert(key(domain), Err(fail));
+        self
+    }
+
+    /// The A and AAAA records of `host`.
+    pub fn host(mut self, host: &str, ips: &[&str]) -> Zone {
+        let ips = ips.iter().map(|ip| ip.parse().expect("an IP")).collect();
+        self.hosts.insert(key(host), Ok(ips));
+        self
+    }
+
+    pub fn host_fails(mut self, host: &str, fail: Fail) -> Zone {
+        self.hosts.insert(key(host), Err(fail));
+        self
+    }
+
+    /// The questions so far: `MX a.test`, `A/AAAA mx.a.test`, `A mx.a.test`...
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    fn ask(&self, question: String) {
+        self.asked.lock().unwrap().push(question);
+    }
+}
+
+impl Lookup for Zone {
+    fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
+        self.ask(format!("MX {}", strip_dot(domain)));
+        match self.mx.get(&key(domain)) {
+            Some(Ok(answer)) => Ok(answer.clone()),
+            Some(Err(fail)) => Err(fail.error(strip_dot(domain))),
+            None => Err(Fail::NxDomain.error(strip_dot(domain))),
+        }
+    }
+
+    fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError> {
+        if let Some(answer) = literal_answer(host, family) {
+            return answer;
+        }
+        let shown = strip_dot(host);
+        let rtype = match family {
+            IpFamily::Any => "A/AAAA",
+            IpFamily::Ipv4 => "A",
+            IpFamily::Ipv6 => "AAAA",
+        };
+        self.ask(format!("{rtype} {shown}"));
+        let ips = match self.hosts.get(&key(host)) {
+            Some(Ok(ips)) => ips,
+            Some(Err(fail)) => return Err(fail.error(shown)),
+            None => return Err(Fail::NxDomain.error(shown)),
+        };
+        let v4 = ips.iter().filter(|ip| ip.is_ipv4());
+        let v6 = ips.iter().filter(|ip| ip.is_ipv6());
+        let wanted: Vec<IpAddr> = match family {
+            IpFamily::Any => v4.chain(v6).copied().collect(),
+            IpFamily::Ipv4 => v4.copied().collect(),
+            IpFamily::Ipv6 => v6.copied().collect(),
+        };
+        if wanted.is_empty() {
+            return Err(DnsError::NoAddresses { name: shown.into() });
+        }
+        Ok(wanted)
+    }
+}
