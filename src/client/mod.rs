@@ -4,7 +4,6 @@
 //! written to a `Record`.
 
 pub mod command;
-pub mod extensions;
 pub mod tls;
 mod transaction;
 pub(crate) mod wire;
@@ -12,8 +11,8 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use crate::smtp::extensions::{AuthMechanism, Extensions};
 pub use crate::transcript::{Failure, FailureKind, Record, Step, StepKind};
-pub use extensions::{AuthMechanism, Extensions};
 pub use tls::TlsPolicy;
 
 use crate::config::{RelayAuth, RelayConfig, Timeouts};
@@ -144,7 +143,7 @@ impl Client {
             conn: Conn::new(tcp),
             ext: Extensions::default(),
             timeouts: settings.timeouts,
-            helo_name: command::helo_argument(&settings.helo_name),
+            helo_name: crate::smtp::command::helo_argument(&settings.helo_name),
             usable: true,
         };
         let result = client.open(addr, host_name, settings, record);
@@ -402,7 +401,9 @@ impl Client {
     /// AUTH PLAIN (preferred) or LOGIN, whichever the server offers. Passwords and payloads
     /// never reach the record.
     fn authenticate(&mut self, creds: &Credentials, record: &mut Record) -> Result<(), Failure> {
-        let Some(mechanism) = extensions::choose_mechanism(&self.ext.auth, creds.mechanism) else {
+        let Some(mechanism) =
+            crate::smtp::extensions::choose_mechanism(&self.ext.auth, creds.mechanism)
+        else {
             let why = format!(
                 "the server offers no AUTH PLAIN or LOGIN (offered: {})",
                 if self.ext.auth.is_empty() {
