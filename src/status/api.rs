@@ -6,7 +6,7 @@ use crate::cli::listing::human_size;
 use crate::outcome::GiveUp;
 use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
 use crate::time::{Timestamp, short_age};
-use crate::transcript::read::{self, Attempt};
+use crate::transcript::read::{self, Attempt, Entry};
 use std::fmt::Write as _;
 
 /// One message with what the detail view adds.
@@ -135,15 +135,16 @@ pub fn detail(d: &Detail) -> J {
 
 fn attempt(a: &Attempt) -> J {
     let steps = a
-        .steps
+        .entries
         .iter()
-        .map(|s| {
+        .map(|e| {
+            let row = Row::of(e);
             J::obj(vec![
-                ("at", s.at.as_str().into()),
-                ("ms", J::Int(s.ms as i64)),
-                ("ok", s.ok.into()),
-                ("step", s.step.as_str().into()),
-                ("text", s.text.as_str().into()),
+                ("at", row.at.into()),
+                ("ms", J::Int(row.ms as i64)),
+                ("ok", row.ok.into()),
+                ("step", row.step.into()),
+                ("text", row.text.into()),
             ])
         })
         .collect();
@@ -151,6 +152,41 @@ fn attempt(a: &Attempt) -> J {
         ("label", a.label.as_str().into()),
         ("steps", J::Arr(steps)),
     ])
+}
+
+/// One line of an attempt as the API and the page show it; a line that was not read as a
+/// step has only its text.
+pub struct Row {
+    /// `2026-11-23 07:37:00Z`, empty when unknown.
+    pub at: String,
+    pub ms: u128,
+    pub ok: bool,
+    /// `RCPT`, `DATA-DONE`, empty when unknown.
+    pub step: &'static str,
+    /// What was done and the reply: `RCPT TO:<b@x.test> -> 550 5.1.1 no such user` (without
+    /// leading spaces, as the page has always shown it).
+    pub text: String,
+}
+
+impl Row {
+    pub fn of(entry: &Entry) -> Row {
+        match entry {
+            Entry::Step(s) => Row {
+                at: s.at.iso(),
+                ms: s.took.as_millis(),
+                ok: s.ok,
+                step: s.kind.name(),
+                text: s.text().trim_start().to_string(),
+            },
+            Entry::Unread(line) => Row {
+                at: String::new(),
+                ms: 0,
+                ok: true,
+                step: "",
+                text: line.clone(),
+            },
+        }
+    }
 }
 
 /// A recipient's state in plain words.
