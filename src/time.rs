@@ -1,6 +1,6 @@
 //! Wall-clock instants as values (`Timestamp`, µs since 1970) and their renderings: RFC 5322
-//! dates for headers, ISO times for records (and read back), short ages for listings. Only
-//! `Timestamp::now` reads the clock.
+//! dates for headers, ISO times for records (and read back). Only `Timestamp::now` reads the
+//! clock.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -131,17 +131,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// A short human age: `42s`, `3m`, `5h`, `2d`.
-pub fn short_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,13 +181,5 @@ mod tests {
         for text in bad {
             assert_eq!(Timestamp::parse_iso(text), None, "{text}");
         }
-    }
-
-    #[test]
-    fn ages() {
-        assert_eq!(short_age(Duration::from_secs(5)), "5s");
-        assert_eq!(short_age(Duration::from_secs(125)), "2m");
-        assert_eq!(short_age(Duration::from_secs(7300)), "2h");
-        assert_eq!(short_age(Duration::from_secs(200_000)), "2d");
     }
 }

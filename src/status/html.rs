@@ -3,9 +3,9 @@
 //! script (`page.js`) refreshes them from the JSON API.
 
 use super::api::{Detail, Row, explain};
-use crate::cli::listing::human_size;
+use crate::human::{human_size, short_age};
 use crate::queue::snapshot::{DestView, MessageView, Snapshot};
-use crate::time::{Timestamp, short_age};
+use crate::time::Timestamp;
 use crate::transcript::read;
 use std::fmt::Write as _;
 
