@@ -4,7 +4,7 @@
 //! and tells the `queue`; the queue hands jobs to `deliver` (which speaks through `client`
 //! and `dns`); results are reported (`report`, `bounce`) and shown (`status`). Shared below
 //! them: `config`, `smtp` (the protocol both sides speak), `transcript` (the step record),
-//! `outcome` (what a result means), `time`, `access`, `password`, `console`.
+//! `outcome` (what a result means), `time`, `human`, `access`, `password`, `console`.
 
 pub mod access;
 pub mod bounce;
@@ -15,6 +15,7 @@ pub mod console;
 pub mod deliver;
 pub mod dns;
 pub mod engine;
+pub mod human;
 pub mod identity;
 pub mod intake;
 pub mod outcome;

@@ -1,5 +1,6 @@
 //! Wall-clock instants as values (`Timestamp`, µs since 1970) and their renderings: RFC 5322
-//! dates for headers and short ages for listings. Only `Timestamp::now` reads the clock.
+//! dates for headers, ISO times for records (and read back). Only `Timestamp::now` reads the
+//! clock.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +65,55 @@ impl Timestamp {
             rem % 60
         )
     }
+
+    /// Reads back what `iso` writes: `2026-11-23 07:37:00Z` (whole seconds, 1970 or later).
+    pub fn parse_iso(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        let shape = b.len() == 20
+            && [
+                (4, b'-'),
+                (7, b'-'),
+                (10, b' '),
+                (13, b':'),
+                (16, b':'),
+                (19, b'Z'),
+            ]
+            .iter()
+            .all(|&(i, c)| b[i] == c);
+        if !shape {
+            return None;
+        }
+        let num = |range: std::ops::Range<usize>| -> Option<u32> {
+            let digits = text.get(range)?;
+            digits
+                .bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&m) || d == 0 || hh > 23 || mm > 59 || ss > 59 {
+            return None;
+        }
+        let days = days_from_civil(i64::from(y), m, d);
+        if days < 0 || civil_from_days(days) != (i64::from(y), m, d) {
+            return None;
+        }
+        let secs = days as u64 * 86400 + u64::from(hh * 3600 + mm * 60 + ss);
+        Some(Timestamp::from_secs(secs))
+    }
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar to days since 1970-01-01 (the
+/// inverse of `civil_from_days`, H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
@@ -79,17 +129,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-/// A short human age: `42s`, `3m`, `5h`, `2d`.
-pub fn short_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        3600..=86_399 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86_400),
-    }
 }
 
 #[cfg(test)]
@@ -114,10 +153,33 @@ mod tests {
     }
 
     #[test]
-    fn ages() {
-        assert_eq!(short_age(Duration::from_secs(5)), "5s");
-        assert_eq!(short_age(Duration::from_secs(125)), "2m");
-        assert_eq!(short_age(Duration::from_secs(7300)), "2h");
-        assert_eq!(short_age(Duration::from_secs(200_000)), "2d");
+    fn iso_times_read_back() {
+        let instants = [
+            0,
+            951_782_400,
+            1_795_419_420,
+            4_102_444_799,
+            86_399,
+            1_709_164_800,
+        ];
+        for secs in instants {
+            let t = Timestamp::from_secs(secs);
+            assert_eq!(Timestamp::parse_iso(&t.iso()), Some(t), "{secs}");
+        }
+        let bad = [
+            "",
+            "2026-11-23 07:37:00",
+            "2026-11-23T07:37:00Z",
+            "2026-13-01 00:00:00Z",
+            "2026-02-29 00:00:00Z",
+            "2026-11-23 24:00:00Z",
+            "2026-11-23 07:60:00Z",
+            "2026-11-23 07:37:+0Z",
+            "1969-12-31 23:59:59Z",
+            "2026-11-2x 07:37:00Z",
+        ];
+        for text in bad {
+            assert_eq!(Timestamp::parse_iso(text), None, "{text}");
+        }
     }
 }

@@ -13,7 +13,7 @@ const RULES: &[(&str, &[&str])] = &[
         &["server", "deliver", "queue", "intake", "client"],
     ),
     ("bounce", &["deliver", "client", "queue"]),
-    ("smtp", &["server", "deliver", "queue", "intake"]),
+    ("smtp", &["server", "client", "deliver", "queue", "intake"]),
     ("transcript", &["client", "deliver", "queue", "status"]),
     ("spool", &["server", "deliver", "queue", "intake", "client"]),
 ];

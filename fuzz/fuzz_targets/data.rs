@@ -2,11 +2,11 @@
 //! Checks: the data only ends right after CRLF.CRLF (or `.CRLF` as the first line); the
 //! stored content has only CRLF line ends and ends with CRLF (or is empty); the outcome does
 //! not depend on how the stream is split; the size limit holds; and whatever the client side
-//! (`client::command::dot_stuff`) sends of any content is received back exactly.
+//! (`smtp::data::dot_stuff`) sends of any content is received back exactly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::client::command::dot_stuff;
+use qksmtp::smtp::data::dot_stuff;
 use qksmtp::smtp::data::{DataResult, receive_chunks};
 
 /// Content, result when finished, bytes consumed.

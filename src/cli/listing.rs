@@ -1,15 +1,96 @@
-//! The spool listing of `qksmtp queue`: one block per message (ID, size, age, sender) with a
-//! line per recipient and its state. Pure: the scan and `now` come from the caller.
+//! The queue listing of `qksmtp queue` and `qksmtp show`, one renderer for both sources: the
+//! spool when the server is stopped (`render`, `render_detail`), the running server's
+//! snapshot when it runs (`render_snapshot`, `render_view`, served as the API's text form).
+//! One block per message (ID, size, age, sender) with a line per recipient and its state.
+//! Pure: the scan or snapshot and `now` come from the caller.
 
+use crate::human::{human_size, short_age};
+use crate::outcome::GiveUp;
+use crate::queue::snapshot::{MessageView, Shown, Snapshot};
 use crate::spool::Scan;
 use crate::spool::envelope::{Envelope, RecipientState};
-use crate::time::{Timestamp, short_age};
+use crate::spool::id::MessageId;
+use crate::time::Timestamp;
 use std::fmt::Write as _;
 
+/// One message as the listing shows it, whichever source it comes from.
+struct Listed<'a> {
+    id: &'a MessageId,
+    size: u64,
+    arrival: Timestamp,
+    sender: String,
+    held: bool,
+    recipients: Vec<ListedRecipient<'a>>,
+}
+
+/// One recipient line: the state's name, then each note that applies.
+struct ListedRecipient<'a> {
+    state: &'static str,
+    address: String,
+    gave_up: Option<GiveUp>,
+    /// Direct and relay attempts so far, shown while the recipient still waits.
+    tries: Option<(u32, u32)>,
+    /// The next attempt, shown while the recipient waits for a retry.
+    next: Option<Timestamp>,
+    last: Option<&'a str>,
+    notice_pending: bool,
+}
+
+impl<'a> Listed<'a> {
+    fn from_envelope(env: &'a Envelope) -> Listed<'a> {
+        let recipients = env.recipients.iter().map(|r| {
+            let tried = r.direct_tries + r.relay_tries > 0;
+            let waiting = r.state == RecipientState::Pending && tried;
+            ListedRecipient {
+                state: r.state.name(),
+                address: r.address.to_string(),
+                gave_up: r.gave_up.filter(|_| r.state == RecipientState::Failed),
+                tries: waiting.then_some((r.direct_tries, r.relay_tries)),
+                next: r.next_try.filter(|_| waiting && !env.held),
+                last: r.last_result.as_deref(),
+                notice_pending: r.owed.is_some(),
+            }
+        });
+        Listed {
+            id: &env.id,
+            size: env.size,
+            arrival: env.arrival,
+            sender: env.sender.to_string(),
+            held: env.held,
+            recipients: recipients.collect(),
+        }
+    }
+
+    fn from_view(m: &'a MessageView) -> Listed<'a> {
+        let recipients = m.recipients.iter().map(|r| {
+            let tried = r.direct_tries + r.relay_tries > 0;
+            let waiting = matches!(r.state, Shown::Deferred | Shown::Held) && tried;
+            ListedRecipient {
+                state: r.state.name(),
+                address: r.address.clone(),
+                gave_up: r.gave_up,
+                tries: waiting.then_some((r.direct_tries, r.relay_tries)),
+                next: r.next_try.filter(|_| r.state == Shown::Deferred),
+                last: r.last_result.as_deref(),
+                notice_pending: r.notice_pending,
+            }
+        });
+        Listed {
+            id: &m.id,
+            size: m.size,
+            arrival: m.arrival,
+            sender: m.sender.clone(),
+            held: m.held,
+            recipients: recipients.collect(),
+        }
+    }
+}
+
+/// The stopped server's spool: every message, a count, and what is damaged or set aside.
 pub fn render(scan: &Scan, now: Timestamp) -> String {
     let mut s = String::new();
     for env in &scan.envelopes {
-        render_message(&mut s, env, now);
+        render_message(&mut s, &Listed::from_envelope(env), now);
     }
     let pending: usize = scan.envelopes.iter().map(|e| e.pending().count()).sum();
     let _ = writeln!(
@@ -30,6 +111,39 @@ pub fn render(scan: &Scan, now: Timestamp) -> String {
     s
 }
 
+/// The running server's queue: every message, the totals, then the recently finished.
+pub fn render_snapshot(snapshot: &Snapshot) -> String {
+    let mut s = String::new();
+    for m in &snapshot.messages {
+        s.push_str(&render_view(m, snapshot.now));
+    }
+    let t = snapshot.totals;
+    let _ = writeln!(
+        s,
+        "{} message(s): {} queued, {} sending, {} deferred, {} held (server running since {})",
+        t.messages,
+        t.queued,
+        t.sending,
+        t.deferred,
+        t.held,
+        snapshot.started.iso()
+    );
+    if !snapshot.finished.is_empty() {
+        s.push_str("recently finished:\n");
+        for m in &snapshot.finished {
+            s.push_str(&render_view(m, snapshot.now));
+        }
+    }
+    s
+}
+
+/// One message of the running server's queue.
+pub fn render_view(m: &MessageView, now: Timestamp) -> String {
+    let mut s = String::new();
+    render_message(&mut s, &Listed::from_view(m), now);
+    s
+}
+
 /// The line about damaged files set aside in `spool/corrupt/` (empty when there are none).
 pub fn render_corrupt(names: &[String]) -> String {
     if names.is_empty() {
@@ -43,28 +157,31 @@ pub fn render_corrupt(names: &[String]) -> String {
     )
 }
 
-fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
+fn render_message(s: &mut String, m: &Listed, now: Timestamp) {
     let _ = writeln!(
         s,
         "{}  {:>7}  {:>4}  from {}{}",
-        env.id,
-        human_size(env.size),
-        short_age(now.since(env.arrival)),
-        env.sender,
-        if env.held { "  [held]" } else { "" }
+        m.id,
+        human_size(m.size),
+        short_age(now.since(m.arrival)),
+        m.sender,
+        if m.held { "  [held]" } else { "" }
     );
-    for r in &env.recipients {
-        let _ = write!(s, "    {:<9} {}", r.state.name(), r.address);
-        if let Some(why) = r.gave_up.filter(|_| r.state == RecipientState::Failed) {
+    for r in &m.recipients {
+        let _ = write!(s, "    {:<9} {}", r.state, r.address);
+        if let Some(why) = r.gave_up {
             let _ = write!(s, "  ({})", why.describe());
         }
-        if r.state == RecipientState::Pending && r.direct_tries + r.relay_tries > 0 {
-            let _ = write!(s, "  (tries {}+{})", r.direct_tries, r.relay_tries);
+        if let Some((direct, relay)) = r.tries {
+            let _ = write!(s, "  (tries {direct}+{relay})");
         }
-        if let Some(last) = &r.last_result {
+        if let Some(at) = r.next {
+            let _ = write!(s, "  (next {})", at.iso());
+        }
+        if let Some(last) = r.last {
             let _ = write!(s, "  last: {last}");
         }
-        if r.owed.is_some() {
+        if r.notice_pending {
             s.push_str("  (notice to the sender pending)");
         }
         s.push('\n');
@@ -74,7 +191,7 @@ fn render_message(s: &mut String, env: &Envelope, now: Timestamp) {
 /// `qksmtp show ID`: the message's envelope, then the step record of every attempt.
 pub fn render_detail(env: &Envelope, record: &str, now: Timestamp) -> String {
     let mut s = String::new();
-    render_message(&mut s, env, now);
+    render_message(&mut s, &Listed::from_envelope(env), now);
     let _ = writeln!(
         s,
         "  arrived {} from [{}] (HELO {})",
@@ -100,21 +217,12 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// `512`, `2.0K`, `25.0M`.
-pub fn human_size(bytes: u64) -> String {
-    match bytes {
-        0..=1023 => bytes.to_string(),
-        1024..=1_048_575 => format!("{:.1}K", bytes as f64 / 1024.0),
-        _ => format!("{:.1}M", bytes as f64 / 1_048_576.0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::snapshot::{RecipientView, Totals};
     use crate::smtp::{Address, MailParams, ReversePath};
     use crate::spool::envelope::Recipient;
-    use crate::spool::id::MessageId;
 
     #[test]
     fn lists_each_message_and_recipient() {
@@ -163,6 +271,74 @@ mod tests {
             render(&scan, Timestamp::from_secs(0)),
             "0 messages, 0 recipients pending\nset aside in corrupt/ (damaged, kept for a person \
              to look at): 2 files: 1111111111111111.env 1111111111111111.msg\n"
+        );
+    }
+
+    fn view(n: u32, held: bool, recipients: Vec<RecipientView>) -> MessageView {
+        MessageView {
+            id: MessageId::from_parts(1_764_000_000_000_000, n),
+            arrival: Timestamp::from_secs(1_764_000_000),
+            sender: "<a@x.test>".into(),
+            size: 100,
+            subject: None,
+            held,
+            finished: None,
+            recipients,
+        }
+    }
+
+    fn recipient(address: &str, state: Shown, tries: u32) -> RecipientView {
+        RecipientView {
+            address: address.into(),
+            state,
+            next_try: Some(Timestamp::from_secs(1_764_003_600)),
+            last_result: (tries > 0).then(|| "451 4.7.1 later".into()),
+            direct_tries: tries,
+            relay_tries: 0,
+            gave_up: None,
+            notice_pending: false,
+        }
+    }
+
+    #[test]
+    fn lists_the_running_queue_the_same_way() {
+        let mut failed = recipient("f@w.test", Shown::Failed, 8);
+        failed.gave_up = Some(crate::outcome::GiveUp::AttemptsUsedUp);
+        let s = Snapshot {
+            now: Timestamp::from_secs(1_764_000_180),
+            started: Timestamp::from_secs(1_764_000_000),
+            totals: Totals {
+                messages: 2,
+                queued: 1,
+                deferred: 1,
+                held: 1,
+                ..Totals::default()
+            },
+            messages: vec![
+                view(
+                    1,
+                    false,
+                    vec![
+                        recipient("q@a.test", Shown::Queued, 0),
+                        recipient("d@a.test", Shown::Deferred, 1),
+                    ],
+                ),
+                view(2, true, vec![recipient("h@a.test", Shown::Held, 1)]),
+            ],
+            finished: vec![view(3, false, vec![failed])],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            render_snapshot(&s),
+            "6445941624000001      100    3m  from <a@x.test>\n\
+             \x20   queued    q@a.test\n\
+             \x20   deferred  d@a.test  (tries 1+0)  (next 2025-11-24 17:00:00Z)  last: 451 4.7.1 later\n\
+             6445941624000002      100    3m  from <a@x.test>  [held]\n\
+             \x20   held      h@a.test  (tries 1+0)  last: 451 4.7.1 later\n\
+             2 message(s): 1 queued, 0 sending, 1 deferred, 1 held (server running since 2025-11-24 16:00:00Z)\n\
+             recently finished:\n\
+             6445941624000003      100    3m  from <a@x.test>\n\
+             \x20   failed    f@w.test  (all attempts used)  last: 451 4.7.1 later\n"
         );
     }
 }

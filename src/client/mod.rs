@@ -6,7 +6,6 @@
 
 pub mod command;
 pub mod dial;
-pub mod extensions;
 #[cfg(test)]
 pub(crate) mod script;
 pub mod tls;
@@ -16,9 +15,9 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use crate::smtp::extensions::{AuthMechanism, Extensions};
 pub use crate::transcript::{Failure, FailureKind, Record, Step, StepKind};
 pub use dial::{Dialer, Network};
-pub use extensions::{AuthMechanism, Extensions};
 pub use tls::TlsPolicy;
 
 use crate::config::{RelayAuth, RelayConfig, Timeouts};
@@ -151,7 +150,7 @@ impl Client {
             conn: Conn::new(stream),
             ext: Extensions::default(),
             timeouts: settings.timeouts,
-            helo_name: command::helo_argument(&settings.helo_name),
+            helo_name: crate::smtp::command::helo_argument(&settings.helo_name),
             usable: true,
         };
         let result = client.open(dialer, addr, host_name, settings, record);
@@ -410,7 +409,9 @@ impl Client {
     /// AUTH PLAIN (preferred) or LOGIN, whichever the server offers. Passwords and payloads
     /// never reach the record.
     fn authenticate(&mut self, creds: &Credentials, record: &mut Record) -> Result<(), Failure> {
-        let Some(mechanism) = extensions::choose_mechanism(&self.ext.auth, creds.mechanism) else {
+        let Some(mechanism) =
+            crate::smtp::extensions::choose_mechanism(&self.ext.auth, creds.mechanism)
+        else {
             let why = format!(
                 "the server offers no AUTH PLAIN or LOGIN (offered: {})",
                 if self.ext.auth.is_empty() {

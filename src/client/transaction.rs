@@ -211,7 +211,7 @@ impl Client {
     /// The dot-stuffed message in blocks, then the reply after the final dot.
     fn transfer(&mut self, content: &[u8], record: &mut Record) -> Result<Reply, Failure> {
         let timer = Timer::start();
-        let wire = command::dot_stuff(content);
+        let wire = crate::smtp::data::dot_stuff(content);
         let detail = format!("message data, {} bytes", wire.len());
         let mut result = Ok(());
         for block in wire.chunks(BLOCK) {

@@ -1,9 +1,12 @@
-//! The SMTP protocol as values: addresses, MAIL/RCPT parameters (SIZE, BODY, SMTPUTF8, DSN),
-//! and the pure parsers for commands and the DATA stream. No I/O here.
+//! The SMTP protocol both sides share, as values: addresses, MAIL/RCPT parameters (SIZE, BODY,
+//! SMTPUTF8, DSN), commands parsed and written, replies written and parsed, the DATA stream
+//! both ways, the EHLO keywords read back, SASL and base64. No I/O here.
 
 pub mod address;
+pub mod base64;
 pub mod command;
 pub mod data;
+pub mod extensions;
 pub mod reply;
 pub mod reply_parser;
 pub mod sasl;

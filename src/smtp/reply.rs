@@ -124,6 +124,27 @@ impl Reply {
         }
         s
     }
+
+    /// Reads back what `one_line` writes, as a one-line reply that writes the same text (the
+    /// line breaks of a multi-line reply are not in that text). The enhanced code is taken
+    /// when its class matches the reply code, as `reply_parser` does.
+    pub fn from_one_line(text: &str) -> Option<Reply> {
+        let digits = text.get(..3)?;
+        let valid = digits.bytes().all(|b| b.is_ascii_digit())
+            && (b'2'..=b'5').contains(&text.as_bytes()[0]);
+        if !valid {
+            return None;
+        }
+        let code: u16 = digits.parse().ok()?;
+        let rest = match &text[3..] {
+            "" => "",
+            rest => rest.strip_prefix(' ')?,
+        };
+        let (token, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        let enhanced = Enhanced::parse(token).filter(|e| u16::from(e.class) == code / 100);
+        let line = if enhanced.is_some() { after } else { rest };
+        Some(Reply::new(code, enhanced, line))
+    }
 }
 
 impl fmt::Display for Reply {
@@ -379,6 +400,35 @@ mod tests {
         for (text, want) in cases {
             let got = Enhanced::parse(text).map(|e| (e.class, e.subject, e.detail));
             assert_eq!(got, *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn one_line_reads_back() {
+        let replies = [
+            Reply::new(550, Some(Enhanced::new(5, 1, 1)), "no such user"),
+            Reply::new(550, Some(Enhanced::new(5, 1, 1)), ""),
+            Reply::new(250, None, "mx.test"),
+            Reply::new(250, None, ""),
+            Reply::new(250, None, " two  spaces -> and an arrow "),
+            Reply::new(451, Some(Enhanced::new(4, 7, 1)), "4.7.1 twice"),
+            Reply::queued("0123456789ABCDEF"),
+        ];
+        for reply in replies {
+            assert_eq!(Reply::from_one_line(&reply.one_line()), Some(reply.clone()));
+        }
+        // Lines are joined, enhanced codes of another class kept as text: the text is the same.
+        let odd = [
+            Reply::help(),
+            Reply::ehlo("mx.test", "c.test", &["PIPELINING".into()]),
+            Reply::new(250, None, "5.1.1 odd"),
+        ];
+        for reply in odd {
+            let read = Reply::from_one_line(&reply.one_line()).unwrap();
+            assert_eq!(read.one_line(), reply.one_line());
+        }
+        for bad in ["", "25", "abc def", "650 x", "250x", "2500 x"] {
+            assert_eq!(Reply::from_one_line(bad), None, "{bad}");
         }
     }
 

@@ -176,6 +176,19 @@ mod tests {
         }
     }
 
+    /// The replies read from `parts` fed in order, and whether bytes were left over.
+    fn read_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> (Vec<Reply>, bool) {
+        let mut parser = ReplyParser::new();
+        let mut got = Vec::new();
+        for part in parts {
+            parser.feed(part);
+            while let Some(r) = parser.next_reply().unwrap() {
+                got.push(r);
+            }
+        }
+        (got, parser.has_pending())
+    }
+
     /// (input, expected replies) — every input here is valid.
     fn valid_cases() -> Vec<(&'static [u8], Vec<Reply>)> {
         vec![
@@ -228,16 +241,9 @@ mod tests {
     fn every_split_point_gives_the_same_replies() {
         for (input, want) in valid_cases() {
             for cut in 0..=input.len() {
-                let mut parser = ReplyParser::new();
-                let mut got = Vec::new();
-                for part in [&input[..cut], &input[cut..]] {
-                    parser.feed(part);
-                    while let Some(r) = parser.next_reply().unwrap() {
-                        got.push(r);
-                    }
-                }
+                let (got, pending) = read_parts([&input[..cut], &input[cut..]]);
                 assert_eq!(got, want, "cut at {cut} of {:?}", input);
-                assert!(!parser.has_pending());
+                assert!(!pending);
             }
         }
     }
@@ -245,14 +251,7 @@ mod tests {
     #[test]
     fn byte_by_byte_feeding() {
         let input = b"250-mx.test\r\n250-8BITMIME\r\n250 DSN\r\n220 x\r\n";
-        let mut parser = ReplyParser::new();
-        let mut got = Vec::new();
-        for b in input {
-            parser.feed(std::slice::from_ref(b));
-            while let Some(r) = parser.next_reply().unwrap() {
-                got.push(r);
-            }
-        }
+        let (got, _) = read_parts(input.chunks(1));
         assert_eq!(got, parse_all(input).unwrap());
         assert_eq!(got.len(), 2);
     }
@@ -323,5 +322,40 @@ mod tests {
         parser.feed(b"250-first\r\n");
         assert_eq!(parser.next_reply().unwrap(), None);
         assert!(parser.has_pending());
+    }
+
+    /// What the server writes (`Reply::to_wire`), the client reads back as the same replies,
+    /// however the stream is split.
+    #[test]
+    fn the_server_replies_read_back_the_same() {
+        let multi = reply(550, Some((5, 7, 1)), &["first", "", "last"]);
+        let sent = vec![
+            Reply::greeting("mx.test"),
+            Reply::ehlo(
+                "mx.test",
+                "client.test",
+                &["PIPELINING".into(), "SIZE 1000".into()],
+            ),
+            Reply::helo("mx.test"),
+            Reply::sender_ok(),
+            Reply::recipient_ok(),
+            Reply::start_data(),
+            Reply::queued("0123456789ABCDEF"),
+            Reply::help(),
+            Reply::auth_challenge(""),
+            Reply::auth_challenge("VXNlcm5hbWU6"),
+            Reply::bare_newline_refused(),
+            Reply::too_many_recipients(),
+            Reply::bye(),
+            multi,
+        ];
+        let wire: Vec<u8> = sent.iter().flat_map(Reply::to_wire).collect();
+        for cut in 0..=wire.len() {
+            let (got, pending) = read_parts([&wire[..cut], &wire[cut..]]);
+            assert_eq!(got, sent, "cut at {cut}");
+            assert!(!pending);
+        }
+        let (got, _) = read_parts(wire.chunks(1));
+        assert_eq!(got, sent, "byte by byte");
     }
 }

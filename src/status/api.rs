@@ -1,13 +1,12 @@
-//! The JSON answers of `/api/...` and the text answers for the CLI (`?format=text`), built
-//! from the scheduler's snapshot. Pure.
+//! The JSON answers of `/api/...` and the text answer of `qksmtp show` (`?format=text`; the
+//! text queue listing is `cli::listing`'s), built from the scheduler's snapshot. Pure.
 
 use super::json::J;
-use crate::cli::listing::human_size;
+use crate::cli::listing;
 use crate::outcome::GiveUp;
 use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
-use crate::time::{Timestamp, short_age};
-use crate::transcript::read::{self, Attempt};
-use std::fmt::Write as _;
+use crate::time::Timestamp;
+use crate::transcript::read::{self, Attempt, Entry};
 
 /// One message with what the detail view adds.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,15 +134,16 @@ pub fn detail(d: &Detail) -> J {
 
 fn attempt(a: &Attempt) -> J {
     let steps = a
-        .steps
+        .entries
         .iter()
-        .map(|s| {
+        .map(|e| {
+            let row = Row::of(e);
             J::obj(vec![
-                ("at", s.at.as_str().into()),
-                ("ms", J::Int(s.ms as i64)),
-                ("ok", s.ok.into()),
-                ("step", s.step.as_str().into()),
-                ("text", s.text.as_str().into()),
+                ("at", row.at.into()),
+                ("ms", J::Int(row.ms as i64)),
+                ("ok", row.ok.into()),
+                ("step", row.step.into()),
+                ("text", row.text.into()),
             ])
         })
         .collect();
@@ -151,6 +151,41 @@ fn attempt(a: &Attempt) -> J {
         ("label", a.label.as_str().into()),
         ("steps", J::Arr(steps)),
     ])
+}
+
+/// One line of an attempt as the API and the page show it; a line that was not read as a
+/// step has only its text.
+pub struct Row {
+    /// `2026-11-23 07:37:00Z`, empty when unknown.
+    pub at: String,
+    pub ms: u128,
+    pub ok: bool,
+    /// `RCPT`, `DATA-DONE`, empty when unknown.
+    pub step: &'static str,
+    /// What was done and the reply: `RCPT TO:<b@x.test> -> 550 5.1.1 no such user` (without
+    /// leading spaces, as the page has always shown it).
+    pub text: String,
+}
+
+impl Row {
+    pub fn of(entry: &Entry) -> Row {
+        match entry {
+            Entry::Step(s) => Row {
+                at: s.at.iso(),
+                ms: s.took.as_millis(),
+                ok: s.ok,
+                step: s.kind.name(),
+                text: s.text().trim_start().to_string(),
+            },
+            Entry::Unread(line) => Row {
+                at: String::new(),
+                ms: 0,
+                ok: true,
+                step: "",
+                text: line.clone(),
+            },
+        }
+    }
 }
 
 /// A recipient's state in plain words.
@@ -211,64 +246,9 @@ pub fn plain_reason(last: &str) -> String {
     }
 }
 
-/// `qksmtp queue` through the API: the same layout as the spool listing.
-pub fn queue_text(s: &Snapshot) -> String {
-    let mut out = String::new();
-    for m in &s.messages {
-        message_text(&mut out, m, s.now);
-    }
-    let t = s.totals;
-    let _ = writeln!(
-        out,
-        "{} message(s): {} queued, {} sending, {} deferred, {} held (server running since {})",
-        t.messages,
-        t.queued,
-        t.sending,
-        t.deferred,
-        t.held,
-        s.started.iso()
-    );
-    if !s.finished.is_empty() {
-        out.push_str("recently finished:\n");
-        for m in &s.finished {
-            message_text(&mut out, m, s.now);
-        }
-    }
-    out
-}
-
-fn message_text(out: &mut String, m: &MessageView, now: Timestamp) {
-    let held = if m.held { "  [held]" } else { "" };
-    let _ = writeln!(
-        out,
-        "{}  {:>7}  {:>4}  from {}{held}",
-        m.id,
-        human_size(m.size),
-        short_age(now.since(m.arrival)),
-        m.sender
-    );
-    for r in &m.recipients {
-        let _ = write!(out, "    {:<9} {}", r.state.name(), r.address);
-        if let Some(why) = r.gave_up {
-            let _ = write!(out, "  ({})", why.describe());
-        }
-        if let Some(at) = r.next_try.filter(|_| r.state == Shown::Deferred) {
-            let _ = write!(out, "  (next {})", at.iso());
-        }
-        if let Some(last) = &r.last_result {
-            let _ = write!(out, "  last: {last}");
-        }
-        if r.notice_pending {
-            out.push_str("  (notice to the sender pending)");
-        }
-        out.push('\n');
-    }
-}
-
 /// `qksmtp show ID` through the API.
 pub fn detail_text(d: &Detail, now: Timestamp) -> String {
-    let mut out = String::new();
-    message_text(&mut out, &d.view, now);
+    let mut out = listing::render_view(&d.view, now);
     out.push('\n');
     out.push_str(&d.headers);
     out.push('\n');

@@ -2,10 +2,10 @@
 //! destinations and messages, and one message's detail with its step record. The embedded
 //! script (`page.js`) refreshes them from the JSON API.
 
-use super::api::{Detail, explain};
-use crate::cli::listing::human_size;
+use super::api::{Detail, Row, explain};
+use crate::human::{human_size, short_age};
 use crate::queue::snapshot::{DestView, MessageView, Snapshot};
-use crate::time::{Timestamp, short_age};
+use crate::time::Timestamp;
 use crate::transcript::read;
 use std::fmt::Write as _;
 
@@ -179,20 +179,21 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     }
     for a in &attempts {
         let _ = write!(h, "<h3>{}</h3>\n<table class=\"steps\">", escape(&a.label));
-        let failing = a.steps.iter().rposition(|s| !s.ok);
-        for (i, s) in a.steps.iter().enumerate() {
+        let failing = a.entries.iter().rposition(|e| !e.ok());
+        for (i, entry) in a.entries.iter().enumerate() {
             let class = if Some(i) == failing {
                 " class=\"fail\""
             } else {
                 ""
             };
+            let row = Row::of(entry);
             let _ = write!(
                 h,
                 "<tr{class}><td>{}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
-                escape(&s.at),
-                s.ms,
-                escape(&s.step),
-                escape(&s.text)
+                escape(&row.at),
+                row.ms,
+                escape(row.step),
+                escape(&row.text)
             );
         }
         h.push_str("</table>\n");
@@ -262,6 +263,25 @@ mod tests {
         );
         assert!(page.contains("data-action=\"retry\""));
         assert!(page.contains("data-sig=\"deferred\""));
+    }
+
+    /// The API's attempts, as the page has always shown them: time, milliseconds, mark,
+    /// step name and text (detail and reply), and a line that is not a step kept whole.
+    #[test]
+    fn the_api_shows_each_step_of_the_record() {
+        let steps = "--- attempt: direct 1 of 8 ---\n  2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.1:25\n  2026-11-23 07:37:00Z   1234ms !DATA-DONE 12 bytes -> 451 4.7.1 try later\n  2026-11-23 07:37:01Z      0ms  QUIT      -> 221 2.0.0\n  not a step\n";
+        let d = Detail {
+            view: view(Shown::Deferred, Some("451 4.7.1 try later")),
+            headers: String::new(),
+            steps: steps.into(),
+        };
+        let json = super::super::api::detail(&d).to_string();
+        let want = "\"attempts\":[{\"label\":\"direct 1 of 8\",\"steps\":[\
+            {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":2,\"ok\":true,\"step\":\"CONNECT\",\"text\":\"127.0.0.1:25\"},\
+            {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":1234,\"ok\":false,\"step\":\"DATA-DONE\",\"text\":\"12 bytes -> 451 4.7.1 try later\"},\
+            {\"at\":\"2026-11-23 07:37:01Z\",\"ms\":0,\"ok\":true,\"step\":\"QUIT\",\"text\":\"-> 221 2.0.0\"},\
+            {\"at\":\"\",\"ms\":0,\"ok\":true,\"step\":\"\",\"text\":\"not a step\"}]}]";
+        assert!(json.contains(want), "{json}");
     }
 
     #[test]

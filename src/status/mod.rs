@@ -220,7 +220,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             None => unavailable(),
         },
         Route::Messages { text } => match snapshot(shared) {
-            Some(s) if text => Response::new(200, TEXT, api::queue_text(&s)),
+            Some(s) if text => Response::new(200, TEXT, crate::cli::listing::render_snapshot(&s)),
             Some(s) => Response::new(200, JSON, api::messages(&s).to_string()),
             None => unavailable(),
         },

@@ -32,6 +32,27 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    pub const ALL: [StepKind; 13] = [
+        StepKind::Dns,
+        StepKind::Connect,
+        StepKind::Greeting,
+        StepKind::Ehlo,
+        StepKind::Helo,
+        StepKind::StartTls,
+        StepKind::Auth,
+        StepKind::Mail,
+        StepKind::Rcpt,
+        StepKind::Data,
+        StepKind::DataDone,
+        StepKind::Rset,
+        StepKind::Quit,
+    ];
+
+    /// The kind `name` names (`RCPT`, `DATA-DONE`), as the text form writes it.
+    pub fn from_name(name: &str) -> Option<StepKind> {
+        StepKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// A short upper-case name for listings: `RCPT`, `DATA-DONE`.
     pub fn name(self) -> &'static str {
         match self {
@@ -92,6 +113,16 @@ pub struct Step {
     pub ok: bool,
 }
 
+impl Step {
+    /// What was done and the reply: `RCPT TO:<b@x.test> -> 550 5.1.1 no such user`.
+    pub fn text(&self) -> String {
+        match &self.reply {
+            Some(reply) => format!("{} -> {}", self.detail, reply.one_line()),
+            None => self.detail.clone(),
+        }
+    }
+}
+
 impl fmt::Display for Step {
     /// `2026-11-23 07:37:00Z   12ms RCPT      RCPT TO:<b@x.test> -> 550 5.1.1 no such user`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,12 +133,8 @@ impl fmt::Display for Step {
             self.at.iso(),
             self.took.as_millis(),
             self.kind.name(),
-            self.detail
-        )?;
-        if let Some(reply) = &self.reply {
-            write!(f, " -> {}", reply.one_line())?;
-        }
-        Ok(())
+            self.text()
+        )
     }
 }
 
@@ -259,6 +286,10 @@ mod tests {
              2026-11-23 07:37:01Z     12ms !RCPT      RCPT TO:<b@x.test> -> 550 5.1.1 no such user\n"
         );
         assert_eq!(record.last_failed().unwrap().kind, StepKind::Rcpt);
+        for kind in StepKind::ALL {
+            assert_eq!(StepKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(StepKind::from_name("rcpt"), None);
         let failure = Failure::new(StepKind::Rcpt, FailureKind::Reply(refusal.clone()));
         assert_eq!(failure.reply(), Some(&refusal));
         assert_eq!(

@@ -1,26 +1,41 @@
-//! The step record file (`ID.steps`, written by `transcript::text`) read back into
+//! The step record file (`ID.steps`, written by `transcript::text`) read back into typed
 //! attempts and steps for the API and the detail page. Pure.
+//!
+//! The text keeps what people read, so reading it back gives the steps the record held with
+//! the time in whole seconds, the duration in whole milliseconds, and a multi-line reply as
+//! one line (its lines joined, as `Reply::one_line` writes them).
 
-/// One attempt: its label (`direct 1 of 8`) and its steps.
+use super::{Step, StepKind};
+use crate::smtp::reply::Reply;
+use crate::time::Timestamp;
+use std::time::Duration;
+
+/// One attempt: its label (`direct 1 of 8`) and what was recorded of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub label: String,
-    pub steps: Vec<StepLine>,
+    pub entries: Vec<Entry>,
 }
 
+/// One line of an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepLine {
-    /// `2026-11-23 07:37:00Z`.
-    pub at: String,
-    pub ms: u64,
-    pub ok: bool,
-    /// `RCPT`, `DATA-DONE`...
-    pub step: String,
-    /// What was sent and the reply, e.g. `RCPT TO:<b@x.test> -> 550 5.1.1 no such user`.
-    pub text: String,
+pub enum Entry {
+    Step(Step),
+    /// A line that is not a step (damaged, or written by another version), kept whole.
+    Unread(String),
 }
 
-/// Parses the record; a line that does not parse is kept whole as the text of a step.
+impl Entry {
+    /// False for a step that did not go well.
+    pub fn ok(&self) -> bool {
+        match self {
+            Entry::Step(step) => step.ok,
+            Entry::Unread(_) => true,
+        }
+    }
+}
+
+/// Parses the record; a line that does not parse is kept whole as an `Unread` entry.
 pub fn parse(record: &str) -> Vec<Attempt> {
     let mut attempts: Vec<Attempt> = Vec::new();
     for line in record.lines() {
@@ -30,7 +45,7 @@ pub fn parse(record: &str) -> Vec<Attempt> {
         {
             attempts.push(Attempt {
                 label: label.to_string(),
-                steps: Vec::new(),
+                entries: Vec::new(),
             });
             continue;
         }
@@ -40,79 +55,216 @@ pub fn parse(record: &str) -> Vec<Attempt> {
         if attempts.is_empty() {
             attempts.push(Attempt {
                 label: String::new(),
-                steps: Vec::new(),
+                entries: Vec::new(),
             });
         }
-        let step = parse_step(line.trim_start()).unwrap_or_else(|| StepLine {
-            at: String::new(),
-            ms: 0,
-            ok: true,
-            step: String::new(),
-            text: line.trim().to_string(),
-        });
-        attempts.last_mut().expect("one exists").steps.push(step);
+        let entry = match parse_step(line.trim_start()) {
+            Some(step) => Entry::Step(step),
+            None => Entry::Unread(line.trim().to_string()),
+        };
+        attempts.last_mut().expect("one exists").entries.push(entry);
     }
     attempts
 }
 
 /// `2026-11-23 07:37:01Z     12ms !RCPT      RCPT TO:<b@x.test> -> 550 ...`
-fn parse_step(line: &str) -> Option<StepLine> {
-    let at = line.get(..20)?;
+fn parse_step(line: &str) -> Option<Step> {
+    let at = Timestamp::parse_iso(line.get(..20)?)?;
     let rest = line.get(20..)?.trim_start();
     let (ms, rest) = rest.split_once("ms ")?;
-    let ok = !rest.starts_with('!');
-    let rest = rest.get(1..)?;
-    let (step, text) = rest.split_once(' ').unwrap_or((rest, ""));
-    Some(StepLine {
-        at: at.to_string(),
-        ms: ms.trim().parse().ok()?,
+    let took = Duration::from_millis(ms.trim().parse().ok()?);
+    let ok = match rest.as_bytes().first()? {
+        b' ' => true,
+        b'!' => false,
+        _ => return None,
+    };
+    let rest = &rest[1..];
+    let name_end = rest.find(' ').unwrap_or(rest.len());
+    let kind = StepKind::from_name(&rest[..name_end])?;
+    // The name is padded to 9 columns, then one space, then the text as it was.
+    let after = &rest[name_end..];
+    let pad = (name_end.max(9) + 1 - name_end).min(after.len());
+    if !after.bytes().take(pad).all(|b| b == b' ') {
+        return None;
+    }
+    let (detail, reply) = split_reply(&after[pad..]);
+    Some(Step {
+        kind,
+        at,
+        took,
+        detail: detail.to_string(),
+        reply,
         ok,
-        step: step.to_string(),
-        text: text.trim_start().to_string(),
     })
+}
+
+/// `detail -> 550 5.1.1 text` into the detail and the reply: at the first ` -> ` that a reply
+/// follows; the whole text is the detail when none does.
+fn split_reply(text: &str) -> (&str, Option<Reply>) {
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(" -> ").map(|p| p + from) {
+        if let Some(reply) = Reply::from_one_line(&text[pos + 4..]) {
+            return (&text[..pos], Some(reply));
+        }
+        from = pos + 1;
+    }
+    (text, None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::reply::{Enhanced, Reply};
-    use crate::time::Timestamp;
-    use crate::transcript::{Record, StepKind};
-    use std::time::Duration;
+    use crate::smtp::reply::Enhanced;
+    use crate::transcript::{Record, text};
+
+    fn step(kind: StepKind, ms: u64, detail: &str, reply: Option<Reply>, ok: bool) -> Step {
+        Step {
+            kind,
+            at: Timestamp::from_secs(1_795_419_420 + ms),
+            took: Duration::from_millis(ms),
+            detail: detail.into(),
+            reply,
+            ok,
+        }
+    }
+
+    /// A record with every kind of step, replies and none, in the shapes the client writes.
+    fn record() -> Record {
+        let e = |c, s, d| Some(Enhanced::new(c, s, d));
+        let steps = vec![
+            step(StepKind::Dns, 0, "MX a.test: mx.a.test (10)", None, true),
+            step(StepKind::Connect, 3, "192.0.2.1:25 (mx.a.test)", None, true),
+            step(
+                StepKind::Greeting,
+                1,
+                "greeting",
+                Some(Reply::new(220, None, "mx.a.test ESMTP")),
+                true,
+            ),
+            step(
+                StepKind::Ehlo,
+                2,
+                "EHLO client.test",
+                Some(Reply::new(250, None, "mx.a.test PIPELINING SIZE 1000")),
+                true,
+            ),
+            step(
+                StepKind::StartTls,
+                0,
+                "not offered by the server",
+                None,
+                true,
+            ),
+            step(
+                StepKind::Auth,
+                5,
+                "AUTH PLAIN ****",
+                Some(Reply::new(535, e(5, 7, 8), "bad -> credentials")),
+                false,
+            ),
+            step(
+                StepKind::Mail,
+                12,
+                "MAIL FROM:<a@x.test> SIZE=18",
+                Some(Reply::new(250, e(2, 1, 0), "Ok")),
+                true,
+            ),
+            step(
+                StepKind::Rcpt,
+                1234,
+                "RCPT TO:<b@y.test> [pipelined, 3 commands]",
+                Some(Reply::new(550, e(5, 1, 1), "no such user")),
+                false,
+            ),
+            step(
+                StepKind::Data,
+                7,
+                "DATA",
+                Some(Reply::new(354, None, "go")),
+                true,
+            ),
+            step(
+                StepKind::DataDone,
+                600_000,
+                "18 bytes: timed out",
+                None,
+                false,
+            ),
+            step(
+                StepKind::Rset,
+                0,
+                "RSET",
+                Some(Reply::new(250, None, "")),
+                true,
+            ),
+            step(StepKind::Helo, 0, "HELO a -> b", None, true),
+            step(
+                StepKind::Quit,
+                0,
+                "",
+                Some(Reply::new(221, e(2, 0, 0), "")),
+                true,
+            ),
+        ];
+        Record { steps }
+    }
 
     #[test]
-    fn reads_back_what_record_text_writes() {
-        let mut r = Record::new();
-        let at = Timestamp::from_secs(1_795_419_420);
-        r.push_ok(
-            StepKind::Connect,
-            at,
-            Duration::from_millis(2),
-            "127.0.0.1:25",
-        );
-        let refusal = Reply::new(451, Some(Enhanced::new(4, 7, 1)), "try later");
-        r.push(
-            StepKind::DataDone,
-            at,
-            Duration::from_millis(1234),
-            "12 bytes",
-            Some(refusal),
-            false,
-        );
-        let text = crate::transcript::text::render("direct 1 of 8", &r)
-            + &crate::transcript::text::render("direct 2 of 8", &Record::new());
+    fn reads_back_the_steps_the_record_held() {
+        let held = record();
+        let text =
+            text::render("direct 1 of 8", &held) + &text::render("relay 1 of 2", &Record::new());
         let attempts = parse(&text);
         assert_eq!(attempts.len(), 2);
         assert_eq!(attempts[0].label, "direct 1 of 8");
-        let s = &attempts[0].steps;
-        assert_eq!((s[0].step.as_str(), s[0].ok, s[0].ms), ("CONNECT", true, 2));
-        assert_eq!(s[0].text, "127.0.0.1:25");
-        assert_eq!(s[0].at, "2026-11-23 07:37:00Z");
-        assert_eq!(
-            (s[1].step.as_str(), s[1].ok, s[1].ms),
-            ("DATA-DONE", false, 1234)
+        let read: Vec<Entry> = held.steps.into_iter().map(Entry::Step).collect();
+        assert_eq!(attempts[0].entries, read);
+        assert_eq!(attempts[1].label, "relay 1 of 2");
+        assert!(attempts[1].entries.is_empty());
+    }
+
+    #[test]
+    fn what_the_text_loses() {
+        let mut held = Record::new();
+        let multi = Reply::ehlo("mx.test", "c.test", &["PIPELINING".into()]);
+        let at = Timestamp(1_795_419_420_123_456);
+        held.push(
+            StepKind::Ehlo,
+            at,
+            Duration::from_micros(1999),
+            "EHLO c.test",
+            Some(multi.clone()),
+            true,
         );
-        assert_eq!(s[1].text, "12 bytes -> 451 4.7.1 try later");
-        assert!(attempts[1].steps.is_empty());
+        let attempts = parse(&text::render("direct 1 of 1", &held));
+        let Entry::Step(read) = &attempts[0].entries[0] else {
+            panic!("not a step: {attempts:?}")
+        };
+        assert_eq!(read.at, Timestamp::from_secs(1_795_419_420));
+        assert_eq!(read.took, Duration::from_millis(1));
+        assert_eq!(
+            read.reply.as_ref().map(Reply::one_line),
+            Some(multi.one_line())
+        );
+        assert_eq!(read.text(), held.steps[0].text());
+    }
+
+    #[test]
+    fn lines_that_are_not_steps_are_kept_whole() {
+        let text = "  stray line\n--- attempt: direct 1 of 1 ---\n  2026-11-23 07:37:00Z   2ms  NOPE  x\n\n  2026-13-23 07:37:00Z   2ms  RCPT  x\n  2026-11-23 07:37:00Z   2ms ?RCPT  x\n";
+        let attempts = parse(text);
+        let unread = |s: &str| Entry::Unread(s.into());
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].label, "");
+        assert_eq!(attempts[0].entries, vec![unread("stray line")]);
+        assert_eq!(
+            attempts[1].entries,
+            vec![
+                unread("2026-11-23 07:37:00Z   2ms  NOPE  x"),
+                unread("2026-13-23 07:37:00Z   2ms  RCPT  x"),
+                unread("2026-11-23 07:37:00Z   2ms ?RCPT  x"),
+            ]
+        );
+        assert!(attempts[1].entries.iter().all(Entry::ok));
     }
 }

@@ -1,4 +1,5 @@
-//! The DATA receiver: a streaming state machine from wire bytes to message content.
+//! The DATA stream both ways: the receiver (here), a streaming state machine from wire bytes
+//! to message content, and the sender's dot-stuffing (`stuff`).
 //!
 //! This is also the SMTP-smuggling defence, so the rules are exact:
 //! - The data begins at a line start. The end is exactly `CRLF . CRLF`, where the first CRLF
@@ -14,6 +15,10 @@
 //! - Every other byte (NUL, 8-bit) passes through unchanged.
 //!
 //! The result never depends on how the stream is split into `feed` calls.
+
+mod stuff;
+
+pub use stuff::dot_stuff;
 
 /// Where the receiver stands between two bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

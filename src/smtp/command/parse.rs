@@ -3,38 +3,9 @@
 //! The verb is case-insensitive and separated from its arguments by spaces. Trailing spaces
 //! are ignored (some clients send `QUIT `). MAIL/RCPT arguments are parsed in `address`.
 
-use super::address::{parse_mail_args, parse_rcpt_args};
-use super::{Address, CommandError, MailParams, RcptParams, ReversePath};
-
-/// One parsed command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// EHLO with the client's domain or address literal (syntax not checked beyond one token).
-    Ehlo(String),
-    Helo(String),
-    Mail {
-        from: ReversePath,
-        params: MailParams,
-    },
-    Rcpt {
-        to: Address,
-        params: RcptParams,
-    },
-    Data,
-    Rset,
-    Noop,
-    Quit,
-    Help,
-    Vrfy(String),
-    Expn(String),
-    StartTls,
-    /// AUTH with the mechanism uppercased and the optional initial response as sent (`=`
-    /// stands for an empty response, RFC 4954 §4).
-    Auth {
-        mechanism: String,
-        initial: Option<String>,
-    },
-}
+use super::Command;
+use crate::smtp::CommandError;
+use crate::smtp::address::{parse_mail_args, parse_rcpt_args};
 
 /// The verbs we know.
 const VERBS: [(&str, Verb); 13] = [
@@ -167,7 +138,7 @@ fn parse_auth(args: &str) -> Result<Command, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smtp::{Body, Notify, Orcpt, Ret};
+    use crate::smtp::{Address, Body, MailParams, Notify, Orcpt, RcptParams, Ret, ReversePath};
     use CommandError::*;
 
     /// MAIL FROM:`args` through the whole parser.

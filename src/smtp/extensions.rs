@@ -1,5 +1,7 @@
-//! What the server's EHLO reply offers (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS,
-//! AUTH, ENHANCEDSTATUSCODES), parsed from the reply lines, and the AUTH mechanism choice. Pure.
+//! What a server's EHLO reply offers (PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN, STARTTLS,
+//! AUTH, ENHANCEDSTATUSCODES), read from the reply lines, and the AUTH mechanism a client
+//! chooses from it. Pure protocol: the client reads it, the tests check it against the
+//! server's own EHLO reply.
 
 use crate::smtp::reply::Reply;
 
@@ -203,5 +205,38 @@ mod tests {
         for (offered, preferred, want) in cases {
             assert_eq!(choose_mechanism(&offered, preferred), want, "{offered:?}");
         }
+    }
+
+    /// The server's own EHLO reply, on the wire and read back, offers what it lists.
+    #[test]
+    fn the_server_ehlo_reply_reads_back() {
+        let keywords: Vec<String> = [
+            "PIPELINING",
+            "SIZE 10240000",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "HELP",
+            "STARTTLS",
+            "AUTH PLAIN LOGIN",
+        ]
+        .map(String::from)
+        .to_vec();
+        let wire = Reply::ehlo("mx.test", "client.test", &keywords).to_wire();
+        let replies = crate::smtp::reply_parser::parse_all(&wire).unwrap();
+        let e = Extensions::from_ehlo(&replies[0]);
+        let want = Extensions {
+            pipelining: true,
+            size: true,
+            size_limit: Some(10_240_000),
+            eight_bit_mime: true,
+            smtputf8: true,
+            dsn: true,
+            starttls: true,
+            auth: vec!["PLAIN".into(), "LOGIN".into()],
+            enhanced_status_codes: true,
+        };
+        assert_eq!(e, want);
     }
 }
