@@ -32,12 +32,11 @@ pub struct Engine {
 const DNS_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Engine {
-    /// Starts the scheduler (with the messages found in the spool) and the workers.
-    /// `committed` brings messages accepted from now on; notices go in through `intake`.
+    /// Starts the scheduler and the workers. `committed` brings messages accepted from now
+    /// on, `restore` those found in the spool; notices go in through `intake`.
     pub fn start(
         config: Live,
         intake: &Intake,
-        restored: Vec<Envelope>,
         committed: Receiver<Envelope>,
     ) -> Result<Engine, String> {
         let now = config.get();
@@ -60,7 +59,6 @@ impl Engine {
         let start = Start {
             config,
             spool: intake.spool().clone(),
-            restored,
             workers: workers_n,
             log,
             jobs: job_tx,
@@ -79,6 +77,11 @@ impl Engine {
             workers,
             incoming: (stop_incoming, watcher),
         })
+    }
+
+    /// Hands the scheduler messages found in the spool at start-up.
+    pub fn restore(&self, found: Vec<Envelope>) {
+        let _ = self.events.send(Event::Restore(found));
     }
 
     /// A handle to send orders (retry, delete, flush).

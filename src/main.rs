@@ -6,9 +6,8 @@ use qksmtp::config::{self, Config, DEFAULT_INI, Live, load::ConfigError};
 use qksmtp::engine::Engine;
 use qksmtp::intake::Intake;
 use qksmtp::server::Server;
-use qksmtp::spool::Spool;
-use qksmtp::spool::envelope::Envelope;
 use qksmtp::spool::id::MessageId;
+use qksmtp::spool::{Listing, Spool};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -220,7 +219,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
         return ExitCode::from(1);
     };
-    let (spool, restored) = match open_spool(&config) {
+    let (spool, listing) = match open_spool(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -235,7 +234,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     }
     let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
     let intake = Intake::new(spool.clone(), live.clone(), Some(commit_tx));
-    let engine = match Engine::start(live.clone(), &intake, restored, commit_rx) {
+    let engine = match Engine::start(live.clone(), &intake, commit_rx) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -263,6 +262,14 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     for bound in server.bound() {
         let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
         println!("qksmtp: listening on {} ({kind})", bound.addr);
+    }
+    // Mail is accepted from here on, while the spool's messages are read and handed to the
+    // scheduler (a large spool takes seconds to read).
+    if let Err(e) = restore(&spool, listing, &config.server.spool_dir, &engine) {
+        eprintln!("qksmtp: {e}");
+        server.stop(STOP_GRACE);
+        engine.stop(STOP_GRACE);
+        return ExitCode::from(1);
     }
     let status = qksmtp::status::start_page(&live, spool_for_status, engine.events());
     println!("qksmtp: ready; Ctrl-C stops");
@@ -298,13 +305,27 @@ fn lock_spool(dir: &Path) -> Option<qksmtp::spool::lock::SpoolLock> {
     None
 }
 
-/// Opens the spool, removes leftovers of unfinished writes, reports what waits in it.
-fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
+/// Opens the spool and lists its files (quick: no file is read yet).
+fn open_spool(config: &Config) -> Result<(Arc<Spool>, Listing), String> {
     let dir = &config.server.spool_dir;
     let spool =
         Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
+    let listing = spool
+        .list(true)
+        .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
+    Ok((Arc::new(spool), listing))
+}
+
+/// Reads the listed messages and hands them to the scheduler a thousand at a time; removes
+/// leftovers of unfinished writes, sets damage aside, and reports what waits in the spool.
+fn restore(spool: &Spool, listing: Listing, dir: &Path, engine: &Engine) -> Result<(), String> {
+    let (mut messages, mut pending) = (0, 0);
     let scan = spool
-        .scan(true)
+        .read(listing, true, |found| {
+            messages += found.len();
+            pending += found.iter().map(|e| e.pending().count()).sum::<usize>();
+            engine.restore(std::mem::take(found));
+        })
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
     for (path, why) in &scan.damaged {
         let aside = spool.corrupt_dir();
@@ -329,12 +350,9 @@ fn open_spool(config: &Config) -> Result<(Arc<Spool>, Vec<Envelope>), String> {
     if !scan.leftovers.is_empty() {
         log::info!("removed {} unfinished spool file(s)", scan.leftovers.len());
     }
-    let pending: usize = scan.envelopes.iter().map(|e| e.pending().count()).sum();
     println!(
-        "qksmtp: spool {} ({} message(s), {} recipient(s) pending)",
-        dir.display(),
-        scan.envelopes.len(),
-        pending
+        "qksmtp: spool {} ({messages} message(s), {pending} recipient(s) pending)",
+        dir.display()
     );
-    Ok((Arc::new(spool), scan.envelopes))
+    Ok(())
 }

@@ -40,6 +40,8 @@ pub enum Event {
     Release(MessageId, Sender<bool>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
     Adopt(Box<Envelope>, Sender<bool>),
+    /// Messages found in the spool at start-up, handed on while the scan goes on.
+    Restore(Vec<Envelope>),
     /// The queue as plain values, with at most this many messages listed.
     Snapshot(usize, Sender<Snapshot>),
     /// One message: queued (the files are the caller's to read) or recently finished (with
@@ -60,28 +62,24 @@ const HISTORY: usize = 200;
 pub struct Start {
     pub config: Live,
     pub spool: Arc<Spool>,
-    pub restored: Vec<Envelope>,
     pub workers: usize,
     pub log: DeliveryLog,
     pub jobs: Sender<Job>,
     pub write_notice: WriteNotice,
 }
 
-/// Starts the scheduler thread with the messages found in the spool; `committed` brings the
-/// messages accepted from now on, `events` everything else.
+/// Starts the scheduler thread; `committed` brings the messages accepted from now on,
+/// `events` everything else (the messages found in the spool come as `Event::Restore`).
 pub fn start(
     s: Start,
     committed: Receiver<Envelope>,
     events: Receiver<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     let config = s.config.get();
-    let mut core = Scheduler::new(config.clone(), s.workers);
+    let core = Scheduler::new(config.clone(), s.workers);
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
-    writer.track_records(s.restored.iter().map(|env| env.id.clone()));
-    for env in s.restored {
-        core.add(env, now);
-    }
+    writer.track_records(std::iter::empty());
     let remembered = if config.server.status_listen.is_some() {
         HISTORY
     } else {
@@ -189,6 +187,13 @@ impl Shell {
                 let _ = answer.send(known);
             }
             Event::Flush => self.core.flush(now),
+            Event::Restore(found) => {
+                self.writer
+                    .track_more(found.iter().map(|env| env.id.clone()));
+                for env in found {
+                    self.core.add(env, now);
+                }
+            }
             Event::Stop(_) => {}
             other => self.handle_view(other, now),
         }

@@ -74,6 +74,16 @@ pub struct Scan {
     pub skipped: Vec<PathBuf>,
 }
 
+/// The spool's file names at one moment (see `Spool::list`), to be read by `Spool::read`.
+#[derive(Debug, Default)]
+pub struct Listing {
+    names: Vec<String>,
+    skipped: Vec<PathBuf>,
+}
+
+/// How many envelopes a scan hands on at a time.
+const CHUNK: usize = 1000;
+
 impl Spool {
     /// Opens (creating if needed) the spool directory.
     pub fn open(dir: &Path) -> io::Result<Spool> {
@@ -206,40 +216,79 @@ impl Spool {
     /// Lists the spool. With `clean_up`, leftovers of uncommitted writes are removed (only
     /// the server does this at start-up, when no write can be in progress).
     pub fn scan(&self, clean_up: bool) -> io::Result<Scan> {
-        let mut scan = Scan::default();
-        let mut names: Vec<String> = Vec::new();
+        let listing = self.list(clean_up)?;
+        self.read(listing, clean_up, |_| {})
+    }
+
+    /// The first, quick part of a scan: the file names as they are now (one directory read),
+    /// without opening any file. With `clean_up`, parked files of an earlier run and old
+    /// announcements are removed. Files written after this are not in the listing.
+    pub fn list(&self, clean_up: bool) -> io::Result<Listing> {
+        let mut listing = Listing::default();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            // A FIFO or a device named like a spool file would block the read: never open it.
-            let regular = entry.file_type().is_ok_and(|t| t.is_file());
-            if !regular && classify(&name).is_some() {
-                scan.skipped.push(self.dir.join(&name));
-                continue;
-            }
-            names.push(name);
-        }
-        names.sort();
-        // Looked up by name for every file: a set keeps the scan linear in the spool's size.
-        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
-        let has = |id: &MessageId, ext: &str| present.contains(format!("{id}.{ext}").as_str());
-        for name in &names {
-            let path = self.dir.join(name);
             if name.starts_with(recycle::PREFIX) {
                 if clean_up {
-                    fs::remove_file(&path)?;
+                    fs::remove_file(entry.path())?;
                 }
                 continue;
             }
+            // A FIFO or a device named like a spool file would block the read: never open it.
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            if !regular && classify(&name).is_some() {
+                listing.skipped.push(self.dir.join(&name));
+                continue;
+            }
+            listing.names.push(name);
+        }
+        listing.names.sort();
+        if clean_up {
+            // Whatever was announced is found by this scan itself.
+            for id in self.announced()? {
+                self.unannounce(&id);
+            }
+        }
+        Ok(listing)
+    }
+
+    /// The second part of a scan: reads the listed envelopes, oldest first, handing them to
+    /// `chunk` a thousand at a time as they are read (it may take them out of the `Vec`; what
+    /// it leaves is in the returned `Scan`). With `clean_up`, leftovers are removed and damage
+    /// is moved to `corrupt/` at the end.
+    pub fn read(
+        &self,
+        listing: Listing,
+        clean_up: bool,
+        mut chunk: impl FnMut(&mut Vec<Envelope>),
+    ) -> io::Result<Scan> {
+        let mut scan = Scan {
+            skipped: listing.skipped,
+            ..Scan::default()
+        };
+        let names = listing.names;
+        // Looked up by name for every file: a set keeps the scan linear in the spool's size.
+        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let has = |id: &MessageId, ext: &str| present.contains(format!("{id}.{ext}").as_str());
+        let mut fresh = 0;
+        for name in &names {
+            let path = self.dir.join(name);
             match classify(name) {
                 Some((id, Kind::Envelope)) if !has(&id, MSG) => {
                     let why = "envelope without its message file (the message cannot be sent)";
                     scan.damaged.push((path, why.into()));
                 }
                 Some((id, Kind::Envelope)) => match self.read_envelope(&id) {
-                    Ok(Ok(env)) if env.id == id => scan.envelopes.push(env),
+                    Ok(Ok(env)) if env.id == id => {
+                        scan.envelopes.push(env);
+                        fresh += 1;
+                        if fresh == CHUNK {
+                            chunk(&mut scan.envelopes);
+                            fresh = 0;
+                        }
+                    }
                     Ok(Ok(_)) => scan
                         .damaged
                         .push((path, "envelope names another message".into())),
@@ -264,11 +313,10 @@ impl Spool {
                 Some((_, Kind::Message | Kind::Steps)) | None => {}
             }
         }
+        if fresh > 0 {
+            chunk(&mut scan.envelopes);
+        }
         if clean_up {
-            // Whatever was announced is found by this scan itself.
-            for id in self.announced()? {
-                self.unannounce(&id);
-            }
             for p in &scan.leftovers {
                 fs::remove_file(p)?;
             }
@@ -407,6 +455,13 @@ impl StateWriter {
     /// appends to, and `existing` (messages found in the spool, which may have one).
     pub fn track_records(&mut self, existing: impl IntoIterator<Item = MessageId>) {
         self.records = Some(existing.into_iter().collect());
+    }
+
+    /// With `track_records`: more messages that may have a step record (found by a scan).
+    pub fn track_more(&mut self, existing: impl IntoIterator<Item = MessageId>) {
+        if let Some(records) = &mut self.records {
+            records.extend(existing);
+        }
     }
 
     /// Appends an attempt's step record (not fsynced: it explains, it does not decide).
