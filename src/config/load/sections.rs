@@ -2,7 +2,7 @@
 //! key table (`config::keys`: unknown and repeated keys are errors) and parsed by its row;
 //! the checks across keys (impossible combinations) are in `combinations`.
 
-use super::scan::{RawEntry, RawSection};
+use super::reader::{RawEntry, RawSection};
 use super::{ConfigError, Warning};
 use crate::access;
 use crate::config::keys::{self, Key, SectionKind};
