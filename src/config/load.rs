@@ -1,7 +1,7 @@
 //! INI text -> validated `Config`, every error naming its line. `parse` is pure; `load` reads
 //! the file and also checks that the TLS certificate and key files can be read and used.
 
-mod scan;
+mod reader;
 mod sections;
 
 use super::{AccessConfig, Config, DeliveryConfig, DomainRule, ServerConfig};
@@ -67,7 +67,7 @@ pub fn parse(
     hostname: &str,
 ) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (raw, mut errors) = scan::read(text)?;
+    let (raw, mut errors) = reader::read(text)?;
     let mut config = defaults(path, hostname);
     let mut warnings = Vec::new();
     sections::apply(&raw, &mut config, &mut errors, &mut warnings);
@@ -97,7 +97,7 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
     ];
     for (key, file) in files {
         if let Some(Err(message)) = file.as_ref().map(|file| check_pem(key, file)) {
-            let line = scan::key_line(
+            let line = reader::key_line(
                 text.strip_prefix('\u{feff}').unwrap_or(&text),
                 "server",
                 key,
@@ -111,7 +111,7 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
         &config.server.tls_key,
     ) && let Err(message) = crate::identity::acceptor(cert, key)
     {
-        let line = scan::key_line(
+        let line = reader::key_line(
             text.strip_prefix('\u{feff}').unwrap_or(&text),
             "server",
             "tls_key",

@@ -2,6 +2,7 @@
 //! `load` turns INI text into a `Config` (or every error, each naming its line);
 //! `render` prints the effective settings; `value` parses single values.
 
+pub(crate) mod keys;
 pub mod live;
 pub mod load;
 pub mod render;

@@ -1,19 +1,18 @@
 //! The effective settings rendered back as INI text (for `qksmtp check`): every section and
-//! key with its value, secrets masked. Reading the text back gives the same `Config`
+//! key of the key table (`config::keys`) with its value, secrets masked. Reading the text back gives the same `Config`
 //! (except relay passwords, shown as `********`, and user password hashes).
 
-use super::value::{self, word};
-use super::{Config, DomainRule, RelayConfig};
+use super::Config;
+use super::keys::{self, Key};
 use std::fmt::Write;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 /// The effective settings of `config` as INI text.
 pub fn render(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "; Effective settings of {}", config.path.display());
-    server(&mut out, config);
+    out.push_str("\n[server]\n");
+    keys(&mut out, keys::SERVER, &config.server);
     access(&mut out, config);
     out.push_str("\n[users]\n");
     if config.users.is_empty() {
@@ -27,15 +26,17 @@ pub fn render(config: &Config) -> String {
         };
         line(&mut out, &user.name, shown);
     }
-    delivery(&mut out, config);
+    out.push_str("\n[delivery]\n");
+    keys(&mut out, keys::DELIVERY, &config.delivery);
     out.push_str("\n[domain:*]\n");
-    domain(&mut out, &config.default_rule);
+    keys(&mut out, keys::DOMAIN, &config.default_rule);
     for (name, rule) in &config.domains {
         let _ = writeln!(out, "\n[domain:{name}]");
-        domain(&mut out, rule);
+        keys(&mut out, keys::DOMAIN, rule);
     }
-    for relay_config in &config.relays {
-        relay(&mut out, relay_config);
+    for relay in &config.relays {
+        let _ = writeln!(out, "\n[relay:{}]", relay.name);
+        keys(&mut out, keys::RELAY, relay);
     }
     out
 }
@@ -63,57 +64,13 @@ fn line(out: &mut String, key: &str, value: &str) {
     }
 }
 
-fn list<T: ToString>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn opt_addr(addr: &Option<SocketAddr>) -> String {
-    addr.map(|a| a.to_string()).unwrap_or_default()
-}
-
-fn opt_path(path: &Option<impl AsRef<Path>>) -> String {
-    path.as_ref()
-        .map(|p| p.as_ref().display().to_string())
-        .unwrap_or_default()
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
-}
-
-fn server(out: &mut String, config: &Config) {
-    let s = &config.server;
-    out.push_str("\n[server]\n");
-    line(out, "listen", &list(&s.listen));
-    line(out, "listen_tls", &list(&s.listen_tls));
-    line(out, "hostname", &s.hostname);
-    line(out, "status_listen", &opt_addr(&s.status_listen));
-    line(out, "status_allow", &list(&s.status_allow));
-    line(out, "spool_dir", &s.spool_dir.display().to_string());
-    line(out, "log_file", &opt_path(&s.log_file));
-    line(out, "log_level", word(value::LOG_LEVELS, s.log_level));
-    line(out, "tls_cert", &opt_path(&s.tls_cert));
-    line(out, "tls_key", &opt_path(&s.tls_key));
-    line(out, "require_tls", yes_no(s.require_tls));
-    line(
-        out,
-        "bare_newline",
-        word(value::BARE_NEWLINES, s.bare_newline),
-    );
-    line(out, "max_message_size", &format_size(s.max_message_size));
-    line(out, "max_recipients", &s.max_recipients.to_string());
-    line(out, "max_sessions", &s.max_sessions.to_string());
-    line(
-        out,
-        "max_sessions_per_ip",
-        &s.max_sessions_per_ip.to_string(),
-    );
-    line(out, "max_errors", &s.max_errors.to_string());
-    line(out, "idle_timeout", &format_duration(s.idle_timeout));
+/// One `key = value` line for each row of `table` that shows its own value.
+fn keys<T>(out: &mut String, table: &[Key<T>], settings: &T) {
+    for key in table {
+        if let Some(show) = key.show {
+            line(out, key.name, &show(settings));
+        }
+    }
 }
 
 fn access(out: &mut String, config: &Config) {
@@ -124,78 +81,7 @@ fn access(out: &mut String, config: &Config) {
     for rule in &config.access.rules {
         line(out, &rule.action.to_string(), &rule.cidr.to_string());
     }
-    line(out, "relay_from", &list(&config.access.relay_from));
-}
-
-fn delivery(out: &mut String, config: &Config) {
-    let d = &config.delivery;
-    let t = &d.timeouts;
-    out.push_str("\n[delivery]\n");
-    line(out, "workers", &d.workers.to_string());
-    line(out, "dns_server", &opt_addr(&d.dns_server));
-    line(out, "helo_name", &d.helo_name);
-    line(out, "ip_family", word(value::IP_FAMILIES, d.ip_family));
-    line(out, "timeout_connect", &format_duration(t.connect));
-    line(out, "timeout_greeting", &format_duration(t.greeting));
-    line(out, "timeout_command", &format_duration(t.command));
-    line(out, "timeout_data_init", &format_duration(t.data_init));
-    line(out, "timeout_data_block", &format_duration(t.data_block));
-    line(out, "timeout_data_done", &format_duration(t.data_done));
-    line(
-        out,
-        "max_queue_lifetime",
-        &format_duration(d.max_queue_lifetime),
-    );
-    line(out, "bounce_lifetime", &format_duration(d.bounce_lifetime));
-    line(out, "delay_warning", &format_duration(d.delay_warning));
-}
-
-fn domain(out: &mut String, rule: &DomainRule) {
-    line(out, "direct_attempts", &rule.direct_attempts.to_string());
-    line(out, "relay_attempts", &rule.relay_attempts.to_string());
-    line(out, "max_connections", &rule.max_connections.to_string());
-    line(out, "retry_delay", &format_duration(rule.retry_delay));
-    line(out, "retry_backoff", &rule.retry_backoff.to_string());
-    line(
-        out,
-        "max_retry_delay",
-        &format_duration(rule.max_retry_delay),
-    );
-    line(out, "max_continuous", &rule.max_continuous.to_string());
-    line(
-        out,
-        "continuous_delay",
-        &format_duration(rule.continuous_delay),
-    );
-    line(out, "mx", &list(&rule.mx));
-    line(out, "ip_family", word(value::IP_FAMILIES, rule.ip_family));
-}
-
-fn relay(out: &mut String, r: &RelayConfig) {
-    let _ = writeln!(out, "\n[relay:{}]", r.name);
-    line(out, "host", &r.host);
-    line(out, "port", &r.port.to_string());
-    line(out, "tls", word(value::RELAY_TLS, r.tls));
-    line(out, "tls_verify", yes_no(r.tls_verify));
-    line(out, "auth", word(value::RELAY_AUTH, r.auth));
-    line(out, "username", &r.username);
-    line(
-        out,
-        "password",
-        if r.password.is_empty() {
-            ""
-        } else {
-            "********"
-        },
-    );
-    line(out, "max_connections", &r.max_connections.to_string());
-    line(out, "retry_delay", &format_duration(r.retry_delay));
-    line(out, "max_continuous", &r.max_continuous.to_string());
-    line(
-        out,
-        "continuous_delay",
-        &format_duration(r.continuous_delay),
-    );
+    keys(out, keys::ACCESS, &config.access);
 }
 
 /// The shortest exact form of a duration: `2d`, `4h`, `5m`, `30s`, `250ms`, `0`.
@@ -230,8 +116,9 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_INI;
     use crate::config::load::parse;
+    use crate::config::{DEFAULT_INI, value};
+    use std::path::Path;
 
     const PATH: &str = "/etc/qksmtp/qksmtp.ini";
 

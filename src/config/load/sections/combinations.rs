@@ -3,7 +3,7 @@
 //! attempts with no relay), each an error naming the line that causes it.
 
 use super::{Ctx, Kind};
-use crate::config::load::scan::RawSection;
+use crate::config::load::reader::RawSection;
 use crate::config::{Config, DomainRule, ServerConfig, value};
 
 /// A domain rule that allows no attempt at all.
