@@ -481,6 +481,7 @@ pub fn queued_id(reply: &str) -> String {
     reply.rsplit(' ').next().unwrap().to_string()
 }
 
+pub mod dkimpy;
 pub mod fake_mx;
 
 /// One HTTP request to the status page; returns (status code, body). `token` adds the

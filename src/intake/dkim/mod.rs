@@ -123,18 +123,8 @@ impl Signer {
     /// expiry, messages from `domain` and below.
     pub fn new(domain: &str, selector: &str, key: PrivateKey) -> Result<Signer, DkimError> {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let dns_label = |s: &str, dots: bool| {
-            !s.is_empty()
-                && !s.starts_with(['.', '-'])
-                && s.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (dots && b == b'.')
-                })
-        };
-        for (name, ok) in [
-            (&domain[..], dns_label(&domain, true)),
-            (selector, dns_label(selector, true)),
-        ] {
-            if !ok || name.contains("..") {
+        for name in [&domain[..], selector] {
+            if !valid_name(name) {
                 return Err(DkimError::BadName(name.to_string()));
             }
         }
@@ -152,6 +142,19 @@ impl Signer {
     pub fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
     }
+}
+
+/// Whether `name` can be a DKIM domain or selector: DNS labels of letters, digits, `-` and
+/// `_`, separated by dots.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The signers for a message from `from_domain`: those of the most specific domain that is
