@@ -4,7 +4,7 @@
 //! by its From: domain; `key` reads, makes and publishes keys. Pure except `key::load` and the
 //! OS random source that key generation and RSA blinding draw on.
 
-pub mod canon;
+mod canon;
 pub mod key;
 mod sign;
 #[cfg(test)]
@@ -69,7 +69,7 @@ impl std::fmt::Display for DkimError {
                 key::RSA_BITS.end()
             ),
             DkimError::BadName(name) => write!(f, "\"{name}\" cannot be a DKIM domain or selector"),
-            DkimError::Crypto(e) => write!(f, "signing failed: {e}"),
+            DkimError::Crypto(e) => write!(f, "the crypto library failed: {e}"),
         }
     }
 }
