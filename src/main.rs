@@ -67,6 +67,16 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::DkimKeygen(keygen) => match qksmtp::cli::dkim_keygen::run(&keygen) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("qksmtp: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Gencert { days, out } => {
             match qksmtp::cli::setup::gencert(days, &out, &config::system_hostname()) {
                 Ok(text) => {

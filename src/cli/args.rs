@@ -1,5 +1,6 @@
 //! The command line as a value: which command, which INI file. Pure; `main` acts on it.
 
+use crate::intake::dkim::Algorithm;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,22 @@ pub enum Command {
         days: u32,
         out: PathBuf,
     },
+    /// Make a DKIM key, print its INI section and DNS record.
+    DkimKeygen(Keygen),
     Help,
     Version,
+}
+
+/// `qksmtp dkim-keygen DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N] [--out DIR]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keygen {
+    pub domain: String,
+    /// None: `qksmtp` for RSA, `qksmtp-ed25519` for Ed25519.
+    pub selector: Option<String>,
+    pub algorithm: Algorithm,
+    /// RSA only; None: 2048.
+    pub bits: Option<usize>,
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +73,9 @@ Usage:
   qksmtp passwd [NAME]             read a password, print the [users] line with its hash
   qksmtp gencert [--days N] [--out DIR]
                                    make a self-signed cert.pem + key.pem (needs openssl)
+  qksmtp dkim-keygen DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N] [--out DIR]
+                                   write a DKIM key DOMAIN.S.key (rsa 2048 unless told), print
+                                   its [dkim:...] section and the DNS TXT record to publish
   qksmtp --help | --version
 
 With the server running, queue/show/flush/retry/delete/hold/release go through its status
@@ -118,12 +136,30 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
                 }
                 continue;
             }
+            "dkim-keygen" => Command::DkimKeygen(Keygen {
+                domain: args
+                    .next()
+                    .filter(|d| !d.starts_with('-'))
+                    .ok_or("dkim-keygen needs a domain first")?,
+                selector: None,
+                algorithm: Algorithm::RsaSha256,
+                bits: None,
+                out: PathBuf::from("."),
+            }),
             "--out" => {
                 let dir = args.next().ok_or("--out needs a folder")?;
                 match &mut command {
                     Some(Command::Gencert { out, .. }) => *out = PathBuf::from(dir),
-                    _ => return Err("--out goes after gencert".into()),
+                    Some(Command::DkimKeygen(k)) => k.out = PathBuf::from(dir),
+                    _ => return Err("--out goes after gencert or dkim-keygen".into()),
                 }
+                continue;
+            }
+            "--selector" | "--algorithm" | "--bits" => {
+                let Some(Command::DkimKeygen(k)) = &mut command else {
+                    return Err(format!("{arg} goes after dkim-keygen DOMAIN"));
+                };
+                keygen_option(k, &arg, args.next())?;
                 continue;
             }
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
@@ -146,6 +182,29 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
         command: command.unwrap_or(Command::Run),
         config,
     })
+}
+
+/// One option of `dkim-keygen` and its value.
+fn keygen_option(k: &mut Keygen, option: &str, value: Option<String>) -> Result<(), String> {
+    let value = value.ok_or(format!("{option} needs a value"))?;
+    match option {
+        "--selector" => k.selector = Some(value),
+        "--algorithm" => {
+            k.algorithm = match value.to_ascii_lowercase().as_str() {
+                "rsa" | "rsa-sha256" => Algorithm::RsaSha256,
+                "ed25519" | "ed25519-sha256" => Algorithm::Ed25519Sha256,
+                _ => return Err(format!("--algorithm is rsa or ed25519, not {value}")),
+            }
+        }
+        _ => {
+            let bits = value.parse().map_err(|_| "--bits needs a number")?;
+            k.bits = Some(bits);
+        }
+    }
+    if k.bits.is_some() && k.algorithm == Algorithm::Ed25519Sha256 {
+        return Err("--bits is for RSA keys; Ed25519 keys have one size".into());
+    }
+    Ok(())
 }
 
 /// The rest of the line after `send`, keeping `--config FILE` for ourselves.
@@ -249,5 +308,88 @@ mod tests {
         );
         assert!(p(&["gencert", "--days", "x"]).is_err());
         assert!(p(&["--days", "3"]).is_err());
+    }
+
+    #[test]
+    fn dkim_keygen_table() {
+        let keygen = |domain: &str| Keygen {
+            domain: domain.into(),
+            selector: None,
+            algorithm: Algorithm::RsaSha256,
+            bits: None,
+            out: PathBuf::from("."),
+        };
+        let cases: &[(&[&str], Result<Keygen, &str>)] = &[
+            (&["dkim-keygen", "a.test"], Ok(keygen("a.test"))),
+            (
+                &[
+                    "dkim-keygen",
+                    "a.test",
+                    "--selector",
+                    "s1",
+                    "--bits",
+                    "3072",
+                    "--out",
+                    "k",
+                ],
+                Ok(Keygen {
+                    selector: Some("s1".into()),
+                    bits: Some(3072),
+                    out: PathBuf::from("k"),
+                    ..keygen("a.test")
+                }),
+            ),
+            (
+                &["dkim-keygen", "a.test", "--algorithm", "Ed25519"],
+                Ok(Keygen {
+                    algorithm: Algorithm::Ed25519Sha256,
+                    ..keygen("a.test")
+                }),
+            ),
+            (&["dkim-keygen"], Err("dkim-keygen needs a domain first")),
+            (
+                &["dkim-keygen", "--selector", "s"],
+                Err("dkim-keygen needs a domain first"),
+            ),
+            (
+                &["dkim-keygen", "a.test", "--bits"],
+                Err("--bits needs a value"),
+            ),
+            (
+                &["dkim-keygen", "a.test", "--bits", "x"],
+                Err("--bits needs a number"),
+            ),
+            (
+                &["dkim-keygen", "a.test", "--algorithm", "dsa"],
+                Err("--algorithm is rsa or ed25519, not dsa"),
+            ),
+            (
+                &[
+                    "dkim-keygen",
+                    "a.test",
+                    "--algorithm",
+                    "ed25519",
+                    "--bits",
+                    "2048",
+                ],
+                Err("--bits is for RSA keys; Ed25519 keys have one size"),
+            ),
+            (
+                &["--selector", "s"],
+                Err("--selector goes after dkim-keygen DOMAIN"),
+            ),
+            (
+                &["dkim-keygen", "a.test", "b.test"],
+                Err("unknown command b.test"),
+            ),
+        ];
+        for (args, expected) in cases {
+            let got = p(args).map(|i| i.command);
+            let expected = expected
+                .clone()
+                .map(Command::DkimKeygen)
+                .map_err(String::from);
+            assert_eq!(got, expected, "{args:?}");
+        }
     }
 }

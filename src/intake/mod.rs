@@ -1,8 +1,9 @@
 //! Intake: every way in (SMTP sessions, `qksmtp send`, the notices qksmtp writes itself) hands
 //! its message to one `Intake`, which prepares it (`message`: Received, Message-ID and Date,
-//! a header/body separator where there is none), seals it (the place where signing goes),
-//! commits message and envelope durably, and only then tells the scheduler.
+//! a header/body separator where there is none), seals it (`dkim`: the DKIM-Signature headers
+//! on top), commits message and envelope durably, and only then tells the scheduler.
 
+pub mod dkim;
 pub mod message;
 
 use crate::config::Live;
@@ -11,7 +12,8 @@ use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
-use log::info;
+use dkim::Signer;
+use log::{info, warn};
 use message::{Prepared, Trace};
 use std::io;
 use std::net::IpAddr;
@@ -39,6 +41,8 @@ pub struct Intake {
     config: Live,
     /// Told about every committed message (the scheduler), if anyone listens.
     tell: Option<Sender<Envelope>>,
+    /// The DKIM keys that sign what comes in (none: nothing is signed).
+    signers: Arc<Vec<Signer>>,
 }
 
 impl Intake {
@@ -47,6 +51,15 @@ impl Intake {
             spool,
             config,
             tell,
+            signers: Arc::new(Vec::new()),
+        }
+    }
+
+    /// The same intake, signing with `signers` (`dkim::choose` picks per message).
+    pub fn with_signers(self, signers: Vec<Signer>) -> Intake {
+        Intake {
+            signers: Arc::new(signers),
+            ..self
         }
     }
 
@@ -116,7 +129,7 @@ impl Intake {
                 now,
             };
             let prepared = message::prepare(&trace, content);
-            let sealed = seal(prepared);
+            let sealed = seal(prepared, &self.signers, id.as_str(), now);
             let env = Envelope {
                 id: id.clone(),
                 arrival: now,
@@ -140,9 +153,36 @@ impl Intake {
     }
 }
 
-/// The last step before the commit, where the stored bytes become final: a signature
-/// (DKIM) goes on top of the prepared message here, so that what is stored is exactly what
-/// leaves. No signer is configured yet, so the message passes unchanged.
-fn seal(prepared: Prepared<'_>) -> Prepared<'_> {
-    prepared
+/// The last step before the commit, where the stored bytes become final: the DKIM-Signature
+/// headers of the signers that `dkim::choose` picks go on top of the prepared message (above
+/// our Received, so that they can cover it and the Message-ID and Date we added), so that what
+/// is stored is exactly what leaves: a retry never signs again. A signature already there
+/// stays, under ours. A signer that fails is logged and the message goes unsigned by it.
+fn seal<'a>(prepared: Prepared<'a>, signers: &[Signer], id: &str, now: Timestamp) -> Prepared<'a> {
+    if signers.is_empty() {
+        return prepared;
+    }
+    let whole = prepared.parts().concat();
+    let from = dkim::from_domain(&whole);
+    let chosen = dkim::choose(signers, from.as_deref());
+    if chosen.is_empty() {
+        let from = from.as_deref().unwrap_or("a message without From");
+        info!("{id}: not signed: no DKIM key for {from}");
+        return prepared;
+    }
+    let mut top = Vec::new();
+    for signer in chosen {
+        match signer.sign(&whole, now) {
+            Ok(header) => top.extend_from_slice(&header),
+            Err(e) => warn!(
+                "{id}: not signed with {}._domainkey.{}: {e}",
+                signer.selector, signer.domain
+            ),
+        }
+    }
+    top.extend_from_slice(&prepared.prefix);
+    Prepared {
+        prefix: top,
+        ..prepared
+    }
 }

@@ -6,6 +6,7 @@
 
 mod base64;
 mod client;
+pub mod dkimpy;
 pub mod fake_mx;
 mod tls;
 
