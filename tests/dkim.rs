@@ -5,7 +5,7 @@
 mod common;
 use common::dkimpy::dkimpy;
 use common::*;
-use qksmtp::intake::dkim::{Signer, key};
+use qksmtp::dkim::{Signer, key};
 use qksmtp::time::Timestamp;
 use std::process::Command;
 
@@ -104,4 +104,71 @@ fn keygen_writes_a_private_key_and_prints_what_to_publish() {
         assert!(!ok && !err.is_empty(), "{args:?}: {text}{err}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+/// The INI section `dkim-keygen` prints, as written (its `key =` path absolute).
+fn printed_section(text: &str) -> String {
+    let start = text.find("[dkim:").expect("a [dkim:...] section");
+    text[start..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_server_signs_what_it_delivers_with_the_keys_of_the_ini() {
+    use common::fake_mx::{FakeMx, Options};
+    let keys = TempDir::new("dkim-server-keys");
+    let (mut sections, mut records) = (String::new(), String::new());
+    for args in [
+        vec!["sender.test"],
+        vec!["sender.test", "--algorithm", "ed25519"],
+    ] {
+        let (ok, text, err) = keygen(&args, keys.path());
+        assert!(ok, "{text}{err}");
+        sections.push_str(&printed_section(&text));
+        sections.push('\n');
+        let selector = if args.len() == 1 {
+            "qksmtp"
+        } else {
+            "qksmtp-ed25519"
+        };
+        let name = format!("{selector}._domainkey.sender.test.");
+        records.push_str(&format!("{name}\t{}\n", printed_record(&text, &name)));
+    }
+    let mx = FakeMx::start(Options::new());
+    let ini = base_ini("", &format!("{}{sections}", route("a.test", &mx, "")));
+    let server = Server::start("dkim-server", &ini);
+    let mut c = server.connect();
+    c.hello();
+    let body =
+        "From: Me <me@sub.sender.test>\r\nTo: you@a.test\r\nSubject: signed\r\n\r\nHello.\r\n.\r\n";
+    queued_id(&c.send_mail("me@sub.sender.test", &["you@a.test"], body));
+    let other = "From: x@other.test\r\nTo: you@a.test\r\nSubject: not signed\r\n\r\nHi.\r\n.\r\n";
+    let unsigned = queued_id(&c.send_mail("x@other.test", &["you@a.test"], other));
+    let delivered = mx.wait_deliveries(2, WAIT);
+    let signed = delivered
+        .iter()
+        .find(|d| d.text().contains("Subject: signed"))
+        .expect("the signed message");
+    let text = signed.text();
+    assert_eq!(text.matches("DKIM-Signature:").count(), 2, "{text}");
+    assert!(text.starts_with("DKIM-Signature:"), "{text}");
+    if let Some(verdicts) = dkimpy(text.as_bytes(), &records) {
+        assert_eq!(verdicts, [true, true], "{text}");
+        let altered = text.replace("Hello.", "Hello!");
+        assert_eq!(
+            dkimpy(altered.as_bytes(), &records).unwrap(),
+            [false, false]
+        );
+    }
+    let plain = delivered
+        .iter()
+        .find(|d| d.text().contains("not signed"))
+        .unwrap();
+    assert!(!plain.text().contains("DKIM-Signature"), "{}", plain.text());
+    server.wait_stderr(&format!(
+        "{unsigned}: not signed: no DKIM key for other.test"
+    ));
 }

@@ -12,7 +12,15 @@ const RULES: &[(&str, &[&str])] = &[
         "config",
         &["server", "deliver", "queue", "intake", "client"],
     ),
-    ("bounce", &["deliver", "client", "queue"]),
+    ("bounce", &["deliver", "client", "queue", "intake"]),
+    (
+        "dkim",
+        &["server", "intake", "queue", "deliver", "client", "config"],
+    ),
+    (
+        "headers",
+        &["server", "intake", "queue", "deliver", "client", "config"],
+    ),
     ("smtp", &["server", "client", "deliver", "queue", "intake"]),
     ("transcript", &["client", "deliver", "queue", "status"]),
     ("spool", &["server", "deliver", "queue", "intake", "client"]),

@@ -5,7 +5,7 @@
 
 use super::text::{self, clean};
 use super::{Notice, NoticeKind, Reported};
-use crate::intake::message;
+use crate::headers as message;
 use crate::outcome::Action;
 use crate::outcome::Outcome;
 use crate::smtp::reply::Enhanced;

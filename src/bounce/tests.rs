@@ -285,7 +285,7 @@ fn notices_are_well_formed_mail() {
             );
             assert!(line.len() <= 998, "{name}: line {i} too long");
         }
-        let facts = crate::intake::message::header_facts(&got);
+        let facts = crate::headers::header_facts(&got);
         assert!(facts.has_date && facts.has_message_id, "{name}");
     }
 }

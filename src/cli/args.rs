@@ -1,6 +1,6 @@
 //! The command line as a value: which command, which INI file. Pure; `main` acts on it.
 
-use crate::intake::dkim::Algorithm;
+use crate::dkim::Algorithm;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! what to paste into qksmtp.ini and what TXT record to publish in DNS.
 
 use super::args::Keygen;
-use crate::intake::dkim::{self, Algorithm, PrivateKey};
+use crate::dkim::{self, Algorithm, PrivateKey};
 use std::io::Write;
 use std::path::Path;
 

@@ -5,8 +5,11 @@
 //! one field (with its built-in default) in `Config`, and one commented line in qksmtp.ini.
 
 use super::render::{format_duration, format_size};
-use super::{AccessConfig, DeliveryConfig, DomainRule, RelayConfig, ServerConfig, value};
+use super::{
+    AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, value,
+};
 use crate::access::{AccessRule, Action};
+use crate::dkim::{Algorithm, Canon};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +24,7 @@ pub(crate) enum SectionKind {
     Delivery,
     Domain,
     Relay,
+    Dkim,
 }
 
 /// Reads one value into the section's settings; `base` is the INI file's folder (for paths).
@@ -248,6 +252,67 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
         |r| format_duration(r.continuous_delay)),
 ];
 
+#[rustfmt::skip]
+pub(crate) static DKIM: &[Key<DkimConfig>] = &[
+    key("selector", "the key's DNS name is SELECTOR._domainkey.DOMAIN (required)",
+        |d, v, _| set(&mut d.selector, dkim_name(v)),
+        |d| d.selector.clone()),
+    key("key", "the private key, a PEM file (required)",
+        |d, v, base| set(&mut d.key, path(base, v).ok_or("expected a file".to_string())),
+        |d| d.key.display().to_string()),
+    key("algorithm", "rsa-sha256 or ed25519-sha256; default: the key's",
+        |d, v, _| set(&mut d.algorithm, dkim_algorithm(v)),
+        |d| d.algorithm.map_or(String::new(), |a| a.name().to_string())),
+    key("headers", "header fields signed when present (From is always signed)",
+        |d, v, _| set(&mut d.headers, dkim_headers(v)),
+        |d| d.headers.join(", ")),
+    key("canonicalization", "header/body: relaxed or simple each",
+        |d, v, _| set(&mut d.canonicalization, dkim_canon(v)),
+        |d| format!("{}/{}", d.canonicalization.0.name(), d.canonicalization.1.name())),
+    key("expire", "signatures expire this long after signing; empty = never",
+        |d, v, _| set(&mut d.expire, if v.is_empty() { Ok(None) } else { value::duration(v).map(Some) }),
+        |d| d.expire.map_or(String::new(), format_duration)),
+];
+
+fn dkim_name(v: &str) -> Result<String, String> {
+    match crate::dkim::valid_name(v) {
+        true => Ok(v.to_string()),
+        false => Err("expected letters, digits, - and _ in dot-separated labels".into()),
+    }
+}
+
+fn dkim_algorithm(v: &str) -> Result<Option<Algorithm>, String> {
+    match v {
+        "" => Ok(None),
+        "rsa-sha256" => Ok(Some(Algorithm::RsaSha256)),
+        "ed25519-sha256" => Ok(Some(Algorithm::Ed25519Sha256)),
+        _ => Err("expected rsa-sha256 or ed25519-sha256".into()),
+    }
+}
+
+fn dkim_headers(v: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = v
+        .split(',')
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    let field = |h: &String| h.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+    if names.is_empty() || !names.iter().all(field) {
+        return Err("expected header field names separated by commas".into());
+    }
+    Ok(names)
+}
+
+fn dkim_canon(v: &str) -> Result<(Canon, Canon), String> {
+    let one = |s: &str| match s.trim() {
+        "relaxed" => Ok(Canon::Relaxed),
+        "simple" => Ok(Canon::Simple),
+        _ => Err("expected relaxed/relaxed, relaxed/simple, simple/relaxed or simple/simple"),
+    };
+    let (h, b) = v.split_once('/').unwrap_or((v, "simple"));
+    Ok((one(h)?, one(b)?))
+}
+
 /// One row's kind, name and doc, whatever its settings type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Row {
@@ -275,6 +340,7 @@ pub(crate) fn rows(kind: SectionKind) -> Vec<Row> {
         SectionKind::Delivery => of(kind, DELIVERY),
         SectionKind::Domain => of(kind, DOMAIN),
         SectionKind::Relay => of(kind, RELAY),
+        SectionKind::Dkim => of(kind, DKIM),
     }
 }
 
@@ -282,7 +348,7 @@ pub(crate) fn rows(kind: SectionKind) -> Vec<Row> {
 #[cfg(test)]
 pub(crate) fn all() -> Vec<Row> {
     use SectionKind::*;
-    [Server, Access, Users, Delivery, Domain, Relay]
+    [Server, Access, Users, Delivery, Domain, Relay, Dkim]
         .into_iter()
         .flat_map(rows)
         .collect()

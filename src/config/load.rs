@@ -4,7 +4,7 @@
 mod reader;
 mod sections;
 
-use super::{AccessConfig, Config, DeliveryConfig, DomainRule, ServerConfig};
+use super::{AccessConfig, Config, DeliveryConfig, DkimConfig, DomainRule, ServerConfig};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,7 @@ pub fn defaults(path: &Path, hostname: &str) -> Config {
         default_rule: DomainRule::default(),
         domains: Vec::new(),
         relays: Vec::new(),
+        dkim: Vec::new(),
         path,
     }
 }
@@ -121,10 +122,50 @@ pub fn load(path: &Path) -> Result<(Config, Vec<Warning>), Vec<ConfigError>> {
             format!("tls_cert/tls_key: {message}"),
         ));
     }
+    let mut warnings = warnings;
+    for dkim in &config.dkim {
+        check_dkim_key(dkim, &mut errors, &mut warnings);
+    }
     if errors.is_empty() {
         Ok((config, warnings))
     } else {
         Err(errors)
+    }
+}
+
+/// A `[dkim:...]` key must be a readable private key of a kind DKIM signs with (and of the
+/// `algorithm` when given); a 1024-bit RSA key and a key file others may read are warned of.
+fn check_dkim_key(dkim: &DkimConfig, errors: &mut Vec<ConfigError>, warnings: &mut Vec<Warning>) {
+    let name = format!("[dkim:{}:{}]", dkim.domain, dkim.selector);
+    let key = match crate::dkim::key::load(&dkim.key) {
+        Ok(key) => key,
+        Err(e) => return errors.push(ConfigError::new(dkim.line, format!("{name}: {e}"))),
+    };
+    if let Some(want) = dkim.algorithm.filter(|a| *a != key.algorithm()) {
+        let message = format!(
+            "{name}: algorithm = {} but {} holds a {} key",
+            want.name(),
+            dkim.key.display(),
+            key.algorithm().name()
+        );
+        return errors.push(ConfigError::new(dkim.line, message));
+    }
+    if key.bits() == Some(1024) {
+        let message = format!(
+            "{name}: a 1024-bit RSA key is weak and some receivers ignore it; make a 2048-bit one with qksmtp dkim-keygen"
+        );
+        warnings.push(Warning::new(dkim.line, message));
+    }
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(&dkim.key) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            let message = format!(
+                "{name}: {} may be read by other users; chmod 600 it",
+                dkim.key.display()
+            );
+            warnings.push(Warning::new(dkim.line, message));
+        }
     }
 }
 

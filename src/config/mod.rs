@@ -214,6 +214,47 @@ pub struct Config {
     pub domains: Vec<(String, DomainRule)>,
     /// `[relay:NAME]` sections in file order = the order they are tried.
     pub relays: Vec<RelayConfig>,
+    /// `[dkim:DOMAIN]`, `[dkim:DOMAIN:SELECTOR]` and `[dkim:*]` sections in file order.
+    pub dkim: Vec<DkimConfig>,
+}
+
+/// One DKIM signing key (`[dkim:DOMAIN]`): which mail it signs and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DkimConfig {
+    /// The From: domain it signs (with its subdomains), lower case; `*` for all other mail.
+    pub domain: String,
+    /// `s=`: the DNS name of the public key is `SELECTOR._domainkey.DOMAIN`.
+    pub selector: String,
+    /// The private key (PEM), resolved against the INI's folder.
+    pub key: PathBuf,
+    /// When given, the key must be of this kind.
+    pub algorithm: Option<crate::dkim::Algorithm>,
+    /// The header fields signed when present.
+    pub headers: Vec<String>,
+    /// Header and body canonicalization. Default relaxed/relaxed.
+    pub canonicalization: (crate::dkim::Canon, crate::dkim::Canon),
+    /// `x=` this long after `t=`; `None`: signatures do not expire.
+    pub expire: Option<Duration>,
+    /// The line of `key` (for errors found when the key file is read).
+    pub line: Option<usize>,
+}
+
+impl DkimConfig {
+    pub fn defaults(domain: &str, selector: &str) -> DkimConfig {
+        DkimConfig {
+            domain: domain.to_string(),
+            selector: selector.to_string(),
+            key: PathBuf::new(),
+            algorithm: None,
+            headers: crate::dkim::DEFAULT_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
+            canonicalization: (crate::dkim::Canon::Relaxed, crate::dkim::Canon::Relaxed),
+            expire: None,
+            line: None,
+        }
+    }
 }
 
 impl Config {

@@ -38,6 +38,10 @@ pub fn render(config: &Config) -> String {
         let _ = writeln!(out, "\n[relay:{}]", relay.name);
         keys(&mut out, keys::RELAY, relay);
     }
+    for dkim in &config.dkim {
+        let _ = writeln!(out, "\n[dkim:{}:{}]", dkim.domain, dkim.selector);
+        keys(&mut out, keys::DKIM, dkim);
+    }
     out
 }
 

@@ -3,21 +3,20 @@
 //! a header/body separator where there is none), seals it (`dkim`: the DKIM-Signature headers
 //! on top), commits message and envelope durably, and only then tells the scheduler.
 
-pub mod dkim;
 pub mod message;
 
-use crate::config::Live;
+use crate::config::{Config, Live};
+use crate::dkim::{self, Signer};
 use crate::smtp::{MailParams, ReversePath};
 use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
-use dkim::Signer;
 use log::{info, warn};
 use message::{Prepared, Trace};
 use std::io;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Everything about a message to accept except its content.
 #[derive(Debug, Clone)]
@@ -41,8 +40,63 @@ pub struct Intake {
     config: Live,
     /// Told about every committed message (the scheduler), if anyone listens.
     tell: Option<Sender<Envelope>>,
-    /// The DKIM keys that sign what comes in (none: nothing is signed).
-    signers: Arc<Vec<Signer>>,
+    /// The DKIM keys that sign what comes in.
+    keys: Arc<Keys>,
+}
+
+/// The DKIM signers: fixed ones (tests), or those of the settings in force, made once per
+/// configuration (the key files are read at the first message after a start or a reload).
+#[derive(Default)]
+struct Keys {
+    fixed: Option<Arc<Vec<Signer>>>,
+    made: Mutex<Option<Made>>,
+}
+
+/// Signers and the configuration they were made from.
+type Made = (Arc<Config>, Arc<Vec<Signer>>);
+
+impl Keys {
+    fn for_config(&self, config: &Arc<Config>) -> Arc<Vec<Signer>> {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        match &*made {
+            Some((of, signers)) if Arc::ptr_eq(of, config) => signers.clone(),
+            _ => {
+                let signers = Arc::new(signers_of(config));
+                *made = Some((config.clone(), signers.clone()));
+                signers
+            }
+        }
+    }
+}
+
+/// The signers `[dkim:...]` describes; a key that cannot be used now is logged and left out
+/// (`qksmtp check` and the start-up name it with its line).
+fn signers_of(config: &Config) -> Vec<Signer> {
+    let mut out = Vec::new();
+    for d in &config.dkim {
+        let (domain, scope) = match d.domain.as_str() {
+            "*" => (config.server.hostname.as_str(), dkim::Scope::Everything),
+            domain => (domain, dkim::Scope::Domain),
+        };
+        let made = dkim::key::load(&d.key).and_then(|key| Signer::new(domain, &d.selector, key));
+        match made {
+            Ok(mut signer) => {
+                signer.headers = d.headers.clone();
+                signer.canonicalization = d.canonicalization;
+                signer.expire = d.expire;
+                signer.scope = scope;
+                out.push(signer);
+            }
+            Err(e) => warn!(
+                "[dkim:{}:{}]: {e}; mail is not signed with it",
+                d.domain, d.selector
+            ),
+        }
+    }
+    out
 }
 
 impl Intake {
@@ -51,14 +105,17 @@ impl Intake {
             spool,
             config,
             tell,
-            signers: Arc::new(Vec::new()),
+            keys: Arc::new(Keys::default()),
         }
     }
 
     /// The same intake, signing with `signers` (`dkim::choose` picks per message).
     pub fn with_signers(self, signers: Vec<Signer>) -> Intake {
         Intake {
-            signers: Arc::new(signers),
+            keys: Arc::new(Keys {
+                fixed: Some(Arc::new(signers)),
+                made: Mutex::new(None),
+            }),
             ..self
         }
     }
@@ -84,8 +141,9 @@ impl Intake {
     /// Prepares and seals the message, commits message and envelope durably, then tells the
     /// scheduler. On success the message is on disk and may be acknowledged.
     pub fn accept(&self, sub: Submission, content: &[u8], now: Timestamp) -> io::Result<Envelope> {
-        let hostname = self.hostname();
-        let env = self.commit(&hostname, &sub, content, now)?;
+        let config = self.config.get();
+        let signers = self.keys.for_config(&config);
+        let env = self.commit(&config.server.hostname, &signers, &sub, content, now)?;
         info!(
             "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
             env.id,
@@ -108,6 +166,7 @@ impl Intake {
     fn commit(
         &self,
         hostname: &str,
+        signers: &[Signer],
         sub: &Submission,
         content: &[u8],
         now: Timestamp,
@@ -129,7 +188,7 @@ impl Intake {
                 now,
             };
             let prepared = message::prepare(&trace, content);
-            let sealed = seal(prepared, &self.signers, id.as_str(), now);
+            let sealed = seal(prepared, signers, id.as_str(), now);
             let env = Envelope {
                 id: id.clone(),
                 arrival: now,
@@ -186,3 +245,6 @@ fn seal<'a>(prepared: Prepared<'a>, signers: &[Signer], id: &str, now: Timestamp
         ..prepared
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,7 @@ fn header_kind(line: &str) -> Option<SectionKind> {
         "delivery" => SectionKind::Delivery,
         "domain" => SectionKind::Domain,
         "relay" => SectionKind::Relay,
+        "dkim" => SectionKind::Dkim,
         other => panic!("unknown section [{other}] in qksmtp.ini"),
     };
     Some(kind)
@@ -119,4 +120,11 @@ fn each_row_reads_back_what_it_shows() {
     let mut relay = RelayConfig::defaults("isp");
     relay.host = "smtp.example.test".into();
     check(RELAY, &relay, base);
+    let mut dkim = crate::config::DkimConfig::defaults("example.test", "s1");
+    dkim.key = base.join("example.test.s1.key");
+    check(DKIM, &dkim, base);
+    dkim.expire = Some(std::time::Duration::from_secs(7 * 86400));
+    dkim.algorithm = Some(crate::dkim::Algorithm::Ed25519Sha256);
+    dkim.canonicalization.1 = crate::dkim::Canon::Simple;
+    check(DKIM, &dkim, base);
 }

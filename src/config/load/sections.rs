@@ -6,7 +6,7 @@ use super::reader::{RawEntry, RawSection};
 use super::{ConfigError, Warning};
 use crate::access;
 use crate::config::keys::{self, Key, SectionKind};
-use crate::config::{Config, RelayAuth, RelayConfig, RelayTls, User, value};
+use crate::config::{Config, DkimConfig, RelayAuth, RelayConfig, RelayTls, User, value};
 use crate::password::Stored;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,8 @@ enum Kind {
     Delivery,
     Domain(String),
     Relay(String),
+    /// `[dkim:DOMAIN]` or `[dkim:DOMAIN:SELECTOR]` (`*` for all other mail).
+    Dkim(String, Option<String>),
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Delivery => SectionKind::Delivery,
             Kind::Domain(_) => SectionKind::Domain,
             Kind::Relay(_) => SectionKind::Relay,
+            Kind::Dkim(..) => SectionKind::Dkim,
         }
     }
 }
@@ -91,7 +94,7 @@ pub(crate) fn apply(
                 helo_set |= entries.iter().any(|e| e.key == "helo_name");
                 ctx.apply(keys::DELIVERY, &mut config.delivery, entries);
             }
-            Kind::Domain(_) | Kind::Relay(_) => {}
+            Kind::Domain(_) | Kind::Relay(_) | Kind::Dkim(..) => {}
         }
     }
     if !helo_set {
@@ -102,6 +105,13 @@ pub(crate) fn apply(
         if let Kind::Relay(name) = kind {
             let relay = relay_section(&mut ctx, name, section);
             config.relays.push(relay);
+        }
+    }
+    for (kind, section) in &sections {
+        if let Kind::Dkim(domain, selector) = kind
+            && let Some(dkim) = dkim_section(&mut ctx, domain, selector.as_deref(), section)
+        {
+            config.dkim.push(dkim);
         }
     }
     check_server(&mut ctx, &config.server, &sections);
@@ -173,13 +183,14 @@ fn section_kind(name: &str) -> Result<Kind, String> {
                 Kind::Relay(relay.trim().to_string())
             }
             Some(("relay", _)) => return Err("[relay:NAME] needs a name, like [relay:isp]".into()),
+            Some(("dkim", rest)) => dkim_kind(rest)?,
             _ => {
                 let lower = name.to_ascii_lowercase();
                 let hint = if lower != name && section_kind(&lower).is_ok() {
                     format!("; section names are lower-case: [{lower}]")
                 } else {
                     "; the sections are [server], [access], [users], [delivery], [domain:*], \
-                     [domain:NAME] and [relay:NAME]"
+                     [domain:NAME], [relay:NAME] and [dkim:DOMAIN]"
                         .to_string()
                 };
                 return Err(format!("unknown section [{name}]{hint}"));
@@ -328,4 +339,70 @@ fn relay_section(ctx: &mut Ctx, name: &str, section: &RawSection) -> RelayConfig
         ctx.warnings.push(Warning::new(line, message));
     }
     r
+}
+
+/// `[dkim:DOMAIN]`, `[dkim:DOMAIN:SELECTOR]` or `[dkim:*]`.
+fn dkim_kind(rest: &str) -> Result<Kind, String> {
+    let (domain, selector) = match rest.split_once(':') {
+        Some((d, s)) => (d.trim(), Some(s.trim())),
+        None => (rest.trim(), None),
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    if domain != "*" && !crate::dkim::valid_name(&domain) {
+        return Err(format!(
+            "[dkim:{rest}]: expected a domain, like [dkim:example.test] or [dkim:example.test:s1]"
+        ));
+    }
+    if let Some(s) = selector.filter(|s| !crate::dkim::valid_name(s)) {
+        return Err(format!("[dkim:{rest}]: \"{s}\" cannot be a DKIM selector"));
+    }
+    Ok(Kind::Dkim(domain, selector.map(str::to_string)))
+}
+
+/// A `[dkim:...]` section; `None` (with the error recorded) when it lacks its key or selector.
+fn dkim_section(
+    ctx: &mut Ctx,
+    domain: &str,
+    from_name: Option<&str>,
+    section: &RawSection,
+) -> Option<DkimConfig> {
+    let mut d = DkimConfig::defaults(domain, from_name.unwrap_or(""));
+    ctx.apply(keys::DKIM, &mut d, &section.entries);
+    let key_line = section
+        .entries
+        .iter()
+        .find(|e| e.key == "key")
+        .and_then(|e| e.line);
+    d.line = key_line.or(section.line);
+    let name = match from_name {
+        Some(s) => format!("{domain}:{s}"),
+        None => domain.to_string(),
+    };
+    if let Some(s) = from_name.filter(|s| *s != d.selector) {
+        let line = section
+            .entries
+            .iter()
+            .find(|e| e.key == "selector")
+            .and_then(|e| e.line);
+        ctx.error(
+            line,
+            format!(
+                "[dkim:{name}]: selector = {} differs from the {s} in the section name",
+                d.selector
+            ),
+        );
+        return None;
+    }
+    if d.selector.is_empty() {
+        ctx.error(
+            section.line,
+            format!("[dkim:{name}] has no selector (add a line like selector = s1)"),
+        );
+        return None;
+    }
+    if d.key.as_os_str().is_empty() {
+        ctx.error(section.line, format!("[dkim:{name}] has no key (add a line like key = {domain}.{}.key; qksmtp dkim-keygen makes one)", d.selector));
+        return None;
+    }
+    Some(d)
 }

@@ -495,3 +495,108 @@ fn load_checks_tls_files() {
     assert!(missing[0].line.is_none() && missing[0].message.contains("cannot read"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dkim_sections_read_and_their_errors_name_the_line() {
+    let text = "[dkim:Example.TEST]\nselector = s1\nkey = keys/a.key\n\
+                [dkim:example.test:s2]\nkey = /k/b.key\ncanonicalization = simple\nexpire = 7d\n\
+                [dkim:*]\nselector = any\nkey = c.key\nalgorithm = ed25519-sha256\nheaders = From, Subject\n";
+    let (config, _) = ok(text);
+    let d = &config.dkim;
+    assert_eq!(d.len(), 3);
+    assert_eq!(
+        (d[0].domain.as_str(), d[0].selector.as_str()),
+        ("example.test", "s1")
+    );
+    assert_eq!(d[0].key, Path::new("/etc/qksmtp/keys/a.key"));
+    assert_eq!(d[0].headers.len(), crate::dkim::DEFAULT_HEADERS.len());
+    assert_eq!(d[1].selector, "s2", "taken from the section name");
+    use crate::dkim::Canon::{Relaxed, Simple};
+    assert_eq!(d[1].canonicalization, (Simple, Simple));
+    assert_eq!(d[1].expire, Some(std::time::Duration::from_secs(7 * 86400)));
+    assert_eq!(d[2].domain, "*");
+    assert_eq!(d[2].algorithm, Some(crate::dkim::Algorithm::Ed25519Sha256));
+    assert_eq!(d[2].headers, ["From", "Subject"]);
+    assert_eq!(d[0].canonicalization, (Relaxed, Relaxed));
+    let cases: &[(&str, usize, &str)] = &[
+        ("[dkim:a.test]\nkey = k\n", 1, "has no selector"),
+        ("[dkim:a.test]\nselector = s\n", 1, "has no key"),
+        (
+            "[dkim:a.test:s1]\nselector = s2\nkey = k\n",
+            2,
+            "differs from the s1",
+        ),
+        ("[dkim:a;b]\n", 1, "expected a domain"),
+        (
+            "[dkim:a.test]\nselector = s\nkey = k\ncanonicalization = tight\n",
+            4,
+            "expected relaxed/relaxed",
+        ),
+        (
+            "[dkim:a.test]\nselector = s\nkey = k\nalgorithm = dsa\n",
+            4,
+            "expected rsa-sha256",
+        ),
+        (
+            "[dkim:a.test]\nselector = a b\nkey = k\n",
+            2,
+            "dot-separated labels",
+        ),
+        (
+            "[dkim:a.test]\nselector = s\nkey = k\n[dkim:a.test]\n",
+            4,
+            "duplicate section",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let errs = errors(text);
+        assert!(
+            errs.iter()
+                .any(|e| e.line == Some(*line) && e.message.contains(needle)),
+            "{text:?}: {errs:?}"
+        );
+    }
+}
+
+#[test]
+fn a_dkim_key_file_is_checked_when_the_ini_is_loaded() {
+    let dir = std::env::temp_dir().join(format!("qksmtp-dkim-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = crate::dkim::PrivateKey::generate(crate::dkim::Algorithm::Ed25519Sha256, 0).unwrap();
+    std::fs::write(dir.join("good.key"), key.to_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("bad.key"), "not a key\n").unwrap();
+    let ini = dir.join("qksmtp.ini");
+    let write =
+        |body: &str| std::fs::write(&ini, format!("[server]\nspool_dir = spool\n{body}")).unwrap();
+    write("[dkim:a.test]\nselector = s\nkey = bad.key\n");
+    let errs = load(&ini).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.line == Some(5) && e.message.contains("[dkim:a.test:s]")),
+        "{errs:?}"
+    );
+    write("[dkim:a.test]\nselector = s\nkey = good.key\nalgorithm = rsa-sha256\n");
+    let errs = load(&ini).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("holds a ed25519-sha256 key")),
+        "{errs:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let good = dir.join("good.key");
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write("[dkim:a.test]\nselector = s\nkey = good.key\n");
+        let (_, warnings) = load(&ini).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.message.contains("chmod 600")),
+            "{warnings:?}"
+        );
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (config, warnings) = load(&ini).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.dkim.len(), 1);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

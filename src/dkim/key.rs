@@ -110,6 +110,14 @@ impl PrivateKey {
         }
     }
 
+    /// The RSA modulus size in bits; `None` for Ed25519.
+    pub fn bits(&self) -> Option<usize> {
+        match self {
+            PrivateKey::Rsa(k) => Some(k.size() * 8),
+            PrivateKey::Ed25519(_) => None,
+        }
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         match self {
             PrivateKey::Rsa(_) => Algorithm::RsaSha256,

@@ -8,7 +8,7 @@ mod canon;
 pub mod key;
 mod sign;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use canon::Canon;
 pub use key::PrivateKey;
@@ -188,7 +188,7 @@ pub fn choose<'s>(signers: &'s [Signer], from_domain: Option<&str>) -> Vec<&'s S
 
 /// The domain of the (first) From: address, lower case.
 pub fn from_domain(message: &[u8]) -> Option<String> {
-    let value = super::message::header_field(message, "from")?;
+    let value = crate::headers::header_field(message, "from")?;
     let angle = value
         .find('<')
         .and_then(|open| Some(&value[open + 1..open + 1 + value[open + 1..].find('>')?]));

@@ -11,8 +11,8 @@ use rsa::pkcs8::LineEnding;
 use std::path::Path;
 use std::sync::OnceLock;
 
-#[path = "../../../tests/common/dkimpy.rs"]
-mod dkimpy;
+#[path = "../../tests/common/dkimpy.rs"]
+pub(crate) mod dkimpy;
 use dkimpy::dkimpy;
 
 const NOW: u64 = 1_796_000_000;
@@ -161,7 +161,7 @@ fn duplicate_headers_are_selected_bottom_up() {
     }
 }
 
-fn ed25519() -> PrivateKey {
+pub(crate) fn ed25519() -> PrivateKey {
     PrivateKey::generate(Algorithm::Ed25519Sha256, 0).unwrap()
 }
 
@@ -176,7 +176,7 @@ fn rsa_pem() -> &'static str {
     })
 }
 
-fn rsa() -> PrivateKey {
+pub(crate) fn rsa() -> PrivateKey {
     key::parse_pem(rsa_pem()).unwrap()
 }
 
@@ -394,7 +394,7 @@ fn wire(message: &[u8]) -> Vec<u8> {
 }
 
 /// The DNS TXT record line for the dkimpy script.
-fn record(s: &Signer) -> String {
+pub(crate) fn record(s: &Signer) -> String {
     format!(
         "{}._domainkey.{}\t{}\n",
         s.selector,
@@ -468,71 +468,4 @@ fn dkimpy_verifies_rsa_and_ed25519_and_fails_altered_messages() {
             }
         }
     }
-}
-
-/// The seal step: a submission through `Intake::accept` is stored with our signatures on top
-/// of the Received, Message-ID and Date the intake added, and dkimpy verifies the stored bytes
-/// (what leaves); a message from a domain without a key is stored unsigned.
-#[test]
-fn intake_stores_a_message_that_dkimpy_verifies() {
-    use crate::intake::{Intake, Submission};
-    use crate::smtp::{Address, MailParams, ReversePath};
-    use crate::spool::{Spool, envelope::Recipient};
-    let dir = std::env::temp_dir().join(format!("qksmtp-dkim-intake-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let spool = std::sync::Arc::new(Spool::open(&dir).unwrap());
-    let (config, _) =
-        crate::config::load::parse("", &dir.join("qksmtp.ini"), "mx.example.test").unwrap();
-    let signers = vec![
-        Signer::new("example.test", "rsa", rsa()).unwrap(),
-        Signer::new("example.test", "ed", ed25519()).unwrap(),
-    ];
-    let records: String = signers.iter().map(record).collect();
-    let intake =
-        Intake::new(spool.clone(), crate::config::Live::new(config), None).with_signers(signers);
-    let submit = |from: &str, content: &[u8]| {
-        let sub = Submission {
-            sender: ReversePath::Mailbox(Address::new("alice", from)),
-            params: MailParams::default(),
-            recipients: vec![Recipient::new(Address::new("bob", "b.test"), None, None)],
-            helo: "laptop.test".into(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            auth_user: None,
-            protocol: "ESMTP".into(),
-            kind: crate::spool::envelope::MessageKind::Mail,
-        };
-        let env = intake.accept(sub, content, Timestamp::now()).unwrap();
-        (spool.read_message(&env.id).unwrap(), env)
-    };
-    let (stored, env) = submit("mail.example.test", b"From: Alice <alice@mail.example.test>\r\nTo: bob@b.test\r\nSubject: through intake\r\n\r\nHello.\r\n");
-    let text = String::from_utf8_lossy(&stored).into_owned();
-    let heads: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with(['\t', ' ']))
-        .take(5)
-        .collect();
-    assert!(
-        heads[0].starts_with("DKIM-Signature: v=1; a=rsa-sha256;"),
-        "{text}"
-    );
-    assert!(
-        heads[1].starts_with("DKIM-Signature: v=1; a=ed25519-sha256;"),
-        "{text}"
-    );
-    assert!(heads[2].starts_with("Received: from laptop.test"), "{text}");
-    assert!(
-        text.contains("h=From:From:To:Subject:Date:Message-ID;"),
-        "{text}"
-    );
-    assert_eq!(env.size, stored.len() as u64);
-    if let Some(verdicts) = dkimpy(&stored, &records) {
-        assert_eq!(verdicts, [true, true], "{text}");
-    }
-    let (unsigned, _) = submit("elsewhere.test", b"From: x@elsewhere.test\r\n\r\nHi.\r\n");
-    assert!(
-        unsigned.starts_with(b"Received: "),
-        "{}",
-        String::from_utf8_lossy(&unsigned)
-    );
-    let _ = std::fs::remove_dir_all(&dir);
 }
