@@ -296,22 +296,41 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
 }
 
 /// Takes the spool's lock (waiting a little for a command that holds it); `None` (after
-/// saying why) when another server uses this spool.
+/// saying why) when another server uses this spool: said at once, with its PID.
 fn lock_spool(dir: &Path) -> Option<qksmtp::spool::lock::SpoolLock> {
+    use qksmtp::spool::lock::{self, Holder};
+    let in_use = |pid: Option<u32>| {
+        let who = pid.map_or(String::new(), |pid| format!(" (PID {pid})"));
+        eprintln!(
+            "qksmtp: the spool {} is in use by another qksmtp{who}; stop it first, or give this one its own spool_dir",
+            dir.display()
+        );
+    };
     for _ in 0..50 {
-        match qksmtp::spool::lock::try_lock(dir) {
-            Ok(Some(lock)) => return Some(lock),
-            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+        match lock::try_lock(dir) {
+            Ok(Some(mut held)) => {
+                if let Err(e) = held.claim(true) {
+                    log::warn!("cannot write the spool's lock file: {e}");
+                }
+                return Some(held);
+            }
+            Ok(None) => match lock::holder(dir) {
+                Some(Holder::Server(pid)) => {
+                    in_use(Some(pid));
+                    return None;
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            },
             Err(e) => {
                 eprintln!("qksmtp: cannot lock the spool {}: {e}", dir.display());
                 return None;
             }
         }
     }
-    eprintln!(
-        "qksmtp: the spool {} is in use by another qksmtp; stop it first, or give this one its own spool_dir",
-        dir.display()
-    );
+    in_use(match lock::holder(dir) {
+        Some(Holder::Server(pid) | Holder::Command(pid)) => Some(pid),
+        None => None,
+    });
     None
 }
 

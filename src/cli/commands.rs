@@ -61,7 +61,10 @@ pub fn run(config: &Config, order: Order) -> u8 {
         return 1;
     }
     match lock::try_lock(dir) {
-        Ok(Some(held)) => offline(dir, &order, Some(held)),
+        Ok(Some(mut held)) => {
+            let _ = held.claim(false);
+            offline(dir, &order, Some(held))
+        }
         Ok(None) => match StatusFile::read(dir) {
             Some(status) => online(dir, &status, &order),
             None if order.reads_only() => offline(dir, &order, None),
@@ -272,7 +275,10 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     // Stopped server: hold the lock while committing, so a starting server waits for us.
-    let held = lock::try_lock(dir).ok().flatten();
+    let held = lock::try_lock(dir).ok().flatten().map(|mut held| {
+        let _ = held.claim(false);
+        held
+    });
     let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
     let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), None);
     let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {

@@ -14,7 +14,39 @@ const STATUS: &str = ".status";
 /// An exclusive lock on a spool, released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct SpoolLock {
-    _file: File,
+    file: File,
+}
+
+/// Who holds a spool's lock, as the holder wrote it in the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A running server (it holds the lock for its whole life).
+    Server(u32),
+    /// A command acting on a stopped server's spool (for a moment).
+    Command(u32),
+}
+
+impl SpoolLock {
+    /// Writes who holds the lock into the lock file, for whoever finds it taken.
+    pub fn claim(&mut self, server: bool) -> io::Result<()> {
+        let role = if server { "server" } else { "command" };
+        self.file.set_len(0)?;
+        use std::io::Seek;
+        self.file.seek(io::SeekFrom::Start(0))?;
+        writeln!(self.file, "{} {role}", std::process::id())
+    }
+}
+
+/// Who holds the lock of `spool_dir`, when the holder said (see `SpoolLock::claim`).
+pub fn holder(spool_dir: &Path) -> Option<Holder> {
+    let text = fs::read_to_string(spool_dir.join(LOCK)).ok()?;
+    let (pid, role) = text.trim().split_once(' ')?;
+    let pid = pid.parse().ok()?;
+    match role {
+        "server" => Some(Holder::Server(pid)),
+        "command" => Some(Holder::Command(pid)),
+        _ => None,
+    }
 }
 
 /// Takes the spool's lock without waiting: `Ok(None)` when someone else holds it.
@@ -26,7 +58,7 @@ pub fn try_lock(spool_dir: &Path) -> io::Result<Option<SpoolLock>> {
         .write(true)
         .open(spool_dir.join(LOCK))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(SpoolLock { _file: file })),
+        Ok(()) => Ok(Some(SpoolLock { file })),
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(e),
     }
@@ -104,6 +136,11 @@ mod tests {
         let first = try_lock(&dir).unwrap();
         assert!(first.is_some());
         assert!(try_lock(&dir).unwrap().is_none(), "held by the first");
+        let mut first = first.unwrap();
+        first.claim(true).unwrap();
+        assert_eq!(holder(&dir), Some(Holder::Server(std::process::id())));
+        first.claim(false).unwrap();
+        assert_eq!(holder(&dir), Some(Holder::Command(std::process::id())));
         drop(first);
         assert!(try_lock(&dir).unwrap().is_some());
         let status = StatusFile {
