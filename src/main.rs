@@ -273,6 +273,9 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
         println!("qksmtp: listening on {} ({kind})", bound.addr);
     }
+    for failure in server.unbound() {
+        eprintln!("qksmtp: warning: {failure}");
+    }
     // Mail is accepted from here on, while the spool's messages are read and handed to the
     // scheduler (a large spool takes seconds to read).
     if let Err(e) = restore(&spool, listing, &config.server.spool_dir, &engine) {

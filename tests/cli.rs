@@ -81,6 +81,27 @@ fn no_address_bound_is_a_fatal_error_that_says_why() {
             && err.contains("another program"),
         "{err}"
     );
+    // Said once, not once per layer that saw it.
+    let cause = format!("cannot listen on 127.0.0.1:{port}");
+    assert_eq!(err.matches(&cause).count(), 1, "{err}");
+}
+
+#[test]
+fn an_address_that_cannot_be_bound_beside_one_that_can_is_one_warning_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let ini = base_ini("", "").replace(
+        "listen = 127.0.0.1:0",
+        &format!("listen = 127.0.0.1:0, 127.0.0.1:{port}"),
+    );
+    let server = Server::start("run-half", &ini);
+    let warning = server.wait_stderr(&format!("cannot listen on 127.0.0.1:{port}"));
+    assert!(
+        warning.starts_with(&format!(
+            "qksmtp: warning: cannot listen on 127.0.0.1:{port}"
+        )),
+        "the start lines' format: {warning}"
+    );
 }
 
 #[test]

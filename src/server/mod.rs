@@ -41,6 +41,7 @@ pub struct Context {
 pub struct Server {
     ctx: Arc<Context>,
     bound: Vec<Bound>,
+    unbound: Vec<String>,
     acceptors: Vec<JoinHandle<()>>,
 }
 
@@ -78,9 +79,6 @@ impl Server {
             None => (Vec::new(), Vec::new()),
         };
         failures.extend(tls_failures);
-        for failure in &failures {
-            log::warn!("{failure}");
-        }
         if plain.is_empty() && implicit.is_empty() {
             let causes: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
             return Err(StartError {
@@ -117,12 +115,19 @@ impl Server {
         Ok(Server {
             ctx,
             bound,
+            unbound: failures.iter().map(|f| f.to_string()).collect(),
             acceptors,
         })
     }
 
     pub fn bound(&self) -> &[Bound] {
         &self.bound
+    }
+
+    /// The addresses that could not be bound (while others could), each with its cause and
+    /// fix: for the start-up lines.
+    pub fn unbound(&self) -> &[String] {
+        &self.unbound
     }
 
     /// Stops accepting, ends idle sessions at once, gives sessions in DATA up to `grace` to
