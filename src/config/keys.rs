@@ -42,6 +42,18 @@ pub(crate) struct Key<T: 'static> {
     pub show: Option<fn(&T) -> String>,
     /// May appear several times in one section (each line adds to a list).
     pub repeats: bool,
+    /// For a value read in a loose spelling: what it was read as (a warning, not an error).
+    pub note: Option<fn(&str) -> Option<String>>,
+}
+
+impl<T> Key<T> {
+    /// The row, with `note` saying how a loosely spelt value was read.
+    const fn noted(self, note: fn(&str) -> Option<String>) -> Key<T> {
+        Key {
+            note: Some(note),
+            ..self
+        }
+    }
 }
 
 const fn key<T>(
@@ -56,6 +68,7 @@ const fn key<T>(
         parse,
         show: Some(show),
         repeats: false,
+        note: None,
     }
 }
 
@@ -66,6 +79,7 @@ const fn repeated<T>(name: &'static str, doc: &'static str, parse: Parse<T>) -> 
         parse,
         show: None,
         repeats: true,
+        note: None,
     }
 }
 
@@ -108,8 +122,8 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
         |s, v, _| set(&mut s.bare_newline, value::bare_newline(v)),
         |s| value::word(value::BARE_NEWLINES, s.bare_newline).to_string()),
     key("max_message_size", "largest message accepted",
-        |s, v, _| set(&mut s.max_message_size, message_size(v)),
-        |s| format_size(s.max_message_size)),
+        |s: &mut ServerConfig, v, _| set(&mut s.max_message_size, message_size(v)),
+        |s| format_size(s.max_message_size)).noted(value::size_note),
     key("max_recipients", "most recipients in one message",
         |s, v, _| set(&mut s.max_recipients, count(v, 1, 100_000)),
         |s| s.max_recipients.to_string()),
@@ -367,6 +381,11 @@ pub(crate) fn apply<T>(
         Some(k) => (k.parse)(target, v, base),
         None => Ok(()),
     }
+}
+
+/// How a value that `apply` took was read, when it was spelt loosely.
+pub(crate) fn note<T>(table: &[Key<T>], name: &str, v: &str) -> Option<String> {
+    table.iter().find(|k| k.name == name)?.note?(v)
 }
 
 fn set<T>(slot: &mut T, parsed: Result<T, String>) -> Result<(), String> {

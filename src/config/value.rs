@@ -51,6 +51,25 @@ pub fn size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| HINT.to_string())
 }
 
+/// For a size `size` accepts but that is not spelt as documented (`10M`, `512K`, `2G` or a
+/// plain number of bytes), what it was read as: `25 MB` and `10m` (m is minutes elsewhere)
+/// are worth a warning that says so.
+pub fn size_note(s: &str) -> Option<String> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let documented = matches!(&s[digits..], "" | "K" | "M" | "G");
+    let bytes = size(s).ok()?;
+    (!documented).then(|| {
+        let unit = &s[digits..].trim().to_ascii_uppercase();
+        let unit = unit.strip_suffix('B').unwrap_or(unit);
+        format!(
+            "{}{unit} ({bytes} bytes); write it as {}{unit}",
+            &s[..digits],
+            &s[..digits]
+        )
+    })
+}
+
 /// `yes/no`, `true/false`, `on/off`, `1/0` (any case).
 pub fn boolean(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -115,6 +134,15 @@ pub fn socket_addr(s: &str) -> Result<SocketAddr, String> {
     }
     if s.parse::<IpAddr>().is_ok() || s.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
         return Err("the port is missing: write it like 127.0.0.1:2525 or [::1]:2525".to_string());
+    }
+    if let Some((ip, port)) = s.rsplit_once(':')
+        && ip.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!(
+            "port {port} is out of range: ports go from 0 to 65535"
+        ));
     }
     Err(
         "expected an IP address and port, like 127.0.0.1:2525 or [::1]:2525 (host names are \
@@ -364,6 +392,37 @@ mod tests {
         ] {
             assert!(duration(input).is_err(), "{input:?} should fail");
         }
+    }
+
+    #[test]
+    fn loose_size_spellings_are_read_and_said() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("25M", None),
+            ("512K", None),
+            ("1048576", None),
+            ("2G", None),
+            ("25 MB", Some("25M (26214400 bytes); write it as 25M")),
+            ("10m", Some("10M (10485760 bytes); write it as 10M")),
+            ("10k", Some("10K (10240 bytes); write it as 10K")),
+            ("7B", Some("7 (7 bytes); write it as 7")),
+            ("12Q", None),
+        ];
+        for (input, note) in cases {
+            assert_eq!(size_note(input).as_deref(), *note, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_port_out_of_range_is_said_so() {
+        for input in ["127.0.0.1:99999", "[::1]:70000"] {
+            let e = socket_addr(input).unwrap_err();
+            assert!(e.contains("out of range"), "{input}: {e}");
+        }
+        assert!(
+            socket_addr("localhost:25")
+                .unwrap_err()
+                .contains("host names")
+        );
     }
 
     #[test]

@@ -58,8 +58,14 @@ impl Ctx<'_> {
     /// `key = "value": expected ...` and leaves the setting as it was.
     fn apply<T>(&mut self, table: &[Key<T>], target: &mut T, entries: &[RawEntry]) {
         for e in entries {
-            if let Err(msg) = keys::apply(table, &e.key, target, &e.value, &self.base) {
-                self.error(e.line, format!("{} = \"{}\": {msg}", e.key, e.value));
+            match keys::apply(table, &e.key, target, &e.value, &self.base) {
+                Err(msg) => self.error(e.line, format!("{} = \"{}\": {msg}", e.key, e.value)),
+                Ok(()) => {
+                    if let Some(read) = keys::note(table, &e.key, &e.value) {
+                        let message = format!("{} = \"{}\" is read as {read}", e.key, e.value);
+                        self.warnings.push(Warning::new(e.line, message));
+                    }
+                }
             }
         }
     }

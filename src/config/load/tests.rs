@@ -600,3 +600,21 @@ fn a_dkim_key_file_is_checked_when_the_ini_is_loaded() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_loosely_spelt_size_is_taken_with_a_warning_that_says_how_it_was_read() {
+    let (config, warnings) = ok("[server]\n\nmax_message_size = 25 MB\n");
+    assert_eq!(config.server.max_message_size, 25 << 20);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].line, Some(3));
+    assert!(
+        warnings[0].message.contains("is read as 25M"),
+        "{warnings:?}"
+    );
+    assert!(ok("[server]\nmax_message_size = 25M\n").1.is_empty());
+    let errs = errors("[server]\nstatus_listen = 127.0.0.1:99999\n");
+    assert!(
+        errs[0].message.contains("port 99999 is out of range"),
+        "{errs:?}"
+    );
+}
