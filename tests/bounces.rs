@@ -144,7 +144,7 @@ fn a_bounce_that_fails_is_dropped_not_bounced() {
 }
 
 #[test]
-fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
+fn notify_success_goes_to_a_dsn_next_hop_which_sends_the_receipt_itself() {
     let mx = FakeMx::start(Options {
         dsn: true,
         ..Options::new()
@@ -169,6 +169,25 @@ fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
         "{:?}",
         sent[0].rcpts
     );
+    // A receipt of ours would be queued before the original leaves the queue: once the queue
+    // is empty, none was made (RFC 3461 5.2.2: the next hop reports "delivered" itself).
+    wait_queue_empty(&server);
+    assert!(home.deliveries().is_empty(), "a second receipt from us");
+}
+
+#[test]
+fn notify_success_to_a_next_hop_without_dsn_gives_a_relayed_receipt() {
+    let mx = FakeMx::start(Options::new());
+    let home = FakeMx::start(Options::new());
+    let server = start_x_and_home("receipt-relayed", &mx, &home);
+    submit(
+        &server,
+        "<a@sender.test> RET=HDRS ENVID=QK+2B42",
+        &["<ok@x.test> NOTIFY=SUCCESS ORCPT=rfc822;Ok@x.test"],
+        MSG,
+    );
+    let sent = mx.wait_deliveries(1, WAIT);
+    assert!(!sent[0].rcpts[0].contains("NOTIFY"), "{:?}", sent[0].rcpts);
     let d = home.wait_deliveries(1, WAIT);
     python_reads(
         &d[0],
@@ -177,7 +196,7 @@ fn notify_success_gives_a_receipt_and_dsn_parameters_go_to_the_next_hop() {
             "message.Original-Envelope-Id=QK+42",
             "rcpt1.Original-Recipient=rfc822; Ok@x.test",
             "rcpt1.Final-Recipient=rfc822; ok@x.test",
-            "rcpt1.Action=delivered",
+            "rcpt1.Action=relayed",
             "rcpt1.Status=2.0.0",
         ],
     );

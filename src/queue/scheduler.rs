@@ -411,13 +411,11 @@ impl Scheduler {
             match progress {
                 Progress::Delivered => {
                     r.state = RecipientState::Delivered;
-                    let action = if mr.dsn {
-                        Action::Delivered
-                    } else {
-                        Action::Relayed
-                    };
-                    if bounce::wants(&msg.env.sender, r.notify, action) {
-                        delivered.push((i, outcome.clone(), action));
+                    // A next hop that offers DSN got the NOTIFY and ORCPT parameters, and the
+                    // receipt is its to send (RFC 3461 §5.2.2); ours would be a second one.
+                    // Without DSN there, this is the last word the sender gets: `relayed`.
+                    if !mr.dsn && bounce::wants(&msg.env.sender, r.notify, Action::Relayed) {
+                        delivered.push((i, outcome.clone(), Action::Relayed));
                     }
                 }
                 Progress::RetryAt(at) => {

@@ -381,8 +381,8 @@ fn delay_warnings_survive_a_restart_and_zero_turns_default_ones_off() {
 }
 
 #[test]
-fn notify_success_gives_a_receipt_delivered_or_relayed() {
-    for (dsn, want) in [(true, Action::Delivered), (false, Action::Relayed)] {
+fn notify_success_gives_a_relayed_receipt_only_when_the_next_hop_has_no_dsn() {
+    for (dsn, receipts) in [(true, 0), (false, 1)] {
         let mut s = sched("", 1);
         let mut e = env(1, &["a@x.test", "b@x.test"]);
         e.recipients[0].notify = SUCCESS;
@@ -393,10 +393,15 @@ fn notify_success_gives_a_receipt_delivered_or_relayed() {
         let effects = s.finish(rep, t(1));
         let effects = write_notices(&mut s, effects, true, t(1));
         let sent = notices(&effects);
-        assert_eq!(sent.len(), 1);
+        // With DSN at the next hop, its receipt is the one the sender gets (RFC 3461 5.2.2).
+        assert_eq!(sent.len(), receipts, "dsn at the next hop: {dsn}");
+        assert!(effects.iter().any(|e| matches!(e, Effect::Remove(_))));
+        if receipts == 0 {
+            continue;
+        }
         assert_eq!(sent[0].kind(), bounce::NoticeKind::Receipt);
         assert_eq!(sent[0].recipients.len(), 1, "only the one that asked");
-        assert_eq!(sent[0].recipients[0].action, want);
+        assert_eq!(sent[0].recipients[0].action, Action::Relayed);
         let notify_at = effects.iter().position(|e| matches!(e, Effect::Notify(_)));
         let remove_at = effects.iter().position(|e| matches!(e, Effect::Remove(_)));
         assert!(notify_at < remove_at, "the notice comes before the removal");
