@@ -167,6 +167,8 @@ pub struct DomainRule {
     pub max_continuous: u32,
     /// Default 1 s.
     pub continuous_delay: Duration,
+    /// Most recipients in one transaction (RFC 5321 §4.5.3.1.8). Default 100.
+    pub max_rcpt_per_transaction: u32,
     /// Fixed servers replacing the MX lookup (port default 25). Empty = use DNS.
     pub mx: Vec<HostPort>,
     pub ip_family: IpFamily,
@@ -195,6 +197,8 @@ pub struct RelayConfig {
     pub max_continuous: u32,
     /// Default 1 s.
     pub continuous_delay: Duration,
+    /// Most recipients in one transaction. Default 100.
+    pub max_rcpt_per_transaction: u32,
 }
 
 /// Everything qksmtp.ini says, validated, defaults filled in.
@@ -261,6 +265,7 @@ impl Default for DomainRule {
             max_retry_delay: Duration::from_secs(3600),
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
+            max_rcpt_per_transaction: 100,
             mx: Vec::new(),
             ip_family: IpFamily::Any,
         }
@@ -327,6 +332,7 @@ impl RelayConfig {
             retry_delay: Duration::from_secs(60),
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
+            max_rcpt_per_transaction: 100,
         }
     }
 }

@@ -167,6 +167,11 @@ fn domain(out: &mut String, rule: &DomainRule) {
         "continuous_delay",
         &format_duration(rule.continuous_delay),
     );
+    line(
+        out,
+        "max_rcpt_per_transaction",
+        &rule.max_rcpt_per_transaction.to_string(),
+    );
     line(out, "mx", &list(&rule.mx));
     line(out, "ip_family", word(value::IP_FAMILIES, rule.ip_family));
 }
@@ -195,6 +200,11 @@ fn relay(out: &mut String, r: &RelayConfig) {
         out,
         "continuous_delay",
         &format_duration(r.continuous_delay),
+    );
+    line(
+        out,
+        "max_rcpt_per_transaction",
+        &r.max_rcpt_per_transaction.to_string(),
     );
 }
 

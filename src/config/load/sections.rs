@@ -59,6 +59,7 @@ pub(crate) const DOMAIN_KEYS: &[&str] = &[
     "max_retry_delay",
     "max_continuous",
     "continuous_delay",
+    "max_rcpt_per_transaction",
     "mx",
     "ip_family",
 ];
@@ -74,6 +75,7 @@ pub(crate) const RELAY_KEYS: &[&str] = &[
     "retry_delay",
     "max_continuous",
     "continuous_delay",
+    "max_rcpt_per_transaction",
 ];
 
 /// What a section header names.
@@ -437,6 +439,9 @@ fn domain_key(ctx: &mut Ctx, rule: &mut DomainRule, e: &RawEntry) {
         "max_retry_delay" => ctx.put(e, value::duration(v), &mut rule.max_retry_delay),
         "max_continuous" => ctx.put(e, small(v, 1, 1_000_000), &mut rule.max_continuous),
         "continuous_delay" => ctx.put(e, value::duration(v), &mut rule.continuous_delay),
+        "max_rcpt_per_transaction" => {
+            ctx.put(e, small(v, 1, 100_000), &mut rule.max_rcpt_per_transaction)
+        }
         "mx" => ctx.put(e, value::host_ports(v, 25), &mut rule.mx),
         "ip_family" => ctx.put(e, value::ip_family(v), &mut rule.ip_family),
         _ => {}
@@ -492,6 +497,9 @@ fn relay_section(ctx: &mut Ctx, name: &str, section: &RawSection) -> RelayConfig
             "retry_delay" => ctx.put(e, value::duration(v), &mut r.retry_delay),
             "max_continuous" => ctx.put(e, small(v, 1, 1_000_000), &mut r.max_continuous),
             "continuous_delay" => ctx.put(e, value::duration(v), &mut r.continuous_delay),
+            "max_rcpt_per_transaction" => {
+                ctx.put(e, small(v, 1, 100_000), &mut r.max_rcpt_per_transaction)
+            }
             _ => {}
         }
     }
