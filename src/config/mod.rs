@@ -96,6 +96,9 @@ pub struct ServerConfig {
     pub max_errors: u32,
     /// Default 300 s.
     pub idle_timeout: Duration,
+    /// Most `Received:` headers a message may carry before it is refused as a mail loop
+    /// (RFC 5321 §6.3). Default 50, at least 25.
+    pub max_hops: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -297,6 +300,7 @@ impl ServerConfig {
             max_sessions_per_ip: 20,
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
+            max_hops: 50,
         }
     }
 }

@@ -114,6 +114,7 @@ fn server(out: &mut String, config: &Config) {
     );
     line(out, "max_errors", &s.max_errors.to_string());
     line(out, "idle_timeout", &format_duration(s.idle_timeout));
+    line(out, "max_hops", &s.max_hops.to_string());
 }
 
 fn access(out: &mut String, config: &Config) {

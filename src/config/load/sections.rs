@@ -33,6 +33,7 @@ pub(crate) const SERVER_KEYS: &[&str] = &[
     "max_sessions_per_ip",
     "max_errors",
     "idle_timeout",
+    "max_hops",
 ];
 pub(crate) const ACCESS_KEYS: &[&str] = &["allow", "deny", "relay_from"];
 pub(crate) const DELIVERY_KEYS: &[&str] = &[
@@ -322,6 +323,7 @@ fn server_key(ctx: &mut Ctx, s: &mut ServerConfig, base: &Path, e: &RawEntry) {
             &mut s.max_errors,
         ),
         "idle_timeout" => ctx.put(e, positive(v), &mut s.idle_timeout),
+        "max_hops" => ctx.put(e, count(v, 25, 1000), &mut s.max_hops),
         _ => {}
     }
 }
