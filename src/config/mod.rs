@@ -126,6 +126,8 @@ pub struct DeliveryConfig {
     pub helo_name: String,
     pub ip_family: IpFamily,
     pub timeouts: Timeouts,
+    /// How long one DNS lookup may take, the resolver's retries included. Default 10 s.
+    pub timeout_dns: Duration,
     /// Default 5d.
     pub max_queue_lifetime: Duration,
     /// Default 2d.
@@ -313,6 +315,7 @@ impl DeliveryConfig {
             helo_name: hostname.to_string(),
             ip_family: IpFamily::Any,
             timeouts: Timeouts::default(),
+            timeout_dns: Duration::from_secs(10),
             max_queue_lifetime: Duration::from_secs(5 * 86400),
             bounce_lifetime: Duration::from_secs(2 * 86400),
             delay_warning: Duration::from_secs(4 * 3600),

@@ -142,6 +142,7 @@ fn delivery(out: &mut String, config: &Config) {
     line(out, "timeout_data_init", &format_duration(t.data_init));
     line(out, "timeout_data_block", &format_duration(t.data_block));
     line(out, "timeout_data_done", &format_duration(t.data_done));
+    line(out, "timeout_dns", &format_duration(d.timeout_dns));
     line(
         out,
         "max_queue_lifetime",
