@@ -12,7 +12,8 @@ use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
 use log::info;
-use message::{Prepared, Trace};
+use message::{Prepared, TooManyHops, Trace};
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +32,31 @@ pub struct Submission {
     pub protocol: String,
     pub kind: MessageKind,
 }
+
+/// Why the intake did not take a message.
+#[derive(Debug)]
+pub enum IntakeError {
+    /// A mail loop: more `Received:` fields than `max_hops` (`554 5.4.6`, never retried).
+    TooManyHops(TooManyHops),
+    /// The spool could not store it (try again later).
+    Store(io::Error),
+}
+
+impl fmt::Display for IntakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntakeError::TooManyHops(t) => write!(
+                f,
+                "the message has passed through {} mail servers (more than max_hops = {}): \
+                 a mail loop",
+                t.hops, t.max
+            ),
+            IntakeError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for IntakeError {}
 
 /// The one way into the spool. Cheap to clone; every clone commits to the same spool.
 #[derive(Clone)]
@@ -70,9 +96,15 @@ impl Intake {
 
     /// Prepares and seals the message, commits message and envelope durably, then tells the
     /// scheduler. On success the message is on disk and may be acknowledged.
-    pub fn accept(&self, sub: Submission, content: &[u8], now: Timestamp) -> io::Result<Envelope> {
-        let hostname = self.hostname();
-        let env = self.commit(&hostname, &sub, content, now)?;
+    pub fn accept(
+        &self,
+        sub: Submission,
+        content: &[u8],
+        now: Timestamp,
+    ) -> Result<Envelope, IntakeError> {
+        let config = self.config.get();
+        let (hostname, max_hops) = (&config.server.hostname, config.server.max_hops);
+        let env = self.commit(hostname, max_hops, &sub, content, now)?;
         info!(
             "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
             env.id,
@@ -95,10 +127,11 @@ impl Intake {
     fn commit(
         &self,
         hostname: &str,
+        max_hops: usize,
         sub: &Submission,
         content: &[u8],
         now: Timestamp,
-    ) -> io::Result<Envelope> {
+    ) -> Result<Envelope, IntakeError> {
         let single = match sub.recipients.as_slice() {
             [only] => Some(only.address.to_string()),
             _ => None,
@@ -115,7 +148,8 @@ impl Intake {
                 single_recipient: single.clone(),
                 now,
             };
-            let prepared = message::prepare(&trace, content);
+            let prepared =
+                message::prepare(&trace, content, max_hops).map_err(IntakeError::TooManyHops)?;
             let sealed = seal(prepared);
             let env = Envelope {
                 id: id.clone(),
@@ -133,10 +167,11 @@ impl Intake {
             match self.spool.commit(&env, &sealed.parts()) {
                 Ok(()) => return Ok(env),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-                Err(e) => return Err(e),
+                Err(e) => return Err(IntakeError::Store(e)),
             }
         }
-        Err(last_error.unwrap_or_else(|| io::Error::other("no free message ID")))
+        let e = last_error.unwrap_or_else(|| io::Error::other("no free message ID"));
+        Err(IntakeError::Store(e))
     }
 }
 
