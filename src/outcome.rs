@@ -127,6 +127,30 @@ impl Outcome {
         }
     }
 
+    /// From the address lookup of a mail server (an MX host, a fixed `mx`, a relay): a name
+    /// that does not resolve leaves no usable mail server (5.4.4), which says nothing about
+    /// the recipient's address; a DNS that does not answer is temporary, as for the domain.
+    pub fn from_host_dns(host: &str, error: &DnsError) -> Outcome {
+        let detail = match error {
+            DnsError::NxDomain { .. } => format!("the mail server {host} does not exist in DNS"),
+            DnsError::NoAddresses { .. } => format!("the mail server {host} has no address"),
+            DnsError::InvalidName { detail, .. } => {
+                format!("the mail server {host} is not a valid name: {detail}")
+            }
+            DnsError::Setup { .. } | DnsError::Temporary { .. } => {
+                return Outcome::from_dns(host, error);
+            }
+        };
+        Outcome {
+            verdict: Verdict::Permanent,
+            step: StepKind::Dns,
+            route: host.to_string(),
+            reply: None,
+            detail: format!("{detail}: no usable mail server"),
+            status: Enhanced::new(5, 4, 4),
+        }
+    }
+
     /// RFC 7505: the domain says it accepts no mail.
     pub fn null_mx(domain: &str) -> Outcome {
         Outcome {
@@ -368,5 +392,42 @@ mod tests {
             Verdict::Temporary
         );
         assert_eq!(Outcome::null_mx("x.test").status, Enhanced::new(5, 1, 10));
+    }
+
+    #[test]
+    fn a_mail_server_name_that_does_not_resolve_is_no_usable_mail_server() {
+        let host = "mx.gone.test";
+        let name = || host.to_string();
+        // (the lookup's error, verdict, status, detail)
+        let cases = [
+            (
+                DnsError::NxDomain { name: name() },
+                Verdict::Permanent,
+                (5, 4, 4),
+                "the mail server mx.gone.test does not exist in DNS: no usable mail server",
+            ),
+            (
+                DnsError::NoAddresses { name: name() },
+                Verdict::Permanent,
+                (5, 4, 4),
+                "the mail server mx.gone.test has no address: no usable mail server",
+            ),
+            (
+                DnsError::Temporary {
+                    name: name(),
+                    detail: "DNS server 127.0.0.1:9 did not answer (connection refused)".into(),
+                },
+                Verdict::Temporary,
+                (4, 4, 3),
+                "DNS lookup of mx.gone.test failed: DNS server 127.0.0.1:9 did not answer \
+                 (connection refused)",
+            ),
+        ];
+        for (error, verdict, (a, b, c), detail) in cases {
+            let o = Outcome::from_host_dns(host, &error);
+            assert_eq!((o.verdict, o.status), (verdict, Enhanced::new(a, b, c)));
+            assert_eq!(o.detail, detail);
+            assert_ne!(o.status, Enhanced::new(5, 1, 2), "never 'does not exist'");
+        }
     }
 }

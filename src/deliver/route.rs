@@ -164,7 +164,7 @@ pub fn addresses(
                 t.elapsed(),
                 &format!("{}: {}", target.host, dns_words(&e)),
             );
-            Err(Outcome::from_dns(&target.host, &e))
+            Err(Outcome::from_host_dns(&target.host, &e))
         }
     }
 }
