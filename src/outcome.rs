@@ -163,6 +163,19 @@ impl Outcome {
         }
     }
 
+    /// RFC 5321 §6.3: the destination is this server itself (its address is one we listen
+    /// on, or it greets with our own name). Permanent, as Postfix says it.
+    pub fn mail_loop(domain: &str, route: &str) -> Outcome {
+        Outcome {
+            verdict: Verdict::Permanent,
+            step: StepKind::Connect,
+            route: route.to_string(),
+            reply: None,
+            detail: format!("mail for {domain} loops back to myself"),
+            status: Enhanced::new(5, 4, 6),
+        }
+    }
+
     pub fn delivered(&self) -> bool {
         self.verdict == Verdict::Delivered
     }
@@ -204,6 +217,33 @@ pub fn classify_reply(step: StepKind, reply: &Reply) -> Verdict {
             _ => Verdict::Permanent,
         },
     }
+}
+
+/// A refusal that only says "no more recipients in this transaction" (RFC 5321 §4.5.3.1.8:
+/// `452 4.5.3`, or a bare 452 "too many recipients"): the recipient goes in the next
+/// transaction at once, it is not a failure.
+pub fn too_many_recipients(reply: &Reply) -> bool {
+    reply.code == 452
+        && (reply.enhanced == Some(Enhanced::new(4, 5, 3))
+            || reply
+                .one_line()
+                .to_ascii_lowercase()
+                .contains("too many recipients"))
+}
+
+/// A reused connection that the server had closed before it accepted anything of the
+/// transaction: EOF or a 421 at MAIL (or a broken pipe writing it). Not the message's fault:
+/// it goes out again at once on a fresh connection.
+pub fn closed_before_accepting(failure: &Failure) -> bool {
+    failure.step == StepKind::Mail
+        && match &failure.kind {
+            FailureKind::Closed | FailureKind::Io(_) => true,
+            FailureKind::Reply(reply) => reply.code == 421,
+            FailureKind::Timeout
+            | FailureKind::ConnectRefused
+            | FailureKind::Tls(_)
+            | FailureKind::Protocol(_) => false,
+        }
 }
 
 fn default_status(code: u16) -> Enhanced {
@@ -340,6 +380,65 @@ mod tests {
                 "{step:?} {code} {enh:?}"
             );
         }
+    }
+
+    #[test]
+    fn recipient_limits_table() {
+        let cases = [
+            (
+                Reply::new(452, Some(Enhanced::new(4, 5, 3)), "Too many"),
+                true,
+            ),
+            (Reply::new(452, None, "Too many recipients"), true),
+            (
+                Reply::new(452, Some(Enhanced::new(4, 5, 3)), "too MANY recipients"),
+                true,
+            ),
+            (
+                Reply::new(452, Some(Enhanced::new(4, 2, 2)), "mailbox full"),
+                false,
+            ),
+            (
+                Reply::new(451, Some(Enhanced::new(4, 5, 3)), "too many"),
+                false,
+            ),
+            (Reply::new(552, None, "too many recipients"), false),
+            (Reply::new(250, None, "ok"), false),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(too_many_recipients(&reply), want, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn closed_before_accepting_table() {
+        use StepKind::*;
+        let r421 = FailureKind::Reply(reply(421, Some((4, 4, 2))));
+        let cases = [
+            (Mail, FailureKind::Closed, true),
+            (Mail, FailureKind::Io("broken pipe".into()), true),
+            (Mail, r421.clone(), true),
+            (Mail, FailureKind::Reply(reply(451, Some((4, 3, 0)))), false),
+            (Mail, FailureKind::Reply(reply(550, Some((5, 7, 1)))), false),
+            (Mail, FailureKind::Timeout, false),
+            (Rcpt, FailureKind::Closed, false),
+            (Rcpt, r421, false),
+            (DataDone, FailureKind::Closed, false),
+        ];
+        for (step, kind, want) in cases {
+            let f = Failure::new(step, kind);
+            assert_eq!(closed_before_accepting(&f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_loop_is_permanent_5_4_6() {
+        let o = Outcome::mail_loop("example.test", "self [127.0.0.1]:25");
+        assert_eq!(
+            (o.verdict, o.status),
+            (Verdict::Permanent, Enhanced::new(5, 4, 6))
+        );
+        assert_eq!(o.reason(), "mail for example.test loops back to myself");
     }
 
     #[test]
