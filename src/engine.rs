@@ -28,9 +28,6 @@ pub struct Engine {
     incoming: (Sender<()>, JoinHandle<()>),
 }
 
-/// How long DNS may take per query.
-const DNS_TIMEOUT: Duration = Duration::from_secs(20);
-
 impl Engine {
     /// Starts the scheduler and the workers. `committed` brings messages accepted from now
     /// on, `restore` those found in the spool; notices go in through `intake`.
@@ -40,7 +37,8 @@ impl Engine {
         committed: Receiver<Envelope>,
     ) -> Result<Engine, String> {
         let now = config.get();
-        let resolver = Resolver::new(now.delivery.dns_server, DNS_TIMEOUT)
+        // `dns_server` and `timeout_dns` are read once: a reload does not change them.
+        let resolver = Resolver::new(now.delivery.dns_server, now.delivery.timeout_dns)
             .map_err(|e| format!("cannot set up DNS: {e:?}"))?;
         let log = DeliveryLog::open(now.server.log_file.as_deref())
             .map_err(|e| format!("cannot open the delivery log: {e}"))?;

@@ -7,6 +7,8 @@
 pub struct HeaderFacts {
     pub has_message_id: bool,
     pub has_date: bool,
+    /// `Received:` fields: the mail servers the message has passed through.
+    pub received: usize,
 }
 
 /// Looks through the header block (up to the first empty line; a line that is not a header
@@ -16,6 +18,7 @@ pub fn header_facts(message: &[u8]) -> HeaderFacts {
     for (name, _) in fields(message) {
         facts.has_message_id |= name.eq_ignore_ascii_case(b"message-id");
         facts.has_date |= name.eq_ignore_ascii_case(b"date");
+        facts.received += usize::from(name.eq_ignore_ascii_case(b"received"));
     }
     facts
 }

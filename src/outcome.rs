@@ -127,6 +127,30 @@ impl Outcome {
         }
     }
 
+    /// From the address lookup of a mail server (an MX host, a fixed `mx`, a relay): a name
+    /// that does not resolve leaves no usable mail server (5.4.4), which says nothing about
+    /// the recipient's address; a DNS that does not answer is temporary, as for the domain.
+    pub fn from_host_dns(host: &str, error: &DnsError) -> Outcome {
+        let detail = match error {
+            DnsError::NxDomain { .. } => format!("the mail server {host} does not exist in DNS"),
+            DnsError::NoAddresses { .. } => format!("the mail server {host} has no address"),
+            DnsError::InvalidName { detail, .. } => {
+                format!("the mail server {host} is not a valid name: {detail}")
+            }
+            DnsError::Setup { .. } | DnsError::Temporary { .. } => {
+                return Outcome::from_dns(host, error);
+            }
+        };
+        Outcome {
+            verdict: Verdict::Permanent,
+            step: StepKind::Dns,
+            route: host.to_string(),
+            reply: None,
+            detail: format!("{detail}: no usable mail server"),
+            status: Enhanced::new(5, 4, 4),
+        }
+    }
+
     /// RFC 7505: the domain says it accepts no mail.
     pub fn null_mx(domain: &str) -> Outcome {
         Outcome {
@@ -136,6 +160,19 @@ impl Outcome {
             reply: None,
             detail: format!("the domain {domain} accepts no mail (null MX)"),
             status: Enhanced::new(5, 1, 10),
+        }
+    }
+
+    /// RFC 5321 §6.3: the destination is this server itself (its address is one we listen
+    /// on, or it greets with our own name). Permanent, as Postfix says it.
+    pub fn mail_loop(domain: &str, route: &str) -> Outcome {
+        Outcome {
+            verdict: Verdict::Permanent,
+            step: StepKind::Connect,
+            route: route.to_string(),
+            reply: None,
+            detail: format!("mail for {domain} loops back to myself"),
+            status: Enhanced::new(5, 4, 6),
         }
     }
 
@@ -180,6 +217,33 @@ pub fn classify_reply(step: StepKind, reply: &Reply) -> Verdict {
             _ => Verdict::Permanent,
         },
     }
+}
+
+/// A refusal that only says "no more recipients in this transaction" (RFC 5321 §4.5.3.1.8:
+/// `452 4.5.3`, or a bare 452 "too many recipients"): the recipient goes in the next
+/// transaction at once, it is not a failure.
+pub fn too_many_recipients(reply: &Reply) -> bool {
+    reply.code == 452
+        && (reply.enhanced == Some(Enhanced::new(4, 5, 3))
+            || reply
+                .one_line()
+                .to_ascii_lowercase()
+                .contains("too many recipients"))
+}
+
+/// A reused connection that the server had closed before it accepted anything of the
+/// transaction: EOF or a 421 at MAIL (or a broken pipe writing it). Not the message's fault:
+/// it goes out again at once on a fresh connection.
+pub fn closed_before_accepting(failure: &Failure) -> bool {
+    failure.step == StepKind::Mail
+        && match &failure.kind {
+            FailureKind::Closed | FailureKind::Io(_) => true,
+            FailureKind::Reply(reply) => reply.code == 421,
+            FailureKind::Timeout
+            | FailureKind::ConnectRefused
+            | FailureKind::Tls(_)
+            | FailureKind::Protocol(_) => false,
+        }
 }
 
 fn default_status(code: u16) -> Enhanced {
@@ -319,6 +383,65 @@ mod tests {
     }
 
     #[test]
+    fn recipient_limits_table() {
+        let cases = [
+            (
+                Reply::new(452, Some(Enhanced::new(4, 5, 3)), "Too many"),
+                true,
+            ),
+            (Reply::new(452, None, "Too many recipients"), true),
+            (
+                Reply::new(452, Some(Enhanced::new(4, 5, 3)), "too MANY recipients"),
+                true,
+            ),
+            (
+                Reply::new(452, Some(Enhanced::new(4, 2, 2)), "mailbox full"),
+                false,
+            ),
+            (
+                Reply::new(451, Some(Enhanced::new(4, 5, 3)), "too many"),
+                false,
+            ),
+            (Reply::new(552, None, "too many recipients"), false),
+            (Reply::new(250, None, "ok"), false),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(too_many_recipients(&reply), want, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn closed_before_accepting_table() {
+        use StepKind::*;
+        let r421 = FailureKind::Reply(reply(421, Some((4, 4, 2))));
+        let cases = [
+            (Mail, FailureKind::Closed, true),
+            (Mail, FailureKind::Io("broken pipe".into()), true),
+            (Mail, r421.clone(), true),
+            (Mail, FailureKind::Reply(reply(451, Some((4, 3, 0)))), false),
+            (Mail, FailureKind::Reply(reply(550, Some((5, 7, 1)))), false),
+            (Mail, FailureKind::Timeout, false),
+            (Rcpt, FailureKind::Closed, false),
+            (Rcpt, r421, false),
+            (DataDone, FailureKind::Closed, false),
+        ];
+        for (step, kind, want) in cases {
+            let f = Failure::new(step, kind);
+            assert_eq!(closed_before_accepting(&f), want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_loop_is_permanent_5_4_6() {
+        let o = Outcome::mail_loop("example.test", "self [127.0.0.1]:25");
+        assert_eq!(
+            (o.verdict, o.status),
+            (Verdict::Permanent, Enhanced::new(5, 4, 6))
+        );
+        assert_eq!(o.reason(), "mail for example.test loops back to myself");
+    }
+
+    #[test]
     fn failures_are_temporary_with_a_status() {
         let cases = [
             (FailureKind::Timeout, (4, 4, 1)),
@@ -368,5 +491,42 @@ mod tests {
             Verdict::Temporary
         );
         assert_eq!(Outcome::null_mx("x.test").status, Enhanced::new(5, 1, 10));
+    }
+
+    #[test]
+    fn a_mail_server_name_that_does_not_resolve_is_no_usable_mail_server() {
+        let host = "mx.gone.test";
+        let name = || host.to_string();
+        // (the lookup's error, verdict, status, detail)
+        let cases = [
+            (
+                DnsError::NxDomain { name: name() },
+                Verdict::Permanent,
+                (5, 4, 4),
+                "the mail server mx.gone.test does not exist in DNS: no usable mail server",
+            ),
+            (
+                DnsError::NoAddresses { name: name() },
+                Verdict::Permanent,
+                (5, 4, 4),
+                "the mail server mx.gone.test has no address: no usable mail server",
+            ),
+            (
+                DnsError::Temporary {
+                    name: name(),
+                    detail: "DNS server 127.0.0.1:9 did not answer (connection refused)".into(),
+                },
+                Verdict::Temporary,
+                (4, 4, 3),
+                "DNS lookup of mx.gone.test failed: DNS server 127.0.0.1:9 did not answer \
+                 (connection refused)",
+            ),
+        ];
+        for (error, verdict, (a, b, c), detail) in cases {
+            let o = Outcome::from_host_dns(host, &error);
+            assert_eq!((o.verdict, o.status), (verdict, Enhanced::new(a, b, c)));
+            assert_eq!(o.detail, detail);
+            assert_ne!(o.status, Enhanced::new(5, 1, 2), "never 'does not exist'");
+        }
     }
 }

@@ -142,8 +142,9 @@ fn sessions_per_ip_and_in_total_are_limited_with_421() {
 #[test]
 fn a_thousand_recipients_are_accepted_and_delivered_in_one_transaction() {
     let mx = FakeMx::start(Options::new());
-    // The default max_recipients (1000).
-    let server = start_roomy("rcpts", "", &route("r.test", &mx, ""));
+    // The default max_recipients (1000); all of them in one outgoing transaction too.
+    let one = "max_rcpt_per_transaction = 1000";
+    let server = start_roomy("rcpts", "", &route("r.test", &mx, one));
     let mut c = server.connect();
     c.hello();
     assert!(c.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));

@@ -220,6 +220,41 @@ fn null_mx() -> Notice {
     )
 }
 
+/// The DNS server named in `dns_server` does not answer.
+fn dns_silent() -> Outcome {
+    let e = DnsError::Temporary {
+        name: "quiet.test".into(),
+        detail: "DNS server 127.0.0.1:9 did not answer (connection refused)".into(),
+    };
+    Outcome::from_dns("quiet.test", &e)
+}
+
+fn dns_delay() -> Notice {
+    let mut n = delay();
+    n.envelope = envelope(&["hank@quiet.test"]);
+    n.envelope.recipients[0].direct_tries = 5;
+    n.envelope.recipients[0].warned = true;
+    n.recipients[0].outcome = Some(dns_silent());
+    n
+}
+
+fn dns_down() -> Notice {
+    let mut env = envelope(&["hank@quiet.test"]);
+    env.recipients[0].direct_tries = 8;
+    notice(env, vec![failed(0, dns_silent(), GiveUp::AttemptsUsedUp)])
+}
+
+fn mx_unresolvable() -> Notice {
+    let nx = DnsError::NxDomain {
+        name: "mx.gone.test".into(),
+    };
+    let o = Outcome::from_host_dns("mx.gone.test", &nx);
+    notice(
+        envelope(&["ivy@gone.test"]),
+        vec![failed(0, o, GiveUp::Permanent)],
+    )
+}
+
 /// (golden file name, notice, seconds after arrival it is rendered)
 fn cases() -> Vec<(&'static str, Notice, u64)> {
     vec![
@@ -237,6 +272,9 @@ fn cases() -> Vec<(&'static str, Notice, u64)> {
         ("delay", delay(), 4 * 3600),
         ("nxdomain", nxdomain(), 0),
         ("null_mx", null_mx(), 0),
+        ("dns_delay", dns_delay(), 4 * 3600),
+        ("dns_down", dns_down(), 97_200 + 300),
+        ("mx_unresolvable", mx_unresolvable(), 0),
     ]
 }
 
@@ -369,6 +407,19 @@ fn expected(name: &str) -> Vec<&'static str> {
             "rcpt1.Status=5.1.10",
             "text=    The recipient's domain says it accepts no mail at all (null MX). This is",
         ],
+        "dns_delay" => vec![
+            "rcpt1.Action=delayed",
+            "rcpt1.Status=4.4.3",
+            "rcpt1.Diagnostic-Code=X-qksmtp; DNS lookup of quiet.test failed: DNS server \
+             127.0.0.1:9 did not answer (connection refused)",
+        ],
+        "dns_down" => vec!["rcpt1.Action=failed", "rcpt1.Status=4.4.3"],
+        "mx_unresolvable" => vec![
+            "rcpt1.Action=failed",
+            "rcpt1.Status=5.4.4",
+            "rcpt1.Diagnostic-Code=X-qksmtp; the mail server mx.gone.test does not exist in \
+             DNS: no usable mail server",
+        ],
         other => panic!("no expectations for {other}"),
     }
 }
@@ -412,6 +463,31 @@ fn pythons_email_package_reads_every_golden_notice() {
         let parts = lines.iter().filter(|l| l.starts_with("part=")).count();
         assert_eq!(parts, 3, "{name}: three parts:\n{text}");
     }
+}
+
+#[test]
+fn a_dns_failure_never_says_the_address_is_right_or_wrong() {
+    for (name, n, secs) in [
+        ("dns_delay", dns_delay(), 4 * 3600),
+        ("dns_down", dns_down(), 97_200 + 300),
+    ] {
+        let text = String::from_utf8(rendered(&n, secs))
+            .unwrap()
+            .replace("\r\n", " ");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            text.contains("could not look up the domain"),
+            "{name}: {text}"
+        );
+        assert!(!text.contains("probably right"), "{name}: {text}");
+        assert!(!text.contains("does not exist"), "{name}: {text}");
+    }
+    let delayed = String::from_utf8(rendered(&dns_delay(), 4 * 3600)).unwrap();
+    let delayed = delayed.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        delayed.contains("could not look up the domain; will try again"),
+        "{delayed}"
+    );
 }
 
 #[test]

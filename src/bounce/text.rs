@@ -7,6 +7,7 @@ use crate::outcome::Action;
 use crate::outcome::GiveUp;
 use crate::outcome::{Outcome, Verdict, step_name};
 use crate::time::Timestamp;
+use crate::transcript::StepKind;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ fn recipient_section(out: &mut String, notice: &Notice, r: &Reported, now: Times
 pub fn step_text(o: &Outcome) -> String {
     match (o.step, o.route.is_empty()) {
         (_, true) => step_name(o.step).to_string(),
-        (crate::transcript::StepKind::Dns, false) => format!("DNS lookup of {}", o.route),
+        (StepKind::Dns, false) => format!("DNS lookup of {}", o.route),
         (step, false) => format!("{} at {}", step_name(step), o.route),
     }
 }
@@ -138,10 +139,13 @@ fn explain(notice: &Notice, r: &Reported) -> (String, String) {
                 "The recipient's mail server has not accepted the message yet.",
                 |o| cause(o),
             );
-            (
-                cause.to_string(),
-                "nothing yet. If the message is urgent, reach the recipient another way.".into(),
-            )
+            let advice = if dns_trouble(r) {
+                "nothing yet: qksmtp could not look up the domain; will try again. If this \
+                 lasts, check the part after the @ for typing mistakes."
+            } else {
+                "nothing yet. If the message is urgent, reach the recipient another way."
+            };
+            (cause.to_string(), advice.into())
         }
         Action::Failed => failed_words(notice, r),
     }
@@ -184,10 +188,24 @@ fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
             "{cause} This was a temporary problem, but it lasted: qksmtp tried {tried} and \
              gave up because {ended}."
         ),
-        "the address is probably right. Send the message again later, or reach the \
-         recipient another way."
-            .into(),
+        if dns_trouble(r) {
+            "qksmtp could not look up the domain, so nothing says whether the address is \
+             right: check the part after the @ for typing mistakes and that DNS works on this \
+             computer (dns_server in qksmtp.ini), then send the message again."
+        } else {
+            "the address is probably right. Send the message again later, or reach the \
+             recipient another way."
+        }
+        .into(),
     )
+}
+
+/// The last result was a DNS lookup that failed for now (no answer, SERVFAIL): nothing is
+/// known about the address.
+fn dns_trouble(r: &Reported) -> bool {
+    r.outcome
+        .as_ref()
+        .is_some_and(|o| o.step == StepKind::Dns && o.verdict == Verdict::Temporary)
 }
 
 const GENERIC_HARD: &str =
@@ -214,7 +232,7 @@ fn cause(o: &Outcome) -> &'static str {
         (4, 4, 1) | (4, 4, 2) if o.verdict == Verdict::Temporary => {
             "The recipient's mail server could not be reached, or the connection broke."
         }
-        (4, 4, 3) => "The recipient's domain could not be looked up in DNS.",
+        (4, 4, 3) => "qksmtp could not look up the recipient's domain in DNS.",
         (4, 4, 7) => "The message could not be delivered in the time allowed.",
         (4, 7, _) => {
             "The recipient's mail server asked to try again later (greylisting or a \

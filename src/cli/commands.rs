@@ -5,7 +5,7 @@
 use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
 use crate::config::Config;
 use crate::config::Live;
-use crate::intake::{Intake, Submission};
+use crate::intake::{Intake, IntakeError, Submission};
 use crate::smtp::{Body, MailParams, ReversePath};
 use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, Recipient, RecipientState};
@@ -283,6 +283,10 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
     let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), None);
     let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {
         Ok(env) => env,
+        Err(e @ IntakeError::TooManyHops(_)) => {
+            eprintln!("qksmtp send: not sent: {e} (554 5.4.6 Too many hops)");
+            return EX_DATAERR;
+        }
         Err(e) => {
             eprintln!("qksmtp send: cannot store the message: {e}");
             return EX_TEMPFAIL;

@@ -58,6 +58,18 @@ impl Transport for TcpStream {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
     }
+
+    /// A non-blocking peek: data or EOF waiting is `true`.
+    fn has_input(&self) -> io::Result<bool> {
+        self.set_nonblocking(true)?;
+        let peeked = self.peek(&mut [0u8; 1]);
+        self.set_nonblocking(false)?;
+        match peeked {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// TLS over any transport: the timeouts are the underlying stream's.
@@ -68,6 +80,11 @@ impl Transport for TlsStream<Box<dyn Transport>> {
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.get_ref().set_write_timeout(timeout)
+    }
+
+    /// Encrypted bytes (a 421, a close_notify) or EOF underneath.
+    fn has_input(&self) -> io::Result<bool> {
+        self.get_ref().has_input()
     }
 }
 

@@ -113,6 +113,9 @@ pub struct Client {
     /// False once a timeout, a drop or a protocol error left the conversation in an unknown
     /// state: the connection must not be used again.
     usable: bool,
+    /// The names the server gave itself: the first word of its greeting and of each EHLO
+    /// (or HELO) reply (a loop check compares them with ours).
+    names: Vec<String>,
 }
 
 /// The start of a step: wall-clock time for the record, a monotonic clock for its duration.
@@ -152,6 +155,7 @@ impl Client {
             timeouts: settings.timeouts,
             helo_name: crate::smtp::command::helo_argument(&settings.helo_name),
             usable: true,
+            names: Vec::new(),
         };
         let result = client.open(dialer, addr, host_name, settings, record);
         if let Err(failure) = result {
@@ -195,6 +199,23 @@ impl Client {
         self.usable = false;
     }
 
+    /// Keeps the first word of a greeting or EHLO/HELO reply: the server's name for itself.
+    fn note_name(&mut self, reply: &Reply) {
+        let first = reply
+            .lines
+            .first()
+            .and_then(|l| l.split_whitespace().next());
+        if let Some(name) = first {
+            self.names
+                .push(name.trim_end_matches('.').to_ascii_lowercase());
+        }
+    }
+
+    /// The names the server gave itself in its greeting and EHLO/HELO replies, lower-cased.
+    pub fn server_names(&self) -> &[String] {
+        &self.names
+    }
+
     /// What the server announced in its last EHLO reply (empty after HELO).
     pub fn extensions(&self) -> &Extensions {
         &self.ext
@@ -207,6 +228,22 @@ impl Client {
     /// False after a timeout, a dropped connection or a protocol error: do not reuse.
     pub fn is_usable(&self) -> bool {
         self.usable
+    }
+
+    /// Before reusing an idle connection: `Err` with what the server said (`421 4.4.2 idle
+    /// timeout`) or "closed" when it hung up meanwhile; the client is then unusable.
+    pub fn check_idle(&mut self) -> Result<(), String> {
+        if !self.usable {
+            return Err("no longer usable".into());
+        }
+        if !self.conn.server_spoke() {
+            return Ok(());
+        }
+        self.usable = false;
+        Err(match self.conn.read_reply(Duration::from_millis(200)) {
+            Ok(reply) => format!("it said {}", reply.one_line()),
+            Err(_) => "it closed the connection".into(),
+        })
     }
 
     /// Records a step that ends with `result`; a reply is returned whatever its code, a
@@ -265,6 +302,7 @@ impl Client {
         if reply.code != 220 {
             return Err(Failure::new(StepKind::Greeting, FailureKind::Reply(reply)));
         }
+        self.note_name(&reply);
         Ok(())
     }
 
@@ -282,6 +320,7 @@ impl Client {
         )?;
         if reply.code == 250 {
             self.ext = Extensions::from_ehlo(&reply);
+            self.note_name(&reply);
             return Ok(());
         }
         if !reply.is_permanent() {
@@ -299,6 +338,7 @@ impl Client {
         if reply.code != 250 {
             return Err(Failure::new(StepKind::Helo, FailureKind::Reply(reply)));
         }
+        self.note_name(&reply);
         Ok(())
     }
 

@@ -167,6 +167,14 @@ impl Transport for Script {
     fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
+
+    /// The server's turn (it speaks unasked), or the end of the script (it closed).
+    fn has_input(&self) -> io::Result<bool> {
+        Ok(matches!(
+            self.state().turns.front(),
+            None | Some(Turn::Server(_))
+        ))
+    }
 }
 
 /// What one connection attempt gives.

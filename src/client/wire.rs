@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 pub trait Transport: Read + Write + Send {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Whether the server has sent something or closed the stream, without waiting: what
+    /// an idle connection finds when the server hung up on it (EOF, or `421` then EOF).
+    fn has_input(&self) -> io::Result<bool>;
 }
 
 /// One SMTP connection as the client sees it.
@@ -106,6 +109,16 @@ impl Conn {
     /// True when bytes from the server are waiting that no reply was asked for yet.
     pub fn has_buffered(&self) -> bool {
         self.parser.has_pending()
+    }
+
+    /// True when the server spoke or hung up while nobody asked (a parked connection that
+    /// the server closed); an error looking counts as closed.
+    pub fn server_spoke(&self) -> bool {
+        self.parser.has_pending()
+            || self
+                .stream
+                .as_ref()
+                .is_none_or(|s| s.has_input().unwrap_or(true))
     }
 
     /// The next reply, waiting at most `timeout` in total.

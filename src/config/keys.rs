@@ -139,6 +139,9 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("idle_timeout", "silence (and slowness) allowed from a client",
         |s, v, _| set(&mut s.idle_timeout, positive(v)),
         |s| format_duration(s.idle_timeout)),
+    key("max_hops", "Received: fields before a message is refused as a mail loop",
+        |s, v, _| set(&mut s.max_hops, count(v, 25, 1000)),
+        |s| s.max_hops.to_string()),
 ];
 
 #[rustfmt::skip]
@@ -184,6 +187,9 @@ pub(crate) static DELIVERY: &[Key<DeliveryConfig>] = &[
     key("timeout_data_done", "wait for the reply after the final dot",
         |d, v, _| set(&mut d.timeouts.data_done, positive(v)),
         |d| format_duration(d.timeouts.data_done)),
+    key("timeout_dns", "how long one DNS lookup may take, retries included",
+        |d, v, _| set(&mut d.timeout_dns, positive(v)),
+        |d| format_duration(d.timeout_dns)),
     key("max_queue_lifetime", "give a message up after this long",
         |d, v, _| set(&mut d.max_queue_lifetime, positive(v)),
         |d| format_duration(d.max_queue_lifetime)),
@@ -221,6 +227,9 @@ pub(crate) static DOMAIN: &[Key<DomainRule>] = &[
     key("continuous_delay", "pause after max_continuous messages",
         |r, v, _| set(&mut r.continuous_delay, value::duration(v)),
         |r| format_duration(r.continuous_delay)),
+    key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
+        |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
+        |r| r.max_rcpt_per_transaction.to_string()),
     key("mx", "fixed servers instead of the MX lookup; empty = DNS",
         |r, v, _| set(&mut r.mx, value::host_ports(v, 25)),
         |r| list(&r.mx)),
@@ -264,6 +273,9 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
     key("continuous_delay", "pause after max_continuous messages",
         |r, v, _| set(&mut r.continuous_delay, value::duration(v)),
         |r| format_duration(r.continuous_delay)),
+    key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
+        |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
+        |r| r.max_rcpt_per_transaction.to_string()),
 ];
 
 #[rustfmt::skip]

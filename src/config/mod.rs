@@ -97,6 +97,9 @@ pub struct ServerConfig {
     pub max_errors: u32,
     /// Default 300 s.
     pub idle_timeout: Duration,
+    /// Most `Received:` headers a message may carry before it is refused as a mail loop
+    /// (RFC 5321 §6.3). Default 50, at least 25.
+    pub max_hops: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +127,8 @@ pub struct DeliveryConfig {
     pub helo_name: String,
     pub ip_family: IpFamily,
     pub timeouts: Timeouts,
+    /// How long one DNS lookup may take, the resolver's retries included. Default 10 s.
+    pub timeout_dns: Duration,
     /// Default 5d.
     pub max_queue_lifetime: Duration,
     /// Default 2d.
@@ -168,6 +173,8 @@ pub struct DomainRule {
     pub max_continuous: u32,
     /// Default 1 s.
     pub continuous_delay: Duration,
+    /// Most recipients in one transaction (RFC 5321 §4.5.3.1.8). Default 100.
+    pub max_rcpt_per_transaction: u32,
     /// Fixed servers replacing the MX lookup (port default 25). Empty = use DNS.
     pub mx: Vec<HostPort>,
     pub ip_family: IpFamily,
@@ -196,6 +203,8 @@ pub struct RelayConfig {
     pub max_continuous: u32,
     /// Default 1 s.
     pub continuous_delay: Duration,
+    /// Most recipients in one transaction. Default 100.
+    pub max_rcpt_per_transaction: u32,
 }
 
 /// Everything qksmtp.ini says, validated, defaults filled in.
@@ -303,6 +312,7 @@ impl Default for DomainRule {
             max_retry_delay: Duration::from_secs(3600),
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
+            max_rcpt_per_transaction: 100,
             mx: Vec::new(),
             ip_family: IpFamily::Any,
         }
@@ -334,6 +344,7 @@ impl ServerConfig {
             max_sessions_per_ip: 20,
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
+            max_hops: 50,
         }
     }
 }
@@ -346,6 +357,7 @@ impl DeliveryConfig {
             helo_name: hostname.to_string(),
             ip_family: IpFamily::Any,
             timeouts: Timeouts::default(),
+            timeout_dns: Duration::from_secs(10),
             max_queue_lifetime: Duration::from_secs(5 * 86400),
             bounce_lifetime: Duration::from_secs(2 * 86400),
             delay_warning: Duration::from_secs(4 * 3600),
@@ -369,6 +381,7 @@ impl RelayConfig {
             retry_delay: Duration::from_secs(60),
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
+            max_rcpt_per_transaction: 100,
         }
     }
 }

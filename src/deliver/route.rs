@@ -23,6 +23,44 @@ pub struct Target {
     pub family: IpFamily,
 }
 
+/// What tells that a server is this one (RFC 5321 §6.3: mail sent there would loop): our
+/// listening addresses and our `hostname`.
+pub struct Myself {
+    /// The destination, for the words: "mail for example.test loops back to myself".
+    pub domain: String,
+    /// `[server] hostname`, lower-cased, without a trailing dot.
+    pub hostname: String,
+    pub listen: Vec<SocketAddr>,
+}
+
+impl Myself {
+    pub fn of(config: &Config, dest: &Dest) -> Myself {
+        let s = &config.server;
+        let domain = match dest {
+            Dest::Direct(domain) => domain.clone(),
+            Dest::Relay(i) => config.relays[*i].host.clone(),
+        };
+        Myself {
+            domain,
+            hostname: s.hostname.trim_end_matches('.').to_ascii_lowercase(),
+            listen: s.listen.iter().chain(&s.listen_tls).copied().collect(),
+        }
+    }
+
+    /// `addr` is one we listen on; a wildcard listener (0.0.0.0, ::) counts for loopback.
+    pub fn listens_on(&self, addr: SocketAddr) -> bool {
+        self.listen.iter().any(|l| {
+            l.port() == addr.port()
+                && (l.ip() == addr.ip() || (l.ip().is_unspecified() && addr.ip().is_loopback()))
+        })
+    }
+
+    /// One of the names a server gave itself (lower-cased) is our `hostname`.
+    pub fn is_named(&self, names: &[String]) -> bool {
+        !self.hostname.is_empty() && names.contains(&self.hostname)
+    }
+}
+
 /// The servers for a destination, in the order to try them.
 pub fn targets(
     dest: &Dest,
@@ -164,7 +202,7 @@ pub fn addresses(
                 t.elapsed(),
                 &format!("{}: {}", target.host, dns_words(&e)),
             );
-            Err(Outcome::from_dns(&target.host, &e))
+            Err(Outcome::from_host_dns(&target.host, &e))
         }
     }
 }

@@ -3,17 +3,18 @@
 //! and report one `Outcome` per recipient with the step record.
 
 use super::connections::{Connections, Open};
-use super::route::{self, Target};
+use super::route::{self, Myself, Target};
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
 use crate::config::{Config, Live};
 use crate::dns::Lookup;
-use crate::outcome::Outcome;
+use crate::outcome::{self, Outcome};
 use crate::queue::policy::{self, Dest};
 use crate::queue::scheduler::{Job, JobMessage, JobReport, MessageReport};
 use crate::smtp::reply::Reply;
 use crate::spool::Spool;
 use crate::time::Timestamp;
 use crate::transcript::{Failure, FailureKind, Record, StepKind};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,66 +32,179 @@ pub struct WorkerContext {
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
-/// the destination when there is one; parks its connection afterwards unless it has carried
-/// `max_continuous` messages (then the report asks the scheduler for the pause).
+/// the destination when there is one and the server has not closed it meanwhile; parks its
+/// connection afterwards unless it has carried `max_continuous` messages (then the report
+/// asks the scheduler for the pause).
 pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
     let config = ctx.config.get();
-    let max_continuous = policy::limits(&config, &job.dest).max_continuous;
-    let (mut open, reused) = match ctx.connections.take(&job.dest) {
-        Some(open) => (open, true),
+    let limits = policy::limits(&config, &job.dest);
+    let mut prefix = Record::new();
+    let open = match parked(&job.dest, ctx, &mut prefix) {
+        Some(open) => open,
         None => match open_new(&job.dest, &config, ctx) {
-            Ok(open) => (open, false),
-            Err((record, outcome)) => return everyone(job, &record, &outcome),
+            Ok(open) => open,
+            Err((record, outcome)) => {
+                prefix.steps.extend(record.steps);
+                return everyone(job, &prefix, &outcome);
+            }
         },
     };
+    let mut slot = Some(open);
     let mut messages = Vec::with_capacity(job.messages.len());
     for jm in &job.messages {
-        if !open.client.is_usable() || open.sent >= max_continuous {
-            messages.push(MessageReport {
-                outcomes: vec![None; jm.recipients.len()],
-                record: Record::new(),
-                dsn: false,
-            });
-            continue;
-        }
-        let mut msg_record = open.record.clone();
-        if reused {
-            let detail = format!(
-                "reusing the open connection to {} (message {} on it)",
-                open.route,
-                open.sent + 1
-            );
-            msg_record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
-        }
-        let first_on_reused = reused && open.sent == 0;
-        let outcomes = send_one(&mut open.client, jm, &open.route, ctx, &mut msg_record);
-        open.sent += 1;
-        if first_on_reused && !open.client.is_usable() {
-            // The parked connection had gone stale: not this message's fault, try it again.
-            messages.push(MessageReport {
-                outcomes: vec![None; jm.recipients.len()],
-                record: Record::new(),
-                dsn: false,
-            });
-            continue;
-        }
-        messages.push(MessageReport {
-            outcomes,
-            record: msg_record,
-            dsn: open.client.extensions().dsn,
+        let record = std::mem::take(&mut prefix);
+        let room = slot
+            .as_ref()
+            .is_some_and(|o| o.client.is_usable() && o.sent < limits.max_continuous);
+        messages.push(if room {
+            let each = limits.max_rcpt_per_transaction as usize;
+            one_message(jm, &mut slot, &job.dest, &config, ctx, each, record)
+        } else {
+            not_tried(jm)
         });
     }
-    let run_complete = open.sent >= max_continuous;
-    if open.client.is_usable() && !run_complete {
-        ctx.connections.park(job.dest.clone(), open);
-    } else if open.client.is_usable() {
-        let mut quit = Record::new();
-        open.client.quit(&mut quit);
+    let run_complete = slot
+        .as_ref()
+        .is_some_and(|o| o.sent >= limits.max_continuous);
+    if let Some(open) = slot.filter(|o| o.client.is_usable()) {
+        if run_complete {
+            open.client.quit(&mut Record::new());
+        } else {
+            ctx.connections.park(job.dest.clone(), open);
+        }
     }
     JobReport {
         id: job.id,
         messages,
         run_complete,
+    }
+}
+
+/// A parked connection the server has not closed meanwhile; one it closed (EOF, or a `421
+/// 4.4.2 idle timeout` waiting) is dropped, and the record of the next message says so.
+fn parked(dest: &Dest, ctx: &WorkerContext, record: &mut Record) -> Option<Open> {
+    let mut open = ctx.connections.take(dest)?;
+    match open.client.check_idle() {
+        Ok(()) => Some(open),
+        Err(why) => {
+            reconnected(record, &open.route, &why);
+            None
+        }
+    }
+}
+
+/// The step that says a reused connection was found closed and replaced.
+fn reconnected(record: &mut Record, route: &str, why: &str) {
+    let detail =
+        format!("the server had closed the reused connection to {route} ({why}); reconnected");
+    record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+}
+
+/// A message the job did not get to: back to the queue without counting an attempt.
+fn not_tried(jm: &JobMessage) -> MessageReport {
+    MessageReport {
+        outcomes: vec![None; jm.recipients.len()],
+        record: Record::new(),
+        dsn: false,
+    }
+}
+
+/// One message over the job's connection (`slot`). When the connection had carried mail
+/// before and the server turns out to have closed it before accepting anything of this
+/// transaction, that does not count: a fresh connection replaces it and the message goes
+/// out again at once; only a failure on the fresh one counts.
+fn one_message(
+    jm: &JobMessage,
+    slot: &mut Option<Open>,
+    dest: &Dest,
+    config: &Config,
+    ctx: &WorkerContext,
+    each: usize,
+    mut record: Record,
+) -> MessageReport {
+    let Some(open) = slot.as_mut() else {
+        return not_tried(jm);
+    };
+    let content = match ctx.spool.read_message(&jm.envelope.id) {
+        Ok(c) => c,
+        Err(e) => return spool_failure(jm, &e, record),
+    };
+    record.steps.extend(open.record.steps.iter().cloned());
+    if open.sent > 0 {
+        let detail = format!(
+            "reusing the open connection to {} (message {} on it)",
+            open.route,
+            open.sent + 1
+        );
+        record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+    }
+    let reused = open.sent > 0;
+    open.sent += 1;
+    let n = jm.recipients.len();
+    let closed = match send_message(
+        &mut open.client,
+        jm,
+        &content,
+        each,
+        &open.route,
+        &mut record,
+    ) {
+        Sent::Outcomes(outcomes) => return report(outcomes, record, slot),
+        Sent::Closed(f) if !reused => {
+            let outcome = Outcome::from_failure(&open.route, &f);
+            return report(vec![Some(outcome); n], record, slot);
+        }
+        Sent::Closed(f) => (open.route.clone(), f),
+    };
+    let why = match &closed.1.kind {
+        FailureKind::Reply(r) => format!("it said {}", r.one_line()),
+        other => other.to_string(),
+    };
+    reconnected(&mut record, &closed.0, &why);
+    *slot = None;
+    let mut open = match open_new(dest, config, ctx) {
+        Ok(open) => open,
+        Err((opening, outcome)) => {
+            record.steps.extend(opening.steps);
+            return report(vec![Some(outcome); n], record, slot);
+        }
+    };
+    record.steps.extend(open.record.steps.iter().cloned());
+    open.sent = 1;
+    let route = open.route.clone();
+    let outcomes = match send_message(&mut open.client, jm, &content, each, &route, &mut record) {
+        Sent::Outcomes(outcomes) => outcomes,
+        Sent::Closed(f) => vec![Some(Outcome::from_failure(&route, &f)); n],
+    };
+    let open = slot.insert(open);
+    let dsn = open.client.extensions().dsn;
+    MessageReport {
+        outcomes,
+        record,
+        dsn,
+    }
+}
+
+fn report(outcomes: Vec<Option<Outcome>>, record: Record, slot: &Option<Open>) -> MessageReport {
+    MessageReport {
+        outcomes,
+        record,
+        dsn: slot.as_ref().is_some_and(|o| o.client.extensions().dsn),
+    }
+}
+
+/// The spooled message could not be read: a temporary failure for its recipients.
+fn spool_failure(jm: &JobMessage, e: &dyn std::fmt::Display, record: Record) -> MessageReport {
+    let reply = Reply::new(
+        451,
+        Some(crate::smtp::reply::Enhanced::new(4, 3, 0)),
+        format!("cannot read the spooled message: {e}"),
+    );
+    let outcome = Outcome::from_reply(StepKind::Mail, "local spool", &reply);
+    MessageReport {
+        outcomes: vec![Some(outcome); jm.recipients.len()],
+        record,
+        dsn: false,
     }
 }
 
@@ -101,7 +215,8 @@ fn open_new(dest: &Dest, config: &Config, ctx: &WorkerContext) -> Result<Open, (
         Ok(t) => t,
         Err(outcome) => return Err((record, outcome)),
     };
-    match connect_first(&targets, &*ctx.resolver, &*ctx.dialer, &mut record) {
+    let myself = Myself::of(config, dest);
+    match connect_first(&targets, &myself, &*ctx.resolver, &*ctx.dialer, &mut record) {
         Ok((client, route)) => Ok(Open::new(client, route, record)),
         Err(outcome) => Err((record, outcome)),
     }
@@ -125,28 +240,29 @@ fn everyone(job: &Job, record: &Record, outcome: &Outcome) -> JobReport {
     }
 }
 
-/// Sends one message and turns the replies into outcomes.
-fn send_one(
+/// How a message's transactions ended.
+enum Sent {
+    /// Per recipient; `None` for those left when the connection ended between transactions
+    /// (back to the queue without counting an attempt).
+    Outcomes(Vec<Option<Outcome>>),
+    /// The first transaction found the connection closed before the server accepted
+    /// anything of it (see `outcome::closed_before_accepting`).
+    Closed(Failure),
+}
+
+/// Sends one message in as many transactions as it takes: at most `each` recipients in
+/// one, and the recipients refused only as "too many recipients" (`452 4.5.3`) again at
+/// once in the next (RFC 5321 §4.5.3.1.8), while the connection stays open.
+fn send_message(
     client: &mut Client,
     jm: &JobMessage,
+    content: &[u8],
+    each: usize,
     route: &str,
-    ctx: &WorkerContext,
     record: &mut Record,
-) -> Vec<Option<Outcome>> {
+) -> Sent {
     let env = &jm.envelope;
-    let content = match ctx.spool.read_message(&env.id) {
-        Ok(c) => c,
-        Err(e) => {
-            let reply = Reply::new(
-                451,
-                Some(crate::smtp::reply::Enhanced::new(4, 3, 0)),
-                format!("cannot read the spooled message: {e}"),
-            );
-            let outcome = Outcome::from_reply(StepKind::Mail, "local spool", &reply);
-            return vec![Some(outcome); jm.recipients.len()];
-        }
-    };
-    let recipients: Vec<RecipientOut> = jm
+    let all: Vec<RecipientOut> = jm
         .recipients
         .iter()
         .map(|&i| {
@@ -158,32 +274,61 @@ fn send_one(
             }
         })
         .collect();
-    let msg = OutgoingMessage {
-        sender: &env.sender,
-        params: &env.params,
-        recipients: &recipients,
-        content: &content,
-    };
-    match client.send(&msg, record) {
-        Ok(result) => result
-            .recipients
-            .iter()
-            .map(|rcpt_reply| {
-                let outcome = match (&result.data, rcpt_reply.is_positive()) {
-                    (Some(data), true) => Outcome::from_reply(StepKind::DataDone, route, data),
-                    _ => Outcome::from_reply(StepKind::Rcpt, route, rcpt_reply),
-                };
-                Some(outcome)
-            })
-            .collect(),
-        Err(failure) => vec![Some(Outcome::from_failure(route, &failure)); jm.recipients.len()],
+    let mut outcomes = vec![None; all.len()];
+    let mut pending: VecDeque<usize> = (0..all.len()).collect();
+    let mut first = true;
+    while !pending.is_empty() && client.is_usable() {
+        let batch: Vec<usize> = pending.drain(..pending.len().min(each.max(1))).collect();
+        let recipients: Vec<RecipientOut> = batch.iter().map(|&k| all[k].clone()).collect();
+        let msg = OutgoingMessage {
+            sender: &env.sender,
+            params: &env.params,
+            recipients: &recipients,
+            content,
+        };
+        let result = match client.send(&msg, record) {
+            Ok(result) => result,
+            Err(f) if outcome::closed_before_accepting(&f) && first => return Sent::Closed(f),
+            // A later transaction found the connection closed: its recipients wait for
+            // the next job, uncounted.
+            Err(f) if outcome::closed_before_accepting(&f) => break,
+            Err(f) => {
+                let outcome = Outcome::from_failure(route, &f);
+                batch
+                    .iter()
+                    .for_each(|&k| outcomes[k] = Some(outcome.clone()));
+                break;
+            }
+        };
+        first = false;
+        let mut later = Vec::new();
+        for (&k, reply) in batch.iter().zip(&result.recipients) {
+            if outcome::too_many_recipients(reply) {
+                later.push(k);
+                continue;
+            }
+            outcomes[k] = Some(match (&result.data, reply.is_positive()) {
+                (Some(data), true) => Outcome::from_reply(StepKind::DataDone, route, data),
+                _ => Outcome::from_reply(StepKind::Rcpt, route, reply),
+            });
+        }
+        if later.len() == batch.len() {
+            // Not one taken: the limit is not the reason; the refusal is the answer.
+            for (&k, reply) in batch.iter().zip(&result.recipients) {
+                outcomes[k] = Some(Outcome::from_reply(StepKind::Rcpt, route, reply));
+            }
+            break;
+        }
+        later.into_iter().rev().for_each(|k| pending.push_front(k));
     }
+    Sent::Outcomes(outcomes)
 }
 
 /// Tries each target's addresses in turn; the first server that answers is used (RFC 5321
 /// §5.1). An MX host whose STARTTLS fails is retried in plain text.
 fn connect_first(
     targets: &[Target],
+    myself: &Myself,
     resolver: &dyn Lookup,
     dialer: &dyn Dialer,
     record: &mut Record,
@@ -200,8 +345,12 @@ fn connect_first(
         for ip in addrs {
             let addr = SocketAddr::new(ip, target.port);
             let route = route::route_name(target, addr);
+            if myself.listens_on(addr) {
+                let why = "is an address this server listens on";
+                return Err(looped(myself, &route, why, record));
+            }
             match Client::connect(dialer, addr, &target.host, &target.settings, record) {
-                Ok(client) => return Ok((client, route)),
+                Ok(client) => return not_myself(client, route, myself, record),
                 Err(f)
                     if f.step == StepKind::StartTls
                         && target.settings.tls == TlsPolicy::Opportunistic =>
@@ -211,7 +360,7 @@ fn connect_first(
                         ..target.settings.clone()
                     };
                     match Client::connect(dialer, addr, &target.host, &plain, record) {
-                        Ok(client) => return Ok((client, route)),
+                        Ok(client) => return not_myself(client, route, myself, record),
                         Err(f) => last = Some(Outcome::from_failure(&route, &f)),
                     }
                 }
@@ -234,6 +383,30 @@ fn connect_first(
             },
         )
     }))
+}
+
+/// The connection, unless the server greeted with our own name (RFC 5321 §6.3: then it is
+/// this server, and the mail would go round for ever).
+fn not_myself(
+    client: Client,
+    route: String,
+    myself: &Myself,
+    record: &mut Record,
+) -> Result<(Client, String), Outcome> {
+    if !myself.is_named(client.server_names()) {
+        return Ok((client, route));
+    }
+    client.quit(record);
+    let why = "greets with this server's own name";
+    Err(looped(myself, &route, why, record))
+}
+
+/// The loop's step in the record, and its permanent outcome.
+fn looped(myself: &Myself, route: &str, why: &str, record: &mut Record) -> Outcome {
+    let outcome = Outcome::mail_loop(&myself.domain, route);
+    let detail = format!("{route} {why}: {}", outcome.detail);
+    record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+    outcome
 }
 
 /// A server that answered (other than 421 "busy") ends the search for another one.

@@ -121,7 +121,10 @@ fn literal_answer(host: &str, family: IpFamily) -> Option<Result<Vec<IpAddr>, Dn
 enum Failure {
     NxDomain,
     NoData,
+    /// The server answered, but not usefully (SERVFAIL, REFUSED...).
     Temporary(String),
+    /// No answer came: a timeout, a network error.
+    Silent(String),
 }
 
 /// Reads hickory's error kinds (never its message text).
@@ -130,6 +133,11 @@ fn classify(err: &NetError) -> Failure {
         Failure::NxDomain
     } else if err.is_no_records_found() {
         Failure::NoData
+    } else if matches!(
+        err,
+        NetError::Timeout | NetError::Io(_) | NetError::NoConnections | NetError::Busy
+    ) {
+        Failure::Silent(err.to_string())
     } else {
         Failure::Temporary(err.to_string())
     }
@@ -140,8 +148,10 @@ pub struct Resolver {
     // Declared before `runtime` so it is dropped first.
     inner: TokioResolver,
     runtime: tokio::runtime::Runtime,
-    /// Hard bound on one call, on top of hickory's own per-query timeout.
+    /// Hard bound on one call (`timeout_dns`), on top of hickory's own per-query timeout.
     deadline: Duration,
+    /// `dns_server`, to name it when it does not answer.
+    server: Option<SocketAddr>,
 }
 
 impl fmt::Debug for Resolver {
@@ -156,7 +166,7 @@ impl Resolver {
     /// `server = Some(addr)` asks only that server (UDP, TCP when the answer is truncated) and
     /// ignores /etc/hosts; `None` reads the system configuration: /etc/resolv.conf, and
     /// /etc/hosts first for addresses.
-    /// `timeout` bounds each query to one server (e.g. 10 s); one try, no retries.
+    /// `timeout` (`timeout_dns`) bounds a whole lookup, the tries of every server within it.
     pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Resolver, DnsError> {
         let setup = |detail: String| DnsError::Setup { detail };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -173,8 +183,10 @@ impl Resolver {
             None => TokioResolver::builder(provider)
                 .map_err(|e| setup(format!("system DNS configuration: {e}")))?,
         };
+        let nservers = max_servers(server);
         let opts = builder.options_mut();
-        opts.timeout = timeout;
+        // Each server gets its share of the time, so that all are tried within `timeout`.
+        opts.timeout = (timeout / nservers).max(Duration::from_millis(100));
         // hickory counts *retries* here: 0 = one try. Within the try, UDP is re-sent every
         // 333 ms until `timeout`, so a lost packet is covered; delivery retries later anyway.
         opts.attempts = 0;
@@ -183,16 +195,14 @@ impl Resolver {
             Some(_) => ResolveHosts::Never,
             None => ResolveHosts::Always,
         };
-        let nservers = max_servers(server);
         let inner = builder.build().map_err(|e| setup(e.to_string()))?;
         drop(_guard);
-        // Several servers are tried one after the other, UDP then TCP: allow for that, but
-        // never let a call hang (hickory's timeouts are per request, not per call).
-        let deadline = timeout * (2 * nservers).max(2) + Duration::from_secs(1);
+        // hickory's timeouts are per request, not per call: never let a call run longer.
         Ok(Resolver {
             inner,
             runtime,
-            deadline,
+            deadline: timeout,
+            server,
         })
     }
 
@@ -214,7 +224,7 @@ impl Resolver {
                 Ok(MxAnswer::from_records(records))
             }
             Err(Failure::NoData) => Ok(MxAnswer::NoRecords),
-            Err(failure) => Err(to_error(failure, shown)),
+            Err(failure) => Err(self.to_error(failure, shown)),
         }
     }
 
@@ -239,7 +249,7 @@ impl Resolver {
         match result {
             Ok(ips) => Ok(ips),
             Err(Failure::NoData) => Err(DnsError::NoAddresses { name: shown }),
-            Err(failure) => Err(to_error(failure, shown)),
+            Err(failure) => Err(self.to_error(failure, shown)),
         }
     }
 
@@ -275,7 +285,7 @@ impl Resolver {
     ) -> Result<T, Failure> {
         match tokio::time::timeout(self.deadline, fut).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Temporary(format!(
+            Err(_) => Err(Failure::Silent(format!(
                 "no answer within {:?}",
                 self.deadline
             ))),
@@ -323,11 +333,50 @@ fn fqdn(domain: &str) -> Result<(String, Name), DnsError> {
     Ok((shown, name))
 }
 
-fn to_error(failure: Failure, name: String) -> DnsError {
-    match failure {
-        Failure::NxDomain => DnsError::NxDomain { name },
-        Failure::NoData => DnsError::NoAddresses { name },
-        Failure::Temporary(detail) => DnsError::Temporary { name, detail },
+impl Resolver {
+    /// The error for `name`; silence names the server that kept it ("DNS server
+    /// 127.0.0.1:9 did not answer (connection refused)").
+    fn to_error(&self, failure: Failure, name: String) -> DnsError {
+        match failure {
+            Failure::NxDomain => DnsError::NxDomain { name },
+            Failure::NoData => DnsError::NoAddresses { name },
+            Failure::Temporary(detail) => DnsError::Temporary { name, detail },
+            Failure::Silent(detail) => {
+                let detail = match self.server {
+                    Some(addr) => {
+                        let why = probe(addr).unwrap_or(detail);
+                        format!("DNS server {addr} did not answer ({why})")
+                    }
+                    None => format!("the DNS server did not answer ({detail})"),
+                };
+                DnsError::Temporary { name, detail }
+            }
+        }
+    }
+}
+
+/// Asks `server` once more, briefly and directly, why it is silent: a closed port shows at
+/// once as "connection refused" (the ICMP error hickory does not report). `None` when the
+/// probe learns nothing.
+fn probe(server: SocketAddr) -> Option<String> {
+    let any: SocketAddr = match server {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect(server).ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
+    // ID, flags (recursion desired), one question: the root's NS records.
+    let query = [0x71, 0x6b, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
+    let refused = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
+    match socket
+        .send(&query)
+        .and_then(|_| socket.recv(&mut [0u8; 512]))
+    {
+        Err(e) if refused(&e) => Some("connection refused".into()),
+        _ => None,
     }
 }
 
@@ -346,6 +395,7 @@ fn merge_families(
         (Ok(a), Err(_)) | (Err(_), Ok(a)) => Ok(a),
         (Err(Failure::NxDomain), _) | (_, Err(Failure::NxDomain)) => Err(Failure::NxDomain),
         (Err(t @ Failure::Temporary(_)), _) | (_, Err(t @ Failure::Temporary(_))) => Err(t),
+        (Err(t @ Failure::Silent(_)), _) | (_, Err(t @ Failure::Silent(_))) => Err(t),
         (Err(Failure::NoData), Err(Failure::NoData)) => Err(Failure::NoData),
     }
 }

@@ -72,19 +72,39 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// A message that has passed through more than `max_hops` servers: a mail loop (RFC 5321
+/// §6.3), refused with `554 5.4.6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyHops {
+    pub hops: usize,
+    pub max: usize,
+}
+
 /// Our header lines on top of `content`, and the empty line after its header block when a
 /// body follows without one (as Postfix's cleanup does): otherwise mail readers take the
-/// body's first line for a broken header field.
-pub fn prepare<'a>(trace: &Trace<'_>, content: &'a [u8]) -> Prepared<'a> {
+/// body's first line for a broken header field. A message with more than `max_hops`
+/// `Received:` fields is refused.
+pub fn prepare<'a>(
+    trace: &Trace<'_>,
+    content: &'a [u8],
+    max_hops: usize,
+) -> Result<Prepared<'a>, TooManyHops> {
     let head = header_block(content);
+    let facts = header_facts(content);
+    if facts.received > max_hops {
+        return Err(TooManyHops {
+            hops: facts.received,
+            max: max_hops,
+        });
+    }
     let rest = &content[head.len()..];
     let separator = !rest.is_empty() && !rest.starts_with(b"\r\n") && !rest.starts_with(b"\n");
-    Prepared {
-        prefix: prefix(trace, header_facts(content)),
+    Ok(Prepared {
+        prefix: prefix(trace, facts),
         head,
         separator,
         rest,
-    }
+    })
 }
 
 /// Keeps client-chosen text from breaking the header (no controls, no parentheses games).
@@ -104,9 +124,9 @@ fn sanitize(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_body_without_a_header_block_gets_the_empty_line_that_ends_the_headers() {
-        let trace = Trace {
+    /// A message from client.test to mx.qksmtp.test, at time 0.
+    fn plain_trace() -> Trace<'static> {
+        Trace {
             helo: "client.test",
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "mx.qksmtp.test",
@@ -114,7 +134,12 @@ mod tests {
             id: "ID1",
             single_recipient: None,
             now: Timestamp::from_secs(0),
-        };
+        }
+    }
+
+    #[test]
+    fn a_body_without_a_header_block_gets_the_empty_line_that_ends_the_headers() {
+        let trace = plain_trace();
         // (content, separator added, where the header block ends)
         let cases: &[(&[u8], bool, usize)] = &[
             (b"just a body\r\n", true, 0),
@@ -126,7 +151,7 @@ mod tests {
             (b"\r\nbody after an empty header block\r\n", false, 0),
         ];
         for &(content, separator, head) in cases {
-            let p = prepare(&trace, content);
+            let p = prepare(&trace, content, 50).unwrap();
             let shown = String::from_utf8_lossy(content);
             assert_eq!((p.separator, p.head.len()), (separator, head), "{shown}");
             let joined: Vec<u8> = p.parts().concat();
@@ -139,6 +164,30 @@ mod tests {
                 content.to_vec()
             };
             assert_eq!(client, &expected[..], "{shown}");
+        }
+    }
+
+    #[test]
+    fn more_received_fields_than_max_hops_is_a_loop() {
+        let trace = plain_trace();
+        let hops = |n: usize, field: &str| {
+            let mut m = format!("{field}: from a.test by b.test; x\r\n\tfolded\r\n").repeat(n);
+            m.push_str("Subject: s\r\n\r\nReceived: in the body\r\n");
+            m.into_bytes()
+        };
+        // (Received fields, how the field is written, max_hops, refused)
+        let cases = [
+            (0, "Received", 25, None),
+            (25, "Received", 25, None),
+            (26, "Received", 25, Some(TooManyHops { hops: 26, max: 25 })),
+            (50, "received", 50, None),
+            (51, "RECEIVED", 50, Some(TooManyHops { hops: 51, max: 50 })),
+            (60, "X-Received", 50, None),
+        ];
+        for (n, field, max, want) in cases {
+            let content = hops(n, field);
+            let got = prepare(&trace, &content, max).err();
+            assert_eq!(got, want, "{n} {field} max {max}");
         }
     }
 
@@ -162,6 +211,7 @@ mod tests {
         let facts = HeaderFacts {
             has_message_id: true,
             has_date: true,
+            received: 3,
         };
         let only_received = String::from_utf8(prefix(&trace, facts)).unwrap();
         assert!(only_received.starts_with("Received:") && !only_received.contains("Message-ID"));

@@ -13,7 +13,8 @@ use crate::spool::envelope::{Envelope, MessageKind, Recipient};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
 use log::{info, warn};
-use message::{Prepared, Trace};
+use message::{Prepared, TooManyHops, Trace};
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,31 @@ pub struct Submission {
     pub protocol: String,
     pub kind: MessageKind,
 }
+
+/// Why the intake did not take a message.
+#[derive(Debug)]
+pub enum IntakeError {
+    /// A mail loop: more `Received:` fields than `max_hops` (`554 5.4.6`, never retried).
+    TooManyHops(TooManyHops),
+    /// The spool could not store it (try again later).
+    Store(io::Error),
+}
+
+impl fmt::Display for IntakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntakeError::TooManyHops(t) => write!(
+                f,
+                "the message has passed through {} mail servers (more than max_hops = {}): \
+                 a mail loop",
+                t.hops, t.max
+            ),
+            IntakeError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for IntakeError {}
 
 /// The one way into the spool. Cheap to clone; every clone commits to the same spool.
 #[derive(Clone)]
@@ -140,10 +166,15 @@ impl Intake {
 
     /// Prepares and seals the message, commits message and envelope durably, then tells the
     /// scheduler. On success the message is on disk and may be acknowledged.
-    pub fn accept(&self, sub: Submission, content: &[u8], now: Timestamp) -> io::Result<Envelope> {
+    pub fn accept(
+        &self,
+        sub: Submission,
+        content: &[u8],
+        now: Timestamp,
+    ) -> Result<Envelope, IntakeError> {
         let config = self.config.get();
         let signers = self.keys.for_config(&config);
-        let env = self.commit(&config.server.hostname, &signers, &sub, content, now)?;
+        let env = self.commit(&config, &signers, &sub, content, now)?;
         info!(
             "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
             env.id,
@@ -165,12 +196,12 @@ impl Intake {
     /// (another process picked the same one) fails the exclusive create and is retried.
     fn commit(
         &self,
-        hostname: &str,
+        config: &Config,
         signers: &[Signer],
         sub: &Submission,
         content: &[u8],
         now: Timestamp,
-    ) -> io::Result<Envelope> {
+    ) -> Result<Envelope, IntakeError> {
         let single = match sub.recipients.as_slice() {
             [only] => Some(only.address.to_string()),
             _ => None,
@@ -181,13 +212,14 @@ impl Intake {
             let trace = Trace {
                 helo: &sub.helo,
                 client_ip: sub.client_ip,
-                hostname,
+                hostname: &config.server.hostname,
                 protocol: &sub.protocol,
                 id: id.as_str(),
                 single_recipient: single.clone(),
                 now,
             };
-            let prepared = message::prepare(&trace, content);
+            let prepared = message::prepare(&trace, content, config.server.max_hops)
+                .map_err(IntakeError::TooManyHops)?;
             let sealed = seal(prepared, signers, id.as_str(), now);
             let env = Envelope {
                 id: id.clone(),
@@ -205,10 +237,11 @@ impl Intake {
             match self.spool.commit(&env, &sealed.parts()) {
                 Ok(()) => return Ok(env),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
-                Err(e) => return Err(e),
+                Err(e) => return Err(IntakeError::Store(e)),
             }
         }
-        Err(last_error.unwrap_or_else(|| io::Error::other("no free message ID")))
+        let e = last_error.unwrap_or_else(|| io::Error::other("no free message ID"));
+        Err(IntakeError::Store(e))
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Limits {
     pub retry_delay: Duration,
     pub retry_backoff: f64,
     pub max_retry_delay: Duration,
+    /// Most recipients in one SMTP transaction.
+    pub max_rcpt_per_transaction: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,7 @@ pub fn limits(config: &Config, dest: &Dest) -> Limits {
                 retry_delay: rule.retry_delay,
                 retry_backoff: rule.retry_backoff,
                 max_retry_delay: rule.max_retry_delay,
+                max_rcpt_per_transaction: rule.max_rcpt_per_transaction.max(1),
             }
         }
         Dest::Relay(i) => {
@@ -81,6 +84,7 @@ pub fn limits(config: &Config, dest: &Dest) -> Limits {
                 retry_delay: relay.retry_delay,
                 retry_backoff: base.retry_backoff,
                 max_retry_delay: base.max_retry_delay.max(relay.retry_delay),
+                max_rcpt_per_transaction: relay.max_rcpt_per_transaction.max(1),
             }
         }
     }

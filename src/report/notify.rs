@@ -15,7 +15,7 @@ pub enum NotifyError {
     /// The message has the null sender: nobody to tell (the scheduler never asks for this).
     NullSender,
     /// The notice could not be stored.
-    Commit(std::io::Error),
+    Commit(crate::intake::IntakeError),
 }
 
 impl fmt::Display for NotifyError {

@@ -283,6 +283,10 @@ impl Reply {
             "Message contains bare CR or LF; use CRLF line endings",
         )
     }
+    /// RFC 5321 §6.3: more `Received:` fields than `max_hops`, a mail loop.
+    pub fn too_many_hops() -> Reply {
+        Reply::std(554, 5, 4, 6, "Too many hops")
+    }
     pub fn storage_failed() -> Reply {
         Reply::std(452, 4, 3, 1, "Insufficient system storage, try again later")
     }

@@ -59,6 +59,15 @@ fn targets(zone: &Zone) -> Vec<Target> {
     route::targets(&dest, &config, zone, &mut Record::new()).unwrap()
 }
 
+/// A server that is not in the way: no listening address and a name no script uses.
+fn nobody() -> Myself {
+    Myself {
+        domain: "a.test".into(),
+        hostname: "host.test".into(),
+        listen: Vec::new(),
+    }
+}
+
 /// The routes (as the record and the outcomes name them) and the addresses dialled.
 const A: &str = "a.mx.test [127.0.0.1]:25";
 const B: &str = "b.mx.test [127.0.0.2]:25";
@@ -151,7 +160,7 @@ fn connect_first_table() {
             .collect();
         let dialer = Scripted::new(dials);
         let mut record = Record::new();
-        let got = connect_first(&targets(&zone), &zone, &dialer, &mut record)
+        let got = connect_first(&targets(&zone), &nobody(), &zone, &dialer, &mut record)
             .map(|(client, route)| (route, client.tls_active()))
             .map_err(|o| (o.step, o.verdict, o.route));
         let want = want
@@ -177,7 +186,7 @@ fn the_plain_text_retry_is_in_the_record() {
         Dial::Answer(answers(true)),
     ]);
     let mut record = Record::new();
-    connect_first(&targets(&zone), &zone, &dialer, &mut record).unwrap();
+    connect_first(&targets(&zone), &nobody(), &zone, &dialer, &mut record).unwrap();
     let tls: Vec<(bool, &str)> = record
         .steps
         .iter()
@@ -198,4 +207,35 @@ fn the_plain_text_retry_is_in_the_record() {
             ),
         ]
     );
+}
+
+#[test]
+fn a_destination_that_is_this_server_is_a_loop() {
+    let zone = Zone::new()
+        .mx("a.test", &[(10, "a.mx.test"), (20, "b.mx.test")])
+        .host("a.mx.test", &["127.0.0.1"])
+        .host("b.mx.test", &["127.0.0.2"]);
+    // (our listening addresses, the greeting, the servers dialled)
+    let cases: [(&[&str], &str, &[&str]); 4] = [
+        (&[], "S: 220 HOST.test ESMTP qksmtp", &[IP_A]),
+        (&["127.0.0.1:25"], "S: 220 mx.test ESMTP", &[]),
+        (&["0.0.0.0:25"], "S: 220 mx.test ESMTP", &[]),
+        (&["127.0.0.1:2525"], "S: 220 host.test. ESMTP", &[IP_A]),
+    ];
+    for (i, (listen, greeting, want_dialled)) in cases.into_iter().enumerate() {
+        let myself = Myself {
+            listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
+            ..nobody()
+        };
+        let script = Script::new(&[greeting, "C: EHLO client.test", "S: 250 mx.test", "C: QUIT"]);
+        let dialer = Scripted::new(vec![Dial::Answer(script)]);
+        let mut record = Record::new();
+        let got = connect_first(&targets(&zone), &myself, &zone, &dialer, &mut record);
+        let outcome = got.err().unwrap_or_else(|| panic!("case {i}: connected"));
+        assert_eq!(outcome.verdict, Verdict::Permanent, "case {i}");
+        assert_eq!(outcome.status.to_string(), "5.4.6", "case {i}");
+        assert_eq!(outcome.detail, "mail for a.test loops back to myself");
+        let dialled: Vec<String> = dialer.dialled().iter().map(|a| a.to_string()).collect();
+        assert_eq!(dialled, want_dialled, "case {i}\n{}", record.render());
+    }
 }

@@ -10,7 +10,7 @@ use super::super::tls;
 use super::super::wire::ReadEnd;
 use crate::access;
 use crate::config::{BareNewline, Config};
-use crate::intake::Submission;
+use crate::intake::{IntakeError, Submission};
 use crate::smtp::CommandError;
 use crate::smtp::command::{Command, parse_command};
 use crate::smtp::data::DataResult;
@@ -20,7 +20,6 @@ use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
 use crate::spool::envelope::{MessageKind, Recipient};
 use crate::spool::id::MessageId;
 use log::{debug, info, warn};
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -69,7 +68,7 @@ pub enum Event<'a> {
     /// After `Action::ReadData`: the message ended with CRLF.CRLF (the loop keeps its content).
     Body(DataResult),
     /// After `Action::Commit`: what the intake answered.
-    Committed(io::Result<MessageId>),
+    Committed(Result<MessageId, IntakeError>),
     /// After `Action::EndData`: whether the server is stopping, read once DATA was left.
     DataOver { stopping: bool },
     /// The input ended (between commands or inside a message); whether the server is stopping.
@@ -223,7 +222,14 @@ impl Session {
             (state, Event::Committed(result)) => {
                 let reply = match result {
                     Ok(id) => Reply::queued(id.as_str()),
-                    Err(e) => {
+                    Err(IntakeError::TooManyHops(t)) => {
+                        warn!(
+                            "{}: refused a message with {} Received: fields (max_hops {})",
+                            self.conn.peer, t.hops, t.max
+                        );
+                        Reply::too_many_hops()
+                    }
+                    Err(IntakeError::Store(e)) => {
                         warn!("{}: could not store the message: {e}", self.conn.peer);
                         Reply::storage_failed()
                     }

@@ -30,6 +30,7 @@ enum Input {
     Body { too_big: bool, bare_newline: bool },
     Stored,
     StoreFailed,
+    Looped,
     DataOver { stopping: bool },
     Closed { stopping: bool },
     TimedOut,
@@ -52,7 +53,12 @@ impl Input {
                 size: 100,
             }),
             Input::Stored => Event::Committed(Ok(MessageId::parse(QUEUE_ID).unwrap())),
-            Input::StoreFailed => Event::Committed(Err(io::Error::other("disk full"))),
+            Input::StoreFailed => {
+                Event::Committed(Err(IntakeError::Store(std::io::Error::other("disk full"))))
+            }
+            Input::Looped => Event::Committed(Err(IntakeError::TooManyHops(
+                crate::intake::message::TooManyHops { hops: 51, max: 50 },
+            ))),
             Input::DataOver { stopping } => Event::DataOver {
                 stopping: *stopping,
             },
@@ -596,6 +602,21 @@ fn data_is_committed_and_answered() {
             ),
         ],
     );
+}
+
+#[test]
+fn a_mail_loop_is_refused_at_the_end_of_data_and_the_session_goes_on() {
+    let mut s = session("", LOCAL);
+    play(&mut s, &up_to_data());
+    play(
+        &mut s,
+        &[
+            ev(body(false, false), "commit"),
+            ev(Input::Looped, "554 5.4.6 Too many hops | end data"),
+            ev(Input::DataOver { stopping: false }, ""),
+        ],
+    );
+    play(&mut s, &up_to_data());
 }
 
 #[test]
