@@ -10,7 +10,7 @@ use super::registry::Seat;
 use super::tls::Stream;
 use super::wire::{Line, Wire};
 use crate::config::Config;
-use crate::smtp::data::{DataReceiver, Feed};
+use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
@@ -54,6 +54,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
         wire,
         session,
         content: Vec::new(),
+        chunks: None,
     };
     driver.dialogue();
     let mut wire = driver.wire;
@@ -71,8 +72,11 @@ struct Driver<'a> {
     config: Arc<Config>,
     wire: Wire,
     session: Session,
-    /// The message being received (between `ReadData` and `EndData`).
+    /// The message being received (between `ReadData` or the first `ReadChunk`, and
+    /// `EndData`).
     content: Vec<u8>,
+    /// The BDAT decoder of that message, from its first chunk to `EndData`.
+    chunks: Option<ChunkReceiver>,
 }
 
 impl Driver<'_> {
@@ -132,6 +136,11 @@ impl Driver<'_> {
             }
             Action::Close => return ControlFlow::Break(()),
             Action::ReadData => self.read_data()?,
+            Action::ReadChunk { size, last } => self.read_chunk(size, last)?,
+            Action::SkipChunk(size) => match self.read_exactly(size, false) {
+                Ok(()) => return ControlFlow::Continue(None),
+                Err(ended) => ended,
+            },
             Action::CheckPipelining => {
                 let pipelined = self.wire.unread().len();
                 self.wire.discard_unread();
@@ -158,6 +167,7 @@ impl Driver<'_> {
             }
             Action::EndData => {
                 self.content = Vec::new();
+                self.chunks = None;
                 self.wire.shrink();
                 self.seat.set_in_data(false);
                 Event::DataOver {
@@ -193,6 +203,51 @@ impl Driver<'_> {
                 self.seat.set_in_data(false);
                 let stopping = self.stopping();
                 return ControlFlow::Continue(Event::ReadEnded { end, stopping });
+            }
+        }
+    }
+
+    /// Receives one BDAT chunk into the message. The session counts as in DATA from its
+    /// first chunk to `EndData` (a stop lets the transaction finish).
+    fn read_chunk(&mut self, size: u64, last: bool) -> ControlFlow<(), Event<'static>> {
+        self.seat.set_in_data(true);
+        if let Err(ended) = self.read_exactly(size, true) {
+            self.seat.set_in_data(false);
+            return ControlFlow::Continue(ended);
+        }
+        let max = self.config.server.max_message_size;
+        let rx = self.chunks.get_or_insert_with(|| ChunkReceiver::new(max));
+        let result = if last {
+            rx.finish(&mut self.content)
+        } else {
+            rx.result()
+        };
+        ControlFlow::Continue(Event::Chunk { last, result })
+    }
+
+    /// Reads the `size` octets that follow a BDAT line, within a data deadline (as DATA's),
+    /// into the message (`keep`) or nowhere. `Err` holds the `ReadEnded` to tell.
+    fn read_exactly(&mut self, size: u64, keep: bool) -> Result<(), Event<'static>> {
+        let max = self.config.server.max_message_size;
+        let mut rx = keep.then(|| self.chunks.get_or_insert_with(|| ChunkReceiver::new(max)));
+        let mut left = size;
+        let mut deadline = Deadline::data(Instant::now(), self.config.server.idle_timeout);
+        loop {
+            let unread = self.wire.unread();
+            let take = unread
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Some(rx) = rx.as_mut() {
+                rx.feed(&unread[..take], &mut self.content);
+            }
+            self.wire.consume(take);
+            left -= take as u64;
+            if left == 0 {
+                return Ok(());
+            }
+            if let Err(end) = self.wire.fill(DATA_CHUNK, &mut deadline) {
+                let stopping = self.ctx.stopping.load(Ordering::SeqCst);
+                return Err(Event::ReadEnded { end, stopping });
             }
         }
     }
