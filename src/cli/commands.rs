@@ -1,11 +1,13 @@
-//! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`) and
-//! `send`. With the server running (it holds `spool/.lock`) they go through its API, found
+//! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`),
+//! `send` and `sendmail -bs` (the local submissions). With the server running (it holds `spool/.lock`) they go through its API, found
 //! in `spool/.status`; with it stopped they take the lock and act on the spool directly.
 
 use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
 use crate::config::Config;
 use crate::config::Live;
 use crate::intake::{Intake, Submission};
+use crate::server::session;
+use crate::server::tls::Pipe;
 use crate::smtp::{Body, MailParams, ReversePath};
 use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, Recipient, RecipientState};
@@ -264,17 +266,10 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     let dir = &config.server.spool_dir;
-    let spool = match Spool::open(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("qksmtp send: cannot open the spool {}: {e}", dir.display());
-            return EX_CANTCREAT;
-        }
+    let Some((intake, held)) = local_intake(config, None, "qksmtp send") else {
+        return EX_CANTCREAT;
     };
-    // Stopped server: hold the lock while committing, so a starting server waits for us.
-    let held = lock::try_lock(dir).ok().flatten();
     let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
-    let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), None);
     let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {
         Ok(env) => env,
         Err(e) => {
@@ -289,6 +284,56 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         wake_server(intake.spool(), dir, &env.id);
     }
     0
+}
+
+/// `sendmail -bs`: an SMTP session on standard input and output, through the server's own
+/// session (limits, replies, DATA and BDAT as on the network), writing the spool as `send`
+/// does and telling the running server of each message as it is committed.
+pub fn smtp_session(config: &Config) -> u8 {
+    let dir = &config.server.spool_dir;
+    let (tell, told) = crossbeam_channel::unbounded::<Envelope>();
+    let Some((intake, held)) = local_intake(config, Some(tell), "sendmail -bs") else {
+        return EX_CANTCREAT;
+    };
+    let spool = intake.spool().clone();
+    let pipe = Pipe {
+        input: Box::new(std::io::stdin()),
+        output: Box::new(std::io::stdout()),
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for env in told {
+                if held.is_none() {
+                    wake_server(&spool, dir, &env.id);
+                }
+            }
+        });
+        // The intake (and the channel's sending end with it) goes when the session ends.
+        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe);
+        drop(intake);
+    });
+    0
+}
+
+/// An intake on the spool for a local submission; with the server stopped, also the spool's
+/// lock, held while committing so that a starting server waits. `None` (after saying why)
+/// when the spool cannot be opened.
+fn local_intake(
+    config: &Config,
+    tell: Option<crossbeam_channel::Sender<Envelope>>,
+    who: &str,
+) -> Option<(Intake, Option<SpoolLock>)> {
+    let dir = &config.server.spool_dir;
+    let spool = match Spool::open(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{who}: cannot open the spool {}: {e}", dir.display());
+            return None;
+        }
+    };
+    let held = lock::try_lock(dir).ok().flatten();
+    let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), tell);
+    Some((intake, held))
 }
 
 /// The envelope side of a `send` message: a local submission from 127.0.0.1.

@@ -1,24 +1,27 @@
 //! The connection loop of one SMTP session: the only code that touches its socket (`Wire`),
 //! the TLS acceptor, its registry seat, the read deadlines and the intake. It feeds what it
 //! reads to the dialogue (`machine::Session`, pure) and carries out the actions it returns.
+//! `run_local` drives the same dialogue over a pipe (`sendmail -bs`).
 
 mod machine;
 
 use super::Context;
 use super::deadline::Deadline;
 use super::registry::Seat;
-use super::tls::Stream;
+use super::tls::{Pipe, Stream};
 use super::wire::{Line, Wire};
 use crate::config::Config;
+use crate::intake::Intake;
 use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
+use native_tls::TlsAcceptor;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 const DATA_CHUNK: usize = 64 * 1024;
@@ -44,18 +47,14 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
         }
     }
     let session = Session::new(config.clone(), peer, implicit_tls, ctx.tls.is_some());
-    let mut wire = Wire::new(stream, config.server.idle_timeout);
     debug!("session {} from {peer}", seat.key());
-    wire.reply(&session.greeting());
-    let mut driver = Driver {
-        ctx: &ctx,
-        seat: &seat,
-        config,
-        wire,
-        session,
-        content: Vec::new(),
-        chunks: None,
+    let around = Around {
+        intake: &ctx.intake,
+        tls: ctx.tls.as_ref(),
+        stopping: &ctx.stopping,
+        seat: Some(&seat),
     };
+    let mut driver = Driver::greet(around, config, stream, session);
     driver.dialogue();
     let mut wire = driver.wire;
     // Free the place before the last reply goes out: a client that reconnects as soon as it
@@ -65,10 +64,36 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     debug!("session from {peer} ended");
 }
 
+/// A local SMTP session (`sendmail -bs`) on `pipe`, through the same dialogue as a network
+/// one, as a client on this computer (relaying allowed, no TLS, no deadline on a pipe);
+/// accepted messages go to `intake`.
+pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe) {
+    let session = Session::local(config.clone());
+    let stopping = AtomicBool::new(false);
+    let around = Around {
+        intake,
+        tls: None,
+        stopping: &stopping,
+        seat: None,
+    };
+    let mut driver = Driver::greet(around, config, Stream::Pipe(Box::new(pipe)), session);
+    driver.dialogue();
+    let _ = driver.wire.flush();
+}
+
+/// What a session uses and does not own.
+struct Around<'a> {
+    intake: &'a Intake,
+    tls: Option<&'a TlsAcceptor>,
+    /// The server is stopping.
+    stopping: &'a AtomicBool,
+    /// Its place in the registry (a network session).
+    seat: Option<&'a Seat>,
+}
+
 /// What the loop holds for one session.
 struct Driver<'a> {
-    ctx: &'a Context,
-    seat: &'a Seat,
+    around: Around<'a>,
     config: Arc<Config>,
     wire: Wire,
     session: Session,
@@ -79,7 +104,21 @@ struct Driver<'a> {
     chunks: Option<ChunkReceiver>,
 }
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
+    /// A session on `stream`, its greeting queued.
+    fn greet(around: Around<'a>, config: Arc<Config>, stream: Stream, session: Session) -> Self {
+        let mut wire = Wire::new(stream, config.server.idle_timeout);
+        wire.reply(&session.greeting());
+        Driver {
+            around,
+            config,
+            wire,
+            session,
+            content: Vec::new(),
+            chunks: None,
+        }
+    }
+
     /// Commands until the session ends. Each command line must be complete by its deadline
     /// (`idle_timeout` after qksmtp became ready for it), however slowly its bytes trickle in.
     /// The replies to a pipelined group go out in one write.
@@ -150,7 +189,7 @@ impl Driver<'_> {
                 if self.wire.flush().is_err() {
                     return ControlFlow::Break(());
                 }
-                let Some(acceptor) = &self.ctx.tls else {
+                let Some(acceptor) = self.around.tls else {
                     return ControlFlow::Break(());
                 };
                 match self.wire.start_tls(acceptor) {
@@ -159,17 +198,17 @@ impl Driver<'_> {
                 }
             }
             Action::Commit(submission) => {
-                let stored = self
-                    .ctx
-                    .intake
-                    .accept(*submission, &self.content, Timestamp::now());
+                let stored =
+                    self.around
+                        .intake
+                        .accept(*submission, &self.content, Timestamp::now());
                 Event::Committed(stored.map(|env| env.id))
             }
             Action::EndData => {
                 self.content = Vec::new();
                 self.chunks = None;
                 self.wire.shrink();
-                self.seat.set_in_data(false);
+                self.in_data(false);
                 Event::DataOver {
                     stopping: self.stopping(),
                 }
@@ -181,9 +220,9 @@ impl Driver<'_> {
     /// Sends the 354 (with any replies before it), then receives the message until its end
     /// or the data deadline. `Break` when the 354 could not be sent.
     fn read_data(&mut self) -> ControlFlow<(), Event<'static>> {
-        self.seat.set_in_data(true);
+        self.in_data(true);
         if self.wire.flush().is_err() {
-            self.seat.set_in_data(false);
+            self.in_data(false);
             return ControlFlow::Break(());
         }
         let mut receiver = DataReceiver::new(self.config.server.max_message_size);
@@ -200,7 +239,7 @@ impl Driver<'_> {
                 }
             }
             if let Err(end) = self.wire.fill(DATA_CHUNK, &mut deadline) {
-                self.seat.set_in_data(false);
+                self.in_data(false);
                 let stopping = self.stopping();
                 return ControlFlow::Continue(Event::ReadEnded { end, stopping });
             }
@@ -210,9 +249,9 @@ impl Driver<'_> {
     /// Receives one BDAT chunk into the message. The session counts as in DATA from its
     /// first chunk to `EndData` (a stop lets the transaction finish).
     fn read_chunk(&mut self, size: u64, last: bool) -> ControlFlow<(), Event<'static>> {
-        self.seat.set_in_data(true);
+        self.in_data(true);
         if let Err(ended) = self.read_exactly(size, true) {
-            self.seat.set_in_data(false);
+            self.in_data(false);
             return ControlFlow::Continue(ended);
         }
         let max = self.config.server.max_message_size;
@@ -246,13 +285,20 @@ impl Driver<'_> {
                 return Ok(());
             }
             if let Err(end) = self.wire.fill(DATA_CHUNK, &mut deadline) {
-                let stopping = self.ctx.stopping.load(Ordering::SeqCst);
+                let stopping = self.around.stopping.load(Ordering::SeqCst);
                 return Err(Event::ReadEnded { end, stopping });
             }
         }
     }
 
     fn stopping(&self) -> bool {
-        self.ctx.stopping.load(Ordering::SeqCst)
+        self.around.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Marks the session as receiving a message in the registry (a stop lets it finish).
+    fn in_data(&self, yes: bool) {
+        if let Some(seat) = self.around.seat {
+            seat.set_in_data(yes);
+        }
     }
 }

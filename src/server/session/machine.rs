@@ -139,6 +139,15 @@ impl Session {
         }
     }
 
+    /// A local session (`sendmail -bs`): a program on this computer, which may send to any
+    /// domain as `qksmtp send` may.
+    pub fn local(config: Arc<Config>) -> Session {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut session = Session::new(config, peer, false, false);
+        session.conn.relay_allowed = true;
+        session
+    }
+
     pub fn greeting(&self) -> Reply {
         Reply::greeting(&self.config.server.hostname)
     }
