@@ -15,7 +15,7 @@ use crate::spool::id::MessageId;
 use crate::spool::lock::{self, SpoolLock, StatusFile};
 use crate::status::client;
 use crate::time::Timestamp;
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,12 +266,22 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     let dir = &config.server.spool_dir;
-    let Some((intake, held)) = local_intake(config, None, "qksmtp send") else {
-        return EX_CANTCREAT;
-    };
     let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
-    let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {
+    let (intake, held) = match local_intake(config, None) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return through_server(dir, &submission, &prepared.content, options.verbose);
+        }
+        Err(e) => {
+            eprintln!("qksmtp send: cannot open the spool {}: {e}", dir.display());
+            return EX_CANTCREAT;
+        }
+    };
+    let env = match intake.accept(submission.clone(), &prepared.content, Timestamp::now()) {
         Ok(env) => env,
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return through_server(dir, &submission, &prepared.content, options.verbose);
+        }
         Err(e) => {
             eprintln!("qksmtp send: cannot store the message: {e}");
             return EX_TEMPFAIL;
@@ -292,8 +302,12 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
 pub fn smtp_session(config: &Config) -> u8 {
     let dir = &config.server.spool_dir;
     let (tell, told) = crossbeam_channel::unbounded::<Envelope>();
-    let Some((intake, held)) = local_intake(config, Some(tell), "sendmail -bs") else {
-        return EX_CANTCREAT;
+    let (intake, held) = match local_intake(config, Some(tell)) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("sendmail -bs: cannot open the spool {}: {e}", dir.display());
+            return EX_CANTCREAT;
+        }
     };
     let spool = intake.spool().clone();
     let pipe = Pipe {
@@ -309,31 +323,51 @@ pub fn smtp_session(config: &Config) -> u8 {
             }
         });
         // The intake (and the channel's sending end with it) goes when the session ends.
-        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe);
+        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None);
         drop(intake);
     });
     0
 }
 
 /// An intake on the spool for a local submission; with the server stopped, also the spool's
-/// lock, held while committing so that a starting server waits. `None` (after saying why)
-/// when the spool cannot be opened.
+/// lock, held while committing so that a starting server waits.
 fn local_intake(
     config: &Config,
     tell: Option<crossbeam_channel::Sender<Envelope>>,
-    who: &str,
-) -> Option<(Intake, Option<SpoolLock>)> {
+) -> std::io::Result<(Intake, Option<SpoolLock>)> {
     let dir = &config.server.spool_dir;
-    let spool = match Spool::open(dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{who}: cannot open the spool {}: {e}", dir.display());
-            return None;
-        }
-    };
+    let spool = Spool::open(dir)?;
     let held = lock::try_lock(dir).ok().flatten();
     let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), tell);
-    Some((intake, held))
+    Ok((intake, held))
+}
+
+/// `send` by a user who cannot write the spool: through the running server's socket, which
+/// records who sent it. Without a server (or off Unix) one line and EX_TEMPFAIL, so that cron
+/// and PHP try again.
+fn through_server(dir: &Path, sub: &Submission, content: &[u8], verbose: bool) -> u8 {
+    #[cfg(unix)]
+    let result = crate::cli::submit::through_server(dir, sub, content);
+    #[cfg(not(unix))]
+    let result: Result<String, (u8, String)> = {
+        let _ = (sub, content);
+        Err((
+            EX_TEMPFAIL,
+            format!("this user cannot write the spool {}", dir.display()),
+        ))
+    };
+    match result {
+        Ok(id) => {
+            if verbose {
+                eprintln!("qksmtp send: queued as {id} (by the server)");
+            }
+            0
+        }
+        Err((code, line)) => {
+            eprintln!("qksmtp send: cannot store the message: {line}");
+            code
+        }
+    }
 }
 
 /// The envelope side of a `send` message: a local submission from 127.0.0.1.
@@ -364,6 +398,7 @@ fn submission(
         client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         protocol: "local".into(),
         auth_user: None,
+        local_user: None,
         kind: crate::spool::envelope::MessageKind::Mail,
     }
 }

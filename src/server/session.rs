@@ -13,6 +13,7 @@ use super::wire::{Line, Wire};
 use crate::config::Config;
 use crate::intake::Intake;
 use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
+use crate::spool::envelope::LocalUser;
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
@@ -64,11 +65,12 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     debug!("session from {peer} ended");
 }
 
-/// A local SMTP session (`sendmail -bs`) on `pipe`, through the same dialogue as a network
-/// one, as a client on this computer (relaying allowed, no TLS, no deadline on a pipe);
-/// accepted messages go to `intake`.
-pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe) {
-    let session = Session::local(config.clone());
+/// A local SMTP session on `pipe` (`sendmail -bs`; or `user` on the local socket), through
+/// the same dialogue as a network one, as a client on this computer (relaying allowed, no
+/// TLS; a pipe has no read deadline, the socket has its own timeouts); accepted messages go to
+/// `intake`, which records `user`.
+pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe, user: Option<LocalUser>) {
+    let session = Session::local(config.clone(), user);
     let stopping = AtomicBool::new(false);
     let around = Around {
         intake,

@@ -17,7 +17,7 @@ use crate::smtp::data::DataResult;
 use crate::smtp::reply::Reply;
 use crate::smtp::sasl::{self, Exchange, SaslError, Step};
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
-use crate::spool::envelope::{MessageKind, Recipient};
+use crate::spool::envelope::{LocalUser, MessageKind, Recipient};
 use crate::spool::id::MessageId;
 use log::{debug, info, warn};
 use std::io;
@@ -128,6 +128,7 @@ impl Session {
             esmtp: false,
             relay_allowed,
             auth_user: None,
+            local_user: None,
             tls,
             errors: 0,
         };
@@ -139,12 +140,13 @@ impl Session {
         }
     }
 
-    /// A local session (`sendmail -bs`): a program on this computer, which may send to any
-    /// domain as `qksmtp send` may.
-    pub fn local(config: Arc<Config>) -> Session {
+    /// A local session (`sendmail -bs`, or `user` on the server's local socket): a program
+    /// on this computer, which may send to any domain as `qksmtp send` may.
+    pub fn local(config: Arc<Config>, user: Option<LocalUser>) -> Session {
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut session = Session::new(config, peer, false, false);
         session.conn.relay_allowed = true;
+        session.conn.local_user = user;
         session
     }
 
@@ -610,6 +612,7 @@ fn submission(conn: &Connection, tx: Transaction) -> Submission {
         helo: conn.helo.clone().unwrap_or_else(|| "unknown".into()),
         client_ip: conn.peer.ip(),
         auth_user: conn.auth_user.clone(),
+        local_user: conn.local_user.clone(),
         kind: MessageKind::Mail,
     }
 }

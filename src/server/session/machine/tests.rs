@@ -780,6 +780,7 @@ fn protocol_names_follow_rfc_3848_and_6531() {
         esmtp: false,
         relay_allowed: true,
         auth_user: None,
+        local_user: None,
         tls: false,
         errors: 0,
     };
