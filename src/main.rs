@@ -1,6 +1,8 @@
-//! The `qksmtp` program: finds and loads the INI, then runs the server or a command.
+//! The `qksmtp` program: finds and loads the INI, then runs the server or a command. Run as
+//! `sendmail`, `mailq` or `newaliases` (a link or a copy by that name), it reads its command
+//! line as those do.
 
-use qksmtp::cli::args::{self as cli, Command};
+use qksmtp::cli::args::{self as cli, Command, Persona};
 use qksmtp::cli::commands::Order;
 use qksmtp::config::{self, Config, DEFAULT_INI, Live, load::ConfigError};
 use qksmtp::engine::Engine;
@@ -18,11 +20,17 @@ const INI_NAME: &str = "qksmtp.ini";
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
-    let invocation = match cli::parse(std::env::args().skip(1)) {
+    let mut args = std::env::args();
+    let persona = Persona::of(&args.next().unwrap_or_default());
+    let invocation = match persona.parse(args) {
         Ok(i) => i,
-        Err(e) => {
+        Err(e) if persona == Persona::Qksmtp => {
             eprintln!("qksmtp: {e}\n\n{}", cli::USAGE);
             return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", persona.name());
+            return ExitCode::from(qksmtp::cli::sendmail::EX_USAGE);
         }
     };
     let explicit = invocation.config.clone();
@@ -47,6 +55,11 @@ fn main() -> ExitCode {
             print_warnings(&w);
             ExitCode::from(qksmtp::cli::commands::send(&c, &args))
         }),
+        Command::Smtp => with_config(explicit, false, |c, w| {
+            print_warnings(&w);
+            ExitCode::from(qksmtp::cli::commands::smtp_session(&c))
+        }),
+        Command::Nothing => ExitCode::SUCCESS,
         Command::Run => {
             let code = with_config(explicit, true, run);
             if code != ExitCode::SUCCESS {

@@ -35,7 +35,7 @@ fn entries(spool: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != ".lock" && n != ".status")
+        .filter(|n| n != ".lock" && n != ".status" && n != "submit.sock")
         .collect();
     v.sort();
     v

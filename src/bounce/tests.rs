@@ -32,6 +32,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         client_ip: "127.0.0.1".parse().unwrap(),
         helo: "laptop.sender.test".into(),
         auth_user: None,
+        local_user: None,
         size: ORIGINAL.len() as u64,
         params: MailParams::default(),
         recipients: rcpts

@@ -1,4 +1,6 @@
 //! The command line as a value: which command, which INI file. Pure; `main` acts on it.
+//! Installed or linked as `sendmail`, `mailq` or `newaliases`, qksmtp reads its command line
+//! as those programs do (`Persona`, from the name it was run by).
 
 use crate::dkim::Algorithm;
 use std::path::PathBuf;
@@ -25,6 +27,10 @@ pub enum Command {
     /// `qksmtp send [sendmail options] [RCPT...]`: the arguments after `send`, except
     /// `--config`, parsed by `sendmail::parse_args`.
     Send(Vec<String>),
+    /// `sendmail -bs`: an SMTP session on standard input and output.
+    Smtp,
+    /// `sendmail -bi`, `newaliases`: nothing to do (qksmtp has no aliases).
+    Nothing,
     /// Read a password from standard input, print the `[users]` line with its hash.
     Passwd(Option<String>),
     /// Make a self-signed certificate and key with the openssl CLI.
@@ -83,8 +89,115 @@ API (status_listen); with it stopped they act on the spool directly. Exit codes:
 1 not found or refused, 2 usage (send: sysexits.h codes).
 
 The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
+Linked or copied as sendmail, mailq or newaliases, qksmtp reads its command line as those
+do (sendmail -t -i -f, -bs for SMTP on standard input and output, -bp, -q, -bi; -C FILE).
 Diagnostics go to stderr; RUST_LOG (e.g. RUST_LOG=debug) overrides [server] log_level.
 ";
+
+/// The name qksmtp was run by, which decides how its command line reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persona {
+    Qksmtp,
+    Sendmail,
+    Mailq,
+    Newaliases,
+}
+
+impl Persona {
+    /// From `argv[0]`: its file name, without `.exe` (any case, for Windows).
+    pub fn of(argv0: &str) -> Persona {
+        let name = argv0.rsplit(['/', '\\']).next().unwrap_or(argv0);
+        let name = name.to_ascii_lowercase();
+        match name.strip_suffix(".exe").unwrap_or(&name) {
+            "sendmail" => Persona::Sendmail,
+            "mailq" => Persona::Mailq,
+            "newaliases" => Persona::Newaliases,
+            _ => Persona::Qksmtp,
+        }
+    }
+
+    /// The name to put before an error message.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persona::Qksmtp => "qksmtp",
+            Persona::Sendmail => "sendmail",
+            Persona::Mailq => "mailq",
+            Persona::Newaliases => "newaliases",
+        }
+    }
+
+    /// Reads the arguments after the program name as this program does.
+    pub fn parse<I: IntoIterator<Item = String>>(self, args: I) -> Result<Invocation, String> {
+        match self {
+            Persona::Qksmtp => parse(args),
+            Persona::Sendmail => parse_sendmail(args),
+            Persona::Mailq => compat(args, Command::Queue),
+            Persona::Newaliases => compat(args, Command::Nothing),
+        }
+    }
+}
+
+/// sendmail's command line: the mode (`-bm` send, the default; `-bs` SMTP on standard input
+/// and output; `-bp` the queue; `-bi` nothing; `-q` flush the queue), `-C FILE` for the INI;
+/// in send mode every other argument goes to `sendmail::parse_args`.
+fn parse_sendmail<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, String> {
+    let mut mode = None;
+    let mut config = None;
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let next = match arg.as_str() {
+            "-bm" => Command::Send(Vec::new()),
+            "-bs" => Command::Smtp,
+            "-bp" => Command::Queue,
+            "-bi" => Command::Nothing,
+            a if a.starts_with("-b") => return Err(format!("mode {a} is not supported")),
+            a if a.starts_with("-q") => Command::Flush,
+            _ => {
+                if !config_arg(&arg, &mut args, &mut config)? {
+                    rest.push(arg);
+                }
+                continue;
+            }
+        };
+        if mode.replace(next).is_some() {
+            return Err("give one mode at a time".into());
+        }
+    }
+    let command = match mode.unwrap_or(Command::Send(Vec::new())) {
+        Command::Send(_) => Command::Send(rest),
+        other => other,
+    };
+    Ok(Invocation { command, config })
+}
+
+/// `mailq` and `newaliases`: `-C FILE` or `--config FILE` for the INI; other options (e.g.
+/// `mailq -v`) are accepted and ignored.
+fn compat<I: IntoIterator<Item = String>>(args: I, command: Command) -> Result<Invocation, String> {
+    let mut config = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        config_arg(&arg, &mut args, &mut config)?;
+    }
+    Ok(Invocation { command, config })
+}
+
+/// Takes `arg` (with the next argument when it needs one) when it names the INI: `-C FILE`,
+/// `-CFILE`, `--config FILE`, `--config=FILE`. False when it is something else.
+fn config_arg(
+    arg: &str,
+    args: &mut impl Iterator<Item = String>,
+    config: &mut Option<PathBuf>,
+) -> Result<bool, String> {
+    let file = match arg {
+        "-C" | "--config" => args.next().ok_or(format!("{arg} needs a file name"))?,
+        a if a.starts_with("--config=") => a["--config=".len()..].to_string(),
+        a if a.starts_with("-C") => a[2..].to_string(),
+        _ => return Ok(false),
+    };
+    *config = Some(PathBuf::from(file));
+    Ok(true)
+}
 
 /// Parses the arguments after the program name. The error is the message to print with
 /// the usage (exit code 2).
@@ -233,6 +346,75 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Invocation, String> {
         parse(args.iter().map(|s| s.to_string()))
+    }
+
+    fn as_(persona: Persona, args: &[&str]) -> Result<Invocation, String> {
+        persona.parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_name_run_by_decides_the_persona() {
+        let table = [
+            ("qksmtp", Persona::Qksmtp),
+            ("/usr/local/bin/qksmtp", Persona::Qksmtp),
+            ("/usr/sbin/sendmail", Persona::Sendmail),
+            ("sendmail", Persona::Sendmail),
+            ("C:\\Program Files\\qksmtp\\SENDMAIL.EXE", Persona::Sendmail),
+            ("sendmail.exe", Persona::Sendmail),
+            ("/usr/bin/mailq", Persona::Mailq),
+            ("newaliases", Persona::Newaliases),
+            ("sendmail-old", Persona::Qksmtp),
+            ("", Persona::Qksmtp),
+        ];
+        for (argv0, want) in table {
+            assert_eq!(Persona::of(argv0), want, "{argv0}");
+        }
+    }
+
+    #[test]
+    fn sendmail_modes_and_options() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // (arguments, command)
+        let table: &[(&[&str], Command)] = &[
+            (&[], Command::Send(vec![])),
+            (
+                &["-t", "-i", "-f", "a@x.test"],
+                Command::Send(strings(&["-t", "-i", "-f", "a@x.test"])),
+            ),
+            (
+                &["-bm", "-oi", "b@y.test"],
+                Command::Send(strings(&["-oi", "b@y.test"])),
+            ),
+            (&["-bs"], Command::Smtp),
+            (&["-bs", "-oem", "-v"], Command::Smtp),
+            (&["-bp"], Command::Queue),
+            (&["-bi"], Command::Nothing),
+            (&["-q"], Command::Flush),
+            (&["-q30m"], Command::Flush),
+            (&["-qf", "-v"], Command::Flush),
+        ];
+        for (args, want) in table {
+            assert_eq!(
+                &as_(Persona::Sendmail, args).unwrap().command,
+                want,
+                "{args:?}"
+            );
+        }
+        let with_config = as_(Persona::Sendmail, &["-C", "/etc/q.ini", "-t"]).unwrap();
+        assert_eq!(with_config.config, Some(PathBuf::from("/etc/q.ini")));
+        assert_eq!(with_config.command, Command::Send(strings(&["-t"])));
+        let glued = as_(Persona::Sendmail, &["-bs", "-C/etc/q.ini"]).unwrap();
+        assert_eq!(glued.config, Some(PathBuf::from("/etc/q.ini")));
+        assert!(as_(Persona::Sendmail, &["-bd"]).is_err());
+        assert!(as_(Persona::Sendmail, &["-bs", "-bp"]).is_err());
+        assert!(as_(Persona::Sendmail, &["-C"]).is_err());
+        let mailq = as_(Persona::Mailq, &["-v", "--config", "q.ini"]).unwrap();
+        assert_eq!(mailq.command, Command::Queue);
+        assert_eq!(mailq.config, Some(PathBuf::from("q.ini")));
+        assert_eq!(
+            as_(Persona::Newaliases, &[]).unwrap().command,
+            Command::Nothing
+        );
     }
 
     #[test]

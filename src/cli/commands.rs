@@ -1,11 +1,13 @@
-//! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`) and
-//! `send`. With the server running (it holds `spool/.lock`) they go through its API, found
+//! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`),
+//! `send` and `sendmail -bs` (the local submissions). With the server running (it holds `spool/.lock`) they go through its API, found
 //! in `spool/.status`; with it stopped they take the lock and act on the spool directly.
 
 use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
 use crate::config::Config;
 use crate::config::Live;
 use crate::intake::{Intake, IntakeError, Submission};
+use crate::server::session;
+use crate::server::tls::Pipe;
 use crate::smtp::{Body, MailParams, ReversePath};
 use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, Recipient, RecipientState};
@@ -13,7 +15,7 @@ use crate::spool::id::MessageId;
 use crate::spool::lock::{self, SpoolLock, StatusFile};
 use crate::status::client;
 use crate::time::Timestamp;
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,25 +269,25 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     let dir = &config.server.spool_dir;
-    let spool = match Spool::open(dir) {
-        Ok(s) => s,
+    let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
+    let (intake, held) = match local_intake(config, None) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            return through_server(dir, &submission, &prepared.content, options.verbose);
+        }
         Err(e) => {
             eprintln!("qksmtp send: cannot open the spool {}: {e}", dir.display());
             return EX_CANTCREAT;
         }
     };
-    // Stopped server: hold the lock while committing, so a starting server waits for us.
-    let held = lock::try_lock(dir).ok().flatten().map(|mut held| {
-        let _ = held.claim(false);
-        held
-    });
-    let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
-    let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), None);
-    let env = match intake.accept(submission, &prepared.content, Timestamp::now()) {
+    let env = match intake.accept(submission.clone(), &prepared.content, Timestamp::now()) {
         Ok(env) => env,
         Err(e @ IntakeError::TooManyHops(_)) => {
             eprintln!("qksmtp send: not sent: {e} (554 5.4.6 Too many hops)");
             return EX_DATAERR;
+        }
+        Err(IntakeError::Store(e)) if e.kind() == ErrorKind::PermissionDenied => {
+            return through_server(dir, &submission, &prepared.content, options.verbose);
         }
         Err(e) => {
             eprintln!("qksmtp send: cannot store the message: {e}");
@@ -299,6 +301,84 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         wake_server(intake.spool(), dir, &env.id);
     }
     0
+}
+
+/// `sendmail -bs`: an SMTP session on standard input and output, through the server's own
+/// session (limits, replies, DATA and BDAT as on the network), writing the spool as `send`
+/// does and telling the running server of each message as it is committed.
+pub fn smtp_session(config: &Config) -> u8 {
+    let dir = &config.server.spool_dir;
+    let (tell, told) = crossbeam_channel::unbounded::<Envelope>();
+    let (intake, held) = match local_intake(config, Some(tell)) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("sendmail -bs: cannot open the spool {}: {e}", dir.display());
+            return EX_CANTCREAT;
+        }
+    };
+    let spool = intake.spool().clone();
+    let pipe = Pipe {
+        input: Box::new(std::io::stdin()),
+        output: Box::new(std::io::stdout()),
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for env in told {
+                if held.is_none() {
+                    wake_server(&spool, dir, &env.id);
+                }
+            }
+        });
+        // The intake (and the channel's sending end with it) goes when the session ends.
+        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None);
+        drop(intake);
+    });
+    0
+}
+
+/// An intake on the spool for a local submission; with the server stopped, also the spool's
+/// lock, held while committing so that a starting server waits.
+fn local_intake(
+    config: &Config,
+    tell: Option<crossbeam_channel::Sender<Envelope>>,
+) -> std::io::Result<(Intake, Option<SpoolLock>)> {
+    let dir = &config.server.spool_dir;
+    let spool = Spool::open(dir)?;
+    // Stopped server: hold the lock while committing, so a starting server waits for us.
+    let held = lock::try_lock(dir).ok().flatten().map(|mut held| {
+        let _ = held.claim(false);
+        held
+    });
+    let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), tell);
+    Ok((intake, held))
+}
+
+/// `send` by a user who cannot write the spool: through the running server's socket, which
+/// records who sent it. Without a server (or off Unix) one line and EX_TEMPFAIL, so that cron
+/// and PHP try again.
+fn through_server(dir: &Path, sub: &Submission, content: &[u8], verbose: bool) -> u8 {
+    #[cfg(unix)]
+    let result = crate::cli::submit::through_server(dir, sub, content);
+    #[cfg(not(unix))]
+    let result: Result<String, (u8, String)> = {
+        let _ = (sub, content);
+        Err((
+            EX_TEMPFAIL,
+            format!("this user cannot write the spool {}", dir.display()),
+        ))
+    };
+    match result {
+        Ok(id) => {
+            if verbose {
+                eprintln!("qksmtp send: queued as {id} (by the server)");
+            }
+            0
+        }
+        Err((code, line)) => {
+            eprintln!("qksmtp send: cannot store the message: {line}");
+            code
+        }
+    }
 }
 
 /// The envelope side of a `send` message: a local submission from 127.0.0.1.
@@ -329,6 +409,7 @@ fn submission(
         client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         protocol: "local".into(),
         auth_user: None,
+        local_user: None,
         kind: crate::spool::envelope::MessageKind::Mail,
     }
 }

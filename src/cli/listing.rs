@@ -239,6 +239,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             helo: "h".into(),
             auth_user: None,
+            local_user: None,
             size: 2048,
             params: MailParams::default(),
             recipients: vec![

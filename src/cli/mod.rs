@@ -1,5 +1,6 @@
 //! The command line: arguments as a value (`args`), the queue commands and `qksmtp send`
-//! (`commands`), the sendmail-compatible submission (`sendmail`), first-setup commands
+//! (`commands`), the sendmail-compatible submission (`sendmail`), `send` through the server's
+//! local socket for users who cannot write the spool (`submit`), first-setup commands
 //! (`setup`, `dkim_keygen`), and the one rendering of the queue listing (`listing`).
 
 pub mod args;
@@ -8,3 +9,5 @@ pub mod dkim_keygen;
 pub mod listing;
 pub mod sendmail;
 pub mod setup;
+#[cfg(unix)]
+pub mod submit;

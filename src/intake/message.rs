@@ -13,6 +13,9 @@ pub struct Trace<'a> {
     pub hostname: &'a str,
     /// `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA`, `SMTP`, `UTF8SMTP`... (RFC 3848, RFC 6531)
     pub protocol: &'a str,
+    /// The local user who handed the message over (named in a comment, as Postfix's
+    /// `from userid`).
+    pub local_user: Option<&'a crate::spool::envelope::LocalUser>,
     pub id: &'a str,
     /// Named in `for <...>` when the message has exactly one recipient.
     pub single_recipient: Option<String>,
@@ -26,10 +29,21 @@ pub fn prefix(trace: &Trace<'_>, facts: HeaderFacts) -> Vec<u8> {
         std::net::IpAddr::V6(v6) => format!("IPv6:{v6}"),
     };
     let helo = sanitize(trace.helo);
-    let mut s = format!(
-        "Received: from {helo} ([{ip}])\r\n\tby {} (qksmtp) with {} id {}",
+    let mut s = format!("Received: from {helo} ([{ip}])");
+    if let Some(user) = trace.local_user {
+        match &user.name {
+            Some(name) => s.push_str(&format!(
+                "\r\n\t(from userid {} {})",
+                user.uid,
+                sanitize(name)
+            )),
+            None => s.push_str(&format!("\r\n\t(from userid {})", user.uid)),
+        }
+    }
+    s.push_str(&format!(
+        "\r\n\tby {} (qksmtp) with {} id {}",
         trace.hostname, trace.protocol, trace.id
-    );
+    ));
     if let Some(rcpt) = &trace.single_recipient {
         s.push_str(&format!("\r\n\tfor <{}>", sanitize(rcpt)));
     }
@@ -131,6 +145,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "mx.qksmtp.test",
             protocol: "ESMTP",
+            local_user: None,
             id: "ID1",
             single_recipient: None,
             now: Timestamp::from_secs(0),
@@ -198,6 +213,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "mx.test",
             protocol: "ESMTP",
+            local_user: None,
             id: "0123456789ABCDEF",
             single_recipient: Some("bob@example.test".into()),
             now: Timestamp::from_secs(1_795_419_420),
@@ -219,12 +235,47 @@ mod tests {
     }
 
     #[test]
+    fn a_local_user_is_named_by_user_id_and_name() {
+        use crate::spool::envelope::LocalUser;
+        // (user, the line after the first)
+        let table = [
+            (1000, Some("alice"), "\t(from userid 1000 alice)\r\n"),
+            (65534, None, "\t(from userid 65534)\r\n"),
+            (
+                7,
+                Some("x)\r\nBcc: v@x.test"),
+                "\t(from userid 7 x???Bcc: v@x.test)\r\n",
+            ),
+        ];
+        for (uid, name, want) in table {
+            let user = LocalUser {
+                uid,
+                name: name.map(String::from),
+            };
+            let trace = Trace {
+                helo: "localhost",
+                client_ip: "127.0.0.1".parse().unwrap(),
+                hostname: "mx.test",
+                protocol: "ESMTP",
+                local_user: Some(&user),
+                id: "0123456789ABCDEF",
+                single_recipient: None,
+                now: Timestamp::from_secs(0),
+            };
+            let text = String::from_utf8(prefix(&trace, HeaderFacts::default())).unwrap();
+            let second = text.split_inclusive("\r\n").nth(1).unwrap();
+            assert_eq!(second, want, "{text}");
+        }
+    }
+
+    #[test]
     fn hostile_helo_cannot_inject_headers() {
         let trace = Trace {
             helo: "x)\r\nBcc: victim@example.test",
             client_ip: "::1".parse().unwrap(),
             hostname: "mx.test",
             protocol: "SMTP",
+            local_user: None,
             id: "0123456789ABCDEF",
             single_recipient: None,
             now: Timestamp::from_secs(0),

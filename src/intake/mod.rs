@@ -9,7 +9,7 @@ use crate::config::{Config, Live};
 use crate::dkim::{self, Signer};
 use crate::smtp::{MailParams, ReversePath};
 use crate::spool::Spool;
-use crate::spool::envelope::{Envelope, MessageKind, Recipient};
+use crate::spool::envelope::{Envelope, LocalUser, MessageKind, Recipient};
 use crate::time::Timestamp;
 use crossbeam_channel::Sender;
 use log::{info, warn};
@@ -29,6 +29,9 @@ pub struct Submission {
     pub helo: String,
     pub client_ip: IpAddr,
     pub auth_user: Option<String>,
+    /// The user of this computer who handed it over, when the system told us (the server's
+    /// local socket).
+    pub local_user: Option<LocalUser>,
     /// The `with` keyword of the Received header (`ESMTPSA`, `local`...).
     pub protocol: String,
     pub kind: MessageKind,
@@ -176,14 +179,17 @@ impl Intake {
         let signers = self.keys.for_config(&config);
         let env = self.commit(&config, &signers, &sub, content, now)?;
         info!(
-            "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={}",
+            "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={} user={}",
             env.id,
             env.sender,
             env.size,
             env.recipients.len(),
             sub.client_ip,
             sub.helo,
-            sub.auth_user.as_deref().unwrap_or("-")
+            sub.auth_user.as_deref().unwrap_or("-"),
+            sub.local_user
+                .as_ref()
+                .map_or("-".to_string(), |u| u.uid.to_string())
         );
         if let Some(tx) = &self.tell {
             // The message is safe on disk; if nobody listens it is found at the next start.
@@ -214,6 +220,7 @@ impl Intake {
                 client_ip: sub.client_ip,
                 hostname: &config.server.hostname,
                 protocol: &sub.protocol,
+                local_user: sub.local_user.as_ref(),
                 id: id.as_str(),
                 single_recipient: single.clone(),
                 now,
@@ -228,6 +235,7 @@ impl Intake {
                 client_ip: sub.client_ip,
                 helo: sub.helo.clone(),
                 auth_user: sub.auth_user.clone(),
+                local_user: sub.local_user.clone(),
                 size: sealed.len() as u64,
                 params: sub.params.clone(),
                 recipients: sub.recipients.clone(),

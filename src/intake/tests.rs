@@ -32,6 +32,7 @@ fn intake_stores_a_message_that_dkimpy_verifies() {
             helo: "laptop.test".into(),
             client_ip: "127.0.0.1".parse().unwrap(),
             auth_user: None,
+            local_user: None,
             protocol: "ESMTP".into(),
             kind: crate::spool::envelope::MessageKind::Mail,
         };

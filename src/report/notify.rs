@@ -64,6 +64,7 @@ pub fn commit(intake: &Intake, notice: &Notice, now: Timestamp) -> Result<Envelo
         helo: host.to_string(),
         client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         auth_user: None,
+        local_user: None,
         protocol: "local".into(),
         kind: MessageKind::Bounce,
     };

@@ -72,6 +72,7 @@ mod tests {
             esmtp: true,
             relay_allowed: false,
             auth_user: None,
+            local_user: None,
             tls,
             errors: 0,
         }

@@ -2,6 +2,7 @@
 //! outlive transactions) and the `Transaction` (from MAIL to the end of DATA or RSET).
 
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
+use crate::spool::envelope::LocalUser;
 use std::net::SocketAddr;
 
 /// Facts about the connection that outlive transactions.
@@ -13,6 +14,8 @@ pub struct Connection {
     pub relay_allowed: bool,
     /// The `[users]` name, after a successful AUTH.
     pub auth_user: Option<String>,
+    /// The user of this computer at the other end of the local socket (`submit.sock`).
+    pub local_user: Option<LocalUser>,
     /// True after STARTTLS, or from the start on a `listen_tls` port.
     pub tls: bool,
     pub errors: u32,

@@ -1,12 +1,15 @@
-//! The SMTP server side: binds the listeners (plain and implicit TLS), accepts (access rules,
-//! session limits), runs each session on its own thread (threads are reused), and stops cleanly. Accepted mail goes to the
-//! spool through `intake`.
+//! The SMTP server side: binds the listeners (plain and implicit TLS) and the local socket for
+//! users of this computer (`local`), accepts (access rules, session limits), runs each session
+//! on its own thread (threads are reused), and stops cleanly. Accepted mail goes to the spool
+//! through `intake`.
 
 pub mod auth;
 pub mod bounded;
 pub mod connection;
 pub mod deadline;
 pub mod listener;
+#[cfg(unix)]
+pub mod local;
 pub mod open_files;
 pub mod registry;
 pub mod session;
@@ -43,6 +46,9 @@ pub struct Server {
     bound: Vec<Bound>,
     unbound: Vec<String>,
     acceptors: Vec<JoinHandle<()>>,
+    /// `submit.sock` in the spool folder, for local users (when it could be made).
+    #[cfg(unix)]
+    local: Option<local::LocalSocket>,
 }
 
 /// A listening address and what it speaks.
@@ -112,11 +118,24 @@ impl Server {
             }
             acceptors.push(listener::spawn_acceptor(l, ctx.clone(), implicit_tls));
         }
+        #[cfg(unix)]
+        let local = match local::LocalSocket::start(ctx.clone(), &config.server.spool_dir) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                log::warn!(
+                    "{}: {e}; only users who can write the spool can use `qksmtp send`",
+                    local::socket_path(&config.server.spool_dir).display()
+                );
+                None
+            }
+        };
         Ok(Server {
             ctx,
             bound,
             unbound: failures.iter().map(|f| f.to_string()).collect(),
             acceptors,
+            #[cfg(unix)]
+            local,
         })
     }
 
@@ -139,6 +158,10 @@ impl Server {
         }
         for a in self.acceptors {
             let _ = a.join();
+        }
+        #[cfg(unix)]
+        if let Some(local) = self.local {
+            local.stop();
         }
         self.ctx.registry.end_sessions(false);
         if !self.ctx.registry.wait_empty(grace) {

@@ -1,24 +1,28 @@
 //! The connection loop of one SMTP session: the only code that touches its socket (`Wire`),
 //! the TLS acceptor, its registry seat, the read deadlines and the intake. It feeds what it
 //! reads to the dialogue (`machine::Session`, pure) and carries out the actions it returns.
+//! `run_local` drives the same dialogue over a pipe (`sendmail -bs`).
 
 mod machine;
 
 use super::Context;
 use super::deadline::Deadline;
 use super::registry::Seat;
-use super::tls::Stream;
+use super::tls::{Pipe, Stream};
 use super::wire::{Line, Wire};
 use crate::config::Config;
-use crate::smtp::data::{DataReceiver, Feed};
+use crate::intake::Intake;
+use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
+use crate::spool::envelope::LocalUser;
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
+use native_tls::TlsAcceptor;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 const DATA_CHUNK: usize = 64 * 1024;
@@ -44,17 +48,14 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
         }
     }
     let session = Session::new(config.clone(), peer, implicit_tls, ctx.tls.is_some());
-    let mut wire = Wire::new(stream, config.server.idle_timeout);
     debug!("session {} from {peer}", seat.key());
-    wire.reply(&session.greeting());
-    let mut driver = Driver {
-        ctx: &ctx,
-        seat: &seat,
-        config,
-        wire,
-        session,
-        content: Vec::new(),
+    let around = Around {
+        intake: &ctx.intake,
+        tls: ctx.tls.as_ref(),
+        stopping: &ctx.stopping,
+        seat: Some(&seat),
     };
+    let mut driver = Driver::greet(around, config, stream, session);
     driver.dialogue();
     let mut wire = driver.wire;
     // Free the place before the last reply goes out: a client that reconnects as soon as it
@@ -64,18 +65,62 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     debug!("session from {peer} ended");
 }
 
+/// A local SMTP session on `pipe` (`sendmail -bs`; or `user` on the local socket), through
+/// the same dialogue as a network one, as a client on this computer (relaying allowed, no
+/// TLS; a pipe has no read deadline, the socket has its own timeouts); accepted messages go to
+/// `intake`, which records `user`.
+pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe, user: Option<LocalUser>) {
+    let session = Session::local(config.clone(), user);
+    let stopping = AtomicBool::new(false);
+    let around = Around {
+        intake,
+        tls: None,
+        stopping: &stopping,
+        seat: None,
+    };
+    let mut driver = Driver::greet(around, config, Stream::Pipe(Box::new(pipe)), session);
+    driver.dialogue();
+    let _ = driver.wire.flush();
+}
+
+/// What a session uses and does not own.
+struct Around<'a> {
+    intake: &'a Intake,
+    tls: Option<&'a TlsAcceptor>,
+    /// The server is stopping.
+    stopping: &'a AtomicBool,
+    /// Its place in the registry (a network session).
+    seat: Option<&'a Seat>,
+}
+
 /// What the loop holds for one session.
 struct Driver<'a> {
-    ctx: &'a Context,
-    seat: &'a Seat,
+    around: Around<'a>,
     config: Arc<Config>,
     wire: Wire,
     session: Session,
-    /// The message being received (between `ReadData` and `EndData`).
+    /// The message being received (between `ReadData` or the first `ReadChunk`, and
+    /// `EndData`).
     content: Vec<u8>,
+    /// The BDAT decoder of that message, from its first chunk to `EndData`.
+    chunks: Option<ChunkReceiver>,
 }
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
+    /// A session on `stream`, its greeting queued.
+    fn greet(around: Around<'a>, config: Arc<Config>, stream: Stream, session: Session) -> Self {
+        let mut wire = Wire::new(stream, config.server.idle_timeout);
+        wire.reply(&session.greeting());
+        Driver {
+            around,
+            config,
+            wire,
+            session,
+            content: Vec::new(),
+            chunks: None,
+        }
+    }
+
     /// Commands until the session ends. Each command line must be complete by its deadline
     /// (`idle_timeout` after qksmtp became ready for it), however slowly its bytes trickle in.
     /// The replies to a pipelined group go out in one write.
@@ -132,6 +177,11 @@ impl Driver<'_> {
             }
             Action::Close => return ControlFlow::Break(()),
             Action::ReadData => self.read_data()?,
+            Action::ReadChunk { size, last } => self.read_chunk(size, last)?,
+            Action::SkipChunk(size) => match self.read_exactly(size, false) {
+                Ok(()) => return ControlFlow::Continue(None),
+                Err(ended) => ended,
+            },
             Action::CheckPipelining => {
                 let pipelined = self.wire.unread().len();
                 self.wire.discard_unread();
@@ -141,7 +191,7 @@ impl Driver<'_> {
                 if self.wire.flush().is_err() {
                     return ControlFlow::Break(());
                 }
-                let Some(acceptor) = &self.ctx.tls else {
+                let Some(acceptor) = self.around.tls else {
                     return ControlFlow::Break(());
                 };
                 match self.wire.start_tls(acceptor) {
@@ -150,16 +200,17 @@ impl Driver<'_> {
                 }
             }
             Action::Commit(submission) => {
-                let stored = self
-                    .ctx
-                    .intake
-                    .accept(*submission, &self.content, Timestamp::now());
+                let stored =
+                    self.around
+                        .intake
+                        .accept(*submission, &self.content, Timestamp::now());
                 Event::Committed(stored.map(|env| env.id))
             }
             Action::EndData => {
                 self.content = Vec::new();
+                self.chunks = None;
                 self.wire.shrink();
-                self.seat.set_in_data(false);
+                self.in_data(false);
                 Event::DataOver {
                     stopping: self.stopping(),
                 }
@@ -171,9 +222,9 @@ impl Driver<'_> {
     /// Sends the 354 (with any replies before it), then receives the message until its end
     /// or the data deadline. `Break` when the 354 could not be sent.
     fn read_data(&mut self) -> ControlFlow<(), Event<'static>> {
-        self.seat.set_in_data(true);
+        self.in_data(true);
         if self.wire.flush().is_err() {
-            self.seat.set_in_data(false);
+            self.in_data(false);
             return ControlFlow::Break(());
         }
         let mut receiver = DataReceiver::new(self.config.server.max_message_size);
@@ -190,14 +241,66 @@ impl Driver<'_> {
                 }
             }
             if let Err(end) = self.wire.fill(DATA_CHUNK, &mut deadline) {
-                self.seat.set_in_data(false);
+                self.in_data(false);
                 let stopping = self.stopping();
                 return ControlFlow::Continue(Event::ReadEnded { end, stopping });
             }
         }
     }
 
+    /// Receives one BDAT chunk into the message. The session counts as in DATA from its
+    /// first chunk to `EndData` (a stop lets the transaction finish).
+    fn read_chunk(&mut self, size: u64, last: bool) -> ControlFlow<(), Event<'static>> {
+        self.in_data(true);
+        if let Err(ended) = self.read_exactly(size, true) {
+            self.in_data(false);
+            return ControlFlow::Continue(ended);
+        }
+        let max = self.config.server.max_message_size;
+        let rx = self.chunks.get_or_insert_with(|| ChunkReceiver::new(max));
+        let result = if last {
+            rx.finish(&mut self.content)
+        } else {
+            rx.result()
+        };
+        ControlFlow::Continue(Event::Chunk { last, result })
+    }
+
+    /// Reads the `size` octets that follow a BDAT line, within a data deadline (as DATA's),
+    /// into the message (`keep`) or nowhere. `Err` holds the `ReadEnded` to tell.
+    fn read_exactly(&mut self, size: u64, keep: bool) -> Result<(), Event<'static>> {
+        let max = self.config.server.max_message_size;
+        let mut rx = keep.then(|| self.chunks.get_or_insert_with(|| ChunkReceiver::new(max)));
+        let mut left = size;
+        let mut deadline = Deadline::data(Instant::now(), self.config.server.idle_timeout);
+        loop {
+            let unread = self.wire.unread();
+            let take = unread
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Some(rx) = rx.as_mut() {
+                rx.feed(&unread[..take], &mut self.content);
+            }
+            self.wire.consume(take);
+            left -= take as u64;
+            if left == 0 {
+                return Ok(());
+            }
+            if let Err(end) = self.wire.fill(DATA_CHUNK, &mut deadline) {
+                let stopping = self.around.stopping.load(Ordering::SeqCst);
+                return Err(Event::ReadEnded { end, stopping });
+            }
+        }
+    }
+
     fn stopping(&self) -> bool {
-        self.ctx.stopping.load(Ordering::SeqCst)
+        self.around.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Marks the session as receiving a message in the registry (a stop lets it finish).
+    fn in_data(&self, yes: bool) {
+        if let Some(seat) = self.around.seat {
+            seat.set_in_data(yes);
+        }
     }
 }

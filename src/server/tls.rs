@@ -1,5 +1,5 @@
 //! TLS for the server side: the session's stream (plain, or TLS after STARTTLS / on a
-//! `listen_tls` port) and the handshake, bounded as a whole by `idle_timeout`. The acceptor
+//! `listen_tls` port, or a local pipe for `sendmail -bs`) and the handshake, bounded as a whole by `idle_timeout`. The acceptor
 //! itself is built once from `tls_cert` + `tls_key` by `crate::identity`.
 
 use super::bounded::Bounded;
@@ -20,7 +20,15 @@ pub fn mail_needs_tls(config: &Config, conn: &Connection) -> bool {
 pub enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<Bounded>>),
+    /// A local session (`sendmail -bs`: standard input and output); no timeouts, no TLS.
+    Pipe(Box<Pipe>),
     Closed,
+}
+
+/// The two ends of a local session.
+pub struct Pipe {
+    pub input: Box<dyn Read + Send>,
+    pub output: Box<dyn Write + Send>,
 }
 
 impl Stream {
@@ -33,7 +41,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => Some(s),
             Stream::Tls(s) => Some(s.get_ref().tcp()),
-            Stream::Closed => None,
+            Stream::Pipe(_) | Stream::Closed => None,
         }
     }
 
@@ -62,6 +70,10 @@ impl Stream {
             Stream::Tls(tls) => {
                 *self = Stream::Tls(tls);
                 Err("already in TLS".into())
+            }
+            Stream::Pipe(pipe) => {
+                *self = Stream::Pipe(pipe);
+                Err("no TLS on a local session".into())
             }
             Stream::Closed => Err("the connection is closed".into()),
         }
@@ -95,6 +107,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Pipe(p) => p.input.read(buf),
             Stream::Closed => Ok(0),
         }
     }
@@ -105,6 +118,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Pipe(p) => p.output.write(buf),
             Stream::Closed => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
@@ -112,6 +126,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Pipe(p) => p.output.flush(),
             Stream::Closed => Ok(()),
         }
     }
@@ -131,6 +146,7 @@ mod tests {
             esmtp: true,
             relay_allowed: false,
             auth_user: None,
+            local_user: None,
             tls,
             errors: 0,
         };

@@ -182,6 +182,10 @@ impl Reply {
     pub fn queued(id: &str) -> Reply {
         Reply::std(250, 2, 0, 0, format!("Ok: queued as {id}"))
     }
+    /// A BDAT chunk received (not the last): the octets of the message so far.
+    pub fn chunk_received(octets: u64) -> Reply {
+        Reply::std(250, 2, 0, 0, format!("Ok: {octets} octets received"))
+    }
     pub fn bye() -> Reply {
         Reply::std(221, 2, 0, 0, "Bye")
     }

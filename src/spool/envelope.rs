@@ -11,6 +11,7 @@
 //! client 127.0.0.1
 //! helo laptop.example.test
 //! auth alice                          (only when authenticated)
+//! user 1000 alice                     (only from a local user, through `submit.sock`)
 //! size 2048
 //! body 8bitmime                       (or 7bit)
 //! smtputf8 0
@@ -121,6 +122,23 @@ impl Recipient {
     }
 }
 
+/// A user of this computer, known by the user ID the system gave for a socket's peer (so it
+/// cannot be forged by the sender), with the account's name when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUser {
+    pub uid: u32,
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for LocalUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "uid {} ({name})", self.uid),
+            None => write!(f, "uid {}", self.uid),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub id: MessageId,
@@ -129,6 +147,9 @@ pub struct Envelope {
     pub client_ip: IpAddr,
     pub helo: String,
     pub auth_user: Option<String>,
+    /// The user of this computer who handed the message over (`qksmtp send` through the
+    /// server's socket), as the system told the server.
+    pub local_user: Option<LocalUser>,
     /// Size of the message file in bytes.
     pub size: u64,
     pub params: MailParams,
@@ -260,6 +281,18 @@ pub fn render(env: &Envelope) -> String {
     if let Some(user) = &env.auth_user {
         let _ = writeln!(s, "auth {}", encode(user));
     }
+    match &env.local_user {
+        Some(LocalUser {
+            uid,
+            name: Some(name),
+        }) => {
+            let _ = writeln!(s, "user {uid} {}", encode(name));
+        }
+        Some(LocalUser { uid, name: None }) => {
+            let _ = writeln!(s, "user {uid}");
+        }
+        None => {}
+    }
     let _ = writeln!(s, "size {}", env.size);
     let body = match env.params.body {
         Body::SevenBit => "7bit",
@@ -365,6 +398,7 @@ struct Builder {
     client_ip: Option<IpAddr>,
     helo: Option<String>,
     auth_user: Option<String>,
+    local_user: Option<LocalUser>,
     size: Option<u64>,
     params: MailParams,
     recipients: Vec<Recipient>,
@@ -394,6 +428,14 @@ impl Builder {
             "client" => self.client_ip = Some(value.parse().map_err(|_| bad())?),
             "helo" => self.helo = Some(decode(value).ok_or_else(bad)?),
             "auth" => self.auth_user = Some(decode(value).ok_or_else(bad)?),
+            "user" => {
+                let (uid, name) = match value.split_once(' ') {
+                    Some((uid, name)) => (uid, Some(decode(name).ok_or_else(bad)?)),
+                    None => (value, None),
+                };
+                let uid = uid.parse().map_err(|_| bad())?;
+                self.local_user = Some(LocalUser { uid, name });
+            }
             "size" => self.size = Some(value.parse().map_err(|_| bad())?),
             "body" => {
                 self.params.body = match value {
@@ -439,6 +481,7 @@ impl Builder {
             client_ip: self.client_ip.ok_or_else(|| missing("client"))?,
             helo: self.helo.unwrap_or_default(),
             auth_user: self.auth_user,
+            local_user: self.local_user,
             size: self.size.ok_or_else(|| missing("size"))?,
             params: self.params,
             recipients: self.recipients,

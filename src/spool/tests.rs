@@ -19,6 +19,7 @@ fn envelope(spool: &Spool) -> Envelope {
         client_ip: "127.0.0.1".parse().unwrap(),
         helo: "client.test".into(),
         auth_user: None,
+        local_user: None,
         size: 11,
         params: MailParams::default(),
         recipients: vec![Recipient::new(

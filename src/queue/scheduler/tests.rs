@@ -19,6 +19,7 @@ pub(crate) fn env(n: u32, rcpts: &[&str]) -> Envelope {
         client_ip: "127.0.0.1".parse().unwrap(),
         helo: "h".into(),
         auth_user: None,
+        local_user: None,
         size: 10,
         params: MailParams::default(),
         recipients: rcpts

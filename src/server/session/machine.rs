@@ -1,6 +1,6 @@
 //! The SMTP dialogue as a state machine without sockets: events in (a line, the end of a
-//! message, the intake's answer, the end of a TLS handshake or of the input), actions out
-//! (reply, read the message, start TLS, commit, close). Each command is checked, then carried
+//! message, a BDAT chunk read, the intake's answer, the end of a TLS handshake or of the
+//! input), actions out (reply, read the message or a chunk, start TLS, commit, close). Each command is checked, then carried
 //! out (as OpenSMTPD's `check`/`proceed`); the state changes only in `Session::enter`, which
 //! logs `old -> new`. The connection loop (`session.rs`) does the I/O and feeds results back.
 
@@ -17,7 +17,7 @@ use crate::smtp::data::DataResult;
 use crate::smtp::reply::Reply;
 use crate::smtp::sasl::{self, Exchange, SaslError, Step};
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
-use crate::spool::envelope::{MessageKind, Recipient};
+use crate::spool::envelope::{LocalUser, MessageKind, Recipient};
 use crate::spool::id::MessageId;
 use log::{debug, info, warn};
 use std::net::SocketAddr;
@@ -38,6 +38,9 @@ enum State {
     Auth(Exchange),
     /// After 354: the loop is reading the message.
     Data(Transaction),
+    /// After a BDAT (RFC 3030): the message comes in chunks; `received` octets announced so
+    /// far (the loop holds what they gave).
+    Chunks { tx: Transaction, received: u64 },
 }
 
 impl State {
@@ -48,6 +51,7 @@ impl State {
             State::Mail(_) => "mail",
             State::Auth(_) => "auth",
             State::Data(_) => "data",
+            State::Chunks { .. } => "chunks",
         }
     }
 }
@@ -67,6 +71,9 @@ pub enum Event<'a> {
     TlsFailed(String),
     /// After `Action::ReadData`: the message ended with CRLF.CRLF (the loop keeps its content).
     Body(DataResult),
+    /// After `Action::ReadChunk`: the chunk was read (the loop keeps its content); the message
+    /// so far (complete when `last`).
+    Chunk { last: bool, result: DataResult },
     /// After `Action::Commit`: what the intake answered.
     Committed(Result<MessageId, IntakeError>),
     /// After `Action::EndData`: whether the server is stopping, read once DATA was left.
@@ -86,9 +93,16 @@ pub enum Action {
     CheckPipelining,
     /// Send what is queued (the 220), then do the handshake: `TlsStarted` or `TlsFailed`.
     StartTls,
+    /// Read the `size` octets of a BDAT chunk that follow its command line (no reply is due
+    /// before them): `Event::Chunk` or `ReadEnded`.
+    ReadChunk { size: u64, last: bool },
+    /// Read and drop the `size` octets after a refused BDAT: they are on their way anyway
+    /// (RFC 3030 §2). Nothing to tell but `ReadEnded`.
+    SkipChunk(u64),
     /// Store the message read (the loop holds its content): `Event::Committed`.
     Commit(Box<Submission>),
-    /// The message is answered: leave DATA (free its buffers), then `Event::DataOver`.
+    /// The message is answered or dropped: leave DATA or BDAT (free its buffers), then
+    /// `Event::DataOver`.
     EndData,
     /// End the session (what is queued still goes out).
     Close,
@@ -113,6 +127,7 @@ impl Session {
             esmtp: false,
             relay_allowed,
             auth_user: None,
+            local_user: None,
             tls,
             errors: 0,
         };
@@ -122,6 +137,16 @@ impl Session {
             state: State::Fresh,
             tls_available,
         }
+    }
+
+    /// A local session (`sendmail -bs`, or `user` on the server's local socket): a program
+    /// on this computer, which may send to any domain as `qksmtp send` may.
+    pub fn local(config: Arc<Config>, user: Option<LocalUser>) -> Session {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut session = Session::new(config, peer, false, false);
+        session.conn.relay_allowed = true;
+        session.conn.local_user = user;
+        session
     }
 
     pub fn greeting(&self) -> Reply {
@@ -148,10 +173,13 @@ impl Session {
         let mut out = Vec::new();
         let next = self.on(state, event, &mut out);
         self.enter(from, next);
-        if out.iter().all(|a| matches!(a, Action::Reply(_)))
-            && self.conn.errors >= self.config.server.max_errors
-        {
+        let only_replies = out
+            .iter()
+            .all(|a| matches!(a, Action::Reply(_) | Action::SkipChunk(_)));
+        if only_replies && self.conn.errors >= self.config.server.max_errors {
             warn!("{}: too many errors, closing", self.conn.peer);
+            // The data of a refused BDAT need not be read when the session ends.
+            out.retain(|a| matches!(a, Action::Reply(_)));
             out.extend([Action::Reply(Reply::too_many_errors()), Action::Close]);
         }
         out
@@ -219,6 +247,11 @@ impl Session {
             (State::Data(tx), Event::Body(result)) => self.body(tx, result, out),
             // Only `ReadData` leads to a body, and it comes with the Data state.
             (state, Event::Body(_)) => state,
+            (State::Chunks { tx, received }, Event::Chunk { last, result }) => {
+                self.chunk_read(tx, received, last, result, out)
+            }
+            // Only `ReadChunk` leads to a chunk, and it comes with the Chunks state.
+            (state, Event::Chunk { .. }) => state,
             (state, Event::Committed(result)) => {
                 let reply = match result {
                     Ok(id) => Reply::queued(id.as_str()),
@@ -253,7 +286,7 @@ impl Session {
 
     /// The input ended: a last word where one is due, then the end.
     fn ended(&mut self, state: &State, end: ReadEnd, stopping: bool, out: &mut Vec<Action>) {
-        if let State::Data(_) = state {
+        if let State::Data(_) | State::Chunks { .. } = state {
             info!(
                 "{}: DATA not finished ({end:?}); message not accepted",
                 self.conn.peer
@@ -271,15 +304,28 @@ impl Session {
         out.push(Action::Close);
     }
 
-    /// A command: refused by `check` (the state stays), or carried out by `proceed`.
+    /// A command: refused by `check` (the state stays, but for BDAT), or carried out by
+    /// `proceed`. A command that leaves a BDAT transaction (RSET, EHLO) drops its chunks.
     fn command(&mut self, state: State, command: Command, out: &mut Vec<Action>) -> State {
-        match self.check(&state, &command) {
+        let chunking = matches!(state, State::Chunks { .. });
+        let next = match self.check(&state, &command) {
             Err(refusal) => {
                 self.reply(refusal, out);
-                state
+                match command {
+                    Command::Bdat { size, .. } => {
+                        out.push(Action::SkipChunk(size));
+                        chunk_refused(state)
+                    }
+                    _ => state,
+                }
             }
             Ok(()) => self.proceed(state, command, out),
+        };
+        let closing = out.iter().any(|a| matches!(a, Action::Close));
+        if chunking && !matches!(next, State::Chunks { .. }) && !closing {
+            out.push(Action::EndData);
         }
+        next
     }
 
     /// Whether the command may be carried out now: its place in the dialogue, then the rules.
@@ -288,22 +334,37 @@ impl Session {
             (State::Fresh, Command::Mail { .. }) => {
                 Err(Reply::bad_sequence("send HELO/EHLO first"))
             }
-            (State::Mail(_), Command::Mail { .. }) => {
+            (State::Mail(_) | State::Chunks { .. }, Command::Mail { .. }) => {
                 Err(Reply::bad_sequence("nested MAIL command"))
             }
             (_, Command::Mail { params, .. }) => self.check_mail(params),
             (State::Mail(tx), Command::Rcpt { to, .. }) => self.check_rcpt(tx, to),
+            (State::Chunks { .. }, Command::Rcpt { .. }) => {
+                Err(Reply::bad_sequence("RCPT after BDAT"))
+            }
             (_, Command::Rcpt { .. }) => Err(Reply::bad_sequence("need MAIL before RCPT")),
             (State::Mail(tx), Command::Data) if tx.recipients.is_empty() => {
                 Err(Reply::no_valid_recipients())
             }
             (State::Mail(_), Command::Data) => Ok(()),
+            // RFC 3030 §2: DATA and BDAT cannot be mixed in one transaction.
+            (State::Chunks { .. }, Command::Data) => Err(Reply::bad_sequence(
+                "DATA after BDAT in one transaction; send RSET",
+            )),
             (_, Command::Data) => Err(Reply::bad_sequence("need RCPT before DATA")),
+            (State::Mail(tx), Command::Bdat { .. }) if tx.recipients.is_empty() => {
+                Err(Reply::no_valid_recipients())
+            }
+            (State::Mail(_), Command::Bdat { size, .. }) => self.check_chunk(0, *size),
+            (State::Chunks { received, .. }, Command::Bdat { size, .. }) => {
+                self.check_chunk(*received, *size)
+            }
+            (_, Command::Bdat { .. }) => Err(Reply::bad_sequence("need RCPT before BDAT")),
             (state, Command::StartTls) => self.check_starttls(state),
             (State::Fresh, Command::Auth { .. }) => Err(Reply::bad_sequence("send EHLO first")),
-            (State::Mail(_), Command::Auth { .. }) => Err(Reply::bad_sequence(
-                "AUTH not allowed during a mail transaction",
-            )),
+            (State::Mail(_) | State::Chunks { .. }, Command::Auth { .. }) => Err(
+                Reply::bad_sequence("AUTH not allowed during a mail transaction"),
+            ),
             (_, Command::Auth { .. }) => auth::may_start(&self.config, &self.conn),
             _ => Ok(()),
         }
@@ -337,12 +398,22 @@ impl Session {
         }
     }
 
+    /// A BDAT chunk of `size` octets after `received`: refused when the message would pass
+    /// `max_message_size` (the octets on the wire; the loop also counts what it stores).
+    fn check_chunk(&self, received: u64, size: u64) -> Result<(), Reply> {
+        if received.saturating_add(size) > self.config.server.max_message_size {
+            Err(Reply::message_too_big())
+        } else {
+            Ok(())
+        }
+    }
+
     fn check_starttls(&self, state: &State) -> Result<(), Reply> {
         if !self.tls_available {
             Err(Reply::tls_not_available())
         } else if self.conn.tls {
             Err(Reply::already_tls())
-        } else if let State::Mail(_) = state {
+        } else if let State::Mail(_) | State::Chunks { .. } = state {
             Err(Reply::bad_sequence(
                 "STARTTLS not allowed during a mail transaction",
             ))
@@ -376,6 +447,15 @@ impl Session {
                 out.extend([Action::Reply(Reply::start_data()), Action::ReadData]);
                 return State::Data(tx);
             }
+            (State::Mail(tx), Command::Bdat { size, last }) => {
+                out.push(Action::ReadChunk { size, last });
+                return State::Chunks { tx, received: size };
+            }
+            (State::Chunks { tx, received }, Command::Bdat { size, last }) => {
+                out.push(Action::ReadChunk { size, last });
+                let received = received + size;
+                return State::Chunks { tx, received };
+            }
             (State::Fresh, Command::Rset) => (State::Fresh, Reply::ok()),
             (_, Command::Rset) => (State::Ready, Reply::ok()),
             (state, Command::Noop) => (state, Reply::ok()),
@@ -390,8 +470,8 @@ impl Session {
             (_, Command::Auth { mechanism, initial }) => {
                 return self.sasl_step(sasl::start(&mechanism, initial.as_deref()), out);
             }
-            // RCPT and DATA outside a transaction: refused by `check`.
-            (state, Command::Rcpt { .. } | Command::Data) => return state,
+            // RCPT, DATA and BDAT out of place: refused by `check`.
+            (state, Command::Rcpt { .. } | Command::Data | Command::Bdat { .. }) => return state,
         };
         self.reply(reply, out);
         next
@@ -440,6 +520,7 @@ impl Session {
             "SMTPUTF8".into(),
             "ENHANCEDSTATUSCODES".into(),
             "DSN".into(),
+            "CHUNKING".into(),
             "HELP".into(),
         ];
         if self.tls_available && !self.conn.tls {
@@ -453,16 +534,57 @@ impl Session {
 
     /// The message was read: refused for its size or its line ends, else to be committed.
     fn body(&mut self, tx: Transaction, result: DataResult, out: &mut Vec<Action>) -> State {
-        if result.too_big {
-            self.reply(Reply::message_too_big(), out);
-            out.push(Action::EndData);
-        } else if result.bare_newline && self.config.server.bare_newline == BareNewline::Reject {
-            self.reply(Reply::bare_newline_refused(), out);
-            out.push(Action::EndData);
-        } else {
-            out.push(Action::Commit(Box::new(submission(&self.conn, tx))));
+        match self.refusal(&result) {
+            Some(refusal) => {
+                self.reply(refusal, out);
+                out.push(Action::EndData);
+            }
+            None => out.push(Action::Commit(Box::new(submission(&self.conn, tx)))),
         }
         State::Ready
+    }
+
+    /// A BDAT chunk was read: the message so far may already be refused (then the rest of
+    /// the transaction is; RFC 3030 §2); else the chunk is acknowledged, or after LAST the
+    /// message is judged as a DATA one.
+    fn chunk_read(
+        &mut self,
+        tx: Transaction,
+        received: u64,
+        last: bool,
+        result: DataResult,
+        out: &mut Vec<Action>,
+    ) -> State {
+        if last {
+            return self.body(tx, result, out);
+        }
+        if let Some(refusal) = self.refusal(&result) {
+            self.reply(refusal, out);
+            out.push(Action::EndData);
+            return State::Ready;
+        }
+        self.reply(Reply::chunk_received(received), out);
+        State::Chunks { tx, received }
+    }
+
+    /// Why a message read (or its part so far) is refused: size, then line ends.
+    fn refusal(&self, result: &DataResult) -> Option<Reply> {
+        if result.too_big {
+            Some(Reply::message_too_big())
+        } else if result.bare_newline && self.config.server.bare_newline == BareNewline::Reject {
+            Some(Reply::bare_newline_refused())
+        } else {
+            None
+        }
+    }
+}
+
+/// A refused BDAT fails its transaction (RFC 3030 §2: the state is then undefined until
+/// RSET; here the transaction is gone and later BDATs are refused as out of place).
+fn chunk_refused(state: State) -> State {
+    match state {
+        State::Mail(_) | State::Chunks { .. } => State::Ready,
+        state => state,
     }
 }
 
@@ -496,6 +618,7 @@ fn submission(conn: &Connection, tx: Transaction) -> Submission {
         helo: conn.helo.clone().unwrap_or_else(|| "unknown".into()),
         client_ip: conn.peer.ip(),
         auth_user: conn.auth_user.clone(),
+        local_user: conn.local_user.clone(),
         kind: MessageKind::Mail,
     }
 }

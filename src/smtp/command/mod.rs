@@ -27,6 +27,12 @@ pub enum Command {
         params: RcptParams,
     },
     Data,
+    /// BDAT (RFC 3030): `size` octets of message follow the command line at once; `last`
+    /// when they end the message.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,

@@ -8,12 +8,13 @@ use crate::smtp::CommandError;
 use crate::smtp::address::{parse_mail_args, parse_rcpt_args};
 
 /// The verbs we know.
-const VERBS: [(&str, Verb); 13] = [
+const VERBS: [(&str, Verb); 14] = [
     ("EHLO", Verb::Ehlo),
     ("HELO", Verb::Helo),
     ("MAIL", Verb::Mail),
     ("RCPT", Verb::Rcpt),
     ("DATA", Verb::Data),
+    ("BDAT", Verb::Bdat),
     ("RSET", Verb::Rset),
     ("NOOP", Verb::Noop),
     ("QUIT", Verb::Quit),
@@ -31,6 +32,7 @@ enum Verb {
     Mail,
     Rcpt,
     Data,
+    Bdat,
     Rset,
     Noop,
     Quit,
@@ -70,6 +72,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
             Ok(Command::Rcpt { to, params })
         }
         Verb::Data => no_args(args, Command::Data),
+        Verb::Bdat => parse_bdat(args),
         Verb::Rset => no_args(args, Command::Rset),
         Verb::Quit => no_args(args, Command::Quit),
         Verb::StartTls => no_args(args, Command::StartTls),
@@ -111,6 +114,29 @@ fn one_token(args: &str, reason: &'static str) -> Result<String, CommandError> {
         return Err(CommandError::Syntax("one domain expected"));
     }
     Ok(token)
+}
+
+/// `BDAT chunk-size [LAST]` (RFC 3030 §2: `chunk-size ::= 1*DIGIT`, `end-marker ::= "LAST"`).
+fn parse_bdat(args: &str) -> Result<Command, CommandError> {
+    let mut parts = args.split(' ').filter(|p| !p.is_empty());
+    let size = parts
+        .next()
+        .ok_or(CommandError::Syntax("BDAT needs a chunk size"))?;
+    if !size.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CommandError::Syntax("BDAT chunk size must be a number"));
+    }
+    let size = size
+        .parse()
+        .map_err(|_| CommandError::Syntax("BDAT chunk size is too large"))?;
+    let last = match parts.next() {
+        None => false,
+        Some(marker) if marker.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(CommandError::Syntax("BDAT takes only LAST after the size")),
+    };
+    if parts.next().is_some() {
+        return Err(CommandError::Syntax("BDAT takes only LAST after the size"));
+    }
+    Ok(Command::Bdat { size, last })
 }
 
 /// `AUTH mechanism [initial-response]`.
@@ -162,6 +188,10 @@ mod tests {
             mechanism: mechanism.into(),
             initial: initial.map(String::from),
         }
+    }
+
+    fn bdat(size: u64, last: bool) -> Command {
+        Command::Bdat { size, last }
     }
 
     #[test]
@@ -218,6 +248,28 @@ mod tests {
             (b"DATA", Ok(Command::Data)),
             (b"data ", Ok(Command::Data)),
             (b"DATA x", Err(Syntax("no arguments allowed"))),
+            (b"BDAT 0 LAST", Ok(bdat(0, true))),
+            (b"bdat 1000 last", Ok(bdat(1000, true))),
+            (b"BDAT 18446744073709551615", Ok(bdat(u64::MAX, false))),
+            (
+                b"BDAT 18446744073709551616",
+                Err(Syntax("BDAT chunk size is too large")),
+            ),
+            (b"BDAT", Err(Syntax("BDAT needs a chunk size"))),
+            (
+                b"BDAT LAST",
+                Err(Syntax("BDAT chunk size must be a number")),
+            ),
+            (b"BDAT -1", Err(Syntax("BDAT chunk size must be a number"))),
+            (b"BDAT +1", Err(Syntax("BDAT chunk size must be a number"))),
+            (
+                b"BDAT 10 FIRST",
+                Err(Syntax("BDAT takes only LAST after the size")),
+            ),
+            (
+                b"BDAT 10 LAST x",
+                Err(Syntax("BDAT takes only LAST after the size")),
+            ),
             (b"RSET", Ok(Command::Rset)),
             (b"RSET now", Err(Syntax("no arguments allowed"))),
             (b"QUIT", Ok(Command::Quit)),

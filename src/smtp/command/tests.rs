@@ -82,6 +82,14 @@ fn commands() -> Vec<Command> {
             params: RcptParams::default(),
         },
         Command::Data,
+        Command::Bdat {
+            size: 0,
+            last: true,
+        },
+        Command::Bdat {
+            size: 65536,
+            last: false,
+        },
         Command::Rset,
         Command::Noop,
         Command::Quit,

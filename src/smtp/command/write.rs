@@ -29,6 +29,8 @@ impl fmt::Display for Command {
                 write_rcpt_params(f, params)
             }
             Command::Data => f.write_str("DATA"),
+            Command::Bdat { size, last: false } => write!(f, "BDAT {size}"),
+            Command::Bdat { size, last: true } => write!(f, "BDAT {size} LAST"),
             Command::Rset => f.write_str("RSET"),
             Command::Noop => f.write_str("NOOP"),
             Command::Quit => f.write_str("QUIT"),

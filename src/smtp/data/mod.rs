@@ -1,5 +1,6 @@
 //! The DATA stream both ways: the receiver (here), a streaming state machine from wire bytes
-//! to message content, and the sender's dot-stuffing (`stuff`).
+//! to message content, and the sender's dot-stuffing (`stuff`); the BDAT chunks' receiver
+//! (`chunk`).
 //!
 //! This is also the SMTP-smuggling defence, so the rules are exact:
 //! - The data begins at a line start. The end is exactly `CRLF . CRLF`, where the first CRLF
@@ -16,8 +17,10 @@
 //!
 //! The result never depends on how the stream is split into `feed` calls.
 
+mod chunk;
 mod stuff;
 
+pub use chunk::ChunkReceiver;
 pub use stuff::dot_stuff;
 
 /// Where the receiver stands between two bytes.

@@ -31,6 +31,7 @@ fn sample() -> Envelope {
         client_ip: "::1".parse().unwrap(),
         helo: "laptop with space".into(),
         auth_user: Some("alice".into()),
+        local_user: None,
         size: 2048,
         params: MailParams {
             size: Some(2000),
@@ -61,7 +62,7 @@ fn round_trips() {
     assert_eq!(parse(&text), Ok(env.clone()));
     let null = Envelope {
         sender: ReversePath::Null,
-        ..env
+        ..env.clone()
     };
     assert_eq!(parse(&render(&null)), Ok(null.clone()));
     let held = Envelope {
@@ -75,7 +76,28 @@ fn round_trips() {
         ..null
     };
     assert!(render(&bounce).contains("\nkind bounce\n"));
-    assert_eq!(parse(&render(&bounce)), Ok(bounce));
+    assert_eq!(parse(&render(&bounce)), Ok(bounce.clone()));
+    // A local user: with a name (encoded), without one, and none.
+    let named = Envelope {
+        local_user: Some(LocalUser {
+            uid: 1000,
+            name: Some("al ice".into()),
+        }),
+        ..env
+    };
+    assert!(render(&named).contains("\nauth alice\nuser 1000 al%20ice\n"));
+    assert_eq!(parse(&render(&named)), Ok(named));
+    let nameless = Envelope {
+        local_user: Some(LocalUser {
+            uid: 65534,
+            name: None,
+        }),
+        ..bounce.clone()
+    };
+    assert!(render(&nameless).contains("\nuser 65534\n"));
+    assert_eq!(parse(&render(&nameless)), Ok(nameless));
+    assert!(!render(&bounce).contains("\nuser "));
+    assert!(parse(&render(&bounce).replace("\nsize ", "\nuser x\nsize ")).is_err());
 }
 
 /// `text` with the recipient field `old` (`key=value`) given another value, read.

@@ -4,6 +4,8 @@
 use super::*;
 use std::path::Path;
 
+mod chunking;
+
 const REMOTE: &str = "192.0.2.7:1025";
 const LOCAL: &str = "127.0.0.1:1025";
 const QUEUE_ID: &str = "0123456789ABCDEF";
@@ -27,12 +29,25 @@ enum Input {
     Pipelined(usize),
     TlsStarted,
     TlsFailed,
-    Body { too_big: bool, bare_newline: bool },
+    Body {
+        too_big: bool,
+        bare_newline: bool,
+    },
+    /// A BDAT chunk read; the message so far.
+    Chunk {
+        last: bool,
+        too_big: bool,
+        bare_newline: bool,
+    },
     Stored,
     StoreFailed,
     Looped,
-    DataOver { stopping: bool },
-    Closed { stopping: bool },
+    DataOver {
+        stopping: bool,
+    },
+    Closed {
+        stopping: bool,
+    },
     TimedOut,
 }
 
@@ -52,6 +67,18 @@ impl Input {
                 bare_newline: *bare_newline,
                 size: 100,
             }),
+            &Input::Chunk {
+                last,
+                too_big,
+                bare_newline,
+            } => Event::Chunk {
+                last,
+                result: DataResult {
+                    too_big,
+                    bare_newline,
+                    size: 100,
+                },
+            },
             Input::Stored => Event::Committed(Ok(MessageId::parse(QUEUE_ID).unwrap())),
             Input::StoreFailed => {
                 Event::Committed(Err(IntakeError::Store(std::io::Error::other("disk full"))))
@@ -107,6 +134,9 @@ fn render(actions: &[Action]) -> Vec<String> {
     let name = |a: &Action| match a {
         Action::Reply(r) => r.one_line(),
         Action::ReadData => "read data".into(),
+        Action::ReadChunk { size, last: false } => format!("read chunk {size}"),
+        Action::ReadChunk { size, last: true } => format!("read chunk {size} last"),
+        Action::SkipChunk(size) => format!("skip {size}"),
         Action::CheckPipelining => "check pipelining".into(),
         Action::StartTls => "start tls".into(),
         Action::Commit(_) => "commit".into(),
@@ -191,7 +221,7 @@ fn ehlo_offers_what_the_config_and_the_connection_allow() {
             REMOTE,
             false,
             false,
-            &["ENHANCEDSTATUSCODES", "DSN", "HELP"],
+            &["ENHANCEDSTATUSCODES", "DSN", "CHUNKING", "HELP"],
             &[],
         ),
         (
@@ -771,6 +801,7 @@ fn protocol_names_follow_rfc_3848_and_6531() {
         esmtp: false,
         relay_allowed: true,
         auth_user: None,
+        local_user: None,
         tls: false,
         errors: 0,
     };

@@ -1,0 +1,105 @@
+//! `qksmtp send` for a user who cannot write the spool: the message goes to the running
+//! server through its local socket (`server::local`, `submit.sock` in the spool folder), in
+//! one pipelined SMTP exchange (MAIL, RCPT..., `BDAT n LAST` with the message, QUIT). The
+//! server knows the user from the system and records it.
+
+use crate::cli::sendmail::{EX_DATAERR, EX_TEMPFAIL};
+use crate::intake::Submission;
+use crate::smtp::command::Command;
+use crate::smtp::reply::Reply;
+use crate::smtp::reply_parser::ReplyParser;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Hands the message to the server on the spool `dir`. The queue ID it gave, or the exit code
+/// (sysexits) and the one line to print.
+pub fn through_server(
+    dir: &Path,
+    sub: &Submission,
+    content: &[u8],
+) -> Result<String, (u8, String)> {
+    let path = crate::server::local::socket_path(dir);
+    let mut stream = UnixStream::connect(&path).map_err(|e| {
+        (
+            EX_TEMPFAIL,
+            format!(
+                "this user cannot write the spool {} and no qksmtp server answers on {} ({e}); start the server, then try again",
+                dir.display(),
+                path.display()
+            ),
+        )
+    })?;
+    let wire = exchange(sub, content);
+    let broken = |e: std::io::Error| (EX_TEMPFAIL, format!("the server went away: {e}"));
+    stream.write_all(&wire).map_err(broken)?;
+    let mut replies = Replies {
+        stream,
+        parser: ReplyParser::new(),
+    };
+    // Greeting, EHLO, MAIL, each RCPT, BDAT; QUIT's answer is not waited for.
+    let expected = 4 + sub.recipients.len();
+    let mut last = None;
+    for _ in 0..expected {
+        let reply = replies.next().map_err(broken)?;
+        if !(200..300).contains(&reply.code) {
+            let code = if reply.code >= 500 {
+                EX_DATAERR
+            } else {
+                EX_TEMPFAIL
+            };
+            return Err((code, format!("the server refused: {}", reply.one_line())));
+        }
+        last = Some(reply);
+    }
+    let last = last.map(|r| r.one_line()).unwrap_or_default();
+    Ok(last.rsplit(' ').next().unwrap_or_default().to_string())
+}
+
+/// The whole exchange as the client writes it, in one piece (the server offers PIPELINING).
+fn exchange(sub: &Submission, content: &[u8]) -> Vec<u8> {
+    let mut wire = Command::Ehlo("localhost".into()).line();
+    wire.push_str(
+        &Command::Mail {
+            from: sub.sender.clone(),
+            params: sub.params.clone(),
+        }
+        .line(),
+    );
+    for r in &sub.recipients {
+        let to = Command::Rcpt {
+            to: r.address.clone(),
+            params: Default::default(),
+        };
+        wire.push_str(&to.line());
+    }
+    let size = content.len() as u64;
+    wire.push_str(&Command::Bdat { size, last: true }.line());
+    let mut wire = wire.into_bytes();
+    wire.extend_from_slice(content);
+    wire.extend_from_slice(Command::Quit.line().as_bytes());
+    wire
+}
+
+/// The replies read from the socket, one at a time.
+struct Replies {
+    stream: UnixStream,
+    parser: ReplyParser,
+}
+
+impl Replies {
+    fn next(&mut self) -> std::io::Result<Reply> {
+        loop {
+            match self.parser.next_reply() {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => self.parser.feed(&buf[..n]),
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Any local user can send: `qksmtp send` run as `nobody` (who cannot write the spool) goes
+//! through the server's `submit.sock`, and the server records who sent it; with the server
+//! stopped it says so in one line and exits 75 (EX_TEMPFAIL) for cron and PHP to retry.
+//! Needs root (as CI runs) to switch to `nobody` with setpriv.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// `qksmtp send ARGS --config DIR/qksmtp.ini` as the user nobody; (exit code, stderr).
+fn send_as_nobody(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            BIN,
+            "send",
+        ])
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("qksmtp.ini"));
+    let out = run_with_stdin(&mut command, stdin);
+    let code = out.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+#[test]
+fn nobody_sends_through_the_server_which_records_who_it_was() {
+    if !is_root() {
+        eprintln!("skipped: switching to nobody needs root");
+        return;
+    }
+    let server = Server::start("local-user", &base_ini("", ""));
+    let socket = server.spool().join("submit.sock");
+    assert!(socket.exists(), "no {}", socket.display());
+    let args = ["-v", "-f", "script@example.test", "bob@example.test"];
+    let (code, err) = send_as_nobody(server.dir.path(), &args, "Subject: from nobody\n\nhi\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("queued as "), "{err}");
+    let envs = server.spool_files("env");
+    assert_eq!(envs.len(), 1);
+    let env = std::fs::read_to_string(&envs[0]).unwrap();
+    assert!(env.contains("\nuser 65534 nobody\n"), "{env}");
+    let msg = std::fs::read_to_string(&server.spool_files("msg")[0]).unwrap();
+    assert!(
+        msg.contains("\r\n\t(from userid 65534 nobody)\r\n"),
+        "{msg}"
+    );
+    assert!(msg.ends_with("Subject: from nobody\r\n\r\nhi\r\n"), "{msg}");
+
+    // Stopped: the socket is gone; one clear line, exit 75, nothing stored.
+    let (status, dir) = server.terminate();
+    assert!(status.success());
+    assert!(!socket.exists());
+    let (code, err) = send_as_nobody(dir.path(), &["bob@example.test"], "Subject: x\n\nx\n");
+    assert_eq!(code, 75, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no qksmtp server answers"), "{err}");
+    assert_eq!(spool_files(&dir.path().join("spool"), "msg").len(), 1);
+}
