@@ -49,7 +49,6 @@ impl Engine {
         let (job_tx, job_rx) = bounded::<Job>(workers_n);
         let (events_tx, events_rx) = unbounded::<Event>();
         let ctx = Arc::new(WorkerContext {
-            config: config.clone(),
             spool: intake.spool().clone(),
             resolver: Arc::new(resolver),
             dialer: Arc::new(Network),

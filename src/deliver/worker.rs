@@ -5,7 +5,7 @@
 use super::connections::{Connections, Open};
 use super::route::{self, Target};
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
-use crate::config::{Config, Live};
+use crate::config::Config;
 use crate::dns::Lookup;
 use crate::outcome::Outcome;
 use crate::queue::policy::{self, Dest};
@@ -18,9 +18,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What every worker shares. The settings come with each job (`Job::config`).
 pub struct WorkerContext {
-    /// The live settings: a job takes those in force when it starts and keeps them.
-    pub config: Live,
     pub spool: Arc<Spool>,
     /// The DNS (the real resolver, or a table in tests).
     pub resolver: Arc<dyn Lookup>,
@@ -34,11 +33,11 @@ pub struct WorkerContext {
 /// the destination when there is one; parks its connection afterwards unless it has carried
 /// `max_continuous` messages (then the report asks the scheduler for the pause).
 pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
-    let config = ctx.config.get();
-    let max_continuous = policy::limits(&config, &job.dest).max_continuous;
-    let (mut open, reused) = match ctx.connections.take(&job.dest) {
+    let config = &job.config;
+    let max_continuous = policy::limits(config, &job.dest).max_continuous;
+    let (mut open, reused) = match ctx.connections.take(&job.dest, config) {
         Some(open) => (open, true),
-        None => match open_new(&job.dest, &config, ctx) {
+        None => match open_new(&job.dest, config, ctx) {
             Ok(open) => (open, false),
             Err((record, outcome)) => return everyone(job, &record, &outcome),
         },
@@ -95,14 +94,18 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
 }
 
 /// DNS (or the fixed route) and a new connection to the first server that answers.
-fn open_new(dest: &Dest, config: &Config, ctx: &WorkerContext) -> Result<Open, (Record, Outcome)> {
+fn open_new(
+    dest: &Dest,
+    config: &Arc<Config>,
+    ctx: &WorkerContext,
+) -> Result<Open, (Record, Outcome)> {
     let mut record = Record::new();
     let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
         Ok(t) => t,
         Err(outcome) => return Err((record, outcome)),
     };
     match connect_first(&targets, &*ctx.resolver, &*ctx.dialer, &mut record) {
-        Ok((client, route)) => Ok(Open::new(client, route, record)),
+        Ok((client, route)) => Ok(Open::new(client, route, record, config.clone())),
         Err(outcome) => Err((record, outcome)),
     }
 }

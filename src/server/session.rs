@@ -14,6 +14,7 @@ use crate::smtp::data::{DataReceiver, Feed};
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
+use native_tls::TlsAcceptor;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
@@ -29,12 +30,13 @@ const COMMAND_CHUNK: usize = 4 * 1024;
 /// it fails the session just ends.
 pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
     let config = ctx.config.get();
+    let tls = ctx.tls();
     let _ = stream.set_read_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_write_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_nodelay(true);
     let mut stream = Stream::Plain(stream);
     if implicit_tls {
-        let handshake = match &ctx.tls {
+        let handshake = match &tls {
             Some(acceptor) => stream.start_tls(acceptor, config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
@@ -43,7 +45,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
             return;
         }
     }
-    let session = Session::new(config.clone(), peer, implicit_tls, ctx.tls.is_some());
+    let session = Session::new(config.clone(), peer, implicit_tls, tls.is_some());
     let mut wire = Wire::new(stream, config.server.idle_timeout);
     debug!("session {} from {peer}", seat.key());
     wire.reply(&session.greeting());
@@ -51,6 +53,7 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
         ctx: &ctx,
         seat: &seat,
         config,
+        tls,
         wire,
         session,
         content: Vec::new(),
@@ -69,6 +72,8 @@ struct Driver<'a> {
     ctx: &'a Context,
     seat: &'a Seat,
     config: Arc<Config>,
+    /// The certificate in force when the session started (for STARTTLS).
+    tls: Option<Arc<TlsAcceptor>>,
     wire: Wire,
     session: Session,
     /// The message being received (between `ReadData` and `EndData`).
@@ -141,7 +146,7 @@ impl Driver<'_> {
                 if self.wire.flush().is_err() {
                     return ControlFlow::Break(());
                 }
-                let Some(acceptor) = &self.ctx.tls else {
+                let Some(acceptor) = &self.tls else {
                     return ControlFlow::Break(());
                 };
                 match self.wire.start_tls(acceptor) {
