@@ -61,7 +61,11 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     driver.dialogue();
     let mut wire = driver.wire;
     // Free the place before the last reply goes out: a client that reconnects as soon as it
-    // reads 221 must find it free.
+    // reads 221 must find it free. Not when stopping: the server waits for the seats only,
+    // and would exit before the 421 went out.
+    if ctx.stopping.load(Ordering::SeqCst) {
+        let _ = wire.flush();
+    }
     drop(seat);
     let _ = wire.flush();
     debug!("session from {peer} ended");
