@@ -85,6 +85,16 @@ impl Engine {
         self.events.clone()
     }
 
+    /// Delivery jobs running now (0 when the scheduler does not answer at once).
+    pub fn in_flight(&self) -> usize {
+        let (tx, rx) = bounded(1);
+        if self.events.send(Event::Snapshot(0, tx)).is_err() {
+            return 0;
+        }
+        rx.recv_timeout(Duration::from_secs(2))
+            .map_or(0, |s| s.in_flight)
+    }
+
     /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
     /// the rest are abandoned (their recipients stay pending in the spool).
     pub fn stop(self, grace: Duration) {
