@@ -46,7 +46,6 @@ impl Engine {
         let (job_tx, job_rx) = bounded::<Job>(workers_n);
         let (events_tx, events_rx) = unbounded::<Event>();
         let ctx = Arc::new(WorkerContext {
-            config: config.clone(),
             spool: intake.spool().clone(),
             resolver: Arc::new(resolver),
             dialer: Arc::new(Network),
@@ -85,6 +84,16 @@ impl Engine {
     /// A handle to send orders (retry, delete, flush).
     pub fn events(&self) -> Sender<Event> {
         self.events.clone()
+    }
+
+    /// Delivery jobs running now (0 when the scheduler does not answer at once).
+    pub fn in_flight(&self) -> usize {
+        let (tx, rx) = bounded(1);
+        if self.events.send(Event::Snapshot(0, tx)).is_err() {
+            return 0;
+        }
+        rx.recv_timeout(Duration::from_secs(2))
+            .map_or(0, |s| s.in_flight)
     }
 
     /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),

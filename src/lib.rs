@@ -5,6 +5,8 @@
 //! and `dns`); results are reported (`report`, `bounce`) and shown (`status`). Shared below
 //! them: `config`, `smtp` (the protocol both sides speak), `transcript` (the step record),
 //! `outcome` (what a result means), `time`, `human`, `access`, `password`, `console`.
+//! Around the running server: `signals` (stop, reload) and `reload` (a re-read INI put in
+//! force).
 
 pub mod access;
 pub mod bounce;
@@ -23,8 +25,10 @@ pub mod intake;
 pub mod outcome;
 pub mod password;
 pub mod queue;
+pub mod reload;
 pub mod report;
 pub mod server;
+pub mod signals;
 pub mod smtp;
 pub mod spool;
 pub mod status;

@@ -7,6 +7,7 @@ use qksmtp::cli::commands::Order;
 use qksmtp::config::{self, Config, DEFAULT_INI, Live, load::ConfigError};
 use qksmtp::engine::Engine;
 use qksmtp::intake::Intake;
+use qksmtp::reload::{self, Control};
 use qksmtp::server::Server;
 use qksmtp::spool::id::MessageId;
 use qksmtp::spool::{Listing, Spool};
@@ -16,6 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const INI_NAME: &str = "qksmtp.ini";
+#[cfg(unix)]
+const RELOAD_HINT: &str = ", SIGHUP or `qksmtp reload` re-reads the settings";
+#[cfg(not(unix))]
+const RELOAD_HINT: &str = ", `qksmtp reload` re-reads the settings";
 /// How long a stopping server lets sessions in DATA finish.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::Check => with_config(explicit, false, check),
         Command::Queue => with_config(explicit, false, |c, w| order(c, w, Order::Queue)),
         Command::Flush => with_config(explicit, false, |c, w| order(c, w, Order::Flush)),
+        Command::Reload => reload_running(explicit),
         Command::Show(id) => by_id(explicit, &id, Order::Show),
         Command::Retry(id) => by_id(explicit, &id, Order::Retry),
         Command::Delete(id) => by_id(explicit, &id, Order::Delete),
@@ -112,23 +118,55 @@ fn with_config(
     create: bool,
     then: impl FnOnce(Config, Vec<ConfigError>) -> ExitCode,
 ) -> ExitCode {
-    let path = match locate(explicit, create) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("qksmtp: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match config::load::load(&path) {
+    with_loaded(explicit, create, |path, loaded| match loaded {
         Ok((config, warnings)) => then(config, warnings),
         Err(errors) => {
-            eprintln!("qksmtp: {} has {} error(s):", path.display(), errors.len());
-            for e in &errors {
-                eprintln!("{}: {e}", path.display());
-            }
+            print_errors(path, &errors);
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// Loaded settings and their warnings, or every error.
+type Loaded = Result<(Config, Vec<ConfigError>), Vec<ConfigError>>;
+
+/// Finds the INI (see `with_config`) and hands its path and what loading it gave to `then`;
+/// no INI found is exit code 1.
+fn with_loaded(
+    explicit: Option<PathBuf>,
+    create: bool,
+    then: impl FnOnce(&Path, Loaded) -> ExitCode,
+) -> ExitCode {
+    match locate(explicit, create) {
+        Ok(path) => then(&path, config::load::load(&path)),
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+fn print_errors(path: &Path, errors: &[ConfigError]) {
+    eprintln!("qksmtp: {} has {} error(s):", path.display(), errors.len());
+    for e in errors {
+        eprintln!("{}: {e}", path.display());
+    }
+}
+
+/// `qksmtp reload`. With errors in the INI, the server is still asked when its spool can be
+/// told (it then answers with the errors it finds, and logs them); else they are printed here.
+fn reload_running(explicit: Option<PathBuf>) -> ExitCode {
+    use qksmtp::cli::reload;
+    with_loaded(explicit, false, |path, loaded| match loaded {
+        Ok((config, _)) => ExitCode::from(reload::run(&config)),
+        Err(errors) => match reload::without_faulty_lines(path, &errors) {
+            Some(config) => ExitCode::from(reload::run(&config)),
+            None => {
+                print_errors(path, &errors);
+                ExitCode::from(1)
+            }
+        },
+    })
 }
 
 /// `--config FILE`, else ./qksmtp.ini, else qksmtp.ini beside the program; with `create`,
@@ -225,17 +263,22 @@ fn order(config: Config, warnings: Vec<ConfigError>, order: Order) -> ExitCode {
     ExitCode::from(qksmtp::cli::commands::run(&config, order))
 }
 
-fn init_logging(level: log::LevelFilter) {
+/// Starts the log at `level`; returns whether `log_level` rules it (a reload may change it),
+/// which it does unless `RUST_LOG` is set.
+fn init_logging(level: log::LevelFilter) -> bool {
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(level);
-    if let Ok(spec) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&spec);
-    }
-    builder.init();
+    let Ok(spec) = std::env::var("RUST_LOG") else {
+        // Everything passes the logger; the level in force is log's maximum, set below.
+        builder.filter_level(log::LevelFilter::Trace).init();
+        log::set_max_level(level);
+        return true;
+    };
+    builder.filter_level(level).parse_filters(&spec).init();
+    false
 }
 
 fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
-    init_logging(config.server.log_level);
+    let log_level_from_ini = init_logging(config.server.log_level);
     print_warnings(&warnings);
     let live = Live::new(config);
     let config = live.get();
@@ -249,11 +292,9 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-    if let Err(e) = ctrlc::set_handler(move || {
-        let _ = stop_tx.try_send(());
-    }) {
-        eprintln!("qksmtp: cannot install the Ctrl-C handler: {e}");
+    let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
+    if let Err(e) = qksmtp::signals::install(control_tx.clone()) {
+        eprintln!("qksmtp: {e}");
     }
     let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
     let intake = Intake::new(spool.clone(), live.clone(), Some(commit_tx));
@@ -266,7 +307,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     };
     qksmtp::server::open_files::raise_for(&config);
     let spool_for_status = spool.clone();
-    let server = match Server::start(live.clone(), intake) {
+    let mut server = match Server::start(live.clone(), intake) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {}", e.message);
@@ -283,8 +324,7 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         config.path.display()
     );
     for bound in server.bound() {
-        let kind = if bound.implicit_tls { "smtps" } else { "smtp" };
-        println!("qksmtp: listening on {} ({kind})", bound.addr);
+        println!("qksmtp: listening on {bound}");
     }
     for failure in server.unbound() {
         eprintln!("qksmtp: warning: {failure}");
@@ -297,10 +337,18 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
         engine.stop(STOP_GRACE);
         return ExitCode::from(1);
     }
-    let status = qksmtp::status::start_page(&live, spool_for_status, engine.events());
-    println!("qksmtp: ready; Ctrl-C stops");
-    let _ = stop_rx.recv();
-    println!("qksmtp: stopping");
+    let status = qksmtp::status::start_page(&live, spool_for_status, engine.events(), control_tx);
+    println!("qksmtp: ready; Ctrl-C stops{RELOAD_HINT}");
+    until_stopped(&control_rx, &live, &mut server, log_level_from_ini);
+    println!(
+        "qksmtp: stopping: waiting for {} open session(s) (idle ones end now, one receiving a \
+         message gets up to {}s) and {} delivery job(s) in flight (up to {}s); Ctrl-C again \
+         stops at once, losing no accepted message",
+        server.sessions(),
+        STOP_GRACE.as_secs(),
+        engine.in_flight(),
+        STOP_GRACE.as_secs()
+    );
     if let Some(page) = status {
         qksmtp::spool::lock::StatusFile::remove(&config.server.spool_dir);
         page.stop();
@@ -309,6 +357,27 @@ fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
     engine.stop(STOP_GRACE);
     println!("qksmtp: stopped");
     ExitCode::SUCCESS
+}
+
+/// Carries out reloads until told to stop.
+fn until_stopped(
+    control: &crossbeam_channel::Receiver<Control>,
+    live: &Live,
+    server: &mut Server,
+    log_level_from_ini: bool,
+) {
+    for order in control.iter() {
+        match order {
+            Control::Stop => return,
+            Control::Reload(answer) => {
+                let said = reload::reload(live, server, log_level_from_ini);
+                said.log();
+                if let Some(to) = answer {
+                    let _ = to.send(said);
+                }
+            }
+        }
+    }
 }
 
 /// Takes the spool's lock (waiting a little for a command that holds it); `None` (after

@@ -17,6 +17,8 @@ pub enum Command {
     Show(String),
     /// Try every waiting recipient now.
     Flush,
+    /// The running server re-reads its INI.
+    Reload,
     /// Try a message's waiting recipients now.
     Retry(String),
     /// Remove a message from the queue.
@@ -71,6 +73,7 @@ Usage:
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
   qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
   qksmtp flush                     try every waiting message now
+  qksmtp reload                    the running server re-reads qksmtp.ini, says what changed
   qksmtp retry ID                  try this message's waiting recipients now
   qksmtp delete ID                 remove a message from the queue
   qksmtp hold ID | release ID      keep a message from being tried / let it go again
@@ -84,8 +87,8 @@ Usage:
                                    its [dkim:...] section and the DNS TXT record to publish
   qksmtp --help | --version
 
-With the server running, queue/show/flush/retry/delete/hold/release go through its status
-API (status_listen); with it stopped they act on the spool directly. Exit codes: 0 done,
+With the server running, queue/show/flush/retry/delete/hold/release/reload go through its
+status API (status_listen); with it stopped they act on the spool directly. Exit codes: 0 done,
 1 not found or refused, 2 usage (send: sysexits.h codes).
 
 The INI is FILE, else qksmtp.ini in the current folder, else beside the program.
@@ -225,6 +228,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "queue" => Command::Queue,
             "show" => Command::Show(args.next().ok_or("show needs a message ID")?),
             "flush" => Command::Flush,
+            "reload" => Command::Reload,
             "retry" => Command::Retry(args.next().ok_or("retry needs a message ID")?),
             "delete" => Command::Delete(args.next().ok_or("delete needs a message ID")?),
             "hold" => Command::Hold(args.next().ok_or("hold needs a message ID")?),

@@ -1,13 +1,16 @@
 //! Open SMTP connections kept between jobs: after a job, a worker parks its connection here
 //! (per destination, for a couple of seconds) so the next job to the same destination skips
 //! connect, greeting, EHLO and STARTTLS. A connection carries at most `max_continuous`
-//! messages in a row; the worker counts them in `Open::sent`.
+//! messages in a row; the worker counts them in `Open::sent`. A connection serves only jobs
+//! under the settings it was opened with: after a reload that changed them (a domain's `mx`,
+//! a relay's host), the next job opens a new one.
 
 use crate::client::Client;
+use crate::config::Config;
 use crate::queue::policy::Dest;
 use crate::transcript::Record;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a parked connection may wait for its next job.
@@ -24,17 +27,26 @@ pub struct Open {
     pub sent: u32,
     /// Parked since (set by `park`).
     since: Instant,
+    /// The settings it was opened under.
+    under: Arc<Config>,
 }
 
 impl Open {
-    pub fn new(client: Client, route: String, record: Record) -> Open {
+    pub fn new(client: Client, route: String, record: Record, under: Arc<Config>) -> Open {
         Open {
             client,
             route,
             record,
             sent: 0,
             since: Instant::now(),
+            under,
         }
+    }
+
+    /// Opened under `config` (the same settings, or equal ones after a reload that changed
+    /// nothing).
+    fn serves(&self, config: &Arc<Config>) -> bool {
+        Arc::ptr_eq(&self.under, config) || *self.under == **config
     }
 }
 
@@ -44,15 +56,19 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// A parked connection to `dest` that is still fresh, if any (stale ones are closed).
-    pub fn take(&self, dest: &Dest) -> Option<Open> {
+    /// A parked connection to `dest` that is still fresh and was opened under `config`, if
+    /// any (stale ones and those opened under other settings are closed).
+    pub fn take(&self, dest: &Dest, config: &Arc<Config>) -> Option<Open> {
         let (fresh, stale) = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             let list = parked.get_mut(dest)?;
             let mut fresh = None;
             let mut stale = Vec::new();
             while let Some(open) = list.pop() {
-                if open.since.elapsed() < IDLE_LIMIT && open.client.is_usable() {
+                if open.since.elapsed() < IDLE_LIMIT
+                    && open.client.is_usable()
+                    && open.serves(config)
+                {
                     fresh = Some(open);
                     break;
                 }

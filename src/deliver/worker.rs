@@ -5,7 +5,7 @@
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
-use crate::config::{Config, Live};
+use crate::config::Config;
 use crate::dns::Lookup;
 use crate::outcome::{self, Outcome};
 use crate::queue::policy::{self, Dest};
@@ -19,9 +19,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What every worker shares. The settings come with each job (`Job::config`).
 pub struct WorkerContext {
-    /// The live settings: a job takes those in force when it starts and keeps them.
-    pub config: Live,
     pub spool: Arc<Spool>,
     /// The DNS (the real resolver, or a table in tests).
     pub resolver: Arc<dyn Lookup>,
@@ -36,12 +35,12 @@ pub struct WorkerContext {
 /// connection afterwards unless it has carried `max_continuous` messages (then the report
 /// asks the scheduler for the pause).
 pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
-    let config = ctx.config.get();
-    let limits = policy::limits(&config, &job.dest);
+    let config = &job.config;
+    let limits = policy::limits(config, &job.dest);
     let mut prefix = Record::new();
-    let open = match parked(&job.dest, ctx, &mut prefix) {
+    let open = match parked(&job.dest, config, ctx, &mut prefix) {
         Some(open) => open,
-        None => match open_new(&job.dest, &config, ctx) {
+        None => match open_new(&job.dest, config, ctx) {
             Ok(open) => open,
             Err((record, outcome)) => {
                 prefix.steps.extend(record.steps);
@@ -58,7 +57,7 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
             .is_some_and(|o| o.client.is_usable() && o.sent < limits.max_continuous);
         messages.push(if room {
             let each = limits.max_rcpt_per_transaction as usize;
-            one_message(jm, &mut slot, &job.dest, &config, ctx, each, record)
+            one_message(jm, &mut slot, &job.dest, config, ctx, each, record)
         } else {
             not_tried(jm)
         });
@@ -82,8 +81,13 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
 
 /// A parked connection the server has not closed meanwhile; one it closed (EOF, or a `421
 /// 4.4.2 idle timeout` waiting) is dropped, and the record of the next message says so.
-fn parked(dest: &Dest, ctx: &WorkerContext, record: &mut Record) -> Option<Open> {
-    let mut open = ctx.connections.take(dest)?;
+fn parked(
+    dest: &Dest,
+    config: &Arc<Config>,
+    ctx: &WorkerContext,
+    record: &mut Record,
+) -> Option<Open> {
+    let mut open = ctx.connections.take(dest, config)?;
     match open.client.check_idle() {
         Ok(()) => Some(open),
         Err(why) => {
@@ -117,7 +121,7 @@ fn one_message(
     jm: &JobMessage,
     slot: &mut Option<Open>,
     dest: &Dest,
-    config: &Config,
+    config: &Arc<Config>,
     ctx: &WorkerContext,
     each: usize,
     mut record: Record,
@@ -209,7 +213,11 @@ fn spool_failure(jm: &JobMessage, e: &dyn std::fmt::Display, record: Record) -> 
 }
 
 /// DNS (or the fixed route) and a new connection to the first server that answers.
-fn open_new(dest: &Dest, config: &Config, ctx: &WorkerContext) -> Result<Open, (Record, Outcome)> {
+fn open_new(
+    dest: &Dest,
+    config: &Arc<Config>,
+    ctx: &WorkerContext,
+) -> Result<Open, (Record, Outcome)> {
     let mut record = Record::new();
     let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
         Ok(t) => t,
@@ -217,7 +225,7 @@ fn open_new(dest: &Dest, config: &Config, ctx: &WorkerContext) -> Result<Open, (
     };
     let myself = Myself::of(config, dest);
     match connect_first(&targets, &myself, &*ctx.resolver, &*ctx.dialer, &mut record) {
-        Ok((client, route)) => Ok(Open::new(client, route, record)),
+        Ok((client, route)) => Ok(Open::new(client, route, record, config.clone())),
         Err(outcome) => Err((record, outcome)),
     }
 }

@@ -2,7 +2,7 @@
 //! the domain's servers, then the relays in file order), its limits, and what an attempt's
 //! outcome does to it (delivered, retry at a time, or failed for good and why).
 
-use crate::config::Config;
+use crate::config::{Config, DomainRule};
 use crate::outcome::{GiveUp, Outcome, Verdict};
 use crate::smtp::Notify;
 use crate::spool::envelope::{MessageKind, Recipient};
@@ -61,32 +61,35 @@ pub fn attempt_label(config: &Config, r: &Recipient, dest: &Dest) -> String {
 }
 
 pub fn limits(config: &Config, dest: &Dest) -> Limits {
-    match dest {
-        Dest::Direct(domain) => {
-            let rule = config.rule_for(domain);
-            Limits {
-                max_connections: rule.max_connections.max(1),
-                max_continuous: rule.max_continuous.max(1),
-                continuous_delay: rule.continuous_delay,
-                retry_delay: rule.retry_delay,
-                retry_backoff: rule.retry_backoff,
-                max_retry_delay: rule.max_retry_delay,
-                max_rcpt_per_transaction: rule.max_rcpt_per_transaction.max(1),
-            }
-        }
-        Dest::Relay(i) => {
-            let relay = &config.relays[*i];
-            let base = &config.default_rule;
-            Limits {
-                max_connections: relay.max_connections.max(1),
-                max_continuous: relay.max_continuous.max(1),
-                continuous_delay: relay.continuous_delay,
-                retry_delay: relay.retry_delay,
-                retry_backoff: base.retry_backoff,
-                max_retry_delay: base.max_retry_delay.max(relay.retry_delay),
-                max_rcpt_per_transaction: relay.max_rcpt_per_transaction.max(1),
-            }
-        }
+    let relay = match dest {
+        Dest::Direct(domain) => return rule_limits(config.rule_for(domain)),
+        Dest::Relay(i) => config.relays.get(*i),
+    };
+    // A job to a relay that a reload removed ends under the default rule's limits.
+    let Some(relay) = relay else {
+        return rule_limits(&config.default_rule);
+    };
+    let base = &config.default_rule;
+    Limits {
+        max_connections: relay.max_connections.max(1),
+        max_continuous: relay.max_continuous.max(1),
+        continuous_delay: relay.continuous_delay,
+        retry_delay: relay.retry_delay,
+        retry_backoff: base.retry_backoff,
+        max_retry_delay: base.max_retry_delay.max(relay.retry_delay),
+        max_rcpt_per_transaction: relay.max_rcpt_per_transaction.max(1),
+    }
+}
+
+fn rule_limits(rule: &DomainRule) -> Limits {
+    Limits {
+        max_connections: rule.max_connections.max(1),
+        max_continuous: rule.max_continuous.max(1),
+        continuous_delay: rule.continuous_delay,
+        retry_delay: rule.retry_delay,
+        retry_backoff: rule.retry_backoff,
+        max_retry_delay: rule.max_retry_delay,
+        max_rcpt_per_transaction: rule.max_rcpt_per_transaction.max(1),
     }
 }
 

@@ -92,8 +92,29 @@ struct JobInfo {
 impl Scheduler {
     /// Puts new settings in force for every decision from now on (a reload); what is queued,
     /// its retry times and attempt counts stay as they are.
+    /// Recipients already waiting for a destination's room are routed again under the new
+    /// rules (a relay may be gone, a domain may now go through one), and the delay notices
+    /// are timed again from `delay_warning`.
     pub fn set_config(&mut self, config: Arc<Config>) {
+        if Arc::ptr_eq(&self.config, &config) {
+            return;
+        }
         self.config = config;
+        self.rotation.clear();
+        for (_, queue) in self.ready.drain() {
+            for (id, i) in queue {
+                // Due already: the next `promote` routes them again, before anything else.
+                self.waiting.insert((Timestamp(0), id, i));
+            }
+        }
+        self.warnings.clear();
+        for (id, msg) in &self.messages {
+            for i in 0..msg.env.recipients.len() {
+                if let Some(at) = notices::warn_at(&self.config, &msg.env, i) {
+                    self.warnings.insert((at, id.clone(), i));
+                }
+            }
+        }
     }
 
     pub fn new(config: Arc<Config>, workers: usize) -> Scheduler {
@@ -348,6 +369,7 @@ impl Scheduler {
             id: job_id,
             dest: dest.clone(),
             messages,
+            config: self.config.clone(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! Listening sockets: binding with an explanation when it fails, and the accept loop that
 //! applies the access rules and session limits before a session thread starts.
 
-use super::registry::Refusal;
+use super::registry::{Limits, Refusal};
 use super::{Context, session};
 use crate::access;
 use crate::smtp::reply::Reply;
@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -45,34 +45,29 @@ impl fmt::Display for BindFailure {
     }
 }
 
-pub fn bind_all(addrs: &[SocketAddr]) -> (Vec<TcpListener>, Vec<BindFailure>) {
-    let mut bound = Vec::new();
-    let mut failed = Vec::new();
-    for &addr in addrs {
-        match TcpListener::bind(addr) {
-            Ok(l) => bound.push(l),
-            Err(error) => failed.push(BindFailure { addr, error }),
-        }
-    }
-    (bound, failed)
-}
-
-/// Starts the accept thread of one listener; `implicit_tls` for `listen_tls` addresses.
+/// Starts the accept thread of one listener; `implicit_tls` for `listen_tls` addresses. It
+/// ends (closing the socket) when the server stops or `closed` is set, at its next wake-up.
 pub fn spawn_acceptor(
     listener: TcpListener,
     ctx: Arc<Context>,
     implicit_tls: bool,
+    closed: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     thread::Builder::new()
         .name("smtp-accept".into())
-        .spawn(move || accept_loop(listener, ctx, implicit_tls))
+        .spawn(move || accept_loop(listener, ctx, implicit_tls, closed))
         .expect("cannot start the accept thread")
 }
 
-fn accept_loop(listener: TcpListener, ctx: Arc<Context>, implicit_tls: bool) {
+fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    implicit_tls: bool,
+    closed: Arc<AtomicBool>,
+) {
     loop {
         let accepted = listener.accept();
-        if ctx.stopping.load(Ordering::SeqCst) {
+        if ctx.stopping.load(Ordering::SeqCst) || closed.load(Ordering::SeqCst) {
             return;
         }
         match accepted {
@@ -90,7 +85,8 @@ fn accept_loop(listener: TcpListener, ctx: Arc<Context>, implicit_tls: bool) {
 /// port a refusal is a plain close: the client expects a TLS handshake, not a reply.
 fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>, implicit_tls: bool) {
     let ip = peer.ip().to_canonical();
-    if !access::allowed(&ctx.config.get().access.rules, ip) {
+    let config = ctx.config.get();
+    if !access::allowed(&config.access.rules, ip) {
         info!("{peer}: refused by the access rules");
         if implicit_tls {
             return;
@@ -101,7 +97,11 @@ fn admit(stream: TcpStream, peer: SocketAddr, ctx: &Arc<Context>, implicit_tls: 
         Ok(h) => h,
         Err(e) => return warn!("{peer}: {e}"),
     };
-    let seat = match ctx.registry.enter(ip, handle) {
+    let limits = Limits {
+        total: config.server.max_sessions,
+        per_ip: config.server.max_sessions_per_ip,
+    };
+    let seat = match ctx.registry.enter(ip, handle, limits) {
         Ok(seat) => seat,
         Err(refusal) => {
             let which = match refusal {

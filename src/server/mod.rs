@@ -1,7 +1,7 @@
 //! The SMTP server side: binds the listeners (plain and implicit TLS) and the local socket for
 //! users of this computer (`local`), accepts (access rules, session limits), runs each session
-//! on its own thread (threads are reused), and stops cleanly. Accepted mail goes to the spool
-//! through `intake`.
+//! on its own thread (threads are reused), and stops cleanly. A reload changes the listeners and the certificate in two steps: `prepare` (can
+//! fail, changes nothing) then `commit`. Accepted mail goes to the spool through `intake`.
 
 pub mod auth;
 pub mod bounded;
@@ -17,13 +17,13 @@ pub mod threads;
 pub mod tls;
 pub mod wire;
 
-use crate::config::Live;
+use crate::config::{Config, Live};
 use crate::intake::Intake;
 use native_tls::TlsAcceptor;
 use registry::Registry;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -35,17 +35,35 @@ pub struct Context {
     pub intake: Intake,
     pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
-    /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
-    pub tls: Option<TlsAcceptor>,
+    /// Built from `tls_cert` + `tls_key` (at start and by each reload); `None` without a
+    /// certificate (no STARTTLS). A session takes the one in force when it starts.
+    tls: RwLock<Option<Arc<TlsAcceptor>>>,
     /// The threads sessions run on (kept for reuse).
     pub threads: threads::SessionThreads,
 }
 
+impl Context {
+    /// The TLS acceptor in force now.
+    pub fn tls(&self) -> Option<Arc<TlsAcceptor>> {
+        match self.tls.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_tls(&self, tls: Option<Arc<TlsAcceptor>>) {
+        match self.tls.write() {
+            Ok(mut t) => *t = tls,
+            Err(poisoned) => *poisoned.into_inner() = tls,
+        }
+    }
+}
+
 pub struct Server {
     ctx: Arc<Context>,
-    bound: Vec<Bound>,
+    listeners: Vec<Listening>,
+    /// The addresses that could not be bound at start (while others could).
     unbound: Vec<String>,
-    acceptors: Vec<JoinHandle<()>>,
     /// `submit.sock` in the spool folder, for local users (when it could be made).
     #[cfg(unix)]
     local: Option<local::LocalSocket>,
@@ -59,6 +77,33 @@ pub struct Bound {
     pub implicit_tls: bool,
 }
 
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.implicit_tls { "smtps" } else { "smtp" };
+        write!(f, "{} ({kind})", self.addr)
+    }
+}
+
+/// One accept thread and the address it was configured with (`127.0.0.1:0` stays the same
+/// listener across reloads, whatever port it got).
+struct Listening {
+    configured: SocketAddr,
+    bound: Bound,
+    closed: Arc<AtomicBool>,
+    acceptor: JoinHandle<()>,
+}
+
+/// New settings for the server with everything that can fail done (the certificate loaded,
+/// the new addresses bound): `commit` puts them in force.
+pub struct Prepared {
+    tls: Option<Arc<TlsAcceptor>>,
+    added: Vec<(SocketAddr, TcpListener, bool)>,
+    /// (configured address, implicit TLS) of the listeners to close.
+    removed: Vec<(SocketAddr, bool)>,
+    /// Addresses that could not be bound (as at start: a warning each).
+    pub warnings: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct StartError {
     pub message: String,
@@ -70,54 +115,14 @@ impl Server {
     /// accepting.
     pub fn start(live: Live, intake: Intake) -> Result<Server, StartError> {
         let config = live.get();
-        let tls =
-            match (&config.server.tls_cert, &config.server.tls_key) {
-                (Some(cert), Some(key)) => Some(crate::identity::acceptor(cert, key).map_err(
-                    |e| StartError {
-                        message: format!("tls_cert/tls_key: {e}"),
-                    },
-                )?),
-                _ => None,
-            };
-        let (plain, mut failures) = listener::bind_all(&config.server.listen);
-        let (implicit, tls_failures) = match tls {
-            Some(_) => listener::bind_all(&config.server.listen_tls),
-            None => (Vec::new(), Vec::new()),
-        };
-        failures.extend(tls_failures);
-        if plain.is_empty() && implicit.is_empty() {
-            let causes: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
-            return Err(StartError {
-                message: format!(
-                    "no listen address could be bound:\n  {}",
-                    causes.join("\n  ")
-                ),
-            });
-        }
-        let registry = Registry::new(
-            config.server.max_sessions,
-            config.server.max_sessions_per_ip,
-        );
         let ctx = Arc::new(Context {
             config: live,
             intake,
-            registry,
+            registry: Registry::new(),
             stopping: AtomicBool::new(false),
-            tls,
+            tls: RwLock::new(None),
             threads: threads::SessionThreads::new("smtp-session", listener::SESSION_STACK),
         });
-        let listeners = plain
-            .into_iter()
-            .map(|l| (l, false))
-            .chain(implicit.into_iter().map(|l| (l, true)));
-        let mut bound = Vec::new();
-        let mut acceptors = Vec::new();
-        for (l, implicit_tls) in listeners {
-            if let Ok(addr) = l.local_addr() {
-                bound.push(Bound { addr, implicit_tls });
-            }
-            acceptors.push(listener::spawn_acceptor(l, ctx.clone(), implicit_tls));
-        }
         #[cfg(unix)]
         let local = match local::LocalSocket::start(ctx.clone(), &config.server.spool_dir) {
             Ok(socket) => Some(socket),
@@ -129,35 +134,132 @@ impl Server {
                 None
             }
         };
-        Ok(Server {
+        let mut server = Server {
             ctx,
-            bound,
-            unbound: failures.iter().map(|f| f.to_string()).collect(),
-            acceptors,
+            listeners: Vec::new(),
+            unbound: Vec::new(),
             #[cfg(unix)]
             local,
+        };
+        let prepared = server
+            .prepare(&config)
+            .map_err(|message| StartError { message })?;
+        server.unbound = prepared.warnings.clone();
+        server.commit(prepared);
+        Ok(server)
+    }
+
+    /// The addresses that could not be bound at start (while others could), each with its
+    /// cause and fix: for the start-up lines.
+    pub fn unbound(&self) -> &[String] {
+        &self.unbound
+    }
+
+    /// Gets `config`'s certificate and listeners ready without changing anything: an
+    /// unusable certificate, or no address left to listen on, is an error.
+    pub fn prepare(&self, config: &Config) -> Result<Prepared, String> {
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                crate::identity::acceptor(cert, key)
+                    .map_err(|e| format!("tls_cert/tls_key: {e}"))?,
+            )),
+            _ => None,
+        };
+        let plain = config.server.listen.iter().map(|&a| (a, false));
+        let implicit = config.server.listen_tls.iter().map(|&a| (a, true));
+        let mut wanted: Vec<(SocketAddr, bool)> = Vec::new();
+        for w in plain.chain(implicit.filter(|_| tls.is_some())) {
+            if !wanted.contains(&w) {
+                wanted.push(w);
+            }
+        }
+        let current: Vec<(SocketAddr, bool)> = self
+            .listeners
+            .iter()
+            .map(|l| (l.configured, l.bound.implicit_tls))
+            .collect();
+        let removed: Vec<(SocketAddr, bool)> = current
+            .iter()
+            .filter(|c| !wanted.contains(c))
+            .copied()
+            .collect();
+        let mut added = Vec::new();
+        let mut warnings = Vec::new();
+        for &(addr, implicit_tls) in wanted.iter().filter(|w| !current.contains(w)) {
+            match TcpListener::bind(addr) {
+                Ok(l) => added.push((addr, l, implicit_tls)),
+                Err(error) => warnings.push(listener::BindFailure { addr, error }.to_string()),
+            }
+        }
+        if current.len() - removed.len() + added.len() == 0 {
+            return Err(format!(
+                "no listen address could be bound:\n  {}",
+                warnings.join("\n  ")
+            ));
+        }
+        Ok(Prepared {
+            tls,
+            added,
+            removed,
+            warnings,
         })
     }
 
-    pub fn bound(&self) -> &[Bound] {
-        &self.bound
+    /// Puts prepared settings in force: the certificate for sessions that start from now on,
+    /// new listeners accepting, removed ones closed (their open sessions go on to their end).
+    /// Returns what changed, one line each.
+    pub fn commit(&mut self, prepared: Prepared) -> Vec<String> {
+        self.ctx.set_tls(prepared.tls);
+        let mut changes = Vec::new();
+        let (closing, kept): (Vec<Listening>, Vec<Listening>) = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .partition(|l| {
+                prepared
+                    .removed
+                    .contains(&(l.configured, l.bound.implicit_tls))
+            });
+        self.listeners = kept;
+        for l in closing {
+            changes.push(format!("no longer listening on {}", l.bound));
+            l.closed.store(true, Ordering::SeqCst);
+            listener::wake(l.bound.addr);
+            let _ = l.acceptor.join();
+        }
+        for (configured, l, implicit_tls) in prepared.added {
+            let Ok(addr) = l.local_addr() else { continue };
+            let bound = Bound { addr, implicit_tls };
+            changes.push(format!("listening on {bound}"));
+            let closed = Arc::new(AtomicBool::new(false));
+            let acceptor =
+                listener::spawn_acceptor(l, self.ctx.clone(), implicit_tls, closed.clone());
+            self.listeners.push(Listening {
+                configured,
+                bound,
+                closed,
+                acceptor,
+            });
+        }
+        changes
     }
 
-    /// The addresses that could not be bound (while others could), each with its cause and
-    /// fix: for the start-up lines.
-    pub fn unbound(&self) -> &[String] {
-        &self.unbound
+    pub fn bound(&self) -> Vec<Bound> {
+        self.listeners.iter().map(|l| l.bound).collect()
+    }
+
+    /// Sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.ctx.registry.count()
     }
 
     /// Stops accepting, ends idle sessions at once, gives sessions in DATA up to `grace` to
     /// finish (their message is committed and answered), then ends the rest.
     pub fn stop(self, grace: Duration) {
         self.ctx.stopping.store(true, Ordering::SeqCst);
-        for b in &self.bound {
-            listener::wake(b.addr);
+        for l in &self.listeners {
+            listener::wake(l.bound.addr);
         }
-        for a in self.acceptors {
-            let _ = a.join();
+        for l in self.listeners {
+            let _ = l.acceptor.join();
         }
         #[cfg(unix)]
         if let Some(local) = self.local {

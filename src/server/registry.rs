@@ -1,5 +1,7 @@
-//! The table of open sessions: enforces `max_sessions` and `max_sessions_per_ip`, and lets a
-//! stopping server end idle sessions at once while sessions in DATA finish.
+//! The table of open sessions: enforces `max_sessions` and `max_sessions_per_ip` (those in
+//! force when a client arrives: a reload that lowers them refuses newcomers, never ends open
+//! sessions), and lets a stopping server end idle sessions at once while sessions in DATA
+//! finish.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
@@ -25,9 +27,14 @@ struct Inner {
     next_key: u64,
 }
 
+/// `max_sessions` and `max_sessions_per_ip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub total: usize,
+    pub per_ip: usize,
+}
+
 pub struct Registry {
-    max_total: usize,
-    max_per_ip: usize,
     inner: Mutex<Inner>,
     emptied: Condvar,
 }
@@ -71,24 +78,27 @@ impl Drop for Seat {
 }
 
 impl Registry {
-    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Registry> {
+    pub fn new() -> Arc<Registry> {
         Arc::new(Registry {
-            max_total,
-            max_per_ip,
             inner: Mutex::default(),
             emptied: Condvar::new(),
         })
     }
 
-    /// Takes a seat for a new session from `ip`, or says which limit is reached.
+    /// Takes a seat for a new session from `ip`, or says which of `limits` is reached.
     /// `stream` is a handle used only to end the session on stop.
-    pub fn enter(self: &Arc<Self>, ip: IpAddr, stream: TcpStream) -> Result<Seat, Refusal> {
+    pub fn enter(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        stream: TcpStream,
+        limits: Limits,
+    ) -> Result<Seat, Refusal> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.sessions.len() >= self.max_total {
+        if inner.sessions.len() >= limits.total {
             return Err(Refusal::TooManySessions);
         }
         let from_ip = inner.per_ip.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.max_per_ip {
+        if from_ip >= limits.per_ip {
             return Err(Refusal::TooManyFromIp);
         }
         *inner.per_ip.entry(ip).or_insert(0) += 1;
@@ -160,17 +170,51 @@ mod tests {
 
     #[test]
     fn limits_total_and_per_ip_and_frees_on_drop() {
-        let reg = Registry::new(3, 2);
+        let reg = Registry::new();
+        let lim = Limits {
+            total: 3,
+            per_ip: 2,
+        };
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let s1 = reg.enter(a, stream()).unwrap();
-        let _s2 = reg.enter(a, stream()).unwrap();
-        assert_eq!(reg.enter(a, stream()).err(), Some(Refusal::TooManyFromIp));
-        let _s3 = reg.enter(b, stream()).unwrap();
-        assert_eq!(reg.enter(b, stream()).err(), Some(Refusal::TooManySessions));
+        let s1 = reg.enter(a, stream(), lim).unwrap();
+        let _s2 = reg.enter(a, stream(), lim).unwrap();
+        assert_eq!(
+            reg.enter(a, stream(), lim).err(),
+            Some(Refusal::TooManyFromIp)
+        );
+        let _s3 = reg.enter(b, stream(), lim).unwrap();
+        assert_eq!(
+            reg.enter(b, stream(), lim).err(),
+            Some(Refusal::TooManySessions)
+        );
         drop(s1);
         assert_eq!(reg.count(), 2);
-        assert!(reg.enter(a, stream()).is_ok());
+        assert!(reg.enter(a, stream(), lim).is_ok());
         assert!(!reg.wait_empty(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn the_limits_in_force_when_a_client_arrives_apply_and_open_seats_stay() {
+        let reg = Registry::new();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let wide = Limits {
+            total: 4,
+            per_ip: 4,
+        };
+        let narrow = Limits {
+            total: 1,
+            per_ip: 1,
+        };
+        let _s1 = reg.enter(a, stream(), wide).unwrap();
+        let _s2 = reg.enter(a, stream(), wide).unwrap();
+        // Lowered: both seats stay, a newcomer is refused.
+        assert_eq!(
+            reg.enter(a, stream(), narrow).err(),
+            Some(Refusal::TooManySessions)
+        );
+        assert_eq!(reg.count(), 2);
+        // Raised again: room at once.
+        assert!(reg.enter(a, stream(), wide).is_ok());
     }
 }

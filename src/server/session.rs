@@ -33,12 +33,14 @@ const COMMAND_CHUNK: usize = 4 * 1024;
 /// it fails the session just ends.
 pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, implicit_tls: bool) {
     let config = ctx.config.get();
+    // The certificate in force when the session starts (a reload may change it).
+    let tls = ctx.tls();
     let _ = stream.set_read_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_write_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_nodelay(true);
     let mut stream = Stream::Plain(stream);
     if implicit_tls {
-        let handshake = match &ctx.tls {
+        let handshake = match &tls {
             Some(acceptor) => stream.start_tls(acceptor, config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
@@ -47,11 +49,11 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
             return;
         }
     }
-    let session = Session::new(config.clone(), peer, implicit_tls, ctx.tls.is_some());
+    let session = Session::new(config.clone(), peer, implicit_tls, tls.is_some());
     debug!("session {} from {peer}", seat.key());
     let around = Around {
         intake: &ctx.intake,
-        tls: ctx.tls.as_ref(),
+        tls: tls.as_deref(),
         stopping: &ctx.stopping,
         seat: Some(&seat),
     };
@@ -59,7 +61,11 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     driver.dialogue();
     let mut wire = driver.wire;
     // Free the place before the last reply goes out: a client that reconnects as soon as it
-    // reads 221 must find it free.
+    // reads 221 must find it free. Not when stopping: the server waits for the seats only,
+    // and would exit before the 421 went out.
+    if ctx.stopping.load(Ordering::SeqCst) {
+        let _ = wire.flush();
+    }
     drop(seat);
     let _ = wire.flush();
     debug!("session from {peer} ended");

@@ -5,6 +5,7 @@ use super::json::J;
 use crate::cli::listing;
 use crate::outcome::GiveUp;
 use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
+use crate::reload::Answer;
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
 
@@ -24,6 +25,40 @@ pub fn time(t: Timestamp) -> J {
 
 fn opt_time(t: Option<Timestamp>) -> J {
     t.map_or(J::Null, time)
+}
+
+/// `POST /api/reload`: `{"reloaded": true, "path", "changed": [..], "restart_needed": [..],
+/// "warnings": [..]}`, or `{"reloaded": false, "path", "error", "errors": [..]}`.
+pub fn reload(answer: &Answer) -> J {
+    let list = |lines: &[String]| J::Arr(lines.iter().map(|l| l.as_str().into()).collect());
+    match answer {
+        Answer::Reloaded {
+            path,
+            changed,
+            restart,
+            warnings,
+        } => J::obj(vec![
+            ("reloaded", true.into()),
+            ("path", path.display().to_string().into()),
+            ("changed", list(changed)),
+            ("restart_needed", list(restart)),
+            ("warnings", list(warnings)),
+        ]),
+        Answer::Refused { path, errors } => J::obj(vec![
+            ("reloaded", false.into()),
+            ("path", path.display().to_string().into()),
+            (
+                "error",
+                format!(
+                    "{} has {} error(s); nothing changed",
+                    path.display(),
+                    errors.len()
+                )
+                .into(),
+            ),
+            ("errors", list(errors)),
+        ]),
+    }
 }
 
 /// `GET /api/status`.

@@ -16,6 +16,7 @@ use crate::config::Live;
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, Snapshot};
 use crate::queue::thread::Event;
+use crate::reload::{Answer, Control};
 use crate::spool::Spool;
 use crate::spool::id::MessageId;
 use api::Detail;
@@ -39,6 +40,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// How long to wait for the scheduler thread's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reload may take (reading the certificate, binding new listeners).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages listed by the page and `/api/messages` (the totals count all).
 const LIST_LIMIT: usize = 200;
 
@@ -48,6 +51,8 @@ struct Shared {
     /// The API token (made at start; it is in `spool/.status` for the commands).
     token: String,
     events: Sender<Event>,
+    /// The running server's main thread (reload).
+    control: Sender<Control>,
     spool: Arc<Spool>,
     /// Subjects of queued messages (their files never change).
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
@@ -68,7 +73,7 @@ impl StatusServer {
         config: Live,
         addr: SocketAddr,
         spool: Arc<Spool>,
-        events: Sender<Event>,
+        (events, control): (Sender<Event>, Sender<Control>),
         token: String,
     ) -> io::Result<StatusServer> {
         let listener = TcpListener::bind(addr)?;
@@ -77,6 +82,7 @@ impl StatusServer {
             config,
             token,
             events,
+            control,
             spool,
             subjects: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
@@ -251,14 +257,19 @@ fn handle(shared: &Shared, req: &Request) -> Response {
 
 /// Starts the page on `status_listen` (if set), prints where it is and writes
 /// `spool/.status` for the commands. A port that cannot be bound is a warning, not fatal.
-pub fn start_page(live: &Live, spool: Arc<Spool>, events: Sender<Event>) -> Option<StatusServer> {
+pub fn start_page(
+    live: &Live,
+    spool: Arc<Spool>,
+    events: Sender<Event>,
+    control: Sender<Control>,
+) -> Option<StatusServer> {
     let config = live.get();
     let Some(addr) = config.server.status_listen else {
         println!("qksmtp: status page off");
         return None;
     };
     let token = crate::spool::lock::random_token();
-    match StatusServer::start(live.clone(), addr, spool, events, token.clone()) {
+    match StatusServer::start(live.clone(), addr, spool, (events, control), token.clone()) {
         Ok(page) => {
             let status = crate::spool::lock::StatusFile {
                 addr: page.addr(),
@@ -334,6 +345,7 @@ fn perform(shared: &Shared, action: Action) -> Response {
             };
         }
         Action::Queued(id) => return adopt(shared, id),
+        Action::Reload { text } => return reload(shared, *text),
         Action::Retry(id) => ask(shared, |tx| Event::Retry(id.clone(), tx)),
         Action::Delete(id) => ask(shared, |tx| Event::Delete(id.clone(), tx)),
         Action::Hold(id) => ask(shared, |tx| Event::Hold(id.clone(), tx)),
@@ -354,6 +366,27 @@ fn perform(shared: &Shared, action: Action) -> Response {
             Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
             None => Response::error(404, "the message has just left the queue"),
         },
+    }
+}
+
+/// Asks the main thread to re-read the INI and answers how it went: 200, or 422 when the
+/// file is invalid (nothing changed).
+fn reload(shared: &Shared, text: bool) -> Response {
+    let (tx, rx) = bounded(1);
+    let asked = shared.control.send(Control::Reload(Some(tx))).is_ok();
+    let Some(answer) = asked
+        .then(|| rx.recv_timeout(RELOAD_TIMEOUT).ok())
+        .flatten()
+    else {
+        return Response::error(503, "the server is stopping");
+    };
+    let status = match answer {
+        Answer::Reloaded { .. } => 200,
+        Answer::Refused { .. } => 422,
+    };
+    match text {
+        true => Response::new(status, TEXT, answer.text()),
+        false => Response::new(status, JSON, api::reload(&answer).to_string()),
     }
 }
 

@@ -45,6 +45,10 @@ pub enum Action {
     Flush,
     /// `qksmtp send` committed this message to the spool: take it into the queue.
     Queued(MessageId),
+    /// Re-read qksmtp.ini (`?format=text` for `qksmtp reload`).
+    Reload {
+        text: bool,
+    },
 }
 
 pub const TOKEN_HEADER: &str = "x-qksmtp-token";
@@ -89,6 +93,7 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     }
     let action = match segments.as_slice() {
         ["api", "flush"] => Action::Flush,
+        ["api", "reload"] => Action::Reload { text },
         ["api", "queued", id] => Action::Queued(message_id(id)?),
         ["api", "messages", id, verb] => {
             let id = message_id(id)?;
@@ -208,6 +213,17 @@ mod tests {
         // No side effect on GET.
         let get = req("GET", &target).with(TOKEN_HEADER, "s3cret");
         assert_eq!(route(&get, &g).unwrap_err().status, 405);
+        let reload = req("POST", "/api/reload?format=text").with(TOKEN_HEADER, "s3cret");
+        assert_eq!(
+            route(&reload, &g),
+            Ok(Route::Act(Action::Reload { text: true }))
+        );
+        for r in [
+            req("POST", "/api/reload"),
+            req("GET", "/api/reload").with(TOKEN_HEADER, "s3cret"),
+        ] {
+            assert!(route(&r, &g).is_err(), "{r:?}");
+        }
         let refused = [
             req("POST", &target),
             req("POST", &target).with(TOKEN_HEADER, "guess"),

@@ -139,6 +139,12 @@ impl Smtp for TlsClient {
 }
 
 impl TlsClient {
+    /// The certificate the server showed, as DER.
+    pub fn peer_certificate(&self) -> Vec<u8> {
+        let cert = self.reader.get_ref().peer_certificate().unwrap();
+        cert.expect("a server certificate").to_der().unwrap()
+    }
+
     /// The client side of the TLS handshake on `tcp` (any certificate accepted).
     pub fn handshake(tcp: TcpStream) -> TlsClient {
         tcp.set_read_timeout(Some(WAIT)).unwrap();

@@ -1,12 +1,14 @@
 //! The messages between the scheduler and the workers: jobs out, reports back, and the
 //! delivery-log line an attempt becomes.
 
+use crate::config::Config;
 use crate::outcome::{Outcome, Verdict};
 use crate::queue::policy::{Dest, Progress};
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
 use crate::transcript::{Record, StepKind};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u64);
@@ -17,6 +19,9 @@ pub struct Job {
     pub id: JobId,
     pub dest: Dest,
     pub messages: Vec<JobMessage>,
+    /// The settings the scheduler decided the job under: the worker runs it under the same
+    /// ones (a reload meanwhile does not change a job; `Dest::Relay` indexes these relays).
+    pub config: Arc<Config>,
 }
 
 #[derive(Debug, Clone)]

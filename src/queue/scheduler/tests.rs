@@ -618,3 +618,59 @@ fn why_a_recipient_was_given_up_survives_a_restart_with_its_bounce_owed() {
     assert_eq!(sent[0].recipients[0].outcome, None, "not known this run");
     assert_eq!(sent[0].recipients[0].why, Some(GiveUp::AttemptsUsedUp));
 }
+
+#[test]
+fn a_reload_reroutes_waiting_mail_and_a_job_to_a_removed_relay_ends_safely() {
+    let relays = "[domain:*]\ndirect_attempts = 0\nrelay_attempts = 3\n\
+                  [relay:a]\nhost = a.relay.test\nmax_connections = 1\n";
+    let mut s = sched(relays, 4);
+    for n in 0..3 {
+        s.add(env(n, &["r@x.test"]), t(0));
+    }
+    let (jobs, _) = s.poll(t(0));
+    assert_eq!(
+        jobs.len(),
+        1,
+        "relay:a takes one connection; two wait for it"
+    );
+    let in_flight = jobs[0].clone();
+    assert_eq!(in_flight.dest, Dest::Relay(0));
+    assert!(Arc::ptr_eq(&in_flight.config, &s.config));
+    // The reload: the relay is gone, x.test goes direct now.
+    let new = Arc::new(config("[domain:*]\nmax_connections = 5\n"));
+    s.set_config(new.clone());
+    let (jobs, _) = s.poll(t(1));
+    assert_eq!(jobs.len(), 2, "the waiting mail is routed again at once");
+    for job in &jobs {
+        assert_eq!(job.dest, Dest::Direct("x.test".into()));
+        assert_eq!(job.messages[0].labels, vec!["direct 1 of 8"]);
+        assert!(Arc::ptr_eq(&job.config, &new));
+    }
+    // The job in flight to the removed relay ends under the new rules without a panic; its
+    // relay attempt is counted and the recipient goes direct next.
+    let effects = s.finish(report(&in_flight, &reply_outcome(451, (4, 7, 1))), t(2));
+    let env = persisted(&effects)[0].clone();
+    assert_eq!(
+        (env.recipients[0].relay_tries, env.recipients[0].state),
+        (1, RecipientState::Pending)
+    );
+}
+
+#[test]
+fn a_reload_keeps_retry_times_and_attempt_counts() {
+    let mut s = sched("[domain:*]\nretry_delay = 60\n", 4);
+    s.add(env(1, &["tempfail@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(1));
+    s.set_config(Arc::new(config(
+        "[domain:*]\nretry_delay = 5\nmax_connections = 9\n",
+    )));
+    assert_eq!(
+        s.next_wakeup(),
+        Some(t(61)),
+        "the retry time set before stays"
+    );
+    assert!(s.poll(t(60)).0.is_empty());
+    let (jobs, _) = s.poll(t(61));
+    assert_eq!(jobs[0].messages[0].labels, vec!["direct 2 of 8"]);
+}
