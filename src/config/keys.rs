@@ -125,6 +125,12 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("idle_timeout", "silence (and slowness) allowed from a client",
         |s, v, _| set(&mut s.idle_timeout, positive(v)),
         |s| format_duration(s.idle_timeout)),
+    key("auth_fail_limit", "failed logins from one IP address before it is refused; 0 = never",
+        |s, v, _| set(&mut s.auth_fail_limit, small(v, 0, 1000)),
+        |s| s.auth_fail_limit.to_string()),
+    key("auth_fail_window", "how long failed logins are remembered, and a refusal lasts",
+        |s, v, _| set(&mut s.auth_fail_window, positive(v)),
+        |s| format_duration(s.auth_fail_window)),
 ];
 
 #[rustfmt::skip]

@@ -97,6 +97,11 @@ pub struct ServerConfig {
     pub max_errors: u32,
     /// Default 300 s.
     pub idle_timeout: Duration,
+    /// Failed logins from one IP address (each within `auth_fail_window` of the one before)
+    /// after which it is refused for `auth_fail_window`; 0 = never refused. Default 5.
+    pub auth_fail_limit: u32,
+    /// Default 10 min.
+    pub auth_fail_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,6 +339,8 @@ impl ServerConfig {
             max_sessions_per_ip: 20,
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
+            auth_fail_limit: 5,
+            auth_fail_window: Duration::from_secs(600),
         }
     }
 }
