@@ -15,8 +15,8 @@ pub mod tls;
 pub mod wire;
 
 use crate::config::Live;
+use crate::identity::Acceptor;
 use crate::intake::Intake;
-use native_tls::TlsAcceptor;
 use registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub struct Context {
     pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
     /// Built once from `tls_cert` + `tls_key`; `None` without a certificate (no STARTTLS).
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Acceptor>,
     /// The threads sessions run on (kept for reuse).
     pub threads: threads::SessionThreads,
 }
