@@ -59,7 +59,8 @@ impl Ctx<'_> {
     fn apply<T>(&mut self, table: &[Key<T>], target: &mut T, entries: &[RawEntry]) {
         for e in entries {
             if let Err(msg) = keys::apply(table, &e.key, target, &e.value, &self.base) {
-                self.error(e.line, format!("{} = \"{}\": {msg}", e.key, e.value));
+                let value = value::shown(&e.value);
+                self.error(e.line, format!("{} = \"{value}\": {msg}", e.key));
             }
         }
     }
@@ -218,7 +219,10 @@ fn known_keys(ctx: &mut Ctx, kind: &Kind, name: &str, entries: &[RawEntry]) -> V
             };
             ctx.error(
                 e.line,
-                format!("unknown key \"{}\" in [{name}]; {hint}", e.key),
+                format!(
+                    "unknown key \"{}\" in [{name}]; {hint}",
+                    value::shown(&e.key)
+                ),
             );
             continue;
         }
