@@ -152,3 +152,74 @@ fn passwd_prints_a_users_line_that_works() {
     assert!(c.cmd(&bad).starts_with("535 5.7.8"));
     assert!(c.cmd(&good).starts_with("235 2.7.0"));
 }
+
+#[test]
+fn an_address_that_fails_too_often_is_refused_for_a_while_and_it_is_logged_once() {
+    let ini = base_ini(
+        "auth_fail_limit = 2\nauth_fail_window = 1h",
+        &format!(
+            "[users]\nalice = {}\n",
+            passwd("alice", "s3cret").split_once(" = ").unwrap().1
+        ),
+    );
+    let server = Server::start("authpenalty", &ini);
+    let good = format!("AUTH PLAIN {}", b64(b"\0alice\0s3cret"));
+    let bad = format!("AUTH PLAIN {}", b64(b"\0alice\0guess"));
+    let mut c = server.connect_from("127.0.0.3");
+    c.hello();
+    assert!(c.cmd(&bad).starts_with("535 5.7.8"));
+    assert!(c.cmd(&bad).starts_with("535 5.7.8"));
+    let refused = "454 4.7.0 Too many failed logins from your address; try again later";
+    assert_eq!(c.cmd(&good), refused, "even the right password");
+    let mut again = server.connect_from("127.0.0.3");
+    again.hello();
+    assert_eq!(again.cmd(&bad), refused);
+    let mut other = server.connect_from("127.0.0.4");
+    other.hello();
+    assert!(other.cmd(&good).starts_with("235 2.7.0"), "another address");
+    // The log up to the last login: the refusal is said once, however often it happens.
+    let said = "127.0.0.3: 2 failed logins in a row; its logins are refused for 1h";
+    let mut times = 0;
+    for line in server.stderr.iter() {
+        times += usize::from(line.contains(said));
+        if line.contains("127.0.0.4") && line.contains("authenticated as alice") {
+            break;
+        }
+    }
+    assert_eq!(times, 1);
+}
+
+/// `slow` hashed with Argon2id m=8 KiB, t=300000: about 1.5 s a check (small memory, much time).
+const SLOW_HASH: &str = "$argon2id$v=19$m=8,t=300000,p=1$a0cdY4GcuPTKebacrgRQFQ$PYC1U+H8/B8t/nzVL1LwnuMUJd2wQ+KspRSsmFjxbfU";
+
+#[test]
+fn logins_that_wait_too_long_for_a_password_check_get_454() {
+    let server = Server::start("authbusy", &users_ini(&format!("slow = {SLOW_HASH}")));
+    // As many checks run at once as there are cores, and a login waits 5 s at most. How long
+    // one check takes depends on the machine: time one, then queue enough rounds that the
+    // last two rounds cannot start within 5 s.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut first = server.connect_from("127.0.2.1");
+    first.hello();
+    let started = std::time::Instant::now();
+    let alone = first.cmd(&format!("AUTH PLAIN {}", b64(b"\0slow\0slow")));
+    assert!(alone.starts_with("235 "), "{alone}");
+    let one = started.elapsed().as_secs_f64().max(0.05);
+    let rounds = (5.0 / one).ceil() as usize + 2;
+    let logins: Vec<_> = (0..cores * rounds)
+        .map(|i| {
+            let mut c = server.connect_from(&format!("127.0.{}.{}", 10 + i / 200, i % 200 + 1));
+            c.hello();
+            std::thread::spawn(move || c.cmd(&format!("AUTH PLAIN {}", b64(b"\0slow\0slow"))))
+        })
+        .collect();
+    let replies: Vec<String> = logins.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = replies
+        .iter()
+        .filter(|r| *r == "454 4.7.0 Temporary authentication failure")
+        .count();
+    let ok = replies.iter().filter(|r| r.starts_with("235 ")).count();
+    assert!(busy >= cores, "{replies:?}");
+    assert!(ok >= cores, "{replies:?}");
+    assert_eq!(busy + ok, replies.len(), "{replies:?}");
+}

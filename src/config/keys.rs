@@ -142,6 +142,12 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("max_hops", "Received: fields before a message is refused as a mail loop",
         |s, v, _| set(&mut s.max_hops, count(v, 25, 1000)),
         |s| s.max_hops.to_string()),
+    key("auth_fail_limit", "failed logins from one IP address before it is refused; 0 = never",
+        |s, v, _| set(&mut s.auth_fail_limit, small(v, 0, 1000)),
+        |s| s.auth_fail_limit.to_string()),
+    key("auth_fail_window", "how long failed logins are remembered, and a refusal lasts",
+        |s, v, _| set(&mut s.auth_fail_window, positive(v)),
+        |s| format_duration(s.auth_fail_window)),
 ];
 
 #[rustfmt::skip]

@@ -100,6 +100,11 @@ pub struct ServerConfig {
     /// Most `Received:` headers a message may carry before it is refused as a mail loop
     /// (RFC 5321 §6.3). Default 50, at least 25.
     pub max_hops: usize,
+    /// Failed logins from one IP address (each within `auth_fail_window` of the one before)
+    /// after which it is refused for `auth_fail_window`; 0 = never refused. Default 5.
+    pub auth_fail_limit: u32,
+    /// Default 10 min.
+    pub auth_fail_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -345,6 +350,8 @@ impl ServerConfig {
             max_errors: 10,
             idle_timeout: Duration::from_secs(300),
             max_hops: 50,
+            auth_fail_limit: 5,
+            auth_fail_window: Duration::from_secs(600),
         }
     }
 }

@@ -106,6 +106,18 @@ pub fn port(s: &str) -> Result<u16, String> {
 
 /// A comma-separated list (items trimmed, empty items dropped), each item parsed by
 /// `parse`; with several items, an error names the item.
+/// The longest a value is quoted in an error message, in characters.
+pub const SHOWN_CHARS: usize = 80;
+
+/// `s` as an error message quotes it: cut after `SHOWN_CHARS` characters, saying how long it
+/// was (a whole 10 MB line would bury the message).
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(SHOWN_CHARS) {
+        None => s.into(),
+        Some((cut, _)) => format!("{}... ({} characters)", &s[..cut], s.chars().count()).into(),
+    }
+}
+
 fn list<T>(s: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
     let items: Vec<&str> = s
         .split(',')
@@ -118,7 +130,7 @@ fn list<T>(s: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>,
             if one {
                 msg
             } else {
-                format!("\"{item}\": {msg}")
+                format!("\"{}\": {msg}", shown(item))
             }
         })
     };
@@ -284,7 +296,8 @@ pub fn domain_pattern(s: &str) -> Result<String, String> {
     match host(name) {
         Ok(h) if h.parse::<IpAddr>().is_err() => Ok(format!("{prefix}{h}")),
         _ => Err(format!(
-            "\"{s}\" is not a domain name (or * or *.example.test)"
+            "\"{}\" is not a domain name (or * or *.example.test)",
+            shown(s)
         )),
     }
 }

@@ -1,21 +1,31 @@
 //! SMTP AUTH (RFC 4954) on the server side: when AUTH is offered and allowed, the replies for
-//! SASL errors, and checking credentials against `[users]` (with a fixed delay on failure).
-//! The exchange itself is `smtp::sasl` (pure); the session drives it.
+//! SASL errors, and checking credentials against `[users]`: password hashes on the verifier
+//! threads (`verifier`, `line`), failures paid for per client address (`penalty`). The
+//! process has one verifier and one penalty table, shared by every session. The exchange
+//! itself is `smtp::sasl` (pure); the session drives it.
+
+mod line;
+mod penalty;
+mod verifier;
 
 use super::connection::Connection;
-use crate::config::{Config, User};
-use crate::password;
+use crate::config::Config;
+use crate::password::{self, Stored};
 use crate::smtp::reply::Reply;
 use crate::smtp::sasl::{Credentials, SaslError};
+use log::{debug, error, info, warn};
+use penalty::{Penalties, Rule};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use verifier::{Busy, Verifier};
 
 /// RFC 4954 §4: a line of the AUTH exchange (the AUTH command with its initial response, or
 /// a response to a challenge) may be up to 12288 octets.
 pub const MAX_AUTH_LINE: usize = 12288;
 
-/// How long a failed login takes in all (slows down password guessing; the same for an
-/// unknown user and a wrong password).
-pub const FAILURE_DELAY: Duration = Duration::from_secs(1);
+/// How long a login may wait for a verifier thread before `454 4.7.0`.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The EHLO keyword, when AUTH is offered to this connection.
 pub const EHLO_KEYWORD: &str = "AUTH PLAIN LOGIN";
@@ -47,17 +57,97 @@ pub fn sasl_error_reply(e: SaslError) -> Reply {
     }
 }
 
-/// The user's name when the password is right. A failure returns only after
-/// `FAILURE_DELAY` from the start of the check, whatever made it fail.
-pub fn check(users: &[User], creds: &Credentials) -> Option<String> {
+/// The user's name when the password is right. Otherwise the reply: 535 after a delay that
+/// grows with the address's recent failures (the same for an unknown user and a wrong
+/// password); 454 when the address failed too often lately, or when the check did not get
+/// its turn on a verifier thread within `LINE_DEADLINE`.
+pub fn check(config: &Config, addr: IpAddr, creds: &Credentials) -> Result<String, Reply> {
     let started = Instant::now();
-    let user = users.iter().find(|u| u.name == creds.user);
-    match user {
-        Some(u) if password::verify(&u.password, &creds.password) => Some(u.name.clone()),
-        _ => {
-            std::thread::sleep(FAILURE_DELAY.saturating_sub(started.elapsed()));
-            None
+    let rule = Rule {
+        limit: config.server.auth_fail_limit,
+        window: config.server.auth_fail_window,
+    };
+    let guard = guard();
+    if guard
+        .penalties()
+        .refused_until(addr, rule, started)
+        .is_some()
+    {
+        debug!("{addr}: AUTH refused (too many failed logins)");
+        return Err(Reply::auth_refused_for_now());
+    }
+    let Some(user) = config.users.iter().find(|u| u.name == creds.user) else {
+        return Err(guard.failed(addr, rule, creds, started));
+    };
+    let matches = match password::classify(&user.password) {
+        Stored::Hash => guard.verify(addr, &user.password, &creds.password, started),
+        Stored::Plain | Stored::Unknown => Ok(password::verify(&user.password, &creds.password)),
+    };
+    match matches {
+        Ok(true) => {
+            guard.penalties().succeeded(addr);
+            Ok(user.name.clone())
         }
+        Ok(false) => Err(guard.failed(addr, rule, creds, started)),
+        Err(Busy) => {
+            info!("{addr}: AUTH: the password could not be checked within {LINE_DEADLINE:?}");
+            Err(Reply::auth_temporary_failure())
+        }
+    }
+}
+
+/// What every session shares for checking passwords.
+struct Guard {
+    penalties: Arc<Mutex<Penalties>>,
+    /// `None` when its threads could not be started: then every check is `Busy`.
+    verifier: Option<Verifier>,
+}
+
+fn guard() -> &'static Guard {
+    static GUARD: OnceLock<Guard> = OnceLock::new();
+    GUARD.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let penalties = Arc::new(Mutex::new(Penalties::default()));
+        let table = penalties.clone();
+        let failures = Arc::new(move |addr| lock(&table).failures(addr));
+        let verifier = Verifier::start(cores, failures)
+            .inspect_err(|e| error!("cannot start the password verifier threads: {e}"))
+            .ok();
+        Guard {
+            penalties,
+            verifier,
+        }
+    })
+}
+
+fn lock(penalties: &Mutex<Penalties>) -> MutexGuard<'_, Penalties> {
+    penalties.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Guard {
+    fn penalties(&self) -> MutexGuard<'_, Penalties> {
+        lock(&self.penalties)
+    }
+
+    fn verify(&self, addr: IpAddr, stored: &str, pw: &str, started: Instant) -> Result<bool, Busy> {
+        let verifier = self.verifier.as_ref().ok_or(Busy)?;
+        verifier.verify(addr, stored, pw, started + LINE_DEADLINE)
+    }
+
+    /// Counts the failure, says so (and once, that the address is refused from now on), and
+    /// returns the 535 when the failure's delay has passed since `started`.
+    fn failed(&self, addr: IpAddr, rule: Rule, creds: &Credentials, started: Instant) -> Reply {
+        let failure = self.penalties().failed(addr, rule, Instant::now());
+        warn!("{addr}: AUTH failed for user {:?}", creds.user);
+        if failure.refused_from_now {
+            warn!(
+                "{addr}: {} failed logins in a row; its logins are refused for {}",
+                rule.limit,
+                crate::config::render::format_duration(rule.window)
+            );
+        }
+        std::thread::sleep(failure.delay.saturating_sub(started.elapsed()));
+        Reply::auth_failed()
     }
 }
 
@@ -86,7 +176,7 @@ mod tests {
             may_start(&config, &remote),
             Err(Reply::auth_not_available())
         );
-        config.users.push(User {
+        config.users.push(crate::config::User {
             name: "alice".into(),
             password: "pw".into(),
         });
@@ -106,24 +196,46 @@ mod tests {
     }
 
     #[test]
-    fn check_accepts_the_right_password_and_delays_failures() {
-        let users = vec![User {
-            name: "alice".into(),
-            password: "s3cret".into(),
-        }];
+    fn check_accepts_the_right_password_delays_failures_then_refuses_the_address() {
+        let ini = format!(
+            "[server]\nauth_fail_limit = 2\n[users]\nalice = {}\nbob = plain\n",
+            password::TEST_HASH
+        );
+        let path = std::path::Path::new("/q/qksmtp.ini");
+        let (config, _) = crate::config::load::parse(&ini, path, "h.test").unwrap();
+        let addr: IpAddr = "192.0.2.201".parse().unwrap();
+        let other: IpAddr = "192.0.2.202".parse().unwrap();
         let creds = |user: &str, password: &str| Credentials {
             user: user.into(),
             password: password.into(),
         };
         let t = Instant::now();
         assert_eq!(
-            check(&users, &creds("alice", "s3cret")),
-            Some("alice".into())
+            check(&config, addr, &creds("alice", "s3cret")),
+            Ok("alice".into())
         );
-        assert!(t.elapsed() < FAILURE_DELAY);
-        let t = Instant::now();
-        assert_eq!(check(&users, &creds("alice", "wrong")), None);
-        assert_eq!(check(&users, &creds("bob", "s3cret")), None);
-        assert!(t.elapsed() >= FAILURE_DELAY * 2);
+        assert_eq!(
+            check(&config, addr, &creds("bob", "plain")),
+            Ok("bob".into())
+        );
+        // (user, password, reply) in a row from one address: an unknown user fails as a wrong
+        // password does; the second failure reaches the limit; then even the right password
+        // is refused.
+        for (user, password, expect) in [
+            ("carol", "s3cret", Err(Reply::auth_failed())),
+            ("alice", "wrong", Err(Reply::auth_failed())),
+            ("alice", "s3cret", Err(Reply::auth_refused_for_now())),
+        ] {
+            assert_eq!(
+                check(&config, addr, &creds(user, password)),
+                expect,
+                "{user}"
+            );
+        }
+        assert!(t.elapsed() >= penalty::FIRST_DELAY * 3, "1 s then 2 s");
+        assert_eq!(
+            check(&config, other, &creds("alice", "s3cret")),
+            Ok("alice".into())
+        );
     }
 }

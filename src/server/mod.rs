@@ -18,8 +18,8 @@ pub mod tls;
 pub mod wire;
 
 use crate::config::{Config, Live};
+use crate::identity::Acceptor;
 use crate::intake::Intake;
-use native_tls::TlsAcceptor;
 use registry::Registry;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,21 +37,21 @@ pub struct Context {
     pub stopping: AtomicBool,
     /// Built from `tls_cert` + `tls_key` (at start and by each reload); `None` without a
     /// certificate (no STARTTLS). A session takes the one in force when it starts.
-    tls: RwLock<Option<Arc<TlsAcceptor>>>,
+    tls: RwLock<Option<Arc<Acceptor>>>,
     /// The threads sessions run on (kept for reuse).
     pub threads: threads::SessionThreads,
 }
 
 impl Context {
     /// The TLS acceptor in force now.
-    pub fn tls(&self) -> Option<Arc<TlsAcceptor>> {
+    pub fn tls(&self) -> Option<Arc<Acceptor>> {
         match self.tls.read() {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    fn set_tls(&self, tls: Option<Arc<TlsAcceptor>>) {
+    fn set_tls(&self, tls: Option<Arc<Acceptor>>) {
         match self.tls.write() {
             Ok(mut t) => *t = tls,
             Err(poisoned) => *poisoned.into_inner() = tls,
@@ -96,7 +96,7 @@ struct Listening {
 /// New settings for the server with everything that can fail done (the certificate loaded,
 /// the new addresses bound): `commit` puts them in force.
 pub struct Prepared {
-    tls: Option<Arc<TlsAcceptor>>,
+    tls: Option<Arc<Acceptor>>,
     added: Vec<(SocketAddr, TcpListener, bool)>,
     /// (configured address, implicit TLS) of the listeners to close.
     removed: Vec<(SocketAddr, bool)>,

@@ -11,13 +11,13 @@ use super::registry::Seat;
 use super::tls::{Pipe, Stream};
 use super::wire::{Line, Wire};
 use crate::config::Config;
+use crate::identity::Acceptor;
 use crate::intake::Intake;
 use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
 use crate::spool::envelope::LocalUser;
 use crate::time::Timestamp;
 use log::{debug, info};
 use machine::{Action, Event, Session};
-use native_tls::TlsAcceptor;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
@@ -92,7 +92,7 @@ pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe, user: Option<
 /// What a session uses and does not own.
 struct Around<'a> {
     intake: &'a Intake,
-    tls: Option<&'a TlsAcceptor>,
+    tls: Option<&'a Acceptor>,
     /// The server is stopping.
     stopping: &'a AtomicBool,
     /// Its place in the registry (a network session).

@@ -5,7 +5,7 @@
 use super::bounded::Bounded;
 use super::connection::Connection;
 use crate::config::Config;
-use native_tls::{HandshakeError, TlsAcceptor, TlsStream};
+use crate::identity::{AcceptError, Acceptor, TlsStream};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ impl Stream {
     /// Turns a plain stream into TLS (the server's side of the handshake), which must be
     /// over within `limit`; the socket's read and write timeouts also bound each step. Any
     /// failure leaves the stream `Closed`.
-    pub fn start_tls(&mut self, acceptor: &TlsAcceptor, limit: Duration) -> Result<(), String> {
+    pub fn start_tls(&mut self, acceptor: &Acceptor, limit: Duration) -> Result<(), String> {
         match std::mem::replace(self, Stream::Closed) {
             Stream::Plain(tcp) => {
                 let tls = handshake(acceptor, tcp, limit)?;
@@ -82,7 +82,7 @@ impl Stream {
 
 /// The server's side of a handshake, over within `limit` as a whole.
 fn handshake(
-    acceptor: &TlsAcceptor,
+    acceptor: &Acceptor,
     tcp: TcpStream,
     limit: Duration,
 ) -> Result<TlsStream<Bounded>, String> {
@@ -93,12 +93,12 @@ fn handshake(
             Ok(tls)
         }
         // A blocking socket returns WouldBlock only when its timeout expired.
-        Err(HandshakeError::WouldBlock(_)) => Err("TLS handshake timed out".into()),
-        Err(HandshakeError::Failure(_)) if Instant::now() >= deadline => Err(format!(
+        Err(AcceptError::WouldBlock) => Err("TLS handshake timed out".into()),
+        Err(AcceptError::Failed(_)) if Instant::now() >= deadline => Err(format!(
             "TLS handshake timed out (not over within {}s)",
             limit.as_secs()
         )),
-        Err(HandshakeError::Failure(e)) => Err(format!("TLS handshake failed: {e}")),
+        Err(AcceptError::Failed(e)) => Err(format!("TLS handshake failed: {e}")),
     }
 }
 

@@ -6,8 +6,8 @@
 use super::deadline::Deadline;
 use super::tls::Stream;
 use crate::client::wire::socket_timeout;
+use crate::identity::Acceptor;
 use crate::smtp::reply::Reply;
-use native_tls::TlsAcceptor;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -221,7 +221,7 @@ impl Wire {
 
     /// The TLS handshake (after `220 Ready to start TLS` went out). Whatever was read before
     /// it and not consumed is dropped: nothing sent in plain text counts after STARTTLS.
-    pub fn start_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), String> {
+    pub fn start_tls(&mut self, acceptor: &Acceptor) -> Result<(), String> {
         self.discard_unread();
         self.out.clear();
         // The handshake as a whole gets the window (a read deadline may have left the

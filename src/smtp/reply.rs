@@ -357,6 +357,20 @@ impl Reply {
     pub fn auth_not_available() -> Reply {
         Reply::std(502, 5, 5, 1, "AUTH not available (no users configured)")
     }
+    /// The password could not be checked in time (too many logins at once).
+    pub fn auth_temporary_failure() -> Reply {
+        Reply::std(454, 4, 7, 0, "Temporary authentication failure")
+    }
+    /// The client's address failed to log in too often lately.
+    pub fn auth_refused_for_now() -> Reply {
+        Reply::std(
+            454,
+            4,
+            7,
+            0,
+            "Too many failed logins from your address; try again later",
+        )
+    }
 }
 
 #[cfg(test)]

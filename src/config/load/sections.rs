@@ -59,10 +59,14 @@ impl Ctx<'_> {
     fn apply<T>(&mut self, table: &[Key<T>], target: &mut T, entries: &[RawEntry]) {
         for e in entries {
             match keys::apply(table, &e.key, target, &e.value, &self.base) {
-                Err(msg) => self.error(e.line, format!("{} = \"{}\": {msg}", e.key, e.value)),
+                Err(msg) => {
+                    let value = value::shown(&e.value);
+                    self.error(e.line, format!("{} = \"{value}\": {msg}", e.key));
+                }
                 Ok(()) => {
                     if let Some(read) = keys::note(table, &e.key, &e.value) {
-                        let message = format!("{} = \"{}\" is read as {read}", e.key, e.value);
+                        let value = value::shown(&e.value);
+                        let message = format!("{} = \"{value}\" is read as {read}", e.key);
                         self.warnings.push(Warning::new(e.line, message));
                     }
                 }
@@ -224,7 +228,10 @@ fn known_keys(ctx: &mut Ctx, kind: &Kind, name: &str, entries: &[RawEntry]) -> V
             };
             ctx.error(
                 e.line,
-                format!("unknown key \"{}\" in [{name}]; {hint}", e.key),
+                format!(
+                    "unknown key \"{}\" in [{name}]; {hint}",
+                    value::shown(&e.key)
+                ),
             );
             continue;
         }

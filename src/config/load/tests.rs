@@ -618,3 +618,36 @@ fn a_loosely_spelt_size_is_taken_with_a_warning_that_says_how_it_was_read() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_long_bad_value_is_quoted_cut_at_80_characters() {
+    let long = "x".repeat(10_000_000);
+    let cut = &long[..80];
+    let said = format!("\"{cut}... (10000000 characters)\"");
+    // (INI, what the message must say)
+    let cases = [
+        (format!("[server]\nmax_sessions = {long}\n"), said.clone()),
+        (
+            format!("[server]\nlisten = 127.0.0.1:25, {long}\n"),
+            said.clone(),
+        ),
+        (format!("[domain:*]\nmx = {long}\n"), said.clone()),
+        (format!("[server]\n{long} = 1\n"), said.clone()),
+        (format!("[server]\nhostname = é{}\n", "x".repeat(100)), {
+            format!("\"é{}... (101 characters)\"", "x".repeat(79))
+        }),
+    ];
+    for (ini, expect) in &cases {
+        let errors = errors(ini);
+        assert_eq!(errors.len(), 1, "{:.200}", errors[0].message);
+        let message = &errors[0].message;
+        assert!(message.contains(expect.as_str()), "{message:.300}");
+        assert!(message.len() < 1000, "{message:.300}");
+        assert_eq!(errors[0].line, Some(2));
+    }
+    assert_eq!(
+        crate::config::value::shown(&long[..80]),
+        cut,
+        "80 characters are shown whole"
+    );
+}

@@ -494,16 +494,13 @@ impl Session {
                 self.reply(Reply::auth_challenge(text), out);
                 return State::Auth(exchange);
             }
-            Ok(Step::Done(creds)) => match auth::check(&self.config.users, &creds) {
-                Some(user) => {
+            Ok(Step::Done(creds)) => match auth::check(&self.config, self.conn.peer.ip(), &creds) {
+                Ok(user) => {
                     info!("{}: authenticated as {user}", self.conn.peer);
                     self.conn.auth_user = Some(user);
                     Reply::auth_succeeded()
                 }
-                None => {
-                    warn!("{}: AUTH failed for user {:?}", self.conn.peer, creds.user);
-                    Reply::auth_failed()
-                }
+                Err(refusal) => refusal,
             },
             Err(e) => auth::sasl_error_reply(e),
         };
