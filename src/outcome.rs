@@ -176,10 +176,6 @@ impl Outcome {
         }
     }
 
-    pub fn delivered(&self) -> bool {
-        self.verdict == Verdict::Delivered
-    }
-
     /// `550 5.1.1 user unknown` or our detail, in one line.
     pub fn reason(&self) -> String {
         match &self.reply {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::smtp::command::{Command, parse_command};
+use qksmtp::fuzzing::{Command, parse_command};
 
 fuzz_target!(|data: &[u8]| {
     // The session never hands over a line with a LF, nor one over its length limit.

@@ -6,8 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::smtp::data::dot_stuff;
-use qksmtp::smtp::data::{DataResult, receive_chunks};
+use qksmtp::fuzzing::{DataResult, dot_stuff, receive_chunks};
 
 /// Content, result when finished, bytes consumed.
 fn receive(chunks: &[&[u8]], max: u64) -> (Vec<u8>, Option<DataResult>, usize) {

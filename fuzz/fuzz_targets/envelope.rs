@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::spool::envelope::{parse, render};
+use qksmtp::fuzzing::{parse_envelope as parse, render_envelope as render};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

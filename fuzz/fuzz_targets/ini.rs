@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::config::{load, render};
+use qksmtp::fuzzing::{parse_ini, render_ini};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,10 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = Path::new("/fuzz/qksmtp.ini");
-    match load::parse(text, path, "host.fuzz.test") {
+    match parse_ini(text, path, "host.fuzz.test") {
         Ok((config, _warnings)) => {
-            let shown = render::render(&config);
-            if let Err(errors) = load::parse(&shown, path, "host.fuzz.test") {
+            let shown = render_ini(&config);
+            if let Err(errors) = parse_ini(&shown, path, "host.fuzz.test") {
                 // Masked relay passwords and user hashes are the documented exceptions.
                 let masked = !config.relays.is_empty() || !config.users.is_empty();
                 assert!(masked, "rendered settings do not read back: {errors:?}\n{shown}");

@@ -4,8 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qksmtp::smtp::reply_parser::{ReplyError, ReplyParser};
-use qksmtp::smtp::reply::Reply;
+use qksmtp::fuzzing::{Reply, ReplyError, ReplyParser};
 
 /// Every reply, then how the stream ended (`None`: waiting for more bytes).
 fn parse(chunks: &[&[u8]]) -> (Vec<Reply>, Option<ReplyError>) {

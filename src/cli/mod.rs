@@ -1,15 +1,18 @@
-//! The command line: arguments as a value (`args`), the queue commands and `qksmtp send`
+//! The command line: the program's entry (`program`, `main`), arguments as a value (`args`), the queue commands and `qksmtp send`
 //! (`commands`), the sendmail-compatible submission (`sendmail`), `send` through the server's
 //! local socket for users who cannot write the spool (`submit`), first-setup commands
 //! (`setup`, `dkim_keygen`), the one rendering of the queue listing (`listing`), and
 //! `qksmtp reload` (`reload`).
 
-pub mod args;
-pub mod commands;
-pub mod dkim_keygen;
-pub mod listing;
-pub mod reload;
-pub mod sendmail;
-pub mod setup;
+pub(crate) mod args;
+pub(crate) mod commands;
+pub(crate) mod dkim_keygen;
+pub(crate) mod listing;
+pub(crate) mod program;
+pub(crate) mod reload;
+pub(crate) mod sendmail;
+pub(crate) mod setup;
 #[cfg(unix)]
-pub mod submit;
+pub(crate) mod submit;
+
+pub use program::main;

@@ -9,10 +9,8 @@ use crate::smtp::address::parse_mailbox;
 pub const EX_USAGE: u8 = 64;
 pub const EX_DATAERR: u8 = 65;
 pub const EX_NOINPUT: u8 = 66;
-pub const EX_SOFTWARE: u8 = 70;
 pub const EX_CANTCREAT: u8 = 73;
 pub const EX_TEMPFAIL: u8 = 75;
-pub const EX_CONFIG: u8 = 78;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendOptions {

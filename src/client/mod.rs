@@ -16,7 +16,7 @@ pub(crate) mod wire;
 mod tests;
 
 pub use crate::smtp::extensions::{AuthMechanism, Extensions};
-pub use crate::transcript::{Failure, FailureKind, Record, Step, StepKind};
+pub use crate::transcript::{Failure, FailureKind, Record, StepKind};
 pub use dial::{Dialer, Network};
 pub use tls::TlsPolicy;
 
@@ -221,6 +221,7 @@ impl Client {
         &self.ext
     }
 
+    #[cfg(test)]
     pub fn tls_active(&self) -> bool {
         self.conn.is_tls()
     }

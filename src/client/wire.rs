@@ -102,6 +102,7 @@ impl Conn {
             .ok_or_else(|| FailureKind::Io("the connection is gone".into()))
     }
 
+    #[cfg(test)]
     pub fn is_tls(&self) -> bool {
         self.tls
     }

@@ -18,7 +18,7 @@ mod tests;
 #[cfg(test)]
 mod zone;
 
-pub use plan::{MxAnswer, PlanError, is_root, literal, order_mx, strip_dot};
+pub use plan::{MxAnswer, literal, order_mx, strip_dot};
 #[cfg(test)]
 pub use zone::{Fail, Zone};
 
@@ -54,6 +54,7 @@ pub enum DnsError {
 }
 
 impl DnsError {
+    #[cfg(test)]
     /// True when retrying cannot help: NXDOMAIN, no address (NODATA for A/AAAA) and an invalid
     /// name. For the recipient's domain itself (implicit MX) that means bounce. For one MX host
     /// among several it only means "skip this host"; the caller decides from all hosts together

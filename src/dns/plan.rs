@@ -44,6 +44,7 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    #[cfg(test)]
     /// Always true: a plan error never goes away by retrying.
     pub fn is_permanent(&self) -> bool {
         true

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fail {
     NxDomain,
-    ServFail,
+    /// SERVFAIL.
+    ServerFailure,
     Timeout,
 }
 
@@ -21,7 +22,7 @@ impl Fail {
         let name = name.to_string();
         match self {
             Fail::NxDomain => DnsError::NxDomain { name },
-            Fail::ServFail => DnsError::Temporary {
+            Fail::ServerFailure => DnsError::Temporary {
                 name,
                 detail: "server failure (SERVFAIL)".into(),
             },

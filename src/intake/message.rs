@@ -80,10 +80,6 @@ impl<'a> Prepared<'a> {
     pub fn len(&self) -> usize {
         self.parts().iter().map(|p| p.len()).sum()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A message that has passed through more than `max_hops` servers: a mail loop (RFC 5321

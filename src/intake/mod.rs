@@ -138,6 +138,7 @@ impl Intake {
         }
     }
 
+    #[cfg(test)]
     /// The same intake, signing with `signers` (`dkim::choose` picks per message).
     pub fn with_signers(self, signers: Vec<Signer>) -> Intake {
         Intake {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use job::destination_down;
-pub use job::{AttemptLine, Job, JobId, JobMessage, JobReport, MessageReport, job_ids};
+pub use job::{AttemptLine, Job, JobId, JobMessage, JobReport, MessageReport};
 
 /// What the engine must do after a decision.
 #[derive(Debug, Clone)]
@@ -163,6 +163,7 @@ impl Scheduler {
         }
     }
 
+    #[cfg(test)]
     pub fn message_count(&self) -> usize {
         self.messages.len()
     }

@@ -45,11 +45,6 @@ impl Bounded {
         let _ = self.tcp.set_write_timeout(self.own.1);
     }
 
-    /// Whether the deadline has passed (`false` once lifted).
-    pub fn expired(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
-    }
-
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }

@@ -7,16 +7,21 @@ use crate::config::Config;
 /// Descriptors per session (the socket and the clone kept for writing), per worker (the
 /// connection it delivers on and the ones parked for reuse, the spool files it rewrites) and
 /// for everything else (listeners, the status page, the log, the spool lock, DNS sockets).
+#[cfg(unix)]
 const PER_SESSION: u64 = 2;
+#[cfg(unix)]
 const PER_WORKER: u64 = 8;
+#[cfg(unix)]
 const BASE: u64 = 64;
 
 /// What `max_sessions` sessions and `workers` delivery threads need at most.
+#[cfg(unix)]
 pub fn needed(max_sessions: usize, workers: usize) -> u64 {
     max_sessions as u64 * PER_SESSION + workers as u64 * PER_WORKER + BASE
 }
 
 /// What to do about a soft limit `soft` (hard limit `hard`) when `need` are needed.
+#[cfg(unix)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
     /// The soft limit already covers the need.
@@ -26,6 +31,7 @@ pub enum Plan {
 }
 
 /// Pure decision: raise the soft limit to the need, capped at the hard limit.
+#[cfg(unix)]
 pub fn plan(soft: u64, hard: u64, need: u64) -> Plan {
     if soft >= need || soft >= hard {
         Plan::Enough
@@ -74,7 +80,7 @@ pub fn raise_for(_config: &Config) -> Option<u64> {
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -32,10 +32,6 @@ pub struct Pipe {
 }
 
 impl Stream {
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
-    }
-
     /// The underlying socket (none once closed).
     fn tcp(&self) -> Option<&TcpStream> {
         match self {

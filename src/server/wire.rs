@@ -182,10 +182,6 @@ impl Wire {
         reply.write_to(&mut self.out);
     }
 
-    pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
-    }
-
     /// Sends the queued replies; all of them must be written within the window (a client
     /// that reads a byte at a time cannot hold the session).
     pub fn flush(&mut self) -> io::Result<()> {
@@ -213,10 +209,6 @@ impl Wire {
         };
         self.out.clear();
         result.and_then(|()| self.stream.flush())
-    }
-
-    pub fn is_tls(&self) -> bool {
-        self.stream.is_tls()
     }
 
     /// The TLS handshake (after `220 Ready to start TLS` went out). Whatever was read before

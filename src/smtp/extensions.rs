@@ -72,6 +72,7 @@ impl Extensions {
         }
     }
 
+    #[cfg(test)]
     /// Short list for the record: `PIPELINING SIZE=10240000 8BITMIME STARTTLS AUTH=PLAIN,LOGIN`.
     pub fn summary(&self) -> String {
         let mut out: Vec<String> = Vec::new();

@@ -149,6 +149,7 @@ fn leading_enhanced(text: &str) -> Option<(Enhanced, &str)> {
     Enhanced::parse(token).map(|e| (e, rest))
 }
 
+#[cfg(test)]
 /// Parses a complete byte string into its replies (for tests and one-shot callers); trailing
 /// bytes that do not complete a reply are an error.
 pub fn parse_all(input: &[u8]) -> Result<Vec<Reply>, ReplyError> {

@@ -50,12 +50,6 @@ pub struct Staged {
     id: MessageId,
 }
 
-impl Staged {
-    pub fn id(&self) -> &MessageId {
-        &self.id
-    }
-}
-
 /// What a start-up scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -94,10 +88,6 @@ impl Spool {
             dir_sync: Arc::new(DirSync::open(dir)?),
             recycler: Arc::new(Recycler::new(dir)),
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn new_id(&self) -> MessageId {

@@ -50,6 +50,7 @@ impl Request {
         }
     }
 
+    #[cfg(test)]
     pub fn with(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
@@ -80,10 +81,6 @@ impl Response {
     pub fn error(status: u16, message: &str) -> Response {
         let body = super::json::J::obj(vec![("error", message.into())]).to_string();
         Response::new(status, JSON, body)
-    }
-
-    pub fn body_text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {

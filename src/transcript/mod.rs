@@ -178,6 +178,7 @@ impl Record {
         self.push(kind, at, took, detail, None, false);
     }
 
+    #[cfg(test)]
     /// The last step that did not go well, if any.
     pub fn last_failed(&self) -> Option<&Step> {
         self.steps.iter().rev().find(|s| !s.ok)
@@ -239,6 +240,7 @@ impl Failure {
         Failure { step, kind }
     }
 
+    #[cfg(test)]
     /// The reply behind the failure, when the server (or a synthetic check) gave one.
     pub fn reply(&self) -> Option<&Reply> {
         match &self.kind {

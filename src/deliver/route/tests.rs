@@ -29,7 +29,7 @@ fn zone() -> Zone {
         .mx("null.test", &[(0, ".")])
         .mx("v6.test", &[(10, "mx.v6.test")])
         .mx_fails("nx.test", Fail::NxDomain)
-        .mx_fails("servfail.test", Fail::ServFail)
+        .mx_fails("servfail.test", Fail::ServerFailure)
         .mx_fails("slow.test", Fail::Timeout)
         .host("mx.v6.test", &["127.0.0.3", "::1"])
 }
@@ -236,7 +236,7 @@ fn addresses_table() {
         .host("both.test", &["127.0.0.3", "::1", "127.0.0.4"])
         .host("v4.test", &["127.0.0.5"])
         .host_fails("nx.test", Fail::NxDomain)
-        .host_fails("sf.test", Fail::ServFail);
+        .host_fails("sf.test", Fail::ServerFailure);
     type Want<'a> = Result<&'a [&'a str], Verdict>;
     let cases: &[(&str, IpFamily, Want, Option<DnsStep>)] = &[
         (

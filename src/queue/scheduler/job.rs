@@ -7,7 +7,6 @@ use crate::queue::policy::{Dest, Progress};
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
 use crate::transcript::{Record, StepKind};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,14 +84,4 @@ pub(super) fn destination_down(report: &JobReport) -> bool {
                     StepKind::Dns | StepKind::Connect | StepKind::Greeting
                 )
         })
-}
-
-/// Collects the distinct message IDs of a job (for logs).
-pub fn job_ids(job: &Job) -> Vec<MessageId> {
-    let mut seen = HashSet::new();
-    job.messages
-        .iter()
-        .filter(|m| seen.insert(m.envelope.id.clone()))
-        .map(|m| m.envelope.id.clone())
-        .collect()
 }

@@ -1,0 +1,230 @@
+//! The server as a running program: takes the spool's lock, starts the engine, the listeners
+//! and the status page, restores the spool while already accepting mail, then waits for
+//! orders (stop, reload) until it stops cleanly.
+
+use crate::config::{Config, Live, load::ConfigError};
+use crate::engine::Engine;
+use crate::intake::Intake;
+use crate::reload::{self, Control};
+use crate::server::Server;
+use crate::spool::{Listing, Spool};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(unix)]
+const RELOAD_HINT: &str = ", SIGHUP or `qksmtp reload` re-reads the settings";
+#[cfg(not(unix))]
+const RELOAD_HINT: &str = ", `qksmtp reload` re-reads the settings";
+/// How long a stopping server lets sessions in DATA finish.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Starts the log at `level`; returns whether `log_level` rules it (a reload may change it),
+/// which it does unless `RUST_LOG` is set.
+fn init_logging(level: log::LevelFilter) -> bool {
+    let mut builder = env_logger::Builder::new();
+    let Ok(spec) = std::env::var("RUST_LOG") else {
+        // Everything passes the logger; the level in force is log's maximum, set below.
+        builder.filter_level(log::LevelFilter::Trace).init();
+        log::set_max_level(level);
+        return true;
+    };
+    builder.filter_level(level).parse_filters(&spec).init();
+    false
+}
+
+/// Runs the server on `config` until it is stopped.
+pub fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
+    let log_level_from_ini = init_logging(config.server.log_level);
+    crate::cli::program::print_warnings(&warnings);
+    let live = Live::new(config);
+    let config = live.get();
+    let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
+        return ExitCode::from(1);
+    };
+    let (spool, listing) = match open_spool(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (control_tx, control_rx) = crossbeam_channel::unbounded::<Control>();
+    if let Err(e) = crate::signals::install(control_tx.clone()) {
+        eprintln!("qksmtp: {e}");
+    }
+    let (commit_tx, commit_rx) = crossbeam_channel::unbounded();
+    let intake = Intake::new(spool.clone(), live.clone(), Some(commit_tx));
+    let engine = match Engine::start(live.clone(), &intake, commit_rx) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    crate::server::open_files::raise_for(&config);
+    let spool_for_status = spool.clone();
+    let mut server = match Server::start(live.clone(), intake) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("qksmtp: {}", e.message);
+            eprintln!(
+                "qksmtp: nothing to listen on; fix [server] listen in {}",
+                config.path.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "qksmtp {} using {}",
+        env!("CARGO_PKG_VERSION"),
+        config.path.display()
+    );
+    for bound in server.bound() {
+        println!("qksmtp: listening on {bound}");
+    }
+    for failure in server.unbound() {
+        eprintln!("qksmtp: warning: {failure}");
+    }
+    // Mail is accepted from here on, while the spool's messages are read and handed to the
+    // scheduler (a large spool takes seconds to read).
+    if let Err(e) = restore(&spool, listing, &config.server.spool_dir, &engine) {
+        eprintln!("qksmtp: {e}");
+        server.stop(STOP_GRACE);
+        engine.stop(STOP_GRACE);
+        return ExitCode::from(1);
+    }
+    let status = crate::status::start_page(&live, spool_for_status, engine.events(), control_tx);
+    println!("qksmtp: ready; Ctrl-C stops{RELOAD_HINT}");
+    until_stopped(&control_rx, &live, &mut server, log_level_from_ini);
+    println!(
+        "qksmtp: stopping: waiting for {} open session(s) (idle ones end now, one receiving a \
+         message gets up to {}s) and {} delivery job(s) in flight (up to {}s); Ctrl-C again \
+         stops at once, losing no accepted message",
+        server.sessions(),
+        STOP_GRACE.as_secs(),
+        engine.in_flight(),
+        STOP_GRACE.as_secs()
+    );
+    if let Some(page) = status {
+        crate::spool::lock::StatusFile::remove(&config.server.spool_dir);
+        page.stop();
+    }
+    server.stop(STOP_GRACE);
+    engine.stop(STOP_GRACE);
+    println!("qksmtp: stopped");
+    ExitCode::SUCCESS
+}
+
+/// Carries out reloads until told to stop.
+fn until_stopped(
+    control: &crossbeam_channel::Receiver<Control>,
+    live: &Live,
+    server: &mut Server,
+    log_level_from_ini: bool,
+) {
+    for order in control.iter() {
+        match order {
+            Control::Stop => return,
+            Control::Reload(answer) => {
+                let said = reload::reload(live, server, log_level_from_ini);
+                said.log();
+                if let Some(to) = answer {
+                    let _ = to.send(said);
+                }
+            }
+        }
+    }
+}
+
+/// Takes the spool's lock (waiting a little for a command that holds it); `None` (after
+/// saying why) when another server uses this spool: said at once, with its PID.
+fn lock_spool(dir: &Path) -> Option<crate::spool::lock::SpoolLock> {
+    use crate::spool::lock::{self, Holder};
+    let in_use = |pid: Option<u32>| {
+        let who = pid.map_or(String::new(), |pid| format!(" (PID {pid})"));
+        eprintln!(
+            "qksmtp: the spool {} is in use by another qksmtp{who}; stop it first, or give this one its own spool_dir",
+            dir.display()
+        );
+    };
+    for _ in 0..50 {
+        match lock::try_lock(dir) {
+            Ok(Some(mut held)) => {
+                if let Err(e) = held.claim(true) {
+                    log::warn!("cannot write the spool's lock file: {e}");
+                }
+                return Some(held);
+            }
+            Ok(None) => match lock::holder(dir) {
+                Some(Holder::Server(pid)) => {
+                    in_use(Some(pid));
+                    return None;
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            },
+            Err(e) => {
+                eprintln!("qksmtp: cannot lock the spool {}: {e}", dir.display());
+                return None;
+            }
+        }
+    }
+    in_use(match lock::holder(dir) {
+        Some(Holder::Server(pid) | Holder::Command(pid)) => Some(pid),
+        None => None,
+    });
+    None
+}
+
+/// Opens the spool and lists its files (quick: no file is read yet).
+fn open_spool(config: &Config) -> Result<(Arc<Spool>, Listing), String> {
+    let dir = &config.server.spool_dir;
+    let spool =
+        Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
+    let listing = spool
+        .list(true)
+        .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
+    Ok((Arc::new(spool), listing))
+}
+
+/// Reads the listed messages and hands them to the scheduler a thousand at a time; removes
+/// leftovers of unfinished writes, sets damage aside, and reports what waits in the spool.
+fn restore(spool: &Spool, listing: Listing, dir: &Path, engine: &Engine) -> Result<(), String> {
+    let (mut messages, mut pending) = (0, 0);
+    let scan = spool
+        .read(listing, true, |found| {
+            messages += found.len();
+            pending += found.iter().map(|e| e.pending().count()).sum::<usize>();
+            engine.restore(std::mem::take(found));
+        })
+        .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
+    for (path, why) in &scan.damaged {
+        let aside = spool.corrupt_dir();
+        log::error!(
+            "damaged spool entry {}: {why}; moved to {}",
+            path.display(),
+            aside.display()
+        );
+        println!(
+            "qksmtp: damaged spool entry {} moved to {} ({why})",
+            path.display(),
+            aside.display()
+        );
+    }
+    for path in &scan.skipped {
+        log::warn!("{}: not a regular file; skipped", path.display());
+        println!(
+            "qksmtp: {} is not a regular file; skipped (remove it from the spool)",
+            path.display()
+        );
+    }
+    if !scan.leftovers.is_empty() {
+        log::info!("removed {} unfinished spool file(s)", scan.leftovers.len());
+    }
+    println!(
+        "qksmtp: spool {} ({messages} message(s), {pending} recipient(s) pending)",
+        dir.display()
+    );
+    Ok(())
+}
