@@ -223,3 +223,14 @@ fn logins_that_wait_too_long_for_a_password_check_get_454() {
     assert!(ok >= cores, "{replies:?}");
     assert_eq!(busy + ok, replies.len(), "{replies:?}");
 }
+
+#[test]
+fn a_client_that_wants_to_log_in_where_there_are_no_users_is_told_and_logged() {
+    let server = Server::start("auth-no-users", &base_ini("", ""));
+    let mut c = server.connect();
+    c.hello();
+    let reply = c.cmd(&format!("AUTH PLAIN {}", b64(b"\0alice\0secret")));
+    assert!(reply.starts_with("502 5.5.1"), "{reply}");
+    let line = server.wait_stderr("wants to log in (AUTH), but [users]");
+    assert!(line.contains("qksmtp passwd NAME"), "{line}");
+}

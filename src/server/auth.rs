@@ -39,6 +39,13 @@ pub fn offered(config: &Config, conn: &Connection) -> bool {
 /// Whether AUTH may start now (the session has checked it is outside a transaction).
 pub fn may_start(config: &Config, conn: &Connection) -> Result<(), Reply> {
     if config.users.is_empty() {
+        log::warn!(
+            "{}: the client wants to log in (AUTH), but [users] in {} is empty: make a password \
+             hash with `qksmtp passwd NAME` and add NAME = HASH there, or set the mail client \
+             to send without logging in",
+            conn.peer,
+            config.path.display()
+        );
         Err(Reply::auth_not_available())
     } else if conn.auth_user.is_some() {
         Err(Reply::bad_sequence("already authenticated"))

@@ -201,13 +201,21 @@ impl Reply {
             "Cannot VRFY user, but will accept message and attempt delivery",
         )
     }
-    pub fn help() -> Reply {
+    /// The commands this session takes: STARTTLS and AUTH only when they are offered.
+    pub fn help(starttls: bool, auth: bool) -> Reply {
+        let mut commands =
+            String::from("qksmtp commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY");
+        if starttls {
+            commands.push_str(" STARTTLS");
+        }
+        if auth {
+            commands.push_str(" AUTH");
+        }
         Reply {
             code: 214,
             enhanced: Some(Enhanced::new(2, 0, 0)),
             lines: vec![
-                "qksmtp commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP VRFY STARTTLS AUTH"
-                    .into(),
+                commands,
                 "See RFC 5321; the status page explains what happened to each message".into(),
             ],
         }
@@ -441,7 +449,7 @@ mod tests {
         }
         // Lines are joined, enhanced codes of another class kept as text: the text is the same.
         let odd = [
-            Reply::help(),
+            Reply::help(true, true),
             Reply::ehlo("mx.test", "c.test", &["PIPELINING".into()]),
             Reply::new(250, None, "5.1.1 odd"),
         ];

@@ -342,7 +342,7 @@ mod tests {
             Reply::recipient_ok(),
             Reply::start_data(),
             Reply::queued("0123456789ABCDEF"),
-            Reply::help(),
+            Reply::help(true, true),
             Reply::auth_challenge(""),
             Reply::auth_challenge("VXNlcm5hbWU6"),
             Reply::bare_newline_refused(),

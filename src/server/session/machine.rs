@@ -459,7 +459,11 @@ impl Session {
             (State::Fresh, Command::Rset) => (State::Fresh, Reply::ok()),
             (_, Command::Rset) => (State::Ready, Reply::ok()),
             (state, Command::Noop) => (state, Reply::ok()),
-            (state, Command::Help) => (state, Reply::help()),
+            (state, Command::Help) => {
+                let starttls = self.tls_available && !self.conn.tls;
+                let help = Reply::help(starttls, auth::offered(&self.config, &self.conn));
+                (state, help)
+            }
             (state, Command::Vrfy(_)) => (state, Reply::cannot_verify()),
             (state, Command::Expn(_)) => (state, Reply::expn_refused()),
             (state, Command::Quit) => {

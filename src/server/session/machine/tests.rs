@@ -280,6 +280,16 @@ fn ehlo_offers_what_the_config_and_the_connection_allow() {
                 "row {i}: {k} offered: {keywords:?}"
             );
         }
+        // HELP names STARTTLS and AUTH exactly when EHLO offers them.
+        let help = match s.handle(Event::Line(b"HELP")).as_slice() {
+            [Action::Reply(reply)] => reply.lines[0].clone(),
+            other => panic!("HELP answered {:?}", render(other)),
+        };
+        let listed = |word: &str| help.split(' ').any(|w| w == word);
+        let starttls = keywords.iter().any(|w| w == "STARTTLS");
+        let auth = keywords.iter().any(|w| w.starts_with("AUTH "));
+        assert_eq!(listed("STARTTLS"), starttls, "row {i}: {help}");
+        assert_eq!(listed("AUTH"), auth, "row {i}: {help}");
     }
 }
 
