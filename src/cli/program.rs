@@ -75,27 +75,25 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::DkimKeygen(keygen) => match crate::cli::dkim_keygen::run(&keygen) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("qksmtp: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Gencert { days, out } => {
-            match crate::cli::setup::gencert(days, &out, &config::system_hostname()) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("qksmtp: {e}");
-                    ExitCode::from(1)
-                }
-            }
+        Command::DkimKeygen(keygen) => printed(crate::cli::dkim_keygen::run(&keygen)),
+        Command::Gencert { days, out } => printed(crate::cli::setup::gencert(
+            days,
+            &out,
+            &config::system_hostname(),
+        )),
+    }
+}
+
+/// A command's text on standard output, or its error on standard error and exit code 1.
+fn printed(result: Result<String, impl std::fmt::Display>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            ExitCode::from(1)
         }
     }
 }

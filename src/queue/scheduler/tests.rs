@@ -42,7 +42,7 @@ fn reply_outcome(code: u16, e: (u8, u16, u16)) -> Outcome {
     )
 }
 
-fn report(job: &Job, outcome: &Outcome) -> JobReport {
+pub(crate) fn report(job: &Job, outcome: &Outcome) -> JobReport {
     JobReport {
         id: job.id,
         messages: job
@@ -58,7 +58,7 @@ fn report(job: &Job, outcome: &Outcome) -> JobReport {
     }
 }
 
-fn ok() -> Outcome {
+pub(crate) fn ok() -> Outcome {
     reply_outcome(250, (2, 0, 0))
 }
 

@@ -189,29 +189,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::scheduler::tests::{env, sched, t};
-    use crate::smtp::reply::{Enhanced, Reply};
-
-    fn ok() -> Outcome {
-        let reply = Reply::new(250, Some(Enhanced::new(2, 0, 0)), "ok");
-        Outcome::from_reply(StepKind::DataDone, "mx", &reply)
-    }
-
-    fn report(job: &Job, outcome: &Outcome) -> JobReport {
-        JobReport {
-            id: job.id,
-            messages: job
-                .messages
-                .iter()
-                .map(|m| MessageReport {
-                    outcomes: m.recipients.iter().map(|_| Some(outcome.clone())).collect(),
-                    record: Record::default(),
-                    dsn: false,
-                })
-                .collect(),
-            run_complete: false,
-        }
-    }
+    use crate::queue::scheduler::tests::{env, ok, report, sched, t};
 
     #[test]
     fn a_held_message_is_not_handed_out_until_released() {
