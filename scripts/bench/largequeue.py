@@ -219,7 +219,13 @@ def main():
     ap.add_argument("--heaptrack", action="store_true")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--from-json", help="only write the section of docs/benchmarks.md again from a results file")
     a = ap.parse_args()
+    if a.from_json:
+        md = markdown(json.load(open(a.from_json)), os.path.relpath(os.path.abspath(a.from_json), ROOT))
+        mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "largequeue", md)
+        print(md)
+        return
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     out = a.out or os.path.join(ROOT, "docs", "bench", "largequeue-%s.json" % stamp)
     wd = tempfile.mkdtemp(prefix="bench-largequeue-")
@@ -229,7 +235,7 @@ def main():
     adapter = B.Adapter(os.path.join(HERE, "qksmtp.sh"))
     res = {"messages": a.messages, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "loadavg": open("/proc/loadavg").read().split()[0], "version": adapter.version(wd),
-           "args": vars(a)}
+           "args": vars(a), "command": " ".join(["scripts/bench/largequeue.py"] + sys.argv[1:])}
     srv = None
     try:
         adapter.start(wd, listen, SINK, "example.test")
@@ -299,16 +305,17 @@ def main():
         if srv is not None:
             srv.stop()
         adapter.stop()
-        if not a.keep and "error" not in res:
-            shutil.rmtree(wd, ignore_errors=True)
-        else:
-            res["workdir"] = wd
+    keep = a.keep or "error" in res
+    if keep:
+        res["workdir"] = wd
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
     md = markdown(res, os.path.relpath(out, ROOT))
     mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "largequeue", md)
-    print(md)
+    print(md, flush=True)
+    if not keep:    # removing M spooled messages takes a while: after the results are written
+        shutil.rmtree(wd, ignore_errors=True)
     sys.exit(0 if "error" not in res else 1)
 
 
@@ -317,14 +324,16 @@ def markdown(r, out):
         v = r
         for k in keys:
             v = v.get(k) if isinstance(v, dict) else None
-        return "-" if v is None else v
+        return "-" if v is None else format(v, ",") if isinstance(v, int) else v
+
+    command = r.get("command") or "scripts/bench/largequeue.py"
 
     n = r["messages"]
     lines = ["## Large queue: %s messages waiting for a dead destination (qksmtp only)" % format(n, ","), "",
              "PROVISIONAL: %s, 1 run on a shared, busy machine (%s cores, load average %s at the start); %s."
              % (r["started"], os.cpu_count(), r["loadavg"], r["version"]), "",
-             "Reproduce: `sudo %s` (or `sudo scripts/bench.sh largequeue`). Raw results: `%s`."
-             % (" ".join(["scripts/bench/largequeue.py"] + sys.argv[1:]), out), "",
+             "Reproduce: `sudo %s` (or `sudo %s`). Raw results: `%s`."
+             % (command, command.replace("scripts/bench/largequeue.py", "scripts/bench.sh largequeue"), out), "",
              "Postfix has no counterpart run here: its queue manager always reads the queue in the "
              "background and `mailq` is a separate daemon, so the restart and listing goals are "
              "qksmtp's own.", "",
