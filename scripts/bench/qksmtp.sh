@@ -9,6 +9,10 @@
 # connections, connection reuse, no pauses), so that the comparison is like for like;
 # QK's own default max_continuous=5 + continuous_delay would throttle on purpose.
 # dns_server points at a closed loopback port so that nothing can ever leave 127/8.
+# Multi-domain workloads (scripts/bench/newsletter.py, largequeue.py) also set:
+#   BENCH_DNS_SERVER     IP:port of the loopback DNS server (dnsmasq) for every other domain,
+#                        whose rule is [domain:*] with BENCH_MAX_CONNECTIONS (default 2)
+#   BENCH_QKSMTP_EXTRA   INI text appended at the end (more [domain:NAME] sections)
 set -euo pipefail
 cmd=${1:-}
 W=${BENCH_WORKDIR:?BENCH_WORKDIR not set}
@@ -42,7 +46,15 @@ relay_from = 127.0.0.0/8
 [delivery]
 helo_name = bench-qksmtp.test
 workers = ${BENCH_QKSMTP_WORKERS:-20}
-dns_server = 127.0.0.1:9
+dns_server = ${BENCH_DNS_SERVER:-127.0.0.1:9}
+
+[domain:*]
+direct_attempts = 5
+relay_attempts = 0
+max_connections = ${BENCH_MAX_CONNECTIONS:-2}
+max_continuous = 1000
+continuous_delay = 0
+retry_delay = 60
 
 [domain:$DOM]
 mx = $BENCH_SINK_HOST:$BENCH_SINK_PORT
@@ -52,6 +64,7 @@ max_connections = 20
 max_continuous = 1000
 continuous_delay = 0
 retry_delay = 60
+${BENCH_QKSMTP_EXTRA:-}
 INI
     ;;
 start)
@@ -80,6 +93,10 @@ stop)
 settings)
     cat "$Q/qksmtp.ini"
     ;;
+queue-count)
+    # messages in the queue: the count line of `qksmtp queue` (the running server's or the spool's)
+    "$BIN" queue --config "$Q/qksmtp.ini" | grep -E '^[0-9]+ messages?' | tail -1
+    ;;
 *)
-    echo "usage: $0 version|ini|start|stop|settings   (env: see header)" >&2; exit 2 ;;
+    echo "usage: $0 version|ini|start|stop|settings|queue-count   (env: see header)" >&2; exit 2 ;;
 esac
