@@ -231,3 +231,49 @@ fn send_t_with_a_here_document_delivers_and_waits_in_the_spool_when_stopped() {
     let d = mx.wait_deliveries(2, WAIT);
     assert_eq!(d[1].rcpt_addrs(), ["later@a.test"]);
 }
+
+/// The message page of a message to two domains: each attempt titled with its destination,
+/// server, recipients and attempt n of N; the deferral in red is the RCPT's 451, not the 554
+/// the pipelined DATA got; the deferred recipient's next try. A gone message gets a page.
+#[test]
+fn the_message_page_tells_each_attempt_apart() {
+    let mx = FakeMx::start(Options::new());
+    let routes = route("a.test", &mx, "") + &route("b.test", &mx, "retry_delay = 1h");
+    let server = Server::start("pages", &status_ini(&routes));
+    let page = server.status_addr.unwrap();
+    let id = submit(
+        &server,
+        "a@sender.test",
+        &["ok@a.test", "tempfail@b.test"],
+        MSG,
+    );
+    let path = format!("/message/{id}");
+    let html = wait_http(page, &path, &["st delivered", "st deferred"]);
+    let port = mx.port();
+    for (dest, rcpt) in [("a.test", "ok@a.test"), ("b.test", "tempfail@b.test")] {
+        let title =
+            format!("<h3>{dest} · 127.0.0.1:{port} (127.0.0.1) · {rcpt} · direct attempt 1 of ");
+        assert!(html.contains(&title), "{title} in {html}");
+    }
+    let fails: Vec<&str> = html
+        .split("<tr")
+        .filter(|r| r.starts_with(" class=\"fail\""))
+        .collect();
+    assert_eq!(fails.len(), 1, "{html}");
+    assert!(
+        fails[0].contains("RCPT") && fails[0].contains("451 4.7.1"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"when\">next try <time datetime=\""),
+        "{html}"
+    );
+    assert!(html.contains("data-action=\"retry\"") && !html.contains("data-action=\"release\""));
+
+    let (code, gone) = http(page, "GET", "/message/0123456789ABCDEF", &[]);
+    assert_eq!(code, 404);
+    assert!(
+        gone.contains("<!doctype html>") && gone.contains("No message 0123456789ABCDEF"),
+        "{gone}"
+    );
+}

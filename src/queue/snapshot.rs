@@ -96,6 +96,8 @@ pub struct RecipientView {
     pub relay_tries: u32,
     /// Why a failed recipient was given up.
     pub gave_up: Option<GiveUp>,
+    /// Due, but its destination cannot take it now (queued messages only).
+    pub waiting: Option<Waiting>,
     /// Final, but the sender's notice about it (a bounce or a receipt) could not be written
     /// yet (the spool is full?): the message stays queued until it is.
     pub notice_pending: bool,
@@ -139,6 +141,15 @@ impl Shown {
             RecipientState::Pending => Shown::Queued,
         }
     }
+}
+
+/// Why a due recipient is not being sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// Its destination pauses (after a run of `max_continuous`, or nobody answered there).
+    Paused { dest: String, until: Timestamp },
+    /// Every connection its destination may have is in use.
+    Busy { dest: String, max_connections: u32 },
 }
 
 /// One destination (a recipient domain or a relay) the scheduler knows.

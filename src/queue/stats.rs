@@ -12,7 +12,7 @@ use std::collections::HashMap;
 pub struct Stats {
     pub counters: Counters,
     pub durations: Histogram,
-    /// The latest failed attempt per destination: when, and the result.
+    /// The latest failed attempt per destination, unless one delivered there since.
     pub last_error: HashMap<Dest, (Timestamp, String)>,
 }
 
@@ -37,12 +37,51 @@ impl Stats {
                 }
                 _ => {}
             }
-            if let (Effect::Log(line), Some(dest)) = (effect, dest)
-                && line.progress != Progress::Delivered
-            {
-                self.last_error
-                    .insert(dest.clone(), (now, line.outcome.to_string()));
+            // A delivery there since makes an older error old news.
+            if let (Effect::Log(line), Some(dest)) = (effect, dest) {
+                match line.progress {
+                    Progress::Delivered => self.last_error.remove(dest),
+                    _ => self
+                        .last_error
+                        .insert(dest.clone(), (now, line.outcome.to_string())),
+                };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::queue::scheduler::AttemptLine;
+    use crate::smtp::reply::{Enhanced, Reply};
+    use crate::spool::id::MessageId;
+    use crate::transcript::StepKind;
+
+    fn line(code: u16, progress: Progress) -> Effect {
+        let class = (code / 100) as u8;
+        let reply = Reply::new(code, Some(Enhanced::new(class, 0, 0)), "x");
+        Effect::Log(AttemptLine {
+            id: MessageId::from_parts(1_764_000_000_000_000, 1),
+            sender: "a@x.test".into(),
+            recipient: "b@y.test".into(),
+            label: "direct 1 of 8".into(),
+            outcome: Outcome::from_reply(StepKind::Rcpt, "mx", &reply),
+            progress,
+            delay: std::time::Duration::ZERO,
+        })
+    }
+
+    #[test]
+    fn a_delivery_clears_the_destinations_last_error() {
+        let dest = Dest::Direct("y.test".into());
+        let mut stats = Stats::default();
+        let later = Timestamp::from_secs(1_764_000_100);
+        stats.observe(&[line(451, Progress::RetryAt(later))], Some(&dest), later);
+        assert!(stats.last_error.contains_key(&dest));
+        stats.observe(&[line(250, Progress::Delivered)], Some(&dest), later);
+        assert!(stats.last_error.is_empty(), "{:?}", stats.last_error);
+        assert_eq!((stats.counters.delivered, stats.counters.deferred), (1, 1));
     }
 }

@@ -2,11 +2,12 @@
 //! destinations and messages, and one message's detail with its step record. The embedded
 //! script (`page.js`) refreshes them from the JSON API.
 
-use super::api::{Detail, Row, explain};
+use super::api::{Detail, Row, explain, when};
 use crate::human::{human_size, short_age};
-use crate::queue::snapshot::{DestView, MessageView, Snapshot};
+use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
-use crate::transcript::read;
+use crate::transcript::read::{self, Attempt, Entry};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 pub const PAGE_JS: &str = include_str!("assets/page.js");
@@ -40,6 +41,16 @@ fn head(title: &str, token: &str, view: &str) -> String {
 
 const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
 
+/// A time the script shows in the browser's local time; UTC on hover (and without script).
+pub fn time(t: Timestamp) -> String {
+    let iso = t.iso();
+    format!(
+        "<time datetime=\"{}\" title=\"{} UTC\">{iso}</time>",
+        iso.replace(' ', "T"),
+        iso.trim_end_matches('Z')
+    )
+}
+
 /// `GET /`.
 pub fn overview(s: &Snapshot, token: &str) -> String {
     let mut h = head("qksmtp status", token, "overview");
@@ -49,7 +60,7 @@ pub fn overview(s: &Snapshot, token: &str) -> String {
         "<header><h1>qksmtp</h1> <span id=\"state\" class=\"badge {state}\">{state}</span> \
          <span class=\"muted\">running since {}</span> \
          <button data-action=\"flush\">Flush all</button></header>\n<main id=\"live\">\n",
-        s.started.iso()
+        time(s.started)
     );
     h.push_str(&live(s));
     h.push_str("</main>\n");
@@ -57,27 +68,46 @@ pub fn overview(s: &Snapshot, token: &str) -> String {
     h
 }
 
-/// The part of the overview the script replaces (same markup as `page.js` makes).
+/// The part of the overview the script replaces (same markup as `page.js` makes): the queue
+/// as it is now apart from the totals since start.
 pub fn live(s: &Snapshot) -> String {
     let c = s.counters;
     let t = s.totals;
-    let mut h = String::from("<section class=\"counters\">");
-    for (name, n) in [
-        ("received", c.received),
-        ("queued", (t.queued + t.deferred + t.held) as u64),
-        ("in flight", t.sending as u64),
-        ("delivered", c.delivered),
-        ("deferred", c.deferred),
-        ("bounced", c.bounced),
+    let mut h = String::new();
+    for (class, title, tiles) in [
+        (
+            "now",
+            "in the queue now",
+            [
+                ("waiting", t.queued as u64),
+                ("sending", t.sending as u64),
+                ("deferred", t.deferred as u64),
+                ("held", t.held as u64),
+            ],
+        ),
+        (
+            "total",
+            "since start",
+            [
+                ("received", c.received),
+                ("delivered", c.delivered),
+                ("deferrals", c.deferred),
+                ("bounced", c.bounced),
+            ],
+        ),
     ] {
-        let _ = write!(h, "<div><b>{n}</b><span>{name}</span></div>");
+        let _ = write!(h, "<section class=\"counters {class}\"><h2>{title}</h2>");
+        for (name, n) in tiles {
+            let _ = write!(h, "<div><b>{n}</b><span>{name}</span></div>");
+        }
+        h.push_str("</section>\n");
     }
-    h.push_str("</section>\n<h2>Destinations</h2>\n");
+    h.push_str("<h2>Destinations</h2>\n");
     if s.dests.is_empty() {
         h.push_str("<p class=\"muted\">no destination busy</p>\n");
     }
     for d in &s.dests {
-        h.push_str(&dest(d));
+        h.push_str(&dest(d, s.now));
     }
     h.push_str("<h2>Messages</h2>\n");
     if s.messages.is_empty() && s.finished.is_empty() {
@@ -89,7 +119,7 @@ pub fn live(s: &Snapshot) -> String {
     h
 }
 
-fn dest(d: &DestView) -> String {
+fn dest(d: &DestView, now: Timestamp) -> String {
     let mut h = format!(
         "<div class=\"dest\"><b>{}</b> connections {}/{} · run {}/{} · waiting {}",
         escape(&d.name),
@@ -99,14 +129,14 @@ fn dest(d: &DestView) -> String {
         d.max_continuous,
         d.ready
     );
-    if let Some(t) = d.paused_until {
-        let _ = write!(h, " · paused until {}", t.iso());
+    if let Some(t) = d.paused_until.filter(|&t| t > now) {
+        let _ = write!(h, " · paused until {}", time(t));
     }
     if let Some(t) = d.next_retry {
-        let _ = write!(h, " · next retry {}", t.iso());
+        let _ = write!(h, " · next retry {}", time(t));
     }
     if let Some((at, e)) = &d.last_error {
-        let _ = write!(h, "<div class=\"err\">{}: {}</div>", at.iso(), escape(e));
+        let _ = write!(h, "<div class=\"err\">{}: {}</div>", time(*at), escape(e));
     }
     h.push_str("</div>\n");
     h
@@ -129,14 +159,43 @@ fn message_card(m: &MessageView, now: Timestamp) -> String {
     for r in &m.recipients {
         let _ = write!(
             h,
-            "<li><span class=\"st {st}\">{st}</span> {} <span class=\"why\">{}</span></li>",
+            "<li><span class=\"st {st}\">{st}</span> {} <span class=\"why\">{}</span>",
             escape(&r.address),
             escape(&explain(r)),
             st = r.state.name()
         );
+        if let Some((words, t)) = when(r) {
+            let _ = write!(h, " <span class=\"when\">{words} {}</span>", time(t));
+        }
+        h.push_str("</li>");
     }
     h.push_str("</ul></div>\n");
     h
+}
+
+/// The actions that apply to a message as it is: none once it left the queue; Release (not
+/// Hold or Retry) while it is held; Retry while a recipient waits; Hold while one is pending.
+pub fn actions(m: &MessageView) -> Vec<(&'static str, &'static str)> {
+    if m.finished.is_some() {
+        return Vec::new();
+    }
+    let waits = m
+        .recipients
+        .iter()
+        .any(|r| matches!(r.state, Shown::Queued | Shown::Deferred));
+    let pending = waits || m.recipients.iter().any(|r| r.state == Shown::Sending);
+    let mut out = Vec::new();
+    if !m.held && waits {
+        out.push(("retry", "Retry now"));
+    }
+    if !m.held && pending {
+        out.push(("hold", "Hold"));
+    }
+    if m.held {
+        out.push(("release", "Release"));
+    }
+    out.push(("delete", "Delete"));
+    out
 }
 
 /// `GET /message/ID`.
@@ -146,19 +205,16 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     let sig: Vec<&str> = m.recipients.iter().map(|r| r.state.name()).collect();
     let _ = write!(
         h,
-        "<header><a href=\"/\">&larr; all messages</a></header>\n<main id=\"detail\" data-id=\"{}\" data-sig=\"{}\">\n",
+        "<header><a href=\"/\">&larr; all messages</a></header>\n<main id=\"detail\" data-id=\"{}\" data-sig=\"{}{}\">\n",
         m.id,
-        sig.join(",")
+        sig.join(","),
+        if m.held { ",held" } else { "" }
     );
     h.push_str(&message_card(m, now));
-    if m.finished.is_none() {
+    let actions = actions(m);
+    if !actions.is_empty() {
         h.push_str("<p class=\"actions\">");
-        for (action, label) in [
-            ("retry", "Retry now"),
-            ("hold", "Hold"),
-            ("release", "Release"),
-            ("delete", "Delete"),
-        ] {
+        for (action, label) in actions {
             let _ = write!(
                 h,
                 "<button data-action=\"{action}\" data-id=\"{}\">{label}</button> ",
@@ -178,27 +234,77 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         h.push_str("<p class=\"muted\">no delivery attempt yet</p>\n");
     }
     for a in &attempts {
-        let _ = write!(h, "<h3>{}</h3>\n<table class=\"steps\">", escape(&a.label));
-        let failing = a.entries.iter().rposition(|e| !e.ok());
-        for (i, entry) in a.entries.iter().enumerate() {
-            let class = if Some(i) == failing {
-                " class=\"fail\""
-            } else {
-                ""
-            };
-            let row = Row::of(entry);
-            let _ = write!(
-                h,
-                "<tr{class}><td>{}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
-                escape(&row.at),
-                row.ms,
-                escape(row.step),
-                escape(&row.text)
-            );
-        }
-        h.push_str("</table>\n");
+        h.push_str(&attempt(a));
     }
     h.push_str("</main>\n");
+    h.push_str(FOOT);
+    h
+}
+
+/// An attempt's title: where, which server, for whom, and which attempt of how many.
+pub fn attempt_title(a: &Attempt) -> String {
+    let recipients = a.recipients();
+    let dest = a.dest.clone().or_else(|| {
+        let domains: BTreeSet<&str> = recipients
+            .iter()
+            .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d))
+            .collect();
+        (domains.len() == 1).then(|| domains.into_iter().collect())
+    });
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(dest);
+    parts.extend(a.host());
+    if !recipients.is_empty() {
+        parts.push(recipients.join(", "));
+    }
+    // `direct 2 of 8` → `direct attempt 2 of 8`.
+    match a.label.split_once(' ') {
+        Some((how, n)) => parts.push(format!("{how} attempt {n}")),
+        None if !a.label.is_empty() => parts.push(a.label.clone()),
+        None => {}
+    }
+    parts.join(" · ")
+}
+
+fn attempt(a: &Attempt) -> String {
+    let mut h = format!(
+        "<h3>{}</h3>\n<table class=\"steps\">",
+        escape(&attempt_title(a))
+    );
+    let failing = a.failing();
+    for (i, entry) in a.entries.iter().enumerate() {
+        let class = if failing.contains(&i) {
+            " class=\"fail\""
+        } else {
+            ""
+        };
+        let row = Row::of(entry);
+        let at = match entry {
+            Entry::Step(s) => time(s.at),
+            Entry::Unread(_) => String::new(),
+        };
+        let _ = write!(
+            h,
+            "<tr{class}><td>{at}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
+            row.ms,
+            escape(row.step),
+            escape(&row.text)
+        );
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+/// `GET /message/ID` for a message that is not (or no longer) known: a page, with a way back.
+pub fn gone_page(id: &str, token: &str) -> String {
+    let mut h = head("qksmtp: no such message", token, "gone");
+    let _ = write!(
+        h,
+        "<header><a href=\"/\">&larr; all messages</a></header>\n<main>\n<h2>No message {}</h2>\n\
+         <p>It is not in the queue. Delivered and failed messages are listed for a while after \
+         they leave it, then forgotten; a deleted message is gone at once.</p>\n</main>\n",
+        escape(id)
+    );
     h.push_str(FOOT);
     h
 }
@@ -206,7 +312,7 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::snapshot::{RecipientView, Shown};
+    use crate::queue::snapshot::{RecipientView, Waiting};
     use crate::spool::id::MessageId;
 
     fn view(state: Shown, last: Option<&str>) -> MessageView {
@@ -227,6 +333,7 @@ mod tests {
                 relay_tries: 0,
                 gave_up: None,
                 notice_pending: false,
+                waiting: None,
             }],
         }
     }
@@ -257,7 +364,7 @@ mod tests {
         let page = message_page(&d, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains(
-                "<tr class=\"fail\"><td>2026-11-23 07:37:00Z</td><td>1&nbsp;ms</td><td>RCPT</td>"
+                "<tr class=\"fail\"><td><time datetime=\"2026-11-23T07:37:00Z\" title=\"2026-11-23 07:37:00 UTC\">2026-11-23 07:37:00Z</time></td><td>1&nbsp;ms</td><td>RCPT</td>"
             ),
             "{page}"
         );
@@ -303,5 +410,199 @@ mod tests {
             "t",
         );
         assert!(page.contains("given up (all attempts used)"), "{page}");
+    }
+
+    fn detail(steps: &str) -> String {
+        let d = Detail {
+            view: view(Shown::Deferred, Some("451 4.7.1 later")),
+            headers: String::new(),
+            steps: steps.into(),
+        };
+        message_page(&d, "t", Timestamp::from_secs(1_764_000_060))
+    }
+
+    #[test]
+    fn a_pipelined_rcpt_deferral_is_the_failing_step_not_datas_554() {
+        let page = detail(
+            "--- attempt: direct 1 of 3 to y.test for b@y.test ---\n\
+             \x20 2026-11-23 07:37:00Z      1ms !RCPT      RCPT TO:<b@y.test> -> 451 4.7.1 later\n\
+             \x20 2026-11-23 07:37:00Z      1ms !DATA      DATA -> 554 5.5.1 no valid recipients\n",
+        );
+        let fail_rows: Vec<&str> = page
+            .split("<tr")
+            .filter(|r| r.starts_with(" class=\"fail\""))
+            .collect();
+        assert_eq!(fail_rows.len(), 1, "{page}");
+        assert!(fail_rows[0].contains("451 4.7.1"), "{page}");
+    }
+
+    #[test]
+    fn attempts_are_titled_and_a_reused_connection_is_one_line() {
+        let page = detail(
+            "--- attempt: direct 1 of 3 to y.test for b@y.test ---\n\
+             \x20 2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.1:25 (mx.y.test)\n\
+             \x20 2026-11-23 07:37:00Z      1ms  RCPT      RCPT TO:<b@y.test> -> 250 ok\n\
+             --- attempt: direct 2 of 3 to z.test for c@z.test, d@z.test ---\n\
+             \x20 2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.2:25 (mx.z.test)\n\
+             \x20 2026-11-23 07:37:00Z      1ms  GREETING  greeting -> 220 hi\n\
+             \x20 2026-11-23 07:37:01Z      0ms  CONNECT   reusing the open connection to 127.0.0.2:25 (mx.z.test) (message 2 on it)\n",
+        );
+        assert!(
+            page.contains(
+                "<h3>y.test · 127.0.0.1:25 (mx.y.test) · b@y.test · direct attempt 1 of 3</h3>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<h3>z.test · 127.0.0.2:25 (mx.z.test) · c@z.test, d@z.test · direct attempt 2 of 3</h3>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("GREETING"),
+            "the reused connection's first steps: {page}"
+        );
+        assert_eq!(page.matches("CONNECT").count(), 2, "{page}");
+    }
+
+    #[test]
+    fn a_waiting_recipient_says_when_it_moves() {
+        let now = Timestamp::from_secs(1_764_000_000);
+        let mut m = view(Shown::Deferred, Some("451 4.7.1 later"));
+        m.recipients[0].next_try = Some(Timestamp::from_secs(1_764_000_600));
+        let card = message_card(&m, now);
+        assert!(
+            card.contains("<span class=\"when\">next try <time datetime=\"2025-11-24T16:10:00Z\""),
+            "{card}"
+        );
+        let mut queued = view(Shown::Queued, None);
+        queued.recipients[0].waiting = Some(Waiting::Paused {
+            dest: "y.test".into(),
+            until: Timestamp::from_secs(1_764_000_060),
+        });
+        let card = message_card(&queued, now);
+        assert!(card.contains("waiting: y.test is paused"), "{card}");
+        assert!(!card.contains("first attempt"), "{card}");
+        assert!(
+            card.contains("until <time datetime=\"2025-11-24T16:01:00Z\""),
+            "{card}"
+        );
+        queued.recipients[0].waiting = Some(Waiting::Busy {
+            dest: "y.test".into(),
+            max_connections: 2,
+        });
+        let card = message_card(&queued, now);
+        assert!(
+            card.contains("all 2 connections to y.test are in use"),
+            "{card}"
+        );
+    }
+
+    #[test]
+    fn tiles_keep_the_queue_now_apart_from_totals_since_start() {
+        let s = Snapshot {
+            counters: crate::queue::snapshot::Counters {
+                received: 5,
+                delivered: 9,
+                deferred: 3,
+                bounced: 1,
+            },
+            totals: crate::queue::snapshot::Totals {
+                messages: 2,
+                queued: 1,
+                sending: 0,
+                deferred: 2,
+                held: 0,
+            },
+            ..Snapshot::default()
+        };
+        let page = live(&s);
+        let (now, total) = page
+            .split_once("<section class=\"counters total\">")
+            .unwrap();
+        assert!(now.contains("<h2>in the queue now</h2>"), "{page}");
+        assert!(
+            now.contains("<b>1</b><span>waiting</span>")
+                && now.contains("<b>2</b><span>deferred</span>"),
+            "{page}"
+        );
+        assert!(
+            !now.contains("received") && !now.contains("delivered"),
+            "{page}"
+        );
+        assert!(
+            total.contains("<h2>since start</h2>")
+                && total.contains("<b>5</b><span>received</span>"),
+            "{page}"
+        );
+        assert!(total.contains("<b>9</b><span>delivered</span>"), "{page}");
+    }
+
+    #[test]
+    fn a_pause_that_has_passed_is_not_shown_and_times_are_local_with_utc_on_hover() {
+        let now = Timestamp::from_secs(1_764_000_000);
+        let mut d = DestView {
+            name: "y.test".into(),
+            active: 0,
+            max_connections: 2,
+            in_run: 0,
+            max_continuous: 5,
+            ready: 0,
+            paused_until: Some(Timestamp::from_secs(1_763_999_999)),
+            last_error: None,
+            next_retry: None,
+        };
+        assert!(!dest(&d, now).contains("paused"), "{}", dest(&d, now));
+        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        assert!(
+            dest(&d, now).contains("paused until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">"),
+            "{}",
+            dest(&d, now)
+        );
+        assert!(
+            PAGE_JS.contains("time[datetime]"),
+            "the script shows them in local time"
+        );
+    }
+
+    #[test]
+    fn only_the_actions_that_apply_are_offered() {
+        let names = |m: &MessageView| actions(m).into_iter().map(|(a, _)| a).collect::<Vec<_>>();
+        let cases: [(Shown, bool, bool, &[&str]); 7] = [
+            (Shown::Queued, false, false, &["retry", "hold", "delete"]),
+            (Shown::Deferred, false, false, &["retry", "hold", "delete"]),
+            (Shown::Sending, false, false, &["hold", "delete"]),
+            (Shown::Held, true, false, &["release", "delete"]),
+            (Shown::Failed, false, false, &["delete"]),
+            (Shown::Delivered, false, true, &[]),
+            (Shown::Failed, false, true, &[]),
+        ];
+        for (state, held, finished, want) in cases {
+            let mut m = view(state, None);
+            m.held = held;
+            m.finished = finished.then_some(Timestamp::from_secs(1_764_000_060));
+            assert_eq!(names(&m), want, "{state:?} held {held} finished {finished}");
+        }
+        let d = Detail {
+            view: view(Shown::Held, None),
+            headers: String::new(),
+            steps: String::new(),
+        };
+        let mut held = d.clone();
+        held.view.held = true;
+        let page = message_page(&held, "t", Timestamp::from_secs(1_764_000_060));
+        assert!(
+            page.contains("data-action=\"release\"") && !page.contains("data-action=\"hold\""),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_gone_message_gets_a_page() {
+        let page = gone_page("0194F2A3B4C5D001", "t");
+        assert!(
+            page.starts_with("<!doctype html>") && page.contains("No message 0194F2A3B4C5D001"),
+            "{page}"
+        );
+        assert!(page.contains("href=\"/\""), "{page}");
     }
 }

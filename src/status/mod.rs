@@ -234,7 +234,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
                 HTML,
                 html::message_page(&d, &shared.token, crate::time::Timestamp::now()),
             ),
-            None => not_found(),
+            None => Response::new(404, HTML, html::gone_page(id.as_str(), &shared.token)),
         },
         Route::Message { id, text } => match detail(shared, &id) {
             Some(d) if text => Response::new(

@@ -119,7 +119,7 @@ impl Shell {
                 let _ = answer.send(self.snapshot(now, limit));
             }
             Event::Message(id, answer) => {
-                let detail = match self.core.message_view(&id) {
+                let detail = match self.core.message_view(&id, now) {
                     Some(view) => Some(MessageDetail {
                         view,
                         headers: None,

@@ -9,7 +9,21 @@
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
-  function iso(t) { return t ? t.replace("T", " ") : ""; }
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  // A time as the server writes it (UTC) is shown in the browser's local time, UTC on hover.
+  function tm(t) {
+    if (!t) return "";
+    var utc = t.replace("T", " ");
+    return '<time datetime="' + esc(t) + '" title="' + esc(utc.replace("Z", "")) + ' UTC">' + esc(utc) + "</time>";
+  }
+  function localize() {
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      el.textContent = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+        two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    });
+  }
   function age(now, t) {
     var s = Math.max(0, (Date.parse(now) - Date.parse(t)) / 1000);
     if (s < 60) return Math.floor(s) + "s";
@@ -30,33 +44,40 @@
     h += "<ul>";
     m.recipients.forEach(function (r) {
       h += '<li><span class="st ' + esc(r.state) + '">' + esc(r.state) + "</span> " + esc(r.address) +
-        ' <span class="why">' + esc(r.explanation) + "</span></li>";
+        ' <span class="why">' + esc(r.explanation) + "</span>";
+      if (r.waiting && r.waiting.paused_until) h += ' <span class="when">until ' + tm(r.waiting.paused_until) + "</span>";
+      else if (r.state === "deferred" && r.next_try) h += ' <span class="when">next try ' + tm(r.next_try) + "</span>";
+      h += "</li>";
     });
     return h + "</ul></div>\n";
   }
-  function dest(d) {
+  function dest(d, now) {
     var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
-    if (d.paused_until) h += " · paused until " + esc(iso(d.paused_until));
-    if (d.next_retry) h += " · next retry " + esc(iso(d.next_retry));
-    if (d.last_error) h += '<div class="err">' + esc(iso(d.last_error.at)) + ": " + esc(d.last_error.error) + "</div>";
+    if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
+    if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + "</div>\n";
   }
   function render(st, ms) {
     var c = st.counters, q = st.queue;
-    var h = '<section class="counters">';
-    [["received", c.received], ["queued", q.queued + q.deferred + q.held], ["in flight", q.sending],
-     ["delivered", c.delivered], ["deferred", c.deferred], ["bounced", c.bounced]].forEach(function (p) {
-      h += "<div><b>" + p[1] + "</b><span>" + p[0] + "</span></div>";
+    var h = "";
+    [["now", "in the queue now", [["waiting", q.queued], ["sending", q.sending], ["deferred", q.deferred], ["held", q.held]]],
+     ["total", "since start", [["received", c.received], ["delivered", c.delivered], ["deferrals", c.deferred],
+       ["bounced", c.bounced]]]].forEach(function (g) {
+      h += '<section class="counters ' + g[0] + '"><h2>' + g[1] + "</h2>";
+      g[2].forEach(function (p) { h += "<div><b>" + p[1] + "</b><span>" + p[0] + "</span></div>"; });
+      h += "</section>\n";
     });
-    h += "</section>\n<h2>Destinations</h2>\n";
+    h += "<h2>Destinations</h2>\n";
     if (!st.destinations.length) h += '<p class="muted">no destination busy</p>\n';
-    st.destinations.forEach(function (d) { h += dest(d); });
+    st.destinations.forEach(function (d) { h += dest(d, st.now); });
     h += "<h2>Messages</h2>\n";
     var all = ms.queued.concat(ms.finished);
     if (!all.length) h += '<p class="muted">no messages yet</p>\n';
     all.forEach(function (m) { h += card(m, ms.now); });
     document.getElementById("live").innerHTML = h;
+    localize();
     var badge = document.getElementById("state");
     badge.textContent = st.state;
     badge.className = "badge " + st.state;
@@ -75,9 +96,12 @@
         .then(function (v) { render(v[0], v[1]); }).catch(function () {}).then(next);
     } else if (view === "message") {
       var main = document.getElementById("detail");
-      get("/api/messages/" + main.dataset.id).then(function (m) {
-        var sig = m.recipients.map(function (r) { return r.state; }).join(",");
-        if (sig !== main.dataset.sig) location.reload();
+      fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
+        if (r.status === 404) { location.reload(); return; }
+        return r.json().then(function (m) {
+          var sig = m.recipients.map(function (r) { return r.state; }).join(",") + (m.held ? ",held" : "");
+          if (sig !== main.dataset.sig) location.reload();
+        });
       }).catch(function () {}).then(next);
     }
   }
@@ -92,5 +116,6 @@
       else location.reload();
     });
   });
+  localize();
   setTimeout(poll, 1500);
 })();
