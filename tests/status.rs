@@ -277,3 +277,78 @@ fn the_message_page_tells_each_attempt_apart() {
         "{gone}"
     );
 }
+
+/// An event stream (`GET /api/events`) read over a plain socket.
+struct Events(std::io::BufReader<std::net::TcpStream>);
+
+impl Events {
+    fn open(addr: std::net::SocketAddr, last: Option<u64>) -> Events {
+        use std::io::{BufRead, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let again = last.map_or(String::new(), |n| format!("Last-Event-ID: {n}\r\n"));
+        write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n{again}\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            assert!(reader.read_line(&mut head).unwrap() > 0, "{head}");
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("Content-Type: text/event-stream"), "{head}");
+        Events(reader)
+    }
+
+    /// The next event: its id and data.
+    fn next(&mut self) -> (u64, String) {
+        use std::io::BufRead;
+        let (mut id, mut data) = (None, None);
+        loop {
+            let mut line = String::new();
+            assert!(self.0.read_line(&mut line).unwrap() > 0, "the stream ended");
+            let line = line.trim_end();
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(v.to_string());
+            } else if line.is_empty()
+                && let (Some(id), Some(data)) = (id, data.take())
+            {
+                return (id, data);
+            }
+        }
+    }
+}
+
+/// The page is told of each change as it happens: a delivery is pushed (no polling), and a
+/// reconnect with `Last-Event-ID` gets the changes it missed.
+#[test]
+fn changes_are_pushed_as_server_sent_events() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("events", &status_ini(&route("a.test", &mx, "")));
+    let page = server.status_addr.unwrap();
+    let mut events = Events::open(page, None);
+    let id = submit(&server, "a@sender.test", &["ok@a.test"], MSG);
+    let mut seen = Vec::new();
+    loop {
+        let (seq, data) = events.next();
+        if data == "{\"reset\":true}" {
+            continue; // the spool scan at start-up
+        }
+        seen.push(seq);
+        assert_eq!(data, format!("{{\"message\":\"{id}\"}}"));
+        // Read only when told: the change that made it delivered was pushed.
+        let (_, now) = http(page, "GET", &format!("/api/messages/{id}"), &[]);
+        if now.contains("\"state\":\"delivered\"") {
+            break;
+        }
+    }
+    assert!(seen.len() >= 2, "arrived, then delivered: {seen:?}");
+    let mut again = Events::open(page, Some(seen[0]));
+    assert_eq!(
+        again.next().0,
+        seen[0] + 1,
+        "the changes after the last one seen come first"
+    );
+    let mut restarted = Events::open(page, Some(9_999));
+    assert_eq!(restarted.next().1, "{\"reset\":true}");
+}

@@ -87,20 +87,35 @@ impl Response {
     }
 
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-             Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-             X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
-             Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
+        let head = head(self.status, self.content_type, Some(self.body.len()));
         w.write_all(head.as_bytes())?;
         w.write_all(&self.body)?;
         w.flush()
     }
+}
+
+/// The status line and headers (with the security headers), with a length or none (a stream
+/// that ends when the connection closes).
+fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
+    let length = length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n{length}Connection: close\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
+         Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
+        reason(status),
+    )
+}
+
+/// The head of a Server-Sent Events stream, and how soon the browser reconnects.
+pub fn event_stream_head(retry_ms: u64) -> String {
+    head(200, "text/event-stream", None) + &format!("retry: {retry_ms}\n\n")
+}
+
+/// One Server-Sent Event: `id`, `event` and one line of `data` (JSON has no raw newline).
+pub fn event(id: u64, name: &str, data: &str) -> String {
+    debug_assert!(!data.contains('\n'));
+    format!("id: {id}\nevent: {name}\ndata: {data}\n\n")
 }
 
 pub fn reason(status: u16) -> &'static str {

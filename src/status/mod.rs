@@ -1,5 +1,6 @@
 //! The status page and its JSON API on `status_listen`: a small HTTP/1.1 server (one thread
-//! per connection, at most `MAX_CONNECTIONS`, one request each, with limits and timeouts).
+//! per connection, at most `MAX_CONNECTIONS`, one request each, with limits and timeouts;
+//! a live page's event stream keeps its connection and thread).
 //! Routing and rendering are pure (`route`, `api`, `html`, `metrics`); this file does the
 //! I/O: it asks the scheduler thread for snapshots and gives it the orders.
 
@@ -13,18 +14,19 @@ pub mod route;
 
 use crate::access;
 use crate::config::Live;
+use crate::queue::changes::What;
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, Snapshot};
 use crate::queue::thread::Event;
 use crate::spool::Spool;
 use crate::spool::id::MessageId;
 use api::Detail;
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 use http::{HTML, JSON, Request, Response, TEXT};
 use json::J;
 use route::{Action, Guard, Route};
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,12 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages listed by the page and `/api/messages` (the totals count all).
 const LIST_LIMIT: usize = 200;
+/// Live pages (event streams) at once; more get 503 and poll.
+const MAX_WATCHERS: usize = 16;
+/// How often an idle event stream says it is still there.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How soon a browser reconnects a broken event stream.
+const RECONNECT_MS: u64 = 500;
 
 struct Shared {
     /// The live settings: each request is checked against those in force when it arrives.
@@ -52,6 +60,8 @@ struct Shared {
     /// Subjects of queued messages (their files never change).
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
     open: AtomicUsize,
+    /// Event streams open.
+    watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -80,6 +90,7 @@ impl StatusServer {
             spool,
             subjects: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
+            watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
         });
         let stopping = Arc::new(AtomicBool::new(false));
@@ -181,24 +192,83 @@ impl Drop for Slot {
 fn serve(stream: &mut TcpStream, shared: &Shared, ip: IpAddr) {
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let read = http::read_request(&mut http::Deadlined::new(stream, deadline), ip);
-    let response = match read {
-        Ok(req) => handle(shared, &req),
+    let response = match read.and_then(|req| route_of(shared, &req)) {
+        Ok(Route::Events { seen }) => return watch(stream, shared, seen),
+        Ok(route) => handle(shared, route),
         Err(refusal) => refusal,
     };
     let _ = response.write_to(stream);
 }
 
-fn handle(shared: &Shared, req: &Request) -> Response {
+/// What the request is, if its sender may make it (with the settings in force now).
+fn route_of(shared: &Shared, req: &Request) -> Result<Route, Response> {
     let config = shared.config.get();
     let guard = Guard {
         allow: config.server.status_allow.clone(),
         token: shared.token.clone(),
         hostname: config.server.hostname.clone(),
     };
-    let route = match route::route(req, &guard) {
-        Ok(r) => r,
-        Err(refusal) => return refusal,
+    route::route(req, &guard)
+}
+
+/// `GET /api/events`: the queue's changes as Server-Sent Events until the client goes, the
+/// scheduler drops it for not keeping up (it reconnects with `Last-Event-ID`), or the
+/// server stops. A comment every `KEEP_ALIVE` finds a client that has gone.
+fn watch(stream: &mut TcpStream, shared: &Shared, seen: Option<u64>) {
+    let Some(_watcher) = Watcher::take(shared) else {
+        let _ =
+            Response::error(503, "too many live pages; the page polls instead").write_to(stream);
+        return;
     };
+    let Some(changes) = ask(shared, |tx| Event::Watch(seen, tx)) else {
+        let _ = Response::error(503, "the server is stopping").write_to(stream);
+        return;
+    };
+    let mut out = http::event_stream_head(RECONNECT_MS);
+    loop {
+        if stream
+            .write_all(out.as_bytes())
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return;
+        }
+        out = match changes.recv_timeout(KEEP_ALIVE) {
+            Ok(change) => {
+                let data = match &change.what {
+                    What::Message(id) => J::obj(vec![("message", id.as_str().into())]),
+                    What::Reset => J::obj(vec![("reset", true.into())]),
+                };
+                http::event(change.seq, "change", &data.to_string())
+            }
+            Err(RecvTimeoutError::Timeout) => ": still here\n\n".into(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+    }
+}
+
+/// One of the `MAX_WATCHERS` live pages, given back on drop: live pages cannot take every
+/// connection slot.
+struct Watcher<'a>(&'a AtomicUsize);
+
+impl<'a> Watcher<'a> {
+    fn take(shared: &'a Shared) -> Option<Watcher<'a>> {
+        let n = &shared.watching;
+        n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
+            (w < MAX_WATCHERS).then_some(w + 1)
+        })
+        .ok()?;
+        Some(Watcher(n))
+    }
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn handle(shared: &Shared, route: Route) -> Response {
     let unavailable = || Response::error(503, "the server is stopping");
     let not_found = || {
         Response::error(
@@ -246,6 +316,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             None => not_found(),
         },
         Route::Act(action) => perform(shared, action),
+        Route::Events { .. } => unreachable!("served by watch"),
     }
 }
 

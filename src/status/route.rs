@@ -32,6 +32,9 @@ pub enum Route {
     Message { id: MessageId, text: bool },
     /// `GET /metrics`.
     Metrics,
+    /// `GET /api/events`: the changes as Server-Sent Events, after `seen` (`Last-Event-ID`)
+    /// on a reconnect.
+    Events { seen: Option<u64> },
     /// A POST.
     Act(Action),
 }
@@ -79,6 +82,9 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             text,
         }),
         ["metrics"] => Some(Route::Metrics),
+        ["api", "events"] => Some(Route::Events {
+            seen: req.header("last-event-id").and_then(|v| v.parse().ok()),
+        }),
         _ => None,
     };
     if let Some(route) = read {
@@ -182,6 +188,12 @@ mod tests {
             Ok(Route::Message { id, text: true })
         );
         assert_eq!(route(&req("GET", "/metrics"), &g), Ok(Route::Metrics));
+        assert_eq!(
+            route(&req("GET", "/api/events"), &g),
+            Ok(Route::Events { seen: None })
+        );
+        let again = req("GET", "/api/events").with("Last-Event-ID", "42");
+        assert_eq!(route(&again, &g), Ok(Route::Events { seen: Some(42) }));
         assert_eq!(route(&req("GET", "/nope"), &g).unwrap_err().status, 404);
         assert_eq!(
             route(&req("GET", "/message/../x"), &g).unwrap_err().status,

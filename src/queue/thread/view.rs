@@ -3,6 +3,7 @@
 //! adopt, snapshot).
 
 use super::{Event, Shell};
+use crate::queue::changes::{Feed, What};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
@@ -31,6 +32,8 @@ pub(super) struct Extra {
     pub workers: usize,
     /// The destination of the job whose results are being applied.
     pub job_dest: Option<Dest>,
+    /// The live page's subscribers.
+    pub feed: Feed,
 }
 
 impl Extra {
@@ -111,9 +114,13 @@ impl Shell {
                 let new = !self.core.contains(&env.id);
                 if new {
                     self.extra.stats.counters.received += 1;
+                    self.extra.feed.publish(What::Message(env.id.clone()));
                     self.core.add(*env, now);
                 }
                 let _ = answer.send(new);
+            }
+            Event::Watch(seen, answer) => {
+                let _ = answer.send(self.extra.feed.subscribe(seen));
             }
             Event::Snapshot(limit, answer) => {
                 let _ = answer.send(self.snapshot(now, limit));

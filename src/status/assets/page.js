@@ -1,4 +1,5 @@
-// qksmtp status page: polls the JSON API and re-renders; actions are POSTed with the token.
+// qksmtp status page: follows the server's changes (Server-Sent Events, polling as the
+// fallback), re-renders from the JSON API; actions are POSTed with the token.
 "use strict";
 (function () {
   var token = document.querySelector('meta[name="qksmtp-token"]').content;
@@ -89,21 +90,52 @@
       return r.json();
     });
   }
-  function poll() {
-    var next = function () { setTimeout(poll, 1500); };
+  // Reads the page's data again and re-renders (the message page reloads when a state changed).
+  var acting = false;
+  function load() {
+    if (acting) return Promise.resolve();
     if (view === "overview") {
-      Promise.all([get("/api/status"), get("/api/messages")])
-        .then(function (v) { render(v[0], v[1]); }).catch(function () {}).then(next);
-    } else if (view === "message") {
-      var main = document.getElementById("detail");
-      fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
-        if (r.status === 404) { location.reload(); return; }
-        return r.json().then(function (m) {
-          var sig = m.recipients.map(function (r) { return r.state; }).join(",") + (m.held ? ",held" : "");
-          if (sig !== main.dataset.sig) location.reload();
-        });
-      }).catch(function () {}).then(next);
+      return Promise.all([get("/api/status"), get("/api/messages")])
+        .then(function (v) { render(v[0], v[1]); });
     }
+    if (view !== "message") return Promise.resolve();
+    var main = document.getElementById("detail");
+    return fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
+      if (r.status === 404) { location.reload(); return; }
+      return r.json().then(function (m) {
+        var sig = m.recipients.map(function (r) { return r.state; }).join(",") + (m.held ? ",held" : "");
+        if (sig !== main.dataset.sig) location.reload();
+      });
+    });
+  }
+  // One load at a time; changes that come meanwhile make one more.
+  var loading = false, again = false;
+  function refresh() {
+    if (loading) { again = true; return; }
+    loading = true;
+    load().catch(function () {}).then(function () {
+      loading = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+  // Live: the server pushes each change (Server-Sent Events); polling is the fallback while
+  // the stream is down (the browser reconnects it with Last-Event-ID).
+  var live = false;
+  function poll() {
+    if (!live) refresh();
+    setTimeout(poll, 1500);
+  }
+  if (window.EventSource && (view === "overview" || view === "message")) {
+    var events = new EventSource("/api/events");
+    events.onopen = function () { live = true; document.body.dataset.live = "on"; refresh(); };
+    events.onerror = function () { live = false; document.body.dataset.live = "off"; };
+    events.addEventListener("change", function (e) {
+      document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
+      var main = document.getElementById("detail");
+      var d = JSON.parse(e.data);
+      if (main && d.message && d.message !== main.dataset.id) return;
+      refresh();
+    });
   }
   document.addEventListener("click", function (e) {
     var b = e.target.closest("button[data-action]");
@@ -111,6 +143,7 @@
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
     var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
       if (a === "delete" && r.ok) location.href = "/";
       else location.reload();
