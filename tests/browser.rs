@@ -20,7 +20,8 @@ fn chromium() -> Option<PathBuf> {
 
 /// Playwright (`playwright-core` from npm, in tests/playwright/, pointed at the system's
 /// chromium) clicks through the page: a delivery appears without reloading, times are local
-/// (UTC on hover), it fits 400 px, and Hold, Release, Retry and Delete each take effect.
+/// (UTC on hover), it fits 400 px, Hold, Release, Retry and Delete each take effect, and
+/// the search box and a state filter find what they should.
 /// Skipped without chromium or `npm ci --prefix tests/playwright`, except under CI.
 #[test]
 fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
@@ -67,5 +68,8 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     }
     let status = driver.wait().unwrap();
     assert!(status.success(), "the browser run failed after {done:?}");
-    assert_eq!(done, ["live", "hold", "release", "retry", "delete"]);
+    assert_eq!(
+        done,
+        ["live", "hold", "release", "retry", "delete", "search"]
+    );
 }

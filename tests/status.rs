@@ -352,3 +352,71 @@ fn changes_are_pushed_as_server_sent_events() {
     let mut restarted = Events::open(page, Some(9_999));
     assert_eq!(restarted.next().1, "{\"reset\":true}");
 }
+
+/// Search (ID, sender, recipient, domain, subject) and filters (state, destination) on the
+/// page and the API, over the queue and the recently finished.
+#[test]
+fn messages_are_found_by_text_state_and_destination() {
+    let mx = FakeMx::start(Options::new());
+    let routes = route("a.test", &mx, "") + &route("c.test", &mx, "retry_delay = 1h");
+    let server = Server::start("find", &status_ini(&routes));
+    let page = server.status_addr.unwrap();
+    let mail = |subject: &str| format!("Subject: {subject}\r\n\r\nHi.\r\n.\r\n");
+    let invoice = submit(
+        &server,
+        "a@sender.test",
+        &["ok@a.test"],
+        &mail("Invoice March"),
+    );
+    let hello = submit(&server, "b@other.test", &["ok@a.test"], &mail("hello"));
+    let waiting = submit(
+        &server,
+        "a@sender.test",
+        &["tempfail@c.test"],
+        &mail("greylisted"),
+    );
+    wait_http(
+        page,
+        &format!("/api/messages/{waiting}"),
+        &["\"state\":\"deferred\""],
+    );
+    wait_http(
+        page,
+        &format!("/api/messages/{hello}"),
+        &["\"state\":\"delivered\""],
+    );
+    let found = |query: &str| {
+        let (code, body) = http(page, "GET", &format!("/api/messages?{query}"), &[]);
+        assert_eq!(code, 200, "{body}");
+        [&invoice, &hello, &waiting]
+            .into_iter()
+            .filter(|id| body.contains(id.as_str()))
+            .map(|id| id[..].to_string())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(found("q=invoice+MARCH"), [invoice.as_str()], "by subject");
+    assert_eq!(
+        found("q=greylisted"),
+        [waiting.as_str()],
+        "a queued one by subject"
+    );
+    assert_eq!(found("q=other.test"), [hello.as_str()], "by sender");
+    assert_eq!(found("q=c.test"), [waiting.as_str()], "by domain");
+    assert_eq!(
+        found(&format!("q={}", &hello[..12])),
+        [hello.as_str()],
+        "by ID"
+    );
+    assert_eq!(found("state=deferred"), [waiting.as_str()]);
+    assert_eq!(found("dest=a.test").len(), 2);
+    assert_eq!(found("q=nothing-like-it"), Vec::<&str>::new());
+    let (_, json) = http(page, "GET", "/api/messages?state=delivered&page=0", &[]);
+    assert!(
+        json.contains("\"total\":2,\"page\":0,\"per_page\":50"),
+        "{json}"
+    );
+    let (code, html) = http(page, "GET", "/?q=greylisted", &[]);
+    assert_eq!(code, 200);
+    assert!(html.contains(&waiting) && !html.contains(&hello), "{html}");
+    assert!(html.contains("name=\"q\" value=\"greylisted\""), "{html}");
+}

@@ -119,6 +119,20 @@ pub enum Shown {
 }
 
 impl Shown {
+    pub const ALL: [Shown; 6] = [
+        Shown::Queued,
+        Shown::Sending,
+        Shown::Deferred,
+        Shown::Held,
+        Shown::Delivered,
+        Shown::Failed,
+    ];
+
+    /// The state `name` names (`deferred`).
+    pub fn from_name(name: &str) -> Option<Shown> {
+        Shown::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Shown::Queued => "queued",

@@ -3,6 +3,7 @@
 //! applies the core's effects (spool state, delivery log, step records, notices to senders).
 
 use super::changes::{Change, Feed, What};
+use super::find::{Found, Query};
 use super::history::History;
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
@@ -48,6 +49,10 @@ pub enum Event {
     /// One message: queued (the files are the caller's to read) or recently finished (with
     /// its headers and step record, kept in memory).
     Message(MessageId, Sender<Option<MessageDetail>>),
+    /// A page of the messages that match (queued and recently finished).
+    Find(Box<Query>, Sender<Found>),
+    /// Every queued message's ID (the status page caches their subjects).
+    Ids(Sender<Vec<MessageId>>),
     /// Follow the changes from now on (after the change numbered `seen`, when it is a
     /// reconnect): the answer is the subscriber's bounded buffer.
     Watch(Option<u64>, Sender<Receiver<Change>>),

@@ -2,8 +2,10 @@
 //! text queue listing is `cli::listing`'s), built from the scheduler's snapshot. Pure.
 
 use super::json::J;
+use super::route::Search;
 use crate::cli::listing;
 use crate::outcome::GiveUp;
+use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Waiting};
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
@@ -77,6 +79,18 @@ fn dest(d: &DestView) -> J {
                 J::obj(vec![("at", time(*at)), ("error", e.as_str().into())])
             }),
         ),
+    ])
+}
+
+/// `GET /api/messages?q=TEXT&state=STATE&dest=DOMAIN&page=N`: one page of what the search
+/// found, the queue's newest first, then the recently finished.
+pub fn found(f: &Found, search: &Search, now: Timestamp) -> J {
+    J::obj(vec![
+        ("now", time(now)),
+        ("total", f.total.into()),
+        ("page", search.page.into()),
+        ("per_page", PAGE.into()),
+        ("messages", J::Arr(f.messages.iter().map(message).collect())),
     ])
 }
 

@@ -3,7 +3,9 @@
 //! script (`page.js`) refreshes them from the JSON API.
 
 use super::api::{Detail, Row, explain, when};
+use super::route::Search;
 use crate::human::{human_size, short_age};
+use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
@@ -51,26 +53,105 @@ pub fn time(t: Timestamp) -> String {
     )
 }
 
-/// `GET /`.
-pub fn overview(s: &Snapshot, token: &str) -> String {
+/// `GET /`: the counters and destinations, the search form, and a page of the messages it
+/// finds.
+pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> String {
     let mut h = head("qksmtp status", token, "overview");
     let state = if s.in_flight > 0 { "sending" } else { "idle" };
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<header><h1>qksmtp</h1> <span id=\"state\" class=\"badge {state}\">{state}</span> \
          <span class=\"muted\">running since {}</span> \
-         <button data-action=\"flush\">Flush all</button></header>\n<main id=\"live\">\n",
+         <button data-action=\"flush\">Flush all</button></header>",
         time(s.started)
     );
-    h.push_str(&live(s));
+    h.push_str(&search_form(search, s));
+    h.push_str("<main id=\"live\">\n");
+    h.push_str(&live(s, found, search));
     h.push_str("</main>\n");
     h.push_str(FOOT);
     h
 }
 
+/// The search box and filters: a plain GET form (it works without the script).
+fn search_form(search: &Search, s: &Snapshot) -> String {
+    let mut h = format!(
+        "<form id=\"find\" method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" \
+         placeholder=\"ID, sender, recipient, domain, subject\" aria-label=\"search\"> \
+         <select name=\"state\" aria-label=\"state\"><option value=\"\">any state</option>",
+        escape(&search.text)
+    );
+    for state in Shown::ALL {
+        let selected = if search.state == Some(state) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(h, "<option{selected}>{}</option>", state.name());
+    }
+    let _ = write!(
+        h,
+        "</select> <input name=\"dest\" value=\"{}\" placeholder=\"destination\" list=\"dests\" \
+         aria-label=\"destination\" size=\"12\"><datalist id=\"dests\">",
+        escape(&search.dest)
+    );
+    for d in s.dests.iter().filter(|d| !d.name.starts_with("relay:")) {
+        let _ = write!(h, "<option value=\"{}\">", escape(&d.name));
+    }
+    h.push_str("</datalist> <button type=\"submit\">Find</button></form>\n");
+    h
+}
+
+/// `?q=..&state=..&dest=..&page=N`, percent-encoded.
+pub fn search_link(search: &Search, page: usize) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let state = search.state.map_or("", Shown::name);
+    format!(
+        "?q={}&state={state}&dest={}&page={page}",
+        enc(&search.text),
+        enc(&search.dest)
+    )
+}
+
+/// `12 messages · page 2 of 3 · newer · older`.
+fn paging(found: &Found, search: &Search) -> String {
+    let pages = found.total.div_ceil(PAGE).max(1);
+    let mut h = format!(
+        "<p class=\"paging\"><span id=\"found\">{}</span> message{} · page {} of {pages}",
+        found.total,
+        if found.total == 1 { "" } else { "s" },
+        search.page + 1
+    );
+    if search.page > 0 {
+        let _ = write!(
+            h,
+            " · <a rel=\"prev\" href=\"/{}\">newer</a>",
+            escape(&search_link(search, search.page - 1))
+        );
+    }
+    if search.page + 1 < pages {
+        let _ = write!(
+            h,
+            " · <a rel=\"next\" href=\"/{}\">older</a>",
+            escape(&search_link(search, search.page + 1))
+        );
+    }
+    h.push_str("</p>\n");
+    h
+}
+
 /// The part of the overview the script replaces (same markup as `page.js` makes): the queue
-/// as it is now apart from the totals since start.
-pub fn live(s: &Snapshot) -> String {
+/// as it is now apart from the totals since start, the destinations, a page of messages.
+pub fn live(s: &Snapshot, found: &Found, search: &Search) -> String {
     let c = s.counters;
     let t = s.totals;
     let mut h = String::new();
@@ -110,10 +191,16 @@ pub fn live(s: &Snapshot) -> String {
         h.push_str(&dest(d, s.now));
     }
     h.push_str("<h2>Messages</h2>\n");
-    if s.messages.is_empty() && s.finished.is_empty() {
-        h.push_str("<p class=\"muted\">no messages yet</p>\n");
+    h.push_str(&paging(found, search));
+    if found.messages.is_empty() {
+        let none = if *search == Search::default() {
+            "no messages yet"
+        } else {
+            "no message matches"
+        };
+        let _ = writeln!(h, "<p class=\"muted\">{none}</p>");
     }
-    for m in s.messages.iter().chain(&s.finished) {
+    for m in &found.messages {
         h.push_str(&message_card(m, s.now));
     }
     h
@@ -345,7 +432,8 @@ mod tests {
             finished: vec![view(Shown::Delivered, Some("250 2.0.0 ok"))],
             ..Snapshot::default()
         };
-        let page = overview(&s, "tok\"en");
+        let found = listed(&s);
+        let page = overview(&s, &found, &Search::default(), "tok\"en");
         assert!(page.contains("content=\"tok&quot;en\""), "{page}");
         assert!(page.contains("&lt;b&gt;hi&lt;/b&gt;") && !page.contains("<b>hi"));
         assert!(page.contains("<span class=\"st deferred\">deferred</span>"));
@@ -402,14 +490,60 @@ mod tests {
             "{}",
             words(&v)
         );
-        let page = overview(
-            &Snapshot {
-                messages: vec![v],
-                ..Snapshot::default()
-            },
-            "t",
-        );
+        let s = Snapshot {
+            messages: vec![v],
+            ..Snapshot::default()
+        };
+        let page = overview(&s, &listed(&s), &Search::default(), "t");
         assert!(page.contains("given up (all attempts used)"), "{page}");
+    }
+
+    /// The snapshot's messages as the page of a search that found them.
+    fn listed(s: &Snapshot) -> Found {
+        let messages: Vec<MessageView> = s.messages.iter().chain(&s.finished).cloned().collect();
+        Found {
+            total: messages.len(),
+            messages,
+        }
+    }
+
+    #[test]
+    fn the_search_form_keeps_the_search_and_pages_link_to_each_other() {
+        let search = Search {
+            text: "bob & co".into(),
+            state: Some(Shown::Deferred),
+            dest: "y.test".into(),
+            page: 1,
+        };
+        let found = Found {
+            total: 3 * PAGE,
+            messages: Vec::new(),
+        };
+        let page = overview(&Snapshot::default(), &found, &search, "t");
+        assert!(page.contains("name=\"q\" value=\"bob &amp; co\""), "{page}");
+        assert!(
+            page.contains("<option selected>deferred</option>"),
+            "{page}"
+        );
+        assert!(page.contains("name=\"dest\" value=\"y.test\""), "{page}");
+        assert!(
+            page.contains("<span id=\"found\">150</span> messages · page 2 of 3"),
+            "{page}"
+        );
+        let link = |p| escape(&search_link(&search, p));
+        assert!(
+            page.contains(&format!("<a rel=\"prev\" href=\"/{}\">newer</a>", link(0))),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("<a rel=\"next\" href=\"/{}\">older</a>", link(2))),
+            "{page}"
+        );
+        assert_eq!(
+            search_link(&search, 2),
+            "?q=bob%20%26%20co&state=deferred&dest=y.test&page=2"
+        );
+        assert!(page.contains("no message matches"), "{page}");
     }
 
     fn detail(steps: &str) -> String {
@@ -515,7 +649,7 @@ mod tests {
             },
             ..Snapshot::default()
         };
-        let page = live(&s);
+        let page = live(&s, &Found::default(), &Search::default());
         let (now, total) = page
             .split_once("<section class=\"counters total\">")
             .unwrap();

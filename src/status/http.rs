@@ -37,6 +37,27 @@ impl Request {
             .map(|(_, v)| v)
     }
 
+    /// A query parameter, percent-decoded (`+` is a space), as text.
+    pub fn text_param(&self, name: &str) -> Option<String> {
+        let raw = self.param(name)?.as_bytes();
+        let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            match (raw[i], hex(raw.get(i + 1)), hex(raw.get(i + 2))) {
+                (b'%', Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                (b'+', _, _) => out.push(b' '),
+                (b, _, _) => out.push(b),
+            }
+            i += 1;
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// A request for tests and the CLI: no headers, no body.
     pub fn new(method: &str, target: &str, peer: IpAddr) -> Request {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -266,6 +287,10 @@ mod tests {
             ("POST", "/api/flush")
         );
         assert_eq!(req.param("x"), Some("1"));
+        let q = Request::new("GET", "/?q=a%40b.test+x%2&n=%E2%9C%93%zz", peer());
+        assert_eq!(q.text_param("q").as_deref(), Some("a@b.test x%2"));
+        assert_eq!(q.text_param("n").as_deref(), Some("✓%zz"));
+        assert_eq!(q.text_param("none"), None);
         assert_eq!(req.header("host"), Some("127.0.0.1:8025"));
         assert_eq!(req.body, b"hi");
     }

@@ -15,8 +15,9 @@ pub mod route;
 use crate::access;
 use crate::config::Live;
 use crate::queue::changes::What;
+use crate::queue::find::Found;
 use crate::queue::history;
-use crate::queue::snapshot::{MessageDetail, Snapshot};
+use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
 use crate::queue::thread::Event;
 use crate::spool::Spool;
 use crate::spool::id::MessageId;
@@ -24,7 +25,7 @@ use api::Detail;
 use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 use http::{HTML, JSON, Request, Response, TEXT};
 use json::J;
-use route::{Action, Guard, Route};
+use route::{Action, Guard, Route, Search};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -43,6 +44,8 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages listed by the page and `/api/messages` (the totals count all).
 const LIST_LIMIT: usize = 200;
+/// Subjects cached (the queue's, for searching them); past this the cache starts over.
+const MAX_SUBJECTS: usize = 250_000;
 /// Live pages (event streams) at once; more get 503 and poll.
 const MAX_WATCHERS: usize = 16;
 /// How often an idle event stream says it is still there.
@@ -57,7 +60,7 @@ struct Shared {
     token: String,
     events: Sender<Event>,
     spool: Arc<Spool>,
-    /// Subjects of queued messages (their files never change).
+    /// Subjects of queued messages (their files never change), also for searching them.
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
     open: AtomicUsize,
     /// Event streams open.
@@ -192,9 +195,13 @@ impl Drop for Slot {
 fn serve(stream: &mut TcpStream, shared: &Shared, ip: IpAddr) {
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let read = http::read_request(&mut http::Deadlined::new(stream, deadline), ip);
+    let req_search = read
+        .as_ref()
+        .map(|req| (Search::of(req), Search::asked(req)));
+    let req_search = req_search.unwrap_or_default();
     let response = match read.and_then(|req| route_of(shared, &req)) {
         Ok(Route::Events { seen }) => return watch(stream, shared, seen),
-        Ok(route) => handle(shared, route),
+        Ok(route) => handle(shared, route, &req_search),
         Err(refusal) => refusal,
     };
     let _ = response.write_to(stream);
@@ -268,7 +275,8 @@ impl Drop for Watcher<'_> {
     }
 }
 
-fn handle(shared: &Shared, route: Route) -> Response {
+/// Answers a request; `search` is what its query asks to list, and whether it asked.
+fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
     let unavailable = || Response::error(503, "the server is stopping");
     let not_found = || {
         Response::error(
@@ -281,12 +289,24 @@ fn handle(shared: &Shared, route: Route) -> Response {
             Response::new(200, "text/javascript; charset=utf-8", html::PAGE_JS)
         }
         Route::Asset(_) => Response::new(200, "text/css; charset=utf-8", html::PAGE_CSS),
-        Route::Page => match snapshot(shared) {
-            Some(s) => Response::new(200, HTML, html::overview(&s, &shared.token)),
-            None => unavailable(),
+        Route::Page => match (counts(shared), find(shared, &search.0)) {
+            (Some(s), Some(found)) => Response::new(
+                200,
+                HTML,
+                html::overview(&s, &found, &search.0, &shared.token),
+            ),
+            _ => unavailable(),
         },
         Route::Status => match snapshot(shared) {
             Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+            None => unavailable(),
+        },
+        Route::Messages { text: false } if search.1 => match find(shared, &search.0) {
+            Some(found) => Response::new(
+                200,
+                JSON,
+                api::found(&found, &search.0, crate::time::Timestamp::now()).to_string(),
+            ),
             None => unavailable(),
         },
         Route::Messages { text } => match snapshot(shared) {
@@ -362,20 +382,62 @@ fn ask<T>(shared: &Shared, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
 
 fn snapshot(shared: &Shared) -> Option<Snapshot> {
     let mut s = ask(shared, |tx| Event::Snapshot(LIST_LIMIT, tx))?;
+    fill_subjects(shared, &mut s.messages);
+    Some(s)
+}
+
+/// The counters, totals and destinations, without the listing.
+fn counts(shared: &Shared) -> Option<Snapshot> {
+    ask(shared, |tx| Event::Snapshot(0, tx))
+}
+
+/// A page of the messages the search finds, with their subjects.
+fn find(shared: &Shared, search: &Search) -> Option<Found> {
+    let mut query = search.query();
+    if !query.text.is_empty() {
+        let ids = ask(shared, Event::Ids)?;
+        let mut cache = subjects(shared);
+        query.subject_hits = ids
+            .into_iter()
+            .filter(|id| {
+                subject(shared, &mut cache, id)
+                    .is_some_and(|s| s.to_lowercase().contains(&query.text))
+            })
+            .collect();
+    }
+    let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
+    fill_subjects(shared, &mut found.messages);
+    Some(found)
+}
+
+fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
     let mut cache = shared.subjects.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() > 10 * LIST_LIMIT {
+    if cache.len() > MAX_SUBJECTS {
         cache.clear();
     }
-    for m in &mut s.messages {
-        m.subject = cache
-            .entry(m.id.clone())
-            .or_insert_with(|| {
-                let headers = history::read_headers(&shared.spool.message_path(&m.id));
-                history::header_value(&headers, "subject")
-            })
-            .clone();
+    cache
+}
+
+/// A queued message's subject, read from its file once.
+fn subject(
+    shared: &Shared,
+    cache: &mut HashMap<MessageId, Option<String>>,
+    id: &MessageId,
+) -> Option<String> {
+    cache
+        .entry(id.clone())
+        .or_insert_with(|| {
+            let headers = history::read_headers(&shared.spool.message_path(id));
+            history::header_value(&headers, "subject")
+        })
+        .clone()
+}
+
+fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
+    let mut cache = subjects(shared);
+    for m in messages.iter_mut().filter(|m| m.finished.is_none()) {
+        m.subject = subject(shared, &mut cache, &m.id);
     }
-    Some(s)
 }
 
 fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {

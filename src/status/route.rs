@@ -6,6 +6,8 @@
 
 use super::http::{Request, Response};
 use crate::access::{self, Cidr};
+use crate::queue::find::Query;
+use crate::queue::snapshot::Shown;
 use crate::spool::id::MessageId;
 
 /// Who may do what.
@@ -51,6 +53,41 @@ pub enum Action {
 }
 
 pub const TOKEN_HEADER: &str = "x-qksmtp-token";
+
+/// What the page and `/api/messages` list: `?q=TEXT&state=STATE&dest=DOMAIN&page=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub text: String,
+    pub state: Option<Shown>,
+    pub dest: String,
+    /// From 0.
+    pub page: usize,
+}
+
+impl Search {
+    /// From the request's query (an unknown state or page is ignored).
+    pub fn of(req: &Request) -> Search {
+        let text = |name| req.text_param(name).unwrap_or_default();
+        Search {
+            text: text("q").trim().to_string(),
+            state: Shown::from_name(&text("state")),
+            dest: text("dest").trim().to_string(),
+            page: text("page").parse().unwrap_or(0),
+        }
+    }
+
+    /// Whether the request asked for a search or a page (the API then answers with one page).
+    pub fn asked(req: &Request) -> bool {
+        ["q", "state", "dest", "page"]
+            .iter()
+            .any(|n| req.param(n).is_some())
+    }
+
+    pub fn query(&self) -> Query {
+        let dest = Some(self.dest.as_str()).filter(|d| !d.is_empty());
+        Query::new(&self.text, self.state, dest, self.page)
+    }
+}
 
 /// The answer to an address that `status_allow` does not name.
 pub fn not_allowed() -> Response {
@@ -203,6 +240,23 @@ mod tests {
             route(&req("POST", "/api/status"), &g).unwrap_err().status,
             405
         );
+    }
+
+    #[test]
+    fn a_search_is_read_from_the_query() {
+        let r = req("GET", "/?q=Bob%40y.test+&state=deferred&dest=y.test&page=2");
+        let want = Search {
+            text: "Bob@y.test".into(),
+            state: Some(Shown::Deferred),
+            dest: "y.test".into(),
+            page: 2,
+        };
+        assert_eq!(Search::of(&r), want);
+        assert!(Search::asked(&r));
+        let plain = req("GET", "/api/messages?state=nonsense&page=x");
+        assert_eq!(Search::of(&plain), Search::default());
+        assert!(!Search::asked(&req("GET", "/api/messages?format=text")));
+        assert_eq!(Search::of(&r).query().text, "bob@y.test");
     }
 
     #[test]

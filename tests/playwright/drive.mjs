@@ -79,6 +79,21 @@ try {
   await page.goto(`${url}message/${doomed}`);
   check((await page.textContent("h2")).includes(`No message ${doomed}`), "a gone message's page");
   console.log("ok delete");
+
+  // 4. Search: by domain from the box, then a state filter; the page stays live.
+  await page.goto(url);
+  await page.fill("input[name=q]", "b.test");
+  await Promise.all([page.waitForURL(/q=b.test/, WAIT), page.press("input[name=q]", "Enter")]);
+  await page.waitForFunction(() => document.body.dataset.live === "on", null, WAIT);
+  const cards = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent));
+  check(cards.length === 1 && cards[0].includes(deferred), `found by domain: ${cards}`);
+  check((await page.textContent("#found")) === "1", "one found");
+  await page.fill("input[name=q]", "");
+  await page.selectOption("select[name=state]", "delivered");
+  await Promise.all([page.waitForURL(/state=delivered/, WAIT), page.click("#find button")]);
+  const both = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent).join(" "));
+  check(both.includes(delivered) && both.includes(deferred), `delivered ones: ${both}`);
+  console.log("ok search");
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

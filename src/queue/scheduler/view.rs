@@ -2,6 +2,7 @@
 //! message without an attempt (`hold`, `release`, `adopt`). Pure, like the rest of the core.
 
 use super::*;
+use crate::queue::find::Query;
 use crate::queue::snapshot::{
     DestView, MessageView, RecipientView, Shown, Snapshot, Totals, Waiting,
 };
@@ -134,6 +135,23 @@ impl Scheduler {
     /// One message of the queue, wherever it is in the listing.
     pub fn message_view(&self, id: &MessageId, now: Timestamp) -> Option<MessageView> {
         Some(self.queued_view(self.messages.get(id)?, now))
+    }
+
+    /// The queued messages that match, newest first.
+    pub fn matching(&self, query: &Query) -> Vec<&MessageId> {
+        let mut ids: Vec<&MessageId> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| query.matches(&m.env, &m.busy, None))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids
+    }
+
+    /// Every queued message's ID.
+    pub fn ids(&self) -> Vec<MessageId> {
+        self.messages.keys().cloned().collect()
     }
 
     /// Whether the queue has this message.

@@ -4,6 +4,7 @@
 
 use super::{Event, Shell};
 use crate::queue::changes::{Feed, What};
+use crate::queue::find::{Found, Query};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
@@ -119,6 +120,12 @@ impl Shell {
                 }
                 let _ = answer.send(new);
             }
+            Event::Find(query, answer) => {
+                let _ = answer.send(self.find(&query, now));
+            }
+            Event::Ids(answer) => {
+                let _ = answer.send(self.core.ids());
+            }
             Event::Watch(seen, answer) => {
                 let _ = answer.send(self.extra.feed.subscribe(seen));
             }
@@ -142,6 +149,29 @@ impl Shell {
             }
             _ => {}
         }
+    }
+
+    /// A page of the matches: the queue's newest first, then the recently finished.
+    fn find(&self, query: &Query, now: Timestamp) -> Found {
+        let queued = self.core.matching(query);
+        let finished: Vec<&Finished> = self
+            .extra
+            .history
+            .iter()
+            .filter(|f| {
+                let subject = history::header_value(&f.headers, "subject");
+                query.matches(&f.envelope, &[], subject.as_deref())
+            })
+            .collect();
+        let total = queued.len() + finished.len();
+        let messages = query
+            .window(total)
+            .filter_map(|i| match queued.get(i) {
+                Some(id) => self.core.message_view(id, now),
+                None => Some(finished_view(finished[i - queued.len()])),
+            })
+            .collect();
+        Found { total, messages }
     }
 
     fn snapshot(&self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {

@@ -60,6 +60,24 @@
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + "</div>\n";
   }
+  // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
+  function searching() {
+    var p = new URLSearchParams(location.search);
+    return ["q", "state", "dest"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
+  }
+  function link(page) {
+    var p = new URLSearchParams(location.search);
+    p.set("page", String(page));
+    return "/?" + p.toString();
+  }
+  function paging(ms) {
+    var pages = Math.max(1, Math.ceil(ms.total / ms.per_page));
+    var h = '<p class="paging"><span id="found">' + ms.total + "</span> message" + (ms.total === 1 ? "" : "s") +
+      " · page " + (ms.page + 1) + " of " + pages;
+    if (ms.page > 0) h += ' · <a rel="prev" href="' + esc(link(ms.page - 1)) + '">newer</a>';
+    if (ms.page + 1 < pages) h += ' · <a rel="next" href="' + esc(link(ms.page + 1)) + '">older</a>';
+    return h + "</p>\n";
+  }
   function render(st, ms) {
     var c = st.counters, q = st.queue;
     var h = "";
@@ -73,10 +91,11 @@
     h += "<h2>Destinations</h2>\n";
     if (!st.destinations.length) h += '<p class="muted">no destination busy</p>\n';
     st.destinations.forEach(function (d) { h += dest(d, st.now); });
-    h += "<h2>Messages</h2>\n";
-    var all = ms.queued.concat(ms.finished);
-    if (!all.length) h += '<p class="muted">no messages yet</p>\n';
-    all.forEach(function (m) { h += card(m, ms.now); });
+    h += "<h2>Messages</h2>\n" + paging(ms);
+    if (!ms.messages.length) {
+      h += '<p class="muted">' + (searching() ? "no message matches" : "no messages yet") + "</p>\n";
+    }
+    ms.messages.forEach(function (m) { h += card(m, ms.now); });
     document.getElementById("live").innerHTML = h;
     localize();
     var badge = document.getElementById("state");
@@ -95,7 +114,7 @@
   function load() {
     if (acting) return Promise.resolve();
     if (view === "overview") {
-      return Promise.all([get("/api/status"), get("/api/messages")])
+      return Promise.all([get("/api/status"), get("/api/messages" + (location.search || "?page=0"))])
         .then(function (v) { render(v[0], v[1]); });
     }
     if (view !== "message") return Promise.resolve();
