@@ -18,5 +18,9 @@ mkdir -p docs/bench
 out=docs/bench/results-$(date -u +%Y%m%d-%H%M%S).json
 python3 "$BENCH/bench.py" --adapter "$BENCH/adapters/postfix.sh" --adapter "$PWD/scripts/bench/qksmtp.sh" \
     --runs "${RUNS:-3}" --out "$out" "$@"
+# The table replaces the file; the "status page" section (scripts/bench/status_page.py and
+# status_live.py, measured by hand) is kept.
+kept=$(sed -n '/^## status page/,$p' docs/benchmarks.md 2>/dev/null || true)
 python3 scripts/bench/table.py "$out" > docs/benchmarks.md
+if [ -n "$kept" ]; then printf '\n%s\n' "$kept" >> docs/benchmarks.md; fi
 echo "wrote $out and docs/benchmarks.md"

@@ -270,6 +270,17 @@ fn the_message_page_tells_each_attempt_apart() {
     );
     assert!(html.contains("data-action=\"retry\"") && !html.contains("data-action=\"release\""));
 
+    assert!(
+        html.contains(&format!("href=\"/message/{id}.eml\"")),
+        "{html}"
+    );
+    let (code, eml) = http(page, "GET", &format!("/message/{id}.eml"), &[]);
+    assert_eq!(code, 200);
+    assert!(
+        eml.contains("Subject: status test") && eml.contains("Received: "),
+        "{eml}"
+    );
+
     let (code, gone) = http(page, "GET", "/message/0123456789ABCDEF", &[]);
     assert_eq!(code, 404);
     assert!(

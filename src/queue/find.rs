@@ -3,6 +3,7 @@
 //! thread runs it over the queue and the recently finished.
 
 use super::snapshot::{MessageView, Shown};
+use crate::smtp::{Address, ReversePath};
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
 use std::collections::HashSet;
@@ -68,10 +69,14 @@ impl Query {
         if self.text.is_empty() {
             return true;
         }
-        let has = |s: &str| s.to_lowercase().contains(&self.text);
+        let has = |s: &str| contains(s, &self.text);
+        let sender = match &env.sender {
+            ReversePath::Mailbox(a) => address_has(a, &self.text),
+            ReversePath::Null => has("<>"),
+        };
         has(env.id.as_str())
-            || has(&env.sender.to_string())
-            || recipients().any(|(_, r)| has(&r.address.to_string()))
+            || sender
+            || recipients().any(|(_, r)| address_has(&r.address, &self.text))
             || self.subject_hits.contains(&env.id)
             || subject.is_some_and(has)
     }
@@ -81,6 +86,43 @@ impl Query {
         let start = (self.page * PAGE).min(total);
         start..(start + PAGE).min(total)
     }
+}
+
+/// Whether `local@domain` contains `needle` (lower-cased), without writing it out: with one
+/// `@` in the needle, the local part must end with what is before it and the domain start
+/// with what is after.
+fn address_has(a: &Address, needle: &str) -> bool {
+    match needle.split_once('@') {
+        None => contains(&a.local, needle) || contains(&a.domain, needle),
+        Some((l, d))
+            if !d.contains('@') && [l, d, &a.local, &a.domain].iter().all(|s| s.is_ascii()) =>
+        {
+            let (local, domain) = (a.local.as_bytes(), a.domain.as_bytes());
+            local.len() >= l.len()
+                && domain.len() >= d.len()
+                && local[local.len() - l.len()..].eq_ignore_ascii_case(l.as_bytes())
+                && domain[..d.len()].eq_ignore_ascii_case(d.as_bytes())
+        }
+        Some(_) => contains(&a.to_string(), needle),
+    }
+}
+
+/// Whether `hay` contains `needle` (given lower-cased), ignoring case; without allocating
+/// when both are ASCII.
+pub fn contains(hay: &str, needle: &str) -> bool {
+    if !(hay.is_ascii() && needle.is_ascii()) {
+        return hay.to_lowercase().contains(needle);
+    }
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    h.len() >= n.len()
+        && h[..=h.len() - n.len()]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| (b == lower || b == upper) && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 #[cfg(test)]
@@ -122,6 +164,31 @@ mod tests {
         assert!(!by_subject.matches(&e, &[], None));
         by_subject.subject_hits.insert(e.id.clone());
         assert!(by_subject.matches(&e, &[], None));
+    }
+
+    #[test]
+    fn contains_ignores_case() {
+        for (hay, needle, want) in [
+            ("Invoice March", "march", true),
+            ("Invoice March", "", true),
+            ("Invoice", "invoices", false),
+            ("Grüße aus KÖLN", "köln", true),
+            ("abc", "ö", false),
+        ] {
+            assert_eq!(contains(hay, needle), want, "{hay} {needle}");
+        }
+        let bob = Address::new("Bob.Smith", "Y.test");
+        for (needle, want) in [
+            ("smith@y.t", true),
+            ("bob.smith@y.test", true),
+            ("@y", true),
+            ("smith@", true),
+            ("bob@y", false),
+            ("y.test", true),
+            ("a@b@c", false),
+        ] {
+            assert_eq!(address_has(&bob, needle), want, "{needle}");
+        }
     }
 
     #[test]

@@ -310,11 +310,15 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         }
         h.push_str("</p>\n");
     }
-    let _ = write!(
-        h,
-        "<h2>Headers</h2>\n<pre class=\"headers\">{}</pre>\n",
-        escape(&d.headers)
-    );
+    h.push_str("<h2>Headers</h2>\n");
+    if m.finished.is_none() {
+        let _ = writeln!(
+            h,
+            "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
+            m.id
+        );
+    }
+    let _ = writeln!(h, "<pre class=\"headers\">{}</pre>", escape(&d.headers));
     h.push_str("<h2>Delivery attempts</h2>\n");
     let attempts = read::parse(&d.steps);
     if attempts.is_empty() {

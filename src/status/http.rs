@@ -82,6 +82,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A file name: the browser saves the body instead of showing it.
+    pub download: Option<String>,
 }
 
 pub const JSON: &str = "application/json";
@@ -94,7 +96,14 @@ impl Response {
             status,
             content_type,
             body: body.into(),
+            download: None,
         }
+    }
+
+    /// The body as a file to save under `name` (made of safe characters by the caller).
+    pub fn download(mut self, name: &str) -> Response {
+        self.download = Some(name.to_string());
+        self
     }
 
     /// `{"error":"..."}` with the status.
@@ -108,7 +117,14 @@ impl Response {
     }
 
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        let head = head(self.status, self.content_type, Some(self.body.len()));
+        let mut head = head(self.status, self.content_type, Some(self.body.len()));
+        if let Some(name) = &self.download {
+            let at = head.len() - 2;
+            head.insert_str(
+                at,
+                &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n"),
+            );
+        }
         w.write_all(head.as_bytes())?;
         w.write_all(&self.body)?;
         w.flush()
@@ -293,6 +309,20 @@ mod tests {
         assert_eq!(q.text_param("none"), None);
         assert_eq!(req.header("host"), Some("127.0.0.1:8025"));
         assert_eq!(req.body, b"hi");
+    }
+
+    #[test]
+    fn a_download_is_saved_under_its_name() {
+        let mut out = Vec::new();
+        let eml = Response::new(200, "message/rfc822", "Subject: x\r\n").download("A.eml");
+        eml.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.ends_with("\r\nContent-Disposition: attachment; filename=\"A.eml\""),
+            "{head}"
+        );
+        assert_eq!(body, "Subject: x\r\n");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod route;
 use crate::access;
 use crate::config::Live;
 use crate::queue::changes::What;
-use crate::queue::find::Found;
+use crate::queue::find::{Found, contains};
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
 use crate::queue::thread::Event;
@@ -297,7 +297,7 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             ),
             _ => unavailable(),
         },
-        Route::Status => match snapshot(shared) {
+        Route::Status => match counts(shared) {
             Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
             None => unavailable(),
         },
@@ -314,7 +314,7 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             Some(s) => Response::new(200, JSON, api::messages(&s).to_string()),
             None => unavailable(),
         },
-        Route::Metrics => match snapshot(shared) {
+        Route::Metrics => match counts(shared) {
             Some(s) => Response::new(200, metrics::CONTENT_TYPE, metrics::render(&s)),
             None => unavailable(),
         },
@@ -336,6 +336,10 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             None => not_found(),
         },
         Route::Act(action) => perform(shared, action),
+        Route::Eml(id) => match shared.spool.read_message(&id) {
+            Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
+            Err(_) => not_found(),
+        },
         Route::Events { .. } => unreachable!("served by watch"),
     }
 }
@@ -400,8 +404,12 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
         query.subject_hits = ids
             .into_iter()
             .filter(|id| {
-                subject(shared, &mut cache, id)
-                    .is_some_and(|s| s.to_lowercase().contains(&query.text))
+                let hit =
+                    |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
+                match cache.get(id) {
+                    Some(known) => hit(known),
+                    None => hit(&subject(shared, &mut cache, id)),
+                }
             })
             .collect();
     }

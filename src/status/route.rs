@@ -24,6 +24,8 @@ pub enum Route {
     Page,
     /// `GET /message/ID`: one message, its headers and its step record.
     MessagePage(MessageId),
+    /// `GET /message/ID.eml`: a queued message as stored, to save.
+    Eml(MessageId),
     /// `GET /static/page.js|page.css`.
     Asset(&'static str),
     /// `GET /api/status`: counters, totals, destinations.
@@ -109,6 +111,9 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
     let read = match segments.as_slice() {
         [""] => Some(Route::Page),
+        ["message", file] if file.ends_with(".eml") => {
+            Some(Route::Eml(message_id(file.trim_end_matches(".eml"))?))
+        }
         ["message", id] => Some(Route::MessagePage(message_id(id)?)),
         ["static", "page.js"] => Some(Route::Asset("page.js")),
         ["static", "page.css"] => Some(Route::Asset("page.css")),
@@ -225,6 +230,10 @@ mod tests {
             Ok(Route::Message { id, text: true })
         );
         assert_eq!(route(&req("GET", "/metrics"), &g), Ok(Route::Metrics));
+        assert_eq!(
+            route(&req("GET", &format!("/message/{ID}.eml")), &g),
+            Ok(Route::Eml(MessageId::parse(ID).unwrap()))
+        );
         assert_eq!(
             route(&req("GET", "/api/events"), &g),
             Ok(Route::Events { seen: None })

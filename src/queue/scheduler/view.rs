@@ -32,10 +32,9 @@ impl Scheduler {
             }
         }
         let mut ids: Vec<&MessageId> = self.messages.keys().collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
+        newest(&mut ids, limit);
         let messages = ids
             .into_iter()
-            .take(limit)
             .map(|id| self.queued_view(&self.messages[id], now))
             .collect();
         Snapshot {
@@ -137,16 +136,17 @@ impl Scheduler {
         Some(self.queued_view(self.messages.get(id)?, now))
     }
 
-    /// The queued messages that match, newest first.
-    pub fn matching(&self, query: &Query) -> Vec<&MessageId> {
+    /// How many queued messages match, and the newest `upto` of them, newest first.
+    pub fn matching(&self, query: &Query, upto: usize) -> (usize, Vec<&MessageId>) {
         let mut ids: Vec<&MessageId> = self
             .messages
             .iter()
             .filter(|(_, m)| query.matches(&m.env, &m.busy, None))
             .map(|(id, _)| id)
             .collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids
+        let total = ids.len();
+        newest(&mut ids, upto);
+        (total, ids)
     }
 
     /// Every queued message's ID.
@@ -196,6 +196,15 @@ impl Scheduler {
         }
         Some(Effect::Persist(msg.env.clone()))
     }
+}
+
+/// Keeps the `n` newest IDs (IDs grow with time), newest first, without sorting the rest.
+fn newest(ids: &mut Vec<&MessageId>, n: usize) {
+    if n < ids.len() {
+        ids.select_nth_unstable_by(n, |a, b| b.cmp(a));
+        ids.truncate(n);
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
 }
 
 /// A message as the status page shows it.
@@ -332,5 +341,24 @@ mod tests {
         assert_eq!(later.dests[0].paused_until, None, "a pause that has passed");
         let view = later.messages.iter().find(|m| m.id == second_id).unwrap();
         assert_eq!(view.recipients[0].waiting, None);
+    }
+
+    #[test]
+    fn the_newest_matches_come_first_and_all_are_counted() {
+        let mut s = sched("", 0);
+        for n in 1..=5 {
+            let domain = if n % 2 == 0 { "even.test" } else { "odd.test" };
+            s.add(env(n, &[&format!("r{n}@{domain}")]), t(0));
+        }
+        let all = Query::new("", None, None, 0);
+        let (total, ids) = s.matching(&all, 2);
+        assert_eq!(total, 5);
+        assert_eq!(ids, [&env(5, &[]).id, &env(4, &[]).id]);
+        let odd = Query::new("", None, Some("odd.test"), 0);
+        let (total, ids) = s.matching(&odd, 10);
+        assert_eq!(total, 3);
+        assert_eq!(ids, [&env(5, &[]).id, &env(3, &[]).id, &env(1, &[]).id]);
+        assert_eq!(s.snapshot(t(0), 0).messages, Vec::new());
+        assert_eq!(s.snapshot(t(0), 0).totals.queued, 5);
     }
 }

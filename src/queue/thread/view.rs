@@ -4,7 +4,7 @@
 
 use super::{Event, Shell};
 use crate::queue::changes::{Feed, What};
-use crate::queue::find::{Found, Query};
+use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
@@ -153,7 +153,7 @@ impl Shell {
 
     /// A page of the matches: the queue's newest first, then the recently finished.
     fn find(&self, query: &Query, now: Timestamp) -> Found {
-        let queued = self.core.matching(query);
+        let (in_queue, queued) = self.core.matching(query, (query.page + 1) * PAGE);
         let finished: Vec<&Finished> = self
             .extra
             .history
@@ -163,12 +163,15 @@ impl Shell {
                 query.matches(&f.envelope, &[], subject.as_deref())
             })
             .collect();
-        let total = queued.len() + finished.len();
+        let total = in_queue + finished.len();
         let messages = query
             .window(total)
             .filter_map(|i| match queued.get(i) {
                 Some(id) => self.core.message_view(id, now),
-                None => Some(finished_view(finished[i - queued.len()])),
+                None => i
+                    .checked_sub(in_queue)
+                    .and_then(|j| finished.get(j))
+                    .map(|f| finished_view(f)),
             })
             .collect();
         Found { total, messages }
