@@ -183,6 +183,9 @@ pub struct DestView {
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.
     pub next_retry: Option<Timestamp>,
+    /// The last hour, a minute each, oldest first: delivered, deferred, failed (empty when
+    /// nothing happened there).
+    pub chart: Vec<[u32; 3]>,
 }
 
 /// One message for its detail view.

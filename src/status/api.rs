@@ -74,6 +74,15 @@ fn dest(d: &DestView) -> J {
         ("paused_until", opt_time(d.paused_until)),
         ("next_retry", opt_time(d.next_retry)),
         (
+            "per_minute",
+            J::Arr(
+                d.chart
+                    .iter()
+                    .map(|c| J::Arr(c.iter().map(|&n| n.into()).collect()))
+                    .collect(),
+            ),
+        ),
+        (
             "last_error",
             d.last_error.as_ref().map_or(J::Null, |(at, e)| {
                 J::obj(vec![("at", time(*at)), ("error", e.as_str().into())])

@@ -225,7 +225,44 @@ fn dest(d: &DestView, now: Timestamp) -> String {
     if let Some((at, e)) = &d.last_error {
         let _ = write!(h, "<div class=\"err\">{}: {}</div>", time(*at), escape(e));
     }
+    h.push_str(&chart(&d.chart));
     h.push_str("</div>\n");
+    h
+}
+
+/// The last hour at a destination as an inline SVG: a column a minute, delivered (green),
+/// deferred (orange) and failed (red) stacked, scaled to the busiest minute. Empty when
+/// nothing happened. `page.js` draws the same.
+pub fn chart(minutes: &[[u32; 3]]) -> String {
+    let total = |c: &[u32; 3]| c.iter().sum::<u32>();
+    let most = minutes.iter().map(total).max().unwrap_or(0);
+    if most == 0 {
+        return String::new();
+    }
+    let sums: Vec<u32> = (0..3).map(|k| minutes.iter().map(|c| c[k]).sum()).collect();
+    let mut h = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} 20\" width=\"{w}\" height=\"20\" role=\"img\" \
+         aria-label=\"last hour: {} delivered, {} deferred, {} failed\">",
+        sums[0],
+        sums[1],
+        sums[2],
+        w = minutes.len() * 2
+    );
+    for (x, c) in minutes.iter().enumerate() {
+        let mut y = 20.0;
+        for (k, color) in ["#3a3", "#e90", "#d33"].iter().enumerate() {
+            let height = f64::from(c[k]) * 20.0 / f64::from(most);
+            if height > 0.0 {
+                y -= height;
+                let _ = write!(
+                    h,
+                    "<rect x=\"{}\" y=\"{y:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{color}\"/>",
+                    x * 2
+                );
+            }
+        }
+    }
+    h.push_str("</svg>");
     h
 }
 
@@ -688,6 +725,7 @@ mod tests {
             paused_until: Some(Timestamp::from_secs(1_763_999_999)),
             last_error: None,
             next_retry: None,
+            chart: Vec::new(),
         };
         assert!(!dest(&d, now).contains("paused"), "{}", dest(&d, now));
         d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
@@ -700,6 +738,40 @@ mod tests {
             PAGE_JS.contains("time[datetime]"),
             "the script shows them in local time"
         );
+    }
+
+    #[test]
+    fn a_destination_charts_its_last_hour() {
+        assert_eq!(chart(&[[0; 3]; 60]), "", "nothing happened");
+        let mut minutes = vec![[0; 3]; 60];
+        minutes[0] = [2, 0, 0];
+        minutes[59] = [1, 2, 1];
+        let svg = chart(&minutes);
+        assert!(
+            svg.starts_with("<svg class=\"chart\" viewBox=\"0 0 120 20\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("aria-label=\"last hour: 3 delivered, 2 deferred, 1 failed\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"0\" y=\"10.0\" width=\"2\" height=\"10.0\" fill=\"#3a3\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"15.0\" width=\"2\" height=\"5.0\" fill=\"#3a3\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"5.0\" width=\"2\" height=\"10.0\" fill=\"#e90\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"0.0\" width=\"2\" height=\"5.0\" fill=\"#d33\"/>"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("<rect").count(), 4);
     }
 
     #[test]

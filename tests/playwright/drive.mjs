@@ -41,6 +41,8 @@ try {
       (m) => m.textContent.includes(id) && m.querySelector(".st.delivered")),
     delivered, WAIT);
   check(await page.evaluate(() => window.stayed === true), "the page was not reloaded");
+  // The destination's chart of the last hour, drawn by the script as the change came in.
+  await page.waitForSelector('svg.chart[aria-label^="last hour: 1 delivered"]', WAIT);
   check(await page.evaluate(() => document.documentElement.scrollWidth <= 400), "fits 400 px");
   // Local time (Tokyo, UTC+9) shown; UTC on hover.
   const shown = await page.evaluate(() => {

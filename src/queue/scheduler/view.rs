@@ -109,6 +109,7 @@ impl Scheduler {
                     paused_until: state.and_then(|s| s.paused_until).filter(|&t| t > now),
                     last_error: None,
                     next_retry: next_retry.get(dest).copied(),
+                    chart: Vec::new(),
                 }
             })
             .collect()

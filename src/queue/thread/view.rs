@@ -198,6 +198,13 @@ impl Shell {
                 .iter()
                 .find(|(dest, _)| self.core.dest_name(dest) == d.name)
                 .map(|(_, e)| e.clone());
+            d.chart = self
+                .extra
+                .stats
+                .minutes
+                .keys()
+                .find(|dest| self.core.dest_name(dest) == d.name)
+                .map_or_else(Vec::new, |dest| self.extra.stats.chart(dest, now));
         }
         snap
     }

@@ -52,13 +52,36 @@
     });
     return h + "</ul></div>\n";
   }
+  // The last hour at a destination, as html.rs's chart() draws it.
+  function chart(minutes) {
+    var most = 0, sums = [0, 0, 0];
+    minutes.forEach(function (c) {
+      most = Math.max(most, c[0] + c[1] + c[2]);
+      for (var k = 0; k < 3; k++) sums[k] += c[k];
+    });
+    if (!most) return "";
+    var w = minutes.length * 2;
+    var h = '<svg class="chart" viewBox="0 0 ' + w + ' 20" width="' + w + '" height="20" role="img" aria-label="last hour: ' +
+      sums[0] + " delivered, " + sums[1] + " deferred, " + sums[2] + ' failed">';
+    minutes.forEach(function (c, x) {
+      var y = 20;
+      ["#3a3", "#e90", "#d33"].forEach(function (color, k) {
+        var height = c[k] * 20 / most;
+        if (height > 0) {
+          y -= height;
+          h += '<rect x="' + x * 2 + '" y="' + y.toFixed(1) + '" width="2" height="' + height.toFixed(1) + '" fill="' + color + '"/>';
+        }
+      });
+    });
+    return h + "</svg>";
+  }
   function dest(d, now) {
     var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
     if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
     if (d.next_retry) h += " · next retry " + tm(d.next_retry);
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
-    return h + "</div>\n";
+    return h + chart(d.per_minute || []) + "</div>\n";
   }
   // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
   function searching() {
