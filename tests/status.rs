@@ -48,6 +48,7 @@ fn the_api_shows_a_delivered_and_a_deferred_message_with_their_steps() {
         "the failing step: {deferred}"
     );
     let status = wait_http(page, "/api/status", &["\"deferred\":1"]);
+    assert!(status.contains("\"per_minute\":[[0,0,0],"), "{status}");
     assert!(
         status.contains("\"delivered\":1") && status.contains("\"name\":\"a.test\""),
         "{status}"
@@ -230,4 +231,204 @@ fn send_t_with_a_here_document_delivers_and_waits_in_the_spool_when_stopped() {
     let _server = Server::start_in(dir);
     let d = mx.wait_deliveries(2, WAIT);
     assert_eq!(d[1].rcpt_addrs(), ["later@a.test"]);
+}
+
+/// The message page of a message to two domains: each attempt titled with its destination,
+/// server, recipients and attempt n of N; the deferral in red is the RCPT's 451, not the 554
+/// the pipelined DATA got; the deferred recipient's next try. A gone message gets a page.
+#[test]
+fn the_message_page_tells_each_attempt_apart() {
+    let mx = FakeMx::start(Options::new());
+    let routes = route("a.test", &mx, "") + &route("b.test", &mx, "retry_delay = 1h");
+    let server = Server::start("pages", &status_ini(&routes));
+    let page = server.status_addr.unwrap();
+    let id = submit(
+        &server,
+        "a@sender.test",
+        &["ok@a.test", "tempfail@b.test"],
+        MSG,
+    );
+    let path = format!("/message/{id}");
+    let html = wait_http(page, &path, &["st delivered", "st deferred"]);
+    let port = mx.port();
+    for (dest, rcpt) in [("a.test", "ok@a.test"), ("b.test", "tempfail@b.test")] {
+        let title =
+            format!("<h3>{dest} · 127.0.0.1:{port} (127.0.0.1) · {rcpt} · direct attempt 1 of ");
+        assert!(html.contains(&title), "{title} in {html}");
+    }
+    let fails: Vec<&str> = html
+        .split("<tr")
+        .filter(|r| r.starts_with(" class=\"fail\""))
+        .collect();
+    assert_eq!(fails.len(), 1, "{html}");
+    assert!(
+        fails[0].contains("RCPT") && fails[0].contains("451 4.7.1"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"when\">next try <time datetime=\""),
+        "{html}"
+    );
+    assert!(html.contains("data-action=\"retry\"") && !html.contains("data-action=\"release\""));
+
+    assert!(
+        html.contains(&format!("href=\"/message/{id}.eml\"")),
+        "{html}"
+    );
+    let (code, eml) = http(page, "GET", &format!("/message/{id}.eml"), &[]);
+    assert_eq!(code, 200);
+    assert!(
+        eml.contains("Subject: status test") && eml.contains("Received: "),
+        "{eml}"
+    );
+
+    let (code, gone) = http(page, "GET", "/message/0123456789ABCDEF", &[]);
+    assert_eq!(code, 404);
+    assert!(
+        gone.contains("<!doctype html>") && gone.contains("No message 0123456789ABCDEF"),
+        "{gone}"
+    );
+}
+
+/// An event stream (`GET /api/events`) read over a plain socket.
+struct Events(std::io::BufReader<std::net::TcpStream>);
+
+impl Events {
+    fn open(addr: std::net::SocketAddr, last: Option<u64>) -> Events {
+        use std::io::{BufRead, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let again = last.map_or(String::new(), |n| format!("Last-Event-ID: {n}\r\n"));
+        write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n{again}\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            assert!(reader.read_line(&mut head).unwrap() > 0, "{head}");
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("Content-Type: text/event-stream"), "{head}");
+        Events(reader)
+    }
+
+    /// The next event: its id and data.
+    fn next(&mut self) -> (u64, String) {
+        use std::io::BufRead;
+        let (mut id, mut data) = (None, None);
+        loop {
+            let mut line = String::new();
+            assert!(self.0.read_line(&mut line).unwrap() > 0, "the stream ended");
+            let line = line.trim_end();
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(v.to_string());
+            } else if line.is_empty()
+                && let (Some(id), Some(data)) = (id, data.take())
+            {
+                return (id, data);
+            }
+        }
+    }
+}
+
+/// The page is told of each change as it happens: a delivery is pushed (no polling), and a
+/// reconnect with `Last-Event-ID` gets the changes it missed.
+#[test]
+fn changes_are_pushed_as_server_sent_events() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("events", &status_ini(&route("a.test", &mx, "")));
+    let page = server.status_addr.unwrap();
+    let mut events = Events::open(page, None);
+    let id = submit(&server, "a@sender.test", &["ok@a.test"], MSG);
+    let mut seen = Vec::new();
+    loop {
+        let (seq, data) = events.next();
+        if data == "{\"reset\":true}" {
+            continue; // the spool scan at start-up
+        }
+        seen.push(seq);
+        assert_eq!(data, format!("{{\"message\":\"{id}\"}}"));
+        // Read only when told: the change that made it delivered was pushed.
+        let (_, now) = http(page, "GET", &format!("/api/messages/{id}"), &[]);
+        if now.contains("\"state\":\"delivered\"") {
+            break;
+        }
+    }
+    assert!(seen.len() >= 2, "arrived, then delivered: {seen:?}");
+    let mut again = Events::open(page, Some(seen[0]));
+    assert_eq!(
+        again.next().0,
+        seen[0] + 1,
+        "the changes after the last one seen come first"
+    );
+    let mut restarted = Events::open(page, Some(9_999));
+    assert_eq!(restarted.next().1, "{\"reset\":true}");
+}
+
+/// Search (ID, sender, recipient, domain, subject) and filters (state, destination) on the
+/// page and the API, over the queue and the recently finished.
+#[test]
+fn messages_are_found_by_text_state_and_destination() {
+    let mx = FakeMx::start(Options::new());
+    let routes = route("a.test", &mx, "") + &route("c.test", &mx, "retry_delay = 1h");
+    let server = Server::start("find", &status_ini(&routes));
+    let page = server.status_addr.unwrap();
+    let mail = |subject: &str| format!("Subject: {subject}\r\n\r\nHi.\r\n.\r\n");
+    let invoice = submit(
+        &server,
+        "a@sender.test",
+        &["ok@a.test"],
+        &mail("Invoice March"),
+    );
+    let hello = submit(&server, "b@other.test", &["ok@a.test"], &mail("hello"));
+    let waiting = submit(
+        &server,
+        "a@sender.test",
+        &["tempfail@c.test"],
+        &mail("greylisted"),
+    );
+    wait_http(
+        page,
+        &format!("/api/messages/{waiting}"),
+        &["\"state\":\"deferred\""],
+    );
+    wait_http(
+        page,
+        &format!("/api/messages/{hello}"),
+        &["\"state\":\"delivered\""],
+    );
+    let found = |query: &str| {
+        let (code, body) = http(page, "GET", &format!("/api/messages?{query}"), &[]);
+        assert_eq!(code, 200, "{body}");
+        [&invoice, &hello, &waiting]
+            .into_iter()
+            .filter(|id| body.contains(id.as_str()))
+            .map(|id| id[..].to_string())
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(found("q=invoice+MARCH"), [invoice.as_str()], "by subject");
+    assert_eq!(
+        found("q=greylisted"),
+        [waiting.as_str()],
+        "a queued one by subject"
+    );
+    assert_eq!(found("q=other.test"), [hello.as_str()], "by sender");
+    assert_eq!(found("q=c.test"), [waiting.as_str()], "by domain");
+    assert_eq!(
+        found(&format!("q={}", &hello[..12])),
+        [hello.as_str()],
+        "by ID"
+    );
+    assert_eq!(found("state=deferred"), [waiting.as_str()]);
+    assert_eq!(found("dest=a.test").len(), 2);
+    assert_eq!(found("q=nothing-like-it"), Vec::<&str>::new());
+    let (_, json) = http(page, "GET", "/api/messages?state=delivered&page=0", &[]);
+    assert!(
+        json.contains("\"total\":2,\"page\":0,\"per_page\":50"),
+        "{json}"
+    );
+    let (code, html) = http(page, "GET", "/?q=greylisted", &[]);
+    assert_eq!(code, 200);
+    assert!(html.contains(&waiting) && !html.contains(&hello), "{html}");
+    assert!(html.contains("name=\"q\" value=\"greylisted\""), "{html}");
 }

@@ -298,6 +298,7 @@ mod tests {
             relay_tries: 0,
             gave_up: None,
             notice_pending: false,
+            waiting: None,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::outcome::{Outcome, Verdict};
 use crate::spool::envelope::{Envelope, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
-use crate::transcript::{Record, StepKind};
+use crate::transcript::{Record, StepKind, text};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub enum Effect {
     /// Keep the attempt's step record with the message.
     Record {
         id: MessageId,
+        /// The attempt's header (`text::header`: label, destination, recipients).
         label: String,
         record: Record,
     },
@@ -407,9 +408,11 @@ impl Scheduler {
         effects: &mut Vec<Effect>,
     ) {
         let (id, idxs, labels) = job_msg;
+        let dest_name = self.dest_name(dest);
         let Some(msg) = self.messages.get_mut(&id) else {
             return;
         };
+        let mut tried = Vec::new();
         let mut failed = Vec::new();
         let mut delivered = Vec::new();
         let mut requeue = Vec::new();
@@ -421,6 +424,7 @@ impl Scheduler {
                 requeue.push(i);
                 continue;
             };
+            tried.push(msg.env.recipients[i].address.to_string());
             attempted = true;
             changed = true;
             msg.last[i] = Some(outcome.clone());
@@ -461,10 +465,10 @@ impl Scheduler {
             }));
         }
         if attempted {
-            let label = labels.first().cloned().unwrap_or_default();
+            let label = labels.first().map_or("", String::as_str);
             effects.push(Effect::Record {
                 id: id.clone(),
-                label,
+                label: text::header(label, &dest_name, &tried),
                 record: mr.record,
             });
         }

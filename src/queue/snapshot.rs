@@ -96,6 +96,8 @@ pub struct RecipientView {
     pub relay_tries: u32,
     /// Why a failed recipient was given up.
     pub gave_up: Option<GiveUp>,
+    /// Due, but its destination cannot take it now (queued messages only).
+    pub waiting: Option<Waiting>,
     /// Final, but the sender's notice about it (a bounce or a receipt) could not be written
     /// yet (the spool is full?): the message stays queued until it is.
     pub notice_pending: bool,
@@ -117,6 +119,20 @@ pub enum Shown {
 }
 
 impl Shown {
+    pub const ALL: [Shown; 6] = [
+        Shown::Queued,
+        Shown::Sending,
+        Shown::Deferred,
+        Shown::Held,
+        Shown::Delivered,
+        Shown::Failed,
+    ];
+
+    /// The state `name` names (`deferred`).
+    pub fn from_name(name: &str) -> Option<Shown> {
+        Shown::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Shown::Queued => "queued",
@@ -141,6 +157,15 @@ impl Shown {
     }
 }
 
+/// Why a due recipient is not being sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// Its destination pauses (after a run of `max_continuous`, or nobody answered there).
+    Paused { dest: String, until: Timestamp },
+    /// Every connection its destination may have is in use.
+    Busy { dest: String, max_connections: u32 },
+}
+
 /// One destination (a recipient domain or a relay) the scheduler knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestView {
@@ -158,6 +183,9 @@ pub struct DestView {
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.
     pub next_retry: Option<Timestamp>,
+    /// The last hour, a minute each, oldest first: delivered, deferred, failed (empty when
+    /// nothing happened there).
+    pub chart: Vec<[u32; 3]>,
 }
 
 /// One message for its detail view.

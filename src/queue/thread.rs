@@ -2,6 +2,8 @@
 //! worker reports and orders, hands jobs to the worker pool over a bounded channel, and
 //! applies the core's effects (spool state, delivery log, step records, notices to senders).
 
+use super::changes::{Change, Feed, What};
+use super::find::{Found, Query};
 use super::history::History;
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
@@ -47,6 +49,13 @@ pub enum Event {
     /// One message: queued (the files are the caller's to read) or recently finished (with
     /// its headers and step record, kept in memory).
     Message(MessageId, Sender<Option<MessageDetail>>),
+    /// A page of the messages that match (queued and recently finished).
+    Find(Box<Query>, Sender<Found>),
+    /// Every queued message's ID (the status page caches their subjects).
+    Ids(Sender<Vec<MessageId>>),
+    /// Follow the changes from now on (after the change numbered `seen`, when it is a
+    /// reconnect): the answer is the subscriber's bounded buffer.
+    Watch(Option<u64>, Sender<Receiver<Change>>),
     /// Stop: finish or abandon jobs in flight (within `grace`), then end.
     Stop(Duration),
 }
@@ -99,6 +108,7 @@ pub fn start(
             started: now,
             workers: s.workers,
             job_dest: None,
+            feed: Feed::default(),
         },
     };
     thread::Builder::new()
@@ -137,6 +147,7 @@ impl Shell {
                 recv(committed) -> msg => match msg {
                     Ok(env) => {
                         self.extra.stats.counters.received += 1;
+                        self.extra.feed.publish(What::Message(env.id.clone()));
                         self.core.add(env, Timestamp::now())
                     }
                     Err(_) => committed = never(),
@@ -162,6 +173,11 @@ impl Shell {
                 job.dest,
                 job.messages.len()
             );
+            for m in &job.messages {
+                self.extra
+                    .feed
+                    .publish(What::Message(m.envelope.id.clone()));
+            }
             // Never blocks: the core hands out at most one job per idle worker.
             if tx.send(job).is_err() {
                 error!("the delivery threads are gone");
@@ -193,6 +209,7 @@ impl Shell {
                 for env in found {
                     self.core.add(env, now);
                 }
+                self.extra.feed.publish(What::Reset);
             }
             Event::Stop(_) => {}
             other => self.handle_view(other, now),
@@ -265,6 +282,18 @@ impl Shell {
                 _ => None,
             })
             .collect();
+        let mut changed: Vec<&MessageId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Persist(env) => Some(&env.id),
+                Effect::Remove(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        changed.dedup();
+        for id in changed {
+            self.extra.feed.publish(What::Message(id.clone()));
+        }
         let mut batch = Batch {
             removed,
             kept: Vec::new(),

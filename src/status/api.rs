@@ -2,9 +2,11 @@
 //! text queue listing is `cli::listing`'s), built from the scheduler's snapshot. Pure.
 
 use super::json::J;
+use super::route::Search;
 use crate::cli::listing;
 use crate::outcome::GiveUp;
-use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot};
+use crate::queue::find::{Found, PAGE};
+use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Waiting};
 use crate::reload::Answer;
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
@@ -107,11 +109,32 @@ fn dest(d: &DestView) -> J {
         ("paused_until", opt_time(d.paused_until)),
         ("next_retry", opt_time(d.next_retry)),
         (
+            "per_minute",
+            J::Arr(
+                d.chart
+                    .iter()
+                    .map(|c| J::Arr(c.iter().map(|&n| n.into()).collect()))
+                    .collect(),
+            ),
+        ),
+        (
             "last_error",
             d.last_error.as_ref().map_or(J::Null, |(at, e)| {
                 J::obj(vec![("at", time(*at)), ("error", e.as_str().into())])
             }),
         ),
+    ])
+}
+
+/// `GET /api/messages?q=TEXT&state=STATE&dest=DOMAIN&page=N`: one page of what the search
+/// found, the queue's newest first, then the recently finished.
+pub fn found(f: &Found, search: &Search, now: Timestamp) -> J {
+    J::obj(vec![
+        ("now", time(now)),
+        ("total", f.total.into()),
+        ("page", search.page.into()),
+        ("per_page", PAGE.into()),
+        ("messages", J::Arr(f.messages.iter().map(message).collect())),
     ])
 }
 
@@ -151,7 +174,34 @@ fn recipient(r: &RecipientView) -> J {
         ("relay_tries", r.relay_tries.into()),
         ("gave_up", r.gave_up.map(|g| g.name().to_string()).into()),
         ("notice_pending", r.notice_pending.into()),
+        ("waiting", r.waiting.as_ref().map_or(J::Null, waiting)),
     ])
+}
+
+fn waiting(w: &Waiting) -> J {
+    match w {
+        Waiting::Paused { dest, until } => J::obj(vec![
+            ("dest", dest.as_str().into()),
+            ("paused_until", time(*until)),
+        ]),
+        Waiting::Busy {
+            dest,
+            max_connections,
+        } => J::obj(vec![
+            ("dest", dest.as_str().into()),
+            ("max_connections", (*max_connections).into()),
+        ]),
+    }
+}
+
+/// When a waiting recipient moves next, in words and time: `next try` at its retry time, or
+/// `until` its destination's pause ends.
+pub fn when(r: &RecipientView) -> Option<(&'static str, Timestamp)> {
+    match (&r.waiting, r.state) {
+        (Some(Waiting::Paused { until, .. }), _) => Some(("until", *until)),
+        (_, Shown::Deferred) => r.next_try.map(|t| ("next try", t)),
+        _ => None,
+    }
 }
 
 /// `GET /api/messages/ID`: the message, its headers and every attempt step by step.
@@ -227,8 +277,18 @@ impl Row {
 pub fn explain(r: &RecipientView) -> String {
     let last = r.last_result.as_deref().unwrap_or("");
     let why = plain_reason(last);
+    let wait = match &r.waiting {
+        Some(Waiting::Paused { dest, .. }) => format!("waiting: {dest} is paused"),
+        Some(Waiting::Busy {
+            dest,
+            max_connections,
+        }) => format!("waiting: all {max_connections} connections to {dest} are in use"),
+        None => String::new(),
+    };
     let state = match r.state {
+        Shown::Queued if !wait.is_empty() => wait,
         Shown::Queued => "waiting for its first attempt".into(),
+        Shown::Deferred if !wait.is_empty() => format!("not delivered yet, {wait}: {why}"),
         Shown::Sending => "being sent now".into(),
         Shown::Held => "held: not tried until released".into(),
         Shown::Delivered => format!("delivered: the server accepted it ({last})"),

@@ -2,11 +2,14 @@
 //! destinations and messages, and one message's detail with its step record. The embedded
 //! script (`page.js`) refreshes them from the JSON API.
 
-use super::api::{Detail, Row, explain};
+use super::api::{Detail, Row, explain, when};
+use super::route::Search;
 use crate::human::{human_size, short_age};
-use crate::queue::snapshot::{DestView, MessageView, Snapshot};
+use crate::queue::find::{Found, PAGE};
+use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
-use crate::transcript::read;
+use crate::transcript::read::{self, Attempt, Entry};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 pub const PAGE_JS: &str = include_str!("assets/page.js");
@@ -40,56 +43,170 @@ fn head(title: &str, token: &str, view: &str) -> String {
 
 const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
 
-/// `GET /`.
-pub fn overview(s: &Snapshot, token: &str) -> String {
+/// A time the script shows in the browser's local time; UTC on hover (and without script).
+pub fn time(t: Timestamp) -> String {
+    let iso = t.iso();
+    format!(
+        "<time datetime=\"{}\" title=\"{} UTC\">{iso}</time>",
+        iso.replace(' ', "T"),
+        iso.trim_end_matches('Z')
+    )
+}
+
+/// `GET /`: the counters and destinations, the search form, and a page of the messages it
+/// finds.
+pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> String {
     let mut h = head("qksmtp status", token, "overview");
     let state = if s.in_flight > 0 { "sending" } else { "idle" };
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<header><h1>qksmtp</h1> <span id=\"state\" class=\"badge {state}\">{state}</span> \
          <span class=\"muted\">running since {}</span> \
-         <button data-action=\"flush\">Flush all</button></header>\n<main id=\"live\">\n",
-        s.started.iso()
+         <button data-action=\"flush\">Flush all</button></header>",
+        time(s.started)
     );
-    h.push_str(&live(s));
+    h.push_str(&search_form(search, s));
+    h.push_str("<main id=\"live\">\n");
+    h.push_str(&live(s, found, search));
     h.push_str("</main>\n");
     h.push_str(FOOT);
     h
 }
 
-/// The part of the overview the script replaces (same markup as `page.js` makes).
-pub fn live(s: &Snapshot) -> String {
+/// The search box and filters: a plain GET form (it works without the script).
+fn search_form(search: &Search, s: &Snapshot) -> String {
+    let mut h = format!(
+        "<form id=\"find\" method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" \
+         placeholder=\"ID, sender, recipient, domain, subject\" aria-label=\"search\"> \
+         <select name=\"state\" aria-label=\"state\"><option value=\"\">any state</option>",
+        escape(&search.text)
+    );
+    for state in Shown::ALL {
+        let selected = if search.state == Some(state) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(h, "<option{selected}>{}</option>", state.name());
+    }
+    let _ = write!(
+        h,
+        "</select> <input name=\"dest\" value=\"{}\" placeholder=\"destination\" list=\"dests\" \
+         aria-label=\"destination\" size=\"12\"><datalist id=\"dests\">",
+        escape(&search.dest)
+    );
+    for d in s.dests.iter().filter(|d| !d.name.starts_with("relay:")) {
+        let _ = write!(h, "<option value=\"{}\">", escape(&d.name));
+    }
+    h.push_str("</datalist> <button type=\"submit\">Find</button></form>\n");
+    h
+}
+
+/// `?q=..&state=..&dest=..&page=N`, percent-encoded.
+pub fn search_link(search: &Search, page: usize) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let state = search.state.map_or("", Shown::name);
+    format!(
+        "?q={}&state={state}&dest={}&page={page}",
+        enc(&search.text),
+        enc(&search.dest)
+    )
+}
+
+/// `12 messages · page 2 of 3 · newer · older`.
+fn paging(found: &Found, search: &Search) -> String {
+    let pages = found.total.div_ceil(PAGE).max(1);
+    let mut h = format!(
+        "<p class=\"paging\"><span id=\"found\">{}</span> message{} · page {} of {pages}",
+        found.total,
+        if found.total == 1 { "" } else { "s" },
+        search.page + 1
+    );
+    if search.page > 0 {
+        let _ = write!(
+            h,
+            " · <a rel=\"prev\" href=\"/{}\">newer</a>",
+            escape(&search_link(search, search.page - 1))
+        );
+    }
+    if search.page + 1 < pages {
+        let _ = write!(
+            h,
+            " · <a rel=\"next\" href=\"/{}\">older</a>",
+            escape(&search_link(search, search.page + 1))
+        );
+    }
+    h.push_str("</p>\n");
+    h
+}
+
+/// The part of the overview the script replaces (same markup as `page.js` makes): the queue
+/// as it is now apart from the totals since start, the destinations, a page of messages.
+pub fn live(s: &Snapshot, found: &Found, search: &Search) -> String {
     let c = s.counters;
     let t = s.totals;
-    let mut h = String::from("<section class=\"counters\">");
-    for (name, n) in [
-        ("received", c.received),
-        ("queued", (t.queued + t.deferred + t.held) as u64),
-        ("in flight", t.sending as u64),
-        ("delivered", c.delivered),
-        ("deferred", c.deferred),
-        ("bounced", c.bounced),
+    let mut h = String::new();
+    for (class, title, tiles) in [
+        (
+            "now",
+            "in the queue now",
+            [
+                ("waiting", t.queued as u64),
+                ("sending", t.sending as u64),
+                ("deferred", t.deferred as u64),
+                ("held", t.held as u64),
+            ],
+        ),
+        (
+            "total",
+            "since start",
+            [
+                ("received", c.received),
+                ("delivered", c.delivered),
+                ("deferrals", c.deferred),
+                ("bounced", c.bounced),
+            ],
+        ),
     ] {
-        let _ = write!(h, "<div><b>{n}</b><span>{name}</span></div>");
+        let _ = write!(h, "<section class=\"counters {class}\"><h2>{title}</h2>");
+        for (name, n) in tiles {
+            let _ = write!(h, "<div><b>{n}</b><span>{name}</span></div>");
+        }
+        h.push_str("</section>\n");
     }
-    h.push_str("</section>\n<h2>Destinations</h2>\n");
+    h.push_str("<h2>Destinations</h2>\n");
     if s.dests.is_empty() {
         h.push_str("<p class=\"muted\">no destination busy</p>\n");
     }
     for d in &s.dests {
-        h.push_str(&dest(d));
+        h.push_str(&dest(d, s.now));
     }
     h.push_str("<h2>Messages</h2>\n");
-    if s.messages.is_empty() && s.finished.is_empty() {
-        h.push_str("<p class=\"muted\">no messages yet</p>\n");
+    h.push_str(&paging(found, search));
+    if found.messages.is_empty() {
+        let none = if *search == Search::default() {
+            "no messages yet"
+        } else {
+            "no message matches"
+        };
+        let _ = writeln!(h, "<p class=\"muted\">{none}</p>");
     }
-    for m in s.messages.iter().chain(&s.finished) {
+    for m in &found.messages {
         h.push_str(&message_card(m, s.now));
     }
     h
 }
 
-fn dest(d: &DestView) -> String {
+fn dest(d: &DestView, now: Timestamp) -> String {
     let mut h = format!(
         "<div class=\"dest\"><b>{}</b> connections {}/{} · run {}/{} · waiting {}",
         escape(&d.name),
@@ -99,16 +216,53 @@ fn dest(d: &DestView) -> String {
         d.max_continuous,
         d.ready
     );
-    if let Some(t) = d.paused_until {
-        let _ = write!(h, " · paused until {}", t.iso());
+    if let Some(t) = d.paused_until.filter(|&t| t > now) {
+        let _ = write!(h, " · paused until {}", time(t));
     }
     if let Some(t) = d.next_retry {
-        let _ = write!(h, " · next retry {}", t.iso());
+        let _ = write!(h, " · next retry {}", time(t));
     }
     if let Some((at, e)) = &d.last_error {
-        let _ = write!(h, "<div class=\"err\">{}: {}</div>", at.iso(), escape(e));
+        let _ = write!(h, "<div class=\"err\">{}: {}</div>", time(*at), escape(e));
     }
+    h.push_str(&chart(&d.chart));
     h.push_str("</div>\n");
+    h
+}
+
+/// The last hour at a destination as an inline SVG: a column a minute, delivered (green),
+/// deferred (orange) and failed (red) stacked, scaled to the busiest minute. Empty when
+/// nothing happened. `page.js` draws the same.
+pub fn chart(minutes: &[[u32; 3]]) -> String {
+    let total = |c: &[u32; 3]| c.iter().sum::<u32>();
+    let most = minutes.iter().map(total).max().unwrap_or(0);
+    if most == 0 {
+        return String::new();
+    }
+    let sums: Vec<u32> = (0..3).map(|k| minutes.iter().map(|c| c[k]).sum()).collect();
+    let mut h = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} 20\" width=\"{w}\" height=\"20\" role=\"img\" \
+         aria-label=\"last hour: {} delivered, {} deferred, {} failed\">",
+        sums[0],
+        sums[1],
+        sums[2],
+        w = minutes.len() * 2
+    );
+    for (x, c) in minutes.iter().enumerate() {
+        let mut y = 20.0;
+        for (k, color) in ["#3a3", "#e90", "#d33"].iter().enumerate() {
+            let height = f64::from(c[k]) * 20.0 / f64::from(most);
+            if height > 0.0 {
+                y -= height;
+                let _ = write!(
+                    h,
+                    "<rect x=\"{}\" y=\"{y:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{color}\"/>",
+                    x * 2
+                );
+            }
+        }
+    }
+    h.push_str("</svg>");
     h
 }
 
@@ -129,14 +283,43 @@ fn message_card(m: &MessageView, now: Timestamp) -> String {
     for r in &m.recipients {
         let _ = write!(
             h,
-            "<li><span class=\"st {st}\">{st}</span> {} <span class=\"why\">{}</span></li>",
+            "<li><span class=\"st {st}\">{st}</span> {} <span class=\"why\">{}</span>",
             escape(&r.address),
             escape(&explain(r)),
             st = r.state.name()
         );
+        if let Some((words, t)) = when(r) {
+            let _ = write!(h, " <span class=\"when\">{words} {}</span>", time(t));
+        }
+        h.push_str("</li>");
     }
     h.push_str("</ul></div>\n");
     h
+}
+
+/// The actions that apply to a message as it is: none once it left the queue; Release (not
+/// Hold or Retry) while it is held; Retry while a recipient waits; Hold while one is pending.
+pub fn actions(m: &MessageView) -> Vec<(&'static str, &'static str)> {
+    if m.finished.is_some() {
+        return Vec::new();
+    }
+    let waits = m
+        .recipients
+        .iter()
+        .any(|r| matches!(r.state, Shown::Queued | Shown::Deferred));
+    let pending = waits || m.recipients.iter().any(|r| r.state == Shown::Sending);
+    let mut out = Vec::new();
+    if !m.held && waits {
+        out.push(("retry", "Retry now"));
+    }
+    if !m.held && pending {
+        out.push(("hold", "Hold"));
+    }
+    if m.held {
+        out.push(("release", "Release"));
+    }
+    out.push(("delete", "Delete"));
+    out
 }
 
 /// `GET /message/ID`.
@@ -146,19 +329,16 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     let sig: Vec<&str> = m.recipients.iter().map(|r| r.state.name()).collect();
     let _ = write!(
         h,
-        "<header><a href=\"/\">&larr; all messages</a></header>\n<main id=\"detail\" data-id=\"{}\" data-sig=\"{}\">\n",
+        "<header><a href=\"/\">&larr; all messages</a></header>\n<main id=\"detail\" data-id=\"{}\" data-sig=\"{}{}\">\n",
         m.id,
-        sig.join(",")
+        sig.join(","),
+        if m.held { ",held" } else { "" }
     );
     h.push_str(&message_card(m, now));
-    if m.finished.is_none() {
+    let actions = actions(m);
+    if !actions.is_empty() {
         h.push_str("<p class=\"actions\">");
-        for (action, label) in [
-            ("retry", "Retry now"),
-            ("hold", "Hold"),
-            ("release", "Release"),
-            ("delete", "Delete"),
-        ] {
+        for (action, label) in actions {
             let _ = write!(
                 h,
                 "<button data-action=\"{action}\" data-id=\"{}\">{label}</button> ",
@@ -167,38 +347,92 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         }
         h.push_str("</p>\n");
     }
-    let _ = write!(
-        h,
-        "<h2>Headers</h2>\n<pre class=\"headers\">{}</pre>\n",
-        escape(&d.headers)
-    );
+    h.push_str("<h2>Headers</h2>\n");
+    if m.finished.is_none() {
+        let _ = writeln!(
+            h,
+            "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
+            m.id
+        );
+    }
+    let _ = writeln!(h, "<pre class=\"headers\">{}</pre>", escape(&d.headers));
     h.push_str("<h2>Delivery attempts</h2>\n");
     let attempts = read::parse(&d.steps);
     if attempts.is_empty() {
         h.push_str("<p class=\"muted\">no delivery attempt yet</p>\n");
     }
     for a in &attempts {
-        let _ = write!(h, "<h3>{}</h3>\n<table class=\"steps\">", escape(&a.label));
-        let failing = a.entries.iter().rposition(|e| !e.ok());
-        for (i, entry) in a.entries.iter().enumerate() {
-            let class = if Some(i) == failing {
-                " class=\"fail\""
-            } else {
-                ""
-            };
-            let row = Row::of(entry);
-            let _ = write!(
-                h,
-                "<tr{class}><td>{}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
-                escape(&row.at),
-                row.ms,
-                escape(row.step),
-                escape(&row.text)
-            );
-        }
-        h.push_str("</table>\n");
+        h.push_str(&attempt(a));
     }
     h.push_str("</main>\n");
+    h.push_str(FOOT);
+    h
+}
+
+/// An attempt's title: where, which server, for whom, and which attempt of how many.
+pub fn attempt_title(a: &Attempt) -> String {
+    let recipients = a.recipients();
+    let dest = a.dest.clone().or_else(|| {
+        let domains: BTreeSet<&str> = recipients
+            .iter()
+            .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d))
+            .collect();
+        (domains.len() == 1).then(|| domains.into_iter().collect())
+    });
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(dest);
+    parts.extend(a.host());
+    if !recipients.is_empty() {
+        parts.push(recipients.join(", "));
+    }
+    // `direct 2 of 8` → `direct attempt 2 of 8`.
+    match a.label.split_once(' ') {
+        Some((how, n)) => parts.push(format!("{how} attempt {n}")),
+        None if !a.label.is_empty() => parts.push(a.label.clone()),
+        None => {}
+    }
+    parts.join(" · ")
+}
+
+fn attempt(a: &Attempt) -> String {
+    let mut h = format!(
+        "<h3>{}</h3>\n<table class=\"steps\">",
+        escape(&attempt_title(a))
+    );
+    let failing = a.failing();
+    for (i, entry) in a.entries.iter().enumerate() {
+        let class = if failing.contains(&i) {
+            " class=\"fail\""
+        } else {
+            ""
+        };
+        let row = Row::of(entry);
+        let at = match entry {
+            Entry::Step(s) => time(s.at),
+            Entry::Unread(_) => String::new(),
+        };
+        let _ = write!(
+            h,
+            "<tr{class}><td>{at}</td><td>{}&nbsp;ms</td><td>{}</td><td>{}</td></tr>",
+            row.ms,
+            escape(row.step),
+            escape(&row.text)
+        );
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+/// `GET /message/ID` for a message that is not (or no longer) known: a page, with a way back.
+pub fn gone_page(id: &str, token: &str) -> String {
+    let mut h = head("qksmtp: no such message", token, "gone");
+    let _ = write!(
+        h,
+        "<header><a href=\"/\">&larr; all messages</a></header>\n<main>\n<h2>No message {}</h2>\n\
+         <p>It is not in the queue. Delivered and failed messages are listed for a while after \
+         they leave it, then forgotten; a deleted message is gone at once.</p>\n</main>\n",
+        escape(id)
+    );
     h.push_str(FOOT);
     h
 }
@@ -206,7 +440,7 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::snapshot::{RecipientView, Shown};
+    use crate::queue::snapshot::{RecipientView, Waiting};
     use crate::spool::id::MessageId;
 
     fn view(state: Shown, last: Option<&str>) -> MessageView {
@@ -227,6 +461,7 @@ mod tests {
                 relay_tries: 0,
                 gave_up: None,
                 notice_pending: false,
+                waiting: None,
             }],
         }
     }
@@ -238,7 +473,8 @@ mod tests {
             finished: vec![view(Shown::Delivered, Some("250 2.0.0 ok"))],
             ..Snapshot::default()
         };
-        let page = overview(&s, "tok\"en");
+        let found = listed(&s);
+        let page = overview(&s, &found, &Search::default(), "tok\"en");
         assert!(page.contains("content=\"tok&quot;en\""), "{page}");
         assert!(page.contains("&lt;b&gt;hi&lt;/b&gt;") && !page.contains("<b>hi"));
         assert!(page.contains("<span class=\"st deferred\">deferred</span>"));
@@ -257,7 +493,7 @@ mod tests {
         let page = message_page(&d, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains(
-                "<tr class=\"fail\"><td>2026-11-23 07:37:00Z</td><td>1&nbsp;ms</td><td>RCPT</td>"
+                "<tr class=\"fail\"><td><time datetime=\"2026-11-23T07:37:00Z\" title=\"2026-11-23 07:37:00 UTC\">2026-11-23 07:37:00Z</time></td><td>1&nbsp;ms</td><td>RCPT</td>"
             ),
             "{page}"
         );
@@ -295,13 +531,288 @@ mod tests {
             "{}",
             words(&v)
         );
-        let page = overview(
-            &Snapshot {
-                messages: vec![v],
-                ..Snapshot::default()
-            },
-            "t",
-        );
+        let s = Snapshot {
+            messages: vec![v],
+            ..Snapshot::default()
+        };
+        let page = overview(&s, &listed(&s), &Search::default(), "t");
         assert!(page.contains("given up (all attempts used)"), "{page}");
+    }
+
+    /// The snapshot's messages as the page of a search that found them.
+    fn listed(s: &Snapshot) -> Found {
+        let messages: Vec<MessageView> = s.messages.iter().chain(&s.finished).cloned().collect();
+        Found {
+            total: messages.len(),
+            messages,
+        }
+    }
+
+    #[test]
+    fn the_search_form_keeps_the_search_and_pages_link_to_each_other() {
+        let search = Search {
+            text: "bob & co".into(),
+            state: Some(Shown::Deferred),
+            dest: "y.test".into(),
+            page: 1,
+        };
+        let found = Found {
+            total: 3 * PAGE,
+            messages: Vec::new(),
+        };
+        let page = overview(&Snapshot::default(), &found, &search, "t");
+        assert!(page.contains("name=\"q\" value=\"bob &amp; co\""), "{page}");
+        assert!(
+            page.contains("<option selected>deferred</option>"),
+            "{page}"
+        );
+        assert!(page.contains("name=\"dest\" value=\"y.test\""), "{page}");
+        assert!(
+            page.contains("<span id=\"found\">150</span> messages · page 2 of 3"),
+            "{page}"
+        );
+        let link = |p| escape(&search_link(&search, p));
+        assert!(
+            page.contains(&format!("<a rel=\"prev\" href=\"/{}\">newer</a>", link(0))),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("<a rel=\"next\" href=\"/{}\">older</a>", link(2))),
+            "{page}"
+        );
+        assert_eq!(
+            search_link(&search, 2),
+            "?q=bob%20%26%20co&state=deferred&dest=y.test&page=2"
+        );
+        assert!(page.contains("no message matches"), "{page}");
+    }
+
+    fn detail(steps: &str) -> String {
+        let d = Detail {
+            view: view(Shown::Deferred, Some("451 4.7.1 later")),
+            headers: String::new(),
+            steps: steps.into(),
+        };
+        message_page(&d, "t", Timestamp::from_secs(1_764_000_060))
+    }
+
+    #[test]
+    fn a_pipelined_rcpt_deferral_is_the_failing_step_not_datas_554() {
+        let page = detail(
+            "--- attempt: direct 1 of 3 to y.test for b@y.test ---\n\
+             \x20 2026-11-23 07:37:00Z      1ms !RCPT      RCPT TO:<b@y.test> -> 451 4.7.1 later\n\
+             \x20 2026-11-23 07:37:00Z      1ms !DATA      DATA -> 554 5.5.1 no valid recipients\n",
+        );
+        let fail_rows: Vec<&str> = page
+            .split("<tr")
+            .filter(|r| r.starts_with(" class=\"fail\""))
+            .collect();
+        assert_eq!(fail_rows.len(), 1, "{page}");
+        assert!(fail_rows[0].contains("451 4.7.1"), "{page}");
+    }
+
+    #[test]
+    fn attempts_are_titled_and_a_reused_connection_is_one_line() {
+        let page = detail(
+            "--- attempt: direct 1 of 3 to y.test for b@y.test ---\n\
+             \x20 2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.1:25 (mx.y.test)\n\
+             \x20 2026-11-23 07:37:00Z      1ms  RCPT      RCPT TO:<b@y.test> -> 250 ok\n\
+             --- attempt: direct 2 of 3 to z.test for c@z.test, d@z.test ---\n\
+             \x20 2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.2:25 (mx.z.test)\n\
+             \x20 2026-11-23 07:37:00Z      1ms  GREETING  greeting -> 220 hi\n\
+             \x20 2026-11-23 07:37:01Z      0ms  CONNECT   reusing the open connection to 127.0.0.2:25 (mx.z.test) (message 2 on it)\n",
+        );
+        assert!(
+            page.contains(
+                "<h3>y.test · 127.0.0.1:25 (mx.y.test) · b@y.test · direct attempt 1 of 3</h3>"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<h3>z.test · 127.0.0.2:25 (mx.z.test) · c@z.test, d@z.test · direct attempt 2 of 3</h3>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("GREETING"),
+            "the reused connection's first steps: {page}"
+        );
+        assert_eq!(page.matches("CONNECT").count(), 2, "{page}");
+    }
+
+    #[test]
+    fn a_waiting_recipient_says_when_it_moves() {
+        let now = Timestamp::from_secs(1_764_000_000);
+        let mut m = view(Shown::Deferred, Some("451 4.7.1 later"));
+        m.recipients[0].next_try = Some(Timestamp::from_secs(1_764_000_600));
+        let card = message_card(&m, now);
+        assert!(
+            card.contains("<span class=\"when\">next try <time datetime=\"2025-11-24T16:10:00Z\""),
+            "{card}"
+        );
+        let mut queued = view(Shown::Queued, None);
+        queued.recipients[0].waiting = Some(Waiting::Paused {
+            dest: "y.test".into(),
+            until: Timestamp::from_secs(1_764_000_060),
+        });
+        let card = message_card(&queued, now);
+        assert!(card.contains("waiting: y.test is paused"), "{card}");
+        assert!(!card.contains("first attempt"), "{card}");
+        assert!(
+            card.contains("until <time datetime=\"2025-11-24T16:01:00Z\""),
+            "{card}"
+        );
+        queued.recipients[0].waiting = Some(Waiting::Busy {
+            dest: "y.test".into(),
+            max_connections: 2,
+        });
+        let card = message_card(&queued, now);
+        assert!(
+            card.contains("all 2 connections to y.test are in use"),
+            "{card}"
+        );
+    }
+
+    #[test]
+    fn tiles_keep_the_queue_now_apart_from_totals_since_start() {
+        let s = Snapshot {
+            counters: crate::queue::snapshot::Counters {
+                received: 5,
+                delivered: 9,
+                deferred: 3,
+                bounced: 1,
+            },
+            totals: crate::queue::snapshot::Totals {
+                messages: 2,
+                queued: 1,
+                sending: 0,
+                deferred: 2,
+                held: 0,
+            },
+            ..Snapshot::default()
+        };
+        let page = live(&s, &Found::default(), &Search::default());
+        let (now, total) = page
+            .split_once("<section class=\"counters total\">")
+            .unwrap();
+        assert!(now.contains("<h2>in the queue now</h2>"), "{page}");
+        assert!(
+            now.contains("<b>1</b><span>waiting</span>")
+                && now.contains("<b>2</b><span>deferred</span>"),
+            "{page}"
+        );
+        assert!(
+            !now.contains("received") && !now.contains("delivered"),
+            "{page}"
+        );
+        assert!(
+            total.contains("<h2>since start</h2>")
+                && total.contains("<b>5</b><span>received</span>"),
+            "{page}"
+        );
+        assert!(total.contains("<b>9</b><span>delivered</span>"), "{page}");
+    }
+
+    #[test]
+    fn a_pause_that_has_passed_is_not_shown_and_times_are_local_with_utc_on_hover() {
+        let now = Timestamp::from_secs(1_764_000_000);
+        let mut d = DestView {
+            name: "y.test".into(),
+            active: 0,
+            max_connections: 2,
+            in_run: 0,
+            max_continuous: 5,
+            ready: 0,
+            paused_until: Some(Timestamp::from_secs(1_763_999_999)),
+            last_error: None,
+            next_retry: None,
+            chart: Vec::new(),
+        };
+        assert!(!dest(&d, now).contains("paused"), "{}", dest(&d, now));
+        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        assert!(
+            dest(&d, now).contains("paused until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">"),
+            "{}",
+            dest(&d, now)
+        );
+        assert!(
+            PAGE_JS.contains("time[datetime]"),
+            "the script shows them in local time"
+        );
+    }
+
+    #[test]
+    fn a_destination_charts_its_last_hour() {
+        assert_eq!(chart(&[[0; 3]; 60]), "", "nothing happened");
+        let mut minutes = vec![[0; 3]; 60];
+        minutes[0] = [2, 0, 0];
+        minutes[59] = [1, 2, 1];
+        let svg = chart(&minutes);
+        assert!(
+            svg.starts_with("<svg class=\"chart\" viewBox=\"0 0 120 20\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("aria-label=\"last hour: 3 delivered, 2 deferred, 1 failed\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"0\" y=\"10.0\" width=\"2\" height=\"10.0\" fill=\"#3a3\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"15.0\" width=\"2\" height=\"5.0\" fill=\"#3a3\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"5.0\" width=\"2\" height=\"10.0\" fill=\"#e90\"/>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<rect x=\"118\" y=\"0.0\" width=\"2\" height=\"5.0\" fill=\"#d33\"/>"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("<rect").count(), 4);
+    }
+
+    #[test]
+    fn only_the_actions_that_apply_are_offered() {
+        let names = |m: &MessageView| actions(m).into_iter().map(|(a, _)| a).collect::<Vec<_>>();
+        let cases: [(Shown, bool, bool, &[&str]); 7] = [
+            (Shown::Queued, false, false, &["retry", "hold", "delete"]),
+            (Shown::Deferred, false, false, &["retry", "hold", "delete"]),
+            (Shown::Sending, false, false, &["hold", "delete"]),
+            (Shown::Held, true, false, &["release", "delete"]),
+            (Shown::Failed, false, false, &["delete"]),
+            (Shown::Delivered, false, true, &[]),
+            (Shown::Failed, false, true, &[]),
+        ];
+        for (state, held, finished, want) in cases {
+            let mut m = view(state, None);
+            m.held = held;
+            m.finished = finished.then_some(Timestamp::from_secs(1_764_000_060));
+            assert_eq!(names(&m), want, "{state:?} held {held} finished {finished}");
+        }
+        let d = Detail {
+            view: view(Shown::Held, None),
+            headers: String::new(),
+            steps: String::new(),
+        };
+        let mut held = d.clone();
+        held.view.held = true;
+        let page = message_page(&held, "t", Timestamp::from_secs(1_764_000_060));
+        assert!(
+            page.contains("data-action=\"release\"") && !page.contains("data-action=\"hold\""),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_gone_message_gets_a_page() {
+        let page = gone_page("0194F2A3B4C5D001", "t");
+        assert!(
+            page.starts_with("<!doctype html>") && page.contains("No message 0194F2A3B4C5D001"),
+            "{page}"
+        );
+        assert!(page.contains("href=\"/\""), "{page}");
     }
 }

@@ -37,6 +37,27 @@ impl Request {
             .map(|(_, v)| v)
     }
 
+    /// A query parameter, percent-decoded (`+` is a space), as text.
+    pub fn text_param(&self, name: &str) -> Option<String> {
+        let raw = self.param(name)?.as_bytes();
+        let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            match (raw[i], hex(raw.get(i + 1)), hex(raw.get(i + 2))) {
+                (b'%', Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                (b'+', _, _) => out.push(b' '),
+                (b, _, _) => out.push(b),
+            }
+            i += 1;
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// A request for tests and the CLI: no headers, no body.
     pub fn new(method: &str, target: &str, peer: IpAddr) -> Request {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -62,6 +83,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// A file name: the browser saves the body instead of showing it.
+    pub download: Option<String>,
 }
 
 pub const JSON: &str = "application/json";
@@ -74,7 +97,14 @@ impl Response {
             status,
             content_type,
             body: body.into(),
+            download: None,
         }
+    }
+
+    /// The body as a file to save under `name` (made of safe characters by the caller).
+    pub fn download(mut self, name: &str) -> Response {
+        self.download = Some(name.to_string());
+        self
     }
 
     /// `{"error":"..."}` with the status.
@@ -84,20 +114,42 @@ impl Response {
     }
 
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-             Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-             X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
-             Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
+        let mut head = head(self.status, self.content_type, Some(self.body.len()));
+        if let Some(name) = &self.download {
+            let at = head.len() - 2;
+            head.insert_str(
+                at,
+                &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n"),
+            );
+        }
         w.write_all(head.as_bytes())?;
         w.write_all(&self.body)?;
         w.flush()
     }
+}
+
+/// The status line and headers (with the security headers), with a length or none (a stream
+/// that ends when the connection closes).
+fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
+    let length = length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n{length}Connection: close\r\n\
+         Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
+         Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
+        reason(status),
+    )
+}
+
+/// The head of a Server-Sent Events stream, and how soon the browser reconnects.
+pub fn event_stream_head(retry_ms: u64) -> String {
+    head(200, "text/event-stream", None) + &format!("retry: {retry_ms}\n\n")
+}
+
+/// One Server-Sent Event: `id`, `event` and one line of `data` (JSON has no raw newline).
+pub fn event(id: u64, name: &str, data: &str) -> String {
+    debug_assert!(!data.contains('\n'));
+    format!("id: {id}\nevent: {name}\ndata: {data}\n\n")
 }
 
 pub fn reason(status: u16) -> &'static str {
@@ -249,8 +301,26 @@ mod tests {
             ("POST", "/api/flush")
         );
         assert_eq!(req.param("x"), Some("1"));
+        let q = Request::new("GET", "/?q=a%40b.test+x%2&n=%E2%9C%93%zz", peer());
+        assert_eq!(q.text_param("q").as_deref(), Some("a@b.test x%2"));
+        assert_eq!(q.text_param("n").as_deref(), Some("✓%zz"));
+        assert_eq!(q.text_param("none"), None);
         assert_eq!(req.header("host"), Some("127.0.0.1:8025"));
         assert_eq!(req.body, b"hi");
+    }
+
+    #[test]
+    fn a_download_is_saved_under_its_name() {
+        let mut out = Vec::new();
+        let eml = Response::new(200, "message/rfc822", "Subject: x\r\n").download("A.eml");
+        eml.write_to(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.ends_with("\r\nContent-Disposition: attachment; filename=\"A.eml\""),
+            "{head}"
+        );
+        assert_eq!(body, "Subject: x\r\n");
     }
 
     #[test]

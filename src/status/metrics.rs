@@ -108,6 +108,7 @@ mod tests {
             paused_until: None,
             last_error: None,
             next_retry: None,
+            chart: Vec::new(),
         });
         let text = render(&s);
         for line in [

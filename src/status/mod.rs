@@ -1,5 +1,6 @@
 //! The status page and its JSON API on `status_listen`: a small HTTP/1.1 server (one thread
-//! per connection, at most `MAX_CONNECTIONS`, one request each, with limits and timeouts).
+//! per connection, at most `MAX_CONNECTIONS`, one request each, with limits and timeouts;
+//! a live page's event stream keeps its connection and thread).
 //! Routing and rendering are pure (`route`, `api`, `html`, `metrics`); this file does the
 //! I/O: it asks the scheduler thread for snapshots and gives it the orders.
 
@@ -13,19 +14,21 @@ pub mod route;
 
 use crate::access;
 use crate::config::Live;
+use crate::queue::changes::What;
+use crate::queue::find::{Found, contains};
 use crate::queue::history;
-use crate::queue::snapshot::{MessageDetail, Snapshot};
+use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
 use crate::queue::thread::Event;
 use crate::reload::{Answer, Control};
 use crate::spool::Spool;
 use crate::spool::id::MessageId;
 use api::Detail;
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 use http::{HTML, JSON, Request, Response, TEXT};
 use json::J;
-use route::{Action, Guard, Route};
+use route::{Action, Guard, Route, Search};
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +47,14 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages listed by the page and `/api/messages` (the totals count all).
 const LIST_LIMIT: usize = 200;
+/// Subjects cached (the queue's, for searching them); past this the cache starts over.
+const MAX_SUBJECTS: usize = 250_000;
+/// Live pages (event streams) at once; more get 503 and poll.
+const MAX_WATCHERS: usize = 16;
+/// How often an idle event stream says it is still there.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How soon a browser reconnects a broken event stream.
+const RECONNECT_MS: u64 = 500;
 
 struct Shared {
     /// The live settings: each request is checked against those in force when it arrives.
@@ -54,9 +65,11 @@ struct Shared {
     /// The running server's main thread (reload).
     control: Sender<Control>,
     spool: Arc<Spool>,
-    /// Subjects of queued messages (their files never change).
+    /// Subjects of queued messages (their files never change), also for searching them.
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
     open: AtomicUsize,
+    /// Event streams open.
+    watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -86,6 +99,7 @@ impl StatusServer {
             spool,
             subjects: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
+            watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
         });
         let stopping = Arc::new(AtomicBool::new(false));
@@ -187,24 +201,88 @@ impl Drop for Slot {
 fn serve(stream: &mut TcpStream, shared: &Shared, ip: IpAddr) {
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let read = http::read_request(&mut http::Deadlined::new(stream, deadline), ip);
-    let response = match read {
-        Ok(req) => handle(shared, &req),
+    let req_search = read
+        .as_ref()
+        .map(|req| (Search::of(req), Search::asked(req)));
+    let req_search = req_search.unwrap_or_default();
+    let response = match read.and_then(|req| route_of(shared, &req)) {
+        Ok(Route::Events { seen }) => return watch(stream, shared, seen),
+        Ok(route) => handle(shared, route, &req_search),
         Err(refusal) => refusal,
     };
     let _ = response.write_to(stream);
 }
 
-fn handle(shared: &Shared, req: &Request) -> Response {
+/// What the request is, if its sender may make it (with the settings in force now).
+fn route_of(shared: &Shared, req: &Request) -> Result<Route, Response> {
     let config = shared.config.get();
     let guard = Guard {
         allow: config.server.status_allow.clone(),
         token: shared.token.clone(),
         hostname: config.server.hostname.clone(),
     };
-    let route = match route::route(req, &guard) {
-        Ok(r) => r,
-        Err(refusal) => return refusal,
+    route::route(req, &guard)
+}
+
+/// `GET /api/events`: the queue's changes as Server-Sent Events until the client goes, the
+/// scheduler drops it for not keeping up (it reconnects with `Last-Event-ID`), or the
+/// server stops. A comment every `KEEP_ALIVE` finds a client that has gone.
+fn watch(stream: &mut TcpStream, shared: &Shared, seen: Option<u64>) {
+    let Some(_watcher) = Watcher::take(shared) else {
+        let _ =
+            Response::error(503, "too many live pages; the page polls instead").write_to(stream);
+        return;
     };
+    let Some(changes) = ask(shared, |tx| Event::Watch(seen, tx)) else {
+        let _ = Response::error(503, "the server is stopping").write_to(stream);
+        return;
+    };
+    let mut out = http::event_stream_head(RECONNECT_MS);
+    loop {
+        if stream
+            .write_all(out.as_bytes())
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return;
+        }
+        out = match changes.recv_timeout(KEEP_ALIVE) {
+            Ok(change) => {
+                let data = match &change.what {
+                    What::Message(id) => J::obj(vec![("message", id.as_str().into())]),
+                    What::Reset => J::obj(vec![("reset", true.into())]),
+                };
+                http::event(change.seq, "change", &data.to_string())
+            }
+            Err(RecvTimeoutError::Timeout) => ": still here\n\n".into(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+    }
+}
+
+/// One of the `MAX_WATCHERS` live pages, given back on drop: live pages cannot take every
+/// connection slot.
+struct Watcher<'a>(&'a AtomicUsize);
+
+impl<'a> Watcher<'a> {
+    fn take(shared: &'a Shared) -> Option<Watcher<'a>> {
+        let n = &shared.watching;
+        n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| {
+            (w < MAX_WATCHERS).then_some(w + 1)
+        })
+        .ok()?;
+        Some(Watcher(n))
+    }
+}
+
+impl Drop for Watcher<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Answers a request; `search` is what its query asks to list, and whether it asked.
+fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
     let unavailable = || Response::error(503, "the server is stopping");
     let not_found = || {
         Response::error(
@@ -217,12 +295,24 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             Response::new(200, "text/javascript; charset=utf-8", html::PAGE_JS)
         }
         Route::Asset(_) => Response::new(200, "text/css; charset=utf-8", html::PAGE_CSS),
-        Route::Page => match snapshot(shared) {
-            Some(s) => Response::new(200, HTML, html::overview(&s, &shared.token)),
+        Route::Page => match (counts(shared), find(shared, &search.0)) {
+            (Some(s), Some(found)) => Response::new(
+                200,
+                HTML,
+                html::overview(&s, &found, &search.0, &shared.token),
+            ),
+            _ => unavailable(),
+        },
+        Route::Status => match counts(shared) {
+            Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
             None => unavailable(),
         },
-        Route::Status => match snapshot(shared) {
-            Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+        Route::Messages { text: false } if search.1 => match find(shared, &search.0) {
+            Some(found) => Response::new(
+                200,
+                JSON,
+                api::found(&found, &search.0, crate::time::Timestamp::now()).to_string(),
+            ),
             None => unavailable(),
         },
         Route::Messages { text } => match snapshot(shared) {
@@ -230,7 +320,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             Some(s) => Response::new(200, JSON, api::messages(&s).to_string()),
             None => unavailable(),
         },
-        Route::Metrics => match snapshot(shared) {
+        Route::Metrics => match counts(shared) {
             Some(s) => Response::new(200, metrics::CONTENT_TYPE, metrics::render(&s)),
             None => unavailable(),
         },
@@ -240,7 +330,7 @@ fn handle(shared: &Shared, req: &Request) -> Response {
                 HTML,
                 html::message_page(&d, &shared.token, crate::time::Timestamp::now()),
             ),
-            None => not_found(),
+            None => Response::new(404, HTML, html::gone_page(id.as_str(), &shared.token)),
         },
         Route::Message { id, text } => match detail(shared, &id) {
             Some(d) if text => Response::new(
@@ -252,6 +342,11 @@ fn handle(shared: &Shared, req: &Request) -> Response {
             None => not_found(),
         },
         Route::Act(action) => perform(shared, action),
+        Route::Eml(id) => match shared.spool.read_message(&id) {
+            Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
+            Err(_) => not_found(),
+        },
+        Route::Events { .. } => unreachable!("served by watch"),
     }
 }
 
@@ -302,20 +397,66 @@ fn ask<T>(shared: &Shared, make: impl FnOnce(Sender<T>) -> Event) -> Option<T> {
 
 fn snapshot(shared: &Shared) -> Option<Snapshot> {
     let mut s = ask(shared, |tx| Event::Snapshot(LIST_LIMIT, tx))?;
+    fill_subjects(shared, &mut s.messages);
+    Some(s)
+}
+
+/// The counters, totals and destinations, without the listing.
+fn counts(shared: &Shared) -> Option<Snapshot> {
+    ask(shared, |tx| Event::Snapshot(0, tx))
+}
+
+/// A page of the messages the search finds, with their subjects.
+fn find(shared: &Shared, search: &Search) -> Option<Found> {
+    let mut query = search.query();
+    if !query.text.is_empty() {
+        let ids = ask(shared, Event::Ids)?;
+        let mut cache = subjects(shared);
+        query.subject_hits = ids
+            .into_iter()
+            .filter(|id| {
+                let hit =
+                    |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
+                match cache.get(id) {
+                    Some(known) => hit(known),
+                    None => hit(&subject(shared, &mut cache, id)),
+                }
+            })
+            .collect();
+    }
+    let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
+    fill_subjects(shared, &mut found.messages);
+    Some(found)
+}
+
+fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
     let mut cache = shared.subjects.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() > 10 * LIST_LIMIT {
+    if cache.len() > MAX_SUBJECTS {
         cache.clear();
     }
-    for m in &mut s.messages {
-        m.subject = cache
-            .entry(m.id.clone())
-            .or_insert_with(|| {
-                let headers = history::read_headers(&shared.spool.message_path(&m.id));
-                history::header_value(&headers, "subject")
-            })
-            .clone();
+    cache
+}
+
+/// A queued message's subject, read from its file once.
+fn subject(
+    shared: &Shared,
+    cache: &mut HashMap<MessageId, Option<String>>,
+    id: &MessageId,
+) -> Option<String> {
+    cache
+        .entry(id.clone())
+        .or_insert_with(|| {
+            let headers = history::read_headers(&shared.spool.message_path(id));
+            history::header_value(&headers, "subject")
+        })
+        .clone()
+}
+
+fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
+    let mut cache = subjects(shared);
+    for m in messages.iter_mut().filter(|m| m.finished.is_none()) {
+        m.subject = subject(shared, &mut cache, &m.id);
     }
-    Some(s)
 }
 
 fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {

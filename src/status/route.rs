@@ -6,6 +6,8 @@
 
 use super::http::{Request, Response};
 use crate::access::{self, Cidr};
+use crate::queue::find::Query;
+use crate::queue::snapshot::Shown;
 use crate::spool::id::MessageId;
 
 /// Who may do what.
@@ -22,6 +24,8 @@ pub enum Route {
     Page,
     /// `GET /message/ID`: one message, its headers and its step record.
     MessagePage(MessageId),
+    /// `GET /message/ID.eml`: a queued message as stored, to save.
+    Eml(MessageId),
     /// `GET /static/page.js|page.css`.
     Asset(&'static str),
     /// `GET /api/status`: counters, totals, destinations.
@@ -32,6 +36,9 @@ pub enum Route {
     Message { id: MessageId, text: bool },
     /// `GET /metrics`.
     Metrics,
+    /// `GET /api/events`: the changes as Server-Sent Events, after `seen` (`Last-Event-ID`)
+    /// on a reconnect.
+    Events { seen: Option<u64> },
     /// A POST.
     Act(Action),
 }
@@ -53,6 +60,41 @@ pub enum Action {
 
 pub const TOKEN_HEADER: &str = "x-qksmtp-token";
 
+/// What the page and `/api/messages` list: `?q=TEXT&state=STATE&dest=DOMAIN&page=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub text: String,
+    pub state: Option<Shown>,
+    pub dest: String,
+    /// From 0.
+    pub page: usize,
+}
+
+impl Search {
+    /// From the request's query (an unknown state or page is ignored).
+    pub fn of(req: &Request) -> Search {
+        let text = |name| req.text_param(name).unwrap_or_default();
+        Search {
+            text: text("q").trim().to_string(),
+            state: Shown::from_name(&text("state")),
+            dest: text("dest").trim().to_string(),
+            page: text("page").parse().unwrap_or(0),
+        }
+    }
+
+    /// Whether the request asked for a search or a page (the API then answers with one page).
+    pub fn asked(req: &Request) -> bool {
+        ["q", "state", "dest", "page"]
+            .iter()
+            .any(|n| req.param(n).is_some())
+    }
+
+    pub fn query(&self) -> Query {
+        let dest = Some(self.dest.as_str()).filter(|d| !d.is_empty());
+        Query::new(&self.text, self.state, dest, self.page)
+    }
+}
+
 /// The answer to an address that `status_allow` does not name.
 pub fn not_allowed() -> Response {
     Response::error(403, "not allowed from this address (status_allow)")
@@ -73,6 +115,9 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     let segments: Vec<&str> = req.path.split('/').skip(1).collect();
     let read = match segments.as_slice() {
         [""] => Some(Route::Page),
+        ["message", file] if file.ends_with(".eml") => {
+            Some(Route::Eml(message_id(file.trim_end_matches(".eml"))?))
+        }
         ["message", id] => Some(Route::MessagePage(message_id(id)?)),
         ["static", "page.js"] => Some(Route::Asset("page.js")),
         ["static", "page.css"] => Some(Route::Asset("page.css")),
@@ -83,6 +128,9 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             text,
         }),
         ["metrics"] => Some(Route::Metrics),
+        ["api", "events"] => Some(Route::Events {
+            seen: req.header("last-event-id").and_then(|v| v.parse().ok()),
+        }),
         _ => None,
     };
     if let Some(route) = read {
@@ -187,6 +235,16 @@ mod tests {
             Ok(Route::Message { id, text: true })
         );
         assert_eq!(route(&req("GET", "/metrics"), &g), Ok(Route::Metrics));
+        assert_eq!(
+            route(&req("GET", &format!("/message/{ID}.eml")), &g),
+            Ok(Route::Eml(MessageId::parse(ID).unwrap()))
+        );
+        assert_eq!(
+            route(&req("GET", "/api/events"), &g),
+            Ok(Route::Events { seen: None })
+        );
+        let again = req("GET", "/api/events").with("Last-Event-ID", "42");
+        assert_eq!(route(&again, &g), Ok(Route::Events { seen: Some(42) }));
         assert_eq!(route(&req("GET", "/nope"), &g).unwrap_err().status, 404);
         assert_eq!(
             route(&req("GET", "/message/../x"), &g).unwrap_err().status,
@@ -196,6 +254,23 @@ mod tests {
             route(&req("POST", "/api/status"), &g).unwrap_err().status,
             405
         );
+    }
+
+    #[test]
+    fn a_search_is_read_from_the_query() {
+        let r = req("GET", "/?q=Bob%40y.test+&state=deferred&dest=y.test&page=2");
+        let want = Search {
+            text: "Bob@y.test".into(),
+            state: Some(Shown::Deferred),
+            dest: "y.test".into(),
+            page: 2,
+        };
+        assert_eq!(Search::of(&r), want);
+        assert!(Search::asked(&r));
+        let plain = req("GET", "/api/messages?state=nonsense&page=x");
+        assert_eq!(Search::of(&plain), Search::default());
+        assert!(!Search::asked(&req("GET", "/api/messages?format=text")));
+        assert_eq!(Search::of(&r).query().text, "bob@y.test");
     }
 
     #[test]

@@ -5,16 +5,95 @@
 //! the time in whole seconds, the duration in whole milliseconds, and a multi-line reply as
 //! one line (its lines joined, as `Reply::one_line` writes them).
 
-use super::{Step, StepKind};
+use super::{Step, StepKind, text};
 use crate::smtp::reply::Reply;
 use crate::time::Timestamp;
 use std::time::Duration;
 
-/// One attempt: its label (`direct 1 of 8`) and what was recorded of it.
+/// One attempt: its label (`direct 1 of 8`), where it went and for whom (when the header
+/// says: `text::header` writes them), and what was recorded of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub label: String,
+    /// `a.test` or `relay:NAME`.
+    pub dest: Option<String>,
+    pub recipients: Vec<String>,
     pub entries: Vec<Entry>,
+}
+
+/// The detail of the step a reused connection starts with (the worker writes it).
+const REUSED: &str = "reusing the open connection to ";
+
+impl Attempt {
+    fn new(header: &str) -> Attempt {
+        let (label, dest, recipients) = text::parse_header(header);
+        Attempt {
+            label: label.to_string(),
+            dest: dest.map(str::to_string),
+            recipients: recipients.into_iter().map(str::to_string).collect(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The server it talked to (or tried): `127.0.0.1:25 (mx.a.test)`, from the last
+    /// CONNECT step.
+    pub fn host(&self) -> Option<String> {
+        let connect = self.steps().rev().find(|s| s.kind == StepKind::Connect)?;
+        let detail = connect.detail.as_str();
+        Some(match detail.strip_prefix(REUSED) {
+            Some(rest) => rest
+                .rsplit_once(" (message ")
+                .map_or(rest, |(r, _)| r)
+                .into(),
+            None if connect.ok => detail.into(),
+            None => detail.rsplit_once(": ").map_or(detail, |(d, _)| d).into(),
+        })
+    }
+
+    /// The recipients tried: those the header names, else the RCPT steps'.
+    pub fn recipients(&self) -> Vec<String> {
+        if !self.recipients.is_empty() {
+            return self.recipients.clone();
+        }
+        self.steps()
+            .filter(|s| s.kind == StepKind::Rcpt)
+            .filter_map(|s| {
+                let rest = s.detail.strip_prefix("RCPT TO:<")?;
+                Some(rest.split_once('>')?.0.to_string())
+            })
+            .collect()
+    }
+
+    /// The entries that tell why the attempt did not go well: every refused RCPT, and the
+    /// last failed step unless it is only their consequence (a pipelined DATA the server
+    /// refused because no recipient was accepted). Empty when nothing failed.
+    pub fn failing(&self) -> Vec<usize> {
+        let step = |i: usize| match &self.entries[i] {
+            Entry::Step(s) => Some(s),
+            Entry::Unread(_) => None,
+        };
+        let rcpt = |i: usize| step(i).is_some_and(|s| s.kind == StepKind::Rcpt);
+        let mut out: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| rcpt(i) && !self.entries[i].ok())
+            .collect();
+        let any_accepted = (0..self.entries.len()).any(|i| rcpt(i) && self.entries[i].ok());
+        if let Some(last) = self.entries.iter().rposition(|e| !e.ok()) {
+            let after_data =
+                step(last).is_some_and(|s| matches!(s.kind, StepKind::Data | StepKind::DataDone));
+            let consequence = after_data && !out.is_empty() && !any_accepted;
+            if !consequence && !out.contains(&last) {
+                out.push(last);
+            }
+        }
+        out
+    }
+
+    fn steps(&self) -> impl DoubleEndedIterator<Item = &Step> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Step(s) => Some(s),
+            Entry::Unread(_) => None,
+        })
+    }
 }
 
 /// One line of an attempt.
@@ -35,34 +114,37 @@ impl Entry {
     }
 }
 
-/// Parses the record; a line that does not parse is kept whole as an `Unread` entry.
+/// Parses the record; a line that does not parse is kept whole as an `Unread` entry. An
+/// attempt on a reused connection starts at its "reusing the open connection" step (the
+/// record repeats the connection's first steps before it).
 pub fn parse(record: &str) -> Vec<Attempt> {
     let mut attempts: Vec<Attempt> = Vec::new();
     for line in record.lines() {
-        if let Some(label) = line
+        if let Some(header) = line
             .strip_prefix("--- attempt: ")
             .and_then(|l| l.strip_suffix(" ---"))
         {
-            attempts.push(Attempt {
-                label: label.to_string(),
-                entries: Vec::new(),
-            });
+            attempts.push(Attempt::new(header));
             continue;
         }
         if line.trim().is_empty() {
             continue;
         }
         if attempts.is_empty() {
-            attempts.push(Attempt {
-                label: String::new(),
-                entries: Vec::new(),
-            });
+            attempts.push(Attempt::new(""));
         }
         let entry = match parse_step(line.trim_start()) {
             Some(step) => Entry::Step(step),
             None => Entry::Unread(line.trim().to_string()),
         };
-        attempts.last_mut().expect("one exists").entries.push(entry);
+        let attempt = attempts.last_mut().expect("one exists");
+        if let Entry::Step(s) = &entry
+            && s.kind == StepKind::Connect
+            && s.detail.starts_with(REUSED)
+        {
+            attempt.entries.clear();
+        }
+        attempt.entries.push(entry);
     }
     attempts
 }
@@ -266,5 +348,88 @@ mod tests {
             ]
         );
         assert!(attempts[1].entries.iter().all(Entry::ok));
+    }
+
+    const CONNECT: &str = "  2026-11-23 07:37:00Z      2ms  CONNECT   127.0.0.1:25 (mx.y.test)\n";
+    const GREETING: &str = "  2026-11-23 07:37:00Z      1ms  GREETING  greeting -> 220 mx.y.test\n";
+
+    /// Which rows tell why an attempt did not go well.
+    #[test]
+    fn the_failing_steps_are_the_cause_not_its_consequence() {
+        let rcpt = |addr: &str, reply: &str| {
+            let mark = if reply.starts_with('2') { ' ' } else { '!' };
+            format!("  2026-11-23 07:37:00Z      1ms {mark}RCPT      RCPT TO:<{addr}> -> {reply}\n")
+        };
+        let data_554 =
+            "  2026-11-23 07:37:00Z      1ms !DATA      DATA -> 554 5.5.1 no valid recipients\n";
+        let done_451 = "  2026-11-23 07:37:00Z      1ms !DATA-DONE 9 bytes -> 451 4.3.0 later\n";
+        let done_250 = "  2026-11-23 07:37:00Z      1ms  DATA-DONE 9 bytes -> 250 2.0.0 ok\n";
+        let cases: [(String, Vec<usize>); 5] = [
+            // Pipelined: the one RCPT deferred, so DATA was refused: the RCPT is the cause.
+            (
+                format!("{CONNECT}{}{data_554}", rcpt("b@y.test", "451 4.7.1 later")),
+                vec![1],
+            ),
+            // Two refused: both are shown.
+            (
+                format!(
+                    "{CONNECT}{}{}{data_554}",
+                    rcpt("b@y.test", "550 5.1.1 no"),
+                    rcpt("c@y.test", "451 4.7.1 later")
+                ),
+                vec![1, 2],
+            ),
+            // One refused, one accepted, then the data refused: both causes.
+            (
+                format!(
+                    "{CONNECT}{}{}{done_451}",
+                    rcpt("b@y.test", "550 5.1.1 no"),
+                    rcpt("c@y.test", "250 2.1.5 ok")
+                ),
+                vec![1, 3],
+            ),
+            (
+                format!("{CONNECT}{}{done_250}", rcpt("b@y.test", "250 2.1.5 ok")),
+                vec![],
+            ),
+            (
+                "  2026-11-23 07:37:00Z      1ms !CONNECT   127.0.0.1:25: connection refused\n"
+                    .into(),
+                vec![0],
+            ),
+        ];
+        for (steps, want) in cases {
+            let text = format!("--- attempt: direct 1 of 3 ---\n{steps}");
+            assert_eq!(parse(&text)[0].failing(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_attempt_names_its_destination_server_and_recipients() {
+        let header = text::header(
+            "direct 2 of 3",
+            "y.test",
+            &["b@y.test".into(), "c@y.test".into()],
+        );
+        let reuse = "  2026-11-23 07:38:00Z      0ms  CONNECT   reusing the open connection to 127.0.0.1:25 (mx.y.test) (message 2 on it)\n";
+        let rcpt = "  2026-11-23 07:38:00Z      1ms  RCPT      RCPT TO:<b@y.test> NOTIFY=NEVER -> 250 ok\n";
+        let record = format!("--- attempt: {header} ---\n{CONNECT}{GREETING}{reuse}{rcpt}");
+        let a = &parse(&record)[0];
+        assert_eq!(a.label, "direct 2 of 3");
+        assert_eq!(a.dest.as_deref(), Some("y.test"));
+        assert_eq!(a.recipients(), ["b@y.test", "c@y.test"]);
+        assert_eq!(a.host().as_deref(), Some("127.0.0.1:25 (mx.y.test)"));
+        assert_eq!(a.entries.len(), 2, "a reused connection is one line: {a:?}");
+        // An older header: the label alone; the recipients come from the RCPT steps.
+        let old = parse(&format!("--- attempt: relay 1 of 2 ---\n{CONNECT}{rcpt}"));
+        assert_eq!(
+            (old[0].label.as_str(), old[0].dest.as_deref()),
+            ("relay 1 of 2", None)
+        );
+        assert_eq!(old[0].recipients(), ["b@y.test"]);
+        let refused = parse(
+            "  2026-11-23 07:37:00Z      1ms !CONNECT   [::1]:25 (mx.y.test): connection refused\n",
+        );
+        assert_eq!(refused[0].host().as_deref(), Some("[::1]:25 (mx.y.test)"));
     }
 }

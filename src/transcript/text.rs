@@ -14,6 +14,27 @@ pub fn render(label: &str, record: &Record) -> String {
     out
 }
 
+/// An attempt's header: `direct 2 of 8 to a.test for b@a.test, c@a.test` (the label, where it
+/// went, for whom).
+pub fn header(label: &str, dest: &str, recipients: &[String]) -> String {
+    format!("{label} to {dest} for {}", recipients.join(", "))
+}
+
+/// `header`'s parts: the label, the destination and the recipients; an older header (the
+/// label alone) has neither.
+pub fn parse_header(header: &str) -> (&str, Option<&str>, Vec<&str>) {
+    let Some((label, rest)) = header.split_once(" to ") else {
+        return (header, None, Vec::new());
+    };
+    match rest.split_once(" for ") {
+        Some((dest, list)) if !dest.contains(' ') => {
+            let recipients = list.split(", ").filter(|r| !r.is_empty()).collect();
+            (label, Some(dest), recipients)
+        }
+        _ => (header, None, Vec::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

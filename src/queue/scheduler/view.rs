@@ -2,7 +2,11 @@
 //! message without an attempt (`hold`, `release`, `adopt`). Pure, like the rest of the core.
 
 use super::*;
-use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Totals};
+use crate::queue::find::Query;
+use crate::queue::snapshot::{
+    DestView, MessageView, RecipientView, Shown, Snapshot, Totals, Waiting,
+};
+use crate::spool::envelope::Recipient;
 
 /// At most this many waiting entries are looked at to find each destination's next retry.
 const NEXT_RETRY_SCAN: usize = 10_000;
@@ -28,26 +32,50 @@ impl Scheduler {
             }
         }
         let mut ids: Vec<&MessageId> = self.messages.keys().collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
+        newest(&mut ids, limit);
         let messages = ids
             .into_iter()
-            .take(limit)
-            .map(|id| {
-                let msg = &self.messages[id];
-                view_of(&msg.env, &msg.busy, None)
-            })
+            .map(|id| self.queued_view(&self.messages[id], now))
             .collect();
         Snapshot {
             now,
             in_flight: self.jobs.len(),
             totals,
             messages,
-            dests: self.dest_views(),
+            dests: self.dest_views(now),
             ..Snapshot::default()
         }
     }
 
-    fn dest_views(&self) -> Vec<DestView> {
+    /// A queued message, with why its due recipients wait.
+    fn queued_view(&self, msg: &Msg, now: Timestamp) -> MessageView {
+        let mut view = view_of(&msg.env, &msg.busy, None);
+        for (r, seen) in msg.env.recipients.iter().zip(&mut view.recipients) {
+            if matches!(seen.state, Shown::Queued | Shown::Deferred)
+                && r.next_try.is_none_or(|at| at <= now)
+            {
+                seen.waiting = self.waiting_for(r, now);
+            }
+        }
+        view
+    }
+
+    /// Why a due recipient's destination cannot take it now, if it cannot.
+    fn waiting_for(&self, r: &Recipient, now: Timestamp) -> Option<Waiting> {
+        let dest = policy::next_dest(&self.config, r)?;
+        let state = self.dests.get(&dest)?;
+        let name = self.dest_name(&dest);
+        if let Some(until) = state.paused_until.filter(|&t| t > now) {
+            return Some(Waiting::Paused { dest: name, until });
+        }
+        let max_connections = policy::limits(&self.config, &dest).max_connections;
+        (state.active >= max_connections).then_some(Waiting::Busy {
+            dest: name,
+            max_connections,
+        })
+    }
+
+    fn dest_views(&self, now: Timestamp) -> Vec<DestView> {
         let mut next_retry: HashMap<Dest, Timestamp> = HashMap::new();
         for (at, id, i) in self.waiting.iter().take(NEXT_RETRY_SCAN) {
             let Some(msg) = self.messages.get(id) else {
@@ -78,9 +106,10 @@ impl Scheduler {
                     in_run,
                     max_continuous: limits.max_continuous,
                     ready: self.ready.get(dest).map_or(0, |q| q.len()),
-                    paused_until: state.and_then(|s| s.paused_until),
+                    paused_until: state.and_then(|s| s.paused_until).filter(|&t| t > now),
                     last_error: None,
                     next_retry: next_retry.get(dest).copied(),
+                    chart: Vec::new(),
                 }
             })
             .collect()
@@ -104,9 +133,26 @@ impl Scheduler {
     }
 
     /// One message of the queue, wherever it is in the listing.
-    pub fn message_view(&self, id: &MessageId) -> Option<MessageView> {
-        let msg = self.messages.get(id)?;
-        Some(view_of(&msg.env, &msg.busy, None))
+    pub fn message_view(&self, id: &MessageId, now: Timestamp) -> Option<MessageView> {
+        Some(self.queued_view(self.messages.get(id)?, now))
+    }
+
+    /// How many queued messages match, and the newest `upto` of them, newest first.
+    pub fn matching(&self, query: &Query, upto: usize) -> (usize, Vec<&MessageId>) {
+        let mut ids: Vec<&MessageId> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| query.matches(&m.env, &m.busy, None))
+            .map(|(id, _)| id)
+            .collect();
+        let total = ids.len();
+        newest(&mut ids, upto);
+        (total, ids)
+    }
+
+    /// Every queued message's ID.
+    pub fn ids(&self) -> Vec<MessageId> {
+        self.messages.keys().cloned().collect()
     }
 
     /// Whether the queue has this message.
@@ -153,6 +199,15 @@ impl Scheduler {
     }
 }
 
+/// Keeps the `n` newest IDs (IDs grow with time), newest first, without sorting the rest.
+fn newest(ids: &mut Vec<&MessageId>, n: usize) {
+    if n < ids.len() {
+        ids.select_nth_unstable_by(n, |a, b| b.cmp(a));
+        ids.truncate(n);
+    }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+}
+
 /// A message as the status page shows it.
 pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> MessageView {
     MessageView {
@@ -180,6 +235,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
                 direct_tries: r.direct_tries,
                 relay_tries: r.relay_tries,
                 gave_up: r.gave_up.filter(|_| r.state == RecipientState::Failed),
+                waiting: None,
                 notice_pending: r.owed.is_some(),
             })
             .collect(),
@@ -227,5 +283,61 @@ mod tests {
         assert!(s.poll(t(1)).0.is_empty());
         s.release(&id, t(2));
         assert_eq!(s.poll(t(2)).0.len(), 1);
+    }
+
+    /// A due recipient whose destination pauses (or has no free connection) says so, and the
+    /// pause is not shown once it has passed.
+    #[test]
+    fn a_recipient_waiting_for_its_destination_says_why() {
+        let ini = "[domain:*]\nmax_connections = 1\nmax_continuous = 1\ncontinuous_delay = 60s\n";
+        let mut s = sched(ini, 4);
+        let (first, second) = (env(1, &["a@x.test"]), env(2, &["b@x.test"]));
+        let second_id = second.id.clone();
+        s.add(first, t(0));
+        s.add(second, t(0));
+        let (jobs, _) = s.poll(t(0));
+        assert_eq!(jobs.len(), 1, "one connection at most");
+        let busy = s.message_view(&second_id, t(0)).unwrap();
+        let want = Waiting::Busy {
+            dest: "x.test".into(),
+            max_connections: 1,
+        };
+        assert_eq!(busy.recipients[0].waiting, Some(want));
+        let mut done = report(&jobs[0], &ok());
+        done.run_complete = true;
+        s.finish(done, t(1));
+        let paused = s.snapshot(t(2), 10);
+        let view = paused.messages.iter().find(|m| m.id == second_id).unwrap();
+        let until = t(61);
+        let want = Waiting::Paused {
+            dest: "x.test".into(),
+            until,
+        };
+        assert_eq!(view.recipients[0].waiting, Some(want));
+        assert_eq!(view.recipients[0].state, Shown::Queued);
+        assert_eq!(paused.dests[0].paused_until, Some(until));
+        let later = s.snapshot(t(62), 10);
+        assert_eq!(later.dests[0].paused_until, None, "a pause that has passed");
+        let view = later.messages.iter().find(|m| m.id == second_id).unwrap();
+        assert_eq!(view.recipients[0].waiting, None);
+    }
+
+    #[test]
+    fn the_newest_matches_come_first_and_all_are_counted() {
+        let mut s = sched("", 0);
+        for n in 1..=5 {
+            let domain = if n % 2 == 0 { "even.test" } else { "odd.test" };
+            s.add(env(n, &[&format!("r{n}@{domain}")]), t(0));
+        }
+        let all = Query::new("", None, None, 0);
+        let (total, ids) = s.matching(&all, 2);
+        assert_eq!(total, 5);
+        assert_eq!(ids, [&env(5, &[]).id, &env(4, &[]).id]);
+        let odd = Query::new("", None, Some("odd.test"), 0);
+        let (total, ids) = s.matching(&odd, 10);
+        assert_eq!(total, 3);
+        assert_eq!(ids, [&env(5, &[]).id, &env(3, &[]).id, &env(1, &[]).id]);
+        assert_eq!(s.snapshot(t(0), 0).messages, Vec::new());
+        assert_eq!(s.snapshot(t(0), 0).totals.queued, 5);
     }
 }

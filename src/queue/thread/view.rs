@@ -3,6 +3,8 @@
 //! adopt, snapshot).
 
 use super::{Event, Shell};
+use crate::queue::changes::{Feed, What};
+use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
@@ -31,6 +33,8 @@ pub(super) struct Extra {
     pub workers: usize,
     /// The destination of the job whose results are being applied.
     pub job_dest: Option<Dest>,
+    /// The live page's subscribers.
+    pub feed: Feed,
 }
 
 impl Extra {
@@ -111,15 +115,25 @@ impl Shell {
                 let new = !self.core.contains(&env.id);
                 if new {
                     self.extra.stats.counters.received += 1;
+                    self.extra.feed.publish(What::Message(env.id.clone()));
                     self.core.add(*env, now);
                 }
                 let _ = answer.send(new);
+            }
+            Event::Find(query, answer) => {
+                let _ = answer.send(self.find(&query, now));
+            }
+            Event::Ids(answer) => {
+                let _ = answer.send(self.core.ids());
+            }
+            Event::Watch(seen, answer) => {
+                let _ = answer.send(self.extra.feed.subscribe(seen));
             }
             Event::Snapshot(limit, answer) => {
                 let _ = answer.send(self.snapshot(now, limit));
             }
             Event::Message(id, answer) => {
-                let detail = match self.core.message_view(&id) {
+                let detail = match self.core.message_view(&id, now) {
                     Some(view) => Some(MessageDetail {
                         view,
                         headers: None,
@@ -135,6 +149,32 @@ impl Shell {
             }
             _ => {}
         }
+    }
+
+    /// A page of the matches: the queue's newest first, then the recently finished.
+    fn find(&self, query: &Query, now: Timestamp) -> Found {
+        let (in_queue, queued) = self.core.matching(query, (query.page + 1) * PAGE);
+        let finished: Vec<&Finished> = self
+            .extra
+            .history
+            .iter()
+            .filter(|f| {
+                let subject = history::header_value(&f.headers, "subject");
+                query.matches(&f.envelope, &[], subject.as_deref())
+            })
+            .collect();
+        let total = in_queue + finished.len();
+        let messages = query
+            .window(total)
+            .filter_map(|i| match queued.get(i) {
+                Some(id) => self.core.message_view(id, now),
+                None => i
+                    .checked_sub(in_queue)
+                    .and_then(|j| finished.get(j))
+                    .map(|f| finished_view(f)),
+            })
+            .collect();
+        Found { total, messages }
     }
 
     fn snapshot(&self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
@@ -158,6 +198,13 @@ impl Shell {
                 .iter()
                 .find(|(dest, _)| self.core.dest_name(dest) == d.name)
                 .map(|(_, e)| e.clone());
+            d.chart = self
+                .extra
+                .stats
+                .minutes
+                .keys()
+                .find(|dest| self.core.dest_name(dest) == d.name)
+                .map_or_else(Vec::new, |dest| self.extra.stats.chart(dest, now));
         }
         snap
     }

@@ -1,4 +1,5 @@
-// qksmtp status page: polls the JSON API and re-renders; actions are POSTed with the token.
+// qksmtp status page: follows the server's changes (Server-Sent Events, polling as the
+// fallback), re-renders from the JSON API; actions are POSTed with the token.
 "use strict";
 (function () {
   var token = document.querySelector('meta[name="qksmtp-token"]').content;
@@ -9,7 +10,21 @@
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
-  function iso(t) { return t ? t.replace("T", " ") : ""; }
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  // A time as the server writes it (UTC) is shown in the browser's local time, UTC on hover.
+  function tm(t) {
+    if (!t) return "";
+    var utc = t.replace("T", " ");
+    return '<time datetime="' + esc(t) + '" title="' + esc(utc.replace("Z", "")) + ' UTC">' + esc(utc) + "</time>";
+  }
+  function localize() {
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      el.textContent = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+        two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    });
+  }
   function age(now, t) {
     var s = Math.max(0, (Date.parse(now) - Date.parse(t)) / 1000);
     if (s < 60) return Math.floor(s) + "s";
@@ -30,33 +45,82 @@
     h += "<ul>";
     m.recipients.forEach(function (r) {
       h += '<li><span class="st ' + esc(r.state) + '">' + esc(r.state) + "</span> " + esc(r.address) +
-        ' <span class="why">' + esc(r.explanation) + "</span></li>";
+        ' <span class="why">' + esc(r.explanation) + "</span>";
+      if (r.waiting && r.waiting.paused_until) h += ' <span class="when">until ' + tm(r.waiting.paused_until) + "</span>";
+      else if (r.state === "deferred" && r.next_try) h += ' <span class="when">next try ' + tm(r.next_try) + "</span>";
+      h += "</li>";
     });
     return h + "</ul></div>\n";
   }
-  function dest(d) {
+  // The last hour at a destination, as html.rs's chart() draws it.
+  function chart(minutes) {
+    var most = 0, sums = [0, 0, 0];
+    minutes.forEach(function (c) {
+      most = Math.max(most, c[0] + c[1] + c[2]);
+      for (var k = 0; k < 3; k++) sums[k] += c[k];
+    });
+    if (!most) return "";
+    var w = minutes.length * 2;
+    var h = '<svg class="chart" viewBox="0 0 ' + w + ' 20" width="' + w + '" height="20" role="img" aria-label="last hour: ' +
+      sums[0] + " delivered, " + sums[1] + " deferred, " + sums[2] + ' failed">';
+    minutes.forEach(function (c, x) {
+      var y = 20;
+      ["#3a3", "#e90", "#d33"].forEach(function (color, k) {
+        var height = c[k] * 20 / most;
+        if (height > 0) {
+          y -= height;
+          h += '<rect x="' + x * 2 + '" y="' + y.toFixed(1) + '" width="2" height="' + height.toFixed(1) + '" fill="' + color + '"/>';
+        }
+      });
+    });
+    return h + "</svg>";
+  }
+  function dest(d, now) {
     var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
-    if (d.paused_until) h += " · paused until " + esc(iso(d.paused_until));
-    if (d.next_retry) h += " · next retry " + esc(iso(d.next_retry));
-    if (d.last_error) h += '<div class="err">' + esc(iso(d.last_error.at)) + ": " + esc(d.last_error.error) + "</div>";
-    return h + "</div>\n";
+    if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
+    if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
+    return h + chart(d.per_minute || []) + "</div>\n";
+  }
+  // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
+  function searching() {
+    var p = new URLSearchParams(location.search);
+    return ["q", "state", "dest"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
+  }
+  function link(page) {
+    var p = new URLSearchParams(location.search);
+    p.set("page", String(page));
+    return "/?" + p.toString();
+  }
+  function paging(ms) {
+    var pages = Math.max(1, Math.ceil(ms.total / ms.per_page));
+    var h = '<p class="paging"><span id="found">' + ms.total + "</span> message" + (ms.total === 1 ? "" : "s") +
+      " · page " + (ms.page + 1) + " of " + pages;
+    if (ms.page > 0) h += ' · <a rel="prev" href="' + esc(link(ms.page - 1)) + '">newer</a>';
+    if (ms.page + 1 < pages) h += ' · <a rel="next" href="' + esc(link(ms.page + 1)) + '">older</a>';
+    return h + "</p>\n";
   }
   function render(st, ms) {
     var c = st.counters, q = st.queue;
-    var h = '<section class="counters">';
-    [["received", c.received], ["queued", q.queued + q.deferred + q.held], ["in flight", q.sending],
-     ["delivered", c.delivered], ["deferred", c.deferred], ["bounced", c.bounced]].forEach(function (p) {
-      h += "<div><b>" + p[1] + "</b><span>" + p[0] + "</span></div>";
+    var h = "";
+    [["now", "in the queue now", [["waiting", q.queued], ["sending", q.sending], ["deferred", q.deferred], ["held", q.held]]],
+     ["total", "since start", [["received", c.received], ["delivered", c.delivered], ["deferrals", c.deferred],
+       ["bounced", c.bounced]]]].forEach(function (g) {
+      h += '<section class="counters ' + g[0] + '"><h2>' + g[1] + "</h2>";
+      g[2].forEach(function (p) { h += "<div><b>" + p[1] + "</b><span>" + p[0] + "</span></div>"; });
+      h += "</section>\n";
     });
-    h += "</section>\n<h2>Destinations</h2>\n";
+    h += "<h2>Destinations</h2>\n";
     if (!st.destinations.length) h += '<p class="muted">no destination busy</p>\n';
-    st.destinations.forEach(function (d) { h += dest(d); });
-    h += "<h2>Messages</h2>\n";
-    var all = ms.queued.concat(ms.finished);
-    if (!all.length) h += '<p class="muted">no messages yet</p>\n';
-    all.forEach(function (m) { h += card(m, ms.now); });
+    st.destinations.forEach(function (d) { h += dest(d, st.now); });
+    h += "<h2>Messages</h2>\n" + paging(ms);
+    if (!ms.messages.length) {
+      h += '<p class="muted">' + (searching() ? "no message matches" : "no messages yet") + "</p>\n";
+    }
+    ms.messages.forEach(function (m) { h += card(m, ms.now); });
     document.getElementById("live").innerHTML = h;
+    localize();
     var badge = document.getElementById("state");
     badge.textContent = st.state;
     badge.className = "badge " + st.state;
@@ -68,18 +132,52 @@
       return r.json();
     });
   }
-  function poll() {
-    var next = function () { setTimeout(poll, 1500); };
+  // Reads the page's data again and re-renders (the message page reloads when a state changed).
+  var acting = false;
+  function load() {
+    if (acting) return Promise.resolve();
     if (view === "overview") {
-      Promise.all([get("/api/status"), get("/api/messages")])
-        .then(function (v) { render(v[0], v[1]); }).catch(function () {}).then(next);
-    } else if (view === "message") {
-      var main = document.getElementById("detail");
-      get("/api/messages/" + main.dataset.id).then(function (m) {
-        var sig = m.recipients.map(function (r) { return r.state; }).join(",");
-        if (sig !== main.dataset.sig) location.reload();
-      }).catch(function () {}).then(next);
+      return Promise.all([get("/api/status"), get("/api/messages" + (location.search || "?page=0"))])
+        .then(function (v) { render(v[0], v[1]); });
     }
+    if (view !== "message") return Promise.resolve();
+    var main = document.getElementById("detail");
+    return fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
+      if (r.status === 404) { location.reload(); return; }
+      return r.json().then(function (m) {
+        var sig = m.recipients.map(function (r) { return r.state; }).join(",") + (m.held ? ",held" : "");
+        if (sig !== main.dataset.sig) location.reload();
+      });
+    });
+  }
+  // One load at a time; changes that come meanwhile make one more.
+  var loading = false, again = false;
+  function refresh() {
+    if (loading) { again = true; return; }
+    loading = true;
+    load().catch(function () {}).then(function () {
+      loading = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+  // Live: the server pushes each change (Server-Sent Events); polling is the fallback while
+  // the stream is down (the browser reconnects it with Last-Event-ID).
+  var live = false;
+  function poll() {
+    if (!live) refresh();
+    setTimeout(poll, 1500);
+  }
+  if (window.EventSource && (view === "overview" || view === "message")) {
+    var events = new EventSource("/api/events");
+    events.onopen = function () { live = true; document.body.dataset.live = "on"; refresh(); };
+    events.onerror = function () { live = false; document.body.dataset.live = "off"; };
+    events.addEventListener("change", function (e) {
+      document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
+      var main = document.getElementById("detail");
+      var d = JSON.parse(e.data);
+      if (main && d.message && d.message !== main.dataset.id) return;
+      refresh();
+    });
   }
   document.addEventListener("click", function (e) {
     var b = e.target.closest("button[data-action]");
@@ -87,10 +185,12 @@
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
     var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
       if (a === "delete" && r.ok) location.href = "/";
       else location.reload();
     });
   });
+  localize();
   setTimeout(poll, 1500);
 })();

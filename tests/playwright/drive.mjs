@@ -1,0 +1,105 @@
+// Drives Debian's chromium (Playwright's client, no browser download) on the status page for
+// tests/browser.rs. Usage: node drive.mjs PAGE_URL SHOTS_DIR
+// It asks the Rust test to submit mail by printing `submit ADDRESS` and reads the message ID
+// back on stdin; it prints `ok STEP` after each step and exits non-zero on the first failure.
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+
+const [url, shots] = process.argv.slice(2);
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+async function submit(address) {
+  console.log(`submit ${address}`);
+  const { value } = await lines.next();
+  return value.trim();
+}
+function check(cond, what) {
+  if (!cond) throw new Error(`failed: ${what}`);
+}
+const WAIT = { timeout: 20000 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+try {
+  // 400 px wide, and a time zone far from UTC to see local times.
+  const context = await browser.newContext({
+    viewport: { width: 400, height: 900 },
+    timezoneId: "Asia/Tokyo",
+  });
+  const page = await context.newPage();
+  page.on("dialog", (d) => d.accept());
+
+  // 1. Live: a delivery shows up without reloading the page.
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.live === "on", null, WAIT);
+  await page.evaluate(() => { window.stayed = true; });
+  const delivered = await submit("you@a.test");
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll(".msg")].some(
+      (m) => m.textContent.includes(id) && m.querySelector(".st.delivered")),
+    delivered, WAIT);
+  check(await page.evaluate(() => window.stayed === true), "the page was not reloaded");
+  // The destination's chart of the last hour, drawn by the script as the change came in.
+  await page.waitForSelector('svg.chart[aria-label^="last hour: 1 delivered"]', WAIT);
+  check(await page.evaluate(() => document.documentElement.scrollWidth <= 400), "fits 400 px");
+  // Local time (Tokyo, UTC+9) shown; UTC on hover.
+  const shown = await page.evaluate(() => {
+    const t = document.querySelector("time[datetime]");
+    return { iso: t.getAttribute("datetime"), text: t.textContent, title: t.title };
+  });
+  const tokyo = new Date(Date.parse(shown.iso) + 9 * 3600 * 1000).toISOString()
+    .replace("T", " ").slice(0, 19);
+  check(shown.text === tokyo, `local time ${JSON.stringify(shown)} is ${tokyo}`);
+  check(shown.title.endsWith(" UTC"), `UTC on hover ${shown.title}`);
+  await page.screenshot({ path: `${shots}/status-page.png`, fullPage: true });
+  console.log("ok live");
+
+  // 2. Actions on a deferred message: Hold, Release, Retry (it then delivers).
+  const deferred = await submit("tempfail@b.test");
+  await page.goto(`${url}message/${deferred}`);
+  await page.waitForSelector(".st.deferred", WAIT);
+  check(await page.isHidden("button[data-action=release]"), "no Release before Hold");
+  await page.click("button[data-action=hold]");
+  await page.waitForSelector("button[data-action=release]", WAIT);
+  check(await page.isHidden("button[data-action=hold]"), "no Hold once held");
+  console.log("ok hold");
+  await page.click("button[data-action=release]");
+  await page.waitForSelector("button[data-action=hold]", WAIT);
+  console.log("ok release");
+  await page.screenshot({ path: `${shots}/status-message.png`, fullPage: true });
+  await page.click("button[data-action=retry]");
+  await page.waitForSelector(".st.delivered", WAIT);
+  console.log("ok retry");
+
+  // 3. Delete: the message is gone, and its page says so.
+  const doomed = await submit("tempfail@c.test");
+  await page.goto(`${url}message/${doomed}`);
+  await page.waitForSelector(".st.deferred", WAIT);
+  await Promise.all([page.waitForURL(url, WAIT), page.click("button[data-action=delete]")]);
+  await page.goto(`${url}message/${doomed}`);
+  check((await page.textContent("h2")).includes(`No message ${doomed}`), "a gone message's page");
+  console.log("ok delete");
+
+  // 4. Search: by domain from the box, then a state filter; the page stays live.
+  await page.goto(url);
+  await page.fill("input[name=q]", "b.test");
+  await Promise.all([page.waitForURL(/q=b.test/, WAIT), page.press("input[name=q]", "Enter")]);
+  await page.waitForFunction(() => document.body.dataset.live === "on", null, WAIT);
+  const cards = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent));
+  check(cards.length === 1 && cards[0].includes(deferred), `found by domain: ${cards}`);
+  check((await page.textContent("#found")) === "1", "one found");
+  await page.fill("input[name=q]", "");
+  await page.selectOption("select[name=state]", "delivered");
+  await Promise.all([page.waitForURL(/state=delivered/, WAIT), page.click("#find button")]);
+  const both = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent).join(" "));
+  check(both.includes(delivered) && both.includes(deferred), `delivered ones: ${both}`);
+  console.log("ok search");
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
+process.exit(process.exitCode || 0);
