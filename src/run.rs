@@ -2,7 +2,7 @@
 //! and the status page, restores the spool while already accepting mail, then waits for
 //! orders (stop, reload) until it stops cleanly.
 
-use crate::config::{Config, Live, load::ConfigError};
+use crate::config::{Config, Live};
 use crate::engine::Engine;
 use crate::intake::Intake;
 use crate::reload::{self, Control};
@@ -35,9 +35,8 @@ fn init_logging(level: log::LevelFilter) -> bool {
 }
 
 /// Runs the server on `config` until it is stopped.
-pub fn run(config: Config, warnings: Vec<ConfigError>) -> ExitCode {
+pub fn run(config: Config) -> ExitCode {
     let log_level_from_ini = init_logging(config.server.log_level);
-    crate::cli::program::print_warnings(&warnings);
     let live = Live::new(config);
     let config = live.get();
     let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {

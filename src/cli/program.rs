@@ -56,7 +56,10 @@ pub fn main() -> ExitCode {
         }),
         Command::Nothing => ExitCode::SUCCESS,
         Command::Run => {
-            let code = with_config(explicit, true, crate::run::run);
+            let code = with_config(explicit, true, |c, w| {
+                print_warnings(&w);
+                crate::run::run(c)
+            });
             if code != ExitCode::SUCCESS {
                 crate::console::hold_own_window();
             }
@@ -200,7 +203,7 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-pub(crate) fn print_warnings(warnings: &[ConfigError]) {
+fn print_warnings(warnings: &[ConfigError]) {
     for w in warnings {
         eprintln!("qksmtp: warning: {w}");
     }

@@ -4,7 +4,7 @@
 //! default qksmtp.ini documents exactly these keys all read it. A new key is one row here,
 //! one field (with its built-in default) in `Config`, and one commented line in qksmtp.ini.
 
-use super::render::{format_duration, format_size};
+use super::value::{format_duration, format_size};
 use super::{
     AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, value,
 };

@@ -5,7 +5,6 @@
 use super::Config;
 use super::keys::{self, Key};
 use std::fmt::Write;
-use std::time::Duration;
 
 /// The effective settings of `config` as INI text.
 pub fn render(config: &Config) -> String {
@@ -88,41 +87,14 @@ fn access(out: &mut String, config: &Config) {
     keys(out, keys::ACCESS, &config.access);
 }
 
-/// The shortest exact form of a duration: `2d`, `4h`, `5m`, `30s`, `250ms`, `0`.
-pub fn format_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis == 0 {
-        return "0".to_string();
-    }
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-    ] {
-        if millis.is_multiple_of(size) {
-            return format!("{}{unit}", millis / size);
-        }
-    }
-    format!("{millis}ms")
-}
-
-/// The shortest exact form of a size: `25M`, `512K`, `1G`, `1000`.
-pub fn format_size(bytes: u64) -> String {
-    for (unit, size) in [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
-        if bytes != 0 && bytes.is_multiple_of(size) {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    bytes.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::load::parse;
+    use crate::config::value::{format_duration, format_size};
     use crate::config::{DEFAULT_INI, value};
     use std::path::Path;
+    use std::time::Duration;
 
     const PATH: &str = "/etc/qksmtp/qksmtp.ini";
 

@@ -150,7 +150,7 @@ impl Guard {
             warn!(
                 "{addr}: {} failed logins in a row; its logins are refused for {}",
                 rule.limit,
-                crate::config::render::format_duration(rule.window)
+                crate::config::value::format_duration(rule.window)
             );
         }
         std::thread::sleep(failure.delay.saturating_sub(started.elapsed()));
