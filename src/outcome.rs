@@ -5,6 +5,7 @@
 
 use crate::dns::DnsError;
 use crate::smtp::reply::{Enhanced, Reply};
+use crate::transcript::tls::TlsState;
 use crate::transcript::{Failure, FailureKind, StepKind};
 use std::fmt;
 
@@ -35,6 +36,8 @@ pub struct Outcome {
     pub detail: String,
     /// The RFC 3463 status for logs and DSNs: from the reply, or chosen for the failure.
     pub status: Enhanced,
+    /// How the connection travelled, when it got as far as deciding (see `TlsState`).
+    pub tls: Option<TlsState>,
 }
 
 impl Outcome {
@@ -47,6 +50,7 @@ impl Outcome {
             step,
             route: route.to_string(),
             reply: Some(reply.clone()),
+            tls: None,
             detail: String::new(),
             status,
         }
@@ -81,6 +85,7 @@ impl Outcome {
                     step: failure.step,
                     route: route.to_string(),
                     reply: None,
+                    tls: None,
                     detail,
                     status,
                 }
@@ -122,6 +127,7 @@ impl Outcome {
             step: StepKind::Dns,
             route: domain.to_string(),
             reply: None,
+            tls: None,
             detail,
             status,
         }
@@ -146,6 +152,7 @@ impl Outcome {
             step: StepKind::Dns,
             route: host.to_string(),
             reply: None,
+            tls: None,
             detail: format!("{detail}: no usable mail server"),
             status: Enhanced::new(5, 4, 4),
         }
@@ -158,6 +165,7 @@ impl Outcome {
             step: StepKind::Dns,
             route: domain.to_string(),
             reply: None,
+            tls: None,
             detail: format!("the domain {domain} accepts no mail (null MX)"),
             status: Enhanced::new(5, 1, 10),
         }
@@ -171,6 +179,7 @@ impl Outcome {
             step: StepKind::Connect,
             route: route.to_string(),
             reply: None,
+            tls: None,
             detail: format!("mail for {domain} loops back to myself"),
             status: Enhanced::new(5, 4, 6),
         }

@@ -54,7 +54,7 @@ fn mail_leaves_at_once_with_recipients_of_a_domain_in_one_pipelined_transaction(
     server.wait_log(&["to=<d@elsewhere.test>", "deferred"]);
     let (_, out, _) = run_cli(server.dir.path(), &["queue"]);
     assert!(
-        out.contains("delivered b@a.test") && out.contains("pending   d@elsewhere.test"),
+        out.contains("delivered b@a.test") && out.contains("deferred  d@elsewhere.test"),
         "{out}"
     );
 }
@@ -113,7 +113,7 @@ fn a_permanent_failure_fails_at_once_and_leaves_the_queue() {
     assert!(
         out.contains("1 message")
             && out.contains("from <>")
-            && out.contains("pending   a@sender.test"),
+            && (out.contains("queued    a@sender.test") || out.contains("deferred  a@sender.test")),
         "{out}"
     );
 }
@@ -230,17 +230,53 @@ fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
 }
 
 #[test]
-fn starttls_to_an_mx_with_a_self_signed_certificate() {
+fn starttls_to_an_mx_with_a_self_signed_certificate_and_each_attempt_says_how_it_travelled() {
     let dir = TempDir::new("tls-cert");
-    let mx = FakeMx::start(Options {
+    let tls = FakeMx::start(Options {
         tls: Some(make_cert(dir.path())),
         ..Options::new()
     });
-    let server = Server::start("starttls", &base_ini("", &route("t.test", &mx, "")));
-    let id = submit(&server, "a@sender.test", &["x@t.test"], MSG);
-    let d = mx.wait_deliveries(1, WAIT);
+    let plain = FakeMx::start(Options::new());
+    // Offers STARTTLS but answers it with 502.
+    let refusing = FakeMx::start(Options {
+        extensions: vec!["STARTTLS".into()],
+        ..Options::new()
+    });
+    let routes = [
+        route("t.test", &tls, ""),
+        route("p.test", &plain, ""),
+        route("r.test", &refusing, ""),
+    ];
+    let server = Server::start("starttls", &status_ini(&routes.concat()));
+    let id = submit(
+        &server,
+        "a@sender.test",
+        &["x@t.test", "y@p.test", "z@r.test"],
+        MSG,
+    );
+    let d = tls.wait_deliveries(1, WAIT);
     assert!(d[0].tls, "delivered over TLS");
-    server.wait_log(&[&id, "delivered"]);
+    assert!(!plain.wait_deliveries(1, WAIT)[0].tls);
+    assert!(!refusing.wait_deliveries(1, WAIT)[0].tls);
+    let cases = [
+        ("x@t.test", "TLS, certificate not verified"),
+        ("y@p.test", "plain text: the server offers no STARTTLS"),
+        ("z@r.test", "plain text: the server refused STARTTLS"),
+    ];
+    for (to, words) in cases {
+        let line = server.wait_log(&[&id, &format!("to=<{to}>"), "delivered"]);
+        assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
+    }
+    // `qksmtp show` (the step record of each attempt) says the same.
+    let shown = wait_for(WAIT, || {
+        let (_, out, err) = run_cli(server.dir.path(), &["show", &id]);
+        (out.matches("--- attempt:").count() == 3)
+            .then_some(out.clone())
+            .ok_or(format!("{out}{err}"))
+    });
+    for (_, words) in cases {
+        assert!(shown.contains(words), "{words}: {shown}");
+    }
 }
 
 #[test]

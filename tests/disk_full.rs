@@ -208,9 +208,11 @@ fn a_bounce_owed_on_a_full_disk_goes_out_when_space_returns_and_the_rest_is_deli
     let filler = fill(fs.path());
     retry(&dir, &q);
     server.wait_stderr(&format!("{q}: cannot store the notice"));
-    // `queue` shows the failure with its notice pending, and w@ still waiting.
+    // `show` (the running server's view: the spool file cannot take the new state while the
+    // disk is full, so `queue`, which reads the files, shows the last one written) shows the
+    // failure with its notice pending, and w@ still waiting.
     let listing = || {
-        let (code, out, err) = run_cli(&dir, &["queue"]);
+        let (code, out, err) = run_cli(&dir, &["show", &q]);
         assert_eq!(code, 0, "{out}{err}");
         out
     };

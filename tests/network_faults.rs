@@ -102,8 +102,12 @@ fn a_failed_tls_handshake_is_retried_in_plain_text_at_once() {
     );
     assert!(line.contains("result=\"delivered\""), "{line}");
     assert!(
-        show.contains("STARTTLS"),
-        "the failed handshake is recorded: {show}"
+        line.contains(" tls=\"plain text after a failed handshake\" "),
+        "{line}"
+    );
+    assert!(
+        show.contains("!STARTTLS") && show.contains("plain text after a failed handshake"),
+        "the failed handshake and the retry are recorded: {show}"
     );
     assert_eq!(bad.deliveries().len(), 1);
     assert!(bad.sessions().len() >= 2, "a second, plain-text connection");

@@ -432,3 +432,62 @@ fn messages_are_found_by_text_state_and_destination() {
     assert!(html.contains(&waiting) && !html.contains(&hello), "{html}");
     assert!(html.contains("name=\"q\" value=\"greylisted\""), "{html}");
 }
+
+/// The message lines of a listing without their age column (which moves on between two
+/// listings): `ID SIZE AGE from SENDER` becomes `ID SIZE from SENDER`.
+fn without_ages(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let is_message =
+                words.first().is_some_and(|w| w.len() == 16) && words.get(3) == Some(&"from");
+            if is_message {
+                [&words[..2], &words[3..]].concat().join(" ")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn queue_lists_every_message_the_same_way_whether_the_server_runs_or_not() {
+    const COUNT: usize = 250;
+    let server = Server::start(
+        "listing",
+        &status_ini(&format!("[domain:*]\nmx = {DEAD}\nretry_delay = 1h\n")),
+    );
+    assert!(server.status_addr.is_some(), "the server runs with its API");
+    let ids: Vec<String> = (0..COUNT)
+        .map(|n| submit(&server, "a@sender.test", &[&format!("r{n}@dead.test")], MSG))
+        .collect();
+    let dir = server.dir.path().to_path_buf();
+    // The first attempts found nobody there: the destination pauses for an hour (the other
+    // messages are not charged), so nothing changes until the server stops.
+    let page = server.status_addr.unwrap();
+    wait_for(WAIT, || {
+        let (_, status) = http(page, "GET", "/api/status", &[]);
+        let paused = status.contains("\"state\":\"idle\"")
+            && !status.contains("\"deferred\":0,")
+            && status.contains(&format!("\"messages\":{COUNT},"));
+        paused.then_some(()).ok_or(status)
+    });
+    let (code, running, err) = run_cli(&dir, &["queue"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(running.contains("deferred  r"), "{running}");
+    for id in &ids {
+        assert!(
+            running.contains(&format!("{id} ")),
+            "{id} listed: {running}"
+        );
+    }
+    assert!(
+        running.ends_with(&format!("{COUNT} messages, {COUNT} recipients pending\n")),
+        "{running}"
+    );
+    let (_, _dir) = server.terminate();
+    let (code, stopped, err) = run_cli(&dir, &["queue"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(without_ages(&running), without_ages(&stopped));
+}

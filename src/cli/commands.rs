@@ -1,6 +1,7 @@
 //! The queue commands (`queue`, `show`, `flush`, `retry`, `delete`, `hold`, `release`),
 //! `send` and `sendmail -bs` (the local submissions). With the server running (it holds `spool/.lock`) they go through its API, found
 //! in `spool/.status`; with it stopped they take the lock and act on the spool directly.
+//! `queue` alone reads the spool files in both cases (see `list`).
 
 use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
 use crate::config::Config;
@@ -15,12 +16,11 @@ use crate::spool::id::MessageId;
 use crate::spool::lock::{self, SpoolLock, StatusFile};
 use crate::status::client;
 use crate::time::Timestamp;
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Order {
-    Queue,
     Show(MessageId),
     Flush,
     Retry(MessageId),
@@ -31,13 +31,12 @@ pub enum Order {
 
 impl Order {
     fn reads_only(&self) -> bool {
-        matches!(self, Order::Queue | Order::Show(_))
+        matches!(self, Order::Show(_))
     }
 
     /// The API request that carries the order out.
     fn request(&self) -> (&'static str, String) {
         match self {
-            Order::Queue => ("GET", "/api/messages?format=text".into()),
             Order::Show(id) => ("GET", format!("/api/messages/{id}?format=text")),
             Order::Flush => ("POST", "/api/flush".into()),
             Order::Retry(id) => ("POST", format!("/api/messages/{id}/retry")),
@@ -52,13 +51,6 @@ impl Order {
 pub fn run(config: &Config, order: Order) -> u8 {
     let dir = &config.server.spool_dir;
     if !dir.is_dir() {
-        if order == Order::Queue {
-            println!(
-                "the spool {} does not exist yet: no messages",
-                dir.display()
-            );
-            return 0;
-        }
         eprintln!("qksmtp: the spool {} does not exist yet", dir.display());
         return 1;
     }
@@ -90,10 +82,6 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
     match client::call(status, method, &path) {
         Ok((200, body)) => {
             match order {
-                Order::Queue => {
-                    print!("{body}");
-                    print!("{}", corrupt_line(dir));
-                }
                 Order::Show(_) => print!("{body}"),
                 Order::Flush => println!("qksmtp: every waiting message is due now"),
                 Order::Retry(id) => println!("qksmtp: {id}: trying its waiting recipients now"),
@@ -127,11 +115,49 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
     }
 }
 
-/// The `corrupt/` line of the listing (the server's page does not show it).
-fn corrupt_line(dir: &Path) -> String {
-    match Spool::open(dir).and_then(|s| s.corrupt_files()) {
-        Ok(names) => crate::cli::listing::render_corrupt(&names),
-        Err(e) => format!("cannot read {}: {e}\n", dir.join("corrupt").display()),
+/// `qksmtp queue`: every message of the spool, printed a chunk at a time as the envelopes are
+/// read (the first lines at once, whatever the spool's size), then the count and the damage.
+/// The same files, the same way, whether the server runs or not: the spool files are the
+/// truth (the server rewrites an envelope before it acts on a result), they are read without
+/// the lock (each is replaced by a rename, so a read sees the old or the new one whole), and
+/// a listing of every message through the API would make the scheduler thread build pages of
+/// a queue that changes between them. What the files do not say is which recipients are in
+/// a connection this very moment (the status page shows that). Returns the exit code.
+pub fn list(config: &Config) -> u8 {
+    let dir = &config.server.spool_dir;
+    if !dir.is_dir() {
+        println!(
+            "the spool {} does not exist yet: no messages",
+            dir.display()
+        );
+        return 0;
+    }
+    let now = Timestamp::now();
+    let read = Spool::open(dir).and_then(|spool| {
+        let listing = spool.list(false)?;
+        let out = std::io::stdout();
+        let (mut messages, mut pending) = (0, 0);
+        // Once the reader is gone (`qksmtp queue | head`), the rest is counted, not printed.
+        let mut printing = Ok(());
+        let scan = spool.read(listing, false, |chunk| {
+            messages += chunk.len();
+            pending += chunk.iter().map(|e| e.pending().count()).sum::<usize>();
+            if printing.is_ok() {
+                let text = crate::cli::listing::render_envelopes(chunk, now);
+                let mut out = out.lock();
+                printing = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+            }
+            chunk.clear();
+        })?;
+        let end = crate::cli::listing::render_end(messages, pending, &scan);
+        Ok(printing.and_then(|()| out.lock().write_all(end.as_bytes())))
+    });
+    match read {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("qksmtp: cannot read the spool {}: {e}", dir.display());
+            1
+        }
     }
 }
 
@@ -146,18 +172,6 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
     };
     let now = Timestamp::now();
     let ids: Vec<MessageId> = match order {
-        Order::Queue => {
-            return match spool.scan(false) {
-                Ok(scan) => {
-                    print!("{}", crate::cli::listing::render(&scan, now));
-                    0
-                }
-                Err(e) => {
-                    eprintln!("qksmtp: cannot read the spool {}: {e}", dir.display());
-                    1
-                }
-            };
-        }
         Order::Flush => match spool.scan(false) {
             Ok(scan) => scan.envelopes.into_iter().map(|e| e.id).collect(),
             Err(e) => {
@@ -186,7 +200,7 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
         Order::Delete(id) => println!("qksmtp: {id}: deleted"),
         Order::Hold(id) => println!("qksmtp: {id}: held"),
         Order::Release(id) => println!("qksmtp: {id}: released"),
-        Order::Queue | Order::Show(_) => {}
+        Order::Show(_) => {}
     }
     0
 }

@@ -1,6 +1,6 @@
 //! The queue listing of `qksmtp queue` and `qksmtp show`, one renderer for both sources: the
-//! spool when the server is stopped (`render`, `render_detail`), the running server's
-//! snapshot when it runs (`render_snapshot`, `render_view`, served as the API's text form).
+//! spool (`render_envelopes` chunk by chunk then `render_end`, and `render_detail`), and the
+//! running server's snapshot (`render_snapshot`, `render_view`, served as the API's text form).
 //! One block per message (ID, size, age, sender) with a line per recipient and its state.
 //! Pure: the scan or snapshot and `now` come from the caller.
 
@@ -37,18 +37,17 @@ struct ListedRecipient<'a> {
 }
 
 impl<'a> Listed<'a> {
+    /// A message from its spool file, in the running queue's words (`Shown`): what the file
+    /// cannot say is whether an attempt runs this moment, so nothing is `sending`.
     fn from_envelope(env: &'a Envelope) -> Listed<'a> {
         let recipients = env.recipients.iter().map(|r| {
-            let tried = r.direct_tries + r.relay_tries > 0;
-            let waiting = r.state == RecipientState::Pending && tried;
+            let tries = (r.direct_tries, r.relay_tries);
+            let last = r.last_result.as_deref();
+            let state = Shown::of(r.state, false, env.held, tries.0 + tries.1);
             ListedRecipient {
-                state: r.state.name(),
-                address: r.address.to_string(),
-                gave_up: r.gave_up.filter(|_| r.state == RecipientState::Failed),
-                tries: waiting.then_some((r.direct_tries, r.relay_tries)),
-                next: r.next_try.filter(|_| waiting && !env.held),
-                last: r.last_result.as_deref(),
+                gave_up: r.gave_up.filter(|_| state == Shown::Failed),
                 notice_pending: r.owed.is_some(),
+                ..ListedRecipient::new(state, r.address.to_string(), tries, r.next_try, last)
             }
         });
         Listed {
@@ -63,16 +62,12 @@ impl<'a> Listed<'a> {
 
     fn from_view(m: &'a MessageView) -> Listed<'a> {
         let recipients = m.recipients.iter().map(|r| {
-            let tried = r.direct_tries + r.relay_tries > 0;
-            let waiting = matches!(r.state, Shown::Deferred | Shown::Held) && tried;
+            let tries = (r.direct_tries, r.relay_tries);
+            let last = r.last_result.as_deref();
             ListedRecipient {
-                state: r.state.name(),
-                address: r.address.clone(),
                 gave_up: r.gave_up,
-                tries: waiting.then_some((r.direct_tries, r.relay_tries)),
-                next: r.next_try.filter(|_| r.state == Shown::Deferred),
-                last: r.last_result.as_deref(),
                 notice_pending: r.notice_pending,
+                ..ListedRecipient::new(r.state, r.address.clone(), tries, r.next_try, last)
             }
         });
         Listed {
@@ -86,18 +81,48 @@ impl<'a> Listed<'a> {
     }
 }
 
-/// The stopped server's spool: every message, a count, and what is damaged or set aside.
-pub fn render(scan: &Scan, now: Timestamp) -> String {
+impl<'a> ListedRecipient<'a> {
+    /// The line of a recipient in `state` after `tries` attempts (direct and relay), with
+    /// its next attempt shown while it waits for it, and its `last` result.
+    fn new(
+        state: Shown,
+        address: String,
+        tries: (u32, u32),
+        next: Option<Timestamp>,
+        last: Option<&'a str>,
+    ) -> Self {
+        let waiting = matches!(state, Shown::Deferred | Shown::Held) && tries.0 + tries.1 > 0;
+        ListedRecipient {
+            state: state.name(),
+            address,
+            gave_up: None,
+            tries: waiting.then_some(tries),
+            next: next.filter(|_| state == Shown::Deferred),
+            last,
+            notice_pending: false,
+        }
+    }
+}
+
+/// Envelopes read from the spool, one block each: `qksmtp queue` prints them a chunk at a
+/// time as the spool is read.
+pub fn render_envelopes(envelopes: &[Envelope], now: Timestamp) -> String {
     let mut s = String::new();
-    for env in &scan.envelopes {
+    for env in envelopes {
         render_message(&mut s, &Listed::from_envelope(env), now);
     }
-    let pending: usize = scan.envelopes.iter().map(|e| e.pending().count()).sum();
+    s
+}
+
+/// The end of the spool listing: the count of what was listed (`messages`, `pending`
+/// recipients), then what is damaged or set aside (the rest of the `scan`).
+pub fn render_end(messages: usize, pending: usize, scan: &Scan) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "{} message{}, {} recipient{} pending",
-        scan.envelopes.len(),
-        plural(scan.envelopes.len()),
+        messages,
+        plural(messages),
         pending,
         plural(pending)
     );
@@ -233,6 +258,47 @@ mod tests {
         failed.gave_up = Some(crate::outcome::GiveUp::Expired);
         failed.owed = Some(crate::outcome::Action::Failed);
         let env = Envelope {
+            size: 2048,
+            ..envelope(vec![
+                Recipient::new(Address::new("c", "z.test"), None, None),
+                done,
+                failed,
+            ])
+        };
+        let now = Timestamp::from_secs(1_764_000_180);
+        let text = render_envelopes(std::slice::from_ref(&env), now)
+            + &render_end(1, env.pending().count(), &Scan::default());
+        assert_eq!(
+            text,
+            "6445941624000001     2.0K    3m  from <a@x.test>\n    queued    c@z.test\n    delivered b@y.test\n    failed    d@w.test  (too long in the queue)  (notice to the sender pending)\n1 message, 1 recipient pending\n"
+        );
+    }
+
+    #[test]
+    fn a_spool_file_is_listed_in_the_running_queues_words() {
+        let tried = |held: bool| {
+            let mut r = Recipient::new(Address::new("r", "z.test"), None, None);
+            r.direct_tries = 1;
+            r.next_try = Some(Timestamp::from_secs(1_764_003_600));
+            r.last_result = Some("451 4.7.1 later".into());
+            let mut env = envelope(vec![r]);
+            env.held = held;
+            render_envelopes(&[env], Timestamp::from_secs(1_764_000_180))
+        };
+        assert_eq!(
+            tried(false),
+            "6445941624000001      100    3m  from <a@x.test>\n    deferred  r@z.test  (tries 1+0)  \
+             (next 2025-11-24 17:00:00Z)  last: 451 4.7.1 later\n"
+        );
+        assert_eq!(
+            tried(true),
+            "6445941624000001      100    3m  from <a@x.test>  [held]\n    held      r@z.test  \
+             (tries 1+0)  last: 451 4.7.1 later\n"
+        );
+    }
+
+    fn envelope(recipients: Vec<Recipient>) -> Envelope {
+        Envelope {
             id: MessageId::from_parts(1_764_000_000_000_000, 1),
             arrival: Timestamp::from_secs(1_764_000_000),
             sender: ReversePath::Mailbox(Address::new("a", "x.test")),
@@ -240,25 +306,12 @@ mod tests {
             helo: "h".into(),
             auth_user: None,
             local_user: None,
-            size: 2048,
+            size: 100,
             params: MailParams::default(),
-            recipients: vec![
-                Recipient::new(Address::new("c", "z.test"), None, None),
-                done,
-                failed,
-            ],
+            recipients,
             held: false,
             kind: crate::spool::envelope::MessageKind::Mail,
-        };
-        let scan = Scan {
-            envelopes: vec![env],
-            ..Scan::default()
-        };
-        let text = render(&scan, Timestamp::from_secs(1_764_000_180));
-        assert_eq!(
-            text,
-            "6445941624000001     2.0K    3m  from <a@x.test>\n    pending   c@z.test\n    delivered b@y.test\n    failed    d@w.test  (too long in the queue)  (notice to the sender pending)\n1 message, 1 recipient pending\n"
-        );
+        }
     }
 
     #[test]
@@ -269,7 +322,7 @@ mod tests {
             ..Scan::default()
         };
         assert_eq!(
-            render(&scan, Timestamp::from_secs(0)),
+            render_end(0, 0, &scan),
             "0 messages, 0 recipients pending\nset aside in corrupt/ (damaged, kept for a person \
              to look at): 2 files: 1111111111111111.env 1111111111111111.msg\n"
         );

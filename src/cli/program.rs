@@ -38,7 +38,10 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check => with_config(explicit, false, check),
-        Command::Queue => with_config(explicit, false, |c, w| order(c, w, Order::Queue)),
+        Command::Queue => with_config(explicit, false, |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::commands::list(&c))
+        }),
         Command::Flush => with_config(explicit, false, |c, w| order(c, w, Order::Flush)),
         Command::Reload => reload_running(explicit),
         Command::Show(id) => by_id(explicit, &id, Order::Show),

@@ -24,6 +24,7 @@ use crate::config::{RelayAuth, RelayConfig, Timeouts};
 use crate::smtp::reply::Reply;
 use crate::smtp::{Address, MailParams, Notify, Orcpt, ReversePath};
 use crate::time::Timestamp;
+use crate::transcript::tls::TlsState;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -116,6 +117,8 @@ pub struct Client {
     /// The names the server gave itself: the first word of its greeting and of each EHLO
     /// (or HELO) reply (a loop check compares them with ours).
     names: Vec<String>,
+    /// How the connection travels, once STARTTLS is decided (see `tls_state`).
+    tls_state: Option<TlsState>,
 }
 
 /// The start of a step: wall-clock time for the record, a monotonic clock for its duration.
@@ -156,6 +159,7 @@ impl Client {
             helo_name: crate::smtp::command::helo_argument(&settings.helo_name),
             usable: true,
             names: Vec::new(),
+            tls_state: None,
         };
         let result = client.open(dialer, addr, host_name, settings, record);
         if let Err(failure) = result {
@@ -354,19 +358,15 @@ impl Client {
         let verify = match policy {
             TlsPolicy::Implicit { .. } => return Ok(()),
             TlsPolicy::Never => {
-                if offered {
-                    note(
-                        record,
-                        "offered by the server, not used (TLS off for this attempt)",
-                    );
-                }
+                self.plain(TlsState::Off, offered, record);
+                return Ok(());
+            }
+            TlsPolicy::PlainRetry => {
+                self.plain(TlsState::AfterFailedHandshake, offered, record);
                 return Ok(());
             }
             TlsPolicy::Opportunistic if !offered => {
-                note(
-                    record,
-                    "not offered by the server; continuing without encryption",
-                );
+                self.plain(TlsState::NotOffered, true, record);
                 return Ok(());
             }
             TlsPolicy::Opportunistic => false,
@@ -388,10 +388,7 @@ impl Client {
         )?;
         if reply.code != 220 {
             if policy == TlsPolicy::Opportunistic && reply.code != 421 {
-                note(
-                    record,
-                    "refused by the server; continuing without encryption",
-                );
+                self.plain(TlsState::Refused, true, record);
                 return Ok(());
             }
             return Err(Failure::new(StepKind::StartTls, FailureKind::Reply(reply)));
@@ -416,11 +413,17 @@ impl Client {
         record: &mut Record,
     ) -> Result<(), Failure> {
         let timer = Timer::start();
-        let detail = tls::describe(how, verify, &tls.name);
+        let state = TlsState::Tls { verified: verify };
+        let detail = if verify {
+            format!("{how}: {state} for {}", tls.name)
+        } else {
+            format!("{how}: {state}")
+        };
         let timeout = self.timeouts.command;
         let result = self.conn.start_tls(tls.dialer, &tls.name, verify, timeout);
         match result {
             Ok(()) => {
+                self.tls_state = Some(state);
                 record.push(
                     StepKind::StartTls,
                     timer.at,
@@ -433,7 +436,7 @@ impl Client {
             }
             Err(why) => {
                 self.usable = false;
-                let text = format!("{detail}: {why}");
+                let text = format!("{how} handshake: {why}");
                 record.push(
                     StepKind::StartTls,
                     timer.at,
@@ -524,6 +527,23 @@ fn protocol(why: &str) -> FailureKind {
 fn note(record: &mut Record, why: &str) {
     let t = Timer::start();
     record.push(StepKind::StartTls, t.at, t.took(), why, None, true);
+}
+
+impl Client {
+    /// The connection stays in plain text, for the reason `state` gives; the record says so
+    /// when `noted` (a server that offers no STARTTLS to a relay with `tls = none` is no news).
+    fn plain(&mut self, state: TlsState, noted: bool, record: &mut Record) {
+        if noted {
+            note(record, &state.to_string());
+        }
+        self.tls_state = Some(state);
+    }
+
+    /// How this connection travels, once decided (after EHLO and STARTTLS, or the handshake
+    /// of implicit TLS).
+    pub fn tls_state(&self) -> Option<TlsState> {
+        self.tls_state
+    }
 }
 
 /// What a TLS handshake on this connection needs: who encrypts, and the server's name.

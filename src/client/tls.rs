@@ -11,10 +11,13 @@ use std::net::SocketAddr;
 pub enum TlsPolicy {
     /// For MX hosts: STARTTLS whenever offered, certificate not verified. If the handshake
     /// fails the attempt fails with step `StartTls`; the caller then retries the same host with
-    /// `Never`.
+    /// `PlainRetry`.
     Opportunistic,
-    /// No TLS even when offered (the plain-text retry; relays with `tls = none`).
+    /// No TLS even when offered (relays with `tls = none`).
     Never,
+    /// No TLS even when offered: the retry of an MX host in plain text after the
+    /// `Opportunistic` handshake failed.
+    PlainRetry,
     /// STARTTLS must be offered and must succeed (relays with `tls = starttls`).
     Required { verify: bool },
     /// TLS from the first byte, e.g. port 465 (relays with `tls = tls`).
@@ -55,15 +58,6 @@ pub fn connector(verify: bool) -> Result<TlsConnector, String> {
         .danger_accept_invalid_hostnames(!verify)
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// The record's words for a handshake: `STARTTLS: TLS (certificate not verified)`.
-pub fn describe(how: &str, verify: bool, name: &str) -> String {
-    if verify {
-        format!("{how}: TLS (certificate verified for {name})")
-    } else {
-        format!("{how}: TLS (certificate not verified)")
-    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ pub fn run(job: &Job, ctx: &WorkerContext) -> JobReport {
         Some(open) => open,
         None => match open_new(&job.dest, config, ctx) {
             Ok(open) => open,
-            Err((record, outcome)) => {
+            Err(failed) => {
+                let (record, outcome) = *failed;
                 prefix.steps.extend(record.steps);
                 return everyone(job, &prefix, &outcome);
             }
@@ -168,7 +169,8 @@ fn one_message(
     *slot = None;
     let mut open = match open_new(dest, config, ctx) {
         Ok(open) => open,
-        Err((opening, outcome)) => {
+        Err(failed) => {
+            let (opening, outcome) = *failed;
             record.steps.extend(opening.steps);
             return report(vec![Some(outcome); n], record, slot);
         }
@@ -212,21 +214,22 @@ fn spool_failure(jm: &JobMessage, e: &dyn std::fmt::Display, record: Record) -> 
     }
 }
 
-/// DNS (or the fixed route) and a new connection to the first server that answers.
+/// DNS (or the fixed route) and a new connection to the first server that answers; or the
+/// steps so far and the outcome for every recipient (boxed: it is the rare path).
 fn open_new(
     dest: &Dest,
     config: &Arc<Config>,
     ctx: &WorkerContext,
-) -> Result<Open, (Record, Outcome)> {
+) -> Result<Open, Box<(Record, Outcome)>> {
     let mut record = Record::new();
     let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
         Ok(t) => t,
-        Err(outcome) => return Err((record, outcome)),
+        Err(outcome) => return Err(Box::new((record, outcome))),
     };
     let myself = Myself::of(config, dest);
     match connect_first(&targets, &myself, &*ctx.resolver, &*ctx.dialer, &mut record) {
         Ok((client, route)) => Ok(Open::new(client, route, record, config.clone())),
-        Err(outcome) => Err((record, outcome)),
+        Err(outcome) => Err(Box::new((record, outcome))),
     }
 }
 
@@ -329,6 +332,9 @@ fn send_message(
         }
         later.into_iter().rev().for_each(|k| pending.push_front(k));
     }
+    for outcome in outcomes.iter_mut().flatten() {
+        outcome.tls = client.tls_state();
+    }
     Sent::Outcomes(outcomes)
 }
 
@@ -364,7 +370,7 @@ fn connect_first(
                         && target.settings.tls == TlsPolicy::Opportunistic =>
                 {
                     let plain = ClientSettings {
-                        tls: TlsPolicy::Never,
+                        tls: TlsPolicy::PlainRetry,
                         ..target.settings.clone()
                     };
                     match Client::connect(dialer, addr, &target.host, &plain, record) {

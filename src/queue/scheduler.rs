@@ -245,6 +245,7 @@ impl Scheduler {
                 step: StepKind::Dns,
                 route: String::new(),
                 reply: None,
+                tls: None,
                 detail: "no attempts left under the current rules".into(),
                 status: crate::smtp::reply::Enhanced::new(4, 4, 7),
             };

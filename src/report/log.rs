@@ -11,8 +11,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// `2026-11-23 07:37:00Z 0194F2A3B4C5D001 from=<a@x.test> to=<b@y.test> route="mx.y.test
-/// [127.0.0.1]:25" attempt="direct 1 of 8" result=delivered status=2.0.0 reply="250 2.0.0 Ok"
-/// delay=0.3s`
+/// [127.0.0.1]:25" tls="TLS, certificate not verified" attempt="direct 1 of 8"
+/// result=delivered status=2.0.0 reply="250 2.0.0 Ok" delay=0.3s`; `tls="-"` when the attempt
+/// ended before the connection's TLS was decided (DNS, connect, greeting, EHLO, STARTTLS).
 pub fn format(line: &AttemptLine, now: Timestamp) -> String {
     let result = match line.progress {
         Progress::Delivered => "delivered".to_string(),
@@ -22,8 +23,12 @@ pub fn format(line: &AttemptLine, now: Timestamp) -> String {
         }
         Progress::Failed(why) => format!("failed ({})", why.describe()),
     };
+    let tls = match &line.outcome.tls {
+        Some(state) => state.to_string(),
+        None => "-".into(),
+    };
     format!(
-        "{} {} from={} to=<{}> route={:?} attempt={:?} result={:?} status={} reply={:?} delay={:.1}s",
+        "{} {} from={} to=<{}> route={:?} tls={tls:?} attempt={:?} result={:?} status={} reply={:?} delay={:.1}s",
         now.iso(),
         line.id,
         line.sender,
@@ -89,6 +94,86 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     }
     #[cfg(not(unix))]
     options.open(path)
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::smtp::reply::{Enhanced, Reply};
+    use crate::spool::id::MessageId;
+    use crate::transcript::tls::TlsState;
+    use crate::transcript::{Failure, FailureKind, StepKind};
+    use std::time::Duration;
+
+    const ROUTE: &str = "mx.y.test [127.0.0.1]:25";
+
+    fn line(outcome: Outcome, progress: Progress) -> String {
+        let line = AttemptLine {
+            id: MessageId::from_parts(1_764_000_000_000_000, 1),
+            sender: "<a@x.test>".into(),
+            recipient: "b@y.test".into(),
+            label: "direct 1 of 8".into(),
+            outcome,
+            progress,
+            delay: Duration::from_millis(300),
+        };
+        format(&line, Timestamp::from_secs(1_764_000_000))
+    }
+
+    fn replied(code: u16, e: (u8, u16, u16), text: &str, tls: Option<TlsState>) -> Outcome {
+        let reply = Reply::new(code, Some(Enhanced::new(e.0, e.1, e.2)), text);
+        Outcome {
+            tls,
+            ..Outcome::from_reply(StepKind::DataDone, ROUTE, &reply)
+        }
+    }
+
+    #[test]
+    fn each_line_says_how_the_attempt_travelled() {
+        let later = Timestamp::from_secs(1_764_003_600);
+        let refused = Failure::new(StepKind::Connect, FailureKind::ConnectRefused);
+        let cases = [
+            (
+                replied(
+                    250,
+                    (2, 0, 0),
+                    "Ok",
+                    Some(TlsState::Tls { verified: false }),
+                ),
+                Progress::Delivered,
+                "tls=\"TLS, certificate not verified\" attempt=\"direct 1 of 8\" \
+                 result=\"delivered\" status=2.0.0 reply=\"250 2.0.0 Ok\" delay=0.3s",
+            ),
+            (
+                replied(451, (4, 7, 1), "later", Some(TlsState::NotOffered)),
+                Progress::RetryAt(later),
+                "tls=\"plain text: the server offers no STARTTLS\" attempt=\"direct 1 of 8\" \
+                 result=\"deferred until 2025-11-24 17:00:00Z\" status=4.7.1 \
+                 reply=\"451 4.7.1 later\" delay=0.3s",
+            ),
+            (
+                replied(250, (2, 0, 0), "Ok", Some(TlsState::AfterFailedHandshake)),
+                Progress::Delivered,
+                "tls=\"plain text after a failed handshake\" attempt=",
+            ),
+            (
+                Outcome::from_failure(ROUTE, &refused),
+                Progress::RetryAt(later),
+                "tls=\"-\" attempt=\"direct 1 of 8\" result=\"deferred until \
+                 2025-11-24 17:00:00Z\" status=4.4.1 reply=\"connection refused\" delay=0.3s",
+            ),
+        ];
+        for (outcome, progress, want) in cases {
+            let text = line(outcome, progress);
+            let head = "2025-11-24 16:00:00Z 6445941624000001 from=<a@x.test> to=<b@y.test> \
+                        route=\"mx.y.test [127.0.0.1]:25\" ";
+            assert!(
+                text.starts_with(head) && text[head.len()..].starts_with(want),
+                "{text}"
+            );
+        }
+    }
 }
 
 #[cfg(all(test, unix))]

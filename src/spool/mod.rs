@@ -283,6 +283,8 @@ impl Spool {
                         .damaged
                         .push((path, "envelope names another message".into())),
                     Ok(Err(e)) => scan.damaged.push((path, e.to_string())),
+                    // Finished and removed since the listing (the server runs).
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => scan
                         .damaged
                         .push((path, format!("unreadable envelope: {e}"))),
@@ -294,6 +296,10 @@ impl Spool {
                 {
                     scan.leftovers.push(path)
                 }
+                // Removed, or committed, while the directory was being read (the server
+                // runs): not damage.
+                Some((id, Kind::Message))
+                    if !has(&id, ENV) && (!path.exists() || self.path(&id, ENV).exists()) => {}
                 Some((id, Kind::Message)) if !has(&id, ENV) => {
                     let why = "message file without envelope (a write that never completed, or a lost envelope)";
                     scan.damaged.push((path, why.into()));

@@ -1,10 +1,12 @@
 //! The transcript of a delivery attempt, owned in one place: the step record (DNS, connect,
 //! greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, final reply; timings and the server's exact
 //! replies) and the failure type of the client, its text form (`text`) and that text read back
-//! (`read`). This is what the status page, the delivery log and the bounces show.
+//! (`read`), and how the connection travelled (`tls`). This is what the status page, the
+//! delivery log and the bounces show.
 
 pub mod read;
 pub mod text;
+pub mod tls;
 
 use crate::smtp::reply::Reply;
 use crate::time::Timestamp;
@@ -106,7 +108,7 @@ pub struct Step {
     pub at: Timestamp,
     pub took: Duration,
     /// What was done, e.g. `192.0.2.1:25`, `RCPT TO:<b@x.test>`, `AUTH PLAIN ****`,
-    /// `TLS (certificate not verified)`. Never a password or an AUTH payload.
+    /// `STARTTLS: TLS, certificate not verified`. Never a password or an AUTH payload.
     pub detail: String,
     /// The server's reply, exactly, when there was one (or a reply we made up, e.g. SIZE).
     pub reply: Option<Reply>,

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::client::{AuthMechanism, Client, Credentials, FailureKind, OutgoingMessage};
+use crate::transcript::tls::TlsState;
 
 const CONTENT: &[u8] = b"Subject: tls\r\n\r\nsecret\r\n";
 
@@ -51,6 +52,7 @@ fn opportunistic_starttls_with_a_self_signed_certificate() {
     )
     .unwrap();
     assert!(client.tls_active());
+    let client_tls = client.tls_state();
     // The second EHLO's extensions count: no PIPELINING any more.
     assert!(!client.extensions().pipelining && client.extensions().auth == ["PLAIN"]);
     deliver(&mut client, &mut record);
@@ -63,8 +65,9 @@ fn opportunistic_starttls_with_a_self_signed_certificate() {
     );
     assert_eq!(
         record.steps[4].detail,
-        "STARTTLS: TLS (certificate not verified)"
+        "STARTTLS: TLS, certificate not verified"
     );
+    assert_eq!(client_tls, Some(TlsState::Tls { verified: false }));
 }
 
 #[test]
@@ -101,18 +104,19 @@ fn failed_handshake_then_plain_text_retry() {
         &Network,
         addr,
         "mx.test",
-        &settings(TlsPolicy::Never),
+        &settings(TlsPolicy::PlainRetry),
         &mut record,
     )
     .unwrap();
     assert!(!client.tls_active());
+    assert_eq!(client.tls_state(), Some(TlsState::AfterFailedHandshake));
     let note = record
         .steps
         .iter()
         .find(|s| s.kind == StepKind::StartTls)
         .unwrap();
     assert!(
-        note.ok && note.detail.contains("not used"),
+        note.ok && note.detail == "plain text after a failed handshake",
         "{}",
         note.detail
     );
@@ -171,7 +175,7 @@ fn implicit_tls_from_the_first_byte() {
     assert!(client.tls_active());
     assert_eq!(
         record.steps[1].detail,
-        "implicit TLS: TLS (certificate not verified)"
+        "implicit TLS: TLS, certificate not verified"
     );
     deliver(&mut client, &mut record);
     client.quit(&mut record);
