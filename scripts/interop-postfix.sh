@@ -24,7 +24,7 @@
 #        - auth = login: the same with sasl_method=LOGIN;
 #        - a WRONG password: the delivery log shows the attempt failing at AUTH with 535, the
 #          message never reaches the sink, and `qksmtp queue` shows the recipient as the
-#          log's result says (pending when deferred, failed when failed).
+#          log's result says (deferred when deferred, failed when failed).
 #   The password contains a space and a ';' (quoted in the INI) to exercise quoting + base64.
 #
 # How to run: as root on Debian (bookworm), from anywhere:
@@ -615,7 +615,7 @@ queue_matches_result() {
     log "wrong password: last result=\"$result\""
     queue_listing || return 1
     case "$result" in
-        deferred*) grep -qE '^ +pending +wrongpw@viarelay\.test' "$QK_DIR/queue.txt" ;;
+        deferred*) grep -qE '^ +deferred +wrongpw@viarelay\.test' "$QK_DIR/queue.txt" ;;
         failed*) grep -qE '^ +failed +wrongpw@viarelay\.test' "$QK_DIR/queue.txt" ||
                  ! grep -q 'wrongpw@viarelay\.test' "$QK_DIR/queue.txt" ;;
         *) return 1 ;;

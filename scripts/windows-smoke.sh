@@ -178,7 +178,7 @@ kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 ! kill -0 "$server_pid" 2>/dev/null || fail "qksmtp.exe outlived SIGKILL"
 qk queue > queue2.out 2>&1 || fail "queue after the kill: $(cat queue2.out)"
-grep -q "pending   stay@dead.test" queue2.out || fail "queue (offline): $(cat queue2.out)"
+grep -qE "deferred +stay@dead.test" queue2.out || fail "queue (offline): $(cat queue2.out)"
 pass "killed hard: the spool still lists stay@dead.test (queue offline)"
 
 start run2.out
