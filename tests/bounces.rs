@@ -143,6 +143,16 @@ fn a_bounce_that_fails_is_dropped_not_bounced() {
     assert!(out.contains("0 messages"), "{out}");
 }
 
+/// A message from a@sender.test to ok@x.test with RET, ENVID, NOTIFY=SUCCESS and ORCPT.
+fn submit_asking_for_a_receipt(server: &Server) {
+    submit(
+        server,
+        "<a@sender.test> RET=HDRS ENVID=QK+2B42",
+        &["<ok@x.test> NOTIFY=SUCCESS ORCPT=rfc822;Ok@x.test"],
+        MSG,
+    );
+}
+
 #[test]
 fn notify_success_goes_to_a_dsn_next_hop_which_sends_the_receipt_itself() {
     let mx = FakeMx::start(Options {
@@ -151,12 +161,7 @@ fn notify_success_goes_to_a_dsn_next_hop_which_sends_the_receipt_itself() {
     });
     let home = FakeMx::start(Options::new());
     let server = start_x_and_home("receipt", &mx, &home);
-    submit(
-        &server,
-        "<a@sender.test> RET=HDRS ENVID=QK+2B42",
-        &["<ok@x.test> NOTIFY=SUCCESS ORCPT=rfc822;Ok@x.test"],
-        MSG,
-    );
+    submit_asking_for_a_receipt(&server);
     let sent = mx.wait_deliveries(1, WAIT);
     assert!(
         sent[0].mail_from.contains("RET=HDRS") && sent[0].mail_from.contains("ENVID=QK+2B42"),
@@ -180,12 +185,7 @@ fn notify_success_to_a_next_hop_without_dsn_gives_a_relayed_receipt() {
     let mx = FakeMx::start(Options::new());
     let home = FakeMx::start(Options::new());
     let server = start_x_and_home("receipt-relayed", &mx, &home);
-    submit(
-        &server,
-        "<a@sender.test> RET=HDRS ENVID=QK+2B42",
-        &["<ok@x.test> NOTIFY=SUCCESS ORCPT=rfc822;Ok@x.test"],
-        MSG,
-    );
+    submit_asking_for_a_receipt(&server);
     let sent = mx.wait_deliveries(1, WAIT);
     assert!(!sent[0].rcpts[0].contains("NOTIFY"), "{:?}", sent[0].rcpts);
     let d = home.wait_deliveries(1, WAIT);
