@@ -284,6 +284,7 @@ pub fn step_name(step: StepKind) -> &'static str {
         StepKind::DataDone => "end of data",
         StepKind::Rset => "RSET",
         StepKind::Quit => "QUIT",
+        StepKind::Dkim => "DKIM signing",
     }
 }
 

@@ -5,6 +5,7 @@
 use super::api::{Detail, Row, explain, when};
 use super::route::Search;
 use crate::human::{human_size, short_age};
+use crate::intake::INTAKE;
 use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
@@ -387,6 +388,7 @@ pub fn attempt_title(a: &Attempt) -> String {
     }
     // `direct 2 of 8` → `direct attempt 2 of 8`.
     match a.label.split_once(' ') {
+        None if a.label == INTAKE => parts.push("when it arrived (before any attempt)".into()),
         Some((how, n)) => parts.push(format!("{how} attempt {n}")),
         None if !a.label.is_empty() => parts.push(a.label.clone()),
         None => {}
