@@ -11,7 +11,7 @@ pub mod value;
 pub use live::Live;
 
 use crate::access::{AccessRule, Cidr};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -130,6 +130,9 @@ pub struct DeliveryConfig {
     pub dns_server: Option<SocketAddr>,
     /// Default: `server.hostname`.
     pub helo_name: String,
+    /// The address the Internet sees this machine as (behind NAT), for `qksmtp doctor`;
+    /// `None`: learnt from what an MX says, else unknown.
+    pub public_address: Option<IpAddr>,
     pub ip_family: IpFamily,
     pub timeouts: Timeouts,
     /// How long one DNS lookup may take, the resolver's retries included. Default 10 s.
@@ -362,6 +365,7 @@ impl DeliveryConfig {
             workers: 8,
             dns_server: None,
             helo_name: hostname.to_string(),
+            public_address: None,
             ip_family: IpFamily::Any,
             timeouts: Timeouts::default(),
             timeout_dns: Duration::from_secs(10),

@@ -177,6 +177,19 @@ pub fn optional_socket_addr(s: &str) -> Result<Option<SocketAddr>, String> {
 }
 
 /// A DNS server: `IP` or `IP:port` (default port 53); empty = the system's resolver.
+/// An IP address, or nothing.
+pub fn optional_ip(s: &str) -> Result<Option<std::net::IpAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("\"{s}\" is not an IP address (like 203.0.113.7 or 2001:db8::7)"))
+}
+
 pub fn dns_server(s: &str) -> Result<Option<SocketAddr>, String> {
     let s = s.trim();
     if s.is_empty() {

@@ -4,6 +4,7 @@
 use super::json::J;
 use super::route::Search;
 use crate::cli::listing;
+use crate::doctor::{Report, Verdict};
 use crate::outcome::GiveUp;
 use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Waiting};
@@ -61,6 +62,36 @@ pub fn reload(answer: &Answer) -> J {
             ("errors", list(errors)),
         ]),
     }
+}
+
+/// A `qksmtp doctor` report (`qksmtp doctor --json`, `GET /api/doctor`): `{"ok", "at",
+/// "sender", "to": [..], "problems", "warnings", "findings": [{"check", "verdict", "what",
+/// "fix"}]}`; `verdict` is `ok`, `warning` or `problem`.
+pub fn doctor(report: &Report) -> J {
+    let findings = report
+        .findings
+        .iter()
+        .map(|f| {
+            J::obj(vec![
+                ("check", f.check.as_str().into()),
+                ("verdict", f.verdict.name().into()),
+                ("what", f.what.as_str().into()),
+                ("fix", f.fix.as_deref().into()),
+            ])
+        })
+        .collect();
+    J::obj(vec![
+        ("ok", report.ok().into()),
+        ("at", time(report.at)),
+        ("sender", report.sender.as_deref().into()),
+        (
+            "to",
+            J::Arr(report.to.iter().map(|d| d.as_str().into()).collect()),
+        ),
+        ("problems", report.count(Verdict::Problem).into()),
+        ("warnings", report.count(Verdict::Warning).into()),
+        ("findings", J::Arr(findings)),
+    ])
 }
 
 /// `GET /api/status`.
