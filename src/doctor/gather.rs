@@ -287,3 +287,32 @@ fn relay(config: &Config, dns: &dyn Lookup, dialer: &dyn Dialer, r: &RelayConfig
         result,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_a_server_says_it_saw() {
+        let cases = [
+            (
+                "250 mx.google.test at your service, [203.0.113.5]",
+                Some("203.0.113.5"),
+            ),
+            (
+                "250-mx.exim.test Hello me [198.51.100.2]",
+                Some("198.51.100.2"),
+            ),
+            ("250 mx.test Hello [IPv6:2001:db8::5]", Some("2001:db8::5")),
+            ("220 mx.test ESMTP [not an address] Postfix", None),
+            ("220 mx.test ESMTP 203.0.113.5", None),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(
+                address_in(reply),
+                want.map(|w| w.parse().unwrap()),
+                "{reply}"
+            );
+        }
+    }
+}

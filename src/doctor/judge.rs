@@ -210,12 +210,13 @@ fn reverse_dns(f: &Facts, address: Option<IpAddr>) -> Vec<Finding> {
     let helo = &f.helo_name;
     let names = match ptr {
         Err(e @ DnsError::Temporary { .. }) => {
-            return vec![finding(
+            let ptr = finding(
                 "PTR",
                 Verdict::Warning,
                 format!("could not look up the PTR of {ip}: {e}"),
                 Some("try again later, or check dns_server".into()),
-            )];
+            );
+            return vec![ptr, helo_line(f, ip, None)];
         }
         Err(_) => Vec::new(),
         Ok(names) => names.clone(),

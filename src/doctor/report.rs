@@ -45,7 +45,12 @@ impl Report {
                 let mut lines = fix.lines();
                 let _ = writeln!(out, "         fix: {}", lines.next().unwrap_or(""));
                 for line in lines {
-                    let _ = writeln!(out, "              {line}");
+                    match line.is_empty() {
+                        true => out.push('\n'),
+                        false => {
+                            let _ = writeln!(out, "              {line}");
+                        }
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@
 mod base64;
 mod client;
 pub mod dkimpy;
+pub mod dnsmasq;
 pub mod fake_mx;
 mod tls;
 
