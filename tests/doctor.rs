@@ -245,4 +245,42 @@ fn doctor_tells_right_from_wrong() {
     ] {
         assert!(json.contains(part), "no {part} in {json}");
     }
+
+    // The status page: no report yet, then "check again" runs the checks in the background,
+    // one at a time, and shows the report.
+    let ini = std::fs::read_to_string(wrong.path().join("qksmtp.ini")).unwrap();
+    let server = Server::start("doctor-page", &with_status_page(&ini));
+    let page = server.status_addr.unwrap();
+    let (code, html) = http(page, "GET", "/doctor", &[]);
+    assert!(code == 200 && html.contains("No check yet"), "{html}");
+    let (code, _) = http(page, "POST", "/api/doctor", &[]);
+    assert_eq!(code, 403, "an action needs the token");
+    let token = server.token();
+    let auth = [("X-Qksmtp-Token", token.as_str())];
+    let run = "/api/doctor?sender=wrong.test&to=blocked.test";
+    let (code, started) = http(page, "POST", run, &auth);
+    assert_eq!(code, 202, "{started}");
+    // The silent MX keeps this one running for seconds: a second one is not started.
+    let (code, busy) = http(page, "POST", run, &auth);
+    assert_eq!(
+        (code, busy.as_str()),
+        (409, "{\"started\":false,\"running\":true}")
+    );
+    let (_, html) = http(page, "GET", "/doctor", &[]);
+    assert!(html.contains("checking&hellip;"), "{html}");
+    let api = wait_http(page, "/api/doctor", &["\"running\":false"]);
+    assert!(
+        api.contains("\"report\":{\"ok\":false,")
+            && api.contains("\"what\":\"your network blocks port 25"),
+        "{api}"
+    );
+    let (_, html) = http(page, "GET", "/doctor", &[]);
+    for part in [
+        "<button data-action=\"doctor\">Check again</button>",
+        "sender domain <b>wrong.test</b>: 7 problem(s), 1 warning(s)",
+        "<span class=\"badge problem\">problem</span></td><td>SPF</td>",
+        "<pre class=\"fix\">use a relay",
+    ] {
+        assert!(html.contains(part), "no {part} in {html}");
+    }
 }

@@ -31,7 +31,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn head(title: &str, token: &str, view: &str) -> String {
+pub(super) fn head(title: &str, token: &str, view: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -42,7 +42,7 @@ fn head(title: &str, token: &str, view: &str) -> String {
     )
 }
 
-const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
+pub(super) const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
 
 /// A time the script shows in the browser's local time; UTC on hover (and without script).
 pub fn time(t: Timestamp) -> String {
@@ -63,7 +63,8 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
         h,
         "<header><h1>qksmtp</h1> <span id=\"state\" class=\"badge {state}\">{state}</span> \
          <span class=\"muted\">running since {}</span> \
-         <button data-action=\"flush\">Flush all</button></header>",
+         <button data-action=\"flush\">Flush all</button> \
+         <a href=\"/doctor\">doctor</a></header>",
         time(s.started)
     );
     h.push_str(&search_form(search, s));

@@ -140,6 +140,11 @@
       return Promise.all([get("/api/status"), get("/api/messages" + (location.search || "?page=0"))])
         .then(function (v) { render(v[0], v[1]); });
     }
+    if (view === "doctor") {
+      // A check runs: show its report when it is done.
+      if (document.getElementById("doctor").dataset.running !== "1") return Promise.resolve();
+      return get("/api/doctor").then(function (d) { if (!d.running) location.reload(); });
+    }
     if (view !== "message") return Promise.resolve();
     var main = document.getElementById("detail");
     return fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
@@ -184,7 +189,8 @@
     if (!b) return;
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
-    var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    var url = a === "flush" ? "/api/flush" : a === "doctor" ? "/api/doctor" + location.search
+      : "/api/messages/" + b.dataset.id + "/" + a;
     acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
       if (a === "delete" && r.ok) location.href = "/";
