@@ -176,7 +176,7 @@ fn the_server_signs_what_it_delivers_with_the_keys_of_the_ini() {
     let note = "not signed: no DKIM key for other.test";
     let api = wait_http(page, &format!("/api/messages/{unsigned}"), &["DKIM"]);
     assert!(
-        api.contains(&format!("\"label\":\"intake\",\"steps\":[{{\"at\":"))
+        api.contains("\"label\":\"intake\",\"steps\":[{\"at\":")
             && api.contains(&format!(
                 "\"ok\":false,\"step\":\"DKIM\",\"text\":\"{note}\""
             )),

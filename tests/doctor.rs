@@ -77,13 +77,21 @@ fn line<'a>(report: &'a str, verdict: &str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no \"{verdict} {check}\" line in:\n{report}"))
 }
 
-#[test]
-fn doctor_tells_right_from_wrong() {
-    let Some(refusing) = port25(REFUSES) else {
-        return;
-    };
-    drop(refusing); // nothing listens there: connections are refused
-    let _silent = port25(SILENT).unwrap();
+/// What every part of the test uses: the MX hosts, a relay that wants a login, DKIM keys
+/// and the DNS server; the listeners live as long as this.
+struct World {
+    _silent: TcpListener,
+    good: FakeMx,
+    relay: FakeMx,
+    _keys: TempDir,
+    right_section: String,
+    wrong_section: String,
+    dns: Dnsmasq,
+}
+
+fn world() -> Option<World> {
+    drop(port25(REFUSES)?); // nothing listens there: connections are refused
+    let silent = port25(SILENT)?;
     let good = FakeMx::start(Options {
         bind: Some(ANSWERS.parse().unwrap()),
         sees_client_as: Some("192.0.2.5".parse().unwrap()),
@@ -96,7 +104,7 @@ fn doctor_tells_right_from_wrong() {
     let keys = TempDir::new("doctor-keys");
     let (right_section, right_key) = keygen("right.test", keys.path());
     let (wrong_section, _) = keygen("wrong.test", keys.path());
-    let Some(dns) = Dnsmasq::start(&[
+    let dns = Dnsmasq::start(&[
         Rr::Mx("good.test", "mx.good.test", 10),
         Rr::Host("mx.good.test", "127.0.0.61"),
         Rr::Mx("blocked.test", "mx1.blocked.test", 10),
@@ -114,24 +122,51 @@ fn doctor_tells_right_from_wrong() {
         // DMARC; 192.0.2.66 has no PTR.
         Rr::Txt("wrong.test", "v=spf1 ip4:198.51.100.1 -all"),
         Rr::Txt("s._domainkey.wrong.test", &right_key),
-    ]) else {
+    ])?;
+    Some(World {
+        _silent: silent,
+        good,
+        relay,
+        _keys: keys,
+        right_section,
+        wrong_section,
+        dns,
+    })
+}
+
+impl World {
+    /// An INI with this DKIM section, relay password and `[delivery]` extra lines.
+    fn ini(&self, name: &str, dkim: &str, password: &str, delivery: &str) -> TempDir {
+        let rest = format!(
+            "[delivery]\ndns_server = {}\nhelo_name = mail.right.test\ntimeout_dns = 5s\n\
+             {delivery}{dkim}[relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = none\n\
+             auth = login\nusername = user\npassword = {password}\n",
+            self.dns.addr,
+            self.relay.port()
+        );
+        TempDir::with_ini(name, &base_ini("", &rest))
+    }
+}
+
+#[test]
+fn doctor_tells_right_from_wrong() {
+    let Some(w) = world() else {
         return;
     };
-    let delivery = format!(
-        "[delivery]\ndns_server = {}\nhelo_name = mail.right.test\ntimeout_dns = 5s\n",
-        dns.addr
+    everything_right(&w);
+    let wrong = w.ini(
+        "doctor-wrong",
+        &w.wrong_section,
+        "wrong",
+        "public_address = 192.0.2.66\n",
     );
-    let right = TempDir::with_ini(
-        "doctor-right",
-        &base_ini(
-            "",
-            &format!(
-                "{delivery}{right_section}[relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = none\n\
-                 auth = login\nusername = user\npassword = secret\n",
-                relay.port()
-            ),
-        ),
-    );
+    everything_wrong(&wrong);
+    the_same_in_json(&wrong);
+    the_status_page_checks_again(&wrong);
+}
+
+fn everything_right(w: &World) {
+    let right = w.ini("doctor-right", &w.right_section, "secret", "");
     let (code, report) = doctor(right.path(), &["right.test", "--to", "good.test"]);
     assert_eq!(code, 0, "{report}");
     for (check, says) in [
@@ -166,25 +201,17 @@ fn doctor_tells_right_from_wrong() {
         report.contains("0 problem(s), 0 warning(s), 9 ok"),
         "{report}"
     );
-    let logins: Vec<_> = relay.sessions().iter().map(|s| s.lines.clone()).collect();
-    assert!(
-        logins.iter().flatten().any(|l| l.starts_with("AUTH")),
-        "{logins:?}"
-    );
-    assert!(relay.deliveries().is_empty() && good.deliveries().is_empty());
+    let lines: Vec<String> = w
+        .relay
+        .sessions()
+        .into_iter()
+        .flat_map(|s| s.lines)
+        .collect();
+    assert!(lines.iter().any(|l| l.starts_with("AUTH")), "{lines:?}");
+    assert!(w.relay.deliveries().is_empty() && w.good.deliveries().is_empty());
+}
 
-    let wrong = TempDir::with_ini(
-        "doctor-wrong",
-        &base_ini(
-            "",
-            &format!(
-                "{}public_address = 192.0.2.66\n{wrong_section}[relay:isp]\nhost = 127.0.0.1\n\
-                 port = {}\ntls = none\nauth = login\nusername = user\npassword = wrong\n",
-                delivery,
-                relay.port()
-            ),
-        ),
-    );
+fn everything_wrong(wrong: &TempDir) {
     let (code, report) = doctor(wrong.path(), &["wrong.test", "--to", "blocked.test"]);
     assert_eq!(code, 1, "{report}");
     for (verdict, check, says) in [
@@ -225,17 +252,16 @@ fn doctor_tells_right_from_wrong() {
         "              [relay:isp]",
         "              relay_attempts = 8",
         "fix: add ip4:192.0.2.66 to it, before the all: v=spf1 ip4:198.51.100.1 -all",
-        &format!("fix: publish s._domainkey.wrong.test. IN TXT \"v=DKIM1; k=ed25519; p="),
+        "fix: publish s._domainkey.wrong.test. IN TXT \"v=DKIM1; k=ed25519; p=",
         "fix: publish _dmarc.wrong.test. IN TXT \"v=DMARC1; p=none",
     ] {
         assert!(report.contains(fix), "no {fix:?} in:\n{report}");
     }
+}
 
-    // The same for scripts.
-    let (code, json) = doctor(
-        wrong.path(),
-        &["wrong.test", "--to", "blocked.test", "--json"],
-    );
+fn the_same_in_json(wrong: &TempDir) {
+    let json_args = ["wrong.test", "--to", "blocked.test", "--json"];
+    let (code, json) = doctor(wrong.path(), &json_args);
     assert_eq!(code, 1);
     for part in [
         "{\"ok\":false,",
@@ -245,9 +271,11 @@ fn doctor_tells_right_from_wrong() {
     ] {
         assert!(json.contains(part), "no {part} in {json}");
     }
+}
 
-    // The status page: no report yet, then "check again" runs the checks in the background,
-    // one at a time, and shows the report.
+/// No report yet, then "check again" runs the checks in the background, one at a time, and
+/// the page shows the report.
+fn the_status_page_checks_again(wrong: &TempDir) {
     let ini = std::fs::read_to_string(wrong.path().join("qksmtp.ini")).unwrap();
     let server = Server::start("doctor-page", &with_status_page(&ini));
     let page = server.status_addr.unwrap();

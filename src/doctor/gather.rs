@@ -291,6 +291,51 @@ fn relay(config: &Config, dns: &dyn Lookup, dialer: &dyn Dialer, r: &RelayConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Network;
+    use crate::dns::Zone;
+
+    /// The DNS side, from a zone: PTR and its forward check, the HELO name, SPF, and DMARC
+    /// found at the parent domain. No recipient domain and no relay: nothing is dialled.
+    #[test]
+    fn asks_the_dns_what_the_verdicts_need() {
+        let ini = "[delivery]\nhelo_name = mail.a.test\npublic_address = 192.0.2.7\n";
+        let (config, _) =
+            crate::config::load::parse(ini, std::path::Path::new("/q/q.ini"), "h.test")
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        let zone = Zone::new()
+            .ptr("192.0.2.7", "mail.a.test")
+            .host("mail.a.test", &["192.0.2.7"])
+            .txt("sub.a.test", "v=spf1 ip4:192.0.2.0/24 -all")
+            .txt("_dmarc.a.test", "v=DMARC1; p=quarantine");
+        let ask = Ask {
+            sender: Some("Sub.A.test".into()),
+            to: Vec::new(),
+        };
+        let facts = gather(&config, &zone, &Network, &ask);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(facts.sender.as_deref(), Some("sub.a.test"));
+        assert_eq!(facts.ptr, Some(Ok(vec!["mail.a.test".to_string()])));
+        assert_eq!(
+            facts.ptr_forward,
+            [("mail.a.test".to_string(), Ok(vec![ip]))]
+        );
+        assert_eq!(facts.helo_addresses, Ok(vec![ip]));
+        let spf = facts.spf.as_ref().unwrap();
+        assert_eq!(spf.result, Some(spf::SpfResult::Pass));
+        assert_eq!(
+            facts.dmarc,
+            Some((
+                "_dmarc.a.test".to_string(),
+                Ok(vec!["v=DMARC1; p=quarantine".to_string()])
+            ))
+        );
+        assert!(facts.port25.is_empty() && facts.relays.is_empty() && facts.dkim.is_empty());
+        assert!(
+            !zone.asked().iter().any(|q| q.starts_with("MX")),
+            "{:?}",
+            zone.asked()
+        );
+    }
 
     #[test]
     fn the_address_a_server_says_it_saw() {

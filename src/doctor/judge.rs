@@ -442,7 +442,7 @@ fn dkim_key(d: &DkimFacts) -> Finding {
             "no TXT record: receivers cannot verify the signature, so it counts as none".into(),
             Some(publish),
         )
-    } else if keys.iter().any(|k| *k == want) {
+    } else if keys.contains(&want) {
         (
             Verdict::Ok,
             "published, and it is the public key of the configured private key".into(),
