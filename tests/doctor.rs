@@ -97,11 +97,12 @@ fn world() -> Option<World> {
         sees_client_as: Some("192.0.2.5".parse().unwrap()),
         ..Options::new()
     });
+    let keys = TempDir::new("doctor-keys");
     let relay = FakeMx::start(Options {
         auth: Some(("user".into(), "secret".into())),
+        tls: Some(make_cert(keys.path())),
         ..Options::new()
     });
-    let keys = TempDir::new("doctor-keys");
     let (right_section, right_key) = keygen("right.test", keys.path());
     let (wrong_section, _) = keygen("wrong.test", keys.path());
     let dns = Dnsmasq::start(&[
@@ -139,8 +140,8 @@ impl World {
     fn ini(&self, name: &str, dkim: &str, password: &str, delivery: &str) -> TempDir {
         let rest = format!(
             "[delivery]\ndns_server = {}\nhelo_name = mail.right.test\ntimeout_dns = 5s\n\
-             {delivery}{dkim}[relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = none\n\
-             auth = login\nusername = user\npassword = {password}\n",
+             {delivery}{dkim}[relay:isp]\nhost = 127.0.0.1\nport = {}\n\
+             tls = starttls\ntls_verify = no\nauth = login\nusername = user\npassword = {password}\n",
             self.dns.addr,
             self.relay.port()
         );
@@ -190,7 +191,7 @@ fn everything_right(w: &World) {
             "DMARC alignment",
             "aligned with SPF (right.test) and DKIM (d=right.test)",
         ),
-        ("relay isp", "login accepted over plain text (no mail sent)"),
+        ("relay isp", "encrypted, login accepted (no mail sent)"),
     ] {
         assert!(
             line(&report, "ok", check).contains(says),

@@ -586,6 +586,11 @@ fn relay(r: &RelayFacts) -> Finding {
                 (false, false) => "plain text, no login asked",
             };
             let what = format!("{} answers: {how} (no mail sent)", r.server);
+            if !tls && r.login {
+                let what = format!("{what}: the password travels unencrypted");
+                let fix = "tls = starttls (port 587) or tls = tls (port 465)";
+                return finding(&check, Verdict::Warning, what, Some(fix.into()));
+            }
             return finding(&check, Verdict::Ok, what, None);
         }
         Err(failure) => failure,

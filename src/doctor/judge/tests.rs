@@ -119,7 +119,7 @@ fn all_right_is_all_ok() {
 #[test]
 fn each_fault_gets_its_verdict_and_fix() {
     type Change = fn(&mut Facts);
-    let cases: Vec<(&str, Change, Verdict, &str)> = vec![
+    let mut cases: Vec<(&str, Change, Verdict, &str)> = vec![
         (
             "port 25",
             |f| {
@@ -327,6 +327,12 @@ fn each_fault_gets_its_verdict_and_fix() {
             "tls_verify = no",
         ),
     ];
+    cases.push((
+        "relay isp",
+        |f| f.relays[0].result = Ok(false),
+        Verdict::Warning,
+        "the password travels unencrypted",
+    ));
     for (check, change, want, words) in cases {
         let mut f = good();
         change(&mut f);
