@@ -155,6 +155,7 @@ fn doctor_tells_right_from_wrong() {
         return;
     };
     everything_right(&w);
+    clicked_in_a_browser(&w);
     let wrong = w.ini(
         "doctor-wrong",
         &w.wrong_section,
@@ -312,4 +313,39 @@ fn the_status_page_checks_again(wrong: &TempDir) {
     ] {
         assert!(html.contains(part), "no {part} in {html}");
     }
+}
+
+/// Chromium, driven by Playwright (tests/playwright/doctor.mjs), clicks "Check again" on the
+/// doctor page and sees the report. Skipped without chromium or `npm ci --prefix
+/// tests/playwright`, except under CI.
+fn clicked_in_a_browser(w: &World) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/playwright");
+    let exe = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file());
+    let (Some(exe), true) = (exe, dir.join("node_modules/playwright-core").is_dir()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have chromium and tests/playwright/node_modules (.ci/run installs them)"
+        );
+        eprintln!("skipped: no chromium or no playwright-core (npm ci --prefix tests/playwright)");
+        return;
+    };
+    let right = w.ini("doctor-browser", &w.right_section, "secret", "");
+    let ini = std::fs::read_to_string(right.path().join("qksmtp.ini")).unwrap();
+    let server = Server::start("doctor-browser", &with_status_page(&ini));
+    let url = format!(
+        "http://{}/doctor?sender=right.test&to=good.test",
+        server.status_addr.unwrap()
+    );
+    let out = Command::new("node")
+        .arg(dir.join("doctor.mjs"))
+        .arg(&url)
+        .env("CHROMIUM", exe)
+        .output()
+        .expect("run node");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser run failed: {said}{err}");
+    assert_eq!(said.lines().collect::<Vec<_>>(), ["ok empty", "ok report"]);
 }
