@@ -28,11 +28,12 @@ impl Checks {
         let spawned = std::thread::Builder::new()
             .name("doctor".into())
             .spawn(move || {
+                // Done even if the checks panic: the next "check again" can start.
+                let _done = Done(&checks.running);
                 match doctor::run(&config, &ask) {
                     Ok(report) => *checks.lock() = Some(report),
                     Err(e) => log::warn!("doctor: {e}"),
                 }
-                checks.running.store(false, Ordering::SeqCst);
             });
         if spawned.is_err() {
             self.running.store(false, Ordering::SeqCst);
@@ -81,6 +82,15 @@ impl Checks {
         h.push_str("</main>\n");
         h.push_str(FOOT);
         h
+    }
+}
+
+/// Clears the running flag when the check's thread ends, however it ends.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
