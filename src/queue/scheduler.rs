@@ -3,6 +3,7 @@
 //! to senders) out. It "only knows time"; the thread around it (`engine`) does the I/O.
 
 use super::policy::{self, Dest, Progress};
+use super::throttle::{self, Said, Throttle};
 use crate::bounce::{self, Notice};
 use crate::config::Config;
 use crate::outcome::{Action, GiveUp};
@@ -60,6 +61,35 @@ struct Msg {
 struct DestState {
     active: u32,
     paused_until: Option<Timestamp>,
+    /// The server slows us down (`throttle_on`, a 421 to MAIL or RCPT).
+    throttle: Option<Throttle>,
+    /// `max_rate`: the next message may not start before this.
+    rate_next: Option<Timestamp>,
+}
+
+impl DestState {
+    /// When the destination may next start a job, if that is later than any time: the
+    /// latest of its pause, its throttle's next message and its rate.
+    fn not_before(&self) -> Option<Timestamp> {
+        [
+            self.paused_until,
+            self.throttle.as_ref().map(|t| t.next),
+            self.rate_next,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// May a job start now under `max_connections`, the pause, the throttle and the rate?
+    fn has_room(&self, max_connections: u32, now: Timestamp) -> bool {
+        self.active < max_connections
+            && self.not_before().is_none_or(|t| t <= now)
+            && self
+                .throttle
+                .as_ref()
+                .is_none_or(|t| t.allows(self.active, now))
+    }
 }
 
 pub struct Scheduler {
@@ -88,6 +118,9 @@ struct JobInfo {
     dest: Dest,
     /// Per message: its ID, the recipient indexes and their attempt labels.
     messages: Vec<(MessageId, Vec<usize>, Vec<String>)>,
+    /// When it was handed out (a throttle counts only the jobs started after its latest
+    /// throttling reply as recovery).
+    started: Timestamp,
 }
 
 impl Scheduler {
@@ -173,8 +206,8 @@ impl Scheduler {
         self.jobs.len()
     }
 
-    /// The earliest time something becomes due (a retry, a delay notice, or a paused
-    /// destination resuming).
+    /// The earliest time something becomes due (a retry, a delay notice, or a paused,
+    /// throttled or rate-limited destination resuming).
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         let retry = [self.waiting.first(), self.warnings.first()]
             .into_iter()
@@ -185,7 +218,7 @@ impl Scheduler {
         let resume = self
             .rotation
             .iter()
-            .filter_map(|d| self.dests.get(d).and_then(|s| s.paused_until))
+            .filter_map(|d| self.dests.get(d).and_then(DestState::not_before))
             .min();
         match (retry, resume) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -299,7 +332,7 @@ impl Scheduler {
     fn try_job(&mut self, dest: &Dest, now: Timestamp) -> Option<Job> {
         let limits = policy::limits(&self.config, dest);
         let state = self.dests.entry(dest.clone()).or_default();
-        if state.active >= limits.max_connections || state.paused_until.is_some_and(|t| t > now) {
+        if !state.has_room(limits.max_connections, now) {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
@@ -350,6 +383,7 @@ impl Scheduler {
         let state = self.dests.entry(dest.clone()).or_default();
         state.active += 1;
         state.paused_until = None;
+        state.rate_next = limits.rate_spacing.map(|d| throttle::rate_next(now, d));
         self.free_workers -= 1;
         let info = messages
             .iter()
@@ -366,6 +400,7 @@ impl Scheduler {
             JobInfo {
                 dest: dest.clone(),
                 messages: info,
+                started: now,
             },
         );
         Some(Job {
@@ -379,9 +414,15 @@ impl Scheduler {
     /// A worker finished a job: apply every outcome.
     pub fn finish(&mut self, report: JobReport, now: Timestamp) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let Some(JobInfo { dest, messages }) = self.jobs.remove(&report.id) else {
+        let Some(JobInfo {
+            dest,
+            messages,
+            started,
+        }) = self.jobs.remove(&report.id)
+        else {
             return effects;
         };
+        self.pace(&dest, &report, started, now);
         self.free_workers += 1;
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
@@ -398,6 +439,29 @@ impl Scheduler {
             self.apply(&dest, (id, idxs, labels), mr, now, &mut effects);
         }
         effects
+    }
+
+    /// The throttle after a job: a throttling reply begins or prolongs it, mail that got
+    /// through eases it step by step (`throttle::step`).
+    fn pace(&mut self, dest: &Dest, report: &JobReport, started: Timestamp, now: Timestamp) {
+        let patterns = policy::throttle_on(&self.config, dest);
+        let outcomes = || {
+            report
+                .messages
+                .iter()
+                .flat_map(|m| m.outcomes.iter().flatten())
+        };
+        let throttling = outcomes().find(|o| crate::outcome::throttles(o, patterns));
+        let said = match throttling {
+            Some(_) => Said::Throttled,
+            None if outcomes().any(|o| o.verdict == Verdict::Delivered) => Said::Success,
+            None => Said::Other,
+        };
+        let why = throttling.map(Outcome::reason).unwrap_or_default();
+        let limits = policy::limits(&self.config, dest);
+        let state = self.dests.entry(dest.clone()).or_default();
+        let pace = (limits.throttle_delay, limits.max_connections);
+        state.throttle = throttle::step(state.throttle.take(), said, started, now, &why, pace);
     }
 
     fn apply(
@@ -573,6 +637,10 @@ impl Scheduler {
         }
         for state in self.dests.values_mut() {
             state.paused_until = None;
+            state.rate_next = None;
+            if let Some(t) = &mut state.throttle {
+                t.next = now;
+            }
         }
     }
 
@@ -594,6 +662,8 @@ impl Scheduler {
 mod job;
 mod notices;
 mod owed;
+#[cfg(test)]
+mod pace_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod view;
