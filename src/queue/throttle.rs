@@ -126,12 +126,15 @@ mod tests {
     }
     const MIN5: Duration = Duration::from_secs(300);
 
-    /// A destination's story, job by job: (result, started, ended, then: delay in seconds
-    /// and connections, or None for back to normal).
+    /// A job's result, when it started and ended, and then: the delay in seconds and the
+    /// connections, or `None` for back to normal.
+    type Chapter = (Said, u64, u64, Option<(u64, u32)>);
+
+    /// A destination's story, job by job.
     #[test]
     fn throttling_story_table() {
         let limits = (MIN5, 3);
-        let story: &[(Said, u64, u64, Option<(u64, u32)>)] = &[
+        let story: &[Chapter] = &[
             (Other, 0, 1, None),
             (Success, 1, 2, None),
             (Throttled, 2, 10, Some((300, 1))),
