@@ -4,6 +4,7 @@
 
 use super::tests::{env, ok, report, sched, t};
 use super::*;
+use crate::queue::snapshot::Waiting;
 use crate::smtp::reply::{Enhanced, Reply};
 
 fn rcpt(code: u16, e: (u8, u16, u16), text: &str) -> Outcome {
@@ -37,6 +38,28 @@ fn a_throttling_reply_slows_the_destination_and_successes_bring_it_back() {
     s.finish(report(&jobs[1], &ok()), t(2));
     assert_eq!(throttle_of(&s).map(|t| t.delay.as_secs()), Some(100));
     assert!(s.poll(t(50)).0.is_empty(), "the pause between messages");
+    let snap = s.snapshot(t(50), 10);
+    let dest = snap.dests.iter().find(|d| d.name == "x.test").unwrap();
+    let shown = dest
+        .throttled
+        .as_ref()
+        .map(|t| (t.since, t.why.as_str(), t.next));
+    assert_eq!(
+        shown,
+        Some((t(1), "421 4.7.28 unusual rate of unsolicited mail", t(102)))
+    );
+    let waits: Vec<_> = snap
+        .messages
+        .iter()
+        .filter_map(|m| m.recipients[0].waiting.clone())
+        .collect();
+    let want = Waiting::Throttled {
+        dest: "x.test".into(),
+        next: t(102),
+        why: "421 4.7.28 unusual rate of unsolicited mail".into(),
+    };
+    // The two waiting, and the throttled one whose retry came due at 31 s.
+    assert_eq!(waits, vec![want; 3], "the waiting messages say why");
     assert!(
         s.poll(t(101)).0.is_empty(),
         "100 s after the last message ended"
