@@ -405,3 +405,54 @@ fn a_throttling_greeting_on_the_status_page_and_in_metrics() {
         "{metrics}"
     );
 }
+
+#[test]
+fn stalled_servers_do_not_hold_up_a_healthy_destination() {
+    // Four destinations whose servers never greet, two connections each, and a pool of
+    // eight workers: before, they took all eight and the healthy mail waited for
+    // timeout_greeting (5 minutes). Three messages each, so that they always want more.
+    let stalled: Vec<FakeMx> = (0..4)
+        .map(|_| {
+            FakeMx::start(Options::scripted(vec![Rule::new(
+                Step::Greeting,
+                Act::Silent,
+            )]))
+        })
+        .collect();
+    let healthy = FakeMx::start(Options::new());
+    let mut rest = String::from("[delivery]\nworkers = 8\n");
+    rest.push_str(&format!("dns_server = {DEAD}\n"));
+    for (i, mx) in stalled.iter().enumerate() {
+        rest.push_str(&route(&format!("stall{i}.test"), mx, "max_connections = 2"));
+    }
+    rest.push_str(&route("healthy.test", &healthy, ""));
+    let server = Server::start("stalled", &base_ini("", &rest));
+    for i in 0..4 {
+        for n in 0..3 {
+            let to = format!("r{n}@stall{i}.test");
+            submit(&server, "a@sender.test", &[to.as_str()], MSG);
+        }
+    }
+    // Every stalled server holds at least one of our connections, none greeted.
+    for mx in &stalled {
+        wait_until(
+            || mx.current_sessions() >= 1,
+            "a connection to each stalled server",
+        );
+    }
+    submit(&server, "a@sender.test", &["ok@healthy.test"], MSG);
+    let d = healthy.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["ok@healthy.test"]);
+    // ... while they still stall: not one of their sessions has ended.
+    for mx in &stalled {
+        let sessions = mx.sessions();
+        assert!(
+            sessions.iter().all(|s| s.ended.is_none()),
+            "{}",
+            mx.transcript()
+        );
+        assert!(mx.deliveries().is_empty());
+    }
+    let line = server.wait_log(&["to=<ok@healthy.test>"]);
+    assert!(line.contains("result=\"delivered\""), "{line}");
+}

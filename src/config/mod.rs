@@ -374,7 +374,7 @@ impl ServerConfig {
 impl DeliveryConfig {
     pub fn defaults(hostname: &str) -> DeliveryConfig {
         DeliveryConfig {
-            workers: 8,
+            workers: 64,
             dns_server: None,
             helo_name: hostname.to_string(),
             ip_family: IpFamily::Any,

@@ -65,6 +65,10 @@ struct DestState {
     throttle: Option<Throttle>,
     /// `max_rate`: the next message may not start before this.
     rate_next: Option<Timestamp>,
+    /// Its latest job took longer than `slow::SLOW_AFTER` (see `slow`).
+    slow: bool,
+    /// A job of its ended within `slow::SLOW_AFTER` in this run.
+    proven: bool,
 }
 
 impl DestState {
@@ -94,6 +98,8 @@ impl DestState {
 
 pub struct Scheduler {
     config: Arc<Config>,
+    /// The pool's size, and how many of its workers have no job.
+    workers: usize,
     free_workers: usize,
     messages: HashMap<MessageId, Msg>,
     /// Recipients waiting for their time: (due, message, recipient index).
@@ -154,6 +160,7 @@ impl Scheduler {
     pub fn new(config: Arc<Config>, workers: usize) -> Scheduler {
         Scheduler {
             config,
+            workers: workers.max(1),
             free_workers: workers.max(1),
             messages: HashMap::new(),
             waiting: BTreeSet::new(),
@@ -230,6 +237,8 @@ impl Scheduler {
     /// and destination limits allow.
     pub fn poll(&mut self, now: Timestamp) -> (Vec<Job>, Vec<Effect>) {
         let effects = self.promote(now);
+        let mut slow = self.slow_now(now);
+        self.fast_first(&slow);
         let mut jobs = Vec::new();
         let mut idle_turns = 0;
         while self.free_workers > 0 && idle_turns < self.rotation.len() {
@@ -240,7 +249,7 @@ impl Scheduler {
                 self.ready.remove(&dest);
                 continue;
             }
-            match self.try_job(&dest, now) {
+            match self.try_job(&dest, now, &mut slow) {
                 Some(job) => {
                     idle_turns = 0;
                     jobs.push(job);
@@ -329,10 +338,14 @@ impl Scheduler {
     }
 
     /// Builds a job for `dest` if it has room; takes up to `max_continuous` messages.
-    fn try_job(&mut self, dest: &Dest, now: Timestamp) -> Option<Job> {
+    fn try_job(&mut self, dest: &Dest, now: Timestamp, slow: &mut slow::Slow) -> Option<Job> {
         let limits = policy::limits(&self.config, dest);
         let state = self.dests.entry(dest.clone()).or_default();
-        if !state.has_room(limits.max_connections, now) {
+        let (active, proven) = (state.active, state.proven);
+        if !state.has_room(limits.max_connections, now)
+            || !self.unproven_allows(active, proven)
+            || !self.slow_allows(slow, dest)
+        {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
@@ -427,6 +440,8 @@ impl Scheduler {
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
+        state.slow = now.since(started) > slow::SLOW_AFTER;
+        state.proven |= !state.slow;
         if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
         }
@@ -664,6 +679,7 @@ mod notices;
 mod owed;
 #[cfg(test)]
 mod pace_tests;
+mod slow;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod view;
