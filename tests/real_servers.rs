@@ -408,10 +408,11 @@ fn a_throttling_greeting_on_the_status_page_and_in_metrics() {
 
 #[test]
 fn stalled_servers_do_not_hold_up_a_healthy_destination() {
-    // Four destinations whose servers never greet, two connections each, and a pool of
-    // eight workers: before, they took all eight and the healthy mail waited for
-    // timeout_greeting (5 minutes). Three messages each, so that they always want more.
-    let stalled: Vec<FakeMx> = (0..4)
+    // Forty destinations whose servers never greet, two connections each, three messages
+    // each, and the default pool: before, they took every worker (eight then; with 64 and
+    // two each they would still take all) and the healthy mail waited for timeout_greeting
+    // (5 minutes).
+    let stalled: Vec<FakeMx> = (0..40)
         .map(|_| {
             FakeMx::start(Options::scripted(vec![Rule::new(
                 Step::Greeting,
@@ -420,14 +421,13 @@ fn stalled_servers_do_not_hold_up_a_healthy_destination() {
         })
         .collect();
     let healthy = FakeMx::start(Options::new());
-    let mut rest = String::from("[delivery]\nworkers = 8\n");
-    rest.push_str(&format!("dns_server = {DEAD}\n"));
+    let mut rest = String::new();
     for (i, mx) in stalled.iter().enumerate() {
         rest.push_str(&route(&format!("stall{i}.test"), mx, "max_connections = 2"));
     }
     rest.push_str(&route("healthy.test", &healthy, ""));
     let server = Server::start("stalled", &base_ini("", &rest));
-    for i in 0..4 {
+    for (i, _) in stalled.iter().enumerate() {
         for n in 0..3 {
             let to = format!("r{n}@stall{i}.test");
             submit(&server, "a@sender.test", &[to.as_str()], MSG);

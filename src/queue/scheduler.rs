@@ -343,7 +343,7 @@ impl Scheduler {
         let state = self.dests.entry(dest.clone()).or_default();
         let (active, proven) = (state.active, state.proven);
         if !state.has_room(limits.max_connections, now)
-            || !self.unproven_allows(active, proven)
+            || !self.unproven_allows(slow, active, proven)
             || !self.slow_allows(slow, dest)
         {
             return None;
@@ -394,6 +394,7 @@ impl Scheduler {
             })
             .collect();
         let state = self.dests.entry(dest.clone()).or_default();
+        slow.probing += usize::from(!state.proven);
         state.active += 1;
         state.paused_until = None;
         state.rate_next = limits.rate_spacing.map(|d| throttle::rate_next(now, d));

@@ -22,11 +22,20 @@ pub fn slow_cap(workers: usize) -> usize {
     workers.saturating_sub(reserve(workers)).max(1)
 }
 
-/// The slow destinations of one `poll` pass, and the workers their jobs hold.
+/// Jobs out to destinations not yet seen answering quickly beyond which such a destination
+/// gets no second connection: a quarter of the pool, at least 16 (a small pool is served as
+/// it was configured).
+pub fn probe_limit(workers: usize) -> usize {
+    (workers / 4).max(16)
+}
+
+/// The slow destinations of one `poll` pass, the workers their jobs hold, and the jobs out
+/// to destinations not yet seen answering quickly.
 #[derive(Default)]
 pub(super) struct Slow {
     dests: HashSet<Dest>,
     held: usize,
+    pub(super) probing: usize,
 }
 
 impl Scheduler {
@@ -42,17 +51,17 @@ impl Scheduler {
                 .map(|(d, _)| d.clone())
                 .collect(),
             held: 0,
+            probing: 0,
         };
         for job in self.jobs.values() {
             if now.since(job.started) > SLOW_AFTER {
                 slow.dests.insert(job.dest.clone());
             }
         }
-        slow.held = self
-            .jobs
-            .values()
-            .filter(|j| slow.dests.contains(&j.dest))
-            .count();
+        for job in self.jobs.values() {
+            slow.held += usize::from(slow.dests.contains(&job.dest));
+            slow.probing += usize::from(self.dests.get(&job.dest).is_none_or(|s| !s.proven));
+        }
         slow
     }
 
@@ -68,11 +77,12 @@ impl Scheduler {
     }
 
     /// A destination that has not yet shown that it answers quickly (no job of its ended
-    /// within `SLOW_AFTER` in this run) gets a second connection only while more workers
-    /// than the reserve are free: many new destinations whose servers all stall then hold
-    /// one worker each, not `max_connections` each, before anything is known of them.
-    pub(super) fn unproven_allows(&self, active: u32, proven: bool) -> bool {
-        active == 0 || proven || self.free_workers > reserve(self.workers)
+    /// within `SLOW_AFTER` in this run) gets a second connection only while fewer than
+    /// `probe_limit` jobs are out to such destinations: many new destinations whose servers
+    /// all stall then hold one worker each, not `max_connections` each, before anything is
+    /// known of them (with 64 workers, 55 of them leave some free).
+    pub(super) fn unproven_allows(&self, slow: &Slow, active: u32, proven: bool) -> bool {
+        active == 0 || proven || slow.probing < probe_limit(self.workers)
     }
 
     /// Puts the destinations that are not slow first in the rotation (keeping the order
@@ -94,31 +104,30 @@ mod tests {
     use super::super::tests::{env, ok, report, sched, t};
     use super::*;
 
+    /// Forty new destinations, three messages each, arriving one after another (a poll
+    /// for each), with the default 64 workers: the first eight get two connections, then
+    /// each only one until a job of its ends quickly; a destination that has answered
+    /// quickly gets all its connections.
     #[test]
-    fn a_new_destination_takes_a_second_worker_only_while_many_are_free() {
-        let mut s = sched("[domain:*]\nmax_connections = 2\n", 8);
-        for d in 0..8 {
-            for n in 0..2 {
+    fn new_destinations_take_a_second_worker_only_while_few_jobs_probe() {
+        let mut s = sched("[domain:*]\nmax_connections = 2\n", 64);
+        let mut jobs = Vec::new();
+        for d in 0..40 {
+            for n in 0..3 {
                 s.add(env(d * 10 + n, &[&format!("r@new{d}.test")]), t(0));
+                jobs.extend(s.poll(t(0)).0);
             }
         }
-        let (jobs, _) = s.poll(t(0));
-        // One each to the first six, while more than the reserve of 2 were free; then the
-        // other two get their first.
-        let mut per_dest: HashMap<&Dest, usize> = HashMap::new();
-        jobs.iter()
-            .for_each(|j| *per_dest.entry(&j.dest).or_default() += 1);
-        assert_eq!((jobs.len(), per_dest.len()), (8, 8), "{per_dest:?}");
-        // A destination that answered quickly has shown it: two at once from now on.
-        let mut s = sched("[domain:*]\nmax_connections = 2\n", 8);
-        s.add(env(1, &["r@quick.test"]), t(0));
-        let (jobs, _) = s.poll(t(0));
-        s.finish(report(&jobs[0], &ok()), t(0));
-        s.free_workers = 2;
-        for n in 2..5 {
-            s.add(env(n, &["r@quick.test"]), t(0));
-        }
-        assert_eq!(s.poll(t(0)).0.len(), 2);
+        assert_eq!(jobs.len(), 8 * 2 + 32, "{} of 64 workers", jobs.len());
+        let quick = jobs
+            .iter()
+            .find(|j| j.dest == Dest::Direct("new39.test".into()));
+        s.finish(report(quick.unwrap(), &ok()), t(0));
+        let (more, _) = s.poll(t(0));
+        let dests: Vec<&Dest> = more.iter().map(|j| &j.dest).collect();
+        let new39 = Dest::Direct("new39.test".into());
+        assert_eq!(dests, [&new39, &new39], "proven: both connections at once");
+        assert_eq!(s.in_flight(), 48 - 1 + 2);
     }
 
     #[test]
@@ -129,47 +138,56 @@ mod tests {
         }
     }
 
-    /// Four stalled destinations with two connections each, and eight workers: a healthy
-    /// destination's mail arriving later still gets a worker at once, and again after one
-    /// stalled job timed out and freed its worker.
+    /// Fifty stalled destinations with two connections each and 64 workers (the default):
+    /// a healthy destination's mail arriving later still gets a worker, first, and so does
+    /// more of it after stalled jobs timed out and freed theirs.
     #[test]
     fn stalled_destinations_leave_workers_for_healthy_mail() {
-        let mut s = sched("[domain:*]\nmax_connections = 2\n", 8);
-        for d in 0..4 {
+        let mut s = sched("[domain:*]\nmax_connections = 2\n", 64);
+        let mut first = Vec::new();
+        for d in 0..50 {
             for n in 0..3 {
                 s.add(env(d * 10 + n, &[&format!("r@stall{d}.test")]), t(0));
+                first.extend(s.poll(t(0)).0);
             }
         }
-        let (first, _) = s.poll(t(0));
-        assert_eq!(
-            first.len(),
-            6,
-            "one each, a second only while more than 2 were free"
-        );
-        // They stall. One of them ends (a timeout) after 30 s and its destination is slow.
+        assert_eq!(first.len(), 58, "8 twice, 42 once");
+        // They stall. Ten end (timeouts) after 30 s: their destinations are slow now.
         let timeout = Outcome::from_failure(
-            "stall0",
+            "stall",
             &crate::transcript::Failure::new(
                 StepKind::Greeting,
                 crate::transcript::FailureKind::Timeout,
             ),
         );
-        s.finish(report(&first[0], &timeout), t(30));
+        for job in &first[..10] {
+            s.finish(report(job, &timeout), t(30));
+        }
         let healthy = Dest::Direct("healthy.test".into());
         for n in 0..3 {
-            s.add(env(100 + n, &["r@healthy.test"]), t(30 + n as u64));
-            let (jobs, _) = s.poll(t(30 + n as u64));
+            let now = t(30 + n);
+            s.add(env(1000 + n as u32, &["r@healthy.test"]), now);
+            let (jobs, _) = s.poll(now);
             assert_eq!(
                 jobs.first().map(|j| &j.dest),
                 Some(&healthy),
                 "served first"
             );
             let stalled = s.jobs.values().filter(|j| j.dest != healthy).count();
-            assert!(stalled <= slow_cap(8), "{stalled} held by the stalled");
+            assert!(stalled <= slow_cap(64), "{stalled} held by the stalled");
             for job in jobs.iter().filter(|j| j.dest == healthy) {
-                s.finish(report(job, &ok()), t(30 + n as u64));
+                s.finish(report(job, &ok()), now);
             }
         }
+        let stalled = s
+            .jobs
+            .values()
+            .filter(|j| j.dest != Dest::Direct("healthy.test".into()));
+        assert_eq!(
+            stalled.count(),
+            slow_cap(64),
+            "the slow ones took their share again"
+        );
     }
 
     #[test]
