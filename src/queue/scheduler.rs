@@ -12,7 +12,7 @@ use crate::spool::envelope::{Envelope, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use crate::transcript::{Record, StepKind, text};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use job::destination_down;
@@ -65,8 +65,6 @@ struct DestState {
     throttle: Option<Throttle>,
     /// `max_rate`: the next message may not start before this.
     rate_next: Option<Timestamp>,
-    /// Its latest job took longer than `slow::SLOW_AFTER` (see `slow`).
-    slow: bool,
     /// A job of its ended within `slow::SLOW_AFTER` in this run.
     proven: bool,
 }
@@ -113,6 +111,8 @@ pub struct Scheduler {
     /// Destinations with ready work, served round-robin.
     rotation: VecDeque<Dest>,
     dests: HashMap<Dest, DestState>,
+    /// Destinations whose latest job took longer than `slow::SLOW_AFTER` (see `slow`).
+    slow_dests: HashSet<Dest>,
     jobs: HashMap<JobId, JobInfo>,
     next_job: u64,
     /// Messages that left the queue since the engine last asked (`take_finished`).
@@ -169,6 +169,7 @@ impl Scheduler {
             ready: HashMap::new(),
             rotation: VecDeque::new(),
             dests: HashMap::new(),
+            slow_dests: HashSet::new(),
             jobs: HashMap::new(),
             next_job: 1,
             finished: Vec::new(),
@@ -441,8 +442,13 @@ impl Scheduler {
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
-        state.slow = now.since(started) > slow::SLOW_AFTER;
-        state.proven |= !state.slow;
+        let took_long = now.since(started) > slow::SLOW_AFTER;
+        state.proven |= !took_long;
+        if took_long {
+            self.slow_dests.insert(dest.clone());
+        } else {
+            self.slow_dests.remove(&dest);
+        }
         if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
         }

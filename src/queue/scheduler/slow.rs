@@ -5,7 +5,6 @@
 //! healthy destination's mail always finds a worker while stalled servers keep theirs.
 
 use super::*;
-use std::collections::HashSet;
 
 /// A job running longer than this marks its destination slow. Healthy servers answer a
 /// whole message in well under a second.
@@ -44,12 +43,7 @@ impl Scheduler {
     /// long) and the workers held by slow jobs.
     pub(super) fn slow_now(&self, now: Timestamp) -> Slow {
         let mut slow = Slow {
-            dests: self
-                .dests
-                .iter()
-                .filter(|(_, s)| s.slow)
-                .map(|(d, _)| d.clone())
-                .collect(),
+            dests: self.slow_dests.clone(),
             held: 0,
             probing: 0,
         };
@@ -209,7 +203,7 @@ mod tests {
         assert_eq!(jobs[0].dest, Dest::Direct("slow.test".into()));
         s.finish(report(&jobs[0], &ok()), t(5));
         assert!(
-            !s.dests[&Dest::Direct("slow.test".into())].slow,
+            !s.slow_dests.contains(&Dest::Direct("slow.test".into())),
             "quick again"
         );
     }
