@@ -303,7 +303,7 @@ fn a_421_4_7_28_at_rcpt_throttles_the_destination_until_mail_gets_through_again(
     ]));
     let server = Server::start(
         "throttle",
-        &ini(&mx, "throttle_delay = 4s\nmax_connections = 2"),
+        &ini(&mx, "throttle_delay = 6s\nmax_connections = 2"),
     );
     submit(&server, "a@sender.test", &["first@real.test"], MSG);
     let line = server.wait_log(&["to=<first@real.test>"]);
