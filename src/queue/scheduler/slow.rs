@@ -28,32 +28,28 @@ pub fn probe_limit(workers: usize) -> usize {
     (workers / 4).max(16)
 }
 
-/// The slow destinations of one `poll` pass, the workers their jobs hold, and the jobs out
-/// to destinations not yet seen answering quickly.
+/// What one `poll` pass knows of slowness: the destinations with a job running longer than
+/// `SLOW_AFTER` (those whose latest job took that long are `Scheduler::slow_dests`), the
+/// workers held by jobs to slow destinations, and the jobs out to destinations not yet seen
+/// answering quickly.
 #[derive(Default)]
 pub(super) struct Slow {
-    dests: HashSet<Dest>,
+    aged: HashSet<Dest>,
     held: usize,
     pub(super) probing: usize,
 }
 
 impl Scheduler {
-    /// Looks at the jobs in flight once per pass: the destinations that are slow now (their
-    /// latest job took longer than `SLOW_AFTER`, or one of their jobs has been running that
-    /// long) and the workers held by slow jobs.
+    /// Looks at the jobs in flight once per pass (they are at most the pool).
     pub(super) fn slow_now(&self, now: Timestamp) -> Slow {
-        let mut slow = Slow {
-            dests: self.slow_dests.clone(),
-            held: 0,
-            probing: 0,
-        };
+        let mut slow = Slow::default();
         for job in self.jobs.values() {
             if now.since(job.started) > SLOW_AFTER {
-                slow.dests.insert(job.dest.clone());
+                slow.aged.insert(job.dest.clone());
             }
         }
         for job in self.jobs.values() {
-            slow.held += usize::from(slow.dests.contains(&job.dest));
+            slow.held += usize::from(is_slow(&self.slow_dests, &slow, &job.dest));
             slow.probing += usize::from(self.dests.get(&job.dest).is_none_or(|s| !s.proven));
         }
         slow
@@ -62,7 +58,7 @@ impl Scheduler {
     /// May a job to `dest` start without slow destinations holding more than `slow_cap`
     /// workers? Counts it when it is slow and may.
     pub(super) fn slow_allows(&self, slow: &mut Slow, dest: &Dest) -> bool {
-        if !slow.dests.contains(dest) {
+        if !is_slow(&self.slow_dests, slow, dest) {
             return true;
         }
         let allowed = slow.held < slow_cap(self.workers);
@@ -82,15 +78,21 @@ impl Scheduler {
     /// Puts the destinations that are not slow first in the rotation (keeping the order
     /// within each group), so that they are served before the slow ones.
     pub(super) fn fast_first(&mut self, slow: &Slow) {
-        if slow.dests.is_empty() {
+        if slow.aged.is_empty() && self.slow_dests.is_empty() {
             return;
         }
+        let known = &self.slow_dests;
         let (fast, late): (VecDeque<Dest>, VecDeque<Dest>) = std::mem::take(&mut self.rotation)
             .into_iter()
-            .partition(|d| !slow.dests.contains(d));
+            .partition(|d| !is_slow(known, slow, d));
         self.rotation = fast;
         self.rotation.extend(late);
     }
+}
+
+/// Slow now: its latest job took long (`known`), or one of its jobs is running long.
+fn is_slow(known: &HashSet<Dest>, slow: &Slow, dest: &Dest) -> bool {
+    known.contains(dest) || slow.aged.contains(dest)
 }
 
 #[cfg(test)]
