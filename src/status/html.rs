@@ -221,6 +221,15 @@ fn dest(d: &DestView, now: Timestamp) -> String {
     if let Some(t) = d.paused_until.filter(|&t| t > now) {
         let _ = write!(h, " · paused until {}", time(t));
     }
+    if let Some(t) = &d.throttled {
+        let _ = write!(
+            h,
+            "<div class=\"err\">throttled since {} ({}): next message {}</div>",
+            time(t.since),
+            escape(&t.why),
+            time(t.next.max(now))
+        );
+    }
     if let Some(t) = d.next_retry {
         let _ = write!(h, " · next retry {}", time(t));
     }
@@ -673,6 +682,17 @@ mod tests {
             card.contains("all 2 connections to y.test are in use"),
             "{card}"
         );
+        queued.recipients[0].waiting = Some(Waiting::Throttled {
+            dest: "y.test".into(),
+            next: Timestamp::from_secs(1_764_000_300),
+            why: "421 4.7.28 slow <down>".into(),
+        });
+        let card = message_card(&queued, now);
+        assert!(
+            card.contains("waiting: y.test is slowing us down (421 4.7.28 slow &lt;down&gt;)")
+                && card.contains("until <time datetime=\"2025-11-24T16:05:00Z\""),
+            "{card}"
+        );
     }
 
     #[test]
@@ -726,6 +746,7 @@ mod tests {
             max_continuous: 5,
             ready: 0,
             paused_until: Some(Timestamp::from_secs(1_763_999_999)),
+            throttled: None,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),
@@ -740,6 +761,23 @@ mod tests {
         assert!(
             PAGE_JS.contains("time[datetime]"),
             "the script shows them in local time"
+        );
+        d.throttled = Some(crate::queue::snapshot::ThrottleView {
+            since: Timestamp::from_secs(1_763_999_940),
+            why: "451 4.7.500 Server busy".into(),
+            next: Timestamp::from_secs(1_764_000_240),
+            delay: std::time::Duration::from_secs(300),
+            connections: 1,
+        });
+        let shown = dest(&d, now);
+        assert!(
+            shown.contains("throttled since <time datetime=\"2025-11-24T15:59:00Z\"")
+                && shown.contains("(451 4.7.500 Server busy): next message <time datetime=\"2025-11-24T16:04:00Z\""),
+            "{shown}"
+        );
+        assert!(
+            PAGE_JS.contains("d.throttled.next_message"),
+            "the script draws it too"
         );
     }
 

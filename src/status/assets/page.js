@@ -46,7 +46,8 @@
     m.recipients.forEach(function (r) {
       h += '<li><span class="st ' + esc(r.state) + '">' + esc(r.state) + "</span> " + esc(r.address) +
         ' <span class="why">' + esc(r.explanation) + "</span>";
-      if (r.waiting && r.waiting.paused_until) h += ' <span class="when">until ' + tm(r.waiting.paused_until) + "</span>";
+      var until = r.waiting && (r.waiting.paused_until || r.waiting.throttled_until);
+      if (until) h += ' <span class="when">until ' + tm(until) + "</span>";
       else if (r.state === "deferred" && r.next_try) h += ' <span class="when">next try ' + tm(r.next_try) + "</span>";
       h += "</li>";
     });
@@ -80,6 +81,8 @@
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
     if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
     if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    if (d.throttled) h += '<div class="err">throttled since ' + tm(d.throttled.since) + " (" + esc(d.throttled.reason) +
+      "): next message " + tm(Date.parse(d.throttled.next_message) > Date.parse(now) ? d.throttled.next_message : now) + "</div>";
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + chart(d.per_minute || []) + "</div>\n";
   }
