@@ -49,6 +49,10 @@ pub fn main() -> ExitCode {
         Command::Delete(id) => by_id(explicit, &id, Order::Delete),
         Command::Hold(id) => by_id(explicit, &id, Order::Hold),
         Command::Release(id) => by_id(explicit, &id, Order::Release),
+        Command::Bulk(args) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::bulk::run(&c, &args))
+        }),
         Command::Send(args) => with_config(explicit, false, move |c, w| {
             print_warnings(&w);
             ExitCode::from(crate::cli::commands::send(&c, &args))

@@ -7,6 +7,7 @@ use super::find::{Found, Query};
 use super::history::History;
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
+use super::select::{Bulk, Taken};
 use super::snapshot::{MessageDetail, Snapshot};
 use super::stats::Stats;
 use crate::bounce::Notice;
@@ -40,6 +41,8 @@ pub enum Event {
     Hold(MessageId, Sender<bool>),
     /// Release a held message; answers whether known.
     Release(MessageId, Sender<bool>),
+    /// Retry, hold, release or delete every message a selector takes (or count them).
+    Bulk(Box<Bulk>, Sender<Taken>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.

@@ -8,6 +8,7 @@ use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
+use crate::queue::select::{Bulk, LISTED, Taken, Verb};
 use crate::queue::snapshot::{MessageDetail, MessageView};
 use crate::queue::stats::Stats;
 use crate::spool::Spool;
@@ -120,6 +121,9 @@ impl Shell {
                 }
                 let _ = answer.send(new);
             }
+            Event::Bulk(bulk, answer) => {
+                let _ = answer.send(self.bulk(&bulk, now));
+            }
             Event::Find(query, answer) => {
                 let _ = answer.send(self.find(&query, now));
             }
@@ -148,6 +152,30 @@ impl Shell {
                 let _ = answer.send(detail);
             }
             _ => {}
+        }
+    }
+
+    /// Carries out a bulk order in one go (no job starts between two of its messages): the
+    /// effects of every message applied as one batch.
+    fn bulk(&mut self, bulk: &Bulk, now: Timestamp) -> Taken {
+        let ids = self.core.select(bulk, now);
+        if !bulk.dry_run {
+            let mut effects = Vec::new();
+            for id in &ids {
+                match bulk.verb {
+                    Verb::Retry => {
+                        self.core.retry_now(id, now);
+                    }
+                    Verb::Hold => effects.extend(self.core.hold(id)),
+                    Verb::Release => effects.extend(self.core.release(id, now)),
+                    Verb::Delete => effects.extend(self.core.delete(id)),
+                }
+            }
+            self.apply(effects, now);
+        }
+        Taken {
+            count: ids.len(),
+            ids: ids.into_iter().take(LISTED).collect(),
         }
     }
 
