@@ -5,6 +5,7 @@
 //! I/O: it asks the scheduler thread for snapshots and gives it the orders.
 
 pub mod api;
+pub mod bulk;
 pub mod client;
 pub mod html;
 pub mod http;
@@ -417,7 +418,7 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
     Some(found)
 }
 
-/// A bulk order (or its count, on a dry run): `{"verb", "dry_run", "count", "ids"}`.
+/// A bulk order (or its count, on a dry run), answered by `bulk::answer`.
 fn bulk(shared: &Shared, mut order: Bulk) -> Response {
     if let Some(query) = &mut order.selector.search
         && find_subjects(shared, query).is_none()
@@ -426,15 +427,10 @@ fn bulk(shared: &Shared, mut order: Bulk) -> Response {
     }
     let verb = order.verb;
     let dry_run = order.dry_run;
+    let now = crate::time::Timestamp::now();
     match ask(shared, |tx| Event::Bulk(Box::new(order), tx)) {
         Some(taken) => {
-            let ids = taken.ids.iter().map(|id| id.as_str().into()).collect();
-            let body = J::obj(vec![
-                ("verb", verb.name().into()),
-                ("dry_run", dry_run.into()),
-                ("count", taken.count.into()),
-                ("ids", J::Arr(ids)),
-            ]);
+            let body = bulk::answer(verb, dry_run, &taken, now);
             Response::new(200, JSON, body.to_string())
         }
         None => Response::error(503, "the server is stopping"),
