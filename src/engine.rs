@@ -9,6 +9,7 @@ use crate::deliver::pool;
 use crate::deliver::worker::WorkerContext;
 use crate::dns::Resolver;
 use crate::intake::Intake;
+use crate::queue::history;
 use crate::queue::incoming;
 use crate::queue::scheduler::Job;
 use crate::queue::thread::{self, Event, Start};
@@ -65,6 +66,10 @@ impl Engine {
         };
         let scheduler = thread::start(start, committed, events_rx)
             .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        if thread::history_limits(&now).is_some() {
+            let listed = now.server.status_listen.is_some();
+            history::read_back(&now.server.spool_dir, events_tx.clone(), listed);
+        }
         let (stop_incoming, stopped) = bounded(1);
         let watcher = incoming::start(intake.spool().clone(), events_tx.clone(), stopped)
             .map_err(|e| format!("cannot start the spool watcher: {e}"))?;

@@ -14,6 +14,9 @@ pub enum Command {
     Check,
     /// List the spool.
     Queue,
+    /// `queue --history [TEXT]`: the finished messages of the history journal (those whose
+    /// ID, sender, recipients or subject contain TEXT).
+    History(String),
     /// One message in detail, with the step record of every attempt.
     Show(String),
     /// Try every waiting recipient now.
@@ -86,7 +89,10 @@ Usage:
   qksmtp [--config FILE]           run the server (writes a commented qksmtp.ini if none exists)
   qksmtp check [--config FILE]     validate the INI and print the effective settings
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
+  qksmtp queue --history [TEXT]    the finished messages kept in the history journal (those
+                                   whose ID, sender, recipient, domain or subject has TEXT)
   qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
+                                   (also a finished one, from the history)
   qksmtp flush                     try every waiting message now
   qksmtp reload                    the running server re-reads qksmtp.ini, says what changed
   qksmtp retry ID                  try this message's waiting recipients now
@@ -305,6 +311,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
                 }
                 continue;
             }
+            "--history" => {
+                match &mut command {
+                    Some(c @ Command::Queue) => *c = Command::History(String::new()),
+                    _ => return Err("--history goes after queue".into()),
+                }
+                continue;
+            }
             "--selector" | "--algorithm" | "--bits" => {
                 let Some(Command::DkimKeygen(k)) = &mut command else {
                     return Err(format!("{arg} goes after dkim-keygen DOMAIN"));
@@ -316,6 +329,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             other => match &mut command {
                 Some(Command::Passwd(name @ None)) => {
                     *name = Some(other.to_string());
+                    continue;
+                }
+                Some(Command::History(text)) if text.is_empty() => {
+                    *text = other.to_string();
                     continue;
                 }
                 _ => return Err(format!("unknown command {other}")),
@@ -536,6 +553,16 @@ mod tests {
             Command::Show("0123".into())
         );
         assert!(p(&["show"]).is_err());
+        assert_eq!(
+            p(&["queue", "--history"]).unwrap().command,
+            Command::History(String::new())
+        );
+        assert_eq!(
+            p(&["queue", "--history", "bob@y.test"]).unwrap().command,
+            Command::History("bob@y.test".into())
+        );
+        assert!(p(&["--history"]).is_err());
+        assert!(p(&["queue", "--history", "a", "b"]).is_err());
         assert_eq!(
             p(&["hold", "X"]).unwrap().command,
             Command::Hold("X".into())

@@ -109,6 +109,14 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
             }
             0
         }
+        Ok((404, _))
+            if let Order::Show(id) = order
+                && let Some(text) = crate::cli::history::show(dir, id, Timestamp::now()) =>
+        {
+            // Finished before the server had read its history back.
+            print!("{text}");
+            0
+        }
         Ok((code, body)) => {
             eprintln!(
                 "qksmtp: the server refused ({code}): {}",
@@ -207,7 +215,7 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
     };
     let mut writer = spool.state_writer();
     for id in &ids {
-        if let Err(message) = apply_offline(&spool, &mut writer, id, order, now) {
+        if let Err(message) = apply_offline(dir, &spool, &mut writer, id, order, now) {
             eprintln!("qksmtp: {message}");
             return 1;
         }
@@ -225,6 +233,7 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
 
 /// One order on one message of a stopped server's spool.
 fn apply_offline(
+    dir: &Path,
     spool: &Spool,
     writer: &mut crate::spool::StateWriter,
     id: &MessageId,
@@ -235,8 +244,14 @@ fn apply_offline(
         Ok(Ok(env)) => env,
         Ok(Err(e)) => return Err(format!("message {id} has a damaged envelope: {e}")),
         Err(_) => {
+            if let Order::Show(_) = order
+                && let Some(text) = crate::cli::history::show(dir, id, now)
+            {
+                print!("{text}");
+                return Ok(());
+            }
             return Err(format!(
-                "no message {id} in the spool (delivered messages leave it; see the delivery log)"
+                "no message {id} in the spool or its history (see the delivery log)"
             ));
         }
     };

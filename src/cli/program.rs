@@ -42,6 +42,10 @@ pub fn main() -> ExitCode {
             print_warnings(&w);
             ExitCode::from(crate::cli::commands::list(&c))
         }),
+        Command::History(text) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::history::list(&c, &text))
+        }),
         Command::Flush => with_config(explicit, false, |c, w| order(c, w, Order::Flush)),
         Command::Reload => reload_running(explicit),
         Command::Show(id) => by_id(explicit, &id, Order::Show),

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod find;
 pub mod history;
 pub mod incoming;
+pub mod journal;
 pub mod policy;
 pub mod scheduler;
 pub mod select;

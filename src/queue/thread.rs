@@ -4,7 +4,8 @@
 
 use super::changes::{Change, Feed, What};
 use super::find::{Found, Query};
-use super::history::History;
+use super::history::{Finished, History};
+use super::journal::{Journal, Limits, Segment};
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
 use super::select::{Bulk, Taken};
@@ -47,6 +48,9 @@ pub enum Event {
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.
     Restore(Vec<Envelope>),
+    /// The history of earlier runs, read back from the journal at start-up: the messages
+    /// (oldest first, without their texts) and the journal's segments.
+    History(Box<(Vec<Finished>, Vec<Segment>)>),
     /// The queue as plain values, with at most this many messages listed.
     Snapshot(usize, Sender<Snapshot>),
     /// One message: queued (the files are the caller's to read) or recently finished (with
@@ -67,8 +71,14 @@ pub enum Event {
 /// wired in by the engine; the queue itself never writes the spool's messages).
 pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, String> + Send>;
 
-/// How many finished messages the status page remembers.
-const HISTORY: usize = 200;
+/// The journal's limits in these settings; `None`: no journal.
+pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
+    let limits = Limits {
+        max: config.server.history_max,
+        age: Duration::from_secs(86_400 * u64::from(config.server.history_days)),
+    };
+    limits.on().then_some(limits)
+}
 
 /// Everything the scheduler thread starts with.
 pub struct Start {
@@ -92,11 +102,15 @@ pub fn start(
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
-    let remembered = if config.server.status_listen.is_some() {
-        HISTORY
-    } else {
-        0
-    };
+    let page = config.server.status_listen.is_some();
+    let journal =
+        history_limits(&config).and_then(|limits| match Journal::open(&config.server.spool_dir) {
+            Ok(j) => Some((j, limits)),
+            Err(e) => {
+                warn!("history journal: cannot open it: {e}; finished messages are not kept");
+                None
+            }
+        });
     let shell = Shell {
         core,
         config: s.config,
@@ -106,7 +120,7 @@ pub fn start(
         write_notice: s.write_notice,
         extra: Extra {
             stats: Stats::default(),
-            history: History::new(remembered),
+            history: History::new(page, journal),
             spool: s.spool,
             started: now,
             workers: s.workers,
@@ -140,7 +154,9 @@ impl Shell {
         let mut committed = committed;
         loop {
             let now = Timestamp::now();
-            self.core.set_config(self.config.get());
+            let config = self.config.get();
+            self.extra.history.set_limits(history_limits(&config));
+            self.core.set_config(config);
             self.dispatch(now);
             let timeout = self
                 .core
@@ -212,6 +228,11 @@ impl Shell {
                 for env in found {
                     self.core.add(env, now);
                 }
+                self.extra.feed.publish(What::Reset);
+            }
+            Event::History(read) => {
+                let (older, segments) = *read;
+                self.extra.history.restore(older, segments, now);
                 self.extra.feed.publish(What::Reset);
             }
             Event::Stop(_) => {}
@@ -307,6 +328,7 @@ impl Shell {
         }
         let finished = self.core.take_finished();
         self.extra.remember(finished, batch.kept, now);
+        self.extra.history.flush();
         self.log.flush();
     }
 

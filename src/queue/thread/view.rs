@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 fn finished_view(f: &Finished) -> MessageView {
     let mut view = view_of(&f.envelope, &[], Some(f.at));
-    view.subject = history::header_value(&f.headers, "subject");
+    view.subject = f.subject.clone();
     view
 }
 
@@ -86,12 +86,8 @@ impl Extra {
                 continue;
             };
             let (_, headers, steps) = kept.swap_remove(pos);
-            self.history.push(Finished {
-                envelope,
-                at: now,
-                headers,
-                steps,
-            });
+            self.history
+                .push(Finished::new(envelope, now, headers, steps), now);
         }
     }
 }
@@ -137,18 +133,21 @@ impl Shell {
                 let _ = answer.send(self.snapshot(now, limit));
             }
             Event::Message(id, answer) => {
-                let detail = match self.core.message_view(&id, now) {
-                    Some(view) => Some(MessageDetail {
-                        view,
-                        headers: None,
-                        steps: None,
-                    }),
-                    None => self.extra.history.get(&id).map(|f| MessageDetail {
-                        view: finished_view(f),
-                        headers: Some(f.headers.clone()),
-                        steps: Some(f.steps.clone()),
-                    }),
-                };
+                let detail =
+                    match self.core.message_view(&id, now) {
+                        Some(view) => Some(MessageDetail {
+                            view,
+                            headers: None,
+                            steps: None,
+                        }),
+                        None => self.extra.history.detail(&id).map(|(f, headers, steps)| {
+                            MessageDetail {
+                                view: finished_view(&f),
+                                headers: Some(headers),
+                                steps: Some(steps),
+                            }
+                        }),
+                    };
                 let _ = answer.send(detail);
             }
             _ => {}
@@ -186,10 +185,7 @@ impl Shell {
             .extra
             .history
             .iter()
-            .filter(|f| {
-                let subject = history::header_value(&f.headers, "subject");
-                query.matches(&f.envelope, &[], subject.as_deref())
-            })
+            .filter(|f| query.matches(&f.envelope, &[], f.subject.as_deref()))
             .collect();
         let total = in_queue + finished.len();
         let messages = query
