@@ -70,3 +70,42 @@ fn nobody_sends_through_the_server_which_records_who_it_was() {
     assert!(err.contains("no qksmtp server answers"), "{err}");
     assert_eq!(spool_files(&dir.path().join("spool"), "msg").len(), 1);
 }
+
+/// Reads one reply (its last line) from a local session.
+fn reply(r: &mut impl std::io::BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+/// Sessions on the local socket are in the session registry: `max_sessions` counts them, and
+/// a stop ends an idle one with 421 (as a network session) instead of cutting it.
+#[test]
+fn local_sessions_count_against_the_limits_and_a_stop_ends_them() {
+    use std::io::{BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let server = Server::start("local-seat", &base_ini("max_sessions = 1", ""));
+    let socket = server.spool().join("submit.sock");
+    let first = UnixStream::connect(&socket).unwrap();
+    first.set_read_timeout(Some(WAIT)).unwrap();
+    let mut from_first = BufReader::new(first.try_clone().unwrap());
+    assert!(reply(&mut from_first).starts_with("220 "));
+    (&first).write_all(b"EHLO me.test\r\n").unwrap();
+    assert!(reply(&mut from_first).contains("250 "));
+    let second = UnixStream::connect(&socket).unwrap();
+    second.set_read_timeout(Some(WAIT)).unwrap();
+    let refused = reply(&mut BufReader::new(second));
+    assert!(refused.starts_with("421 4.7.0"), "{refused}");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let ended = reply(&mut from_first);
+    assert!(ended.starts_with("421 "), "the idle session was cut: {ended:?}");
+}

@@ -365,7 +365,7 @@ pub fn smtp_session(config: &Config) -> u8 {
             }
         });
         // The intake (and the channel's sending end with it) goes when the session ends.
-        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None);
+        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None, None);
         drop(intake);
     });
     0
