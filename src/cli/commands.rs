@@ -340,9 +340,15 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
 
 /// `sendmail -bs`: an SMTP session on standard input and output, through the server's own
 /// session (limits, replies, DATA and BDAT as on the network), writing the spool as `send`
-/// does and telling the running server of each message as it is committed.
+/// does and telling the running server of each message as it is committed. A user who
+/// cannot write the spool gets a session on the server's socket instead.
 pub fn smtp_session(config: &Config) -> u8 {
     let dir = &config.server.spool_dir;
+    #[cfg(unix)]
+    if crate::cli::submit::cannot_write(dir) {
+        // Through the server's socket, which records who this user is.
+        return crate::cli::submit::relay_session(dir);
+    }
     let (tell, told) = crossbeam_channel::unbounded::<Envelope>();
     let (intake, held) = match local_intake(config, Some(tell)) {
         Ok(opened) => opened,
@@ -365,7 +371,13 @@ pub fn smtp_session(config: &Config) -> u8 {
             }
         });
         // The intake (and the channel's sending end with it) goes when the session ends.
-        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None, None);
+        session::run_local(
+            std::sync::Arc::new(config.clone()),
+            &intake,
+            pipe,
+            None,
+            None,
+        );
         drop(intake);
     });
     0

@@ -8,13 +8,13 @@
 
 use super::Context;
 use super::registry::{Limits, Origin};
-use crate::smtp::reply::Reply;
-use std::io::Write;
 use super::session;
 use super::tls::Pipe;
+use crate::smtp::reply::Reply;
 use crate::spool::envelope::LocalUser;
 use log::{debug, info, warn};
 use std::io;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 #[cfg(target_os = "linux")]
 use std::os::unix::io::AsRawFd;
