@@ -127,7 +127,8 @@ pub fn reload(live: &Live, server: &mut Server, log_level: bool) -> Answer {
 }
 
 /// Puts back in `new` the values of the keys read only at start (the spool, the delivery
-/// log, the status page's address, the worker threads, the DNS server), so that the live
+/// log, the status page's address, the worker threads, the DNS server and its timeout: the
+/// resolver is made once, at start), so that the live
 /// settings say what is in force; names each one that the file changed.
 fn keep_start_only(old: &Config, new: &mut Config) -> Vec<String> {
     let mut named = Vec::new();
@@ -147,11 +148,16 @@ fn keep_start_only(old: &Config, new: &mut Config) -> Vec<String> {
         "dns_server",
         old.delivery.dns_server != new.delivery.dns_server,
     );
+    keep(
+        "timeout_dns",
+        old.delivery.timeout_dns != new.delivery.timeout_dns,
+    );
     new.server.spool_dir = old.server.spool_dir.clone();
     new.server.log_file = old.server.log_file.clone();
     new.server.status_listen = old.server.status_listen;
     new.delivery.workers = old.delivery.workers;
     new.delivery.dns_server = old.delivery.dns_server;
+    new.delivery.timeout_dns = old.delivery.timeout_dns;
     named
 }
 
@@ -246,6 +252,10 @@ mod tests {
                  [delivery]\ndns_server = 127.0.0.1:53\n",
                 &["log_file", "status_listen", "dns_server"],
             ),
+            (
+                "[server]\nspool_dir = /var/spool/a\n[delivery]\ntimeout_dns = 3s\n",
+                &["timeout_dns"],
+            ),
         ];
         for (ini, keys) in cases {
             let mut new = config(ini);
@@ -260,6 +270,7 @@ mod tests {
             assert_eq!(new.server.status_listen, old.server.status_listen);
             assert_eq!(new.delivery.workers, old.delivery.workers);
             assert_eq!(new.delivery.dns_server, old.delivery.dns_server);
+            assert_eq!(new.delivery.timeout_dns, old.delivery.timeout_dns);
         }
         // What reloads is taken as written.
         let mut new = config("[server]\nspool_dir = /var/spool/a\nmax_recipients = 5\n");
