@@ -20,7 +20,7 @@ pub fn list(config: &Config, text: &str) -> u8 {
     let out = std::io::stdout();
     let (mut all, mut shown) = (0, 0);
     let mut printing = Ok(());
-    let read = journal::read_all(&config.server.spool_dir, |record, _| {
+    let read = journal::read_all(&config.server.spool_dir, None, |record, _| {
         all += 1;
         let subject = header_value(&record.headers, "subject");
         if !query.matches(&record.envelope, &[], subject.as_deref()) {
@@ -70,7 +70,7 @@ pub fn show(spool_dir: &Path, id: &MessageId, now: Timestamp) -> Option<String> 
 
 fn find(spool_dir: &Path, id: &MessageId) -> Option<Record> {
     let mut found = None;
-    let _ = journal::read_all(spool_dir, |record, _| {
+    let _ = journal::read_all(spool_dir, None, |record, _| {
         if &record.envelope.id == id {
             found = Some(record);
         }

@@ -199,15 +199,16 @@ impl History {
     }
 }
 
-/// Reads the journal of earlier runs in the background and hands it to the scheduler thread
-/// (`Event::History`): the messages (without their texts) when `listed`, the segments always.
-pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool) {
+/// Reads the journal of earlier runs (its segments below `below`, the first this run writes)
+/// in the background and hands it to the scheduler thread (`Event::History`): the messages
+/// (without their texts) when `listed`, the segments always.
+pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool, below: u64) {
     let dir = spool_dir.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("history".into())
         .spawn(move || {
             let mut older = Vec::new();
-            let read = journal::read_all(&dir, |record, place| {
+            let read = journal::read_all(&dir, Some(below), |record, place| {
                 if listed {
                     older.push(Finished::listed(record, place));
                 }
@@ -311,7 +312,7 @@ mod tests {
         h.flush();
         let mut older = Vec::new();
         let segments =
-            journal::read_all(&spool, |r, p| older.push(Finished::listed(r, p))).unwrap();
+            journal::read_all(&spool, None, |r, p| older.push(Finished::listed(r, p))).unwrap();
         let mut next = History::new(true, Some((Journal::open(&spool).unwrap(), limits)));
         next.push(finished(900, t(2000)), t(2000));
         next.restore(older, segments, t(2000));

@@ -163,13 +163,19 @@ fn segments_in(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(numbers)
 }
 
-/// Reads every record of the journal in `spool_dir`, oldest first, handing each with its
-/// place to `each`; returns the segments read. A segment's damaged or cut-short end is
-/// skipped (the rest of it is kept).
-pub fn read_all(spool_dir: &Path, mut each: impl FnMut(Record, Place)) -> io::Result<Vec<Segment>> {
+/// Reads every record of the journal in `spool_dir` (of the segments numbered below `below`,
+/// when given: those of earlier runs), oldest first, handing each with its place to `each`;
+/// returns the segments read. A segment's damaged or cut-short end is skipped (the rest of
+/// it is kept).
+pub fn read_all(
+    spool_dir: &Path,
+    below: Option<u64>,
+    mut each: impl FnMut(Record, Place),
+) -> io::Result<Vec<Segment>> {
     let dir = spool_dir.join(DIR);
     let mut segments = Vec::new();
-    for number in segments_in(&dir)? {
+    let earlier = |n: &u64| below.is_none_or(|b| *n < b);
+    for number in segments_in(&dir)?.into_iter().filter(earlier) {
         let mut bytes = Vec::new();
         match File::open(dir.join(segment_name(number))) {
             Ok(mut f) => f.read_to_end(&mut bytes)?,
@@ -212,6 +218,8 @@ pub struct Journal {
     segments: VecDeque<Segment>,
     file: Option<(BufWriter<File>, u64)>,
     next: u64,
+    /// `next` at open.
+    first_own: u64,
 }
 
 impl Journal {
@@ -226,6 +234,7 @@ impl Journal {
             segments: VecDeque::new(),
             file: None,
             next,
+            first_own: next,
         })
     }
 
@@ -319,6 +328,11 @@ impl Journal {
             self.segments.pop_front();
         }
         removed
+    }
+
+    /// The first segment this run writes: those below are of earlier runs (`read_all`).
+    pub fn first_own(&self) -> u64 {
+        self.first_own
     }
 
     /// Reads a record back (after `flush`, for the one being written).

@@ -71,6 +71,18 @@ pub enum Event {
 /// wired in by the engine; the queue itself never writes the spool's messages).
 pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, String> + Send>;
 
+/// The history journal of these settings, opened (`None`: off, or it cannot be opened).
+pub fn open_journal(config: &crate::config::Config) -> Option<(Journal, Limits)> {
+    let limits = history_limits(config)?;
+    match Journal::open(&config.server.spool_dir) {
+        Ok(j) => Some((j, limits)),
+        Err(e) => {
+            warn!("history journal: cannot open it: {e}; finished messages are not kept");
+            None
+        }
+    }
+}
+
 /// The journal's limits in these settings; `None`: no journal.
 pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
     let limits = Limits {
@@ -88,6 +100,8 @@ pub struct Start {
     pub log: DeliveryLog,
     pub jobs: Sender<Job>,
     pub write_notice: WriteNotice,
+    /// The history journal to append to, with its limits (`open_journal`).
+    pub journal: Option<(Journal, Limits)>,
 }
 
 /// Starts the scheduler thread; `committed` brings the messages accepted from now on,
@@ -103,14 +117,6 @@ pub fn start(
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
     let page = config.server.status_listen.is_some();
-    let journal =
-        history_limits(&config).and_then(|limits| match Journal::open(&config.server.spool_dir) {
-            Ok(j) => Some((j, limits)),
-            Err(e) => {
-                warn!("history journal: cannot open it: {e}; finished messages are not kept");
-                None
-            }
-        });
     let shell = Shell {
         core,
         config: s.config,
@@ -120,7 +126,7 @@ pub fn start(
         write_notice: s.write_notice,
         extra: Extra {
             stats: Stats::default(),
-            history: History::new(page, journal),
+            history: History::new(page, s.journal),
             spool: s.spool,
             started: now,
             workers: s.workers,

@@ -76,7 +76,7 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
     let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
     f.write_all(&encode(&record(4, t(4)))[..30]).unwrap();
     let mut seen = Vec::new();
-    let segments = read_all(&spool, |r, place| seen.push((r, place))).unwrap();
+    let segments = read_all(&spool, None, |r, place| seen.push((r, place))).unwrap();
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[2], (record(3, t(3)), places[2]));
     assert_eq!(
@@ -87,10 +87,16 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
             newest: t(3)
         }]
     );
-    // The next run writes a new segment and adopts the old one.
+    // The next run writes a new segment and adopts the old one; reading back, it reads only
+    // the segments of earlier runs.
     let mut j = Journal::open(&spool).unwrap();
+    assert_eq!(j.first_own(), 2);
     let (place, removed) = j.append(&record(5, t(5)), limits, t(10)).unwrap();
     assert_eq!((place.segment, place.offset, removed), (2, 0, vec![]));
+    j.flush();
+    let mut earlier = 0;
+    let again = read_all(&spool, Some(j.first_own()), |_, _| earlier += 1).unwrap();
+    assert_eq!((earlier, &again), (3, &segments));
     assert!(j.adopt(segments, limits, t(10)).is_empty());
     assert_eq!(j.read(places[0]).unwrap(), record(1, t(1)));
     let _ = fs::remove_dir_all(&spool);
