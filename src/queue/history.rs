@@ -135,9 +135,16 @@ impl History {
             let removed = journal.adopt(segments, limits, now);
             self.forget(&removed);
             if self.page {
-                let gone = |f: &Finished| f.place.is_some_and(|p| removed.contains(&p.segment));
-                self.entries
-                    .extend(older.into_iter().rev().filter(|f| !gone(f)));
+                // Newest first, in the read-back's own buffer (no second copy of it).
+                let mut older = older;
+                older.retain(|f| !f.place.is_some_and(|p| removed.contains(&p.segment)));
+                older.reverse();
+                older.reserve_exact(self.entries.len());
+                let mut merged = VecDeque::from(older);
+                while let Some(newer) = self.entries.pop_back() {
+                    merged.push_front(newer);
+                }
+                self.entries = merged;
                 self.trim(now);
             }
         }

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -176,9 +176,8 @@ pub fn read_all(
     let mut segments = Vec::new();
     let earlier = |n: &u64| below.is_none_or(|b| *n < b);
     for number in segments_in(&dir)?.into_iter().filter(earlier) {
-        let mut bytes = Vec::new();
-        match File::open(dir.join(segment_name(number))) {
-            Ok(mut f) => f.read_to_end(&mut bytes)?,
+        let file = match File::open(dir.join(segment_name(number))) {
+            Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
@@ -187,27 +186,86 @@ pub fn read_all(
             records: 0,
             newest: Timestamp(0),
         };
+        // A record at a time, in one reused buffer: a segment is never in memory whole.
+        let mut reader = BufReader::new(file);
+        let mut buf = Vec::new();
         let mut offset = 0;
-        while offset < bytes.len() {
-            let Ok((record, len)) = decode(&bytes[offset..]) else {
-                log::warn!(
-                    "history segment {number}: damaged from byte {offset}; the rest is skipped"
-                );
-                break;
-            };
-            segment.records += 1;
-            segment.newest = segment.newest.max(record.at);
-            let place = Place {
-                segment: number,
-                offset: offset as u64,
-                len: len as u64,
-            };
-            offset += len;
-            each(record, place);
+        loop {
+            match next_record(&mut reader, &mut buf) {
+                Ok(Some((record, len))) => {
+                    segment.records += 1;
+                    segment.newest = segment.newest.max(record.at);
+                    let place = Place {
+                        segment: number,
+                        offset,
+                        len: len as u64,
+                    };
+                    offset += len as u64;
+                    each(record, place);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!(
+                        "history segment {number}: {e} at byte {offset}; the rest is skipped"
+                    );
+                    break;
+                }
+            }
         }
         segments.push(segment);
     }
     Ok(segments)
+}
+
+/// The longest record read back (headers and step records are kept far shorter).
+const MAX_RECORD: u64 = 16 * 1024 * 1024;
+
+/// The next record of `reader` (`None` at its end), read into `buf`.
+fn next_record(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(Record, usize)>, JournalError> {
+    buf.clear();
+    let line = reader
+        .by_ref()
+        .take(256)
+        .read_until(b'\n', buf)
+        .map_err(|e| JournalError::Damaged(e.to_string()))?;
+    if line == 0 {
+        return Ok(None);
+    }
+    let total = record_len(buf)?;
+    if total > MAX_RECORD || total < buf.len() as u64 {
+        return Err(JournalError::Damaged("lengths".into()));
+    }
+    let head = buf.len();
+    buf.resize(total as usize, 0);
+    reader
+        .read_exact(&mut buf[head..])
+        .map_err(|_| JournalError::Incomplete)?;
+    decode(buf).map(Some)
+}
+
+/// A record's whole length, from its record line (with its `\n`).
+fn record_len(line: &[u8]) -> Result<u64, JournalError> {
+    let bad = || JournalError::Damaged("record line".into());
+    if line.last() != Some(&b'\n') {
+        return Err(JournalError::Incomplete);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| bad())?;
+    let numbers: Vec<u64> = text
+        .strip_prefix(MAGIC)
+        .ok_or_else(bad)?
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [_, env, head, steps] = numbers[..] else {
+        return Err(bad());
+    };
+    [env, head, steps]
+        .iter()
+        .try_fold(line.len() as u64 + 1, |sum, n| sum.checked_add(*n))
+        .ok_or_else(bad)
 }
 
 /// The writing end, owned by the scheduler thread.
