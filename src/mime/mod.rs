@@ -42,12 +42,14 @@ pub fn read(message: &[u8]) -> Readable {
 fn walk(part: &[u8], out: &mut Readable, depth: usize, default_type: &str) {
     let (head, body) = split(part);
     let field = |name| header_field(head, name);
-    let ctype = field("content-type").map_or_else(
-        || Field::parse(default_type),
-        |raw| Field::parse(&raw),
-    );
+    let ctype =
+        field("content-type").map_or_else(|| Field::parse(default_type), |raw| Field::parse(&raw));
     let boundary = ctype.param("boundary").filter(|b| !b.is_empty());
-    if let (true, Some(boundary), true) = (ctype.value.starts_with("multipart/"), &boundary, depth < MAX_DEPTH) {
+    if let (true, Some(boundary), true) = (
+        ctype.value.starts_with("multipart/"),
+        &boundary,
+        depth < MAX_DEPTH,
+    ) {
         let inner = match ctype.value.as_str() {
             "multipart/digest" => "message/rfc822",
             _ => "text/plain",
@@ -64,14 +66,16 @@ fn walk(part: &[u8], out: &mut Readable, depth: usize, default_type: &str) {
         .or_else(|| ctype.param("name"))
         .filter(|n| !n.trim().is_empty());
     let bytes = Transfer::of(field("content-transfer-encoding").as_deref()).decode(body);
-    let attached = disposition.as_ref().is_some_and(|d| d.value == "attachment");
+    let attached = disposition
+        .as_ref()
+        .is_some_and(|d| d.value == "attachment");
     let inline_text = !attached && name.is_none();
     match ctype.value.as_str() {
         "text/plain" | "" if inline_text => {
             let text = decode::text(&bytes, ctype.param("charset").as_deref());
             match &mut out.text {
                 Some(all) => {
-                    all.push_str("\n");
+                    all.push('\n');
                     all.push_str(&text);
                 }
                 None => out.text = Some(text),

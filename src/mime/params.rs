@@ -14,7 +14,11 @@ pub struct Field {
 impl Field {
     pub fn parse(raw: &str) -> Field {
         let mut pieces = split_unquoted(raw, b';').into_iter();
-        let value = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let value = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let params = pieces
             .filter_map(|p| {
                 let (name, value) = p.split_once('=')?;
@@ -60,7 +64,9 @@ impl Field {
             let mut v = v;
             if i == 0 && encoded {
                 let mut parts = v.splitn(3, '\'');
-                if let (Some(cs), Some(_lang), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+                if let (Some(cs), Some(_lang), Some(rest)) =
+                    (parts.next(), parts.next(), parts.next())
+                {
                     charset = Some(cs.to_string()).filter(|c| !c.is_empty());
                     v = rest;
                 }
@@ -70,7 +76,10 @@ impl Field {
                 false => bytes.extend_from_slice(v.as_bytes()),
             }
         }
-        Some(decode::text(&bytes, Some(charset.as_deref().unwrap_or("utf-8"))))
+        Some(decode::text(
+            &bytes,
+            Some(charset.as_deref().unwrap_or("utf-8")),
+        ))
     }
 }
 
@@ -188,10 +197,26 @@ mod tests {
         let cases = [
             ("text/plain", "charset", None),
             ("TEXT/Plain; charset=UTF-8", "charset", Some("UTF-8")),
-            ("multipart/mixed; boundary=\"a;b=c\"", "boundary", Some("a;b=c")),
-            ("attachment; filename=\"say \\\"hi\\\".txt\"", "filename", Some("say \"hi\".txt")),
-            ("attachment; filename*=utf-8''%E2%82%AC%20rates.pdf", "filename", Some("€ rates.pdf")),
-            ("attachment; FILENAME*=iso-8859-1'de'Gr%FC%DFe.txt", "filename", Some("Grüße.txt")),
+            (
+                "multipart/mixed; boundary=\"a;b=c\"",
+                "boundary",
+                Some("a;b=c"),
+            ),
+            (
+                "attachment; filename=\"say \\\"hi\\\".txt\"",
+                "filename",
+                Some("say \"hi\".txt"),
+            ),
+            (
+                "attachment; filename*=utf-8''%E2%82%AC%20rates.pdf",
+                "filename",
+                Some("€ rates.pdf"),
+            ),
+            (
+                "attachment; FILENAME*=iso-8859-1'de'Gr%FC%DFe.txt",
+                "filename",
+                Some("Grüße.txt"),
+            ),
             (
                 "attachment; filename*0*=utf-8''Gr%C3%BC; filename*1=\"n long\"; filename*2*=%21.txt",
                 "filename",
@@ -220,7 +245,10 @@ mod tests {
         let cases = [
             ("plain text", "plain text"),
             ("=?utf-8?q?caf=C3=A9_cr=C3=A8me?=", "café crème"),
-            ("=?ISO-8859-1?Q?Gr=FC=DFe?= aus =?utf-8?B?S8O2bG4=?=", "Grüße aus Köln"),
+            (
+                "=?ISO-8859-1?Q?Gr=FC=DFe?= aus =?utf-8?B?S8O2bG4=?=",
+                "Grüße aus Köln",
+            ),
             ("=?utf-8?B?YQ==?= =?utf-8?B?Yg==?=", "ab"),
             ("=?utf-8?Q?a?=\r\n =?utf-8?Q?b?=", "ab"),
             ("=?broken", "=?broken"),

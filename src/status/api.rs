@@ -1,6 +1,7 @@
 //! The JSON answers of `/api/...` and the text answer of `qksmtp show` (`?format=text`; the
 //! text queue listing is `cli::listing`'s), built from the scheduler's snapshot. Pure.
 
+use super::html::Body;
 use super::json::J;
 use super::route::Search;
 use crate::cli::listing;
@@ -205,16 +206,42 @@ pub fn when(r: &RecipientView) -> Option<(&'static str, Timestamp)> {
 }
 
 /// `GET /api/messages/ID`: the message, its headers and every attempt step by step.
-pub fn detail(d: &Detail) -> J {
+pub fn detail(d: &Detail, body: Option<&Body>) -> J {
     let J::Obj(mut fields) = message(&d.view) else {
         unreachable!("message() is an object")
     };
     fields.push(("headers", d.headers.as_str().into()));
+    if let Some(b) = body {
+        fields.push(("content", content(b)));
+    }
     fields.push((
         "attempts",
         J::Arr(read::parse(&d.steps).iter().map(attempt).collect()),
     ));
     J::Obj(fields)
+}
+
+/// `{"text":..,"html":..,"attachments":[{"name","type","size"}],"truncated":..}`.
+fn content(b: &Body) -> J {
+    let r = &b.readable;
+    let opt = |s: &Option<String>| s.as_deref().map_or(J::Null, J::from);
+    let attachments = r
+        .attachments
+        .iter()
+        .map(|a| {
+            J::obj(vec![
+                ("name", a.name.as_str().into()),
+                ("type", a.content_type.as_str().into()),
+                ("size", a.size.into()),
+            ])
+        })
+        .collect();
+    J::obj(vec![
+        ("text", opt(&r.text)),
+        ("html", opt(&r.html)),
+        ("attachments", J::Arr(attachments)),
+        ("truncated", b.truncated.is_some().into()),
+    ])
 }
 
 fn attempt(a: &Attempt) -> J {

@@ -4,7 +4,9 @@
 
 use super::api::{Detail, Row, explain, when};
 use super::route::Search;
+use super::timeline;
 use crate::human::{human_size, short_age};
+use crate::mime::Readable;
 use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
@@ -322,8 +324,17 @@ pub fn actions(m: &MessageView) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-/// `GET /message/ID`.
-pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
+/// A queued message's content, read from the spool up to a size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub readable: Readable,
+    /// The file is larger than what was read (the `.eml` has it all).
+    pub truncated: Option<u64>,
+}
+
+/// `GET /message/ID`: the message (its recipients with their attempts, its body, HTML body
+/// and attachments while it is queued), its headers, and the step record of each attempt.
+pub fn message_page(d: &Detail, body: Option<&Body>, token: &str, now: Timestamp) -> String {
     let m = &d.view;
     let mut h = head(&format!("qksmtp {}", m.id), token, "message");
     let sig: Vec<&str> = m.recipients.iter().map(|r| r.state.name()).collect();
@@ -347,17 +358,12 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         }
         h.push_str("</p>\n");
     }
+    let attempts = read::parse(&d.steps);
+    h.push_str(&timelines(m, &attempts));
+    h.push_str(&content(m, body));
     h.push_str("<h2>Headers</h2>\n");
-    if m.finished.is_none() {
-        let _ = writeln!(
-            h,
-            "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
-            m.id
-        );
-    }
     let _ = writeln!(h, "<pre class=\"headers\">{}</pre>", escape(&d.headers));
     h.push_str("<h2>Delivery attempts</h2>\n");
-    let attempts = read::parse(&d.steps);
     if attempts.is_empty() {
         h.push_str("<p class=\"muted\">no delivery attempt yet</p>\n");
     }
@@ -368,6 +374,98 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     h.push_str(FOOT);
     h
 }
+
+/// Each recipient's attempts, oldest first, and what comes next.
+fn timelines(m: &MessageView, attempts: &[Attempt]) -> String {
+    let mut h = String::from("<h2>Recipients</h2>\n");
+    for r in &m.recipients {
+        let _ = write!(
+            h,
+            "<div class=\"rcpt\"><span class=\"st {st}\">{st}</span> <b>{}</b><ol class=\"timeline\">",
+            escape(&r.address),
+            st = r.state.name()
+        );
+        for mark in timeline::of(attempts, &r.address) {
+            let at = mark.at.map(time).unwrap_or_default();
+            let _ = write!(
+                h,
+                "<li class=\"{}\">{at} {} <span class=\"why\">{}</span></li>",
+                if mark.ok { "ok" } else { "fail" },
+                escape(&mark.title),
+                escape(&mark.text)
+            );
+        }
+        if let Some((words, t)) = when(r) {
+            let _ = write!(h, "<li class=\"next\">{words} {}</li>", time(t));
+        }
+        h.push_str("</ol></div>\n");
+    }
+    h
+}
+
+/// The text body, the HTML body in a sandboxed frame (no script, nothing remote), the
+/// attachments, and the `.eml`; or why they cannot be shown.
+fn content(m: &MessageView, body: Option<&Body>) -> String {
+    let mut h = String::from("<h2>Content</h2>\n");
+    let Some(body) = body.filter(|_| m.finished.is_none()) else {
+        h.push_str(
+            "<p class=\"muted\">the message has left the spool: only its headers are kept</p>\n",
+        );
+        return h;
+    };
+    let _ = writeln!(
+        h,
+        "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
+        m.id
+    );
+    if let Some(size) = body.truncated {
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\">only the first {} of the message are shown</p>",
+            human_size(size)
+        );
+    }
+    let r = &body.readable;
+    if let Some(text) = &r.text {
+        let _ = writeln!(
+            h,
+            "<h3>Text</h3>\n<pre class=\"body\">{}</pre>",
+            escape(text)
+        );
+    }
+    if r.html.is_some() {
+        let _ = writeln!(
+            h,
+            "<h3>HTML</h3>\n<iframe class=\"html\" sandbox src=\"/message/{}/body.html\" \
+             title=\"the HTML body (scripts and remote content blocked)\" referrerpolicy=\"no-referrer\"></iframe>",
+            m.id
+        );
+    }
+    if !r.attachments.is_empty() {
+        h.push_str("<h3>Attachments</h3>\n<table class=\"attachments\">");
+        for a in &r.attachments {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&a.name),
+                escape(&a.content_type),
+                match a.size {
+                    n @ 0..1024 => format!("{n} bytes"),
+                    n => human_size(n as u64),
+                }
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h
+}
+
+/// What a message's HTML body may do in its frame: show itself, its inline styles, and
+/// images, styles and fonts carried in the message (data: and cid:); no script, nothing
+/// fetched from elsewhere, no form sent, no navigation of our page.
+pub const HTML_BODY_POLICY: &str = "default-src 'none'; img-src data: cid:; \
+     style-src 'unsafe-inline' data: cid:; font-src data: cid:; form-action 'none'; \
+     frame-ancestors 'self'; sandbox";
 
 /// An attempt's title: where, which server, for whom, and which attempt of how many.
 pub fn attempt_title(a: &Attempt) -> String {
@@ -490,7 +588,7 @@ mod tests {
             headers: "Subject: x\n".into(),
             steps: steps.into(),
         };
-        let page = message_page(&d, "t", Timestamp::from_secs(1_764_000_060));
+        let page = message_page(&d, None, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains(
                 "<tr class=\"fail\"><td><time datetime=\"2026-11-23T07:37:00Z\" title=\"2026-11-23 07:37:00 UTC\">2026-11-23 07:37:00Z</time></td><td>1&nbsp;ms</td><td>RCPT</td>"
@@ -511,7 +609,7 @@ mod tests {
             headers: String::new(),
             steps: steps.into(),
         };
-        let json = super::super::api::detail(&d).to_string();
+        let json = super::super::api::detail(&d, None).to_string();
         let want = "\"attempts\":[{\"label\":\"direct 1 of 8\",\"steps\":[\
             {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":2,\"ok\":true,\"step\":\"CONNECT\",\"text\":\"127.0.0.1:25\"},\
             {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":1234,\"ok\":false,\"step\":\"DATA-DONE\",\"text\":\"12 bytes -> 451 4.7.1 try later\"},\
@@ -593,7 +691,7 @@ mod tests {
             headers: String::new(),
             steps: steps.into(),
         };
-        message_page(&d, "t", Timestamp::from_secs(1_764_000_060))
+        message_page(&d, None, "t", Timestamp::from_secs(1_764_000_060))
     }
 
     #[test]
@@ -799,7 +897,7 @@ mod tests {
         };
         let mut held = d.clone();
         held.view.held = true;
-        let page = message_page(&held, "t", Timestamp::from_secs(1_764_000_060));
+        let page = message_page(&held, None, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains("data-action=\"release\"") && !page.contains("data-action=\"hold\""),
             "{page}"

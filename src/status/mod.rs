@@ -11,6 +11,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod route;
+pub mod timeline;
 
 use crate::access;
 use crate::config::Live;
@@ -49,6 +50,8 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 const LIST_LIMIT: usize = 200;
 /// Subjects cached (the queue's, for searching them); past this the cache starts over.
 const MAX_SUBJECTS: usize = 250_000;
+/// How much of a message file its page reads (text, HTML, attachments); the `.eml` is whole.
+const MAX_READ: u64 = 16 * 1024 * 1024;
 /// Live pages (event streams) at once; more get 503 and poll.
 const MAX_WATCHERS: usize = 16;
 /// How often an idle event stream says it is still there.
@@ -325,11 +328,12 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             None => unavailable(),
         },
         Route::MessagePage(id) => match detail(shared, &id) {
-            Some(d) => Response::new(
-                200,
-                HTML,
-                html::message_page(&d, &shared.token, crate::time::Timestamp::now()),
-            ),
+            Some(d) => {
+                let body = content(shared, &id);
+                let now = crate::time::Timestamp::now();
+                let page = html::message_page(&d, body.as_ref(), &shared.token, now);
+                Response::new(200, HTML, page)
+            }
             None => Response::new(404, HTML, html::gone_page(id.as_str(), &shared.token)),
         },
         Route::Message { id, text } => match detail(shared, &id) {
@@ -338,8 +342,15 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
                 TEXT,
                 api::detail_text(&d, crate::time::Timestamp::now()),
             ),
-            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            Some(d) => {
+                let body = content(shared, &id).filter(|_| d.view.finished.is_none());
+                Response::new(200, JSON, api::detail(&d, body.as_ref()).to_string())
+            }
             None => not_found(),
+        },
+        Route::MessageHtml(id) => match content(shared, &id).and_then(|b| b.readable.html) {
+            Some(html) => Response::new(200, HTML, html).framed(html::HTML_BODY_POLICY),
+            None => Response::error(404, "no HTML body (or the message left the spool)"),
         },
         Route::Act(action) => perform(shared, action),
         Route::Eml(id) => match shared.spool.read_message(&id) {
@@ -459,6 +470,20 @@ fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
     }
 }
 
+/// A queued message's text, HTML and attachments, from the first `MAX_READ` bytes of its
+/// file; `None` once it left the spool.
+fn content(shared: &Shared, id: &MessageId) -> Option<html::Body> {
+    use std::io::Read;
+    let file = std::fs::File::open(shared.spool.message_path(id)).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut bytes = Vec::new();
+    file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
+    Some(html::Body {
+        readable: crate::mime::read(&bytes),
+        truncated: (size > MAX_READ).then_some(MAX_READ),
+    })
+}
+
 fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
     let MessageDetail {
         mut view,
@@ -504,7 +529,7 @@ fn perform(shared: &Shared, action: Action) -> Response {
             Response::new(200, JSON, body.to_string())
         }
         Some(true) => match detail(shared, id) {
-            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            Some(d) => Response::new(200, JSON, api::detail(&d, None).to_string()),
             None => Response::error(404, "the message has just left the queue"),
         },
     }

@@ -24,6 +24,9 @@ pub enum Route {
     Page,
     /// `GET /message/ID`: one message, its headers and its step record.
     MessagePage(MessageId),
+    /// `GET /message/ID/body.html`: a queued message's HTML body, for the page's sandboxed
+    /// frame.
+    MessageHtml(MessageId),
     /// `GET /message/ID.eml`: a queued message as stored, to save.
     Eml(MessageId),
     /// `GET /static/page.js|page.css`.
@@ -119,6 +122,7 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             Some(Route::Eml(message_id(file.trim_end_matches(".eml"))?))
         }
         ["message", id] => Some(Route::MessagePage(message_id(id)?)),
+        ["message", id, "body.html"] => Some(Route::MessageHtml(message_id(id)?)),
         ["static", "page.js"] => Some(Route::Asset("page.js")),
         ["static", "page.css"] => Some(Route::Asset("page.css")),
         ["api", "status"] => Some(Route::Status),
@@ -238,6 +242,10 @@ mod tests {
         assert_eq!(
             route(&req("GET", &format!("/message/{ID}.eml")), &g),
             Ok(Route::Eml(MessageId::parse(ID).unwrap()))
+        );
+        assert_eq!(
+            route(&req("GET", &format!("/message/{ID}/body.html")), &g),
+            Ok(Route::MessageHtml(MessageId::parse(ID).unwrap()))
         );
         assert_eq!(
             route(&req("GET", "/api/events"), &g),

@@ -13,6 +13,11 @@ async function submit(address) {
   const { value } = await lines.next();
   return value.trim();
 }
+async function submitHtml(address) {
+  console.log(`submit-html ${address}`);
+  const { value } = await lines.next();
+  return value.trim();
+}
 function check(cond, what) {
   if (!cond) throw new Error(`failed: ${what}`);
 }
@@ -96,6 +101,31 @@ try {
   const both = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent).join(" "));
   check(both.includes(delivered) && both.includes(deferred), `delivered ones: ${both}`);
   console.log("ok search");
+
+  // 5. A message's content: its text, its HTML in a sandboxed frame where no script runs and
+  // nothing remote loads, its attachments.
+  const remote = [];
+  // Chromium reports the image's request, refused by the frame's policy before it is sent.
+  page.on("requestfailed", (r) => {
+    if (r.url().includes("remote.png")) remote.push(r.failure().errorText);
+  });
+  page.on("response", (r) => { if (r.url().includes("remote.png")) remote.push("loaded"); });
+  const rich = await submitHtml("tempfail@d.test");
+  await page.goto(`${url}message/${rich}`);
+  await page.waitForSelector("pre.body", WAIT);
+  check((await page.textContent("pre.body")).includes("Grüße from the text part"), "the text body");
+  check((await page.getAttribute("iframe.html", "sandbox")) === "", "sandboxed, no allow-scripts");
+  await page.frameLocator("iframe.html").locator("b", { hasText: "HTML" }).waitFor(WAIT);
+  const framed = page.frames().find((f) => f.url().endsWith("/body.html"));
+  const ran = await framed.evaluate(() => document.body.dataset.ran || "no");
+  check(ran === "no", "the HTML body's script did not run");
+  const img = await framed.evaluate(() => document.querySelector("img").naturalWidth);
+  check(img === 0 && remote.length > 0 && remote.includes("csp") && !remote.includes("loaded"),
+    `nothing remote loaded: ${remote}`);
+  const files = await page.$$eval("table.attachments tr", (rs) => rs.map((r) => r.textContent));
+  check(files.length === 1 && files[0] === "report.pdfapplication/pdf9 bytes", `attachments ${files}`);
+  await page.screenshot({ path: `${shots}/status-content.png`, fullPage: true });
+  console.log("ok content");
 } catch (e) {
   console.error(e);
   process.exitCode = 1;
