@@ -35,7 +35,7 @@ const RICH: &str = "Subject: rich\r\nMIME-Version: 1.0\r\n\
 /// (UTC on hover), it fits 400 px, Hold, Release, Retry and Delete each take effect, and
 /// the search box and a state filter find what they should, and a message's page shows its
 /// text, its HTML in a sandboxed frame (no script runs, nothing remote loads) and its
-/// attachments.
+/// attachments; a destination paused from the page keeps its mail until resumed.
 /// Skipped without chromium or `npm ci --prefix tests/playwright`, except under CI.
 #[test]
 fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
@@ -89,7 +89,7 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     assert_eq!(
         done,
         [
-            "live", "hold", "release", "retry", "delete", "search", "content"
+            "live", "hold", "release", "retry", "delete", "search", "content", "pause"
         ]
     );
 }

@@ -3,6 +3,7 @@
 //! to senders) out. It "only knows time"; the thread around it (`engine`) does the I/O.
 
 use super::policy::{self, Dest, Progress};
+use super::snapshot::Pause;
 use crate::bounce::{self, Notice};
 use crate::config::Config;
 use crate::outcome::{Action, GiveUp};
@@ -60,6 +61,10 @@ struct Msg {
 struct DestState {
     active: u32,
     paused_until: Option<Timestamp>,
+    /// Why the scheduler paused it (with `paused_until`).
+    why: Option<Pause>,
+    /// Paused by a person (the status page) until resumed: no new connection.
+    held: bool,
 }
 
 pub struct Scheduler {
@@ -299,7 +304,10 @@ impl Scheduler {
     fn try_job(&mut self, dest: &Dest, now: Timestamp) -> Option<Job> {
         let limits = policy::limits(&self.config, dest);
         let state = self.dests.entry(dest.clone()).or_default();
-        if state.active >= limits.max_connections || state.paused_until.is_some_and(|t| t > now) {
+        if state.active >= limits.max_connections
+            || state.paused_until.is_some_and(|t| t > now)
+            || state.held
+        {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
@@ -388,11 +396,13 @@ impl Scheduler {
         state.active = state.active.saturating_sub(1);
         if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
+            state.why = Some(Pause::Run);
         }
         if destination_down(&report) {
             // Nobody answered: hold the destination's other mail back for a while rather than
             // trying each message against a dead server (their attempts are not counted).
             state.paused_until = Some(now.plus(limits.retry_delay));
+            state.why = Some(Pause::Down);
         }
         for ((id, idxs, labels), mr) in messages.into_iter().zip(report.messages) {
             self.apply(&dest, (id, idxs, labels), mr, now, &mut effects);
@@ -563,6 +573,36 @@ impl Scheduler {
             }
         }
         true
+    }
+
+    /// Pauses (`hold`) or resumes a destination by its name (`a.test`, `relay:NAME`): a
+    /// paused one gets no new connection until resumed (a flush does not resume it; a
+    /// restart does). False for a name that is no destination.
+    pub fn hold_dest(&mut self, name: &str, hold: bool) -> bool {
+        let Some(dest) = self.dest_named(name) else {
+            return false;
+        };
+        self.dests.entry(dest).or_default().held = hold;
+        true
+    }
+
+    /// The destination `name` names: a domain, or `relay:NAME` of a configured relay.
+    fn dest_named(&self, name: &str) -> Option<Dest> {
+        if let Some(relay) = name.strip_prefix("relay:") {
+            return self
+                .config
+                .relays
+                .iter()
+                .position(|r| r.name == relay)
+                .map(Dest::Relay);
+        }
+        let domain = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        let valid = !domain.is_empty()
+            && domain.len() <= 255
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        valid.then_some(Dest::Direct(domain))
     }
 
     /// Makes every waiting recipient due now (`flush`), and ends destination pauses.

@@ -162,8 +162,55 @@ impl Shown {
 pub enum Waiting {
     /// Its destination pauses (after a run of `max_continuous`, or nobody answered there).
     Paused { dest: String, until: Timestamp },
+    /// Its destination was paused from the status page.
+    Held { dest: String },
     /// Every connection its destination may have is in use.
     Busy { dest: String, max_connections: u32 },
+}
+
+/// Why the scheduler paused a destination for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A connection carried `max_continuous` messages in a row: `continuous_delay`.
+    Run,
+    /// Nobody answered there (DNS, connect, greeting): `retry_delay`.
+    Down,
+}
+
+/// A destination's state as people see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestState {
+    /// Takes connections as its limits allow.
+    Open,
+    /// Paused from the status page until resumed.
+    Held,
+    /// Paused by the scheduler until then.
+    Paused { until: Timestamp, why: Pause },
+    // Provider throttling (issue 22) adds its state here: `Throttled { until, why }`.
+}
+
+impl DestState {
+    pub fn name(self) -> &'static str {
+        match self {
+            DestState::Open => "open",
+            DestState::Held => "paused",
+            DestState::Paused { .. } => "paused",
+        }
+    }
+
+    /// Why, in words (empty when open).
+    pub fn why(self) -> &'static str {
+        match self {
+            DestState::Open => "",
+            DestState::Held => "paused from the status page until resumed",
+            DestState::Paused {
+                why: Pause::Run, ..
+            } => "resting after max_continuous messages on one connection",
+            DestState::Paused {
+                why: Pause::Down, ..
+            } => "nobody answered there",
+        }
+    }
 }
 
 /// One destination (a recipient domain or a relay) the scheduler knows.
@@ -179,6 +226,10 @@ pub struct DestView {
     /// Recipients ready and waiting for a free connection.
     pub ready: usize,
     pub paused_until: Option<Timestamp>,
+    /// Why it is paused until then.
+    pub paused_why: Option<Pause>,
+    /// Paused from the status page until resumed.
+    pub held: bool,
     /// The latest failed attempt's result there, and when.
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.
@@ -186,6 +237,19 @@ pub struct DestView {
     /// The last hour, a minute each, oldest first: delivered, deferred, failed (empty when
     /// nothing happened there).
     pub chart: Vec<[u32; 3]>,
+}
+
+impl DestView {
+    pub fn state(&self, now: Timestamp) -> DestState {
+        match (self.held, self.paused_until.filter(|&t| t > now)) {
+            (true, _) => DestState::Held,
+            (false, Some(until)) => DestState::Paused {
+                until,
+                why: self.paused_why.unwrap_or(Pause::Run),
+            },
+            (false, None) => DestState::Open,
+        }
+    }
 }
 
 /// One message for its detail view.

@@ -40,6 +40,9 @@ pub enum Event {
     Hold(MessageId, Sender<bool>),
     /// Release a held message; answers whether known.
     Release(MessageId, Sender<bool>),
+    /// Pause (true) or resume (false) a destination (`a.test`, `relay:NAME`); answers
+    /// whether the name is one.
+    HoldDest(String, bool, Sender<bool>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.

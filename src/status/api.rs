@@ -95,13 +95,20 @@ pub fn status(s: &Snapshot) -> J {
                 ("held", s.totals.held.into()),
             ]),
         ),
-        ("destinations", J::Arr(s.dests.iter().map(dest).collect())),
+        (
+            "destinations",
+            J::Arr(s.dests.iter().map(|d| dest(d, s.now)).collect()),
+        ),
     ])
 }
 
-fn dest(d: &DestView) -> J {
+fn dest(d: &DestView, now: Timestamp) -> J {
+    let state = d.state(now);
     J::obj(vec![
         ("name", d.name.as_str().into()),
+        ("state", state.name().into()),
+        ("why", state.why().into()),
+        ("held", d.held.into()),
         ("connections", d.active.into()),
         ("max_connections", d.max_connections.into()),
         ("in_run", d.in_run.into()),
@@ -185,6 +192,9 @@ fn waiting(w: &Waiting) -> J {
             ("dest", dest.as_str().into()),
             ("paused_until", time(*until)),
         ]),
+        Waiting::Held { dest } => {
+            J::obj(vec![("dest", dest.as_str().into()), ("held", true.into())])
+        }
         Waiting::Busy {
             dest,
             max_connections,
@@ -306,6 +316,9 @@ pub fn explain(r: &RecipientView) -> String {
     let why = plain_reason(last);
     let wait = match &r.waiting {
         Some(Waiting::Paused { dest, .. }) => format!("waiting: {dest} is paused"),
+        Some(Waiting::Held { dest }) => {
+            format!("waiting: {dest} is paused from the status page until resumed")
+        }
         Some(Waiting::Busy {
             dest,
             max_connections,

@@ -8,7 +8,7 @@ use super::timeline;
 use crate::human::{human_size, short_age};
 use crate::mime::Readable;
 use crate::queue::find::{Found, PAGE};
-use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
+use crate::queue::snapshot::{DestState, DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
 use std::collections::BTreeSet;
@@ -208,21 +208,37 @@ pub fn live(s: &Snapshot, found: &Found, search: &Search) -> String {
     h
 }
 
+/// A destination: its state (and why), its limits and load, its last error, its chart of
+/// the last hour, and the button that pauses or resumes it (same markup as `page.js`).
 fn dest(d: &DestView, now: Timestamp) -> String {
+    let state = d.state(now);
     let mut h = format!(
-        "<div class=\"dest\"><b>{}</b> connections {}/{} · run {}/{} · waiting {}",
+        "<div class=\"dest\"><b>{}</b> <span class=\"dst {st}\">{st}</span> connections {}/{} · run {}/{} · waiting {}",
         escape(&d.name),
         d.active,
         d.max_connections,
         d.in_run,
         d.max_continuous,
-        d.ready
+        d.ready,
+        st = state.name()
     );
-    if let Some(t) = d.paused_until.filter(|&t| t > now) {
-        let _ = write!(h, " · paused until {}", time(t));
+    if let DestState::Paused { until, .. } = state {
+        let _ = write!(h, " · until {}", time(until));
     }
     if let Some(t) = d.next_retry {
         let _ = write!(h, " · next retry {}", time(t));
+    }
+    let (action, label) = match d.held {
+        true => ("resume-dest", "Resume"),
+        false => ("pause-dest", "Pause"),
+    };
+    let _ = write!(
+        h,
+        " <button data-action=\"{action}\" data-dest=\"{}\">{label}</button>",
+        escape(&d.name)
+    );
+    if !state.why().is_empty() {
+        let _ = write!(h, "<div class=\"why\">{}</div>", state.why());
     }
     if let Some((at, e)) = &d.last_error {
         let _ = write!(h, "<div class=\"err\">{}: {}</div>", time(*at), escape(e));
@@ -538,7 +554,7 @@ pub fn gone_page(id: &str, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::snapshot::{RecipientView, Waiting};
+    use crate::queue::snapshot::{Pause, RecipientView, Waiting};
     use crate::spool::id::MessageId;
 
     fn view(state: Shown, last: Option<&str>) -> MessageView {
@@ -821,17 +837,42 @@ mod tests {
             max_continuous: 5,
             ready: 0,
             paused_until: Some(Timestamp::from_secs(1_763_999_999)),
+            paused_why: Some(Pause::Down),
+            held: false,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),
         };
-        assert!(!dest(&d, now).contains("paused"), "{}", dest(&d, now));
-        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        let open = dest(&d, now);
+        assert!(!open.contains("paused"), "{open}");
         assert!(
-            dest(&d, now).contains("paused until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">"),
-            "{}",
-            dest(&d, now)
+            open.contains("<span class=\"dst open\">open</span>"),
+            "{open}"
         );
+        assert!(
+            open.contains("<button data-action=\"pause-dest\" data-dest=\"y.test\">Pause</button>"),
+            "{open}"
+        );
+        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        let paused = dest(&d, now);
+        for part in [
+            "<span class=\"dst paused\">paused</span>",
+            " · until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">",
+            "<div class=\"why\">nobody answered there</div>",
+            ">Pause</button>",
+        ] {
+            assert!(paused.contains(part), "{part} in {paused}");
+        }
+        d.held = true;
+        let held = dest(&d, now);
+        for part in [
+            "<span class=\"dst paused\">paused</span>",
+            "<button data-action=\"resume-dest\" data-dest=\"y.test\">Resume</button>",
+            "<div class=\"why\">paused from the status page until resumed</div>",
+        ] {
+            assert!(held.contains(part), "{part} in {held}");
+        }
+        assert!(!held.contains("until <time"), "{held}");
         assert!(
             PAGE_JS.contains("time[datetime]"),
             "the script shows them in local time"

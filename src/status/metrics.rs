@@ -106,6 +106,8 @@ mod tests {
             max_continuous: 5,
             ready: 0,
             paused_until: None,
+            paused_why: None,
+            held: false,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),

@@ -511,6 +511,7 @@ fn perform(shared: &Shared, action: Action) -> Response {
             };
         }
         Action::Queued(id) => return adopt(shared, id),
+        Action::HoldDest { name, hold } => return hold_dest(shared, name, *hold),
         Action::Reload { text } => return reload(shared, *text),
         Action::Retry(id) => ask(shared, |tx| Event::Retry(id.clone(), tx)),
         Action::Delete(id) => ask(shared, |tx| Event::Delete(id.clone(), tx)),
@@ -531,6 +532,18 @@ fn perform(shared: &Shared, action: Action) -> Response {
         Some(true) => match detail(shared, id) {
             Some(d) => Response::new(200, JSON, api::detail(&d, None).to_string()),
             None => Response::error(404, "the message has just left the queue"),
+        },
+    }
+}
+
+/// Pauses or resumes a destination; answers with the status (its destinations).
+fn hold_dest(shared: &Shared, name: &str, hold: bool) -> Response {
+    match ask(shared, |tx| Event::HoldDest(name.to_string(), hold, tx)) {
+        None => Response::error(503, "the server is stopping"),
+        Some(false) => Response::error(404, "no such destination"),
+        Some(true) => match counts(shared) {
+            Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+            None => Response::error(503, "the server is stopping"),
         },
     }
 }

@@ -53,6 +53,11 @@ pub enum Action {
     Hold(MessageId),
     Release(MessageId),
     Flush,
+    /// Pause (`hold`) or resume a destination (`a.test`, `relay:NAME`).
+    HoldDest {
+        name: String,
+        hold: bool,
+    },
     /// `qksmtp send` committed this message to the spool: take it into the queue.
     Queued(MessageId),
     /// Re-read qksmtp.ini (`?format=text` for `qksmtp reload`).
@@ -147,6 +152,10 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
         ["api", "flush"] => Action::Flush,
         ["api", "reload"] => Action::Reload { text },
         ["api", "queued", id] => Action::Queued(message_id(id)?),
+        ["api", "destinations", name, verb @ ("pause" | "resume")] => Action::HoldDest {
+            name: dest_name(name)?,
+            hold: *verb == "pause",
+        },
         ["api", "messages", id, verb] => {
             let id = message_id(id)?;
             match *verb {
@@ -164,6 +173,18 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     }
     cross_site_check(req, guard)?;
     Ok(Route::Act(action))
+}
+
+/// A destination's name as the page writes it: a domain, or `relay:NAME`.
+fn dest_name(s: &str) -> Result<String, Response> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+    match ok {
+        true => Ok(s.to_string()),
+        false => Err(Response::error(404, "not a destination name")),
+    }
 }
 
 fn message_id(s: &str) -> Result<MessageId, Response> {
@@ -296,6 +317,31 @@ mod tests {
         // No side effect on GET.
         let get = req("GET", &target).with(TOKEN_HEADER, "s3cret");
         assert_eq!(route(&get, &g).unwrap_err().status, 405);
+        let pause =
+            req("POST", "/api/destinations/relay:smart-1/pause").with(TOKEN_HEADER, "s3cret");
+        let hold = |name: &str, hold| {
+            Route::Act(Action::HoldDest {
+                name: name.into(),
+                hold,
+            })
+        };
+        assert_eq!(route(&pause, &g), Ok(hold("relay:smart-1", true)));
+        let resume = req("POST", "/api/destinations/a.test/resume").with(TOKEN_HEADER, "s3cret");
+        assert_eq!(route(&resume, &g), Ok(hold("a.test", false)));
+        for bad in [
+            "/api/destinations/a%20b/pause",
+            "/api/destinations/a.test/stop",
+        ] {
+            let r = req("POST", bad).with(TOKEN_HEADER, "s3cret");
+            assert_eq!(route(&r, &g).unwrap_err().status, 404, "{bad}");
+        }
+        assert_eq!(
+            route(&req("POST", "/api/destinations/a.test/pause"), &g)
+                .unwrap_err()
+                .status,
+            403,
+            "no token"
+        );
         let reload = req("POST", "/api/reload?format=text").with(TOKEN_HEADER, "s3cret");
         assert_eq!(
             route(&reload, &g),

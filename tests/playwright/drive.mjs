@@ -126,6 +126,25 @@ try {
   check(files.length === 1 && files[0] === "report.pdfapplication/pdf9 bytes", `attachments ${files}`);
   await page.screenshot({ path: `${shots}/status-content.png`, fullPage: true });
   console.log("ok content");
+
+  // 6. Pause a destination: its state says so and its mail waits until it is resumed.
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.live === "on", null, WAIT);
+  await page.click('button[data-action=pause-dest][data-dest="a.test"]');
+  await page.waitForSelector('button[data-action=resume-dest][data-dest="a.test"]', WAIT);
+  const dest = () => page.$eval('button[data-dest="a.test"]', (b) => b.closest(".dest").textContent);
+  check((await dest()).includes("paused from the status page until resumed"), "the paused state");
+  const waits = await submit("later@a.test");
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll(".msg")].some((m) => m.textContent.includes(id) &&
+      m.textContent.includes("a.test is paused from the status page")), waits, WAIT);
+  await page.screenshot({ path: `${shots}/status-paused.png`, fullPage: true });
+  await page.click('button[data-action=resume-dest][data-dest="a.test"]');
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll(".msg")].some((m) => m.textContent.includes(id) &&
+      m.querySelector(".st.delivered")), waits, WAIT);
+  check((await dest()).includes("open"), "open again");
+  console.log("ok pause");
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

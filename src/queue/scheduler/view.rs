@@ -65,6 +65,9 @@ impl Scheduler {
         let dest = policy::next_dest(&self.config, r)?;
         let state = self.dests.get(&dest)?;
         let name = self.dest_name(&dest);
+        if state.held {
+            return Some(Waiting::Held { dest: name });
+        }
         if let Some(until) = state.paused_until.filter(|&t| t > now) {
             return Some(Waiting::Paused { dest: name, until });
         }
@@ -107,6 +110,8 @@ impl Scheduler {
                     max_continuous: limits.max_continuous,
                     ready: self.ready.get(dest).map_or(0, |q| q.len()),
                     paused_until: state.and_then(|s| s.paused_until).filter(|&t| t > now),
+                    paused_why: state.and_then(|s| s.why),
+                    held: state.is_some_and(|s| s.held),
                     last_error: None,
                     next_retry: next_retry.get(dest).copied(),
                     chart: Vec::new(),
@@ -316,6 +321,8 @@ mod tests {
         assert_eq!(view.recipients[0].waiting, Some(want));
         assert_eq!(view.recipients[0].state, Shown::Queued);
         assert_eq!(paused.dests[0].paused_until, Some(until));
+        let why = crate::queue::snapshot::Pause::Run;
+        assert_eq!(paused.dests[0].paused_why, Some(why));
         let later = s.snapshot(t(62), 10);
         assert_eq!(later.dests[0].paused_until, None, "a pause that has passed");
         let view = later.messages.iter().find(|m| m.id == second_id).unwrap();

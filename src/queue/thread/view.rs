@@ -111,6 +111,13 @@ impl Shell {
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);
             }
+            Event::HoldDest(name, hold, answer) => {
+                let known = self.core.hold_dest(&name, hold);
+                if known {
+                    self.extra.feed.publish(What::Reset);
+                }
+                let _ = answer.send(known);
+            }
             Event::Adopt(env, answer) => {
                 let new = !self.core.contains(&env.id);
                 if new {

@@ -75,11 +75,16 @@
     });
     return h + "</svg>";
   }
+  // A destination, as html.rs's dest() draws it.
   function dest(d, now) {
-    var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
+    var h = '<div class="dest"><b>' + esc(d.name) + '</b> <span class="dst ' + esc(d.state) + '">' + esc(d.state) +
+      "</span> connections " + d.connections + "/" + d.max_connections +
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
-    if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
+    if (!d.held && d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · until " + tm(d.paused_until);
     if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    h += ' <button data-action="' + (d.held ? "resume-dest" : "pause-dest") + '" data-dest="' + esc(d.name) + '">' +
+      (d.held ? "Resume" : "Pause") + "</button>";
+    if (d.why) h += '<div class="why">' + esc(d.why) + "</div>";
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + chart(d.per_minute || []) + "</div>\n";
   }
@@ -184,7 +189,9 @@
     if (!b) return;
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
-    var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    var url = a === "flush" ? "/api/flush"
+      : b.dataset.dest ? "/api/destinations/" + b.dataset.dest + "/" + a.replace("-dest", "")
+      : "/api/messages/" + b.dataset.id + "/" + a;
     acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
       if (a === "delete" && r.ok) location.href = "/";
