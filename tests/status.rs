@@ -571,3 +571,38 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
     assert_eq!(code, 200);
     assert!(eml.contains("Subject: Quarterly figures"), "{eml}");
 }
+
+/// The page's header says whether the server is healthy: the spool takes files, the DNS
+/// answered its last lookup (here a DNS server that does not answer: unhealthy), and when
+/// the last delivery was. From what the attempts saw, not a probe per page load.
+#[test]
+fn the_health_line_tells_the_spool_the_dns_and_the_last_delivery() {
+    let mx = FakeMx::start(Options::new());
+    let rest = format!(
+        "[delivery]\ndns_server = {DEAD}\ntimeout_dns = 1s\n[domain:*]\nretry_delay = 1h\n{}",
+        route("a.test", &mx, "")
+    );
+    let server = Server::start("health", &status_ini(&rest));
+    let page = server.status_addr.unwrap();
+    let (_, fresh) = http(page, "GET", "/api/status", &[]);
+    let want = "\"health\":{\"healthy\":true,\"spool\":{\"writable\":true,\"error\":null},\
+                \"dns\":null,\"last_delivery\":null}";
+    assert!(fresh.contains(want), "{fresh}");
+    submit(&server, "a@sender.test", &["ok@a.test"], MSG);
+    let delivered = wait_http(page, "/api/status", &["\"last_delivery\":\"20"]);
+    assert!(delivered.contains("\"healthy\":true"), "{delivered}");
+    submit(&server, "a@sender.test", &["x@dead.test"], MSG);
+    let status = wait_http(page, "/api/status", &["\"answering\":false"]);
+    assert!(status.contains("\"healthy\":false"), "{status}");
+    assert!(status.contains("did not answer"), "{status}");
+    assert!(status.contains("\"last_delivery\":\"20"), "{status}");
+    let (_, html) = http(page, "GET", "/", &[]);
+    for part in [
+        "<p id=\"health\"><span class=\"hl bad\">unhealthy</span> <span>spool writable</span>",
+        " · <span class=\"bad\" title=\"",
+        "DNS not answering (last lookup <time",
+        " · <span>last delivery <time",
+    ] {
+        assert!(html.contains(part), "{part} in {html}");
+    }
+}

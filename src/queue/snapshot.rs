@@ -24,6 +24,29 @@ pub struct Snapshot {
     /// Messages that left the queue recently, newest first.
     pub finished: Vec<MessageView>,
     pub dests: Vec<DestView>,
+    pub health: Health,
+}
+
+/// Whether the server can do its work, from what it saw (no probe of its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// When a recipient was last delivered.
+    pub last_delivery: Option<Timestamp>,
+    /// The last DNS lookup an attempt made.
+    pub dns: Option<DnsSeen>,
+    /// Whether the spool could be written, when the status page last checked (`None`: not
+    /// checked); the error otherwise.
+    pub spool: Option<Result<(), String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSeen {
+    pub at: Timestamp,
+    /// The DNS answered (an address, or that the name does not exist); false for a
+    /// time-out, SERVFAIL or no resolver.
+    pub answering: bool,
+    /// The lookup and its answer: `MX a.test: mx.a.test`.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

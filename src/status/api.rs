@@ -7,7 +7,9 @@ use super::route::Search;
 use crate::cli::listing;
 use crate::outcome::GiveUp;
 use crate::queue::find::{Found, PAGE};
-use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Waiting};
+use crate::queue::snapshot::{
+    DestView, Health, MessageView, RecipientView, Shown, Snapshot, Waiting,
+};
 use crate::reload::Answer;
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
@@ -99,7 +101,40 @@ pub fn status(s: &Snapshot) -> J {
             "destinations",
             J::Arr(s.dests.iter().map(|d| dest(d, s.now)).collect()),
         ),
+        ("health", health(&s.health)),
     ])
+}
+
+/// `{"healthy":..,"spool":{"writable":..,"error":..},"dns":{..}|null,"last_delivery":..}`.
+fn health(h: &Health) -> J {
+    let spool_error = match &h.spool {
+        Some(Err(e)) => J::from(e.as_str()),
+        _ => J::Null,
+    };
+    let dns = h.dns.as_ref().map_or(J::Null, |d| {
+        J::obj(vec![
+            ("at", time(d.at)),
+            ("answering", d.answering.into()),
+            ("detail", d.detail.as_str().into()),
+        ])
+    });
+    J::obj(vec![
+        ("healthy", healthy(h).into()),
+        (
+            "spool",
+            J::obj(vec![
+                ("writable", matches!(h.spool, Some(Ok(()))).into()),
+                ("error", spool_error),
+            ]),
+        ),
+        ("dns", dns),
+        ("last_delivery", opt_time(h.last_delivery)),
+    ])
+}
+
+/// Healthy: the spool takes files and the last DNS lookup was answered (or none was made).
+pub fn healthy(h: &Health) -> bool {
+    !matches!(h.spool, Some(Err(_))) && h.dns.as_ref().is_none_or(|d| d.answering)
 }
 
 fn dest(d: &DestView, now: Timestamp) -> J {

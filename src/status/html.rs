@@ -8,7 +8,7 @@ use super::timeline;
 use crate::human::{human_size, short_age};
 use crate::mime::Readable;
 use crate::queue::find::{Found, PAGE};
-use crate::queue::snapshot::{DestState, DestView, MessageView, Shown, Snapshot};
+use crate::queue::snapshot::{DestState, DestView, Health, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
 use std::collections::BTreeSet;
@@ -67,12 +67,55 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
          <button data-action=\"flush\">Flush all</button></header>",
         time(s.started)
     );
+    let _ = writeln!(h, "<p id=\"health\">{}</p>", health(&s.health));
     h.push_str(&search_form(search, s));
     h.push_str("<main id=\"live\">\n");
     h.push_str(&live(s, found, search));
     h.push_str("</main>\n");
     h.push_str(FOOT);
     h
+}
+
+/// Whether the server is healthy, and the three things that say so: the spool takes files,
+/// the DNS answered its last lookup, the last delivery (same markup as `page.js`).
+pub fn health(h: &Health) -> String {
+    let (class, word) = match super::api::healthy(h) {
+        true => ("ok", "healthy"),
+        false => ("bad", "unhealthy"),
+    };
+    let mut out = format!("<span class=\"hl {class}\">{word}</span> ");
+    match &h.spool {
+        Some(Err(e)) => {
+            let _ = write!(
+                out,
+                "<span class=\"bad\">spool not writable: {}</span>",
+                escape(e)
+            );
+        }
+        _ => out.push_str("<span>spool writable</span>"),
+    }
+    match &h.dns {
+        None => out.push_str(" · <span>DNS: no lookup yet</span>"),
+        Some(d) => {
+            let (class, words) = match d.answering {
+                true => ("", "DNS answering"),
+                false => (" class=\"bad\"", "DNS not answering"),
+            };
+            let _ = write!(
+                out,
+                " · <span{class} title=\"{}\">{words} (last lookup {})</span>",
+                escape(&d.detail),
+                time(d.at)
+            );
+        }
+    }
+    match h.last_delivery {
+        Some(t) => {
+            let _ = write!(out, " · <span>last delivery {}</span>", time(t));
+        }
+        None => out.push_str(" · <span>no delivery yet</span>"),
+    }
+    out
 }
 
 /// The search box and filters: a plain GET form (it works without the script).
@@ -953,5 +996,54 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("href=\"/\""), "{page}");
+    }
+
+    #[test]
+    fn the_health_line_says_what_is_wrong() {
+        use crate::queue::snapshot::{DnsSeen, Health};
+        let at = Timestamp::from_secs(1_764_000_000);
+        let dns = |answering| {
+            Some(DnsSeen {
+                at,
+                answering,
+                detail: "MX a.test: <timed out>".into(),
+            })
+        };
+        let cases = [
+            (
+                Health::default(),
+                "<span class=\"hl ok\">healthy</span> <span>spool writable</span> · <span>DNS: no lookup yet</span> · <span>no delivery yet</span>",
+            ),
+            (
+                Health {
+                    spool: Some(Ok(())),
+                    dns: dns(true),
+                    last_delivery: Some(at),
+                },
+                "<span class=\"hl ok\">healthy</span> <span>spool writable</span> · <span title=\"MX a.test: &lt;timed out&gt;\">DNS answering (last lookup <time",
+            ),
+            (
+                Health {
+                    dns: dns(false),
+                    ..Health::default()
+                },
+                "<span class=\"hl bad\">unhealthy</span> <span>spool writable</span> · <span class=\"bad\" title=",
+            ),
+            (
+                Health {
+                    spool: Some(Err("No space left on device".into())),
+                    ..Health::default()
+                },
+                "<span class=\"hl bad\">unhealthy</span> <span class=\"bad\">spool not writable: No space left on device</span>",
+            ),
+        ];
+        for (h, want) in cases {
+            assert!(health(&h).starts_with(want), "{want}\n{}", health(&h));
+        }
+        let h = Health {
+            last_delivery: Some(at),
+            ..Health::default()
+        };
+        assert!(health(&h).ends_with(" · <span>last delivery <time datetime=\"2025-11-24T16:00:00Z\" title=\"2025-11-24 16:00:00 UTC\">2025-11-24 16:00:00Z</time></span>"), "{}", health(&h));
     }
 }

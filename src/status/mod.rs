@@ -52,6 +52,8 @@ const LIST_LIMIT: usize = 200;
 const MAX_SUBJECTS: usize = 250_000;
 /// How much of a message file its page reads (text, HTML, attachments); the `.eml` is whole.
 const MAX_READ: u64 = 16 * 1024 * 1024;
+/// How long a check that the spool is writable holds.
+const SPOOL_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// Live pages (event streams) at once; more get 503 and poll.
 const MAX_WATCHERS: usize = 16;
 /// How often an idle event stream says it is still there.
@@ -75,6 +77,8 @@ struct Shared {
     watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// The last spool check: when, and how it went.
+    spool_check: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 pub struct StatusServer {
@@ -104,6 +108,7 @@ impl StatusServer {
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
+            spool_check: Mutex::new(None),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -412,9 +417,28 @@ fn snapshot(shared: &Shared) -> Option<Snapshot> {
     Some(s)
 }
 
-/// The counters, totals and destinations, without the listing.
+/// The counters, totals, destinations and health, without the listing.
 fn counts(shared: &Shared) -> Option<Snapshot> {
-    ask(shared, |tx| Event::Snapshot(0, tx))
+    let mut s = ask(shared, |tx| Event::Snapshot(0, tx))?;
+    s.health.spool = Some(spool_writable(shared));
+    Some(s)
+}
+
+/// Whether a file can be written in the spool: checked at most every `SPOOL_CHECK_EVERY`,
+/// however often the page is loaded.
+fn spool_writable(shared: &Shared) -> Result<(), String> {
+    let mut last = shared.spool_check.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, result)) = &*last
+        && at.elapsed() < SPOOL_CHECK_EVERY
+    {
+        return result.clone();
+    }
+    let probe = shared.config.get().server.spool_dir.join(".status-probe");
+    let result = std::fs::write(&probe, b"qksmtp\n")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| e.to_string());
+    *last = Some((Instant::now(), result.clone()));
+    result
 }
 
 /// A page of the messages the search finds, with their subjects.

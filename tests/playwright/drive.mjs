@@ -46,6 +46,11 @@ try {
       (m) => m.textContent.includes(id) && m.querySelector(".st.delivered")),
     delivered, WAIT);
   check(await page.evaluate(() => window.stayed === true), "the page was not reloaded");
+  // The header's health line follows too: healthy, with the last delivery.
+  await page.waitForFunction(() => {
+    const h = document.getElementById("health").textContent;
+    return h.startsWith("healthy spool writable") && h.includes("last delivery");
+  }, null, WAIT);
   // The destination's chart of the last hour, drawn by the script as the change came in.
   await page.waitForSelector('svg.chart[aria-label^="last hour: 1 delivered"]', WAIT);
   check(await page.evaluate(() => document.documentElement.scrollWidth <= 400), "fits 400 px");

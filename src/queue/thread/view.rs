@@ -190,6 +190,8 @@ impl Shell {
         snap.workers = self.extra.workers;
         snap.counters = self.extra.stats.counters;
         snap.durations = self.extra.stats.durations.clone();
+        snap.health.last_delivery = self.extra.stats.last_delivery;
+        snap.health.dns = self.extra.stats.dns.clone();
         snap.finished = self
             .extra
             .history

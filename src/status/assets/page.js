@@ -88,6 +88,16 @@
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + chart(d.per_minute || []) + "</div>\n";
   }
+  // Whether the server is healthy, as html.rs's health() writes it.
+  function health(h) {
+    var out = '<span class="hl ' + (h.healthy ? "ok" : "bad") + '">' + (h.healthy ? "healthy" : "unhealthy") + "</span> ";
+    out += h.spool.error ? '<span class="bad">spool not writable: ' + esc(h.spool.error) + "</span>" : "<span>spool writable</span>";
+    if (!h.dns) out += " · <span>DNS: no lookup yet</span>";
+    else out += " · <span" + (h.dns.answering ? "" : ' class="bad"') + ' title="' + esc(h.dns.detail) + '">' +
+      (h.dns.answering ? "DNS answering" : "DNS not answering") + " (last lookup " + tm(h.dns.at) + ")</span>";
+    out += h.last_delivery ? " · <span>last delivery " + tm(h.last_delivery) + "</span>" : " · <span>no delivery yet</span>";
+    return out;
+  }
   // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
   function searching() {
     var p = new URLSearchParams(location.search);
@@ -125,6 +135,7 @@
     }
     ms.messages.forEach(function (m) { h += card(m, ms.now); });
     document.getElementById("live").innerHTML = h;
+    document.getElementById("health").innerHTML = health(st.health);
     localize();
     var badge = document.getElementById("state");
     badge.textContent = st.state;
