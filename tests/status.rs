@@ -422,6 +422,20 @@ fn messages_are_found_by_text_state_and_destination() {
     assert_eq!(found("state=deferred"), [waiting.as_str()]);
     assert_eq!(found("dest=a.test").len(), 2);
     assert_eq!(found("q=nothing-like-it"), Vec::<&str>::new());
+    // The time range: an age or a UTC time, since inclusive, before exclusive.
+    assert_eq!(found("since=1h").len(), 3);
+    assert_eq!(found("since=2099-01-01"), Vec::<&str>::new());
+    assert_eq!(
+        found("before=2099-01-01+09%3A00&q=c.test"),
+        [waiting.as_str()]
+    );
+    assert_eq!(found("before=2000-01-01T00:00:00Z"), Vec::<&str>::new());
+    let (code, body) = http(page, "GET", "/api/messages?since=yesterday", &[]);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("since \\\"yesterday\\\" is not a time"),
+        "{body}"
+    );
     let (_, json) = http(page, "GET", "/api/messages?state=delivered&page=0", &[]);
     assert!(
         json.contains("\"total\":2,\"page\":0,\"per_page\":50"),

@@ -143,11 +143,22 @@ fn search_form(search: &Search, s: &Snapshot) -> String {
     for d in s.dests.iter().filter(|d| !d.name.starts_with("relay:")) {
         let _ = write!(h, "<option value=\"{}\">", escape(&d.name));
     }
-    h.push_str("</datalist> <button type=\"submit\">Find</button></form>\n");
+    let _ = write!(
+        h,
+        "</datalist> <input name=\"since\" value=\"{}\" placeholder=\"since: 2h, 2026-12-05 09:00 UTC\" \
+         aria-label=\"arrived since\" size=\"14\"> <input name=\"before\" value=\"{}\" \
+         placeholder=\"before\" aria-label=\"arrived before\" size=\"14\"> \
+         <button type=\"submit\">Find</button></form>\n",
+        escape(&search.since),
+        escape(&search.before)
+    );
+    for problem in search.problems(s.now) {
+        let _ = writeln!(h, "<p class=\"err problem\">{}</p>", escape(&problem));
+    }
     h
 }
 
-/// `?q=..&state=..&dest=..&page=N`, percent-encoded.
+/// `?q=..&state=..&dest=..[&since=..][&before=..]&page=N`, percent-encoded.
 pub fn search_link(search: &Search, page: usize) -> String {
     let enc = |s: &str| {
         s.bytes()
@@ -160,11 +171,18 @@ pub fn search_link(search: &Search, page: usize) -> String {
             .collect::<String>()
     };
     let state = search.state.map_or("", Shown::name);
-    format!(
-        "?q={}&state={state}&dest={}&page={page}",
+    let mut link = format!(
+        "?q={}&state={state}&dest={}",
         enc(&search.text),
         enc(&search.dest)
-    )
+    );
+    for (name, value) in [("since", &search.since), ("before", &search.before)] {
+        if !value.is_empty() {
+            let _ = write!(link, "&{name}={}", enc(value));
+        }
+    }
+    let _ = write!(link, "&page={page}");
+    link
 }
 
 /// `12 messages · page 2 of 3 · newer · older`.
@@ -711,6 +729,8 @@ mod tests {
             text: "bob & co".into(),
             state: Some(Shown::Deferred),
             dest: "y.test".into(),
+            since: "2h".into(),
+            before: "soon".into(),
             page: 1,
         };
         let found = Found {
@@ -739,7 +759,12 @@ mod tests {
         );
         assert_eq!(
             search_link(&search, 2),
-            "?q=bob%20%26%20co&state=deferred&dest=y.test&page=2"
+            "?q=bob%20%26%20co&state=deferred&dest=y.test&since=2h&before=soon&page=2"
+        );
+        assert!(page.contains("name=\"since\" value=\"2h\""), "{page}");
+        assert!(
+            page.contains("<p class=\"err problem\">before &quot;soon&quot; is not a time"),
+            "{page}"
         );
         assert!(page.contains("no message matches"), "{page}");
     }

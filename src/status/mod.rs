@@ -315,6 +315,9 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
             None => unavailable(),
         },
+        Route::Messages { text: false } if search.1 && !search.0.problems(now()).is_empty() => {
+            Response::error(400, &search.0.problems(now()).join("; "))
+        }
         Route::Messages { text: false } if search.1 => match find(shared, &search.0) {
             Some(found) => Response::new(
                 200,
@@ -364,6 +367,10 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
         },
         Route::Events { .. } => unreachable!("served by watch"),
     }
+}
+
+fn now() -> crate::time::Timestamp {
+    crate::time::Timestamp::now()
 }
 
 /// Starts the page on `status_listen` (if set), prints where it is and writes
@@ -443,7 +450,7 @@ fn spool_writable(shared: &Shared) -> Result<(), String> {
 
 /// A page of the messages the search finds, with their subjects.
 fn find(shared: &Shared, search: &Search) -> Option<Found> {
-    let mut query = search.query();
+    let mut query = search.query(crate::time::Timestamp::now());
     if !query.text.is_empty() {
         let ids = ask(shared, Event::Ids)?;
         let mut cache = subjects(shared);

@@ -9,6 +9,7 @@ use crate::access::{self, Cidr};
 use crate::queue::find::Query;
 use crate::queue::snapshot::Shown;
 use crate::spool::id::MessageId;
+use crate::time::Timestamp;
 
 /// Who may do what.
 pub struct Guard {
@@ -74,6 +75,9 @@ pub struct Search {
     pub text: String,
     pub state: Option<Shown>,
     pub dest: String,
+    /// Arrived since / before: as typed (`2h` ago, `2026-12-05 09:00` UTC); see `when`.
+    pub since: String,
+    pub before: String,
     /// From 0.
     pub page: usize,
 }
@@ -86,21 +90,57 @@ impl Search {
             text: text("q").trim().to_string(),
             state: Shown::from_name(&text("state")),
             dest: text("dest").trim().to_string(),
+            since: text("since").trim().to_string(),
+            before: text("before").trim().to_string(),
             page: text("page").parse().unwrap_or(0),
         }
     }
 
+    /// What in the time range cannot be read, in words (the search then leaves it out).
+    pub fn problems(&self, now: Timestamp) -> Vec<String> {
+        [("since", &self.since), ("before", &self.before)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty() && when(v, now).is_none())
+            .map(|(name, v)| {
+                format!("{name} \"{v}\" is not a time: write an age (90m, 2h, 3d) or a UTC time (2026-12-05 09:00)")
+            })
+            .collect()
+    }
+
     /// Whether the request asked for a search or a page (the API then answers with one page).
     pub fn asked(req: &Request) -> bool {
-        ["q", "state", "dest", "page"]
+        ["q", "state", "dest", "since", "before", "page"]
             .iter()
             .any(|n| req.param(n).is_some())
     }
 
-    pub fn query(&self) -> Query {
+    pub fn query(&self, now: Timestamp) -> Query {
         let dest = Some(self.dest.as_str()).filter(|d| !d.is_empty());
         Query::new(&self.text, self.state, dest, self.page)
+            .arrived(when(&self.since, now), when(&self.before, now))
     }
+}
+
+/// A point in time as people type it: an age (`90m`, `2h`, `3d`: that long before `now`), or
+/// a UTC date and time (`2026-12-05`, `2026-12-05 09:00`, `2026-12-05T09:00:30Z`).
+pub fn when(text: &str, now: Timestamp) -> Option<Timestamp> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(ago) = crate::config::value::duration(text) {
+        return Some(Timestamp::from_secs(
+            now.as_secs().saturating_sub(ago.as_secs()),
+        ));
+    }
+    let t = text.trim_end_matches(['Z', 'z']).replacen('T', " ", 1);
+    let iso = match t.len() {
+        10 => format!("{t} 00:00:00Z"),
+        16 => format!("{t}:00Z"),
+        19 => format!("{t}Z"),
+        _ => return None,
+    };
+    Timestamp::parse_iso(&iso)
 }
 
 /// The answer to an address that `status_allow` does not name.
@@ -293,13 +333,53 @@ mod tests {
             state: Some(Shown::Deferred),
             dest: "y.test".into(),
             page: 2,
+            ..Search::default()
         };
         assert_eq!(Search::of(&r), want);
         assert!(Search::asked(&r));
         let plain = req("GET", "/api/messages?state=nonsense&page=x");
         assert_eq!(Search::of(&plain), Search::default());
         assert!(!Search::asked(&req("GET", "/api/messages?format=text")));
-        assert_eq!(Search::of(&r).query().text, "bob@y.test");
+        let now = Timestamp::from_secs(1_764_000_000);
+        assert_eq!(Search::of(&r).query(now).text, "bob@y.test");
+        let ranged = Search::of(&req("GET", "/?since=2h&before=2025-11-24+16%3A00"));
+        assert_eq!(
+            (ranged.since.as_str(), ranged.before.as_str()),
+            ("2h", "2025-11-24 16:00")
+        );
+        let q = ranged.query(now);
+        assert_eq!(
+            (q.since, q.before),
+            (Some(Timestamp::from_secs(1_764_000_000 - 7200)), Some(now))
+        );
+        assert!(ranged.problems(now).is_empty());
+        let bad = Search::of(&req("GET", "/?since=yesterday"));
+        assert_eq!(bad.query(now).since, None);
+        assert!(
+            bad.problems(now)[0].starts_with("since \"yesterday\" is not a time"),
+            "{:?}",
+            bad.problems(now)
+        );
+    }
+
+    #[test]
+    fn times_are_ages_or_utc_dates() {
+        let now = Timestamp::from_secs(1_764_000_000); // 2025-11-24 16:00:00Z
+        let iso = |t: &str| Timestamp::parse_iso(t);
+        for (text, want) in [
+            ("90m", iso("2025-11-24 14:30:00Z")),
+            ("1d", iso("2025-11-23 16:00:00Z")),
+            ("2025-11-24", iso("2025-11-24 00:00:00Z")),
+            ("2025-11-24 09:05", iso("2025-11-24 09:05:00Z")),
+            ("2025-11-24T09:05:07Z", iso("2025-11-24 09:05:07Z")),
+            (" 2025-11-24 09:05:07 ", iso("2025-11-24 09:05:07Z")),
+            ("", None),
+            ("2025-13-01", None),
+            ("soon", None),
+            ("-5m", None),
+        ] {
+            assert_eq!(when(text, now), want, "{text:?}");
+        }
     }
 
     #[test]

@@ -101,7 +101,7 @@
   // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
   function searching() {
     var p = new URLSearchParams(location.search);
-    return ["q", "state", "dest"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
+    return ["q", "state", "dest", "since", "before"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
   }
   function link(page) {
     var p = new URLSearchParams(location.search);
