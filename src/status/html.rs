@@ -143,12 +143,12 @@ fn search_form(search: &Search, s: &Snapshot) -> String {
     for d in s.dests.iter().filter(|d| !d.name.starts_with("relay:")) {
         let _ = write!(h, "<option value=\"{}\">", escape(&d.name));
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "</datalist> <input name=\"since\" value=\"{}\" placeholder=\"since: 2h, 2026-12-05 09:00 UTC\" \
          aria-label=\"arrived since\" size=\"14\"> <input name=\"before\" value=\"{}\" \
          placeholder=\"before\" aria-label=\"arrived before\" size=\"14\"> \
-         <button type=\"submit\">Find</button></form>\n",
+         <button type=\"submit\">Find</button></form>",
         escape(&search.since),
         escape(&search.before)
     );
