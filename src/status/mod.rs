@@ -15,8 +15,8 @@ pub mod timeline;
 
 use crate::access;
 use crate::config::Live;
-use crate::queue::changes::What;
 use crate::mime::params::encoded_words;
+use crate::queue::changes::What;
 use crate::queue::find::{Found, contains};
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
