@@ -1,13 +1,12 @@
 //! Finding messages for the status page: a search text (ID, sender, recipient, domain,
-//! subject), a state and a destination filter, and a page of the matches. Pure: the scheduler
-//! thread runs it over the queue and the recently finished.
+//! subject), state, destination and time filters, and a page of the matches. Pure: the
+//! scheduler thread runs it over the recently finished, and over the queue's hits in its
+//! `index` (the filters alone over the whole queue).
 
 use super::snapshot::{MessageView, Shown};
 use crate::smtp::{Address, ReversePath};
 use crate::spool::envelope::Envelope;
-use crate::spool::id::MessageId;
 use crate::time::Timestamp;
-use std::collections::HashSet;
 
 /// Messages per page.
 pub const PAGE: usize = 50;
@@ -26,9 +25,6 @@ pub struct Query {
     pub since: Option<Timestamp>,
     /// ...and before this.
     pub before: Option<Timestamp>,
-    /// Queued messages whose subject contains `text` (subjects are in the message files,
-    /// which the status page reads and caches, not the queue).
-    pub subject_hits: HashSet<MessageId>,
 }
 
 /// One page of what matched, newest first: the queue's, then the recently finished.
@@ -50,7 +46,6 @@ impl Query {
             page,
             since: None,
             before: None,
-            subject_hits: HashSet::new(),
         }
     }
 
@@ -96,7 +91,6 @@ impl Query {
         has(env.id.as_str())
             || sender
             || recipients().any(|(_, r)| address_has(&r.address, &self.text))
-            || self.subject_hits.contains(&env.id)
             || subject.is_some_and(has)
     }
 
@@ -179,10 +173,6 @@ mod tests {
         for query in &no {
             assert!(!query.matches(&e, &busy, None), "{query:?}");
         }
-        let mut by_subject = q("greetings", None, None);
-        assert!(!by_subject.matches(&e, &[], None));
-        by_subject.subject_hits.insert(e.id.clone());
-        assert!(by_subject.matches(&e, &[], None));
     }
 
     #[test]

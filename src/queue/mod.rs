@@ -1,13 +1,14 @@
 //! The queue: every pending recipient's state and when it is tried next. A pure core
 //! (`scheduler`, the QK rules in `policy`) and the one thread around it (`thread`) that
 //! applies its effects and answers the status page's questions (`snapshot`, `history`,
-//! `stats`, the live `changes`, `find`). It hands jobs to `deliver` over a channel and never blocks
+//! `stats`, the live `changes`, `find` and its `index`). It hands jobs to `deliver` over a channel and never blocks
 //! on the network.
 
 pub mod changes;
 pub mod find;
 pub mod history;
 pub mod incoming;
+pub mod index;
 pub mod policy;
 pub mod scheduler;
 pub mod snapshot;

@@ -17,7 +17,7 @@ use crate::access;
 use crate::config::Live;
 use crate::mime::params::encoded_words;
 use crate::queue::changes::What;
-use crate::queue::find::{Found, contains};
+use crate::queue::find::Found;
 use crate::queue::history;
 use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
 use crate::queue::thread::Event;
@@ -449,23 +449,23 @@ fn spool_writable(shared: &Shared) -> Result<(), String> {
     result
 }
 
-/// A page of the messages the search finds, with their subjects.
+/// A page of the messages the search finds, with their subjects. A text search first
+/// hands the scheduler's index the subjects it lacks (read from the message files, once).
 fn find(shared: &Shared, search: &Search) -> Option<Found> {
-    let mut query = search.query(crate::time::Timestamp::now());
+    let query = search.query(now());
     if !query.text.is_empty() {
-        let ids = ask(shared, Event::Ids)?;
-        let mut cache = subjects(shared);
-        query.subject_hits = ids
-            .into_iter()
-            .filter(|id| {
-                let hit =
-                    |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
-                match cache.get(id) {
-                    Some(known) => hit(known),
-                    None => hit(&subject(shared, &mut cache, id)),
-                }
-            })
-            .collect();
+        let wanted = ask(shared, Event::Unsubjected)?;
+        if !wanted.is_empty() {
+            let subjects = wanted
+                .into_iter()
+                .map(|id| {
+                    let headers = history::read_headers(&shared.spool.message_path(&id));
+                    let subject = history::header_value(&headers, "subject");
+                    (id, subject.map(|s| encoded_words(&s)).unwrap_or_default())
+                })
+                .collect();
+            let _ = shared.events.send(Event::Subjects(subjects));
+        }
     }
     let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
     fill_subjects(shared, &mut found.messages);

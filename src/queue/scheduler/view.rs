@@ -155,9 +155,34 @@ impl Scheduler {
         (total, ids)
     }
 
-    /// Every queued message's ID.
-    pub fn ids(&self) -> Vec<MessageId> {
-        self.messages.keys().cloned().collect()
+    /// Of `candidates` (the text search's hits), how many are queued and match the query's
+    /// other filters, and the newest `upto` of them, newest first.
+    pub fn matching_among<'a>(
+        &'a self,
+        candidates: Vec<&'a MessageId>,
+        query: &Query,
+        upto: usize,
+    ) -> (usize, Vec<&'a MessageId>) {
+        let filters = Query {
+            text: String::new(),
+            ..query.clone()
+        };
+        let mut ids: Vec<&MessageId> = candidates
+            .into_iter()
+            .filter(|id| {
+                self.messages
+                    .get(*id)
+                    .is_some_and(|m| filters.matches(&m.env, &m.busy, None))
+            })
+            .collect();
+        let total = ids.len();
+        newest(&mut ids, upto);
+        (total, ids)
+    }
+
+    /// Messages in the queue.
+    pub fn len(&self) -> usize {
+        self.messages.len()
     }
 
     /// Whether the queue has this message.

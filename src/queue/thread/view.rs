@@ -6,6 +6,7 @@ use super::{Event, Shell};
 use crate::queue::changes::{Feed, What};
 use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
+use crate::queue::index::Index;
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
 use crate::queue::snapshot::{MessageDetail, MessageView};
@@ -35,6 +36,8 @@ pub(super) struct Extra {
     pub job_dest: Option<Dest>,
     /// The live page's subscribers.
     pub feed: Feed,
+    /// The text search's index of the queue (kept while the page is on).
+    pub index: Index,
 }
 
 impl Extra {
@@ -123,16 +126,17 @@ impl Shell {
                 if new {
                     self.extra.stats.counters.received += 1;
                     self.extra.feed.publish(What::Message(env.id.clone()));
-                    self.core.add(*env, now);
+                    self.add(*env, now);
                 }
                 let _ = answer.send(new);
             }
             Event::Find(query, answer) => {
                 let _ = answer.send(self.find(&query, now));
             }
-            Event::Ids(answer) => {
-                let _ = answer.send(self.core.ids());
+            Event::Unsubjected(answer) => {
+                let _ = answer.send(self.extra.index.take_unsubjected());
             }
+            Event::Subjects(subjects) => self.extra.index.subjects(subjects),
             Event::Watch(seen, answer) => {
                 let _ = answer.send(self.extra.feed.subscribe(seen));
             }
@@ -159,8 +163,20 @@ impl Shell {
     }
 
     /// A page of the matches: the queue's newest first, then the recently finished.
-    fn find(&self, query: &Query, now: Timestamp) -> Found {
-        let (in_queue, queued) = self.core.matching(query, (query.page + 1) * PAGE);
+    fn find(&mut self, query: &Query, now: Timestamp) -> Found {
+        let upto = (query.page + 1) * PAGE;
+        let (in_queue, queued) = match query.text.is_empty() {
+            true => self.core.matching(query, upto),
+            false => {
+                // Messages that left the queue are dropped once they are most of the index.
+                if self.extra.index.len() > 2 * self.core.len() + 1024 {
+                    let core = &self.core;
+                    self.extra.index.compact(|id| core.contains(id));
+                }
+                let hits = self.extra.index.find(&query.text);
+                self.core.matching_among(hits, query, upto)
+            }
+        };
         let finished: Vec<&Finished> = self
             .extra
             .history
