@@ -28,6 +28,7 @@ pub(crate) mod headers;
 pub(crate) mod human;
 pub(crate) mod identity;
 pub(crate) mod intake;
+pub(crate) mod mime;
 pub(crate) mod outcome;
 pub(crate) mod password;
 pub(crate) mod queue;

@@ -18,10 +18,24 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A message with a latin-1 text, an HTML body that tries a script and a remote image, and
+/// an attachment.
+const RICH: &str = "Subject: rich\r\nMIME-Version: 1.0\r\n\
+    Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\n\
+    Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n\
+    Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+    Gr=FC=DFe from the text part\r\n--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+    <p>Hello <b>HTML</b></p><script>document.body.dataset.ran = 'yes'</script>\
+    <img alt=remote src=\"http://127.0.0.1:9/remote.png\">\r\n--a--\r\n--m\r\n\
+    Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\n\
+    Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n.\r\n";
+
 /// Playwright (`playwright-core` from npm, in tests/playwright/, pointed at the system's
 /// chromium) clicks through the page: a delivery appears without reloading, times are local
 /// (UTC on hover), it fits 400 px, Hold, Release, Retry and Delete each take effect, and
-/// the search box and a state filter find what they should.
+/// the search box and a state filter find what they should, and a message's page shows its
+/// text, its HTML in a sandboxed frame (no script runs, nothing remote loads) and its
+/// attachments; a destination paused from the page keeps its mail until resumed.
 /// Skipped without chromium or `npm ci --prefix tests/playwright`, except under CI.
 #[test]
 fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
@@ -41,7 +55,8 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     let mx = FakeMx::start(Options::new());
     let routes = route("a.test", &mx, "")
         + &route("b.test", &mx, "retry_delay = 1h")
-        + &route("c.test", &mx, "retry_delay = 1h");
+        + &route("c.test", &mx, "retry_delay = 1h")
+        + &route("d.test", &mx, "retry_delay = 1h");
     let server = Server::start("playwright", &status_ini(&routes));
     let url = format!("http://{}/", server.status_addr.unwrap());
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -58,7 +73,10 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     let mut done = Vec::new();
     for line in BufReader::new(driver.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        if let Some(address) = line.strip_prefix("submit ") {
+        if let Some(address) = line.strip_prefix("submit-html ") {
+            let id = submit(&server, "a@sender.test", &[address], RICH);
+            writeln!(to_driver, "{id}").unwrap();
+        } else if let Some(address) = line.strip_prefix("submit ") {
             let msg = format!("Subject: clicked in a browser\r\n\r\nHi {address}.\r\n.\r\n");
             let id = submit(&server, "a@sender.test", &[address], &msg);
             writeln!(to_driver, "{id}").unwrap();
@@ -70,7 +88,9 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     assert!(status.success(), "the browser run failed after {done:?}");
     assert_eq!(
         done,
-        ["live", "hold", "release", "retry", "delete", "search"]
+        [
+            "live", "hold", "release", "retry", "delete", "search", "content", "pause"
+        ]
     );
 }
 

@@ -5,22 +5,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-/// Runs `script` with python3; panics unless it succeeds; returns its output, trimmed.
-fn python(script: &str) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("python3 is needed for this test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.trim().to_string()
-}
-
 #[test]
 fn python_smtplib_submits_a_message() {
     let server = Server::start("smtplib", &base_ini("", ""));

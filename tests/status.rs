@@ -422,6 +422,20 @@ fn messages_are_found_by_text_state_and_destination() {
     assert_eq!(found("state=deferred"), [waiting.as_str()]);
     assert_eq!(found("dest=a.test").len(), 2);
     assert_eq!(found("q=nothing-like-it"), Vec::<&str>::new());
+    // The time range: an age or a UTC time, since inclusive, before exclusive.
+    assert_eq!(found("since=1h").len(), 3);
+    assert_eq!(found("since=2099-01-01"), Vec::<&str>::new());
+    assert_eq!(
+        found("before=2099-01-01+09%3A00&q=c.test"),
+        [waiting.as_str()]
+    );
+    assert_eq!(found("before=2000-01-01T00:00:00Z"), Vec::<&str>::new());
+    let (code, body) = http(page, "GET", "/api/messages?since=yesterday", &[]);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("since \\\"yesterday\\\" is not a time"),
+        "{body}"
+    );
     let (_, json) = http(page, "GET", "/api/messages?state=delivered&page=0", &[]);
     assert!(
         json.contains("\"total\":2,\"page\":0,\"per_page\":50"),
@@ -490,4 +504,119 @@ fn queue_lists_every_message_the_same_way_whether_the_server_runs_or_not() {
     let (code, stopped, err) = run_cli(&dir, &["queue"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(without_ages(&running), without_ages(&stopped));
+}
+
+/// A message Python's `email` package builds (nested multiparts, latin-1 quoted-printable
+/// text, a base64 HTML body with a script and a remote image, an attachment whose name is
+/// RFC 2231-encoded, one RFC 2047-encoded) and `smtplib` sends: its page shows the text, the
+/// HTML in a sandboxed frame served under a policy that blocks scripts and remote content,
+/// the attachments with their sizes, and the `.eml`; its recipient's timeline of attempts.
+#[test]
+fn a_message_page_shows_its_text_html_and_attachments() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start(
+        "content",
+        &status_ini(&route("a.test", &mx, "retry_delay = 1h")),
+    );
+    let page = server.status_addr.unwrap();
+    let reply = python(&format!(
+        r#"
+import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = "a@sender.test"
+m["To"] = "tempfail@a.test"
+m["Subject"] = "Quarterly figures"
+m.set_content("Grüße aus Köln\nsee the figures\n", charset="iso-8859-1", cte="quoted-printable")
+m.add_alternative('<p>Hello <b>HTML</b></p><script>parent.hacked=1</script>'
+                  '<img src="http://127.0.0.1:9/remote.png">', subtype="html", cte="base64")
+m.add_attachment(bytes(range(256)) * 4, maintype="application", subtype="pdf",
+                 filename="Überblick € 2026.pdf")
+m.add_attachment("a;b\n", filename="résumé.txt")
+raw = m.as_bytes(policy=m.policy.clone(linesep="\r\n"))
+assert b"filename*=utf-8''%C3%9Cberblick" in raw, raw
+# The RFC 2047 form other mail programs write.
+rfc2231 = b"filename*=utf-8''r%C3%A9sum%C3%A9.txt"
+assert rfc2231 in raw, raw
+raw = raw.replace(rfc2231, b'filename="=?utf-8?q?r=C3=A9sum=C3=A9=2Etxt?="')
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.ehlo("python.test")
+    s.mail("a@sender.test")
+    s.rcpt("tempfail@a.test")
+    code, resp = s.data(raw)
+    print(resp.decode())
+"#,
+        port = server.addr.port()
+    ));
+    let id = reply.rsplit(' ').next().unwrap().to_string();
+    let api = wait_http(page, &format!("/api/messages/{id}"), &["\"deferred\""]);
+    for part in [
+        "\"text\":\"Grüße aus Köln\\nsee the figures\\n\"",
+        "\"html\":\"\\u003cp>Hello \\u003cb>HTML",
+        "{\"name\":\"Überblick € 2026.pdf\",\"type\":\"application/pdf\",\"size\":1024}",
+        "{\"name\":\"résumé.txt\",\"type\":\"text/plain\",\"size\":5}",
+        "\"truncated\":false",
+    ] {
+        assert!(api.contains(part), "{part} in {api}");
+    }
+    let (code, html) = http(page, "GET", &format!("/message/{id}"), &[]);
+    assert_eq!(code, 200);
+    for part in [
+        "<pre class=\"body\">Grüße aus Köln\nsee the figures\n</pre>",
+        &format!("<iframe class=\"html\" sandbox src=\"/message/{id}/body.html\""),
+        "<tr><td>Überblick € 2026.pdf</td><td>application/pdf</td><td>1.0K</td></tr><tr><td>résumé.txt</td><td>text/plain</td><td>5 bytes</td></tr>",
+        &format!("<a download href=\"/message/{id}.eml\">"),
+        "<ol class=\"timeline\"><li class=\"fail\">",
+        "RCPT TO:&lt;tempfail@a.test&gt; -&gt; 451",
+        "<li class=\"next\">next try",
+    ] {
+        assert!(html.contains(part), "{part} in {html}");
+    }
+    let (code, head, body) = http_full(page, "GET", &format!("/message/{id}/body.html"), &[]);
+    assert_eq!(code, 200);
+    assert!(body.starts_with("<p>Hello <b>HTML</b></p>"), "{body}");
+    assert!(
+        head.contains("Content-Security-Policy: default-src 'none'; img-src data: cid:;")
+            && head.contains("; sandbox")
+            && head.contains("X-Frame-Options: SAMEORIGIN"),
+        "{head}"
+    );
+    let (code, eml) = http(page, "GET", &format!("/message/{id}.eml"), &[]);
+    assert_eq!(code, 200);
+    assert!(eml.contains("Subject: Quarterly figures"), "{eml}");
+}
+
+/// The page's header says whether the server is healthy: the spool takes files, the DNS
+/// answered its last lookup (here a DNS server that does not answer: unhealthy), and when
+/// the last delivery was. From what the attempts saw, not a probe per page load.
+#[test]
+fn the_health_line_tells_the_spool_the_dns_and_the_last_delivery() {
+    let mx = FakeMx::start(Options::new());
+    let rest = format!(
+        "[delivery]\ndns_server = {DEAD}\ntimeout_dns = 1s\n[domain:*]\nretry_delay = 1h\n{}",
+        route("a.test", &mx, "")
+    );
+    let server = Server::start("health", &status_ini(&rest));
+    let page = server.status_addr.unwrap();
+    let (_, fresh) = http(page, "GET", "/api/status", &[]);
+    let want = "\"health\":{\"healthy\":true,\"spool\":{\"writable\":true,\"error\":null},\
+                \"dns\":null,\"last_delivery\":null}";
+    assert!(fresh.contains(want), "{fresh}");
+    submit(&server, "a@sender.test", &["ok@a.test"], MSG);
+    let delivered = wait_http(page, "/api/status", &["\"last_delivery\":\"20"]);
+    assert!(delivered.contains("\"healthy\":true"), "{delivered}");
+    submit(&server, "a@sender.test", &["x@dead.test"], MSG);
+    let status = wait_http(page, "/api/status", &["\"answering\":false"]);
+    assert!(status.contains("\"healthy\":false"), "{status}");
+    assert!(status.contains("did not answer"), "{status}");
+    assert!(status.contains("\"last_delivery\":\"20"), "{status}");
+    let (_, html) = http(page, "GET", "/", &[]);
+    for part in [
+        "<p id=\"health\"><span class=\"hl bad\">unhealthy</span> <span>spool writable</span>",
+        " · <span class=\"bad\" title=\"",
+        "DNS not answering (last lookup <time",
+        " · <span>last delivery <time",
+    ] {
+        assert!(html.contains(part), "{part} in {html}");
+    }
 }

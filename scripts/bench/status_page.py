@@ -3,7 +3,7 @@
 
     cargo build --release && python3 scripts/bench/status_page.py [N]   (default 100000)
 
-Starts target/release/qksmtp on loopback ports in a temporary folder, submits N messages with
+Starts target/release/qksmtp (or the binary in $QKSMTP) on loopback ports in a temporary folder, submits N messages with
 Python's smtplib (8 connections) to a domain whose MX refuses connections (so they stay
 queued), waits until the queue holds them all, then times each request 20 times over a fresh
 HTTP connection and prints the median and the slowest as a Markdown table. Only 127.0.0.1.
@@ -22,7 +22,7 @@ import time
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXE = os.path.join(ROOT, "target", "release", "qksmtp")
+EXE = os.environ.get("QKSMTP") or os.path.join(ROOT, "target", "release", "qksmtp")
 INI = """[server]
 listen = 127.0.0.1:0
 hostname = mx.qksmtp.test
@@ -93,7 +93,8 @@ def main():
             for path in ["/", "/api/status", "/api/messages?page=0", "/api/messages?page=1000",
                          "/api/messages?state=deferred&dest=d7.test&page=3",
                          "/api/messages?q=r4242@", "/api/messages?q=word42&page=1",
-                         "/?q=word42", "/metrics"]:
+                         "/?q=word42", "/api/messages?q=s42@sender&since=1d",
+                         "/api/messages?since=1h&before=2099-01-01&page=3", "/metrics"]:
                 first, body = get(page, path)
                 times = [get(page, path)[0] for _ in range(20)]
                 print(f"| `GET {path}` | {statistics.median(times):.1f} | {max(times + [first]):.1f} "

@@ -1,12 +1,12 @@
 //! Finding messages for the status page: a search text (ID, sender, recipient, domain,
-//! subject), a state and a destination filter, and a page of the matches. Pure: the scheduler
-//! thread runs it over the queue and the recently finished.
+//! subject), state, destination and time filters, and a page of the matches. Pure: the
+//! scheduler thread runs it over the recently finished, and over the queue's hits in its
+//! `index` (the filters alone over the whole queue).
 
 use super::snapshot::{MessageView, Shown};
 use crate::smtp::{Address, ReversePath};
 use crate::spool::envelope::Envelope;
-use crate::spool::id::MessageId;
-use std::collections::HashSet;
+use crate::time::Timestamp;
 
 /// Messages per page.
 pub const PAGE: usize = 50;
@@ -21,9 +21,10 @@ pub struct Query {
     pub dest: Option<String>,
     /// From 0.
     pub page: usize,
-    /// Queued messages whose subject contains `text` (subjects are in the message files,
-    /// which the status page reads and caches, not the queue).
-    pub subject_hits: HashSet<MessageId>,
+    /// A message matches when it arrived at or after this...
+    pub since: Option<Timestamp>,
+    /// ...and before this.
+    pub before: Option<Timestamp>,
 }
 
 /// One page of what matched, newest first: the queue's, then the recently finished.
@@ -43,14 +44,27 @@ impl Query {
                 .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
                 .filter(|d| !d.is_empty()),
             page,
-            subject_hits: HashSet::new(),
+            since: None,
+            before: None,
         }
+    }
+
+    /// Only the messages that arrived in `[since, before)`.
+    pub fn arrived(mut self, since: Option<Timestamp>, before: Option<Timestamp>) -> Query {
+        self.since = since;
+        self.before = before;
+        self
     }
 
     /// Whether a message matches; `busy` marks its recipients in an attempt now; `subject`
     /// is given when known (finished messages).
     pub fn matches(&self, env: &Envelope, busy: &[bool], subject: Option<&str>) -> bool {
         let recipients = || env.recipients.iter().enumerate();
+        if self.since.is_some_and(|t| env.arrival < t)
+            || self.before.is_some_and(|t| env.arrival >= t)
+        {
+            return false;
+        }
         if let Some(want) = self.state {
             let tries = |r: &crate::spool::envelope::Recipient| r.direct_tries + r.relay_tries;
             let has = recipients().any(|(i, r)| {
@@ -77,7 +91,6 @@ impl Query {
         has(env.id.as_str())
             || sender
             || recipients().any(|(_, r)| address_has(&r.address, &self.text))
-            || self.subject_hits.contains(&env.id)
             || subject.is_some_and(has)
     }
 
@@ -160,10 +173,24 @@ mod tests {
         for query in &no {
             assert!(!query.matches(&e, &busy, None), "{query:?}");
         }
-        let mut by_subject = q("greetings", None, None);
-        assert!(!by_subject.matches(&e, &[], None));
-        by_subject.subject_hits.insert(e.id.clone());
-        assert!(by_subject.matches(&e, &[], None));
+    }
+
+    #[test]
+    fn the_time_range_is_since_inclusive_before_exclusive() {
+        let e = env(7, &["bob@y.test"]);
+        let at = e.arrival;
+        let later = at.plus(std::time::Duration::from_secs(1));
+        let q = |since, before| Query::new("", None, None, 0).arrived(since, before);
+        for (query, want) in [
+            (q(None, None), true),
+            (q(Some(at), None), true),
+            (q(Some(later), None), false),
+            (q(None, Some(later)), true),
+            (q(None, Some(at)), false),
+            (q(Some(at), Some(later)), true),
+        ] {
+            assert_eq!(query.matches(&e, &[], None), want, "{query:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! to senders) out. It "only knows time"; the thread around it (`engine`) does the I/O.
 
 use super::policy::{self, Dest, Progress};
+use super::snapshot::Pause;
 use super::throttle::{self, Said, Throttle};
 use crate::bounce::{self, Notice};
 use crate::config::Config;
@@ -67,6 +68,10 @@ struct DestState {
     rate_next: Option<Timestamp>,
     /// A job of its ended within `slow::SLOW_AFTER` in this run.
     proven: bool,
+    /// Why the scheduler paused it (with `paused_until`).
+    why: Option<Pause>,
+    /// Paused by a person (the status page) until resumed: no new connection.
+    held: bool,
 }
 
 impl DestState {
@@ -83,9 +88,11 @@ impl DestState {
         .max()
     }
 
-    /// May a job start now under `max_connections`, the pause, the throttle and the rate?
+    /// May a job start now under `max_connections`, the pauses (the scheduler's and the
+    /// person's), the throttle and the rate?
     fn has_room(&self, max_connections: u32, now: Timestamp) -> bool {
         self.active < max_connections
+            && !self.held
             && self.not_before().is_none_or(|t| t <= now)
             && self
                 .throttle
@@ -451,11 +458,13 @@ impl Scheduler {
         }
         if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
+            state.why = Some(Pause::Run);
         }
         if destination_down(&report) {
             // Nobody answered: hold the destination's other mail back for a while rather than
             // trying each message against a dead server (their attempts are not counted).
             state.paused_until = Some(now.plus(limits.retry_delay));
+            state.why = Some(Pause::Down);
         }
         for ((id, idxs, labels), mr) in messages.into_iter().zip(report.messages) {
             self.apply(&dest, (id, idxs, labels), mr, now, &mut effects);
@@ -649,6 +658,36 @@ impl Scheduler {
             }
         }
         true
+    }
+
+    /// Pauses (`hold`) or resumes a destination by its name (`a.test`, `relay:NAME`): a
+    /// paused one gets no new connection until resumed (a flush does not resume it; a
+    /// restart does). False for a name that is no destination.
+    pub fn hold_dest(&mut self, name: &str, hold: bool) -> bool {
+        let Some(dest) = self.dest_named(name) else {
+            return false;
+        };
+        self.dests.entry(dest).or_default().held = hold;
+        true
+    }
+
+    /// The destination `name` names: a domain, or `relay:NAME` of a configured relay.
+    fn dest_named(&self, name: &str) -> Option<Dest> {
+        if let Some(relay) = name.strip_prefix("relay:") {
+            return self
+                .config
+                .relays
+                .iter()
+                .position(|r| r.name == relay)
+                .map(Dest::Relay);
+        }
+        let domain = name.trim().trim_end_matches('.').to_ascii_lowercase();
+        let valid = !domain.is_empty()
+            && domain.len() <= 255
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        valid.then_some(Dest::Direct(domain))
     }
 
     /// Makes every waiting recipient due now (`flush`), and ends destination pauses.

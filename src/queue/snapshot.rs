@@ -24,6 +24,29 @@ pub struct Snapshot {
     /// Messages that left the queue recently, newest first.
     pub finished: Vec<MessageView>,
     pub dests: Vec<DestView>,
+    pub health: Health,
+}
+
+/// Whether the server can do its work, from what it saw (no probe of its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// When a recipient was last delivered.
+    pub last_delivery: Option<Timestamp>,
+    /// The last DNS lookup an attempt made.
+    pub dns: Option<DnsSeen>,
+    /// Whether the spool could be written, when the status page last checked (`None`: not
+    /// checked); the error otherwise.
+    pub spool: Option<Result<(), String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSeen {
+    pub at: Timestamp,
+    /// The DNS answered (an address, or that the name does not exist); false for a
+    /// time-out, SERVFAIL or no resolver.
+    pub answering: bool,
+    /// The lookup and its answer: `MX a.test: mx.a.test`.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -162,6 +185,8 @@ impl Shown {
 pub enum Waiting {
     /// Its destination pauses (after a run of `max_continuous`, or nobody answered there).
     Paused { dest: String, until: Timestamp },
+    /// Its destination was paused from the status page.
+    Held { dest: String },
     /// Every connection its destination may have is in use.
     Busy { dest: String, max_connections: u32 },
     /// Its destination throttles us (`throttle_on`): the next message goes at `next`.
@@ -183,6 +208,55 @@ pub struct ThrottleView {
     pub connections: u32,
 }
 
+/// Why the scheduler paused a destination for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A connection carried `max_continuous` messages in a row: `continuous_delay`.
+    Run,
+    /// Nobody answered there (DNS, connect, greeting): `retry_delay`.
+    Down,
+}
+
+/// A destination's state as people see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestState {
+    /// Takes connections as its limits allow.
+    Open,
+    /// Paused from the status page until resumed.
+    Held,
+    /// Paused by the scheduler until then.
+    Paused { until: Timestamp, why: Pause },
+    /// The server slows us down (provider throttling): one connection, a message at a time
+    /// (`DestView::throttled` says since when, why and the next message).
+    Throttled,
+}
+
+impl DestState {
+    pub fn name(self) -> &'static str {
+        match self {
+            DestState::Open => "open",
+            DestState::Held => "paused",
+            DestState::Paused { .. } => "paused",
+            DestState::Throttled => "throttled",
+        }
+    }
+
+    /// Why, in words (empty when open).
+    pub fn why(self) -> &'static str {
+        match self {
+            DestState::Open => "",
+            DestState::Held => "paused from the status page until resumed",
+            DestState::Paused {
+                why: Pause::Run, ..
+            } => "resting after max_continuous messages on one connection",
+            DestState::Paused {
+                why: Pause::Down, ..
+            } => "nobody answered there",
+            DestState::Throttled => "the server asked us to slow down",
+        }
+    }
+}
+
 /// One destination (a recipient domain or a relay) the scheduler knows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestView {
@@ -198,6 +272,10 @@ pub struct DestView {
     pub paused_until: Option<Timestamp>,
     /// The server slows us down (`None`: it does not).
     pub throttled: Option<ThrottleView>,
+    /// Why it is paused until then.
+    pub paused_why: Option<Pause>,
+    /// Paused from the status page until resumed.
+    pub held: bool,
     /// The latest failed attempt's result there, and when.
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.
@@ -205,6 +283,20 @@ pub struct DestView {
     /// The last hour, a minute each, oldest first: delivered, deferred, failed (empty when
     /// nothing happened there).
     pub chart: Vec<[u32; 3]>,
+}
+
+impl DestView {
+    pub fn state(&self, now: Timestamp) -> DestState {
+        match (self.held, self.paused_until.filter(|&t| t > now)) {
+            (true, _) => DestState::Held,
+            (false, Some(until)) => DestState::Paused {
+                until,
+                why: self.paused_why.unwrap_or(Pause::Run),
+            },
+            (false, None) if self.throttled.is_some() => DestState::Throttled,
+            (false, None) => DestState::Open,
+        }
+    }
 }
 
 /// One message for its detail view.

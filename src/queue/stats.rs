@@ -4,8 +4,10 @@
 
 use super::policy::{Dest, Progress};
 use super::scheduler::Effect;
-use super::snapshot::{Counters, Histogram};
+use super::snapshot::{Counters, DnsSeen, Histogram};
+use crate::outcome::Verdict;
 use crate::time::Timestamp;
+use crate::transcript::StepKind;
 use std::collections::{HashMap, VecDeque};
 
 /// Minutes of per-destination results kept for the page's charts.
@@ -19,6 +21,10 @@ pub struct Stats {
     pub last_error: HashMap<Dest, (Timestamp, String)>,
     /// Per destination, per minute (since 1970) with results: delivered, deferred, failed.
     pub minutes: HashMap<Dest, VecDeque<(u64, [u32; 3])>>,
+    /// When a recipient was last delivered.
+    pub last_delivery: Option<Timestamp>,
+    /// The last DNS lookup seen in an attempt.
+    pub dns: Option<DnsSeen>,
 }
 
 impl Stats {
@@ -26,15 +32,37 @@ impl Stats {
     pub fn observe(&mut self, effects: &[Effect], dest: Option<&Dest>, now: Timestamp) {
         for effect in effects {
             match effect {
-                Effect::Log(line) => match line.progress {
-                    Progress::Delivered => self.counters.delivered += 1,
-                    Progress::RetryAt(_) => self.counters.deferred += 1,
-                    Progress::Failed(_) => {}
-                },
+                Effect::Log(line) => {
+                    match line.progress {
+                        Progress::Delivered => {
+                            self.counters.delivered += 1;
+                            self.last_delivery = Some(now);
+                        }
+                        Progress::RetryAt(_) => self.counters.deferred += 1,
+                        Progress::Failed(_) => {}
+                    }
+                    // The lookup failed: the outcome says whether the DNS answered ("no
+                    // such domain") or not (a time-out).
+                    if line.outcome.step == StepKind::Dns {
+                        self.dns = Some(DnsSeen {
+                            at: now,
+                            answering: line.outcome.verdict != Verdict::Temporary,
+                            detail: line.outcome.to_string(),
+                        });
+                    }
+                }
                 Effect::GaveUp { recipients, .. } => {
                     self.counters.bounced += recipients.len() as u64
                 }
                 Effect::Record { record, .. } => {
+                    let dns = record.steps.iter().rfind(|s| s.kind == StepKind::Dns);
+                    if let Some(step) = dns.filter(|s| s.ok) {
+                        self.dns = Some(DnsSeen {
+                            at: step.at,
+                            answering: true,
+                            detail: step.detail.clone(),
+                        });
+                    }
                     if let (Some(first), Some(last)) = (record.steps.first(), record.steps.last()) {
                         let end = last.at.plus(last.took);
                         self.durations.observe(end.since(first.at).as_secs_f64());
@@ -162,6 +190,71 @@ mod tests {
                 .iter()
                 .flatten()
                 .all(|&n| n == 0)
+        );
+    }
+
+    #[test]
+    fn health_keeps_the_last_delivery_and_whether_the_dns_answered() {
+        use crate::dns::DnsError;
+        let dest = Dest::Direct("y.test".into());
+        let mut stats = Stats::default();
+        let at = Timestamp::from_secs;
+        assert_eq!((stats.last_delivery, stats.dns.clone()), (None, None));
+        let mut record = crate::transcript::Record::new();
+        record.push_ok(
+            StepKind::Dns,
+            at(9),
+            Default::default(),
+            "MX y.test: mx.y.test",
+        );
+        let looked = Effect::Record {
+            id: MessageId::from_parts(1_764_000_000_000_000, 1),
+            label: "direct 1 of 8".into(),
+            record,
+        };
+        stats.observe(
+            &[looked, line(250, Progress::Delivered)],
+            Some(&dest),
+            at(10),
+        );
+        assert_eq!(stats.last_delivery, Some(at(10)));
+        let dns = stats.dns.clone().unwrap();
+        assert_eq!(
+            (dns.at, dns.answering, dns.detail.as_str()),
+            (at(9), true, "MX y.test: mx.y.test")
+        );
+        let failed = |e: &DnsError| {
+            let Effect::Log(mut l) = line(451, Progress::RetryAt(at(99))) else {
+                unreachable!()
+            };
+            l.outcome = Outcome::from_dns("y.test", e);
+            Effect::Log(l)
+        };
+        let cases = [
+            (
+                DnsError::Temporary {
+                    name: "y.test".into(),
+                    detail: "timed out".into(),
+                },
+                false,
+            ),
+            (
+                DnsError::NxDomain {
+                    name: "y.test".into(),
+                },
+                true,
+            ),
+        ];
+        for (e, answering) in cases {
+            stats.observe(&[failed(&e)], Some(&dest), at(20));
+            let dns = stats.dns.clone().unwrap();
+            assert_eq!((dns.at, dns.answering), (at(20), answering), "{e}");
+            assert!(dns.detail.contains("y.test"), "{}", dns.detail);
+        }
+        assert_eq!(
+            stats.last_delivery,
+            Some(at(10)),
+            "a deferral is no delivery"
         );
     }
 }

@@ -44,6 +44,9 @@ pub enum Event {
     Release(MessageId, Sender<bool>),
     /// Retry, hold, release or delete every message a selector takes (or count them).
     Bulk(Box<Bulk>, Sender<Taken>),
+    /// Pause (true) or resume (false) a destination (`a.test`, `relay:NAME`); answers
+    /// whether the name is one.
+    HoldDest(String, bool, Sender<bool>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.
@@ -58,8 +61,10 @@ pub enum Event {
     Message(MessageId, Sender<Option<MessageDetail>>),
     /// A page of the messages that match (queued and recently finished).
     Find(Box<Query>, Sender<Found>),
-    /// Every queued message's ID (the status page caches their subjects).
-    Ids(Sender<Vec<MessageId>>),
+    /// The queued messages whose subject the search index still lacks (each named once).
+    Unsubjected(Sender<Vec<MessageId>>),
+    /// Their subjects, read by the status page, for the search index.
+    Subjects(Vec<(MessageId, String)>),
     /// Follow the changes from now on (after the change numbered `seen`, when it is a
     /// reconnect): the answer is the subscriber's bounded buffer.
     Watch(Option<u64>, Sender<Receiver<Change>>),
@@ -132,6 +137,7 @@ pub fn start(
             workers: s.workers,
             job_dest: None,
             feed: Feed::default(),
+            index: Default::default(),
         },
     };
     thread::Builder::new()
@@ -175,7 +181,7 @@ impl Shell {
                         self.writer.track_more([env.id.clone()]);
                         self.extra.stats.counters.received += 1;
                         self.extra.feed.publish(What::Message(env.id.clone()));
-                        self.core.add(env, Timestamp::now())
+                        self.add(env, Timestamp::now())
                     }
                     Err(_) => committed = never(),
                 },
@@ -187,6 +193,14 @@ impl Shell {
                 default(timeout) => {}
             }
         }
+    }
+
+    /// A message for the queue (and the status page's search index).
+    fn add(&mut self, env: Envelope, now: Timestamp) {
+        if self.extra.history.enabled() {
+            self.extra.index.add(&env);
+        }
+        self.core.add(env, now);
     }
 
     fn dispatch(&mut self, now: Timestamp) {
@@ -234,7 +248,7 @@ impl Shell {
                 self.writer
                     .track_more(found.iter().map(|env| env.id.clone()));
                 for env in found {
-                    self.core.add(env, now);
+                    self.add(env, now);
                 }
                 self.extra.feed.publish(What::Reset);
             }
@@ -286,7 +300,7 @@ impl Shell {
                     notice.envelope.sender,
                     notice.recipients.len()
                 );
-                self.core.add(env, now);
+                self.add(env, now);
                 true
             }
             Err(e) => {

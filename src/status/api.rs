@@ -1,6 +1,7 @@
 //! The JSON answers of `/api/...` and the text answer of `qksmtp show` (`?format=text`; the
 //! text queue listing is `cli::listing`'s), built from the scheduler's snapshot. Pure.
 
+use super::html::Body;
 use super::json::J;
 use super::route::Search;
 use crate::cli::listing;
@@ -8,7 +9,7 @@ use crate::doctor::{Report, Verdict};
 use crate::outcome::GiveUp;
 use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{
-    DestView, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Waiting,
+    DestView, Health, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Waiting,
 };
 use crate::reload::Answer;
 use crate::time::Timestamp;
@@ -127,13 +128,53 @@ pub fn status(s: &Snapshot) -> J {
                 ("held", s.totals.held.into()),
             ]),
         ),
-        ("destinations", J::Arr(s.dests.iter().map(dest).collect())),
+        (
+            "destinations",
+            J::Arr(s.dests.iter().map(|d| dest(d, s.now)).collect()),
+        ),
+        ("health", health(&s.health)),
     ])
 }
 
-fn dest(d: &DestView) -> J {
+/// `{"healthy":..,"spool":{"writable":..,"error":..},"dns":{..}|null,"last_delivery":..}`.
+fn health(h: &Health) -> J {
+    let spool_error = match &h.spool {
+        Some(Err(e)) => J::from(e.as_str()),
+        _ => J::Null,
+    };
+    let dns = h.dns.as_ref().map_or(J::Null, |d| {
+        J::obj(vec![
+            ("at", time(d.at)),
+            ("answering", d.answering.into()),
+            ("detail", d.detail.as_str().into()),
+        ])
+    });
+    J::obj(vec![
+        ("healthy", healthy(h).into()),
+        (
+            "spool",
+            J::obj(vec![
+                ("writable", matches!(h.spool, Some(Ok(()))).into()),
+                ("error", spool_error),
+            ]),
+        ),
+        ("dns", dns),
+        ("last_delivery", opt_time(h.last_delivery)),
+    ])
+}
+
+/// Healthy: the spool takes files and the last DNS lookup was answered (or none was made).
+pub fn healthy(h: &Health) -> bool {
+    !matches!(h.spool, Some(Err(_))) && h.dns.as_ref().is_none_or(|d| d.answering)
+}
+
+fn dest(d: &DestView, now: Timestamp) -> J {
+    let state = d.state(now);
     J::obj(vec![
         ("name", d.name.as_str().into()),
+        ("state", state.name().into()),
+        ("why", state.why().into()),
+        ("held", d.held.into()),
         ("connections", d.active.into()),
         ("max_connections", d.max_connections.into()),
         ("in_run", d.in_run.into()),
@@ -234,6 +275,9 @@ fn waiting(w: &Waiting) -> J {
             ("dest", dest.as_str().into()),
             ("paused_until", time(*until)),
         ]),
+        Waiting::Held { dest } => {
+            J::obj(vec![("dest", dest.as_str().into()), ("held", true.into())])
+        }
         Waiting::Busy {
             dest,
             max_connections,
@@ -256,16 +300,42 @@ pub fn when(r: &RecipientView) -> Option<(&'static str, Timestamp)> {
 }
 
 /// `GET /api/messages/ID`: the message, its headers and every attempt step by step.
-pub fn detail(d: &Detail) -> J {
+pub fn detail(d: &Detail, body: Option<&Body>) -> J {
     let J::Obj(mut fields) = message(&d.view) else {
         unreachable!("message() is an object")
     };
     fields.push(("headers", d.headers.as_str().into()));
+    if let Some(b) = body {
+        fields.push(("content", content(b)));
+    }
     fields.push((
         "attempts",
         J::Arr(read::parse(&d.steps).iter().map(attempt).collect()),
     ));
     J::Obj(fields)
+}
+
+/// `{"text":..,"html":..,"attachments":[{"name","type","size"}],"truncated":..}`.
+fn content(b: &Body) -> J {
+    let r = &b.readable;
+    let opt = |s: &Option<String>| s.as_deref().map_or(J::Null, J::from);
+    let attachments = r
+        .attachments
+        .iter()
+        .map(|a| {
+            J::obj(vec![
+                ("name", a.name.as_str().into()),
+                ("type", a.content_type.as_str().into()),
+                ("size", a.size.into()),
+            ])
+        })
+        .collect();
+    J::obj(vec![
+        ("text", opt(&r.text)),
+        ("html", opt(&r.html)),
+        ("attachments", J::Arr(attachments)),
+        ("truncated", b.truncated.is_some().into()),
+    ])
 }
 
 fn attempt(a: &Attempt) -> J {
@@ -332,6 +402,9 @@ pub fn explain(r: &RecipientView) -> String {
         Some(Waiting::Paused { dest, .. }) => format!("waiting: {dest} is paused"),
         Some(Waiting::Throttled { dest, why, .. }) => {
             format!("waiting: {dest} is slowing us down ({why})")
+        }
+        Some(Waiting::Held { dest }) => {
+            format!("waiting: {dest} is paused from the status page until resumed")
         }
         Some(Waiting::Busy {
             dest,

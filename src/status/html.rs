@@ -4,10 +4,12 @@
 
 use super::api::{Detail, Row, explain, when};
 use super::route::Search;
+use super::timeline;
 use crate::human::{human_size, short_age};
 use crate::intake::INTAKE;
+use crate::mime::Readable;
 use crate::queue::find::{Found, PAGE};
-use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
+use crate::queue::snapshot::{DestState, DestView, Health, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
 use std::collections::BTreeSet;
@@ -67,6 +69,7 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
          <a href=\"/doctor\">doctor</a></header>",
         time(s.started)
     );
+    let _ = writeln!(h, "<p id=\"health\">{}</p>", health(&s.health));
     h.push_str(&search_form(search, s));
     h.push_str(&super::bulk::block(search));
     h.push_str("<main id=\"live\">\n");
@@ -74,6 +77,48 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
     h.push_str("</main>\n");
     h.push_str(FOOT);
     h
+}
+
+/// Whether the server is healthy, and the three things that say so: the spool takes files,
+/// the DNS answered its last lookup, the last delivery (same markup as `page.js`).
+pub fn health(h: &Health) -> String {
+    let (class, word) = match super::api::healthy(h) {
+        true => ("ok", "healthy"),
+        false => ("bad", "unhealthy"),
+    };
+    let mut out = format!("<span class=\"hl {class}\">{word}</span> ");
+    match &h.spool {
+        Some(Err(e)) => {
+            let _ = write!(
+                out,
+                "<span class=\"bad\">spool not writable: {}</span>",
+                escape(e)
+            );
+        }
+        _ => out.push_str("<span>spool writable</span>"),
+    }
+    match &h.dns {
+        None => out.push_str(" · <span>DNS: no lookup yet</span>"),
+        Some(d) => {
+            let (class, words) = match d.answering {
+                true => ("", "DNS answering"),
+                false => (" class=\"bad\"", "DNS not answering"),
+            };
+            let _ = write!(
+                out,
+                " · <span{class} title=\"{}\">{words} (last lookup {})</span>",
+                escape(&d.detail),
+                time(d.at)
+            );
+        }
+    }
+    match h.last_delivery {
+        Some(t) => {
+            let _ = write!(out, " · <span>last delivery {}</span>", time(t));
+        }
+        None => out.push_str(" · <span>no delivery yet</span>"),
+    }
+    out
 }
 
 /// The search box and filters: a plain GET form (it works without the script).
@@ -101,11 +146,22 @@ fn search_form(search: &Search, s: &Snapshot) -> String {
     for d in s.dests.iter().filter(|d| !d.name.starts_with("relay:")) {
         let _ = write!(h, "<option value=\"{}\">", escape(&d.name));
     }
-    h.push_str("</datalist> <button type=\"submit\">Find</button></form>\n");
+    let _ = writeln!(
+        h,
+        "</datalist> <input name=\"since\" value=\"{}\" placeholder=\"since: 2h, 2026-12-05 09:00 UTC\" \
+         aria-label=\"arrived since\" size=\"14\"> <input name=\"before\" value=\"{}\" \
+         placeholder=\"before\" aria-label=\"arrived before\" size=\"14\"> \
+         <button type=\"submit\">Find</button></form>",
+        escape(&search.since),
+        escape(&search.before)
+    );
+    for problem in search.problems(s.now) {
+        let _ = writeln!(h, "<p class=\"err problem\">{}</p>", escape(&problem));
+    }
     h
 }
 
-/// `?q=..&state=..&dest=..&page=N`, percent-encoded.
+/// `?q=..&state=..&dest=..[&since=..][&before=..]&page=N`, percent-encoded.
 pub fn search_link(search: &Search, page: usize) -> String {
     let enc = |s: &str| {
         s.bytes()
@@ -118,11 +174,18 @@ pub fn search_link(search: &Search, page: usize) -> String {
             .collect::<String>()
     };
     let state = search.state.map_or("", Shown::name);
-    format!(
-        "?q={}&state={state}&dest={}&page={page}",
+    let mut link = format!(
+        "?q={}&state={state}&dest={}",
         enc(&search.text),
         enc(&search.dest)
-    )
+    );
+    for (name, value) in [("since", &search.since), ("before", &search.before)] {
+        if !value.is_empty() {
+            let _ = write!(link, "&{name}={}", enc(value));
+        }
+    }
+    let _ = write!(link, "&page={page}");
+    link
 }
 
 /// `12 messages · page 2 of 3 · newer · older`.
@@ -209,18 +272,22 @@ pub fn live(s: &Snapshot, found: &Found, search: &Search) -> String {
     h
 }
 
+/// A destination: its state (and why), its limits and load, its last error, its chart of
+/// the last hour, and the button that pauses or resumes it (same markup as `page.js`).
 fn dest(d: &DestView, now: Timestamp) -> String {
+    let state = d.state(now);
     let mut h = format!(
-        "<div class=\"dest\"><b>{}</b> connections {}/{} · run {}/{} · waiting {}",
+        "<div class=\"dest\"><b>{}</b> <span class=\"dst {st}\">{st}</span> connections {}/{} · run {}/{} · waiting {}",
         escape(&d.name),
         d.active,
         d.max_connections,
         d.in_run,
         d.max_continuous,
-        d.ready
+        d.ready,
+        st = state.name()
     );
-    if let Some(t) = d.paused_until.filter(|&t| t > now) {
-        let _ = write!(h, " · paused until {}", time(t));
+    if let DestState::Paused { until, .. } = state {
+        let _ = write!(h, " · until {}", time(until));
     }
     if let Some(t) = &d.throttled {
         let _ = write!(
@@ -233,6 +300,18 @@ fn dest(d: &DestView, now: Timestamp) -> String {
     }
     if let Some(t) = d.next_retry {
         let _ = write!(h, " · next retry {}", time(t));
+    }
+    let (action, label) = match d.held {
+        true => ("resume-dest", "Resume"),
+        false => ("pause-dest", "Pause"),
+    };
+    let _ = write!(
+        h,
+        " <button data-action=\"{action}\" data-dest=\"{}\">{label}</button>",
+        escape(&d.name)
+    );
+    if !state.why().is_empty() {
+        let _ = write!(h, "<div class=\"why\">{}</div>", state.why());
     }
     if let Some((at, e)) = &d.last_error {
         let _ = write!(h, "<div class=\"err\">{}: {}</div>", time(*at), escape(e));
@@ -334,8 +413,17 @@ pub fn actions(m: &MessageView) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-/// `GET /message/ID`.
-pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
+/// A queued message's content, read from the spool up to a size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub readable: Readable,
+    /// The file is larger than what was read (the `.eml` has it all).
+    pub truncated: Option<u64>,
+}
+
+/// `GET /message/ID`: the message (its recipients with their attempts, its body, HTML body
+/// and attachments while it is queued), its headers, and the step record of each attempt.
+pub fn message_page(d: &Detail, body: Option<&Body>, token: &str, now: Timestamp) -> String {
     let m = &d.view;
     let mut h = head(&format!("qksmtp {}", m.id), token, "message");
     let sig: Vec<&str> = m.recipients.iter().map(|r| r.state.name()).collect();
@@ -359,17 +447,12 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
         }
         h.push_str("</p>\n");
     }
+    let attempts = read::parse(&d.steps);
+    h.push_str(&timelines(m, &attempts));
+    h.push_str(&content(m, body));
     h.push_str("<h2>Headers</h2>\n");
-    if m.finished.is_none() {
-        let _ = writeln!(
-            h,
-            "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
-            m.id
-        );
-    }
     let _ = writeln!(h, "<pre class=\"headers\">{}</pre>", escape(&d.headers));
     h.push_str("<h2>Delivery attempts</h2>\n");
-    let attempts = read::parse(&d.steps);
     if attempts.is_empty() {
         h.push_str("<p class=\"muted\">no delivery attempt yet</p>\n");
     }
@@ -380,6 +463,98 @@ pub fn message_page(d: &Detail, token: &str, now: Timestamp) -> String {
     h.push_str(FOOT);
     h
 }
+
+/// Each recipient's attempts, oldest first, and what comes next.
+fn timelines(m: &MessageView, attempts: &[Attempt]) -> String {
+    let mut h = String::from("<h2>Recipients</h2>\n");
+    for r in &m.recipients {
+        let _ = write!(
+            h,
+            "<div class=\"rcpt\"><span class=\"st {st}\">{st}</span> <b>{}</b><ol class=\"timeline\">",
+            escape(&r.address),
+            st = r.state.name()
+        );
+        for mark in timeline::of(attempts, &r.address) {
+            let at = mark.at.map(time).unwrap_or_default();
+            let _ = write!(
+                h,
+                "<li class=\"{}\">{at} {} <span class=\"why\">{}</span></li>",
+                if mark.ok { "ok" } else { "fail" },
+                escape(&mark.title),
+                escape(&mark.text)
+            );
+        }
+        if let Some((words, t)) = when(r) {
+            let _ = write!(h, "<li class=\"next\">{words} {}</li>", time(t));
+        }
+        h.push_str("</ol></div>\n");
+    }
+    h
+}
+
+/// The text body, the HTML body in a sandboxed frame (no script, nothing remote), the
+/// attachments, and the `.eml`; or why they cannot be shown.
+fn content(m: &MessageView, body: Option<&Body>) -> String {
+    let mut h = String::from("<h2>Content</h2>\n");
+    let Some(body) = body.filter(|_| m.finished.is_none()) else {
+        h.push_str(
+            "<p class=\"muted\">the message has left the spool: only its headers are kept</p>\n",
+        );
+        return h;
+    };
+    let _ = writeln!(
+        h,
+        "<p><a download href=\"/message/{}.eml\">Download the message (.eml)</a></p>",
+        m.id
+    );
+    if let Some(size) = body.truncated {
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\">only the first {} of the message are shown</p>",
+            human_size(size)
+        );
+    }
+    let r = &body.readable;
+    if let Some(text) = &r.text {
+        let _ = writeln!(
+            h,
+            "<h3>Text</h3>\n<pre class=\"body\">{}</pre>",
+            escape(text)
+        );
+    }
+    if r.html.is_some() {
+        let _ = writeln!(
+            h,
+            "<h3>HTML</h3>\n<iframe class=\"html\" sandbox src=\"/message/{}/body.html\" \
+             title=\"the HTML body (scripts and remote content blocked)\" referrerpolicy=\"no-referrer\"></iframe>",
+            m.id
+        );
+    }
+    if !r.attachments.is_empty() {
+        h.push_str("<h3>Attachments</h3>\n<table class=\"attachments\">");
+        for a in &r.attachments {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&a.name),
+                escape(&a.content_type),
+                match a.size {
+                    n @ 0..1024 => format!("{n} bytes"),
+                    n => human_size(n as u64),
+                }
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h
+}
+
+/// What a message's HTML body may do in its frame: show itself, its inline styles, and
+/// images, styles and fonts carried in the message (data: and cid:); no script, nothing
+/// fetched from elsewhere, no form sent, no navigation of our page.
+pub const HTML_BODY_POLICY: &str = "default-src 'none'; img-src data: cid:; \
+     style-src 'unsafe-inline' data: cid:; font-src data: cid:; form-action 'none'; \
+     frame-ancestors 'self'; sandbox";
 
 /// An attempt's title: where, which server, for whom, and which attempt of how many.
 pub fn attempt_title(a: &Attempt) -> String {
@@ -453,7 +628,7 @@ pub fn gone_page(id: &str, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::snapshot::{RecipientView, Waiting};
+    use crate::queue::snapshot::{Pause, RecipientView, Waiting};
     use crate::spool::id::MessageId;
 
     fn view(state: Shown, last: Option<&str>) -> MessageView {
@@ -503,7 +678,7 @@ mod tests {
             headers: "Subject: x\n".into(),
             steps: steps.into(),
         };
-        let page = message_page(&d, "t", Timestamp::from_secs(1_764_000_060));
+        let page = message_page(&d, None, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains(
                 "<tr class=\"fail\"><td><time datetime=\"2026-11-23T07:37:00Z\" title=\"2026-11-23 07:37:00 UTC\">2026-11-23 07:37:00Z</time></td><td>1&nbsp;ms</td><td>RCPT</td>"
@@ -524,7 +699,7 @@ mod tests {
             headers: String::new(),
             steps: steps.into(),
         };
-        let json = super::super::api::detail(&d).to_string();
+        let json = super::super::api::detail(&d, None).to_string();
         let want = "\"attempts\":[{\"label\":\"direct 1 of 8\",\"steps\":[\
             {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":2,\"ok\":true,\"step\":\"CONNECT\",\"text\":\"127.0.0.1:25\"},\
             {\"at\":\"2026-11-23 07:37:00Z\",\"ms\":1234,\"ok\":false,\"step\":\"DATA-DONE\",\"text\":\"12 bytes -> 451 4.7.1 try later\"},\
@@ -567,6 +742,8 @@ mod tests {
             text: "bob & co".into(),
             state: Some(Shown::Deferred),
             dest: "y.test".into(),
+            since: "2h".into(),
+            before: "soon".into(),
             page: 1,
         };
         let found = Found {
@@ -595,7 +772,12 @@ mod tests {
         );
         assert_eq!(
             search_link(&search, 2),
-            "?q=bob%20%26%20co&state=deferred&dest=y.test&page=2"
+            "?q=bob%20%26%20co&state=deferred&dest=y.test&since=2h&before=soon&page=2"
+        );
+        assert!(page.contains("name=\"since\" value=\"2h\""), "{page}");
+        assert!(
+            page.contains("<p class=\"err problem\">before &quot;soon&quot; is not a time"),
+            "{page}"
         );
         assert!(page.contains("no message matches"), "{page}");
     }
@@ -606,7 +788,7 @@ mod tests {
             headers: String::new(),
             steps: steps.into(),
         };
-        message_page(&d, "t", Timestamp::from_secs(1_764_000_060))
+        message_page(&d, None, "t", Timestamp::from_secs(1_764_000_060))
     }
 
     #[test]
@@ -748,17 +930,42 @@ mod tests {
             ready: 0,
             paused_until: Some(Timestamp::from_secs(1_763_999_999)),
             throttled: None,
+            paused_why: Some(Pause::Down),
+            held: false,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),
         };
-        assert!(!dest(&d, now).contains("paused"), "{}", dest(&d, now));
-        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        let open = dest(&d, now);
+        assert!(!open.contains("paused"), "{open}");
         assert!(
-            dest(&d, now).contains("paused until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">"),
-            "{}",
-            dest(&d, now)
+            open.contains("<span class=\"dst open\">open</span>"),
+            "{open}"
         );
+        assert!(
+            open.contains("<button data-action=\"pause-dest\" data-dest=\"y.test\">Pause</button>"),
+            "{open}"
+        );
+        d.paused_until = Some(Timestamp::from_secs(1_764_000_060));
+        let paused = dest(&d, now);
+        for part in [
+            "<span class=\"dst paused\">paused</span>",
+            " · until <time datetime=\"2025-11-24T16:01:00Z\" title=\"2025-11-24 16:01:00 UTC\">",
+            "<div class=\"why\">nobody answered there</div>",
+            ">Pause</button>",
+        ] {
+            assert!(paused.contains(part), "{part} in {paused}");
+        }
+        d.held = true;
+        let held = dest(&d, now);
+        for part in [
+            "<span class=\"dst paused\">paused</span>",
+            "<button data-action=\"resume-dest\" data-dest=\"y.test\">Resume</button>",
+            "<div class=\"why\">paused from the status page until resumed</div>",
+        ] {
+            assert!(held.contains(part), "{part} in {held}");
+        }
+        assert!(!held.contains("until <time"), "{held}");
         assert!(
             PAGE_JS.contains("time[datetime]"),
             "the script shows them in local time"
@@ -841,7 +1048,7 @@ mod tests {
         };
         let mut held = d.clone();
         held.view.held = true;
-        let page = message_page(&held, "t", Timestamp::from_secs(1_764_000_060));
+        let page = message_page(&held, None, "t", Timestamp::from_secs(1_764_000_060));
         assert!(
             page.contains("data-action=\"release\"") && !page.contains("data-action=\"hold\""),
             "{page}"
@@ -856,5 +1063,54 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("href=\"/\""), "{page}");
+    }
+
+    #[test]
+    fn the_health_line_says_what_is_wrong() {
+        use crate::queue::snapshot::{DnsSeen, Health};
+        let at = Timestamp::from_secs(1_764_000_000);
+        let dns = |answering| {
+            Some(DnsSeen {
+                at,
+                answering,
+                detail: "MX a.test: <timed out>".into(),
+            })
+        };
+        let cases = [
+            (
+                Health::default(),
+                "<span class=\"hl ok\">healthy</span> <span>spool writable</span> · <span>DNS: no lookup yet</span> · <span>no delivery yet</span>",
+            ),
+            (
+                Health {
+                    spool: Some(Ok(())),
+                    dns: dns(true),
+                    last_delivery: Some(at),
+                },
+                "<span class=\"hl ok\">healthy</span> <span>spool writable</span> · <span title=\"MX a.test: &lt;timed out&gt;\">DNS answering (last lookup <time",
+            ),
+            (
+                Health {
+                    dns: dns(false),
+                    ..Health::default()
+                },
+                "<span class=\"hl bad\">unhealthy</span> <span>spool writable</span> · <span class=\"bad\" title=",
+            ),
+            (
+                Health {
+                    spool: Some(Err("No space left on device".into())),
+                    ..Health::default()
+                },
+                "<span class=\"hl bad\">unhealthy</span> <span class=\"bad\">spool not writable: No space left on device</span>",
+            ),
+        ];
+        for (h, want) in cases {
+            assert!(health(&h).starts_with(want), "{want}\n{}", health(&h));
+        }
+        let h = Health {
+            last_delivery: Some(at),
+            ..Health::default()
+        };
+        assert!(health(&h).ends_with(" · <span>last delivery <time datetime=\"2025-11-24T16:00:00Z\" title=\"2025-11-24 16:00:00 UTC\">2025-11-24 16:00:00Z</time></span>"), "{}", health(&h));
     }
 }

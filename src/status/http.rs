@@ -85,6 +85,9 @@ pub struct Response {
     pub body: Vec<u8>,
     /// A file name: the browser saves the body instead of showing it.
     pub download: Option<String>,
+    /// A stricter Content-Security-Policy for content we did not write (a message's HTML),
+    /// which our own pages may then frame.
+    pub framed: Option<&'static str>,
 }
 
 pub const JSON: &str = "application/json";
@@ -98,7 +101,14 @@ impl Response {
             content_type,
             body: body.into(),
             download: None,
+            framed: None,
         }
+    }
+
+    /// Content shown in a frame of our pages, under `policy` instead of ours.
+    pub fn framed(mut self, policy: &'static str) -> Response {
+        self.framed = Some(policy);
+        self
     }
 
     /// The body as a file to save under `name` (made of safe characters by the caller).
@@ -115,6 +125,11 @@ impl Response {
 
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         let mut head = head(self.status, self.content_type, Some(self.body.len()));
+        if let Some(policy) = self.framed {
+            head = head
+                .replace("X-Frame-Options: DENY", "X-Frame-Options: SAMEORIGIN")
+                .replace(OUR_POLICY, policy);
+        }
         if let Some(name) = &self.download {
             let at = head.len() - 2;
             head.insert_str(
@@ -128,6 +143,9 @@ impl Response {
     }
 }
 
+/// What our own pages may load: their own script and style, and frames of our own.
+const OUR_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'";
+
 /// The status line and headers (with the security headers), with a length or none (a stream
 /// that ends when the connection closes).
 fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
@@ -136,7 +154,7 @@ fn head(status: u16, content_type: &str, length: Option<usize>) -> String {
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n{length}Connection: close\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
          X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n\
-         Content-Security-Policy: default-src 'self'; frame-ancestors 'none'; form-action 'self'\r\n\r\n",
+         Content-Security-Policy: {OUR_POLICY}\r\n\r\n",
         reason(status),
     )
 }

@@ -143,6 +143,8 @@ mod tests {
                 delay: std::time::Duration::from_secs(300),
                 connections: 1,
             }),
+            paused_why: None,
+            held: false,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),

@@ -13,11 +13,13 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod route;
+pub mod timeline;
 
 use crate::access;
 use crate::config::Live;
+use crate::mime::params::encoded_words;
 use crate::queue::changes::What;
-use crate::queue::find::{Found, contains};
+use crate::queue::find::Found;
 use crate::queue::history;
 use crate::queue::select::Bulk;
 use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
@@ -52,6 +54,10 @@ const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 const LIST_LIMIT: usize = 200;
 /// Subjects cached (the queue's, for searching them); past this the cache starts over.
 const MAX_SUBJECTS: usize = 250_000;
+/// How much of a message file its page reads (text, HTML, attachments); the `.eml` is whole.
+const MAX_READ: u64 = 16 * 1024 * 1024;
+/// How long a check that the spool is writable holds.
+const SPOOL_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// Live pages (event streams) at once; more get 503 and poll.
 const MAX_WATCHERS: usize = 16;
 /// How often an idle event stream says it is still there.
@@ -77,6 +83,8 @@ struct Shared {
     per_address: Mutex<HashMap<IpAddr, usize>>,
     /// The last doctor report, and the check running, if any.
     checks: Arc<doctor::Checks>,
+    /// The last spool check: when, and how it went.
+    spool_check: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 pub struct StatusServer {
@@ -107,6 +115,7 @@ impl StatusServer {
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             checks: Arc::default(),
+            spool_check: Mutex::new(None),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -313,6 +322,9 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
             None => unavailable(),
         },
+        Route::Messages { text: false } if search.1 && !search.0.problems(now()).is_empty() => {
+            Response::error(400, &search.0.problems(now()).join("; "))
+        }
         Route::Messages { text: false } if search.1 => match find(shared, &search.0) {
             Some(found) => Response::new(
                 200,
@@ -331,11 +343,12 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             None => unavailable(),
         },
         Route::MessagePage(id) => match detail(shared, &id) {
-            Some(d) => Response::new(
-                200,
-                HTML,
-                html::message_page(&d, &shared.token, crate::time::Timestamp::now()),
-            ),
+            Some(d) => {
+                let body = content(shared, &id);
+                let now = crate::time::Timestamp::now();
+                let page = html::message_page(&d, body.as_ref(), &shared.token, now);
+                Response::new(200, HTML, page)
+            }
             None => Response::new(404, HTML, html::gone_page(id.as_str(), &shared.token)),
         },
         Route::Message { id, text } => match detail(shared, &id) {
@@ -344,12 +357,19 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
                 TEXT,
                 api::detail_text(&d, crate::time::Timestamp::now()),
             ),
-            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            Some(d) => {
+                let body = content(shared, &id).filter(|_| d.view.finished.is_none());
+                Response::new(200, JSON, api::detail(&d, body.as_ref()).to_string())
+            }
             None => not_found(),
         },
         Route::DoctorPage => Response::new(200, HTML, shared.checks.page(&shared.token)),
         Route::Doctor => Response::new(200, JSON, shared.checks.json().to_string()),
         Route::Bulk(order) => bulk(shared, order),
+        Route::MessageHtml(id) => match content(shared, &id).and_then(|b| b.readable.html) {
+            Some(html) => Response::new(200, HTML, html).framed(html::HTML_BODY_POLICY),
+            None => Response::error(404, "no HTML body (or the message left the spool)"),
+        },
         Route::Act(action) => perform(shared, action),
         Route::Eml(id) => match shared.spool.read_message(&id) {
             Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
@@ -357,6 +377,10 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
         },
         Route::Events { .. } => unreachable!("served by watch"),
     }
+}
+
+fn now() -> crate::time::Timestamp {
+    crate::time::Timestamp::now()
 }
 
 /// Starts the page on `status_listen` (if set), prints where it is and writes
@@ -410,30 +434,50 @@ fn snapshot(shared: &Shared) -> Option<Snapshot> {
     Some(s)
 }
 
-/// The counters, totals and destinations, without the listing.
+/// The counters, totals, destinations and health, without the listing.
 fn counts(shared: &Shared) -> Option<Snapshot> {
-    ask(shared, |tx| Event::Snapshot(0, tx))
+    let mut s = ask(shared, |tx| Event::Snapshot(0, tx))?;
+    s.health.spool = Some(spool_writable(shared));
+    Some(s)
 }
 
-/// A page of the messages the search finds, with their subjects.
+/// Whether a file can be written in the spool: checked at most every `SPOOL_CHECK_EVERY`,
+/// however often the page is loaded.
+fn spool_writable(shared: &Shared) -> Result<(), String> {
+    let mut last = shared.spool_check.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, result)) = &*last
+        && at.elapsed() < SPOOL_CHECK_EVERY
+    {
+        return result.clone();
+    }
+    let probe = shared.config.get().server.spool_dir.join(".status-probe");
+    let result = std::fs::write(&probe, b"qksmtp\n")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| e.to_string());
+    *last = Some((Instant::now(), result.clone()));
+    result
+}
+
+/// A page of the messages the search finds, with their subjects. A text search first
+/// hands the scheduler's index the subjects it lacks (read from the message files, once).
 fn find(shared: &Shared, search: &Search) -> Option<Found> {
-    let mut query = search.query();
-    find_subjects(shared, &mut query)?;
+    let query = search.query(now());
+    give_subjects(shared, &query)?;
     let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
     fill_subjects(shared, &mut found.messages);
     Some(found)
 }
 
 /// A bulk order (or its count, on a dry run), answered by `bulk::answer`.
-fn bulk(shared: &Shared, mut order: Bulk) -> Response {
-    if let Some(query) = &mut order.selector.search
-        && find_subjects(shared, query).is_none()
+fn bulk(shared: &Shared, order: Bulk) -> Response {
+    if let Some(query) = &order.selector.search
+        && give_subjects(shared, query).is_none()
     {
         return Response::error(503, "the server is stopping");
     }
     let verb = order.verb;
     let dry_run = order.dry_run;
-    let now = crate::time::Timestamp::now();
+    let now = now();
     match ask(shared, |tx| Event::Bulk(Box::new(order), tx)) {
         Some(taken) => {
             let body = bulk::answer(verb, dry_run, &taken, now);
@@ -443,23 +487,22 @@ fn bulk(shared: &Shared, mut order: Bulk) -> Response {
     }
 }
 
-/// Finds the queued messages whose subject holds the query's text (subjects are in the
-/// message files, read once and cached). `None` when the scheduler does not answer.
-fn find_subjects(shared: &Shared, query: &mut crate::queue::find::Query) -> Option<()> {
+/// Before a text search, hands the scheduler's index the subjects it lacks (read from the
+/// message files, once). `None` when the scheduler does not answer.
+fn give_subjects(shared: &Shared, query: &crate::queue::find::Query) -> Option<()> {
     if !query.text.is_empty() {
-        let ids = ask(shared, Event::Ids)?;
-        let mut cache = subjects(shared);
-        query.subject_hits = ids
-            .into_iter()
-            .filter(|id| {
-                let hit =
-                    |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
-                match cache.get(id) {
-                    Some(known) => hit(known),
-                    None => hit(&subject(shared, &mut cache, id)),
-                }
-            })
-            .collect();
+        let wanted = ask(shared, Event::Unsubjected)?;
+        if !wanted.is_empty() {
+            let subjects = wanted
+                .into_iter()
+                .map(|id| {
+                    let headers = history::read_headers(&shared.spool.message_path(&id));
+                    let subject = history::header_value(&headers, "subject");
+                    (id, subject.map(|s| encoded_words(&s)).unwrap_or_default())
+                })
+                .collect();
+            let _ = shared.events.send(Event::Subjects(subjects));
+        }
     }
     Some(())
 }
@@ -482,7 +525,7 @@ fn subject(
         .entry(id.clone())
         .or_insert_with(|| {
             let headers = history::read_headers(&shared.spool.message_path(id));
-            history::header_value(&headers, "subject")
+            history::header_value(&headers, "subject").map(|s| encoded_words(&s))
         })
         .clone()
 }
@@ -494,6 +537,20 @@ fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
     }
 }
 
+/// A queued message's text, HTML and attachments, from the first `MAX_READ` bytes of its
+/// file; `None` once it left the spool.
+fn content(shared: &Shared, id: &MessageId) -> Option<html::Body> {
+    use std::io::Read;
+    let file = std::fs::File::open(shared.spool.message_path(id)).ok()?;
+    let size = file.metadata().ok()?.len();
+    let mut bytes = Vec::new();
+    file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
+    Some(html::Body {
+        readable: crate::mime::read(&bytes),
+        truncated: (size > MAX_READ).then_some(MAX_READ),
+    })
+}
+
 fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
     let MessageDetail {
         mut view,
@@ -502,7 +559,7 @@ fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
     } = ask(shared, |tx| Event::Message(id.clone(), tx))??;
     let headers = headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
     let steps = steps.unwrap_or_else(|| history::read_steps(&shared.spool.steps_path(id)));
-    view.subject = history::header_value(&headers, "subject");
+    view.subject = history::header_value(&headers, "subject").map(|s| encoded_words(&s));
     Some(Detail {
         view,
         headers,
@@ -522,6 +579,7 @@ fn perform(shared: &Shared, action: Action) -> Response {
         }
         Action::Queued(id) => return adopt(shared, id),
         Action::Bulk(order) => return bulk(shared, order.clone()),
+        Action::HoldDest { name, hold } => return hold_dest(shared, name, *hold),
         Action::Reload { text } => return reload(shared, *text),
         Action::Doctor { sender, to } => {
             let ask = crate::doctor::Ask {
@@ -549,8 +607,20 @@ fn perform(shared: &Shared, action: Action) -> Response {
             Response::new(200, JSON, body.to_string())
         }
         Some(true) => match detail(shared, id) {
-            Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
+            Some(d) => Response::new(200, JSON, api::detail(&d, None).to_string()),
             None => Response::error(404, "the message has just left the queue"),
+        },
+    }
+}
+
+/// Pauses or resumes a destination; answers with the status (its destinations).
+fn hold_dest(shared: &Shared, name: &str, hold: bool) -> Response {
+    match ask(shared, |tx| Event::HoldDest(name.to_string(), hold, tx)) {
+        None => Response::error(503, "the server is stopping"),
+        Some(false) => Response::error(404, "no such destination"),
+        Some(true) => match counts(shared) {
+            Some(s) => Response::new(200, JSON, api::status(&s).to_string()),
+            None => Response::error(503, "the server is stopping"),
         },
     }
 }

@@ -10,6 +10,7 @@ use crate::queue::find::Query;
 use crate::queue::select::{self, Bulk, Selector, Verb};
 use crate::queue::snapshot::Shown;
 use crate::spool::id::MessageId;
+use crate::time::Timestamp;
 
 /// Who may do what.
 pub struct Guard {
@@ -25,6 +26,9 @@ pub enum Route {
     Page,
     /// `GET /message/ID`: one message, its headers and its step record.
     MessagePage(MessageId),
+    /// `GET /message/ID/body.html`: a queued message's HTML body, for the page's sandboxed
+    /// frame.
+    MessageHtml(MessageId),
     /// `GET /message/ID.eml`: a queued message as stored, to save.
     Eml(MessageId),
     /// `GET /static/page.js|page.css`.
@@ -60,6 +64,11 @@ pub enum Action {
     Flush,
     /// `POST /api/bulk/VERB?SELECTORS`: the verb on every message the selectors take.
     Bulk(Bulk),
+    /// Pause (`hold`) or resume a destination (`a.test`, `relay:NAME`).
+    HoldDest {
+        name: String,
+        hold: bool,
+    },
     /// `qksmtp send` committed this message to the spool: take it into the queue.
     Queued(MessageId),
     /// Re-read qksmtp.ini (`?format=text` for `qksmtp reload`).
@@ -81,6 +90,9 @@ pub struct Search {
     pub text: String,
     pub state: Option<Shown>,
     pub dest: String,
+    /// Arrived since / before: as typed (`2h` ago, `2026-12-05 09:00` UTC); see `when`.
+    pub since: String,
+    pub before: String,
     /// From 0.
     pub page: usize,
 }
@@ -93,21 +105,57 @@ impl Search {
             text: text("q").trim().to_string(),
             state: Shown::from_name(&text("state")),
             dest: text("dest").trim().to_string(),
+            since: text("since").trim().to_string(),
+            before: text("before").trim().to_string(),
             page: text("page").parse().unwrap_or(0),
         }
     }
 
+    /// What in the time range cannot be read, in words (the search then leaves it out).
+    pub fn problems(&self, now: Timestamp) -> Vec<String> {
+        [("since", &self.since), ("before", &self.before)]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty() && when(v, now).is_none())
+            .map(|(name, v)| {
+                format!("{name} \"{v}\" is not a time: write an age (90m, 2h, 3d) or a UTC time (2026-12-05 09:00)")
+            })
+            .collect()
+    }
+
     /// Whether the request asked for a search or a page (the API then answers with one page).
     pub fn asked(req: &Request) -> bool {
-        ["q", "state", "dest", "page"]
+        ["q", "state", "dest", "since", "before", "page"]
             .iter()
             .any(|n| req.param(n).is_some())
     }
 
-    pub fn query(&self) -> Query {
+    pub fn query(&self, now: Timestamp) -> Query {
         let dest = Some(self.dest.as_str()).filter(|d| !d.is_empty());
         Query::new(&self.text, self.state, dest, self.page)
+            .arrived(when(&self.since, now), when(&self.before, now))
     }
+}
+
+/// A point in time as people type it: an age (`90m`, `2h`, `3d`: that long before `now`), or
+/// a UTC date and time (`2026-12-05`, `2026-12-05 09:00`, `2026-12-05T09:00:30Z`).
+pub fn when(text: &str, now: Timestamp) -> Option<Timestamp> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(ago) = crate::config::value::duration(text) {
+        return Some(Timestamp::from_secs(
+            now.as_secs().saturating_sub(ago.as_secs()),
+        ));
+    }
+    let t = text.trim_end_matches(['Z', 'z']).replacen('T', " ", 1);
+    let iso = match t.len() {
+        10 => format!("{t} 00:00:00Z"),
+        16 => format!("{t}:00Z"),
+        19 => format!("{t}Z"),
+        _ => return None,
+    };
+    Timestamp::parse_iso(&iso)
 }
 
 /// The answer to an address that `status_allow` does not name.
@@ -134,6 +182,7 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             Some(Route::Eml(message_id(file.trim_end_matches(".eml"))?))
         }
         ["message", id] => Some(Route::MessagePage(message_id(id)?)),
+        ["message", id, "body.html"] => Some(Route::MessageHtml(message_id(id)?)),
         ["static", "page.js"] => Some(Route::Asset("page.js")),
         ["static", "page.css"] => Some(Route::Asset("page.css")),
         ["api", "status"] => Some(Route::Status),
@@ -166,6 +215,10 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
         },
         ["api", "queued", id] => Action::Queued(message_id(id)?),
         ["api", "bulk", verb] => Action::Bulk(bulk(req, verb, false)?),
+        ["api", "destinations", name, verb @ ("pause" | "resume")] => Action::HoldDest {
+            name: dest_name(name)?,
+            hold: *verb == "pause",
+        },
         ["api", "messages", id, verb] => {
             let id = message_id(id)?;
             match *verb {
@@ -214,8 +267,11 @@ fn bulk(req: &Request, verb: &str, dry_run: bool) -> Result<Bulk, Response> {
         }
     }
     let search = Search::of(req);
-    if !search.text.is_empty() || search.state.is_some() || !search.dest.is_empty() {
-        selector.search = Some(search.query());
+    let filtered = [&search.text, &search.dest, &search.since, &search.before]
+        .iter()
+        .any(|s| !s.is_empty());
+    if filtered || search.state.is_some() {
+        selector.search = Some(search.query(Timestamp::now()));
     }
     selector
         .check()
@@ -225,6 +281,18 @@ fn bulk(req: &Request, verb: &str, dry_run: bool) -> Result<Bulk, Response> {
         selector,
         dry_run,
     })
+}
+
+/// A destination's name as the page writes it: a domain, or `relay:NAME`.
+fn dest_name(s: &str) -> Result<String, Response> {
+    let ok = !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':'));
+    match ok {
+        true => Ok(s.to_string()),
+        false => Err(Response::error(404, "not a destination name")),
+    }
 }
 
 fn message_id(s: &str) -> Result<MessageId, Response> {
@@ -305,6 +373,10 @@ mod tests {
             Ok(Route::Eml(MessageId::parse(ID).unwrap()))
         );
         assert_eq!(
+            route(&req("GET", &format!("/message/{ID}/body.html")), &g),
+            Ok(Route::MessageHtml(MessageId::parse(ID).unwrap()))
+        );
+        assert_eq!(
             route(&req("GET", "/api/events"), &g),
             Ok(Route::Events { seen: None })
         );
@@ -329,13 +401,53 @@ mod tests {
             state: Some(Shown::Deferred),
             dest: "y.test".into(),
             page: 2,
+            ..Search::default()
         };
         assert_eq!(Search::of(&r), want);
         assert!(Search::asked(&r));
         let plain = req("GET", "/api/messages?state=nonsense&page=x");
         assert_eq!(Search::of(&plain), Search::default());
         assert!(!Search::asked(&req("GET", "/api/messages?format=text")));
-        assert_eq!(Search::of(&r).query().text, "bob@y.test");
+        let now = Timestamp::from_secs(1_764_000_000);
+        assert_eq!(Search::of(&r).query(now).text, "bob@y.test");
+        let ranged = Search::of(&req("GET", "/?since=2h&before=2025-11-24+16%3A00"));
+        assert_eq!(
+            (ranged.since.as_str(), ranged.before.as_str()),
+            ("2h", "2025-11-24 16:00")
+        );
+        let q = ranged.query(now);
+        assert_eq!(
+            (q.since, q.before),
+            (Some(Timestamp::from_secs(1_764_000_000 - 7200)), Some(now))
+        );
+        assert!(ranged.problems(now).is_empty());
+        let bad = Search::of(&req("GET", "/?since=yesterday"));
+        assert_eq!(bad.query(now).since, None);
+        assert!(
+            bad.problems(now)[0].starts_with("since \"yesterday\" is not a time"),
+            "{:?}",
+            bad.problems(now)
+        );
+    }
+
+    #[test]
+    fn times_are_ages_or_utc_dates() {
+        let now = Timestamp::from_secs(1_764_000_000); // 2025-11-24 16:00:00Z
+        let iso = |t: &str| Timestamp::parse_iso(t);
+        for (text, want) in [
+            ("90m", iso("2025-11-24 14:30:00Z")),
+            ("1d", iso("2025-11-23 16:00:00Z")),
+            ("2025-11-24", iso("2025-11-24 00:00:00Z")),
+            ("2025-11-24 09:05", iso("2025-11-24 09:05:00Z")),
+            ("2025-11-24T09:05:07Z", iso("2025-11-24 09:05:07Z")),
+            (" 2025-11-24 09:05:07 ", iso("2025-11-24 09:05:07Z")),
+            ("", None),
+            ("2025-13-01", None),
+            ("soon", None),
+            ("-5m", None),
+        ] {
+            assert_eq!(when(text, now), want, "{text:?}");
+        }
     }
 
     #[test]
@@ -353,6 +465,31 @@ mod tests {
         // No side effect on GET.
         let get = req("GET", &target).with(TOKEN_HEADER, "s3cret");
         assert_eq!(route(&get, &g).unwrap_err().status, 405);
+        let pause =
+            req("POST", "/api/destinations/relay:smart-1/pause").with(TOKEN_HEADER, "s3cret");
+        let hold = |name: &str, hold| {
+            Route::Act(Action::HoldDest {
+                name: name.into(),
+                hold,
+            })
+        };
+        assert_eq!(route(&pause, &g), Ok(hold("relay:smart-1", true)));
+        let resume = req("POST", "/api/destinations/a.test/resume").with(TOKEN_HEADER, "s3cret");
+        assert_eq!(route(&resume, &g), Ok(hold("a.test", false)));
+        for bad in [
+            "/api/destinations/a%20b/pause",
+            "/api/destinations/a.test/stop",
+        ] {
+            let r = req("POST", bad).with(TOKEN_HEADER, "s3cret");
+            assert_eq!(route(&r, &g).unwrap_err().status, 404, "{bad}");
+        }
+        assert_eq!(
+            route(&req("POST", "/api/destinations/a.test/pause"), &g)
+                .unwrap_err()
+                .status,
+            403,
+            "no token"
+        );
         let reload = req("POST", "/api/reload?format=text").with(TOKEN_HEADER, "s3cret");
         assert_eq!(
             route(&reload, &g),

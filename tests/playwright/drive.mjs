@@ -13,6 +13,11 @@ async function submit(address) {
   const { value } = await lines.next();
   return value.trim();
 }
+async function submitHtml(address) {
+  console.log(`submit-html ${address}`);
+  const { value } = await lines.next();
+  return value.trim();
+}
 function check(cond, what) {
   if (!cond) throw new Error(`failed: ${what}`);
 }
@@ -41,6 +46,11 @@ try {
       (m) => m.textContent.includes(id) && m.querySelector(".st.delivered")),
     delivered, WAIT);
   check(await page.evaluate(() => window.stayed === true), "the page was not reloaded");
+  // The header's health line follows too: healthy, with the last delivery.
+  await page.waitForFunction(() => {
+    const h = document.getElementById("health").textContent;
+    return h.startsWith("healthy spool writable") && h.includes("last delivery");
+  }, null, WAIT);
   // The destination's chart of the last hour, drawn by the script as the change came in.
   await page.waitForSelector('svg.chart[aria-label^="last hour: 1 delivered"]', WAIT);
   check(await page.evaluate(() => document.documentElement.scrollWidth <= 400), "fits 400 px");
@@ -96,6 +106,50 @@ try {
   const both = await page.$$eval(".msg", (ms) => ms.map((m) => m.textContent).join(" "));
   check(both.includes(delivered) && both.includes(deferred), `delivered ones: ${both}`);
   console.log("ok search");
+
+  // 5. A message's content: its text, its HTML in a sandboxed frame where no script runs and
+  // nothing remote loads, its attachments.
+  const remote = [];
+  // Chromium reports the image's request, refused by the frame's policy before it is sent.
+  page.on("requestfailed", (r) => {
+    if (r.url().includes("remote.png")) remote.push(r.failure().errorText);
+  });
+  page.on("response", (r) => { if (r.url().includes("remote.png")) remote.push("loaded"); });
+  const rich = await submitHtml("tempfail@d.test");
+  await page.goto(`${url}message/${rich}`);
+  await page.waitForSelector("pre.body", WAIT);
+  check((await page.textContent("pre.body")).includes("Grüße from the text part"), "the text body");
+  check((await page.getAttribute("iframe.html", "sandbox")) === "", "sandboxed, no allow-scripts");
+  await page.frameLocator("iframe.html").locator("b", { hasText: "HTML" }).waitFor(WAIT);
+  const framed = page.frames().find((f) => f.url().endsWith("/body.html"));
+  const ran = await framed.evaluate(() => document.body.dataset.ran || "no");
+  check(ran === "no", "the HTML body's script did not run");
+  const img = await framed.evaluate(() => document.querySelector("img").naturalWidth);
+  check(img === 0 && remote.length > 0 && remote.includes("csp") && !remote.includes("loaded"),
+    `nothing remote loaded: ${remote}`);
+  const files = await page.$$eval("table.attachments tr", (rs) => rs.map((r) => r.textContent));
+  check(files.length === 1 && files[0] === "report.pdfapplication/pdf9 bytes", `attachments ${files}`);
+  await page.screenshot({ path: `${shots}/status-content.png`, fullPage: true });
+  console.log("ok content");
+
+  // 6. Pause a destination: its state says so and its mail waits until it is resumed.
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.live === "on", null, WAIT);
+  await page.click('button[data-action=pause-dest][data-dest="a.test"]');
+  await page.waitForSelector('button[data-action=resume-dest][data-dest="a.test"]', WAIT);
+  const dest = () => page.$eval('button[data-dest="a.test"]', (b) => b.closest(".dest").textContent);
+  check((await dest()).includes("paused from the status page until resumed"), "the paused state");
+  const waits = await submit("later@a.test");
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll(".msg")].some((m) => m.textContent.includes(id) &&
+      m.textContent.includes("a.test is paused from the status page")), waits, WAIT);
+  await page.screenshot({ path: `${shots}/status-paused.png`, fullPage: true });
+  await page.click('button[data-action=resume-dest][data-dest="a.test"]');
+  await page.waitForFunction(
+    (id) => [...document.querySelectorAll(".msg")].some((m) => m.textContent.includes(id) &&
+      m.querySelector(".st.delivered")), waits, WAIT);
+  check((await dest()).includes("open"), "open again");
+  console.log("ok pause");
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

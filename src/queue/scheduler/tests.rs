@@ -3,6 +3,7 @@
 use super::*;
 use crate::bounce::Notice;
 use crate::queue::policy::tests::config;
+use crate::queue::snapshot::{DestState, Waiting};
 use crate::smtp::reply::{Enhanced, Reply};
 use crate::smtp::{Address, MailParams, ReversePath};
 use crate::spool::envelope::Recipient;
@@ -229,6 +230,10 @@ fn a_dead_destination_holds_its_other_mail_back() {
     );
     s.finish(report(&jobs[0], &refused), t(1));
     assert!(s.poll(t(2)).0.is_empty(), "down.test is paused");
+    let state = s.snapshot(t(2), 0).dests[0].state(t(2));
+    let why = crate::queue::snapshot::Pause::Down;
+    assert_eq!(state, DestState::Paused { until: t(31), why });
+    assert_eq!(state.why(), "nobody answered there");
     assert_eq!(s.poll(t(31)).0.len(), 1);
 }
 
@@ -673,4 +678,36 @@ fn a_reload_keeps_retry_times_and_attempt_counts() {
     assert!(s.poll(t(60)).0.is_empty());
     let (jobs, _) = s.poll(t(61));
     assert_eq!(jobs[0].messages[0].labels, vec!["direct 2 of 8"]);
+}
+
+#[test]
+fn a_destination_paused_by_hand_waits_until_resumed_and_a_flush_does_not_resume_it() {
+    let mut s = sched("", 4);
+    assert!(s.hold_dest("X.test.", true));
+    for bad in ["", "a b.test", "relay:nowhere"] {
+        assert!(!s.hold_dest(bad, true), "{bad:?}");
+    }
+    let e = env(1, &["a@x.test", "b@y.test"]);
+    let id = e.id.clone();
+    s.add(e, t(0));
+    let (jobs, _) = s.poll(t(0));
+    let dests: Vec<&Dest> = jobs.iter().map(|j| &j.dest).collect();
+    assert_eq!(dests, [&Dest::Direct("y.test".into())], "only the open one");
+    let view = s.message_view(&id, t(1)).unwrap();
+    let held = Waiting::Held {
+        dest: "x.test".into(),
+    };
+    assert_eq!(view.recipients[0].waiting, Some(held));
+    let snap = s.snapshot(t(1), 0);
+    let x = snap.dests.iter().find(|d| d.name == "x.test").unwrap();
+    assert_eq!(x.state(t(1)), DestState::Held);
+    s.flush(t(2));
+    assert!(s.poll(t(2)).0.is_empty(), "a flush does not resume it");
+    assert!(s.hold_dest("x.test", false));
+    let (jobs, _) = s.poll(t(3));
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].dest, Dest::Direct("x.test".into()));
+    let snap = s.snapshot(t(3), 0);
+    let x = snap.dests.iter().find(|d| d.name == "x.test").unwrap();
+    assert_eq!(x.state(t(3)), DestState::Open);
 }

@@ -66,6 +66,9 @@ impl Scheduler {
         let dest = policy::next_dest(&self.config, r)?;
         let state = self.dests.get(&dest)?;
         let name = self.dest_name(&dest);
+        if state.held {
+            return Some(Waiting::Held { dest: name });
+        }
         if let Some(until) = state.paused_until.filter(|&t| t > now) {
             return Some(Waiting::Paused { dest: name, until });
         }
@@ -128,6 +131,8 @@ impl Scheduler {
                             delay: t.delay,
                             connections: t.connections,
                         }),
+                    paused_why: state.and_then(|s| s.why),
+                    held: state.is_some_and(|s| s.held),
                     last_error: None,
                     next_retry: next_retry.get(dest).copied(),
                     chart: Vec::new(),
@@ -185,9 +190,34 @@ impl Scheduler {
         ids
     }
 
-    /// Every queued message's ID.
-    pub fn ids(&self) -> Vec<MessageId> {
-        self.messages.keys().cloned().collect()
+    /// Of `candidates` (the text search's hits), how many are queued and match the query's
+    /// other filters, and the newest `upto` of them, newest first.
+    pub fn matching_among<'a>(
+        &'a self,
+        candidates: Vec<&'a MessageId>,
+        query: &Query,
+        upto: usize,
+    ) -> (usize, Vec<&'a MessageId>) {
+        let filters = Query {
+            text: String::new(),
+            ..query.clone()
+        };
+        let mut ids: Vec<&MessageId> = candidates
+            .into_iter()
+            .filter(|id| {
+                self.messages
+                    .get(*id)
+                    .is_some_and(|m| filters.matches(&m.env, &m.busy, None))
+            })
+            .collect();
+        let total = ids.len();
+        newest(&mut ids, upto);
+        (total, ids)
+    }
+
+    /// Messages in the queue.
+    pub fn len(&self) -> usize {
+        self.messages.len()
     }
 
     /// Whether the queue has this message.
@@ -351,6 +381,8 @@ mod tests {
         assert_eq!(view.recipients[0].waiting, Some(want));
         assert_eq!(view.recipients[0].state, Shown::Queued);
         assert_eq!(paused.dests[0].paused_until, Some(until));
+        let why = crate::queue::snapshot::Pause::Run;
+        assert_eq!(paused.dests[0].paused_why, Some(why));
         let later = s.snapshot(t(62), 10);
         assert_eq!(later.dests[0].paused_until, None, "a pause that has passed");
         let view = later.messages.iter().find(|m| m.id == second_id).unwrap();

@@ -6,6 +6,7 @@ use super::{Event, Shell};
 use crate::queue::changes::{Feed, What};
 use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
+use crate::queue::index::Index;
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
 use crate::queue::select::{Bulk, LISTED, Taken, Verb};
@@ -36,6 +37,8 @@ pub(super) struct Extra {
     pub job_dest: Option<Dest>,
     /// The live page's subscribers.
     pub feed: Feed,
+    /// The text search's index of the queue (kept while the page is on).
+    pub index: Index,
 }
 
 impl Extra {
@@ -108,12 +111,19 @@ impl Shell {
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);
             }
+            Event::HoldDest(name, hold, answer) => {
+                let known = self.core.hold_dest(&name, hold);
+                if known {
+                    self.extra.feed.publish(What::Reset);
+                }
+                let _ = answer.send(known);
+            }
             Event::Adopt(env, answer) => {
                 let new = !self.core.contains(&env.id);
                 if new {
                     self.extra.stats.counters.received += 1;
                     self.extra.feed.publish(What::Message(env.id.clone()));
-                    self.core.add(*env, now);
+                    self.add(*env, now);
                 }
                 let _ = answer.send(new);
             }
@@ -123,9 +133,10 @@ impl Shell {
             Event::Find(query, answer) => {
                 let _ = answer.send(self.find(&query, now));
             }
-            Event::Ids(answer) => {
-                let _ = answer.send(self.core.ids());
+            Event::Unsubjected(answer) => {
+                let _ = answer.send(self.extra.index.take_unsubjected());
             }
+            Event::Subjects(subjects) => self.extra.index.subjects(subjects),
             Event::Watch(seen, answer) => {
                 let _ = answer.send(self.extra.feed.subscribe(seen));
             }
@@ -157,7 +168,7 @@ impl Shell {
     /// Carries out a bulk order in one go (no job starts between two of its messages): the
     /// effects of every message applied as one batch.
     fn bulk(&mut self, bulk: &Bulk, now: Timestamp) -> Taken {
-        let ids = self.core.select(bulk, now);
+        let ids = self.select(bulk, now);
         if !bulk.dry_run {
             let mut effects = Vec::new();
             for id in &ids {
@@ -178,9 +189,44 @@ impl Shell {
         }
     }
 
+    /// What a bulk order takes. A search's text is looked up in the index (it knows the
+    /// subjects); the order's other filters are the scheduler's.
+    fn select(&self, bulk: &Bulk, now: Timestamp) -> Vec<MessageId> {
+        let Some(text) = bulk
+            .selector
+            .search
+            .as_ref()
+            .map(|q| &q.text)
+            .filter(|t| !t.is_empty())
+        else {
+            return self.core.select(bulk, now);
+        };
+        let hits: std::collections::HashSet<&MessageId> =
+            self.extra.index.find(text).into_iter().collect();
+        let mut rest = bulk.clone();
+        if let Some(q) = &mut rest.selector.search {
+            q.text.clear();
+        }
+        let mut ids = self.core.select(&rest, now);
+        ids.retain(|id| hits.contains(id));
+        ids
+    }
+
     /// A page of the matches: the queue's newest first, then the recently finished.
-    fn find(&self, query: &Query, now: Timestamp) -> Found {
-        let (in_queue, queued) = self.core.matching(query, (query.page + 1) * PAGE);
+    fn find(&mut self, query: &Query, now: Timestamp) -> Found {
+        let upto = (query.page + 1) * PAGE;
+        let (in_queue, queued) = match query.text.is_empty() {
+            true => self.core.matching(query, upto),
+            false => {
+                // Messages that left the queue are dropped once they are most of the index.
+                if self.extra.index.len() > 2 * self.core.len() + 1024 {
+                    let core = &self.core;
+                    self.extra.index.compact(|id| core.contains(id));
+                }
+                let hits = self.extra.index.find(&query.text);
+                self.core.matching_among(hits, query, upto)
+            }
+        };
         let finished: Vec<&Finished> = self
             .extra
             .history
@@ -207,6 +253,8 @@ impl Shell {
         snap.workers = self.extra.workers;
         snap.counters = self.extra.stats.counters;
         snap.durations = self.extra.stats.durations.clone();
+        snap.health.last_delivery = self.extra.stats.last_delivery;
+        snap.health.dns = self.extra.stats.dns.clone();
         snap.finished = self
             .extra
             .history

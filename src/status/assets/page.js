@@ -76,20 +76,35 @@
     });
     return h + "</svg>";
   }
+  // A destination, as html.rs's dest() draws it.
   function dest(d, now) {
-    var h = '<div class="dest"><b>' + esc(d.name) + "</b> connections " + d.connections + "/" + d.max_connections +
+    var h = '<div class="dest"><b>' + esc(d.name) + '</b> <span class="dst ' + esc(d.state) + '">' + esc(d.state) +
+      "</span> connections " + d.connections + "/" + d.max_connections +
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
-    if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
+    if (!d.held && d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · until " + tm(d.paused_until);
     if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    h += ' <button data-action="' + (d.held ? "resume-dest" : "pause-dest") + '" data-dest="' + esc(d.name) + '">' +
+      (d.held ? "Resume" : "Pause") + "</button>";
+    if (d.why) h += '<div class="why">' + esc(d.why) + "</div>";
     if (d.throttled) h += '<div class="err">throttled since ' + tm(d.throttled.since) + " (" + esc(d.throttled.reason) +
       "): next message " + tm(Date.parse(d.throttled.next_message) > Date.parse(now) ? d.throttled.next_message : now) + "</div>";
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + chart(d.per_minute || []) + "</div>\n";
   }
+  // Whether the server is healthy, as html.rs's health() writes it.
+  function health(h) {
+    var out = '<span class="hl ' + (h.healthy ? "ok" : "bad") + '">' + (h.healthy ? "healthy" : "unhealthy") + "</span> ";
+    out += h.spool.error ? '<span class="bad">spool not writable: ' + esc(h.spool.error) + "</span>" : "<span>spool writable</span>";
+    if (!h.dns) out += " · <span>DNS: no lookup yet</span>";
+    else out += " · <span" + (h.dns.answering ? "" : ' class="bad"') + ' title="' + esc(h.dns.detail) + '">' +
+      (h.dns.answering ? "DNS answering" : "DNS not answering") + " (last lookup " + tm(h.dns.at) + ")</span>";
+    out += h.last_delivery ? " · <span>last delivery " + tm(h.last_delivery) + "</span>" : " · <span>no delivery yet</span>";
+    return out;
+  }
   // The search is the page's own query (?q=&state=&dest=&page=), kept by the form and links.
   function searching() {
     var p = new URLSearchParams(location.search);
-    return ["q", "state", "dest"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
+    return ["q", "state", "dest", "since", "before"].some(function (k) { return p.get(k); }) || Number(p.get("page") || 0) > 0;
   }
   function link(page) {
     var p = new URLSearchParams(location.search);
@@ -123,6 +138,7 @@
     }
     ms.messages.forEach(function (m) { h += card(m, ms.now); });
     document.getElementById("live").innerHTML = h;
+    document.getElementById("health").innerHTML = health(st.health);
     localize();
     var badge = document.getElementById("state");
     badge.textContent = st.state;
@@ -193,6 +209,7 @@
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
     var url = a === "flush" ? "/api/flush" : a === "doctor" ? "/api/doctor" + location.search
+      : b.dataset.dest ? "/api/destinations/" + b.dataset.dest + "/" + a.replace("-dest", "")
       : "/api/messages/" + b.dataset.id + "/" + a;
     acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
