@@ -85,6 +85,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// A file name: the browser saves the body instead of showing it.
     pub download: Option<String>,
+    /// A `WWW-Authenticate` challenge (with a 401).
+    pub challenge: Option<&'static str>,
 }
 
 pub const JSON: &str = "application/json";
@@ -98,12 +100,19 @@ impl Response {
             content_type,
             body: body.into(),
             download: None,
+            challenge: None,
         }
     }
 
     /// The body as a file to save under `name` (made of safe characters by the caller).
     pub fn download(mut self, name: &str) -> Response {
         self.download = Some(name.to_string());
+        self
+    }
+
+    /// The answer asks for credentials (`WWW-Authenticate`).
+    pub fn challenge(mut self, challenge: &'static str) -> Response {
+        self.challenge = Some(challenge);
         self
     }
 
@@ -121,6 +130,10 @@ impl Response {
                 at,
                 &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n"),
             );
+        }
+        if let Some(challenge) = self.challenge {
+            let at = head.len() - 2;
+            head.insert_str(at, &format!("WWW-Authenticate: {challenge}\r\n"));
         }
         w.write_all(head.as_bytes())?;
         w.write_all(&self.body)?;
@@ -156,6 +169,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",

@@ -9,6 +9,7 @@ pub mod client;
 pub mod html;
 pub mod http;
 pub mod json;
+pub mod login;
 pub mod metrics;
 pub mod route;
 
@@ -72,6 +73,8 @@ struct Shared {
     watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// `status_password`'s check.
+    login: login::Login,
 }
 
 pub struct StatusServer {
@@ -101,6 +104,7 @@ impl StatusServer {
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
+            login: login::Login::default(),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -221,7 +225,10 @@ fn route_of(shared: &Shared, req: &Request) -> Result<Route, Response> {
         token: shared.token.clone(),
         hostname: config.server.hostname.clone(),
     };
-    route::route(req, &guard)
+    let route = route::route(req, &guard)?;
+    let password = config.server.status_password.as_deref();
+    shared.login.check(req, password, &shared.token)?;
+    Ok(route)
 }
 
 /// `GET /api/events`: the queue's changes as Server-Sent Events until the client goes, the

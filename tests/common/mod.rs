@@ -409,6 +409,17 @@ pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
 /// One HTTP request to the status page; returns (status code, body). `headers` are added to
 /// the request (e.g. the action token).
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (code, _, body) = http_with_head(addr, method, path, headers);
+    (code, body)
+}
+
+/// `http`, with the response's head (status line and headers) too.
+pub fn http_with_head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n");
@@ -421,7 +432,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, body.to_string())
+    (code, head.to_string(), body.to_string())
 }
 
 /// Polls `path` until the body contains every one of `parts`; returns the body.
