@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 /// What a message may take in memory before it goes to a file.
 pub const IN_MEMORY: usize = 256 * 1024;
+/// The most a receiver appends between two `settle` calls (one read of the session). The
+/// content goes to the file before the next piece could pass `IN_MEMORY`, so that the buffer
+/// never grows past it (a `Vec` doubles: one byte more would make it 512 KiB).
+const PIECE: usize = 64 * 1024;
 
 /// The content received so far.
 pub struct Content {
@@ -45,11 +49,12 @@ impl Content {
         &mut self.buffer
     }
 
-    /// After content was appended: once past `IN_MEMORY`, the buffer goes to the file (made
-    /// at the first time) and is emptied, and its memory returned the first time.
+    /// After content was appended: once the next piece could pass `IN_MEMORY`, the buffer
+    /// goes to the file (made at the first time) and is emptied, and its memory returned the
+    /// first time.
     pub fn settle(&mut self) {
         let spilled = self.spill.is_some() || self.failed.is_some();
-        if self.buffer.len() < IN_MEMORY && !spilled {
+        if self.buffer.len() + PIECE <= IN_MEMORY && !spilled {
             return;
         }
         if self.failed.is_none() {
@@ -147,9 +152,10 @@ mod tests {
                 content.buffer().extend_from_slice(&piece);
                 want.extend_from_slice(&piece);
                 content.settle();
-                assert!(content.buffer.len() < IN_MEMORY);
+                assert!(content.buffer.len() + PIECE <= IN_MEMORY);
+                assert!(content.buffer.capacity() <= IN_MEMORY);
             }
-            let small = want.len() < IN_MEMORY;
+            let small = want.len() + PIECE <= IN_MEMORY;
             match content.finish().unwrap() {
                 Received::Small(bytes) => {
                     assert!(small);

@@ -43,8 +43,9 @@ impl Intake {
                 .map_err(IntakeError::TooManyHops)?;
             let block = prepared.head;
             let after = &head[block.len()..];
-            // The block ended inside what was read: at a whole line that is not a field.
-            let complete = after.contains(&b'\n');
+            // The block ended inside what was read: at a whole line that is not a field, or
+            // with the message.
+            let complete = after.contains(&b'\n') || head.len() as u64 == spill.size();
             let separator = prepared.separator && complete;
             let header = [&prepared.prefix[..], block].concat();
             let signatures = if complete {
