@@ -60,7 +60,7 @@ def make_content(size):
     head = b"From: big@sender.test\r\nTo: x@dest.test\r\nSubject: big\r\n\r\n"
     line = (b"0123456789abcdefghijklmnopqrstuvwxyz" * 3)[:76] + b"\r\n"
     body = line * ((size - len(head)) // len(line) + 1)
-    return head + body[: size - len(head)]
+    return head + body[: size - len(head) - 2] + b"\r\n"
 
 
 def reply(f):

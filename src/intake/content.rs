@@ -135,6 +135,51 @@ mod tests {
             .count()
     }
 
+    /// A DATA stream past `IN_MEMORY` (dot-stuffed lines, a bare LF, the end marker inside a
+    /// piece) fed to the DATA receiver into a `Content` one byte at a time and in pieces of
+    /// every size from 1 to 17 bytes: the file holds what one whole feed gives, and the data
+    /// ends at the same byte.
+    #[test]
+    fn a_data_stream_split_anywhere_gives_the_same_file() {
+        use crate::smtp::data::{DataReceiver, Feed};
+        let (dir, spool) = spool();
+        let mut wire = Vec::new();
+        let mut n = 0;
+        while wire.len() < IN_MEMORY + 5000 {
+            wire.extend_from_slice(format!("..{n} dotted\r\nplain {n}\n").as_bytes());
+            n += 1;
+        }
+        wire.extend_from_slice(b"last\r\n.\r\nQUIT\r\n");
+        let mut whole = Vec::new();
+        let Feed::Done { consumed, result } = DataReceiver::new(u64::MAX).feed(&wire, &mut whole)
+        else {
+            panic!("no end")
+        };
+        assert!(result.bare_newline && whole.len() > IN_MEMORY);
+        for step in 1..=17 {
+            let mut content = Content::new(spool.clone());
+            let mut rx = DataReceiver::new(u64::MAX);
+            let mut used = 0;
+            for piece in wire.chunks(step) {
+                let fed = rx.feed(piece, content.buffer());
+                content.settle();
+                match fed {
+                    Feed::NeedMore => used += piece.len(),
+                    Feed::Done { consumed, .. } => {
+                        used += consumed;
+                        break;
+                    }
+                }
+            }
+            assert_eq!(used, consumed, "pieces of {step}");
+            let Received::Spilled(spill) = content.finish().unwrap() else {
+                panic!("in memory")
+            };
+            assert!(read_all(spill) == whole, "pieces of {step}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn small_content_stays_in_memory_and_large_goes_to_a_file_in_order() {
         let (dir, spool) = spool();
