@@ -72,6 +72,17 @@ fn the_status_page_needs_its_password_and_the_commands_still_work() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(http(page, "POST", "/api/flush", &[auth]).0, 403, "no token");
 
+    // Python's urllib, a client nobody here wrote, answers the challenge as a browser does:
+    // a first request without credentials, the 401, then the password.
+    let login = format!(
+        "import urllib.request as u\nurl = 'http://{page}/api/status'\n\
+         m = u.HTTPPasswordMgrWithDefaultRealm()\nm.add_password(None, url, 'me', 'correct horse')\n\
+         print(u.build_opener(u.HTTPBasicAuthHandler(m)).open(url).status)\n"
+    );
+    let out = Command::new("python3").args(["-c", &login]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.trim(), "200", "{}", String::from_utf8_lossy(&out.stderr));
+
     // The commands: through the API with the token of spool/.status.
     let (code, listed, err) = run_cli(&dir, &["queue"]);
     assert!(code == 0 && listed.contains("[held]"), "{listed}{err}");

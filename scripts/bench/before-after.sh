@@ -4,6 +4,7 @@
 # two qksmtp binaries interleaved run by run so that the machine's noise hits both alike.
 # The adapters are named qksmtp-before and qksmtp-after (thin wrappers of scripts/bench/qksmtp.sh).
 #   scripts/bench/before-after.sh /tmp/qksmtp-main target/release/qksmtp --runs 5
+# AFTER_FIRST=1 runs the after binary first in each round.
 # Prints bench.py's table; the JSON goes to docs/bench/before-after-<date>.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +18,10 @@ for side in before after; do
         > "$wrappers/qksmtp-$side.sh"
     chmod +x "$wrappers/qksmtp-$side.sh"
 done
+adapters=(--adapter "$wrappers/qksmtp-before.sh" --adapter "$wrappers/qksmtp-after.sh")
+# AFTER_FIRST=1: the after binary runs first in each round (a load that grows during the run
+# then weighs on the other side).
+[ "${AFTER_FIRST:-}" = 1 ] && adapters=(--adapter "$wrappers/qksmtp-after.sh" --adapter "$wrappers/qksmtp-before.sh")
 mkdir -p docs/bench
-python3 "$BENCH/bench.py" --adapter "$wrappers/qksmtp-before.sh" --adapter "$wrappers/qksmtp-after.sh" \
+python3 "$BENCH/bench.py" "${adapters[@]}" \
     --phases throughput --runs 3 --out "docs/bench/before-after-$(date -u +%Y%m%d-%H%M%S).json" "$@"
