@@ -273,7 +273,7 @@ fn a_large_message_is_streamed_to_disk_and_arrives_whole_and_signed() {
             .position(|w| w == &content[..64])
             .expect("the client's content");
         assert_eq!(data.len() - at, content.len(), "nothing lost or added");
-        assert!(&data[at..] == &content[..], "byte-identical content");
+        assert!(data[at..] == content[..], "byte-identical content");
         let ours = String::from_utf8_lossy(&data[..at]);
         assert_eq!(ours.matches("DKIM-Signature:").count(), 2, "{ours}");
         if let Some(verdicts) = dkimpy(data, &records) {

@@ -79,9 +79,17 @@ fn the_status_page_needs_its_password_and_the_commands_still_work() {
          m = u.HTTPPasswordMgrWithDefaultRealm()\nm.add_password(None, url, 'me', 'correct horse')\n\
          print(u.build_opener(u.HTTPBasicAuthHandler(m)).open(url).status)\n"
     );
-    let out = Command::new("python3").args(["-c", &login]).output().unwrap();
+    let out = Command::new("python3")
+        .args(["-c", &login])
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(said.trim(), "200", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        said.trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The commands: through the API with the token of spool/.status.
     let (code, listed, err) = run_cli(&dir, &["queue"]);

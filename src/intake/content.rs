@@ -57,11 +57,11 @@ impl Content {
         if self.buffer.len() + PIECE <= IN_MEMORY && !spilled {
             return;
         }
-        if self.failed.is_none() {
-            if let Err(e) = self.write_out() {
-                self.failed = Some(e);
-                self.spill = None;
-            }
+        if self.failed.is_none()
+            && let Err(e) = self.write_out()
+        {
+            self.failed = Some(e);
+            self.spill = None;
         }
         if !spilled {
             // The first part was big; what follows comes a read at a time.

@@ -147,7 +147,7 @@ fn a_message_in_a_file_is_stored_as_the_same_message_in_memory() {
         format!("{from}\r\n{big_body}\r\n\r\n").into_bytes(),
         format!("{from}Date: x\r\nMessage-ID: <m@x>\r\n\r\nHi.\r\n").into_bytes(),
         format!("{from}not a header line\r\n{big_body}").into_bytes(),
-        format!("{from}").into_bytes(),
+        from.as_bytes().to_vec(),
         format!("{from}\r\n").into_bytes(),
         b"just a body, no From\r\n".to_vec(),
         b"".to_vec(),

@@ -136,8 +136,9 @@ mod tests {
                 Base64::encode_string(format!("u:{p}").as_bytes())
             )
         };
-        // (password setting, headers, let in)
-        let table: Vec<(Option<&str>, Vec<(&str, String)>, bool)> = vec![
+        /// (password setting, headers, let in)
+        type Case<'a> = (Option<&'a str>, Vec<(&'a str, String)>, bool);
+        let table: Vec<Case> = vec![
             (None, vec![], true),
             (Some(&hash), vec![], false),
             (Some(&hash), vec![("Authorization", basic("s3cret"))], true),
