@@ -3,7 +3,8 @@
 # throughput workload of scripts/bench.sh (../shared/bench/bench.py, qksmtp only, no Postfix),
 # two qksmtp binaries interleaved run by run so that the machine's noise hits both alike.
 # The adapters are named qksmtp-before and qksmtp-after (thin wrappers of scripts/bench/qksmtp.sh).
-#   scripts/bench/before-after.sh /tmp/qksmtp-main target/release/qksmtp --runs 5
+#   scripts/bench/before-after.sh target/harden-bins/qksmtp-main target/release/qksmtp --runs 5
+# (keep both binaries in a folder of your own: /tmp is shared with other builds)
 # AFTER_FIRST=1 runs the after binary first in each round.
 # Prints bench.py's table; the JSON goes to docs/bench/before-after-<date>.json.
 set -euo pipefail
