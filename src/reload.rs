@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn keys_read_only_at_start_keep_their_value_and_are_named() {
-        let old = config("[server]\nspool_dir = /var/spool/a\n[delivery]\nworkers = 8\n");
+        let old = config("[server]\nspool_dir = /var/spool/a\n[delivery]\nworkers = 64\n");
         let cases: &[(&str, &[&str])] = &[
             ("[server]\nspool_dir = /var/spool/a\n", &[]),
             (

@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Make a DKIM key, print its INI section and DNS record.
     DkimKeygen(Keygen),
+    /// Check what decides whether direct delivery works (port 25, PTR, SPF, DKIM, DMARC,
+    /// relays).
+    Doctor(Doctor),
     Help,
     Version,
 }
@@ -56,6 +59,14 @@ pub struct Keygen {
     /// RSA only; None: 2048.
     pub bits: Option<usize>,
     pub out: PathBuf,
+}
+
+/// `qksmtp doctor [SENDER_DOMAIN] [--to RECIPIENT_DOMAIN]... [--json]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Doctor {
+    pub sender: Option<String>,
+    pub to: Vec<String>,
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +96,10 @@ Usage:
   qksmtp dkim-keygen DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N] [--out DIR]
                                    write a DKIM key DOMAIN.S.key (rsa 2048 unless told), print
                                    its [dkim:...] section and the DNS TXT record to publish
+  qksmtp doctor [SENDER_DOMAIN] [--to RECIPIENT_DOMAIN]... [--json]
+                                   will direct delivery work from here? port 25, public
+                                   address and PTR, SPF, DKIM, DMARC, relays: each ok, warning
+                                   or problem with the fix (exit 1 when any is a problem)
   qksmtp --help | --version
 
 With the server running, queue/show/flush/retry/delete/hold/release/reload go through its
@@ -272,6 +287,21 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
                 }
                 continue;
             }
+            "doctor" => Command::Doctor(Doctor::default()),
+            "--to" | "--json" => {
+                let Some(Command::Doctor(d)) = &mut command else {
+                    return Err(format!("{arg} goes after doctor"));
+                };
+                match arg.as_str() {
+                    "--json" => d.json = true,
+                    _ => d.to.push(
+                        args.next()
+                            .filter(|v| !v.starts_with('-'))
+                            .ok_or("--to needs a recipient domain")?,
+                    ),
+                }
+                continue;
+            }
             "--selector" | "--algorithm" | "--bits" => {
                 let Some(Command::DkimKeygen(k)) = &mut command else {
                     return Err(format!("{arg} goes after dkim-keygen DOMAIN"));
@@ -283,6 +313,12 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             other => match &mut command {
                 Some(Command::Passwd(name @ None)) => {
                     *name = Some(other.to_string());
+                    continue;
+                }
+                Some(Command::Doctor(Doctor {
+                    sender: s @ None, ..
+                })) => {
+                    *s = Some(other.to_string());
                     continue;
                 }
                 _ => return Err(format!("unknown command {other}")),

@@ -2,11 +2,12 @@
 //! (`commands`), the sendmail-compatible submission (`sendmail`), `send` through the server's
 //! local socket for users who cannot write the spool (`submit`), first-setup commands
 //! (`setup`, `dkim_keygen`), the one rendering of the queue listing (`listing`), and
-//! `qksmtp reload` (`reload`).
+//! `qksmtp reload` (`reload`), `qksmtp doctor` (`doctor`).
 
 pub(crate) mod args;
 pub(crate) mod commands;
 pub(crate) mod dkim_keygen;
+pub(crate) mod doctor;
 pub(crate) mod listing;
 pub(crate) mod program;
 pub(crate) mod reload;

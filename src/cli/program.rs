@@ -81,6 +81,10 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Doctor(ask) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::doctor::run(&c, &ask))
+        }),
         Command::DkimKeygen(keygen) => printed(crate::cli::dkim_keygen::run(&keygen)),
         Command::Gencert { days, out } => printed(crate::cli::setup::gencert(
             days,

@@ -6,7 +6,7 @@
 
 use super::value::{format_duration, format_size};
 use super::{
-    AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, value,
+    AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, pattern, value,
 };
 use crate::access::{AccessRule, Action};
 use crate::dkim::{Algorithm, Canon};
@@ -178,6 +178,9 @@ pub(crate) static DELIVERY: &[Key<DeliveryConfig>] = &[
     key("helo_name", "name given in HELO/EHLO; default the [server] hostname",
         |d, v, _| set(&mut d.helo_name, value::hostname(v)),
         |d| d.helo_name.clone()),
+    key("public_address", "the address others see this machine as (for qksmtp doctor); empty = ask an MX",
+        |d, v, _| set(&mut d.public_address, value::optional_ip(v)),
+        |d| d.public_address.map(|ip| ip.to_string()).unwrap_or_default()),
     key("ip_family", "addresses to connect to: any, ipv4 or ipv6",
         |d, v, _| set(&mut d.ip_family, value::ip_family(v)),
         |d| value::word(value::IP_FAMILIES, d.ip_family).to_string()),
@@ -242,6 +245,15 @@ pub(crate) static DOMAIN: &[Key<DomainRule>] = &[
     key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
         |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
         |r| r.max_rcpt_per_transaction.to_string()),
+    key("throttle_on", "replies that mean the server throttles us: patterns, builtin, empty = none",
+        |r, v, _| set(&mut r.throttle_on, pattern::list(v)),
+        |r| pattern::show(&r.throttle_on)),
+    key("throttle_delay", "pause between messages while throttled (doubles, up to 1h)",
+        |r, v, _| set(&mut r.throttle_delay, positive(v)),
+        |r| format_duration(r.throttle_delay)),
+    key("max_rate", "most messages per hour or minute, like 100/h; empty = none",
+        |r, v, _| set(&mut r.max_rate, value::rate(v)),
+        |r| r.max_rate.map(|m| m.to_string()).unwrap_or_default()),
     key("mx", "fixed servers instead of the MX lookup; empty = DNS",
         |r, v, _| set(&mut r.mx, value::host_ports(v, 25)),
         |r| list(&r.mx)),
@@ -288,6 +300,15 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
     key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
         |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
         |r| r.max_rcpt_per_transaction.to_string()),
+    key("throttle_on", "replies that mean the server throttles us: patterns, builtin, empty = none",
+        |r, v, _| set(&mut r.throttle_on, pattern::list(v)),
+        |r| pattern::show(&r.throttle_on)),
+    key("throttle_delay", "pause between messages while throttled (doubles, up to 1h)",
+        |r, v, _| set(&mut r.throttle_delay, positive(v)),
+        |r| format_duration(r.throttle_delay)),
+    key("max_rate", "most messages per hour or minute, like 100/h; empty = none",
+        |r, v, _| set(&mut r.max_rate, value::rate(v)),
+        |r| r.max_rate.map(|m| m.to_string()).unwrap_or_default()),
 ];
 
 #[rustfmt::skip]

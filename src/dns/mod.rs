@@ -94,9 +94,24 @@ pub trait Lookup: Send + Sync {
     /// The addresses of `host` of the wanted family, IPv4 first for `IpFamily::Any`. An IP
     /// literal (see [`literal`]) is returned without a lookup.
     fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError>;
+
+    /// The TXT records of `name`, each one's strings joined (RFC 7208 §3.3); NODATA is an
+    /// empty list, NXDOMAIN an error.
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
+
+    /// The PTR names of `ip` (without the trailing dot); NODATA is an empty list.
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError>;
 }
 
 impl Lookup for Resolver {
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Resolver::txt(self, name)
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        Resolver::ptr(self, ip)
+    }
+
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
         Resolver::mx(self, domain)
     }
@@ -251,6 +266,46 @@ impl Resolver {
             Ok(ips) => Ok(ips),
             Err(Failure::NoData) => Err(DnsError::NoAddresses { name: shown }),
             Err(failure) => Err(self.to_error(failure, shown)),
+        }
+    }
+
+    /// The TXT records of `name`, each one's strings joined; NODATA is an empty list.
+    pub fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let (shown, fq) = fqdn(name)?;
+        match self.run(self.lookup(&fq, RecordType::TXT)) {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|part| String::from_utf8_lossy(part))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Err(Failure::NoData) => Ok(Vec::new()),
+            Err(failure) => Err(self.to_error(failure, shown)),
+        }
+    }
+
+    /// The PTR names of `ip` (`in-addr.arpa` / `ip6.arpa`), without the trailing dot.
+    pub fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let mut name = Name::from(ip);
+        name.set_fqdn(true);
+        match self.run(self.lookup(&name, RecordType::PTR)) {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::PTR(ptr) => Some(strip_dot(&ptr.0.to_ascii()).to_string()),
+                    _ => None,
+                })
+                .collect()),
+            Err(Failure::NoData) => Ok(Vec::new()),
+            Err(failure) => Err(self.to_error(failure, name.to_ascii())),
         }
     }
 

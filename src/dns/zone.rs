@@ -39,6 +39,8 @@ impl Fail {
 pub struct Zone {
     mx: HashMap<String, Result<MxAnswer, Fail>>,
     hosts: HashMap<String, Result<Vec<IpAddr>, Fail>>,
+    txt: HashMap<String, Result<Vec<String>, Fail>>,
+    ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -73,6 +75,27 @@ impl Zone {
 
     pub fn host_fails(mut self, host: &str, fail: Fail) -> Zone {
         self.hosts.insert(key(host), Err(fail));
+        self
+    }
+
+    /// One more TXT record of `name`.
+    pub fn txt(mut self, name: &str, record: &str) -> Zone {
+        let entry = self.txt.entry(key(name)).or_insert_with(|| Ok(Vec::new()));
+        if let Ok(records) = entry {
+            records.push(record.to_string());
+        }
+        self
+    }
+
+    pub fn txt_fails(mut self, name: &str, fail: Fail) -> Zone {
+        self.txt.insert(key(name), Err(fail));
+        self
+    }
+
+    /// One more PTR name of `ip`.
+    pub fn ptr(mut self, ip: &str, name: &str) -> Zone {
+        let ip = ip.parse().expect("an IP");
+        self.ptr.entry(ip).or_default().push(name.to_string());
         self
     }
 
@@ -123,5 +146,27 @@ impl Lookup for Zone {
             return Err(DnsError::NoAddresses { name: shown.into() });
         }
         Ok(wanted)
+    }
+
+    /// A name with addresses or MX records but no TXT record has none (NODATA).
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let shown = strip_dot(name);
+        self.ask(format!("TXT {shown}"));
+        match self.txt.get(&key(name)) {
+            Some(Ok(records)) => Ok(records.clone()),
+            Some(Err(fail)) => Err(fail.error(shown)),
+            None if self.hosts.contains_key(&key(name)) || self.mx.contains_key(&key(name)) => {
+                Ok(Vec::new())
+            }
+            None => Err(Fail::NxDomain.error(shown)),
+        }
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        self.ask(format!("PTR {ip}"));
+        match self.ptr.get(&ip) {
+            Some(names) => Ok(names.clone()),
+            None => Err(Fail::NxDomain.error(&ip.to_string())),
+        }
     }
 }

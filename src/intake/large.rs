@@ -10,7 +10,7 @@
 
 use super::content::IN_MEMORY;
 use super::message::{self, Trace};
-use super::{Intake, IntakeError, Submission};
+use super::{Intake, IntakeError, Submission, Unsigned};
 use crate::config::Config;
 use crate::dkim::{self, BodyHasher, Canon, Signer};
 use crate::spool::Spill;
@@ -23,7 +23,8 @@ use std::io;
 const PIECE: usize = 64 * 1024;
 
 impl Intake {
-    /// `commit` for a message in `spill`.
+    /// `commit` for a message in `spill`; with why it goes unsigned, when keys are set but
+    /// none signed it.
     pub(super) fn commit_spilled(
         &self,
         config: &Config,
@@ -31,7 +32,7 @@ impl Intake {
         sub: &Submission,
         spill: &Spill,
         now: Timestamp,
-    ) -> Result<Envelope, IntakeError> {
+    ) -> Result<(Envelope, Option<Unsigned>), IntakeError> {
         let mut head = vec![0; IN_MEMORY.min(spill.size() as usize)];
         let n = spill.read_at(0, &mut head).map_err(IntakeError::Store)?;
         head.truncate(n);
@@ -48,14 +49,15 @@ impl Intake {
             let complete = after.contains(&b'\n') || head.len() as u64 == spill.size();
             let separator = prepared.separator && complete;
             let header = [&prepared.prefix[..], block].concat();
-            let signatures = if complete {
+            let (signatures, note) = if signers.is_empty() {
+                (Vec::new(), None)
+            } else if complete {
                 let body_at = block.len() + if separator { 0 } else { blank_line(after) };
                 signatures(signers, &header, spill, body_at as u64, id.as_str(), now)
             } else {
-                if !signers.is_empty() {
-                    info!("{id}: not signed: a header block longer than {IN_MEMORY} bytes");
-                }
-                Vec::new()
+                let why = format!("not signed: a header block longer than {IN_MEMORY} bytes");
+                info!("{id}: {why}");
+                (Vec::new(), Some(Unsigned(why)))
             };
             let sep: &[u8] = if separator { b"\r\n" } else { b"" };
             let parts = [&signatures[..], &header, sep];
@@ -66,7 +68,7 @@ impl Intake {
                 .spool
                 .commit_spilled(&env, &parts, spill, block.len() as u64)
             {
-                Ok(()) => return Ok(env),
+                Ok(()) => return Ok((env, note)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
                 Err(e) => return Err(IntakeError::Store(e)),
             }
@@ -88,8 +90,9 @@ fn blank_line(after: &[u8]) -> usize {
 }
 
 /// The DKIM-Signature lines of the signers `dkim::choose` picks for the message whose header
-/// block is `header` and whose body is `spill` from `body_at`; a signer that fails, or a file
-/// that cannot be read, is logged and leaves the message unsigned by it.
+/// block is `header` and whose body is `spill` from `body_at` (as `seal` does for a message in
+/// memory); a signer that fails, or a file that cannot be read, is logged and leaves the
+/// message unsigned by it. The second value says why no signature was made, if none was.
 fn signatures(
     signers: &[Signer],
     header: &[u8],
@@ -97,27 +100,27 @@ fn signatures(
     body_at: u64,
     id: &str,
     now: Timestamp,
-) -> Vec<u8> {
-    if signers.is_empty() {
-        return Vec::new();
-    }
+) -> (Vec<u8>, Option<Unsigned>) {
     let from = dkim::from_domain(header);
     let chosen = dkim::choose(signers, from.as_deref());
     if chosen.is_empty() {
         let from = from.as_deref().unwrap_or("a message without From");
-        info!("{id}: not signed: no DKIM key for {from}");
-        return Vec::new();
+        let why = format!("not signed: no DKIM key for {from}");
+        info!("{id}: {why}");
+        return (Vec::new(), Some(Unsigned(why)));
     }
     let mut canons: Vec<Canon> = chosen.iter().map(|s| s.canonicalization.1).collect();
     canons.dedup();
     let hashes = match body_hashes(spill, body_at, &canons) {
         Ok(hashes) => hashes,
         Err(e) => {
-            warn!("{id}: not signed: cannot read the received message: {e}");
-            return Vec::new();
+            let why = format!("not signed: cannot read the received message: {e}");
+            warn!("{id}: {why}");
+            return (Vec::new(), Some(Unsigned(why)));
         }
     };
     let mut top = Vec::new();
+    let mut failed = Vec::new();
     for signer in chosen {
         let canon = signer.canonicalization.1;
         let Some((_, hash)) = hashes.iter().find(|(c, _)| *c == canon) else {
@@ -125,13 +128,18 @@ fn signatures(
         };
         match signer.sign_hashed(header, hash, now) {
             Ok(line) => top.extend_from_slice(&line),
-            Err(e) => warn!(
-                "{id}: not signed with {}._domainkey.{}: {e}",
-                signer.selector, signer.domain
-            ),
+            Err(e) => {
+                let why = format!(
+                    "not signed with {}._domainkey.{}: {e}",
+                    signer.selector, signer.domain
+                );
+                warn!("{id}: {why}");
+                failed.push(why);
+            }
         }
     }
-    top
+    let note = (top.is_empty() && !failed.is_empty()).then(|| Unsigned(failed.join("; ")));
+    (top, note)
 }
 
 /// The body hash of each canonicalization, reading the file from `from` a piece at a time.

@@ -165,7 +165,7 @@ fn a_message_in_a_file_is_stored_as_the_same_message_in_memory() {
             for p in content.chunks(piece) {
                 spill.write(p).unwrap();
             }
-            let spilled = intake
+            let (spilled, _) = intake
                 .commit_spilled(&config, &signers, &sub, &spill, now)
                 .unwrap();
             let stored = spool.read_message(&spilled.id).unwrap();

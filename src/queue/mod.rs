@@ -13,3 +13,4 @@ pub mod scheduler;
 pub mod snapshot;
 pub mod stats;
 pub mod thread;
+pub mod throttle;

@@ -146,6 +146,8 @@ impl Shell {
             select! {
                 recv(committed) -> msg => match msg {
                     Ok(env) => {
+                        // The intake may have started its step record (`Spool::note`).
+                        self.writer.track_more([env.id.clone()]);
                         self.extra.stats.counters.received += 1;
                         self.extra.feed.publish(What::Message(env.id.clone()));
                         self.core.add(env, Timestamp::now())

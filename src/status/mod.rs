@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod client;
+pub mod doctor;
 pub mod html;
 pub mod http;
 pub mod json;
@@ -75,6 +76,8 @@ struct Shared {
     per_address: Mutex<HashMap<IpAddr, usize>>,
     /// `status_password`'s check.
     login: login::Login,
+    /// The last doctor report, and the check running, if any.
+    checks: Arc<doctor::Checks>,
 }
 
 pub struct StatusServer {
@@ -105,6 +108,7 @@ impl StatusServer {
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             login: login::Login::default(),
+            checks: Arc::default(),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -348,6 +352,8 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
             None => not_found(),
         },
+        Route::DoctorPage => Response::new(200, HTML, shared.checks.page(&shared.token)),
+        Route::Doctor => Response::new(200, JSON, shared.checks.json().to_string()),
         Route::Act(action) => perform(shared, action),
         Route::Eml(id) => match shared.spool.read_message(&id) {
             Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
@@ -494,6 +500,15 @@ fn perform(shared: &Shared, action: Action) -> Response {
         }
         Action::Queued(id) => return adopt(shared, id),
         Action::Reload { text } => return reload(shared, *text),
+        Action::Doctor { sender, to } => {
+            let ask = crate::doctor::Ask {
+                sender: sender.clone(),
+                to: to.iter().cloned().collect(),
+            };
+            let started = shared.checks.start(&shared.config, ask);
+            let body = J::obj(vec![("started", started.into()), ("running", true.into())]);
+            return Response::new(if started { 202 } else { 409 }, JSON, body.to_string());
+        }
         Action::Retry(id) => ask(shared, |tx| Event::Retry(id.clone(), tx)),
         Action::Delete(id) => ask(shared, |tx| Event::Delete(id.clone(), tx)),
         Action::Hold(id) => ask(shared, |tx| Event::Hold(id.clone(), tx)),

@@ -36,6 +36,10 @@ pub enum Route {
     Message { id: MessageId, text: bool },
     /// `GET /metrics`.
     Metrics,
+    /// `GET /doctor`: the last `qksmtp doctor` report and "check again".
+    DoctorPage,
+    /// `GET /api/doctor`: the same as JSON.
+    Doctor,
     /// `GET /api/events`: the changes as Server-Sent Events, after `seen` (`Last-Event-ID`)
     /// on a reconnect.
     Events { seen: Option<u64> },
@@ -55,6 +59,11 @@ pub enum Action {
     /// Re-read qksmtp.ini (`?format=text` for `qksmtp reload`).
     Reload {
         text: bool,
+    },
+    /// Run the doctor's checks again, in the background (`?sender=DOMAIN&to=DOMAIN`).
+    Doctor {
+        sender: Option<String>,
+        to: Option<String>,
     },
 }
 
@@ -128,6 +137,8 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             text,
         }),
         ["metrics"] => Some(Route::Metrics),
+        ["doctor"] => Some(Route::DoctorPage),
+        ["api", "doctor"] if req.method != "POST" => Some(Route::Doctor),
         ["api", "events"] => Some(Route::Events {
             seen: req.header("last-event-id").and_then(|v| v.parse().ok()),
         }),
@@ -142,6 +153,10 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     let action = match segments.as_slice() {
         ["api", "flush"] => Action::Flush,
         ["api", "reload"] => Action::Reload { text },
+        ["api", "doctor"] => Action::Doctor {
+            sender: domain_param(req, "sender")?,
+            to: domain_param(req, "to")?,
+        },
         ["api", "queued", id] => Action::Queued(message_id(id)?),
         ["api", "messages", id, verb] => {
             let id = message_id(id)?;
@@ -160,6 +175,22 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     }
     cross_site_check(req, guard)?;
     Ok(Route::Act(action))
+}
+
+/// A domain name given in the query, if any: letters, digits, dots and hyphens only.
+fn domain_param(req: &Request, name: &str) -> Result<Option<String>, Response> {
+    let Some(value) = req.text_param(name).map(|v| v.trim().to_string()) else {
+        return Ok(None);
+    };
+    let fine = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    match value.is_empty() {
+        true => Ok(None),
+        false if value.bytes().all(fine) && value.contains('.') => Ok(Some(value)),
+        false => Err(Response::error(
+            400,
+            &format!("{name} must be a domain name"),
+        )),
+    }
 }
 
 fn message_id(s: &str) -> Result<MessageId, Response> {

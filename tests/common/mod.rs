@@ -7,6 +7,7 @@
 mod base64;
 mod client;
 pub mod dkimpy;
+pub mod dnsmasq;
 pub mod fake_mx;
 mod tls;
 
@@ -258,6 +259,12 @@ impl Server {
 
     pub fn spool(&self) -> PathBuf {
         self.dir.path().join("spool")
+    }
+
+    /// The status API's action token (from `spool/.status`, as the commands read it).
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(self.spool().join(".status")).unwrap();
+        text.lines().nth(1).unwrap().to_string()
     }
 
     /// Files in the spool with this extension ("msg", "env").
