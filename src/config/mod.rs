@@ -85,6 +85,11 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// `error|warn|info|debug|trace`, default `info`.
     pub log_level: log::LevelFilter,
+    /// Days finished messages stay in the history journal (`spool/history/`); 0 = no
+    /// journal. Default 30.
+    pub history_days: u32,
+    /// Most finished messages kept in the history journal; 0 = no journal. Default 100000.
+    pub history_max: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub require_tls: bool,
@@ -361,6 +366,8 @@ impl ServerConfig {
             spool_dir: base.join("spool"),
             log_file: Some(base.join("qksmtp.log")),
             log_level: log::LevelFilter::Info,
+            history_days: 30,
+            history_max: 100_000,
             tls_cert: None,
             tls_key: None,
             require_tls: false,

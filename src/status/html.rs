@@ -68,6 +68,7 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
         time(s.started)
     );
     h.push_str(&search_form(search, s));
+    h.push_str(&super::bulk::block(search));
     h.push_str("<main id=\"live\">\n");
     h.push_str(&live(s, found, search));
     h.push_str("</main>\n");

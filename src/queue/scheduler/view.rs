@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::queue::find::Query;
+use crate::queue::select::Bulk;
 use crate::queue::snapshot::{
     DestView, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Totals, Waiting,
 };
@@ -168,6 +169,20 @@ impl Scheduler {
         let total = ids.len();
         newest(&mut ids, upto);
         (total, ids)
+    }
+
+    /// The messages a bulk order takes (see `select`), oldest first.
+    pub fn select(&self, bulk: &Bulk, now: Timestamp) -> Vec<MessageId> {
+        let mut ids: Vec<MessageId> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| {
+                bulk.verb.applies(&m.env) && bulk.selector.matches(&m.env, &m.busy, now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Every queued message's ID.

@@ -200,6 +200,26 @@
       else location.reload();
     });
   });
+  // Bulk actions on every queued message the search finds (all pages): counted, confirmed,
+  // then done on the messages that had arrived when counted (arrived_by).
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-bulk]");
+    if (!b) return;
+    var verb = b.dataset.bulk, p = new URLSearchParams(location.search);
+    p.delete("page");
+    ["q", "state", "dest"].forEach(function (k) { if (!p.get(k)) p.delete(k); });
+    if (!p.toString()) p.set("all", "yes");
+    var url = "/api/bulk/" + verb + "?";
+    get(url + p).then(function (c) {
+      if (!c.count) { alert("No queued message to " + verb + "."); return; }
+      var ask = verb.charAt(0).toUpperCase() + verb.slice(1) + " " + c.count + " message(s)?";
+      if (!confirm(verb === "delete" ? ask + " This cannot be undone." : ask)) return;
+      p.set("arrived_by", c.arrived_by);
+      acting = true;
+      return fetch(url + p, { method: "POST", headers: { "X-Qksmtp-Token": token } })
+        .then(function () { acting = false; location.reload(); });
+    }).catch(function () { acting = false; });
+  });
   localize();
   setTimeout(poll, 1500);
 })();
