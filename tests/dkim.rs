@@ -190,3 +190,122 @@ fn the_server_signs_what_it_delivers_with_the_keys_of_the_ini() {
         "{detail}"
     );
 }
+
+/// A message of several megabytes (past what a session keeps in memory: it goes through a
+/// spool file) sent once with DATA and once with BDAT: each arrives at the MX byte for byte as
+/// sent (dot-unstuffed) under our header lines, and dkimpy verifies both signatures, relaxed
+/// (RSA) and simple (Ed25519) body canonicalization, whose body hashes were computed reading
+/// the file in pieces. Nothing is left in the spool but the message files.
+#[test]
+fn a_large_message_is_streamed_to_disk_and_arrives_whole_and_signed() {
+    use common::fake_mx::{FakeMx, Options};
+    let keys = TempDir::new("dkim-large-keys");
+    let (mut sections, mut records) = (String::new(), String::new());
+    for (args, selector, canon) in [
+        (vec!["big.test"], "qksmtp", "relaxed/relaxed"),
+        (
+            vec!["big.test", "--algorithm", "ed25519"],
+            "qksmtp-ed25519",
+            "simple/simple",
+        ),
+    ] {
+        let (ok, text, err) = keygen(&args, keys.path());
+        assert!(ok, "{text}{err}");
+        sections.push_str(&printed_section(&text));
+        sections.push_str(&format!("\ncanonicalization = {canon}\n"));
+        let name = format!("{selector}._domainkey.big.test.");
+        records.push_str(&format!("{name}\t{}\n", printed_record(&text, &name)));
+    }
+    // Lines of all kinds: long ones, runs of spaces and tabs, trailing white space, lines
+    // that start with a dot, 8-bit bytes; empty lines at the end (dropped by both bodies).
+    let mut content =
+        b"From: Big <me@big.test>\r\nTo: you@a.test\r\nSubject: large\r\n\r\n".to_vec();
+    let mut n = 0usize;
+    while content.len() < 6 << 20 {
+        let line = match n % 5 {
+            0 => format!(".line {n} starts with a dot  \t\r\n"),
+            1 => format!("{}\r\n", "x".repeat(997)),
+            2 => format!("  spaced \t out {n}   \r\n"),
+            3 => "\r\n".to_string(),
+            _ => format!("caf\u{e9} {n} .. ok\r\n"),
+        };
+        content.extend_from_slice(line.as_bytes());
+        n += 1;
+    }
+    content.extend_from_slice(b"last line\r\n\r\n\r\n");
+    let mx = FakeMx::start(Options::new());
+    let ini = base_ini(
+        "max_message_size = 20M",
+        &format!("{}{sections}", route("a.test", &mx, "")),
+    );
+    let server = Server::start("dkim-large", &ini);
+    let mut c = server.connect();
+    c.hello();
+    let mut wire = Vec::new();
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            wire.push(b'.');
+        }
+        wire.extend_from_slice(line);
+    }
+    wire.extend_from_slice(b".\r\n");
+    for r in [
+        c.cmd("MAIL FROM:<me@big.test>"),
+        c.cmd("RCPT TO:<you@a.test>"),
+    ] {
+        assert!(r.starts_with("250"), "{r}");
+    }
+    assert!(c.cmd("DATA").starts_with("354"));
+    // Half the message sent, it is in a file of the spool, not in memory.
+    let (half, rest) = wire.split_at(wire.len() / 2);
+    c.send_bytes(half);
+    let receiving = || {
+        let files = std::fs::read_dir(server.spool()).unwrap();
+        let name = |e: std::io::Result<std::fs::DirEntry>| e.unwrap().file_name();
+        files
+            .map(name)
+            .any(|n| n.to_string_lossy().ends_with(".part.tmp"))
+    };
+    wait_until(receiving, "the message being received in a spool file");
+    c.send_bytes(rest);
+    queued_id(&c.reply());
+    for r in [
+        c.cmd("MAIL FROM:<me@big.test>"),
+        c.cmd("RCPT TO:<you@a.test>"),
+    ] {
+        assert!(r.starts_with("250"), "{r}");
+    }
+    let (first, second) = content.split_at(content.len() / 3);
+    c.send_bytes(format!("BDAT {}\r\n", first.len()).as_bytes());
+    c.send_bytes(first);
+    assert!(c.reply().starts_with("250"));
+    c.send_bytes(format!("BDAT {} LAST\r\n", second.len()).as_bytes());
+    c.send_bytes(second);
+    queued_id(&c.reply());
+    let delivered = mx.wait_deliveries(2, WAIT);
+    for d in &delivered {
+        let data = &d.data;
+        assert!(data.starts_with(b"DKIM-Signature:"));
+        let at = data
+            .windows(content.len().min(64))
+            .position(|w| w == &content[..64])
+            .expect("the client's content");
+        assert_eq!(data.len() - at, content.len(), "nothing lost or added");
+        assert!(data[at..] == content[..], "byte-identical content");
+        let ours = String::from_utf8_lossy(&data[..at]);
+        assert_eq!(ours.matches("DKIM-Signature:").count(), 2, "{ours}");
+        if let Some(verdicts) = dkimpy(data, &records) {
+            assert_eq!(verdicts, [true, true], "{ours}");
+            let mut altered = data.clone();
+            let last = altered.len() - 12;
+            altered[last] = b'X';
+            assert_eq!(dkimpy(&altered, &records).unwrap(), [false, false]);
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(server.spool())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

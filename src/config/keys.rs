@@ -100,6 +100,12 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("status_allow", "who may open the status page",
         |s, v, _| set(&mut s.status_allow, value::cidrs(v).and_then(non_empty)),
         |s| list(&s.status_allow)),
+    key("status_password", "password of the status page (a `qksmtp passwd` hash); empty = none",
+        |s, v, _| set(&mut s.status_password, status_password(v)),
+        |s| s.status_password.as_deref().map_or(String::new(), |p| match p.starts_with('$') {
+            true => "(hash)".into(),
+            false => "(plain text!)".into(),
+        })),
     key("spool_dir", "folder of the queue",
         |s, v, base| set(&mut s.spool_dir, path(base, v).ok_or("expected a folder".to_string())),
         |s| s.spool_dir.display().to_string()),
@@ -502,6 +508,20 @@ fn opt_path(path: &Option<impl AsRef<Path>>) -> String {
 
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
+}
+
+/// `status_password`: empty for none, a hash `qksmtp passwd` made, or (not advised) the
+/// password itself.
+fn status_password(v: &str) -> Result<Option<String>, String> {
+    match crate::password::classify(v) {
+        _ if v.is_empty() => Ok(None),
+        crate::password::Stored::Hash | crate::password::Stored::Plain => Ok(Some(v.to_string())),
+        crate::password::Stored::Unknown => Err(
+            "starts with $ but is not an Argon2 hash qksmtp can check; make one with \
+             `qksmtp passwd status_password`"
+                .into(),
+        ),
+    }
 }
 
 fn masked(secret: &str) -> String {

@@ -76,6 +76,9 @@ pub struct ServerConfig {
     pub status_listen: Option<SocketAddr>,
     /// Who may open the status page. Default loopback (127.0.0.0/8, ::1).
     pub status_allow: Vec<Cidr>,
+    /// When set, the status page and API need this password (HTTP Basic) or the token of
+    /// `spool/.status`: a hash made by `qksmtp passwd`, or plain text. Default none.
+    pub status_password: Option<String>,
     /// Absolute (resolved against the INI folder). Default `spool`.
     pub spool_dir: PathBuf,
     /// Delivery log; absolute. Default `qksmtp.log`; `None` when set to empty.
@@ -359,6 +362,7 @@ impl ServerConfig {
             hostname: hostname.to_string(),
             status_listen: Some("127.0.0.1:8025".parse().unwrap()),
             status_allow: crate::access::loopback(),
+            status_password: None,
             spool_dir: base.join("spool"),
             log_file: Some(base.join("qksmtp.log")),
             log_level: log::LevelFilter::Info,

@@ -4,12 +4,14 @@
 //! by its From: domain; `key` reads, makes and publishes keys. Pure except `key::load` and the
 //! OS random source that key generation and RSA blinding draw on.
 
+mod bodyhash;
 mod canon;
 pub mod key;
 mod sign;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use bodyhash::BodyHasher;
 pub use canon::Canon;
 pub use key::PrivateKey;
 use std::path::PathBuf;

@@ -68,11 +68,35 @@ impl Signer {
 
     /// The `DKIM-Signature:` header line (folded, with its CRLF) for `message` at `now`.
     pub fn sign(&self, message: &[u8], now: Timestamp) -> Result<Vec<u8>, DkimError> {
-        let (header_canon, body_canon) = self.canonicalization;
         let (fields, body) = canon::split(message);
         let mut body_hash = Sha256::new();
-        canon::body(body, body_canon, &mut |piece| body_hash.update(piece));
-        let names = self.signed_names(&fields);
+        canon::body(body, self.canonicalization.1, &mut |piece| {
+            body_hash.update(piece)
+        });
+        self.sign_fields(&fields, &body_hash.finalize().into(), now)
+    }
+
+    /// The same header line for a message whose body was hashed as it streamed by
+    /// (`BodyHasher` with this signer's body canonicalization): `header` is the message's
+    /// header block (its fields; anything after a first empty line is ignored).
+    pub fn sign_hashed(
+        &self,
+        header: &[u8],
+        body_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Vec<u8>, DkimError> {
+        let (fields, _) = canon::split(header);
+        self.sign_fields(&fields, body_hash, now)
+    }
+
+    fn sign_fields(
+        &self,
+        fields: &[Field<'_>],
+        body_hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Vec<u8>, DkimError> {
+        let (header_canon, body_canon) = self.canonicalization;
+        let names = self.signed_names(fields);
 
         let mut h = Folder::new("DKIM-Signature:");
         let t = now.as_secs();
@@ -94,12 +118,12 @@ impl Signer {
             };
             h.push(if i == 0 { " " } else { "" }, &piece);
         }
-        let bh = Base64::encode_string(&body_hash.finalize());
+        let bh = Base64::encode_string(body_hash);
         h.push(" ", &format!("bh={bh};"));
         h.push(" ", "b=");
 
         let mut signed = Sha256::new();
-        for field in canon::select(&fields, &names).into_iter().flatten() {
+        for field in canon::select(fields, &names).into_iter().flatten() {
             signed.update(canon::header(field, header_canon));
         }
         let (own, _) = canon::split(h.text.as_bytes());

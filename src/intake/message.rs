@@ -22,6 +22,25 @@ pub struct Trace<'a> {
     pub now: Timestamp,
 }
 
+impl<'a> Trace<'a> {
+    /// The trace of `sub` received by `hostname` as message `id` at `now`.
+    pub fn of(sub: &'a super::Submission, hostname: &'a str, id: &'a str, now: Timestamp) -> Self {
+        Trace {
+            helo: &sub.helo,
+            client_ip: sub.client_ip,
+            hostname,
+            protocol: &sub.protocol,
+            local_user: sub.local_user.as_ref(),
+            id,
+            single_recipient: match sub.recipients.as_slice() {
+                [only] => Some(only.address.to_string()),
+                _ => None,
+            },
+            now,
+        }
+    }
+}
+
 /// The header lines to put in front of the message.
 pub fn prefix(trace: &Trace<'_>, facts: HeaderFacts) -> Vec<u8> {
     let ip = match trace.client_ip {

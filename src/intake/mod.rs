@@ -3,6 +3,8 @@
 //! a header/body separator where there is none), seals it (`dkim`: the DKIM-Signature headers
 //! on top), commits message and envelope durably, and only then tells the scheduler.
 
+pub mod content;
+mod large;
 pub mod message;
 
 use crate::config::{Config, Live};
@@ -10,7 +12,9 @@ use crate::dkim::{self, Signer};
 use crate::smtp::{MailParams, ReversePath};
 use crate::spool::Spool;
 use crate::spool::envelope::{Envelope, LocalUser, MessageKind, Recipient};
+use crate::spool::id::MessageId;
 use crate::time::Timestamp;
+use content::{Content, Received};
 use crossbeam_channel::Sender;
 use log::{info, warn};
 use message::{Prepared, TooManyHops, Trace};
@@ -179,6 +183,42 @@ impl Intake {
         let config = self.config.get();
         let signers = self.keys.for_config(&config);
         let (env, note) = self.commit(&config, &signers, &sub, content, now)?;
+        self.accepted(&sub, env, note, now)
+    }
+
+    /// A new, empty `Content` for a message about to be received (in memory while small,
+    /// then in a temporary file in this spool).
+    pub fn content(&self) -> Content {
+        Content::new(self.spool.clone())
+    }
+
+    /// `accept` for a message received into `content`, wherever it is.
+    pub fn accept_content(
+        &self,
+        sub: Submission,
+        content: &mut Content,
+        now: Timestamp,
+    ) -> Result<Envelope, IntakeError> {
+        let received = content.finish().map_err(IntakeError::Store)?;
+        let spill = match received {
+            Received::Small(bytes) => return self.accept(sub, bytes, now),
+            Received::Spilled(spill) => spill,
+        };
+        let config = self.config.get();
+        let signers = self.keys.for_config(&config);
+        let (env, note) = self.commit_spilled(&config, &signers, &sub, spill, now)?;
+        self.accepted(&sub, env, note, now)
+    }
+
+    /// Writes why a committed message goes unsigned (if it does) to its step record, logs it
+    /// and tells the scheduler about it.
+    fn accepted(
+        &self,
+        sub: &Submission,
+        env: Envelope,
+        note: Option<Unsigned>,
+        now: Timestamp,
+    ) -> Result<Envelope, IntakeError> {
         if let Some(note) = note {
             let record = note.record(now);
             let text = crate::transcript::text::render(INTAKE, &record);
@@ -216,40 +256,14 @@ impl Intake {
         content: &[u8],
         now: Timestamp,
     ) -> Result<(Envelope, Option<Unsigned>), IntakeError> {
-        let single = match sub.recipients.as_slice() {
-            [only] => Some(only.address.to_string()),
-            _ => None,
-        };
         let mut last_error = None;
         for _ in 0..3 {
             let id = self.spool.new_id();
-            let trace = Trace {
-                helo: &sub.helo,
-                client_ip: sub.client_ip,
-                hostname: &config.server.hostname,
-                protocol: &sub.protocol,
-                local_user: sub.local_user.as_ref(),
-                id: id.as_str(),
-                single_recipient: single.clone(),
-                now,
-            };
+            let trace = Trace::of(sub, &config.server.hostname, id.as_str(), now);
             let prepared = message::prepare(&trace, content, config.server.max_hops)
                 .map_err(IntakeError::TooManyHops)?;
             let (sealed, note) = seal(prepared, signers, id.as_str(), now);
-            let env = Envelope {
-                id: id.clone(),
-                arrival: now,
-                sender: sub.sender.clone(),
-                client_ip: sub.client_ip,
-                helo: sub.helo.clone(),
-                auth_user: sub.auth_user.clone(),
-                local_user: sub.local_user.clone(),
-                size: sealed.len() as u64,
-                params: sub.params.clone(),
-                recipients: sub.recipients.clone(),
-                kind: sub.kind,
-                held: false,
-            };
+            let env = new_envelope(id.clone(), sub, sealed.len() as u64, now);
             match self.spool.commit(&env, &sealed.parts()) {
                 Ok(()) => return Ok((env, note)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
@@ -258,6 +272,24 @@ impl Intake {
         }
         let e = last_error.unwrap_or_else(|| io::Error::other("no free message ID"));
         Err(IntakeError::Store(e))
+    }
+}
+
+/// The envelope of a new message.
+fn new_envelope(id: MessageId, sub: &Submission, size: u64, now: Timestamp) -> Envelope {
+    Envelope {
+        id,
+        arrival: now,
+        sender: sub.sender.clone(),
+        client_ip: sub.client_ip,
+        helo: sub.helo.clone(),
+        auth_user: sub.auth_user.clone(),
+        local_user: sub.local_user.clone(),
+        size,
+        params: sub.params.clone(),
+        recipients: sub.recipients.clone(),
+        kind: sub.kind,
+        held: false,
     }
 }
 

@@ -13,6 +13,7 @@ use super::wire::{Line, Wire};
 use crate::config::Config;
 use crate::identity::Acceptor;
 use crate::intake::Intake;
+use crate::intake::content::Content;
 use crate::smtp::data::{ChunkReceiver, DataReceiver, Feed};
 use crate::spool::envelope::LocalUser;
 use crate::time::Timestamp;
@@ -113,8 +114,8 @@ struct Driver<'a> {
     wire: Wire,
     session: Session,
     /// The message being received (between `ReadData` or the first `ReadChunk`, and
-    /// `EndData`).
-    content: Vec<u8>,
+    /// `EndData`): in memory while small, then in a spool file.
+    content: Content,
     /// The BDAT decoder of that message, from its first chunk to `EndData`.
     chunks: Option<ChunkReceiver>,
 }
@@ -124,12 +125,13 @@ impl<'a> Driver<'a> {
     fn greet(around: Around<'a>, config: Arc<Config>, stream: Stream, session: Session) -> Self {
         let mut wire = Wire::new(stream, config.server.idle_timeout);
         wire.reply(&session.greeting());
+        let content = around.intake.content();
         Driver {
             around,
             config,
             wire,
             session,
-            content: Vec::new(),
+            content,
             chunks: None,
         }
     }
@@ -213,14 +215,15 @@ impl<'a> Driver<'a> {
                 }
             }
             Action::Commit(submission) => {
-                let stored =
-                    self.around
-                        .intake
-                        .accept(*submission, &self.content, Timestamp::now());
+                let stored = self.around.intake.accept_content(
+                    *submission,
+                    &mut self.content,
+                    Timestamp::now(),
+                );
                 Event::Committed(stored.map(|env| env.id))
             }
             Action::EndData => {
-                self.content = Vec::new();
+                self.content.reset();
                 self.chunks = None;
                 self.wire.shrink();
                 self.in_data(false);
@@ -243,7 +246,9 @@ impl<'a> Driver<'a> {
         let mut receiver = DataReceiver::new(self.config.server.max_message_size);
         let mut deadline = Deadline::data(Instant::now(), self.config.server.idle_timeout);
         loop {
-            match receiver.feed(self.wire.unread(), &mut self.content) {
+            let fed = receiver.feed(self.wire.unread(), self.content.buffer());
+            self.content.settle();
+            match fed {
                 Feed::Done { consumed, result } => {
                     self.wire.consume(consumed);
                     return ControlFlow::Continue(Event::Body(result));
@@ -272,7 +277,7 @@ impl<'a> Driver<'a> {
         let max = self.config.server.max_message_size;
         let rx = self.chunks.get_or_insert_with(|| ChunkReceiver::new(max));
         let result = if last {
-            rx.finish(&mut self.content)
+            rx.finish(self.content.buffer())
         } else {
             rx.result()
         };
@@ -292,7 +297,8 @@ impl<'a> Driver<'a> {
                 .len()
                 .min(usize::try_from(left).unwrap_or(usize::MAX));
             if let Some(rx) = rx.as_mut() {
-                rx.feed(&unread[..take], &mut self.content);
+                rx.feed(&unread[..take], self.content.buffer());
+                self.content.settle();
             }
             self.wire.consume(take);
             left -= take as u64;

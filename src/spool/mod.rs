@@ -28,6 +28,8 @@ use std::sync::Arc;
 const MSG: &str = "msg";
 const ENV: &str = "env";
 const TMP: &str = "tmp";
+/// A message being received, past the first part kept in memory (`ID.part.tmp`).
+const PART: &str = "part";
 /// The step-by-step record of every delivery attempt, appended by the scheduler.
 const STEPS: &str = "steps";
 /// Sub-folder for damaged entries, kept for inspection.
@@ -75,6 +77,67 @@ pub struct Listing {
     skipped: Vec<PathBuf>,
 }
 
+/// A message being received, past what is kept in memory: a temporary file in the spool,
+/// written in order, read back at the commit. Never fsynced: the commit copies it into the
+/// message file, which is.
+#[derive(Debug)]
+pub struct Spill {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Spill {
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        (&self.file).write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
+    /// Up to `buf.len()` bytes from `offset` (fewer only at the end).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = read_at(&self.file, &mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
+/// The last part of a message being staged: `len` bytes of `file` from `from`.
+#[derive(Clone, Copy)]
+struct Tail<'a> {
+    file: &'a File,
+    from: u64,
+    len: u64,
+}
+
 /// How many envelopes a scan hands on at a time.
 const CHUNK: usize = 1000;
 
@@ -105,6 +168,17 @@ impl Spool {
     /// Writes and fsyncs the message (given as parts, written in order) and its envelope under
     /// temporary names. Nothing is visible yet; on error nothing is left behind.
     pub fn stage(&self, env: &Envelope, message: &[&[u8]]) -> io::Result<Staged> {
+        self.stage_with_tail(env, message, None)
+    }
+
+    /// `stage` of a message whose last part is a range of another file (a message received
+    /// into a `Spill`), copied after the parts.
+    fn stage_with_tail(
+        &self,
+        env: &Envelope,
+        message: &[&[u8]],
+        tail: Option<Tail<'_>>,
+    ) -> io::Result<Staged> {
         let id = env.id.clone();
         let msg_tmp = self.tmp_path(&id, MSG);
         let env_tmp = self.tmp_path(&id, ENV);
@@ -115,9 +189,14 @@ impl Spool {
         // On failure only the files this call created are removed: an `AlreadyExists` path
         // belongs to someone else.
         let recycler = &self.recycler;
-        let msg = create_written(recycler, &msg_tmp, message)?;
+        let msg = create_written(recycler, &msg_tmp, message, tail)?;
         start_writeback(&msg);
-        let env = match create_written(recycler, &env_tmp, &[envelope::render(env).as_bytes()]) {
+        let env = match create_written(
+            recycler,
+            &env_tmp,
+            &[envelope::render(env).as_bytes()],
+            None,
+        ) {
             Ok(env) => env,
             Err(e) => {
                 let _ = fs::remove_file(&msg_tmp);
@@ -163,6 +242,36 @@ impl Spool {
     pub fn commit(&self, env: &Envelope, message: &[&[u8]]) -> io::Result<()> {
         let staged = self.stage(env, message)?;
         self.publish(std::slice::from_ref(&staged))
+    }
+
+    /// `commit` of a message whose content was received into `spill`: the parts, then the
+    /// spill file's bytes from `from` to its end (copied file to file, never all in memory).
+    pub fn commit_spilled(
+        &self,
+        env: &Envelope,
+        parts: &[&[u8]],
+        spill: &Spill,
+        from: u64,
+    ) -> io::Result<()> {
+        let tail = Tail {
+            file: &spill.file,
+            from,
+            len: spill.len.saturating_sub(from),
+        };
+        let staged = self.stage_with_tail(env, parts, Some(tail))?;
+        self.publish(std::slice::from_ref(&staged))
+    }
+
+    /// A new temporary file for a message being received (`ID.part.tmp`, readable by the
+    /// server's user only): removed when dropped, and by the start-up scan after a crash.
+    pub fn spill(&self) -> io::Result<Spill> {
+        let path = self.tmp_path(&self.new_id(), PART);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path)?;
+        Ok(Spill { file, path, len: 0 })
     }
 
     fn discard(&self, id: &MessageId) {
@@ -505,13 +614,18 @@ fn append_steps(path: &Path, text: &str) -> io::Result<()> {
 
 /// Creates `path` exclusively, writes the parts, fsyncs.
 fn write_new(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    create_written(recycler, path, parts)?.sync_all()
+    create_written(recycler, path, parts, None)?.sync_all()
 }
 
-/// Creates `path` exclusively (from a recycled file when there is one) and writes the parts
-/// (the caller fsyncs). `AlreadyExists` when `path` exists (left alone); after any other
-/// failure `path` is gone.
-fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Result<File> {
+/// Creates `path` exclusively (from a recycled file when there is one) and writes the parts,
+/// then the tail if any (the caller fsyncs). `AlreadyExists` when `path` exists (left alone);
+/// after any other failure `path` is gone.
+fn create_written(
+    recycler: &Recycler,
+    path: &Path,
+    parts: &[&[u8]],
+    tail: Option<Tail<'_>>,
+) -> io::Result<File> {
     let mut options = OpenOptions::new();
     let taken = recycler.take(path)?;
     match taken {
@@ -521,13 +635,17 @@ fn create_written(recycler: &Recycler, path: &Path, parts: &[&[u8]]) -> io::Resu
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let file = options.open(path)?;
-    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = parts.iter().map(|p| p.len() as u64).sum::<u64>() + tail.map_or(0, |t| t.len);
     write_parts(file, parts)
+        .and_then(|file| match tail {
+            Some(tail) => copy_tail(file, tail),
+            None => Ok(file),
+        })
         .and_then(|file| {
             // A used file is written over in place, then cut to length: the blocks it has
             // are reused, none freed (see `recycle`).
             if taken == Taken::Used {
-                file.set_len(len as u64)?;
+                file.set_len(len)?;
             }
             Ok(file)
         })
@@ -549,6 +667,21 @@ fn write_parts(mut file: File, parts: &[&[u8]]) -> io::Result<File> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+    Ok(file)
+}
+
+/// Appends `tail` to `file` (in the kernel where the system can: `copy_file_range`).
+fn copy_tail(mut file: File, tail: Tail<'_>) -> io::Result<File> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut source = tail.file;
+    source.seek(SeekFrom::Start(tail.from))?;
+    let copied = io::copy(&mut source.take(tail.len), &mut file)?;
+    if copied != tail.len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the received message file is shorter than what was received",
+        ));
     }
     Ok(file)
 }

@@ -255,7 +255,7 @@ fn a_used_file_is_written_over_and_cut_to_length() {
         recycler.park(&parked).unwrap();
         let path = dir.join(format!("{i}.msg.tmp"));
         let half = new.len() / 2;
-        create_written(&recycler, &path, &[&new[..half], &new[half..]]).unwrap();
+        create_written(&recycler, &path, &[&new[..half], &new[half..]], None).unwrap();
         assert_eq!(fs::read(&path).unwrap(), new);
     }
     fs::remove_dir_all(&dir).unwrap();

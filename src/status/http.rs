@@ -88,6 +88,8 @@ pub struct Response {
     /// A stricter Content-Security-Policy for content we did not write (a message's HTML),
     /// which our own pages may then frame.
     pub framed: Option<&'static str>,
+    /// A `WWW-Authenticate` challenge (with a 401).
+    pub challenge: Option<&'static str>,
 }
 
 pub const JSON: &str = "application/json";
@@ -102,6 +104,7 @@ impl Response {
             body: body.into(),
             download: None,
             framed: None,
+            challenge: None,
         }
     }
 
@@ -114,6 +117,12 @@ impl Response {
     /// The body as a file to save under `name` (made of safe characters by the caller).
     pub fn download(mut self, name: &str) -> Response {
         self.download = Some(name.to_string());
+        self
+    }
+
+    /// The answer asks for credentials (`WWW-Authenticate`).
+    pub fn challenge(mut self, challenge: &'static str) -> Response {
+        self.challenge = Some(challenge);
         self
     }
 
@@ -136,6 +145,10 @@ impl Response {
                 at,
                 &format!("Content-Disposition: attachment; filename=\"{name}\"\r\n"),
             );
+        }
+        if let Some(challenge) = self.challenge {
+            let at = head.len() - 2;
+            head.insert_str(at, &format!("WWW-Authenticate: {challenge}\r\n"));
         }
         w.write_all(head.as_bytes())?;
         w.write_all(&self.body)?;
@@ -174,6 +187,7 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod html;
 pub mod http;
 pub mod json;
+pub mod login;
 pub mod metrics;
 pub mod route;
 pub mod timeline;
@@ -81,6 +82,8 @@ struct Shared {
     watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// `status_password`'s check.
+    login: login::Login,
     /// The last doctor report, and the check running, if any.
     checks: Arc<doctor::Checks>,
     /// The last spool check: when, and how it went.
@@ -114,6 +117,7 @@ impl StatusServer {
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
+            login: login::Login::default(),
             checks: Arc::default(),
             spool_check: Mutex::new(None),
         });
@@ -236,7 +240,10 @@ fn route_of(shared: &Shared, req: &Request) -> Result<Route, Response> {
         token: shared.token.clone(),
         hostname: config.server.hostname.clone(),
     };
-    route::route(req, &guard)
+    let route = route::route(req, &guard)?;
+    let password = config.server.status_password.as_deref();
+    shared.login.check(req, password, &shared.token)?;
+    Ok(route)
 }
 
 /// `GET /api/events`: the queue's changes as Server-Sent Events until the client goes, the
