@@ -2,7 +2,8 @@
 //! relay, fixed `mx` servers, an address literal, or the DNS MX hosts (RFC 5321 §5.1, implicit
 //! MX, null MX), and each server's addresses. Every lookup is written to the step record.
 
-use crate::client::{ClientSettings, Credentials, TlsPolicy};
+use super::tls_policy::{self, Decision, sts::Policy};
+use crate::client::{ClientSettings, Credentials, Secure};
 use crate::config::{Config, IpFamily};
 use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
 use crate::outcome::Outcome;
@@ -21,6 +22,12 @@ pub struct Target {
     pub settings: ClientSettings,
     /// Which address families to connect to.
     pub family: IpFamily,
+    /// Not to be used, and why (an MX host the domain's enforced MTA-STS policy does not
+    /// name).
+    pub refused: Option<String>,
+    /// What enforcing the domain's policy would have refused (MTA-STS `testing`), for the
+    /// record.
+    pub doubt: Option<String>,
 }
 
 /// What tells that a server is this one (RFC 5321 §6.3: mail sent there would loop): our
@@ -72,10 +79,16 @@ pub fn targets(
     match dest {
         Dest::Relay(i) => {
             let relay = &config.relays[*i];
+            let tls = Secure::for_relay(
+                relay.tls,
+                relay.tls_verify,
+                relay.tls_policy,
+                d.tls_ca_file.as_deref(),
+            );
             let settings = ClientSettings {
                 helo_name: d.helo_name.clone(),
                 timeouts: d.timeouts,
-                tls: TlsPolicy::for_relay(relay.tls, relay.tls_verify),
+                tls,
                 auth: Credentials::for_relay(relay),
             };
             Ok(vec![Target {
@@ -84,6 +97,8 @@ pub fn targets(
                 label: format!("relay {}", relay.name),
                 settings,
                 family: d.ip_family,
+                refused: None,
+                doubt: None,
             }])
         }
         Dest::Direct(domain) => {
@@ -92,14 +107,9 @@ pub fn targets(
                 IpFamily::Any => d.ip_family,
                 specific => specific,
             };
-            let settings = ClientSettings {
-                helo_name: d.helo_name.clone(),
-                timeouts: d.timeouts,
-                tls: TlsPolicy::Opportunistic,
-                auth: None,
-            };
             // Fixed servers (`mx =`, also from `[domain:*]`) win even over an address literal:
             // "send everything through X" means everything.
+            let fixed = !rule.mx.is_empty() || literal(domain).is_some();
             let hosts: Vec<(String, u16)> = if !rule.mx.is_empty() {
                 rule.mx
                     .iter()
@@ -114,17 +124,51 @@ pub fn targets(
                     .map(|h| (h, 25))
                     .collect()
             };
+            // A domain's MTA-STS policy names its MX hosts, not the servers set here.
+            let policy: Option<Policy> = match fixed {
+                true => None,
+                false => None,
+            };
             Ok(hosts
                 .into_iter()
-                .map(|(host, port)| Target {
-                    host,
-                    port,
-                    label: String::new(),
-                    settings: settings.clone(),
-                    family,
+                .map(|(host, port)| {
+                    let decision =
+                        tls_policy::decide(rule.tls_policy, policy.as_ref(), None, &host);
+                    mx_target(host, port, family, config, decision)
                 })
                 .collect())
         }
+    }
+}
+
+/// An MX host (or fixed server) with the TLS decided for it.
+fn mx_target(
+    host: String,
+    port: u16,
+    family: IpFamily,
+    config: &Config,
+    decision: Decision,
+) -> Target {
+    let d = &config.delivery;
+    let (mut tls, refused, doubt) = match decision {
+        Decision::Use(secure) => (secure, None, None),
+        Decision::Noting(secure, why) => (secure, None, Some(why)),
+        Decision::Refuse(why) => (Secure::opportunistic(), Some(why), None),
+    };
+    tls.ca_file = d.tls_ca_file.clone();
+    Target {
+        host,
+        port,
+        label: String::new(),
+        settings: ClientSettings {
+            helo_name: d.helo_name.clone(),
+            timeouts: d.timeouts,
+            tls,
+            auth: None,
+        },
+        family,
+        refused,
+        doubt,
     }
 }
 

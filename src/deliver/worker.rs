@@ -349,6 +349,21 @@ fn connect_first(
 ) -> Result<(Client, String), Outcome> {
     let mut last: Option<Outcome> = None;
     for target in targets {
+        if let Some(why) = &target.refused {
+            record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, why);
+            last = Some(Outcome::from_failure(
+                &target.host,
+                &Failure {
+                    step: StepKind::StartTls,
+                    kind: FailureKind::Tls(why.clone()),
+                },
+            ));
+            continue;
+        }
+        if let Some(why) = &target.doubt {
+            let detail = format!("MTA-STS testing: enforce would refuse this: {why}");
+            record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+        }
         let addrs = match route::addresses(target, resolver, record) {
             Ok(a) => a,
             Err(outcome) => {
@@ -367,10 +382,10 @@ fn connect_first(
                 Ok(client) => return not_myself(client, route, myself, record),
                 Err(f)
                     if f.step == StepKind::StartTls
-                        && target.settings.tls == TlsPolicy::Opportunistic =>
+                        && target.settings.tls.mode == TlsPolicy::Opportunistic =>
                 {
                     let plain = ClientSettings {
-                        tls: TlsPolicy::PlainRetry,
+                        tls: target.settings.tls.with_mode(TlsPolicy::PlainRetry),
                         ..target.settings.clone()
                     };
                     match Client::connect(dialer, addr, &target.host, &plain, record) {

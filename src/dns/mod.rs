@@ -15,10 +15,12 @@ mod fake;
 mod plan;
 #[cfg(test)]
 mod tests;
+mod tlsa;
 #[cfg(test)]
 mod zone;
 
 pub use plan::{MxAnswer, literal, order_mx, strip_dot};
+pub use tlsa::Tlsa;
 #[cfg(test)]
 pub use zone::{Fail, Zone};
 

@@ -12,7 +12,7 @@ mod tls;
 
 pub use base64::{b64, b64_decode};
 pub use client::{Client, Smtp, TlsClient, queued_id, submit, trickle};
-pub use tls::{make_cert, tls_connector};
+pub use tls::{TestCa, make_cert, tls_connector};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

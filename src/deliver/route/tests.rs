@@ -150,7 +150,8 @@ fn a_relay_is_one_target_with_its_port_tls_and_login() {
         panic!("one target");
     };
     assert_eq!(relay.label, "relay isp");
-    assert_eq!(relay.settings.tls, TlsPolicy::Required { verify: true });
+    assert_eq!(relay.settings.tls.mode, crate::client::TlsPolicy::Required);
+    assert_eq!(relay.settings.tls.check, crate::client::Check::Pkix);
     assert_eq!(relay.settings.helo_name, "client.test");
     let auth = relay.settings.auth.as_ref().unwrap();
     assert_eq!(
@@ -212,7 +213,7 @@ fn the_rules_ip_family_overrides_the_delivery_one() {
         assert!(
             targets
                 .iter()
-                .all(|t| t.settings.tls == TlsPolicy::Opportunistic),
+                .all(|t| t.settings.tls == crate::client::Secure::opportunistic()),
             "{domain}"
         );
     }
