@@ -6,6 +6,7 @@ use crate::client::Network;
 use crate::config::Live;
 use crate::deliver::connections::Connections;
 use crate::deliver::pool;
+use crate::deliver::tls_policy::store::Store;
 use crate::deliver::worker::WorkerContext;
 use crate::dns::Resolver;
 use crate::intake::Intake;
@@ -50,6 +51,7 @@ impl Engine {
             resolver: Arc::new(resolver),
             dialer: Arc::new(Network),
             connections: Connections::default(),
+            sts: Some(Store::new(&now.server.spool_dir)),
         });
         let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;
         let notices = intake.untold();

@@ -20,7 +20,7 @@ mod tests;
 pub use crate::smtp::extensions::{AuthMechanism, Extensions};
 pub use crate::transcript::{Failure, FailureKind, Record, StepKind};
 pub use dial::{Dialer, Network};
-pub use tls::{Check, Peer, Secure, TlsPolicy};
+pub use tls::{Check, Secure, TlsPolicy};
 
 use crate::config::{RelayAuth, RelayConfig, Timeouts};
 use crate::smtp::reply::Reply;

@@ -91,13 +91,14 @@ mod tests {
         let ok_anchor = |_: usize| Ok(());
         let no_anchor = |_: usize| Err("Hostname mismatch".to_string());
         type Anchor<'a> = &'a dyn Fn(usize) -> Result<(), String>;
-        let cases: Vec<(
+        type Case<'a> = (
             Check,
             Demand,
-            &Peer,
-            Anchor,
+            &'a Peer,
+            Anchor<'a>,
             Result<Option<VerifiedBy>, String>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 Check::Nothing,
                 Demand::Opportunistic,

@@ -2,9 +2,9 @@
 //! relay, fixed `mx` servers, an address literal, or the DNS MX hosts (RFC 5321 §5.1, implicit
 //! MX, null MX), and each server's addresses. Every lookup is written to the step record.
 
-use super::tls_policy::{self, Decision, sts::Policy};
+use super::tls_policy::{self, Decision, store::Store, sts::Policy};
 use crate::client::{ClientSettings, Credentials, Secure};
-use crate::config::{Config, IpFamily};
+use crate::config::{Config, IpFamily, TlsLevel};
 use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
 use crate::outcome::Outcome;
 use crate::queue::policy::Dest;
@@ -69,10 +69,12 @@ impl Myself {
 }
 
 /// The servers for a destination, in the order to try them.
+/// `sts` finds the domain's MTA-STS policy (`None`: none is looked for).
 pub fn targets(
     dest: &Dest,
     config: &Config,
     resolver: &dyn Lookup,
+    sts: Option<&Store>,
     record: &mut Record,
 ) -> Result<Vec<Target>, Outcome> {
     let d = &config.delivery;
@@ -125,9 +127,10 @@ pub fn targets(
                     .collect()
             };
             // A domain's MTA-STS policy names its MX hosts, not the servers set here.
-            let policy: Option<Policy> = match fixed {
-                true => None,
-                false => None,
+            let wanted = matches!(rule.tls_policy, TlsLevel::Auto | TlsLevel::MtaSts);
+            let policy: Option<Policy> = match (fixed || !wanted, sts) {
+                (false, Some(store)) => store.policy(domain, resolver, config, record),
+                _ => None,
             };
             Ok(hosts
                 .into_iter()

@@ -4,6 +4,7 @@
 
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
+use super::tls_policy::store::Store;
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
 use crate::config::Config;
 use crate::dns::Lookup;
@@ -28,6 +29,8 @@ pub struct WorkerContext {
     pub dialer: Arc<dyn Dialer>,
     /// Connections parked between jobs.
     pub connections: Connections,
+    /// The recipient domains' MTA-STS policies (`None` in tests that need none).
+    pub sts: Option<Store>,
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
@@ -222,7 +225,8 @@ fn open_new(
     ctx: &WorkerContext,
 ) -> Result<Open, Box<(Record, Outcome)>> {
     let mut record = Record::new();
-    let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
+    let sts = ctx.sts.as_ref();
+    let targets = match route::targets(dest, config, &*ctx.resolver, sts, &mut record) {
         Ok(t) => t,
         Err(outcome) => return Err(Box::new((record, outcome))),
     };

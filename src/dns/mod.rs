@@ -96,9 +96,16 @@ pub trait Lookup: Send + Sync {
     /// The addresses of `host` of the wanted family, IPv4 first for `IpFamily::Any`. An IP
     /// literal (see [`literal`]) is returned without a lookup.
     fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError>;
+
+    /// The TXT records of `name`, each one's strings joined; none (NODATA) is `Ok(vec![])`.
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
 }
 
 impl Lookup for Resolver {
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Resolver::txt(self, name)
+    }
+
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
         Resolver::mx(self, domain)
     }
@@ -252,6 +259,28 @@ impl Resolver {
         match result {
             Ok(ips) => Ok(ips),
             Err(Failure::NoData) => Err(DnsError::NoAddresses { name: shown }),
+            Err(failure) => Err(self.to_error(failure, shown)),
+        }
+    }
+
+    /// The TXT records of `name`, each one's strings joined; NODATA is `Ok(vec![])`.
+    pub fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let (shown, fq) = fqdn(name)?;
+        match self.run(self.lookup(&fq, RecordType::TXT)) {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Err(Failure::NoData) => Ok(Vec::new()),
             Err(failure) => Err(self.to_error(failure, shown)),
         }
     }

@@ -1,4 +1,4 @@
-//! Test-only DNS in memory: a table of MX answers and host addresses (or failures) that
+//! Test-only DNS in memory: a table of MX, TXT and address answers (or failures) that
 //! answers through the `Lookup` trait like the real resolver, and remembers what was asked.
 //! Names not in the table do not exist (NXDOMAIN).
 
@@ -39,6 +39,7 @@ impl Fail {
 pub struct Zone {
     mx: HashMap<String, Result<MxAnswer, Fail>>,
     hosts: HashMap<String, Result<Vec<IpAddr>, Fail>>,
+    txt: HashMap<String, Result<Vec<String>, Fail>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -76,6 +77,18 @@ impl Zone {
         self
     }
 
+    /// The TXT records of `name`.
+    pub fn txt(mut self, name: &str, records: &[&str]) -> Zone {
+        let records = records.iter().map(|r| r.to_string()).collect();
+        self.txt.insert(key(name), Ok(records));
+        self
+    }
+
+    pub fn txt_fails(mut self, name: &str, fail: Fail) -> Zone {
+        self.txt.insert(key(name), Err(fail));
+        self
+    }
+
     /// The questions so far: `MX a.test`, `A/AAAA mx.a.test`, `A mx.a.test`...
     pub fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
@@ -87,6 +100,15 @@ impl Zone {
 }
 
 impl Lookup for Zone {
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        self.ask(format!("TXT {}", strip_dot(name)));
+        match self.txt.get(&key(name)) {
+            Some(Ok(records)) => Ok(records.clone()),
+            Some(Err(fail)) => Err(fail.error(strip_dot(name))),
+            None => Err(Fail::NxDomain.error(strip_dot(name))),
+        }
+    }
+
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
         self.ask(format!("MX {}", strip_dot(domain)));
         match self.mx.get(&key(domain)) {

@@ -61,6 +61,9 @@ pub struct Options {
     /// How long the client may send nothing before `Step::Idle` (60 s when None; without an
     /// `Idle` rule the session then ends quietly).
     pub idle: Option<Duration>,
+    /// Where to listen (127.0.0.1:0 when None), e.g. port 25 of an address of its own for an
+    /// MX found through DNS.
+    pub bind: Option<SocketAddr>,
 }
 
 impl Options {
@@ -157,7 +160,8 @@ pub struct FakeMx {
 
 impl FakeMx {
     pub fn start(opts: Options) -> FakeMx {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake MX");
+        let at = opts.bind.unwrap_or(([127, 0, 0, 1], 0).into());
+        let listener = TcpListener::bind(at).unwrap_or_else(|e| panic!("bind fake MX {at}: {e}"));
         let addr = listener.local_addr().unwrap();
         let state: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let acceptor = opts.tls.as_ref().map(|id| {

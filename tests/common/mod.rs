@@ -7,7 +7,9 @@
 mod base64;
 mod client;
 pub mod dkimpy;
+pub mod dnsmasq;
 pub mod fake_mx;
+pub mod https;
 mod tls;
 
 pub use base64::{b64, b64_decode};

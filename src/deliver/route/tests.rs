@@ -118,7 +118,7 @@ fn targets_table() {
     for (ini, dest, want, want_steps) in cases {
         let zone = zone();
         let mut record = Record::new();
-        let got = targets(dest, &config(ini), &zone, &mut record);
+        let got = targets(dest, &config(ini), &zone, None, &mut record);
         let got = got
             .as_ref()
             .map(|ts| {
@@ -145,7 +145,7 @@ fn targets_table() {
 #[test]
 fn a_relay_is_one_target_with_its_port_tls_and_login() {
     let mut record = Record::new();
-    let targets = targets(&Dest::Relay(0), &config(INI), &zone(), &mut record).unwrap();
+    let targets = targets(&Dest::Relay(0), &config(INI), &zone(), None, &mut record).unwrap();
     let [relay] = &targets[..] else {
         panic!("one target");
     };
@@ -182,7 +182,7 @@ fn mx_hosts_are_tried_by_preference_with_ties_in_any_order() {
     for _ in 0..20 {
         let mut record = Record::new();
         let dest = Dest::Direct("ties.test".into());
-        let targets = targets(&dest, &config, &zone, &mut record).unwrap();
+        let targets = targets(&dest, &config, &zone, None, &mut record).unwrap();
         let hosts: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
         assert_eq!(hosts[0], "first.test");
         let mut middle = hosts[1..4].to_vec();
@@ -208,7 +208,7 @@ fn the_rules_ip_family_overrides_the_delivery_one() {
     for (domain, want) in cases {
         let mut record = Record::new();
         let dest = Dest::Direct(domain.into());
-        let targets = targets(&dest, &config, &zone(), &mut record).unwrap();
+        let targets = targets(&dest, &config, &zone(), None, &mut record).unwrap();
         assert!(targets.iter().all(|t| t.family == want), "{domain}");
         assert!(
             targets
@@ -224,7 +224,7 @@ fn target(host: &str, family: IpFamily) -> Target {
     config.delivery.ip_family = family;
     let mut record = Record::new();
     let dest = Dest::Direct("[127.0.0.1]".into());
-    let mut t = targets(&dest, &config, &zone(), &mut record)
+    let mut t = targets(&dest, &config, &zone(), None, &mut record)
         .unwrap()
         .remove(0);
     t.host = host.into();
@@ -297,7 +297,7 @@ fn route_names() {
     let mx = target("mx1.example.test", IpFamily::Any);
     assert_eq!(route_name(&mx, addr), "mx1.example.test [127.0.0.2]:25");
     let mut record = Record::new();
-    let relay = targets(&Dest::Relay(0), &config(INI), &zone(), &mut record)
+    let relay = targets(&Dest::Relay(0), &config(INI), &zone(), None, &mut record)
         .unwrap()
         .remove(0);
     let addr: SocketAddr = "127.0.0.9:587".parse().unwrap();

@@ -3,6 +3,8 @@
 //! wins over MTA-STS, both over opportunistic TLS). Pure, with table tests; `sts` parses and
 //! matches MTA-STS policies, `store` finds them (DNS, HTTPS, the on-disk cache).
 
+pub mod fetch;
+pub mod store;
 pub mod sts;
 
 use crate::client::dane;

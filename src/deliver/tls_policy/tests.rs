@@ -39,7 +39,14 @@ fn decisions() {
         ..plain(TlsPolicy::Opportunistic)
     };
     let unmatched = "MTA-STS: mx2.example.test does not match the policy".to_string();
-    let cases: Vec<(TlsLevel, Option<&Policy>, Option<&[Tlsa]>, &str, Decision)> = vec![
+    type Case<'a> = (
+        TlsLevel,
+        Option<&'a Policy>,
+        Option<&'a [Tlsa]>,
+        &'a str,
+        Decision,
+    );
+    let cases: Vec<Case> = vec![
         // Nothing published: opportunistic, whatever auto, mta-sts or dane say.
         (
             L::Auto,
