@@ -208,6 +208,12 @@ pub(crate) static DELIVERY: &[Key<DeliveryConfig>] = &[
     key("tls_ca_file", "PEM certificates trusted besides the system's; empty = none",
         |d, v, base| set(&mut d.tls_ca_file, Ok(path(base, v))),
         |d| opt_path(&d.tls_ca_file)),
+    key("dnssec", "DANE: look up TLSA records with DNSSEC validation",
+        |d, v, _| set(&mut d.dnssec, value::boolean(v)),
+        |d| yes_no(d.dnssec)),
+    key("dnssec_trust_anchor", "DNSKEY records trusted for DNSSEC; empty = the root's",
+        |d, v, base| set(&mut d.dnssec_trust_anchor, Ok(path(base, v))),
+        |d| opt_path(&d.dnssec_trust_anchor)),
 ];
 
 #[rustfmt::skip]

@@ -164,6 +164,11 @@ pub struct DeliveryConfig {
     /// PEM certificates trusted besides the system's, for verified TLS to MX hosts and relays
     /// and for MTA-STS policy fetches. Default: none.
     pub tls_ca_file: Option<PathBuf>,
+    /// DANE: look up TLSA records with DNSSEC validation. Default false.
+    pub dnssec: bool,
+    /// DNSKEY records trusted as DNSSEC anchors (for private or test zones); `None`: the
+    /// root zone's keys.
+    pub dnssec_trust_anchor: Option<PathBuf>,
 }
 
 /// One timeout per step of an outgoing SMTP conversation.
@@ -398,6 +403,8 @@ impl DeliveryConfig {
             bounce_lifetime: Duration::from_secs(2 * 86400),
             delay_warning: Duration::from_secs(4 * 3600),
             tls_ca_file: None,
+            dnssec: false,
+            dnssec_trust_anchor: None,
         }
     }
 }

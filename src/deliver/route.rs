@@ -126,20 +126,100 @@ pub fn targets(
                     .map(|h| (h, 25))
                     .collect()
             };
-            // A domain's MTA-STS policy names its MX hosts, not the servers set here.
-            let wanted = matches!(rule.tls_policy, TlsLevel::Auto | TlsLevel::MtaSts);
-            let policy: Option<Policy> = match (fixed || !wanted, sts) {
-                (false, Some(store)) => store.policy(domain, resolver, config, record),
-                _ => None,
+            Ok(secured(
+                domain, hosts, fixed, family, config, resolver, sts, record,
+            ))
+        }
+    }
+}
+
+/// The hosts of a direct destination, each with the TLS decided for it: the domain's MTA-STS
+/// policy and the hosts' DANE records apply only to MX hosts from DNS (`!fixed`).
+#[allow(clippy::too_many_arguments)]
+fn secured(
+    domain: &str,
+    hosts: Vec<(String, u16)>,
+    fixed: bool,
+    family: IpFamily,
+    config: &Config,
+    resolver: &dyn Lookup,
+    sts: Option<&Store>,
+    record: &mut Record,
+) -> Vec<Target> {
+    let level = config.rule_for(domain).tls_policy;
+    let wanted = matches!(level, TlsLevel::Auto | TlsLevel::MtaSts);
+    let policy: Option<Policy> = match (fixed || !wanted, sts) {
+        (false, Some(store)) => store.policy(domain, resolver, config, record),
+        _ => None,
+    };
+    let dane = matches!(level, TlsLevel::Auto | TlsLevel::Dane)
+        && config.delivery.dnssec
+        && !fixed
+        && signed_mx(domain, resolver, record);
+    hosts
+        .into_iter()
+        .map(|(host, port)| {
+            let tlsa = match dane {
+                true => tlsa(&host, port, resolver, record),
+                false => Ok(None),
             };
-            Ok(hosts
-                .into_iter()
-                .map(|(host, port)| {
-                    let decision =
-                        tls_policy::decide(rule.tls_policy, policy.as_ref(), None, &host);
-                    mx_target(host, port, family, config, decision)
-                })
-                .collect())
+            let decision = match tlsa {
+                Ok(tlsa) => tls_policy::decide(level, policy.as_ref(), tlsa.as_deref(), &host),
+                Err(why) => Decision::Refuse(why),
+            };
+            mx_target(host, port, family, config, decision)
+        })
+        .collect()
+}
+
+/// Whether the domain's MX answer is DNSSEC-signed (DANE applies only then), as a step.
+fn signed_mx(domain: &str, resolver: &dyn Lookup, record: &mut Record) -> bool {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let signed = resolver.mx_signed(domain);
+    let words = match signed {
+        true => "signed (DNSSEC): DANE applies",
+        false => "not DNSSEC-signed: no DANE",
+    };
+    record.push_ok(
+        StepKind::Dns,
+        at,
+        t.elapsed(),
+        &format!("MX {domain}: {words}"),
+    );
+    signed
+}
+
+/// The host's signed TLSA records, as a step; `Err` (the host is not used: a temporary
+/// failure) when the lookup fails or does not validate.
+fn tlsa(
+    host: &str,
+    port: u16,
+    resolver: &dyn Lookup,
+    record: &mut Record,
+) -> Result<Option<Vec<crate::dns::Tlsa>>, String> {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let name = format!("_{port}._tcp.{}", host.trim_end_matches('.'));
+    match resolver.tlsa(host, port) {
+        Ok(found) => {
+            let words = match &found {
+                Some(records) => {
+                    let list: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+                    format!("{} (DNSSEC-signed)", list.join("; "))
+                }
+                None => "none signed".to_string(),
+            };
+            record.push_ok(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("TLSA {name}: {words}"),
+            );
+            Ok(found)
+        }
+        Err(e) => {
+            let why = format!("DANE: TLSA {name}: {e}");
+            record.push_failed(StepKind::Dns, at, t.elapsed(), &why);
+            Err(why)
         }
     }
 }

@@ -306,3 +306,81 @@ fn route_names() {
         "relay isp (smtp.isp.test [127.0.0.9]:587)"
     );
 }
+
+#[test]
+fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
+    use crate::client::{Check, TlsPolicy};
+    use crate::dns::Tlsa;
+    let ee = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: vec![0xab; 32],
+    };
+    let zone = Zone::new()
+        .mx(
+            "dane.test",
+            &[
+                (10, "a.mx.dane.test"),
+                (20, "b.mx.dane.test"),
+                (30, "c.mx.dane.test"),
+            ],
+        )
+        .signed("dane.test")
+        .tlsa("_25._tcp.a.mx.dane.test", Ok(vec![ee.clone()]))
+        .tlsa("_25._tcp.c.mx.dane.test", Err(Fail::ServerFailure))
+        .mx("plain.test", &[(10, "a.mx.dane.test")]);
+    let on = config("[delivery]\ndnssec = yes\n");
+    let mut record = Record::new();
+    let dest = Dest::Direct("dane.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    assert_eq!(t[0].settings.tls.mode, TlsPolicy::Required);
+    assert_eq!(
+        t[0].settings.tls.check,
+        Check::Dane(std::sync::Arc::from(vec![ee]))
+    );
+    assert_eq!(
+        t[1].settings.tls,
+        crate::client::Secure::opportunistic(),
+        "no TLSA: as before"
+    );
+    let why = "DANE: TLSA _25._tcp.c.mx.dane.test: _25._tcp.c.mx.dane.test: temporary DNS \
+               failure (server failure (SERVFAIL))";
+    assert_eq!(t[2].refused.as_deref(), Some(why));
+    let steps = dns_steps(&record);
+    assert!(
+        steps.contains(&(true, "MX dane.test: signed (DNSSEC): DANE applies")),
+        "{steps:?}"
+    );
+    let a = format!(
+        "TLSA _25._tcp.a.mx.dane.test: 3 1 1 {} (DNSSEC-signed)",
+        "ab".repeat(32)
+    );
+    assert!(steps.contains(&(true, a.as_str())), "{steps:?}");
+    assert!(steps.contains(&(false, why)), "{steps:?}");
+
+    // An unsigned MX answer: no DANE, the TLSA records are not even asked for.
+    let tlsa_asked = || {
+        zone.asked()
+            .iter()
+            .filter(|q| q.starts_with("TLSA"))
+            .count()
+    };
+    let before = tlsa_asked();
+    let mut record = Record::new();
+    let dest = Dest::Direct("plain.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
+    assert_eq!(tlsa_asked(), before);
+    // dnssec = no (the default): nothing of DANE.
+    let off = config("");
+    let t = targets(
+        &Dest::Direct("dane.test".into()),
+        &off,
+        &zone,
+        None,
+        &mut Record::new(),
+    )
+    .unwrap();
+    assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
+}
