@@ -76,7 +76,8 @@ impl TestCa {
     }
 
     /// A server certificate for `names` (DNS names, or IP addresses), signed by this CA,
-    /// as an identity for a fake server; `FILE-cert.pem` / `FILE-key.pem` are kept.
+    /// as an identity for a fake server that sends the CA's certificate after its own (as
+    /// DANE-TA needs); `FILE-cert.pem` / `FILE-key.pem` are kept.
     pub fn issue(&self, file: &str, names: &[&str]) -> native_tls::Identity {
         let san: Vec<String> = names
             .iter()
@@ -133,10 +134,26 @@ impl TestCa {
                 &ext.display().to_string(),
             ],
         );
-        let cert = std::fs::read(self.dir.join(cert)).unwrap();
+        let mut cert = std::fs::read(self.dir.join(cert)).unwrap();
+        cert.extend(std::fs::read(self.pem()).unwrap());
         let key = std::fs::read(self.dir.join(key)).unwrap();
         native_tls::Identity::from_pkcs8(&cert, &key).expect("load the issued identity")
     }
+}
+
+/// Runs the openssl CLI in `dir`; its standard output.
+pub fn openssl_out(dir: &Path, shell: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", shell])
+        .current_dir(dir)
+        .output()
+        .expect("sh and the openssl CLI");
+    assert!(
+        out.status.success(),
+        "{shell}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn openssl(dir: &Path, args: &[&str], more: &[&str]) {
