@@ -159,6 +159,51 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
 }
 
 #[test]
+fn a_redirect_or_an_oversized_policy_is_no_policy() {
+    let certs = TempDir::new("sts-refused");
+    let ca = TestCa::new(certs.path(), "STS Fetch CA");
+    let web_ip = "127.34.0.80";
+    let web = HttpsServer::start(
+        format!("{web_ip}:443").parse().unwrap(),
+        ca.issue("web", &["mta-sts.moved.test", "mta-sts.big.test"]),
+    );
+    // Both would forbid the MX: applied, they would stop the mail.
+    let moved = "HTTP/1.1 301 Moved Permanently\r\nLocation: https://mta-sts.big.test/\r\n\
+                 Content-Length: 0\r\n\r\n";
+    web.answer("mta-sts.moved.test", moved.to_string());
+    let big = policy("enforce", "mx.nowhere.test") + &"x: y\r\n".repeat(20_000);
+    web.answer("mta-sts.big.test", text_plain(&big));
+    let moved_mx = mx("127.34.0.1", make_cert(certs.path()));
+    let big_mx = mx("127.34.0.2", make_cert(certs.path()));
+    let records = [
+        domain("moved.test", "mx.moved.test", "127.34.0.1", "m1", web_ip),
+        domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
+    ]
+    .concat();
+    let dns = Dnsmasq::start(certs.path(), "127.34.0.53", &records);
+    let server = Server::start("sts-refused", &ini(&dns, &ca));
+    let to = ["a@moved.test", "b@big.test", "tempfail@big.test"];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+    let words = " tls=\"TLS, certificate not verified (opportunistic)\" ";
+    for rcpt in ["a@moved.test", "b@big.test"] {
+        let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "delivered"]);
+        assert!(line.contains(words), "{line}");
+    }
+    let record = shown(&server, &id, 2);
+    for step in [
+        "MTA-STS policy of moved.test: fetch failed: https://mta-sts.moved.test/.well-known/\
+         mta-sts.txt (127.34.0.80:443): HTTP 301 Moved Permanently: a redirect, not followed \
+         (RFC 8461); no policy applies",
+        "MTA-STS policy of big.test: fetch failed: https://mta-sts.big.test/.well-known/\
+         mta-sts.txt (127.34.0.80:443): the policy is larger than 64 KiB; no policy applies",
+    ] {
+        assert!(record.contains(step), "{step}\n{record}");
+    }
+    assert!(web.requests() >= 2);
+    assert_eq!(moved_mx.deliveries().len() + big_mx.deliveries().len(), 2);
+}
+
+#[test]
 fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down() {
     let certs = TempDir::new("sts-cache");
     let ca = TestCa::new(certs.path(), "STS Cache CA");

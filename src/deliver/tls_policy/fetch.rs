@@ -35,9 +35,10 @@ pub fn fetch(
     let mut last = String::new();
     for ip in ips {
         let addr = SocketAddr::new(ip, 443);
+        let url = format!("https://{host}/.well-known/mta-sts.txt ({addr})");
         match get(&connector, &host, addr, deadline) {
-            Ok(raw) => return response(&raw),
-            Err(why) => last = format!("https://{host}/ ({addr}): {why}"),
+            Ok(raw) => return response(&raw).map_err(|why| format!("{url}: {why}")),
+            Err(why) => last = format!("{url}: {why}"),
         }
     }
     Err(last)
