@@ -10,6 +10,7 @@ use crate::deliver::tls_policy::store::Store;
 use crate::deliver::worker::WorkerContext;
 use crate::dns::Resolver;
 use crate::intake::Intake;
+use crate::queue::history;
 use crate::queue::incoming;
 use crate::queue::scheduler::Job;
 use crate::queue::thread::{self, Event, Start};
@@ -63,7 +64,10 @@ impl Engine {
         });
         let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;
         let notices = intake.untold();
+        let journal = thread::open_journal(&now);
+        let earlier = journal.as_ref().map(|(j, _)| j.first_own());
         let start = Start {
+            journal,
             config,
             spool: intake.spool().clone(),
             workers: workers_n,
@@ -75,6 +79,10 @@ impl Engine {
         };
         let scheduler = thread::start(start, committed, events_rx)
             .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+        if let Some(below) = earlier {
+            let listed = now.server.status_listen.is_some();
+            history::read_back(&now.server.spool_dir, events_tx.clone(), listed, below);
+        }
         let (stop_incoming, stopped) = bounded(1);
         let watcher = incoming::start(intake.spool().clone(), events_tx.clone(), stopped)
             .map_err(|e| format!("cannot start the spool watcher: {e}"))?;

@@ -22,6 +22,7 @@ pub(crate) mod console;
 pub(crate) mod deliver;
 pub mod dkim;
 pub(crate) mod dns;
+pub(crate) mod doctor;
 pub(crate) mod engine;
 pub(crate) mod headers;
 pub(crate) mod human;

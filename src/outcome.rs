@@ -3,6 +3,7 @@
 //! the status page all render the same `Outcome`; with it the other values they share: why a
 //! recipient was given up (`GiveUp`) and what a notice reports of it (`Action`).
 
+use crate::config::pattern::Pattern;
 use crate::dns::DnsError;
 use crate::smtp::reply::{Enhanced, Reply};
 use crate::transcript::tls::TlsState;
@@ -251,6 +252,22 @@ pub fn closed_before_accepting(failure: &Failure) -> bool {
         }
 }
 
+/// A reply that says the destination slows us down (issue 22): a temporary reply matching
+/// one of `throttle_on` (`patterns`), or any `421` to MAIL or RCPT (a server that closes
+/// while taking a transaction on a fresh connection; a reused connection's 421 at MAIL is
+/// `closed_before_accepting` and never gets here). Greylisting, and a 4.7.x code alone,
+/// are not: they only defer the recipient.
+pub fn throttles(o: &Outcome, patterns: &[Pattern]) -> bool {
+    let Some(reply) = o.reply.as_ref().filter(|r| r.is_transient()) else {
+        return false;
+    };
+    let closing = reply.code == 421 && matches!(o.step, StepKind::Mail | StepKind::Rcpt);
+    closing || {
+        let line = reply.one_line();
+        patterns.iter().any(|p| p.is_match(&line))
+    }
+}
+
 fn default_status(code: u16) -> Enhanced {
     match code {
         200..=399 => Enhanced::new(2, 0, 0),
@@ -284,6 +301,7 @@ pub fn step_name(step: StepKind) -> &'static str {
         StepKind::DataDone => "end of data",
         StepKind::Rset => "RSET",
         StepKind::Quit => "QUIT",
+        StepKind::Dkim => "DKIM signing",
     }
 }
 
@@ -434,6 +452,98 @@ mod tests {
             let f = Failure::new(step, kind);
             assert_eq!(closed_before_accepting(&f), want, "{f:?}");
         }
+    }
+
+    #[test]
+    fn throttling_replies_table() {
+        use StepKind::*;
+        let builtin = crate::config::pattern::builtin();
+        let r = |code, e: Option<(u8, u16, u16)>, text: &str| {
+            Reply::new(code, e.map(|(a, b, c)| Enhanced::new(a, b, c)), text)
+        };
+        // (step, reply, throttles with the built-in list)
+        let cases = [
+            (
+                Rcpt,
+                r(421, Some((4, 7, 28)), "unusual rate of unsolicited mail"),
+                true,
+            ),
+            (
+                Rcpt,
+                r(
+                    450,
+                    Some((4, 2, 1)),
+                    "receiving mail at a rate that prevents",
+                ),
+                true,
+            ),
+            (
+                Greeting,
+                r(
+                    421,
+                    Some((4, 7, 0)),
+                    "[TSS04] Messages temporarily deferred",
+                ),
+                true,
+            ),
+            (
+                Mail,
+                r(
+                    451,
+                    Some((4, 7, 500)),
+                    "Server busy. Please try again later",
+                ),
+                true,
+            ),
+            (
+                Rcpt,
+                r(451, Some((4, 7, 650)), "temporarily rate limited"),
+                true,
+            ),
+            (Mail, r(421, Some((4, 3, 2)), "shutting down"), true),
+            (Rcpt, r(421, None, "closing"), true),
+            (
+                Rcpt,
+                r(451, Some((4, 7, 1)), "greylisted, try again"),
+                false,
+            ),
+            (Rcpt, r(450, Some((4, 2, 0)), "Greylisted"), false),
+            (
+                Rcpt,
+                r(451, Some((4, 7, 0)), "temporary policy failure"),
+                false,
+            ),
+            (
+                Greeting,
+                r(421, Some((4, 7, 0)), "too many connections"),
+                false,
+            ),
+            (DataDone, r(421, Some((4, 4, 2)), "timeout"), false),
+            (
+                Rcpt,
+                r(550, Some((5, 7, 1)), "rate limited for good"),
+                false,
+            ),
+            (Rcpt, r(452, Some((4, 2, 2)), "mailbox full"), false),
+        ];
+        for (step, reply, want) in cases {
+            let o = Outcome::from_reply(step, "mx.test [127.0.0.1]:25", &reply);
+            assert_eq!(
+                throttles(&o, &builtin),
+                want,
+                "{step:?} {}",
+                reply.one_line()
+            );
+        }
+        let tss = Outcome::from_reply(Rcpt, "r", &r(421, None, "[TSS04] deferred"));
+        assert!(
+            throttles(&tss, &[]),
+            "a 421 to RCPT throttles without any pattern"
+        );
+        let busy = Outcome::from_reply(Mail, "r", &r(451, Some((4, 7, 500)), "Server busy"));
+        assert!(!throttles(&busy, &[]), "throttle_on cleared");
+        let timeout = Outcome::from_failure("r", &Failure::new(Rcpt, FailureKind::Timeout));
+        assert!(!throttles(&timeout, &builtin));
     }
 
     #[test]

@@ -127,7 +127,8 @@ pub fn reload(live: &Live, server: &mut Server, log_level: bool) -> Answer {
 }
 
 /// Puts back in `new` the values of the keys read only at start (the spool, the delivery
-/// log, the status page's address, the worker threads, the DNS server), so that the live
+/// log, the status page's address, the worker threads, the DNS server and its timeout: the
+/// resolver is made once, at start), so that the live
 /// settings say what is in force; names each one that the file changed.
 fn keep_start_only(old: &Config, new: &mut Config) -> Vec<String> {
     let mut named = Vec::new();
@@ -147,11 +148,27 @@ fn keep_start_only(old: &Config, new: &mut Config) -> Vec<String> {
         "dns_server",
         old.delivery.dns_server != new.delivery.dns_server,
     );
+    keep(
+        "timeout_dns",
+        old.delivery.timeout_dns != new.delivery.timeout_dns,
+    );
+    // The journal is opened at start: turning it on waits for one (its limits reload).
+    let journal = crate::queue::thread::history_limits;
+    let turned_on = journal(old).is_none() && journal(new).is_some();
+    keep(
+        "history_days/history_max (turning the history on)",
+        turned_on,
+    );
+    if turned_on {
+        new.server.history_days = old.server.history_days;
+        new.server.history_max = old.server.history_max;
+    }
     new.server.spool_dir = old.server.spool_dir.clone();
     new.server.log_file = old.server.log_file.clone();
     new.server.status_listen = old.server.status_listen;
     new.delivery.workers = old.delivery.workers;
     new.delivery.dns_server = old.delivery.dns_server;
+    new.delivery.timeout_dns = old.delivery.timeout_dns;
     named
 }
 
@@ -233,7 +250,7 @@ mod tests {
 
     #[test]
     fn keys_read_only_at_start_keep_their_value_and_are_named() {
-        let old = config("[server]\nspool_dir = /var/spool/a\n[delivery]\nworkers = 8\n");
+        let old = config("[server]\nspool_dir = /var/spool/a\n[delivery]\nworkers = 64\n");
         let cases: &[(&str, &[&str])] = &[
             ("[server]\nspool_dir = /var/spool/a\n", &[]),
             (
@@ -245,6 +262,14 @@ mod tests {
                 "[server]\nspool_dir = /var/spool/a\nstatus_listen =\nlog_file = other.log\n\
                  [delivery]\ndns_server = 127.0.0.1:53\n",
                 &["log_file", "status_listen", "dns_server"],
+            ),
+            (
+                "[server]\nspool_dir = /var/spool/a\n[delivery]\ntimeout_dns = 3s\n",
+                &["timeout_dns"],
+            ),
+            (
+                "[server]\nspool_dir = /var/spool/a\nhistory_max = 50\n",
+                &[],
             ),
         ];
         for (ini, keys) in cases {
@@ -260,7 +285,15 @@ mod tests {
             assert_eq!(new.server.status_listen, old.server.status_listen);
             assert_eq!(new.delivery.workers, old.delivery.workers);
             assert_eq!(new.delivery.dns_server, old.delivery.dns_server);
+            assert_eq!(new.delivery.timeout_dns, old.delivery.timeout_dns);
         }
+        // The history turned on waits for a restart; its limits reload.
+        let off = config("[server]\nhistory_days = 0\n");
+        let mut on = config("[server]\nhistory_days = 7\n");
+        let named = keep_start_only(&off, &mut on);
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert!(named[0].starts_with("history_days/history_max"));
+        assert_eq!(on.server.history_days, 0);
         // What reloads is taken as written.
         let mut new = config("[server]\nspool_dir = /var/spool/a\nmax_recipients = 5\n");
         keep_start_only(&old, &mut new);

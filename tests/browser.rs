@@ -73,3 +73,54 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
         ["live", "hold", "release", "retry", "delete", "search"]
     );
 }
+
+/// The bulk buttons in a real browser (tests/playwright/bulk.mjs): Hold on a destination
+/// filter holds what it finds and nothing else; Delete on a search asks, then deletes what
+/// it finds. Skipped like the test above.
+#[test]
+fn the_bulk_buttons_act_on_what_the_search_finds_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/playwright");
+    let (Some(exe), true) = (
+        chromium(),
+        dir.join("node_modules/playwright-core").is_dir(),
+    ) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have chromium and tests/playwright/node_modules (.ci/run installs them)"
+        );
+        eprintln!("skipped: no chromium or no playwright-core (npm ci --prefix tests/playwright)");
+        return;
+    };
+    // Every domain goes to a closed port: the mail stays queued.
+    let server = Server::start(
+        "playwright-bulk",
+        &status_ini("[domain:*]\nmx = 127.0.0.1:9\nretry_delay = 1h\n"),
+    );
+    let page = server.status_addr.unwrap();
+    let msg = "Subject: bulk in a browser\r\n\r\nHi.\r\n.\r\n";
+    let ids: Vec<String> = ["a@slow.test", "b@slow.test", "c@stay.test", "d@doomed.test"]
+        .iter()
+        .map(|to| submit(&server, "a@sender.test", &[to], msg))
+        .collect();
+    let out = Command::new("node")
+        .arg(dir.join("bulk.mjs"))
+        .arg(format!("http://{page}/"))
+        .arg(env!("CARGO_TARGET_TMPDIR"))
+        .args(&ids)
+        .env("CHROMIUM", exe)
+        .output()
+        .expect("run node");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(said.lines().collect::<Vec<_>>(), ["ok hold", "ok delete"]);
+    // The server agrees: held, held, untouched, gone.
+    let state = |id: &str| http(page, "GET", &format!("/api/messages/{id}"), &[]);
+    assert!(state(&ids[0]).1.contains("\"held\":true"));
+    assert!(state(&ids[1]).1.contains("\"held\":true"));
+    assert!(state(&ids[2]).1.contains("\"held\":false"));
+    assert_eq!(state(&ids[3]).0, 404);
+}

@@ -30,12 +30,12 @@ fn fill(dir: &Path) -> PathBuf {
     }
 }
 
-/// The spool's entries other than the lock and status files, sorted.
+/// The spool's entries other than the server's own (lock, status, socket, history), sorted.
 fn entries(spool: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n != ".lock" && n != ".status" && n != "submit.sock")
+        .filter(|n| ![".lock", ".status", "submit.sock", "history"].contains(&n.as_str()))
         .collect();
     v.sort();
     v

@@ -138,13 +138,13 @@ fn the_server_signs_what_it_delivers_with_the_keys_of_the_ini() {
         records.push_str(&format!("{name}\t{}\n", printed_record(&text, &name)));
     }
     let mx = FakeMx::start(Options::new());
-    let ini = base_ini("", &format!("{}{sections}", route("a.test", &mx, "")));
+    let ini = status_ini(&format!("{}{sections}", route("a.test", &mx, "")));
     let server = Server::start("dkim-server", &ini);
     let mut c = server.connect();
     c.hello();
     let body =
         "From: Me <me@sub.sender.test>\r\nTo: you@a.test\r\nSubject: signed\r\n\r\nHello.\r\n.\r\n";
-    queued_id(&c.send_mail("me@sub.sender.test", &["you@a.test"], body));
+    let signed_id = queued_id(&c.send_mail("me@sub.sender.test", &["you@a.test"], body));
     let other = "From: x@other.test\r\nTo: you@a.test\r\nSubject: not signed\r\n\r\nHi.\r\n.\r\n";
     let unsigned = queued_id(&c.send_mail("x@other.test", &["you@a.test"], other));
     let delivered = mx.wait_deliveries(2, WAIT);
@@ -171,4 +171,22 @@ fn the_server_signs_what_it_delivers_with_the_keys_of_the_ini() {
     server.wait_stderr(&format!(
         "{unsigned}: not signed: no DKIM key for other.test"
     ));
+    // Why it went unsigned is in its step record: the API, the page and `qksmtp show`.
+    let page = server.status_addr.unwrap();
+    let note = "not signed: no DKIM key for other.test";
+    let api = wait_http(page, &format!("/api/messages/{unsigned}"), &["DKIM"]);
+    assert!(
+        api.contains("\"label\":\"intake\",\"steps\":[{\"at\":")
+            && api.contains(&format!(
+                "\"ok\":false,\"step\":\"DKIM\",\"text\":\"{note}\""
+            )),
+        "{api}"
+    );
+    let (code, html) = http(page, "GET", &format!("/message/{unsigned}"), &[]);
+    assert!(code == 200 && html.contains(note), "{code} {html}");
+    let (code, detail) = http(page, "GET", &format!("/api/messages/{signed_id}"), &[]);
+    assert!(
+        code == 200 && !detail.contains("\"step\":\"DKIM\""),
+        "{detail}"
+    );
 }

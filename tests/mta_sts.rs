@@ -1,27 +1,47 @@
 //! MTA-STS (RFC 8461, issue 16) end to end: the domains' MX, TXT and address records from a
-//! real DNS server (dnsmasq), their policies from an HTTPS server on port 443 with a
+//! real DNS server (dnsmasq, on a free loopback port), their policies from an HTTPS server on port 443 with a
 //! certificate of the test's CA (given to qksmtp by `tls_ca_file`), and fake MXs on port 25
 //! of their own loopback addresses (as MX hosts found through DNS are). Root is needed for
 //! the ports, as in CI.
 
 mod common;
 
-use common::dnsmasq::Dnsmasq;
+use common::dnsmasq::{Dnsmasq, Rr};
 use common::fake_mx::{FakeMx, Options};
 use common::https::{HttpsServer, text_plain};
 use common::*;
 
 const MSG: &str = "From: a@sender.test\r\nSubject: sts\r\n\r\nhello\r\n.\r\n";
 
-/// The DNS lines of one domain: its MX host at `ip`, its `_mta-sts` TXT with `id`, and
+/// A record as owned text: (kind, name, value) with kind `MX`, `A` or `TXT`.
+type Record = (&'static str, String, String);
+
+/// The DNS records of one domain: its MX host at `ip`, its `_mta-sts` TXT with `id`, and
 /// `mta-sts.DOMAIN` at `web`.
-fn domain(name: &str, mx: &str, ip: &str, id: &str, web: &str) -> Vec<String> {
+fn domain(name: &str, mx: &str, ip: &str, id: &str, web: &str) -> Vec<Record> {
     vec![
-        format!("mx-host={name},{mx},10"),
-        format!("host-record={mx},{ip}"),
-        format!("txt-record=_mta-sts.{name},\"v=STSv1; id={id}\""),
-        format!("host-record=mta-sts.{name},{web}"),
+        ("MX", name.into(), mx.into()),
+        ("A", mx.into(), ip.into()),
+        (
+            "TXT",
+            format!("_mta-sts.{name}"),
+            format!("v=STSv1; id={id}"),
+        ),
+        ("A", format!("mta-sts.{name}"), web.into()),
     ]
+}
+
+/// dnsmasq serving `records` (`None`: not installed, which fails under CI).
+fn dns(records: &[Record]) -> Option<Dnsmasq> {
+    let rr: Vec<Rr> = records
+        .iter()
+        .map(|(kind, name, value)| match *kind {
+            "MX" => Rr::Mx(name, value, 10),
+            "A" => Rr::Host(name, value),
+            _ => Rr::Txt(name, value),
+        })
+        .collect();
+    Dnsmasq::start(&rr)
 }
 
 fn policy(mode: &str, mx: &str) -> String {
@@ -40,7 +60,7 @@ fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
 fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
     let rest = format!(
         "[delivery]\ndns_server = {}\ntls_ca_file = {}\n[domain:*]\nretry_delay = 1h\n",
-        dns.addr.ip(),
+        dns.addr,
         ca.pem().display()
     );
     base_ini("", &rest)
@@ -106,7 +126,7 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         domain("try.test", "mx.try.test", "127.31.0.4", "t1", web_ip),
     ]
     .concat();
-    let dns = Dnsmasq::start(certs.path(), "127.31.0.53", &records);
+    let Some(dns) = dns(&records) else { return };
     let server = Server::start("sts-enforce", &ini(&dns, &ca));
     let to = ["a@good.test", "b@other.test", "c@bad.test", "d@try.test"];
     let id = submit(&server, "s@sender.test", &to, MSG);
@@ -180,7 +200,7 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
         domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
     ]
     .concat();
-    let dns = Dnsmasq::start(certs.path(), "127.34.0.53", &records);
+    let Some(dns) = dns(&records) else { return };
     let server = Server::start("sts-refused", &ini(&dns, &ca));
     let to = ["a@moved.test", "b@big.test", "tempfail@big.test"];
     let id = submit(&server, "s@sender.test", &to, MSG);
@@ -217,12 +237,16 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
         text_plain(&policy("enforce", "mx.keep.test")),
     );
     let keep = mx("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
-    let dns = Dnsmasq::start(
-        certs.path(),
-        "127.32.0.53",
-        &domain("keep.test", "mx.keep.test", "127.32.0.1", "one", web_ip),
-    );
-    let server = Server::start("sts-cache", &ini(&dns, &ca));
+    let Some(first_dns) = dns(&domain(
+        "keep.test",
+        "mx.keep.test",
+        "127.32.0.1",
+        "one",
+        web_ip,
+    )) else {
+        return;
+    };
+    let server = Server::start("sts-cache", &ini(&first_dns, &ca));
     let first = submit(&server, "s@sender.test", &["a@keep.test"], MSG);
     server.wait_log(&[&first, "delivered", "verified by MTA-STS (enforce)"]);
     let (_, dir) = server.terminate();
@@ -234,12 +258,16 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
     // The policy server is gone and the TXT id changed (a refresh is due): the policy
     // fetched before the restart still applies.
     drop(web);
-    drop(dns);
-    let dns = Dnsmasq::start(
-        certs.path(),
-        "127.32.0.53",
-        &domain("keep.test", "mx.keep.test", "127.32.0.1", "two", web_ip),
-    );
+    drop(first_dns);
+    let second_dns = dns(&domain(
+        "keep.test",
+        "mx.keep.test",
+        "127.32.0.1",
+        "two",
+        web_ip,
+    ))
+    .unwrap();
+    write_ini(dir.path(), &ini(&second_dns, &ca));
     let server = Server::start_in(dir);
     // (`tempfail` is refused once by the fake MX: the message stays, with its record.)
     let second = submit(
@@ -254,5 +282,4 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
     let using = "using the cached policy (id one): mode enforce, mx mx.keep.test, max_age 86400s";
     assert!(record.contains(kept) && record.contains(using), "{record}");
     assert_eq!(keep.deliveries().len(), 2);
-    drop(dns);
 }

@@ -282,3 +282,177 @@ fn a_dns_server_that_does_not_answer_is_named_and_never_bounces() {
         "{show}"
     );
 }
+
+/// The status API's view of `real.test` (its object in `destinations`, as text).
+fn real_test_dest(server: &Server) -> String {
+    let (_, body) = http(server.status_addr.unwrap(), "GET", "/api/status", &[]);
+    let at = body.find("\"name\":\"real.test\"").unwrap_or(body.len());
+    body[at..]
+        .split("\"per_minute\"")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_421_4_7_28_at_rcpt_throttles_the_destination_until_mail_gets_through_again() {
+    // The first connection gets Gmail's throttling reply to RCPT; later ones are served.
+    let gmail = "421 4.7.28 Our system has detected an unusual rate of unsolicited mail";
+    let mx = FakeMx::start(Options::scripted(vec![
+        Rule::new(Step::Rcpt, Act::ReplyClose(gmail.into())).sessions(0..1),
+    ]));
+    let server = Server::start(
+        "throttle",
+        &ini(&mx, "throttle_delay = 6s\nmax_connections = 2"),
+    );
+    submit(&server, "a@sender.test", &["first@real.test"], MSG);
+    let line = server.wait_log(&["to=<first@real.test>"]);
+    assert!(
+        line.contains("result=\"deferred until") && line.contains("4.7.28"),
+        "{line}"
+    );
+    let dest = wait_for(WAIT, || {
+        let d = real_test_dest(&server);
+        d.contains("\"throttled\":{").then_some(d.clone()).ok_or(d)
+    });
+    assert!(
+        dest.contains(&format!("\"reason\":\"{gmail}\"")) && dest.contains("\"next_message\":"),
+        "since when, why and when next: {dest}"
+    );
+    // The next message waits for the throttle, and says so, rather than going straight at
+    // the server that asked us to slow down.
+    let id = submit(&server, "a@sender.test", &["second@real.test"], MSG);
+    let addr = server.status_addr.unwrap();
+    let waiting = wait_http(
+        addr,
+        &format!("/api/messages/{id}"),
+        &["\"throttled_until\":"],
+    );
+    assert!(
+        waiting.contains("is slowing us down (421 4.7.28"),
+        "{waiting}"
+    );
+    assert_eq!(mx.sessions().len(), 1, "no connection while it waits");
+    // After throttle_delay it goes, on one connection; the throttle eases step by step:
+    // no pause any more, but still one connection, then back to its limits.
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["second@real.test"]);
+    let line = server.wait_log(&["to=<second@real.test>"]);
+    assert!(line.contains("result=\"delivered\""), "{line}");
+    wait_until(
+        || real_test_dest(&server).contains("\"delay_seconds\":0,\"connections\":1"),
+        "the pause is gone, one connection left",
+    );
+    submit(&server, "a@sender.test", &["third@real.test"], MSG);
+    mx.wait_deliveries(2, WAIT);
+    wait_until(
+        || real_test_dest(&server).contains("\"throttled\":null"),
+        "back to its configured limits",
+    );
+    let (_, metrics) = http(addr, "GET", "/metrics", &[]);
+    assert!(
+        !metrics.contains("qksmtp_destination_throttled_since_seconds{"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn greylisting_only_defers_that_recipient_and_the_next_message_goes_at_once() {
+    // `tempfail@` gets `451 4.7.1` the first time: greylisting. With an hour's
+    // throttle_delay, a wrongly throttled destination would keep the next message for
+    // longer than the test waits.
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("greylist", &ini(&mx, "throttle_delay = 1h"));
+    submit(&server, "a@sender.test", &["tempfail@real.test"], MSG);
+    let line = server.wait_log(&["to=<tempfail@real.test>"]);
+    assert!(
+        line.contains("result=\"deferred until") && line.contains("4.7.1"),
+        "{line}"
+    );
+    submit(&server, "a@sender.test", &["next@real.test"], MSG);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["next@real.test"]);
+    let dest = real_test_dest(&server);
+    assert!(dest.contains("\"throttled\":null"), "{dest}");
+}
+
+#[test]
+fn a_throttling_greeting_on_the_status_page_and_in_metrics() {
+    // Yahoo's reply at the greeting, on every connection, with the built-in list.
+    let yahoo = "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred";
+    let mx = FakeMx::start(Options {
+        greeting: Some(yahoo.into()),
+        ..Options::new()
+    });
+    let server = Server::start("throttle_page", &ini(&mx, "throttle_delay = 1h"));
+    submit(&server, "a@sender.test", &["x@real.test"], MSG);
+    server.wait_log(&["to=<x@real.test>", "TSS04"]);
+    let addr = server.status_addr.unwrap();
+    let page = wait_http(addr, "/", &["throttled since"]);
+    assert!(
+        page.contains("[TSS04] Messages from 192.0.2.1 temporarily deferred): next message"),
+        "{page}"
+    );
+    let metrics = wait_http(
+        addr,
+        "/metrics",
+        &["qksmtp_destination_throttled_next_seconds{destination=\"real.test\"}"],
+    );
+    assert!(
+        metrics.contains(&format!(
+            "qksmtp_destination_throttled_since_seconds{{destination=\"real.test\",reason=\"{yahoo}\"}}"
+        )),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn stalled_servers_do_not_hold_up_a_healthy_destination() {
+    // Forty destinations whose servers never greet, two connections each, three messages
+    // each, and the default pool: before, they took every worker (eight then; with 64 and
+    // two each they would still take all) and the healthy mail waited for timeout_greeting
+    // (5 minutes).
+    let stalled: Vec<FakeMx> = (0..40)
+        .map(|_| {
+            FakeMx::start(Options::scripted(vec![Rule::new(
+                Step::Greeting,
+                Act::Silent,
+            )]))
+        })
+        .collect();
+    let healthy = FakeMx::start(Options::new());
+    let mut rest = String::new();
+    for (i, mx) in stalled.iter().enumerate() {
+        rest.push_str(&route(&format!("stall{i}.test"), mx, "max_connections = 2"));
+    }
+    rest.push_str(&route("healthy.test", &healthy, ""));
+    let server = Server::start("stalled", &base_ini("", &rest));
+    for (i, _) in stalled.iter().enumerate() {
+        for n in 0..3 {
+            let to = format!("r{n}@stall{i}.test");
+            submit(&server, "a@sender.test", &[to.as_str()], MSG);
+        }
+    }
+    // Every stalled server holds at least one of our connections, none greeted.
+    for mx in &stalled {
+        wait_until(
+            || mx.current_sessions() >= 1,
+            "a connection to each stalled server",
+        );
+    }
+    submit(&server, "a@sender.test", &["ok@healthy.test"], MSG);
+    let d = healthy.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["ok@healthy.test"]);
+    // ... while they still stall: not one of their sessions has ended.
+    for mx in &stalled {
+        let sessions = mx.sessions();
+        assert!(
+            sessions.iter().all(|s| s.ended.is_none()),
+            "{}",
+            mx.transcript()
+        );
+        assert!(mx.deliveries().is_empty());
+    }
+    let line = server.wait_log(&["to=<ok@healthy.test>"]);
+    assert!(line.contains("result=\"delivered\""), "{line}");
+}

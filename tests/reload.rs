@@ -465,3 +465,37 @@ fn a_second_ctrl_c_while_stopping_ends_at_once_and_loses_nothing_accepted() {
     assert_eq!(envs.len(), 1, "{envs:?}");
     assert!(envs[0].to_string_lossy().contains(&id), "{envs:?} {id}");
 }
+
+/// An address moved from `listen` to `listen_tls` (and back) in one reload keeps listening:
+/// the same socket speaks TLS from the first byte, then plain SMTP again.
+#[test]
+fn an_address_moved_between_listen_and_listen_tls_stays_bound() {
+    let moved = "127.0.0.93:2465";
+    let ini = |server: &str| {
+        let tls = format!("tls_cert = cert.pem\ntls_key = key.pem\n{server}");
+        with_status_page(&base_ini(&tls, "").replacen("\nlisten = 127.0.0.1:0\n", "\n", 1))
+    };
+    let plain = ini(&format!("listen = 127.0.0.1:0, {moved}"));
+    let dir = TempDir::with_ini("reload-move", &plain);
+    make_cert(dir.path());
+    let server = Server::start_in(dir);
+    let greeting = |stream: TcpStream| Client::new(stream).hello();
+    assert!(greeting(TcpStream::connect(moved).unwrap()).contains("STARTTLS"));
+    let out = reloaded(
+        &server,
+        &ini(&format!("listen = 127.0.0.1:0\nlisten_tls = {moved}")),
+    );
+    assert!(
+        out.contains(&format!("listening on {moved} (smtps)")),
+        "{out}"
+    );
+    assert!(!out.contains("cannot"), "{out}");
+    let mut implicit = TlsClient::handshake(TcpStream::connect(moved).unwrap());
+    assert!(implicit.reply().starts_with("220 "));
+    let out = reloaded(&server, &plain);
+    assert!(
+        out.contains(&format!("listening on {moved} (smtp)")),
+        "{out}"
+    );
+    assert!(greeting(TcpStream::connect(moved).unwrap()).contains("STARTTLS"));
+}

@@ -3,6 +3,7 @@
 //! as those programs do (`Persona`, from the name it was run by).
 
 use crate::dkim::Algorithm;
+use crate::queue::select::{Selector, Verb};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub enum Command {
     Check,
     /// List the spool.
     Queue,
+    /// `queue --history [TEXT]`: the finished messages of the history journal (those whose
+    /// ID, sender, recipients or subject contain TEXT).
+    History(String),
     /// One message in detail, with the step record of every attempt.
     Show(String),
     /// Try every waiting recipient now.
@@ -26,6 +30,8 @@ pub enum Command {
     /// Keep a message from being tried until released.
     Hold(String),
     Release(String),
+    /// `retry|hold|release|delete` with selectors instead of an ID.
+    Bulk(BulkArgs),
     /// `qksmtp send [sendmail options] [RCPT...]`: the arguments after `send`, except
     /// `--config`, parsed by `sendmail::parse_args`.
     Send(Vec<String>),
@@ -42,6 +48,9 @@ pub enum Command {
     },
     /// Make a DKIM key, print its INI section and DNS record.
     DkimKeygen(Keygen),
+    /// Check what decides whether direct delivery works (port 25, PTR, SPF, DKIM, DMARC,
+    /// relays).
+    Doctor(Doctor),
     Help,
     Version,
 }
@@ -58,6 +67,26 @@ pub struct Keygen {
     pub out: PathBuf,
 }
 
+/// `qksmtp doctor [SENDER_DOMAIN] [--to RECIPIENT_DOMAIN]... [--json]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Doctor {
+    pub sender: Option<String>,
+    pub to: Vec<String>,
+    pub json: bool,
+}
+
+/// `qksmtp VERB --all|--domain D|--from ADDR|--older-than DURATION [--dry-run] [--yes]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkArgs {
+    pub verb: Verb,
+    /// Checked: it says which messages. `arrived_by` is set when the command runs.
+    pub selector: Selector,
+    /// Only list what would be taken.
+    pub dry_run: bool,
+    /// Delete without asking.
+    pub yes: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     pub command: Command,
@@ -71,12 +100,21 @@ Usage:
   qksmtp [--config FILE]           run the server (writes a commented qksmtp.ini if none exists)
   qksmtp check [--config FILE]     validate the INI and print the effective settings
   qksmtp queue [--config FILE]     list the messages in the spool (also while stopped)
+  qksmtp queue --history [TEXT]    the finished messages kept in the history journal (those
+                                   whose ID, sender, recipient, domain or subject has TEXT)
   qksmtp show ID [--config FILE]   one message: recipients and every attempt, step by step
+                                   (also a finished one, from the history)
   qksmtp flush                     try every waiting message now
   qksmtp reload                    the running server re-reads qksmtp.ini, says what changed
   qksmtp retry ID                  try this message's waiting recipients now
   qksmtp delete ID                 remove a message from the queue
   qksmtp hold ID | release ID      keep a message from being tried / let it go again
+  qksmtp retry|hold|release|delete --all | [--domain D] [--from ADDR] [--older-than 2d]
+                                   the same on many messages: --all, or those with a waiting
+                                   recipient at D, sent by ADDR (@D: from domain D, <> bounces),
+                                   arrived at least DURATION ago (given together: all must
+                                   match). --dry-run lists them and changes nothing; delete
+                                   asks first on a terminal, else needs --yes
   qksmtp send [-t] [-f FROM] [-F NAME] [-i|-oi] [RCPT...]
                                    sendmail-compatible: a message from standard input
   qksmtp passwd [NAME]             read a password, print the [users] line with its hash
@@ -85,6 +123,10 @@ Usage:
   qksmtp dkim-keygen DOMAIN [--selector S] [--algorithm rsa|ed25519] [--bits N] [--out DIR]
                                    write a DKIM key DOMAIN.S.key (rsa 2048 unless told), print
                                    its [dkim:...] section and the DNS TXT record to publish
+  qksmtp doctor [SENDER_DOMAIN] [--to RECIPIENT_DOMAIN]... [--json]
+                                   will direct delivery work from here? port 25, public
+                                   address and PTR, SPF, DKIM, DMARC, relays: each ok, warning
+                                   or problem with the fix (exit 1 when any is a problem)
   qksmtp --help | --version
 
 With the server running, queue/show/flush/retry/delete/hold/release/reload go through its
@@ -229,10 +271,22 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             "show" => Command::Show(args.next().ok_or("show needs a message ID")?),
             "flush" => Command::Flush,
             "reload" => Command::Reload,
-            "retry" => Command::Retry(args.next().ok_or("retry needs a message ID")?),
-            "delete" => Command::Delete(args.next().ok_or("delete needs a message ID")?),
-            "hold" => Command::Hold(args.next().ok_or("hold needs a message ID")?),
-            "release" => Command::Release(args.next().ok_or("release needs a message ID")?),
+            "retry" | "delete" | "hold" | "release" => {
+                let verb = Verb::from_name(&arg).expect("the four verbs");
+                let next = args.next().ok_or(format!(
+                    "{arg} needs a message ID, or --all, --domain D, --from ADDR, --older-than DURATION"
+                ))?;
+                match (verb, next) {
+                    (_, n) if n.starts_with('-') => {
+                        let rest: Vec<String> = std::iter::once(n).chain(args.by_ref()).collect();
+                        Command::Bulk(bulk_args(verb, rest, &mut config)?)
+                    }
+                    (Verb::Retry, id) => Command::Retry(id),
+                    (Verb::Delete, id) => Command::Delete(id),
+                    (Verb::Hold, id) => Command::Hold(id),
+                    (Verb::Release, id) => Command::Release(id),
+                }
+            }
             "send" | "sendmail" => Command::Send(send_args(&mut args, &mut config)?),
             "passwd" => Command::Passwd(None),
             "gencert" => Command::Gencert {
@@ -272,6 +326,28 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
                 }
                 continue;
             }
+            "doctor" => Command::Doctor(Doctor::default()),
+            "--to" | "--json" => {
+                let Some(Command::Doctor(d)) = &mut command else {
+                    return Err(format!("{arg} goes after doctor"));
+                };
+                match arg.as_str() {
+                    "--json" => d.json = true,
+                    _ => d.to.push(
+                        args.next()
+                            .filter(|v| !v.starts_with('-'))
+                            .ok_or("--to needs a recipient domain")?,
+                    ),
+                }
+                continue;
+            }
+            "--history" => {
+                match &mut command {
+                    Some(c @ Command::Queue) => *c = Command::History(String::new()),
+                    _ => return Err("--history goes after queue".into()),
+                }
+                continue;
+            }
             "--selector" | "--algorithm" | "--bits" => {
                 let Some(Command::DkimKeygen(k)) = &mut command else {
                     return Err(format!("{arg} goes after dkim-keygen DOMAIN"));
@@ -283,6 +359,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
             other => match &mut command {
                 Some(Command::Passwd(name @ None)) => {
                     *name = Some(other.to_string());
+                    continue;
+                }
+                Some(Command::Doctor(Doctor {
+                    sender: s @ None, ..
+                })) => {
+                    *s = Some(other.to_string());
+                    continue;
+                }
+                Some(Command::History(text)) if text.is_empty() => {
+                    *text = other.to_string();
                     continue;
                 }
                 _ => return Err(format!("unknown command {other}")),
@@ -299,6 +385,58 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
         command: command.unwrap_or(Command::Run),
         config,
     })
+}
+
+/// The selectors and options after `VERB` (the rest of the line): `--all`, `--domain D`,
+/// `--from ADDR`, `--older-than DURATION` (also as `--key=value`), `--dry-run` (`-n`),
+/// `--yes` (`-y`), `--config FILE`.
+fn bulk_args(
+    verb: Verb,
+    rest: Vec<String>,
+    config: &mut Option<PathBuf>,
+) -> Result<BulkArgs, String> {
+    let mut b = BulkArgs {
+        verb,
+        selector: Selector::default(),
+        dry_run: false,
+        yes: false,
+    };
+    let mut rest = rest.into_iter();
+    while let Some(arg) = rest.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let key = match name.as_str() {
+            "--dry-run" | "-n" => {
+                b.dry_run = true;
+                continue;
+            }
+            "--yes" | "-y" => {
+                b.yes = true;
+                continue;
+            }
+            "--all" => {
+                b.selector.set("all", "yes").map_err(|e| e.to_string())?;
+                continue;
+            }
+            "--config" | "-c" => "config",
+            "--domain" => "domain",
+            "--from" => "from",
+            "--older-than" => "older_than",
+            _ => return Err(format!("unknown option {arg} for {}", verb.name())),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => rest.next().ok_or(format!("{name} needs a value"))?,
+        };
+        match key {
+            "config" => *config = Some(PathBuf::from(value)),
+            _ => b.selector.set(key, &value).map_err(|e| e.to_string())?,
+        }
+    }
+    b.selector.check().map_err(|e| e.to_string())?;
+    Ok(b)
 }
 
 /// One option of `dkim-keygen` and its value.
@@ -452,6 +590,16 @@ mod tests {
         );
         assert!(p(&["show"]).is_err());
         assert_eq!(
+            p(&["queue", "--history"]).unwrap().command,
+            Command::History(String::new())
+        );
+        assert_eq!(
+            p(&["queue", "--history", "bob@y.test"]).unwrap().command,
+            Command::History("bob@y.test".into())
+        );
+        assert!(p(&["--history"]).is_err());
+        assert!(p(&["queue", "--history", "a", "b"]).is_err());
+        assert_eq!(
             p(&["hold", "X"]).unwrap().command,
             Command::Hold("X".into())
         );
@@ -494,6 +642,65 @@ mod tests {
         );
         assert!(p(&["gencert", "--days", "x"]).is_err());
         assert!(p(&["--days", "3"]).is_err());
+    }
+
+    #[test]
+    fn bulk_actions_take_selectors_and_keep_the_single_id_form() {
+        let bulk = |verb, pairs: &[(&str, &str)], dry_run, yes| {
+            let mut selector = Selector::default();
+            for (k, v) in pairs {
+                selector.set(k, v).unwrap();
+            }
+            Command::Bulk(BulkArgs {
+                verb,
+                selector,
+                dry_run,
+                yes,
+            })
+        };
+        // (arguments, command or a word of the error)
+        let table: &[(&[&str], Result<Command, &str>)] = &[
+            (&["delete", "0123"], Ok(Command::Delete("0123".into()))),
+            (
+                &["delete", "--all", "--yes"],
+                Ok(bulk(Verb::Delete, &[("all", "yes")], false, true)),
+            ),
+            (
+                &["hold", "--domain", "y.test", "--older-than=2d", "-n"],
+                Ok(bulk(
+                    Verb::Hold,
+                    &[("domain", "y.test"), ("older_than", "2d")],
+                    true,
+                    false,
+                )),
+            ),
+            (
+                &["retry", "--from", "<>"],
+                Ok(bulk(Verb::Retry, &[("from", "<>")], false, false)),
+            ),
+            (
+                &["release", "--from=@x.test", "--config", "q.ini"],
+                Ok(bulk(Verb::Release, &[("from", "@x.test")], false, false)),
+            ),
+            (&["delete", "--yes"], Err("say which messages")),
+            (
+                &["delete", "--all", "--domain", "y.test"],
+                Err("--all takes"),
+            ),
+            (&["retry", "--older-than", "soon"], Err("older_than")),
+            (&["hold", "--domain"], Err("needs a value")),
+            (&["hold", "--colour", "red"], Err("unknown option")),
+            (&["delete"], Err("--all")),
+        ];
+        for (args, want) in table {
+            match (p(args), want) {
+                (Ok(got), Ok(want)) => assert_eq!(&got.command, want, "{args:?}"),
+                (Err(got), Err(word)) => assert!(got.contains(word), "{args:?}: {got}"),
+                (got, want) => panic!("{args:?}: {got:?}, wanted {want:?}"),
+            }
+        }
+        let with_config = p(&["release", "--all", "--config", "q.ini"]).unwrap();
+        assert_eq!(with_config.config, Some(PathBuf::from("q.ini")));
     }
 
     #[test]

@@ -7,11 +7,12 @@ use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFA
 use crate::config::Config;
 use crate::config::Live;
 use crate::intake::{Intake, IntakeError, Submission};
+use crate::queue::select::Verb;
 use crate::server::session;
 use crate::server::tls::Pipe;
 use crate::smtp::{Body, MailParams, ReversePath};
 use crate::spool::Spool;
-use crate::spool::envelope::{Envelope, Recipient, RecipientState};
+use crate::spool::envelope::{Envelope, Recipient};
 use crate::spool::id::MessageId;
 use crate::spool::lock::{self, SpoolLock, StatusFile};
 use crate::status::client;
@@ -50,30 +51,47 @@ impl Order {
 /// Carries out a queue command; returns the exit code (0 done, 1 not found or refused).
 pub fn run(config: &Config, order: Order) -> u8 {
     let dir = &config.server.spool_dir;
+    match who_holds(dir) {
+        Ok(Holder::Stopped(held)) => offline(dir, &order, Some(held)),
+        Ok(Holder::Running(status)) => online(dir, &status, &order),
+        Ok(Holder::NoApi) if order.reads_only() => offline(dir, &order, None),
+        Ok(Holder::NoApi) => {
+            eprintln!("qksmtp: {NO_API}");
+            1
+        }
+        Err(e) => {
+            eprintln!("qksmtp: {e}");
+            1
+        }
+    }
+}
+
+/// Who has the spool, which says how a command changes it.
+pub(crate) enum Holder {
+    /// The server is stopped: we hold its lock now, and change the files ourselves.
+    Stopped(SpoolLock),
+    /// The server runs: through its API.
+    Running(StatusFile),
+    /// The server runs without its API: the spool cannot be changed.
+    NoApi,
+}
+
+pub(crate) const NO_API: &str = "the server is running without its status API (status_listen is off): \
+     stop it to change the spool, or set [server] status_listen";
+
+/// Finds who has the spool (the lock file tells whether the server runs); the error is the
+/// line to print.
+pub(crate) fn who_holds(dir: &Path) -> Result<Holder, String> {
     if !dir.is_dir() {
-        eprintln!("qksmtp: the spool {} does not exist yet", dir.display());
-        return 1;
+        return Err(format!("the spool {} does not exist yet", dir.display()));
     }
     match lock::try_lock(dir) {
         Ok(Some(mut held)) => {
             let _ = held.claim(false);
-            offline(dir, &order, Some(held))
+            Ok(Holder::Stopped(held))
         }
-        Ok(None) => match StatusFile::read(dir) {
-            Some(status) => online(dir, &status, &order),
-            None if order.reads_only() => offline(dir, &order, None),
-            None => {
-                eprintln!(
-                    "qksmtp: the server is running without its status API (status_listen is off): \
-                     stop it to change the spool, or set [server] status_listen"
-                );
-                1
-            }
-        },
-        Err(e) => {
-            eprintln!("qksmtp: cannot lock the spool {}: {e}", dir.display());
-            1
-        }
+        Ok(None) => Ok(StatusFile::read(dir).map_or(Holder::NoApi, Holder::Running)),
+        Err(e) => Err(format!("cannot lock the spool {}: {e}", dir.display())),
     }
 }
 
@@ -89,6 +107,14 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
                 Order::Hold(id) => println!("qksmtp: {id}: held"),
                 Order::Release(id) => println!("qksmtp: {id}: released"),
             }
+            0
+        }
+        Ok((404, _))
+            if let Order::Show(id) = order
+                && let Some(text) = crate::cli::history::show(dir, id, Timestamp::now()) =>
+        {
+            // Finished before the server had read its history back.
+            print!("{text}");
             0
         }
         Ok((code, body)) => {
@@ -189,7 +215,7 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
     };
     let mut writer = spool.state_writer();
     for id in &ids {
-        if let Err(message) = apply_offline(&spool, &mut writer, id, order, now) {
+        if let Err(message) = apply_offline(dir, &spool, &mut writer, id, order, now) {
             eprintln!("qksmtp: {message}");
             return 1;
         }
@@ -207,6 +233,7 @@ fn offline(dir: &Path, order: &Order, _lock: Option<SpoolLock>) -> u8 {
 
 /// One order on one message of a stopped server's spool.
 fn apply_offline(
+    dir: &Path,
     spool: &Spool,
     writer: &mut crate::spool::StateWriter,
     id: &MessageId,
@@ -217,36 +244,30 @@ fn apply_offline(
         Ok(Ok(env)) => env,
         Ok(Err(e)) => return Err(format!("message {id} has a damaged envelope: {e}")),
         Err(_) => {
+            if let Order::Show(_) = order
+                && let Some(text) = crate::cli::history::show(dir, id, now)
+            {
+                print!("{text}");
+                return Ok(());
+            }
             return Err(format!(
-                "no message {id} in the spool (delivered messages leave it; see the delivery log)"
+                "no message {id} in the spool or its history (see the delivery log)"
             ));
         }
     };
-    let result = match order {
+    let verb = match order {
         Order::Show(_) => {
             let record = spool.read_record(id).unwrap_or_default();
             print!("{}", crate::cli::listing::render_detail(&env, &record, now));
-            Ok(())
+            return Ok(());
         }
-        Order::Delete(_) => writer.remove(id),
-        Order::Hold(_) | Order::Release(_) => {
-            env.held = matches!(order, Order::Hold(_));
-            writer.rewrite(&env)
-        }
-        _ => {
-            due_now(&mut env, now);
-            writer.rewrite(&env)
-        }
+        Order::Delete(_) => Verb::Delete,
+        Order::Hold(_) => Verb::Hold,
+        Order::Release(_) => Verb::Release,
+        Order::Retry(_) | Order::Flush => Verb::Retry,
     };
-    result.map_err(|e| format!("cannot update {id}: {e}"))
-}
-
-fn due_now(env: &mut Envelope, now: Timestamp) {
-    for r in &mut env.recipients {
-        if r.state == RecipientState::Pending {
-            r.next_try = Some(now);
-        }
-    }
+    crate::cli::bulk::change(writer, &mut env, verb, now)
+        .map_err(|e| format!("cannot update {id}: {e}"))
 }
 
 /// `qksmtp send`: the message from standard input into the spool, then (server running) into
@@ -319,9 +340,15 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
 
 /// `sendmail -bs`: an SMTP session on standard input and output, through the server's own
 /// session (limits, replies, DATA and BDAT as on the network), writing the spool as `send`
-/// does and telling the running server of each message as it is committed.
+/// does and telling the running server of each message as it is committed. A user who
+/// cannot write the spool gets a session on the server's socket instead.
 pub fn smtp_session(config: &Config) -> u8 {
     let dir = &config.server.spool_dir;
+    #[cfg(unix)]
+    if crate::cli::submit::cannot_write(dir) {
+        // Through the server's socket, which records who this user is.
+        return crate::cli::submit::relay_session(dir);
+    }
     let (tell, told) = crossbeam_channel::unbounded::<Envelope>();
     let (intake, held) = match local_intake(config, Some(tell)) {
         Ok(opened) => opened,
@@ -344,7 +371,13 @@ pub fn smtp_session(config: &Config) -> u8 {
             }
         });
         // The intake (and the channel's sending end with it) goes when the session ends.
-        session::run_local(std::sync::Arc::new(config.clone()), &intake, pipe, None);
+        session::run_local(
+            std::sync::Arc::new(config.clone()),
+            &intake,
+            pipe,
+            None,
+            None,
+        );
         drop(intake);
     });
     0

@@ -42,6 +42,10 @@ pub fn main() -> ExitCode {
             print_warnings(&w);
             ExitCode::from(crate::cli::commands::list(&c))
         }),
+        Command::History(text) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::history::list(&c, &text))
+        }),
         Command::Flush => with_config(explicit, false, |c, w| order(c, w, Order::Flush)),
         Command::Reload => reload_running(explicit),
         Command::Show(id) => by_id(explicit, &id, Order::Show),
@@ -49,6 +53,10 @@ pub fn main() -> ExitCode {
         Command::Delete(id) => by_id(explicit, &id, Order::Delete),
         Command::Hold(id) => by_id(explicit, &id, Order::Hold),
         Command::Release(id) => by_id(explicit, &id, Order::Release),
+        Command::Bulk(args) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::bulk::run(&c, &args))
+        }),
         Command::Send(args) => with_config(explicit, false, move |c, w| {
             print_warnings(&w);
             ExitCode::from(crate::cli::commands::send(&c, &args))
@@ -81,6 +89,10 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Doctor(ask) => with_config(explicit, false, move |c, w| {
+            print_warnings(&w);
+            ExitCode::from(crate::cli::doctor::run(&c, &ask))
+        }),
         Command::DkimKeygen(keygen) => printed(crate::cli::dkim_keygen::run(&keygen)),
         Command::Gencert { days, out } => printed(crate::cli::setup::gencert(
             days,

@@ -1,7 +1,8 @@
 //! `qksmtp send` for a user who cannot write the spool: the message goes to the running
 //! server through its local socket (`server::local`, `submit.sock` in the spool folder), in
 //! one pipelined SMTP exchange (MAIL, RCPT..., `BDAT n LAST` with the message, QUIT). The
-//! server knows the user from the system and records it.
+//! server knows the user from the system and records it. `sendmail -bs` for such a user
+//! (`relay_session`): its standard input and output joined to a session on the socket.
 
 use crate::cli::sendmail::{EX_DATAERR, EX_TEMPFAIL};
 use crate::intake::Submission;
@@ -11,6 +12,61 @@ use crate::smtp::reply_parser::ReplyParser;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+/// Whether this user may not write the spool folder `dir` (it exists, and the system says
+/// no): its submissions then go through the server.
+pub fn cannot_write(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::access(path.as_ptr(), libc::W_OK) };
+    rc != 0
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EACCES | libc::EROFS | libc::EPERM)
+        )
+}
+
+/// `sendmail -bs` by a user who cannot write the spool `dir`: standard input goes to a
+/// session on the server's socket and its replies to standard output, until the server
+/// closes it. Without a server, one line and EX_TEMPFAIL. The exit code.
+pub fn relay_session(dir: &Path) -> u8 {
+    let path = crate::server::local::socket_path(dir);
+    let stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "sendmail -bs: this user cannot write the spool {} and no qksmtp server answers on {} ({e}); start the server, then try again",
+                dir.display(),
+                path.display()
+            );
+            return EX_TEMPFAIL;
+        }
+    };
+    let (mut to_server, mut from_server) = match (stream.try_clone(), stream.try_clone()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("sendmail -bs: {e}");
+            return EX_TEMPFAIL;
+        }
+    };
+    // The input may end before the session does (the server still answers what it read).
+    let _ = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_server);
+            let _ = to_server.shutdown(std::net::Shutdown::Write);
+        });
+    match std::io::copy(&mut from_server, &mut std::io::stdout().lock()) {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("sendmail -bs: the server went away: {e}");
+            EX_TEMPFAIL
+        }
+    }
+}
 
 /// Hands the message to the server on the spool `dir`. The queue ID it gave, or the exit code
 /// (sysexits) and the one line to print.

@@ -6,7 +6,7 @@
 
 use super::value::{format_duration, format_size};
 use super::{
-    AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, value,
+    AccessConfig, DeliveryConfig, DkimConfig, DomainRule, RelayConfig, ServerConfig, pattern, value,
 };
 use crate::access::{AccessRule, Action};
 use crate::dkim::{Algorithm, Canon};
@@ -109,6 +109,12 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("log_level", "console diagnostics: error, warn, info, debug, trace or off",
         |s, v, _| set(&mut s.log_level, value::log_level(v)),
         |s| value::word(value::LOG_LEVELS, s.log_level).to_string()),
+    key("history_days", "days finished messages stay in the history; 0 = keep none",
+        |s, v, _| set(&mut s.history_days, small(v, 0, 3650)),
+        |s| s.history_days.to_string()),
+    key("history_max", "most finished messages kept in the history; 0 = keep none",
+        |s, v, _| set(&mut s.history_max, count(v, 0, 10_000_000)),
+        |s| s.history_max.to_string()),
     key("tls_cert", "PEM certificate (chain) for STARTTLS and listen_tls",
         |s, v, base| set(&mut s.tls_cert, Ok(path(base, v))),
         |s| opt_path(&s.tls_cert)),
@@ -172,6 +178,9 @@ pub(crate) static DELIVERY: &[Key<DeliveryConfig>] = &[
     key("helo_name", "name given in HELO/EHLO; default the [server] hostname",
         |d, v, _| set(&mut d.helo_name, value::hostname(v)),
         |d| d.helo_name.clone()),
+    key("public_address", "the address others see this machine as (for qksmtp doctor); empty = ask an MX",
+        |d, v, _| set(&mut d.public_address, value::optional_ip(v)),
+        |d| d.public_address.map(|ip| ip.to_string()).unwrap_or_default()),
     key("ip_family", "addresses to connect to: any, ipv4 or ipv6",
         |d, v, _| set(&mut d.ip_family, value::ip_family(v)),
         |d| value::word(value::IP_FAMILIES, d.ip_family).to_string()),
@@ -245,6 +254,15 @@ pub(crate) static DOMAIN: &[Key<DomainRule>] = &[
     key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
         |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
         |r| r.max_rcpt_per_transaction.to_string()),
+    key("throttle_on", "replies that mean the server throttles us: patterns, builtin, empty = none",
+        |r, v, _| set(&mut r.throttle_on, pattern::list(v)),
+        |r| pattern::show(&r.throttle_on)),
+    key("throttle_delay", "pause between messages while throttled (doubles, up to 1h)",
+        |r, v, _| set(&mut r.throttle_delay, positive(v)),
+        |r| format_duration(r.throttle_delay)),
+    key("max_rate", "most messages per hour or minute, like 100/h; empty = none",
+        |r, v, _| set(&mut r.max_rate, value::rate(v)),
+        |r| r.max_rate.map(|m| m.to_string()).unwrap_or_default()),
     key("mx", "fixed servers instead of the MX lookup; empty = DNS",
         |r, v, _| set(&mut r.mx, value::host_ports(v, 25)),
         |r| list(&r.mx)),
@@ -297,6 +315,15 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
     key("max_rcpt_per_transaction", "most recipients in one SMTP transaction",
         |r, v, _| set(&mut r.max_rcpt_per_transaction, small(v, 1, 100_000)),
         |r| r.max_rcpt_per_transaction.to_string()),
+    key("throttle_on", "replies that mean the server throttles us: patterns, builtin, empty = none",
+        |r, v, _| set(&mut r.throttle_on, pattern::list(v)),
+        |r| pattern::show(&r.throttle_on)),
+    key("throttle_delay", "pause between messages while throttled (doubles, up to 1h)",
+        |r, v, _| set(&mut r.throttle_delay, positive(v)),
+        |r| format_duration(r.throttle_delay)),
+    key("max_rate", "most messages per hour or minute, like 100/h; empty = none",
+        |r, v, _| set(&mut r.max_rate, value::rate(v)),
+        |r| r.max_rate.map(|m| m.to_string()).unwrap_or_default()),
 ];
 
 #[rustfmt::skip]

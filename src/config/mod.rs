@@ -5,13 +5,14 @@
 pub(crate) mod keys;
 pub mod live;
 pub mod load;
+pub mod pattern;
 pub mod render;
 pub mod value;
 
 pub use live::Live;
 
 use crate::access::{AccessRule, Cidr};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -102,6 +103,11 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// `error|warn|info|debug|trace`, default `info`.
     pub log_level: log::LevelFilter,
+    /// Days finished messages stay in the history journal (`spool/history/`); 0 = no
+    /// journal. Default 30.
+    pub history_days: u32,
+    /// Most finished messages kept in the history journal; 0 = no journal. Default 100000.
+    pub history_max: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub require_tls: bool,
@@ -151,6 +157,9 @@ pub struct DeliveryConfig {
     pub dns_server: Option<SocketAddr>,
     /// Default: `server.hostname`.
     pub helo_name: String,
+    /// The address the Internet sees this machine as (behind NAT), for `qksmtp doctor`;
+    /// `None`: learnt from what an MX says, else unknown.
+    pub public_address: Option<IpAddr>,
     pub ip_family: IpFamily,
     pub timeouts: Timeouts,
     /// How long one DNS lookup may take, the resolver's retries included. Default 10 s.
@@ -209,6 +218,13 @@ pub struct DomainRule {
     pub continuous_delay: Duration,
     /// Most recipients in one transaction (RFC 5321 §4.5.3.1.8). Default 100.
     pub max_rcpt_per_transaction: u32,
+    /// Replies that say the destination throttles us. Default: the built-in list.
+    pub throttle_on: Vec<pattern::Pattern>,
+    /// The pause between messages to a throttled destination, doubling while it lasts (at
+    /// most an hour). Default 5 minutes.
+    pub throttle_delay: Duration,
+    /// Most messages per hour or minute. Default none.
+    pub max_rate: Option<value::Rate>,
     /// Fixed servers replacing the MX lookup (port default 25). Empty = use DNS.
     pub mx: Vec<HostPort>,
     pub ip_family: IpFamily,
@@ -243,6 +259,10 @@ pub struct RelayConfig {
     pub continuous_delay: Duration,
     /// Most recipients in one transaction. Default 100.
     pub max_rcpt_per_transaction: u32,
+    /// As for a domain: replies that throttle, the pause, the rate.
+    pub throttle_on: Vec<pattern::Pattern>,
+    pub throttle_delay: Duration,
+    pub max_rate: Option<value::Rate>,
 }
 
 /// Everything qksmtp.ini says, validated, defaults filled in.
@@ -351,6 +371,9 @@ impl Default for DomainRule {
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
             max_rcpt_per_transaction: 100,
+            throttle_on: pattern::builtin(),
+            throttle_delay: Duration::from_secs(300),
+            max_rate: None,
             mx: Vec::new(),
             ip_family: IpFamily::Any,
             tls_policy: TlsLevel::Auto,
@@ -373,6 +396,8 @@ impl ServerConfig {
             spool_dir: base.join("spool"),
             log_file: Some(base.join("qksmtp.log")),
             log_level: log::LevelFilter::Info,
+            history_days: 30,
+            history_max: 100_000,
             tls_cert: None,
             tls_key: None,
             require_tls: false,
@@ -393,9 +418,10 @@ impl ServerConfig {
 impl DeliveryConfig {
     pub fn defaults(hostname: &str) -> DeliveryConfig {
         DeliveryConfig {
-            workers: 8,
+            workers: 64,
             dns_server: None,
             helo_name: hostname.to_string(),
+            public_address: None,
             ip_family: IpFamily::Any,
             timeouts: Timeouts::default(),
             timeout_dns: Duration::from_secs(10),
@@ -427,6 +453,9 @@ impl RelayConfig {
             max_continuous: 5,
             continuous_delay: Duration::from_secs(1),
             max_rcpt_per_transaction: 100,
+            throttle_on: pattern::builtin(),
+            throttle_delay: Duration::from_secs(300),
+            max_rate: None,
         }
     }
 }

@@ -8,6 +8,47 @@ use std::time::Duration;
 
 const DURATION_HINT: &str = "expected a duration like 90 (seconds), 30s, 5m, 4h or 2d";
 
+/// `max_rate`: at most `count` messages each `per` (a minute or an hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The even spacing of messages at this rate.
+    pub fn spacing(self) -> Duration {
+        self.per / self.count.max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = if self.per.as_secs() == 60 { "m" } else { "h" };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
+/// `100/h`, `10/m` (also `/hour`, `/min`, `/minute`); empty = no limit.
+pub fn rate(s: &str) -> Result<Option<Rate>, String> {
+    const HINT: &str = "expected messages per hour or minute, like 100/h or 10/m (empty = none)";
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let (count, unit) = s.split_once('/').ok_or(HINT)?;
+    let count: u32 = count.trim().parse().map_err(|_| HINT.to_string())?;
+    let per = match unit.trim().to_ascii_lowercase().as_str() {
+        "h" | "hour" => Duration::from_secs(3600),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        _ => return Err(HINT.to_string()),
+    };
+    if count == 0 || count > 1_000_000 {
+        return Err("expected from 1 to 1000000 messages per hour or minute".to_string());
+    }
+    Ok(Some(Rate { count, per }))
+}
+
 /// A duration: a plain number is seconds; suffixes `ms`, `s`, `m`, `h`, `d` (any case).
 pub fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -177,6 +218,19 @@ pub fn optional_socket_addr(s: &str) -> Result<Option<SocketAddr>, String> {
 }
 
 /// A DNS server: `IP` or `IP:port` (default port 53); empty = the system's resolver.
+/// An IP address, or nothing.
+pub fn optional_ip(s: &str) -> Result<Option<std::net::IpAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("\"{s}\" is not an IP address (like 203.0.113.7 or 2001:db8::7)"))
+}
+
 pub fn dns_server(s: &str) -> Result<Option<SocketAddr>, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -427,6 +481,28 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn rates_table() {
+        let per = |count, secs| {
+            Ok(Some(Rate {
+                count,
+                per: Duration::from_secs(secs),
+            }))
+        };
+        assert_eq!(rate(""), Ok(None));
+        assert_eq!(rate("100/h"), per(100, 3600));
+        assert_eq!(rate(" 10 / Minute "), per(10, 60));
+        assert_eq!(rate("5/min"), per(5, 60));
+        for bad in ["100", "0/h", "10/d", "x/h", "-1/m"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+        let r = rate("120/h").unwrap().unwrap();
+        assert_eq!(
+            (r.spacing(), r.to_string()),
+            (Duration::from_secs(30), "120/h".into())
+        );
     }
 
     #[test]

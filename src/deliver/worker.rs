@@ -7,6 +7,7 @@ use super::route::{self, Myself, Target};
 use super::tls_policy::store::Store;
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
 use crate::config::Config;
+use crate::config::pattern::Pattern;
 use crate::dns::Lookup;
 use crate::outcome::{self, Outcome};
 use crate::queue::policy::{self, Dest};
@@ -231,7 +232,16 @@ fn open_new(
         Err(outcome) => return Err(Box::new((record, outcome))),
     };
     let myself = Myself::of(config, dest);
-    match connect_first(&targets, &myself, &*ctx.resolver, &*ctx.dialer, &mut record) {
+    let throttle_on = policy::throttle_on(config, dest);
+    let (resolver, dialer) = (&*ctx.resolver, &*ctx.dialer);
+    let found = connect_first(
+        &targets,
+        (&myself, throttle_on),
+        resolver,
+        dialer,
+        &mut record,
+    );
+    match found {
         Ok((client, route)) => Ok(Open::new(client, route, record, config.clone())),
         Err(outcome) => Err(Box::new((record, outcome))),
     }
@@ -343,10 +353,12 @@ fn send_message(
 }
 
 /// Tries each target's addresses in turn; the first server that answers is used (RFC 5321
-/// §5.1). An MX host whose STARTTLS fails is retried in plain text.
+/// §5.1). An MX host whose STARTTLS fails is retried in plain text. A greeting that says
+/// the provider throttles us (`throttle_on`) ends the search: its other servers would say
+/// the same.
 fn connect_first(
     targets: &[Target],
-    myself: &Myself,
+    (myself, throttle_on): (&Myself, &[Pattern]),
     resolver: &dyn Lookup,
     dialer: &dyn Dialer,
     record: &mut Record,
@@ -399,7 +411,7 @@ fn connect_first(
                 }
                 Err(f) => {
                     let outcome = Outcome::from_failure(&route, &f);
-                    if answered(&f) {
+                    if answered(&f) || outcome::throttles(&outcome, throttle_on) {
                         return Err(outcome);
                     }
                     last = Some(outcome);

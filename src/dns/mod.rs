@@ -99,8 +99,12 @@ pub trait Lookup: Send + Sync {
     /// literal (see [`literal`]) is returned without a lookup.
     fn addresses(&self, host: &str, family: IpFamily) -> Result<Vec<IpAddr>, DnsError>;
 
-    /// The TXT records of `name`, each one's strings joined; none (NODATA) is `Ok(vec![])`.
+    /// The TXT records of `name`, each one's strings joined (RFC 7208 §3.3); NODATA is an
+    /// empty list, NXDOMAIN an error.
     fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
+
+    /// The PTR names of `ip` (without the trailing dot); NODATA is an empty list.
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError>;
 
     /// DANE's questions, asked only with DNSSEC validation on (`dnssec = yes`): the TLSA
     /// records of `_PORT._tcp.HOST` when they are DNSSEC-signed (`Ok(None)`: none, or not
@@ -130,6 +134,10 @@ impl Lookup for Resolver {
 
     fn mx_signed(&self, domain: &str) -> bool {
         Resolver::mx_signed(self, domain)
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        Resolver::ptr(self, ip)
     }
 
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
@@ -302,7 +310,7 @@ impl Resolver {
         }
     }
 
-    /// The TXT records of `name`, each one's strings joined; NODATA is `Ok(vec![])`.
+    /// The TXT records of `name`, each one's strings joined; NODATA is an empty list.
     pub fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let (shown, fq) = fqdn(name)?;
         match self.run(self.lookup(&fq, RecordType::TXT)) {
@@ -313,7 +321,7 @@ impl Resolver {
                     RData::TXT(txt) => Some(
                         txt.txt_data
                             .iter()
-                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .map(|part| String::from_utf8_lossy(part))
                             .collect::<String>(),
                     ),
                     _ => None,
@@ -394,6 +402,24 @@ impl Resolver {
                 .collect();
             !mx.is_empty() && mx.iter().all(|r| r.proof == Proof::Secure)
         })
+    }
+
+    /// The PTR names of `ip` (`in-addr.arpa` / `ip6.arpa`), without the trailing dot.
+    pub fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let mut name = Name::from(ip);
+        name.set_fqdn(true);
+        match self.run(self.lookup(&name, RecordType::PTR)) {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::PTR(ptr) => Some(strip_dot(&ptr.0.to_ascii()).to_string()),
+                    _ => None,
+                })
+                .collect()),
+            Err(Failure::NoData) => Ok(Vec::new()),
+            Err(failure) => Err(self.to_error(failure, name.to_ascii())),
+        }
     }
 
     async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Answer, Failure> {

@@ -44,6 +44,7 @@ pub struct Zone {
     tlsa: HashMap<String, Result<Vec<super::Tlsa>, Fail>>,
     /// Domains whose MX answer is DNSSEC-signed.
     signed: Vec<String>,
+    ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -81,10 +82,12 @@ impl Zone {
         self
     }
 
-    /// The TXT records of `name`.
-    pub fn txt(mut self, name: &str, records: &[&str]) -> Zone {
-        let records = records.iter().map(|r| r.to_string()).collect();
-        self.txt.insert(key(name), Ok(records));
+    /// One more TXT record of `name`.
+    pub fn txt(mut self, name: &str, record: &str) -> Zone {
+        let entry = self.txt.entry(key(name)).or_insert_with(|| Ok(Vec::new()));
+        if let Ok(records) = entry {
+            records.push(record.to_string());
+        }
         self
     }
 
@@ -102,6 +105,13 @@ impl Zone {
 
     pub fn txt_fails(mut self, name: &str, fail: Fail) -> Zone {
         self.txt.insert(key(name), Err(fail));
+        self
+    }
+
+    /// One more PTR name of `ip`.
+    pub fn ptr(mut self, ip: &str, name: &str) -> Zone {
+        let ip = ip.parse().expect("an IP");
+        self.ptr.entry(ip).or_default().push(name.to_string());
         self
     }
 
@@ -128,15 +138,6 @@ impl Lookup for Zone {
 
     fn mx_signed(&self, domain: &str) -> bool {
         self.signed.contains(&key(domain))
-    }
-
-    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
-        self.ask(format!("TXT {}", strip_dot(name)));
-        match self.txt.get(&key(name)) {
-            Some(Ok(records)) => Ok(records.clone()),
-            Some(Err(fail)) => Err(fail.error(strip_dot(name))),
-            None => Err(Fail::NxDomain.error(strip_dot(name))),
-        }
     }
 
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
@@ -175,5 +176,27 @@ impl Lookup for Zone {
             return Err(DnsError::NoAddresses { name: shown.into() });
         }
         Ok(wanted)
+    }
+
+    /// A name with addresses or MX records but no TXT record has none (NODATA).
+    fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let shown = strip_dot(name);
+        self.ask(format!("TXT {shown}"));
+        match self.txt.get(&key(name)) {
+            Some(Ok(records)) => Ok(records.clone()),
+            Some(Err(fail)) => Err(fail.error(shown)),
+            None if self.hosts.contains_key(&key(name)) || self.mx.contains_key(&key(name)) => {
+                Ok(Vec::new())
+            }
+            None => Err(Fail::NxDomain.error(shown)),
+        }
+    }
+
+    fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        self.ask(format!("PTR {ip}"));
+        match self.ptr.get(&ip) {
+            Some(names) => Ok(names.clone()),
+            None => Err(Fail::NxDomain.error(&ip.to_string())),
+        }
     }
 }

@@ -178,7 +178,14 @@ impl Intake {
     ) -> Result<Envelope, IntakeError> {
         let config = self.config.get();
         let signers = self.keys.for_config(&config);
-        let env = self.commit(&config, &signers, &sub, content, now)?;
+        let (env, note) = self.commit(&config, &signers, &sub, content, now)?;
+        if let Some(note) = note {
+            let record = note.record(now);
+            let text = crate::transcript::text::render(INTAKE, &record);
+            if let Err(e) = self.spool.note(&env.id, &text) {
+                warn!("{}: cannot write its step record: {e}", env.id);
+            }
+        }
         info!(
             "{}: accepted from={} size={} nrcpt={} client=[{}] helo={} auth={} user={}",
             env.id,
@@ -208,7 +215,7 @@ impl Intake {
         sub: &Submission,
         content: &[u8],
         now: Timestamp,
-    ) -> Result<Envelope, IntakeError> {
+    ) -> Result<(Envelope, Option<Unsigned>), IntakeError> {
         let single = match sub.recipients.as_slice() {
             [only] => Some(only.address.to_string()),
             _ => None,
@@ -228,7 +235,7 @@ impl Intake {
             };
             let prepared = message::prepare(&trace, content, config.server.max_hops)
                 .map_err(IntakeError::TooManyHops)?;
-            let sealed = seal(prepared, signers, id.as_str(), now);
+            let (sealed, note) = seal(prepared, signers, id.as_str(), now);
             let env = Envelope {
                 id: id.clone(),
                 arrival: now,
@@ -244,7 +251,7 @@ impl Intake {
                 held: false,
             };
             match self.spool.commit(&env, &sealed.parts()) {
-                Ok(()) => return Ok(env),
+                Ok(()) => return Ok((env, note)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
                 Err(e) => return Err(IntakeError::Store(e)),
             }
@@ -259,32 +266,66 @@ impl Intake {
 /// our Received, so that they can cover it and the Message-ID and Date we added), so that what
 /// is stored is exactly what leaves: a retry never signs again. A signature already there
 /// stays, under ours. A signer that fails is logged and the message goes unsigned by it.
-fn seal<'a>(prepared: Prepared<'a>, signers: &[Signer], id: &str, now: Timestamp) -> Prepared<'a> {
+/// When keys exist but the message goes out without any signature, the second value says
+/// why, for its step record.
+fn seal<'a>(
+    prepared: Prepared<'a>,
+    signers: &[Signer],
+    id: &str,
+    now: Timestamp,
+) -> (Prepared<'a>, Option<Unsigned>) {
     if signers.is_empty() {
-        return prepared;
+        return (prepared, None);
     }
     let whole = prepared.parts().concat();
     let from = dkim::from_domain(&whole);
     let chosen = dkim::choose(signers, from.as_deref());
     if chosen.is_empty() {
-        let from = from.as_deref().unwrap_or("a message without From");
-        info!("{id}: not signed: no DKIM key for {from}");
-        return prepared;
+        let note = Unsigned(format!(
+            "not signed: no DKIM key for {}",
+            from.as_deref().unwrap_or("a message without From")
+        ));
+        info!("{id}: {}", note.0);
+        return (prepared, Some(note));
     }
     let mut top = Vec::new();
+    let mut failed = Vec::new();
     for signer in chosen {
         match signer.sign(&whole, now) {
             Ok(header) => top.extend_from_slice(&header),
-            Err(e) => warn!(
-                "{id}: not signed with {}._domainkey.{}: {e}",
-                signer.selector, signer.domain
-            ),
+            Err(e) => {
+                let why = format!(
+                    "not signed with {}._domainkey.{}: {e}",
+                    signer.selector, signer.domain
+                );
+                warn!("{id}: {why}");
+                failed.push(why);
+            }
         }
     }
+    let note = (top.is_empty() && !failed.is_empty()).then(|| Unsigned(failed.join("; ")));
     top.extend_from_slice(&prepared.prefix);
-    Prepared {
+    let sealed = Prepared {
         prefix: top,
         ..prepared
+    };
+    (sealed, note)
+}
+
+/// The label of the step record's block the intake writes (before any delivery attempt).
+pub const INTAKE: &str = "intake";
+
+/// Why a message leaves unsigned although DKIM keys are set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsigned(pub String);
+
+impl Unsigned {
+    /// The step record of it: one failed `DKIM` step.
+    fn record(&self, now: Timestamp) -> crate::transcript::Record {
+        let mut record = crate::transcript::Record::new();
+        let took = std::time::Duration::ZERO;
+        record.push_failed(crate::transcript::StepKind::Dkim, now, took, &self.0);
+        record
     }
 }
 

@@ -1,10 +1,16 @@
-//! Recently finished messages (every recipient delivered or failed), kept in memory after
-//! their spool files are gone so that the status page can still show them: the envelope,
-//! when it finished, its headers and its step record. Bounded; empty when the page is off.
+//! Finished messages (every recipient delivered or failed), kept after their spool files
+//! are gone so that the status page, its API and `qksmtp show` still find them: the envelope,
+//! when it finished, its headers and its step record. Each is appended to the journal
+//! (`journal`, in the spool folder, so they survive a restart: read back in the background
+//! at start) and listed in memory for the page, the newest `RECENT` with their texts, the
+//! others' texts read from the journal when asked for.
 
+use super::journal::{self, Journal, Limits, Place, Record, Segment};
+use super::thread::Event;
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
+use crossbeam_channel::Sender;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
@@ -13,40 +19,167 @@ use std::path::Path;
 const MAX_HEADERS: u64 = 32 * 1024;
 const MAX_STEPS: u64 = 256 * 1024;
 
+/// Finished messages whose headers and step records stay in memory; without a journal, the
+/// most the page lists.
+pub const RECENT: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub envelope: Envelope,
     pub at: Timestamp,
-    pub headers: String,
-    pub steps: String,
+    pub subject: Option<String>,
+    /// Headers and step record; `None` once they are only in the journal.
+    pub text: Option<(String, String)>,
+    /// Where the journal has it.
+    pub place: Option<Place>,
+}
+
+impl Finished {
+    pub fn new(envelope: Envelope, at: Timestamp, headers: String, steps: String) -> Finished {
+        Finished {
+            envelope,
+            at,
+            subject: header_value(&headers, "subject"),
+            text: Some((headers, steps)),
+            place: None,
+        }
+    }
+
+    /// Listed without its texts (they are in the journal at `place`).
+    fn listed(record: Record, place: Place) -> Finished {
+        Finished {
+            subject: header_value(&record.headers, "subject"),
+            envelope: record.envelope,
+            at: record.at,
+            text: None,
+            place: Some(place),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct History {
-    capacity: usize,
+    /// Listed in memory for the page (it is off: none).
+    page: bool,
+    limits: Option<Limits>,
     entries: VecDeque<Finished>,
+    journal: Option<Journal>,
 }
 
 impl History {
-    pub fn new(capacity: usize) -> History {
+    /// `page`: the status page is on (the history is listed in memory); `journal`: the
+    /// journal to write, with its limits.
+    pub fn new(page: bool, journal: Option<(Journal, Limits)>) -> History {
+        let (journal, limits) = journal.map_or((None, None), |(j, l)| (Some(j), Some(l)));
         History {
-            capacity,
+            page,
+            limits,
             entries: VecDeque::new(),
+            journal,
         }
     }
 
+    /// Whether finished messages are kept at all (their files are then read before removal).
     pub fn enabled(&self) -> bool {
-        self.capacity > 0
+        self.page || self.journal.is_some()
     }
 
-    pub fn push(&mut self, entry: Finished) {
-        if self.capacity == 0 {
+    /// The limits in force (from a reload); `None` keeps no journal from now on.
+    pub fn set_limits(&mut self, limits: Option<Limits>) {
+        self.limits = limits.filter(|l| l.on());
+    }
+
+    /// Most messages listed in memory.
+    fn capacity(&self) -> usize {
+        match (self.page, self.limits, &self.journal) {
+            (false, _, _) => 0,
+            (true, Some(l), Some(_)) => l.max.max(RECENT),
+            (true, _, _) => RECENT,
+        }
+    }
+
+    pub fn push(&mut self, mut entry: Finished, now: Timestamp) {
+        if let (Some(journal), Some(limits), Some((headers, steps))) =
+            (&mut self.journal, self.limits, &entry.text)
+        {
+            let record = Record {
+                envelope: entry.envelope.clone(),
+                at: entry.at,
+                headers: headers.clone(),
+                steps: steps.clone(),
+            };
+            match journal.append(&record, limits, now) {
+                Ok((place, removed)) => {
+                    entry.place = Some(place);
+                    self.forget(&removed);
+                }
+                Err(e) => log::warn!("history journal: cannot append: {e}"),
+            }
+        }
+        if !self.page {
             return;
         }
-        if self.entries.len() >= self.capacity {
+        self.entries.push_front(entry);
+        if let Some(old) = self.entries.get_mut(RECENT)
+            && old.place.is_some()
+        {
+            old.text = None;
+        }
+        self.trim(now);
+    }
+
+    /// The history of earlier runs, read back at start (oldest first), listed after what
+    /// finished since.
+    pub fn restore(&mut self, older: Vec<Finished>, segments: Vec<Segment>, now: Timestamp) {
+        if let (Some(journal), Some(limits)) = (&mut self.journal, self.limits) {
+            let removed = journal.adopt(segments, limits, now);
+            self.forget(&removed);
+            if self.page {
+                // Newest first, in the read-back's own buffer (no second copy of it).
+                let mut older = older;
+                older.retain(|f| !f.place.is_some_and(|p| removed.contains(&p.segment)));
+                older.reverse();
+                older.reserve_exact(self.entries.len());
+                let mut merged = VecDeque::from(older);
+                while let Some(newer) = self.entries.pop_back() {
+                    merged.push_front(newer);
+                }
+                self.entries = merged;
+                self.trim(now);
+            }
+        }
+    }
+
+    /// Drops the messages of removed journal segments (the oldest).
+    fn forget(&mut self, segments: &[u64]) {
+        while self
+            .entries
+            .back()
+            .is_some_and(|f| f.place.is_some_and(|p| segments.contains(&p.segment)))
+        {
             self.entries.pop_back();
         }
-        self.entries.push_front(entry);
+    }
+
+    fn trim(&mut self, now: Timestamp) {
+        let capacity = self.capacity();
+        self.entries.truncate(capacity);
+        if let Some(limits) = self.limits {
+            while self
+                .entries
+                .back()
+                .is_some_and(|f| now.since(f.at) > limits.age)
+            {
+                self.entries.pop_back();
+            }
+        }
+    }
+
+    /// Writes out what the journal buffered (no fsync).
+    pub fn flush(&mut self) {
+        if let Some(j) = &mut self.journal {
+            j.flush();
+        }
     }
 
     /// Newest first.
@@ -54,8 +187,49 @@ impl History {
         self.entries.iter()
     }
 
-    pub fn get(&self, id: &MessageId) -> Option<&Finished> {
-        self.entries.iter().find(|f| &f.envelope.id == id)
+    /// A finished message with its headers and step record (read from the journal if need
+    /// be).
+    pub fn detail(&mut self, id: &MessageId) -> Option<(Finished, String, String)> {
+        let f = self.entries.iter().find(|f| &f.envelope.id == id)?.clone();
+        let (headers, steps) = match (&f.text, f.place, &mut self.journal) {
+            (Some(text), _, _) => text.clone(),
+            (None, Some(place), Some(journal)) => match journal.read(place) {
+                Ok(r) => (r.headers, r.steps),
+                Err(e) => {
+                    log::warn!("history journal: cannot read {id}: {e}");
+                    return None;
+                }
+            },
+            (None, _, _) => return None,
+        };
+        Some((f, headers, steps))
+    }
+}
+
+/// Reads the journal of earlier runs (its segments below `below`, the first this run writes)
+/// in the background and hands it to the scheduler thread (`Event::History`): the messages
+/// (without their texts) when `listed`, the segments always.
+pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool, below: u64) {
+    let dir = spool_dir.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("history".into())
+        .spawn(move || {
+            let mut older = Vec::new();
+            let read = journal::read_all(&dir, Some(below), |record, place| {
+                if listed {
+                    older.push(Finished::listed(record, place));
+                }
+            });
+            match read {
+                Ok(segments) => {
+                    log::debug!("history: {} message(s) read back", older.len());
+                    let _ = events.send(Event::History(Box::new((older, segments))));
+                }
+                Err(e) => log::warn!("history journal: cannot read it back: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("history journal: cannot start reading it back: {e}");
     }
 }
 
@@ -111,6 +285,53 @@ pub fn read_steps(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::scheduler::tests::{env, t};
+    use std::time::Duration;
+
+    fn finished(n: u32, at: Timestamp) -> Finished {
+        let headers = format!("Subject: number {n}\n");
+        Finished::new(env(n, &["b@y.test"]), at, headers, "steps\n".into())
+    }
+
+    #[test]
+    fn the_newest_keep_their_texts_the_others_are_read_from_the_journal() {
+        let spool = std::env::temp_dir().join(format!("qksmtp-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&spool);
+        let limits = Limits {
+            max: 1000,
+            age: Duration::from_secs(86_400),
+        };
+        let journal = Journal::open(&spool).unwrap();
+        let mut h = History::new(true, Some((journal, limits)));
+        for n in 1..=(RECENT as u32 + 5) {
+            h.push(finished(n, t(n.into())), t(1000));
+        }
+        let texts = h.iter().filter(|f| f.text.is_some()).count();
+        assert_eq!(texts, RECENT);
+        let oldest = env(1, &[]).id;
+        assert!(h.iter().last().unwrap().text.is_none());
+        let (f, headers, _) = h.detail(&oldest).unwrap();
+        assert_eq!(
+            (f.subject.as_deref(), headers.as_str()),
+            (Some("number 1"), "Subject: number 1\n")
+        );
+        // Read back by the next run, they are listed after what finished since.
+        h.flush();
+        let mut older = Vec::new();
+        let segments =
+            journal::read_all(&spool, None, |r, p| older.push(Finished::listed(r, p))).unwrap();
+        let mut next = History::new(true, Some((Journal::open(&spool).unwrap(), limits)));
+        next.push(finished(900, t(2000)), t(2000));
+        next.restore(older, segments, t(2000));
+        assert_eq!(next.iter().count(), RECENT + 6);
+        assert_eq!(next.iter().next().unwrap().envelope.id, env(900, &[]).id);
+        assert_eq!(next.iter().last().unwrap().envelope.id, oldest);
+        assert!(next.detail(&oldest).is_some());
+        // Past history_days, the old ones go.
+        next.trim(t(1000).plus(Duration::from_secs(86_401)));
+        assert_eq!(next.iter().count(), 1);
+        let _ = std::fs::remove_dir_all(&spool);
+    }
 
     #[test]
     fn header_block_stops_at_the_empty_line() {

@@ -2,6 +2,7 @@
 //! the domain's servers, then the relays in file order), its limits, and what an attempt's
 //! outcome does to it (delivered, retry at a time, or failed for good and why).
 
+use crate::config::pattern::Pattern;
 use crate::config::{Config, DomainRule};
 use crate::outcome::{GiveUp, Outcome, Verdict};
 use crate::smtp::Notify;
@@ -28,6 +29,10 @@ pub struct Limits {
     pub max_retry_delay: Duration,
     /// Most recipients in one SMTP transaction.
     pub max_rcpt_per_transaction: u32,
+    /// The pause between messages while the destination throttles us.
+    pub throttle_delay: Duration,
+    /// `max_rate`: the least time between two messages' starts.
+    pub rate_spacing: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +83,8 @@ pub fn limits(config: &Config, dest: &Dest) -> Limits {
         retry_backoff: base.retry_backoff,
         max_retry_delay: base.max_retry_delay.max(relay.retry_delay),
         max_rcpt_per_transaction: relay.max_rcpt_per_transaction.max(1),
+        throttle_delay: relay.throttle_delay,
+        rate_spacing: relay.max_rate.map(|r| r.spacing()),
     }
 }
 
@@ -90,6 +97,19 @@ fn rule_limits(rule: &DomainRule) -> Limits {
         retry_backoff: rule.retry_backoff,
         max_retry_delay: rule.max_retry_delay,
         max_rcpt_per_transaction: rule.max_rcpt_per_transaction.max(1),
+        throttle_delay: rule.throttle_delay,
+        rate_spacing: rule.max_rate.map(|r| r.spacing()),
+    }
+}
+
+/// The replies that throttle `dest` (`throttle_on`).
+pub fn throttle_on<'a>(config: &'a Config, dest: &Dest) -> &'a [Pattern] {
+    match dest {
+        Dest::Direct(domain) => &config.rule_for(domain).throttle_on,
+        Dest::Relay(i) => config
+            .relays
+            .get(*i)
+            .map_or(&config.default_rule.throttle_on, |r| &r.throttle_on),
     }
 }
 

@@ -3,6 +3,7 @@
 //! to senders) out. It "only knows time"; the thread around it (`engine`) does the I/O.
 
 use super::policy::{self, Dest, Progress};
+use super::throttle::{self, Said, Throttle};
 use crate::bounce::{self, Notice};
 use crate::config::Config;
 use crate::outcome::{Action, GiveUp};
@@ -11,7 +12,7 @@ use crate::spool::envelope::{Envelope, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use crate::transcript::{Record, StepKind, text};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use job::destination_down;
@@ -60,10 +61,43 @@ struct Msg {
 struct DestState {
     active: u32,
     paused_until: Option<Timestamp>,
+    /// The server slows us down (`throttle_on`, a 421 to MAIL or RCPT).
+    throttle: Option<Throttle>,
+    /// `max_rate`: the next message may not start before this.
+    rate_next: Option<Timestamp>,
+    /// A job of its ended within `slow::SLOW_AFTER` in this run.
+    proven: bool,
+}
+
+impl DestState {
+    /// When the destination may next start a job, if that is later than any time: the
+    /// latest of its pause, its throttle's next message and its rate.
+    fn not_before(&self) -> Option<Timestamp> {
+        [
+            self.paused_until,
+            self.throttle.as_ref().map(|t| t.next),
+            self.rate_next,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// May a job start now under `max_connections`, the pause, the throttle and the rate?
+    fn has_room(&self, max_connections: u32, now: Timestamp) -> bool {
+        self.active < max_connections
+            && self.not_before().is_none_or(|t| t <= now)
+            && self
+                .throttle
+                .as_ref()
+                .is_none_or(|t| t.allows(self.active, now))
+    }
 }
 
 pub struct Scheduler {
     config: Arc<Config>,
+    /// The pool's size, and how many of its workers have no job.
+    workers: usize,
     free_workers: usize,
     messages: HashMap<MessageId, Msg>,
     /// Recipients waiting for their time: (due, message, recipient index).
@@ -77,6 +111,8 @@ pub struct Scheduler {
     /// Destinations with ready work, served round-robin.
     rotation: VecDeque<Dest>,
     dests: HashMap<Dest, DestState>,
+    /// Destinations whose latest job took longer than `slow::SLOW_AFTER` (see `slow`).
+    slow_dests: HashSet<Dest>,
     jobs: HashMap<JobId, JobInfo>,
     next_job: u64,
     /// Messages that left the queue since the engine last asked (`take_finished`).
@@ -88,6 +124,9 @@ struct JobInfo {
     dest: Dest,
     /// Per message: its ID, the recipient indexes and their attempt labels.
     messages: Vec<(MessageId, Vec<usize>, Vec<String>)>,
+    /// When it was handed out (a throttle counts only the jobs started after its latest
+    /// throttling reply as recovery).
+    started: Timestamp,
 }
 
 impl Scheduler {
@@ -121,6 +160,7 @@ impl Scheduler {
     pub fn new(config: Arc<Config>, workers: usize) -> Scheduler {
         Scheduler {
             config,
+            workers: workers.max(1),
             free_workers: workers.max(1),
             messages: HashMap::new(),
             waiting: BTreeSet::new(),
@@ -129,6 +169,7 @@ impl Scheduler {
             ready: HashMap::new(),
             rotation: VecDeque::new(),
             dests: HashMap::new(),
+            slow_dests: HashSet::new(),
             jobs: HashMap::new(),
             next_job: 1,
             finished: Vec::new(),
@@ -173,8 +214,8 @@ impl Scheduler {
         self.jobs.len()
     }
 
-    /// The earliest time something becomes due (a retry, a delay notice, or a paused
-    /// destination resuming).
+    /// The earliest time something becomes due (a retry, a delay notice, or a paused,
+    /// throttled or rate-limited destination resuming).
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         let retry = [self.waiting.first(), self.warnings.first()]
             .into_iter()
@@ -185,7 +226,7 @@ impl Scheduler {
         let resume = self
             .rotation
             .iter()
-            .filter_map(|d| self.dests.get(d).and_then(|s| s.paused_until))
+            .filter_map(|d| self.dests.get(d).and_then(DestState::not_before))
             .min();
         match (retry, resume) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -197,6 +238,8 @@ impl Scheduler {
     /// and destination limits allow.
     pub fn poll(&mut self, now: Timestamp) -> (Vec<Job>, Vec<Effect>) {
         let effects = self.promote(now);
+        let mut slow = self.slow_now(now);
+        self.fast_first(&slow);
         let mut jobs = Vec::new();
         let mut idle_turns = 0;
         while self.free_workers > 0 && idle_turns < self.rotation.len() {
@@ -207,7 +250,7 @@ impl Scheduler {
                 self.ready.remove(&dest);
                 continue;
             }
-            match self.try_job(&dest, now) {
+            match self.try_job(&dest, now, &mut slow) {
                 Some(job) => {
                     idle_turns = 0;
                     jobs.push(job);
@@ -296,10 +339,14 @@ impl Scheduler {
     }
 
     /// Builds a job for `dest` if it has room; takes up to `max_continuous` messages.
-    fn try_job(&mut self, dest: &Dest, now: Timestamp) -> Option<Job> {
+    fn try_job(&mut self, dest: &Dest, now: Timestamp, slow: &mut slow::Slow) -> Option<Job> {
         let limits = policy::limits(&self.config, dest);
         let state = self.dests.entry(dest.clone()).or_default();
-        if state.active >= limits.max_connections || state.paused_until.is_some_and(|t| t > now) {
+        let (active, proven) = (state.active, state.proven);
+        if !state.has_room(limits.max_connections, now)
+            || !self.unproven_allows(slow, active, proven)
+            || !self.slow_allows(slow, dest)
+        {
             return None;
         }
         let queue = self.ready.get_mut(dest)?;
@@ -348,8 +395,10 @@ impl Scheduler {
             })
             .collect();
         let state = self.dests.entry(dest.clone()).or_default();
+        slow.probing += usize::from(!state.proven);
         state.active += 1;
         state.paused_until = None;
+        state.rate_next = limits.rate_spacing.map(|d| throttle::rate_next(now, d));
         self.free_workers -= 1;
         let info = messages
             .iter()
@@ -366,6 +415,7 @@ impl Scheduler {
             JobInfo {
                 dest: dest.clone(),
                 messages: info,
+                started: now,
             },
         );
         Some(Job {
@@ -379,13 +429,26 @@ impl Scheduler {
     /// A worker finished a job: apply every outcome.
     pub fn finish(&mut self, report: JobReport, now: Timestamp) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let Some(JobInfo { dest, messages }) = self.jobs.remove(&report.id) else {
+        let Some(JobInfo {
+            dest,
+            messages,
+            started,
+        }) = self.jobs.remove(&report.id)
+        else {
             return effects;
         };
+        self.pace(&dest, &report, started, now);
         self.free_workers += 1;
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
+        let took_long = now.since(started) > slow::SLOW_AFTER;
+        state.proven |= !took_long;
+        if took_long {
+            self.slow_dests.insert(dest.clone());
+        } else {
+            self.slow_dests.remove(&dest);
+        }
         if report.run_complete && !limits.continuous_delay.is_zero() {
             state.paused_until = Some(now.plus(limits.continuous_delay));
         }
@@ -398,6 +461,29 @@ impl Scheduler {
             self.apply(&dest, (id, idxs, labels), mr, now, &mut effects);
         }
         effects
+    }
+
+    /// The throttle after a job: a throttling reply begins or prolongs it, mail that got
+    /// through eases it step by step (`throttle::step`).
+    fn pace(&mut self, dest: &Dest, report: &JobReport, started: Timestamp, now: Timestamp) {
+        let patterns = policy::throttle_on(&self.config, dest);
+        let outcomes = || {
+            report
+                .messages
+                .iter()
+                .flat_map(|m| m.outcomes.iter().flatten())
+        };
+        let throttling = outcomes().find(|o| crate::outcome::throttles(o, patterns));
+        let said = match throttling {
+            Some(_) => Said::Throttled,
+            None if outcomes().any(|o| o.verdict == Verdict::Delivered) => Said::Success,
+            None => Said::Other,
+        };
+        let why = throttling.map(Outcome::reason).unwrap_or_default();
+        let limits = policy::limits(&self.config, dest);
+        let state = self.dests.entry(dest.clone()).or_default();
+        let pace = (limits.throttle_delay, limits.max_connections);
+        state.throttle = throttle::step(state.throttle.take(), said, started, now, &why, pace);
     }
 
     fn apply(
@@ -573,6 +659,10 @@ impl Scheduler {
         }
         for state in self.dests.values_mut() {
             state.paused_until = None;
+            state.rate_next = None;
+            if let Some(t) = &mut state.throttle {
+                t.next = now;
+            }
         }
     }
 
@@ -594,6 +684,9 @@ impl Scheduler {
 mod job;
 mod notices;
 mod owed;
+#[cfg(test)]
+mod pace_tests;
+mod slow;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod view;

@@ -164,6 +164,23 @@ pub enum Waiting {
     Paused { dest: String, until: Timestamp },
     /// Every connection its destination may have is in use.
     Busy { dest: String, max_connections: u32 },
+    /// Its destination throttles us (`throttle_on`): the next message goes at `next`.
+    Throttled {
+        dest: String,
+        next: Timestamp,
+        why: String,
+    },
+}
+
+/// A destination that throttles us: since when, why (the reply), when its next message may
+/// go, the pause between messages and the connections it may have now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleView {
+    pub since: Timestamp,
+    pub why: String,
+    pub next: Timestamp,
+    pub delay: std::time::Duration,
+    pub connections: u32,
 }
 
 /// One destination (a recipient domain or a relay) the scheduler knows.
@@ -179,6 +196,8 @@ pub struct DestView {
     /// Recipients ready and waiting for a free connection.
     pub ready: usize,
     pub paused_until: Option<Timestamp>,
+    /// The server slows us down (`None`: it does not).
+    pub throttled: Option<ThrottleView>,
     /// The latest failed attempt's result there, and when.
     pub last_error: Option<(Timestamp, String)>,
     /// The earliest retry due for this destination.

@@ -4,9 +4,11 @@
 
 use super::changes::{Change, Feed, What};
 use super::find::{Found, Query};
-use super::history::History;
+use super::history::{Finished, History};
+use super::journal::{Journal, Limits, Segment};
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
+use super::select::{Bulk, Taken};
 use super::snapshot::{MessageDetail, Snapshot};
 use super::stats::Stats;
 use crate::bounce::Notice;
@@ -40,10 +42,15 @@ pub enum Event {
     Hold(MessageId, Sender<bool>),
     /// Release a held message; answers whether known.
     Release(MessageId, Sender<bool>),
+    /// Retry, hold, release or delete every message a selector takes (or count them).
+    Bulk(Box<Bulk>, Sender<Taken>),
     /// Take a message committed outside the server (`qksmtp send`); false if already known.
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.
     Restore(Vec<Envelope>),
+    /// The history of earlier runs, read back from the journal at start-up: the messages
+    /// (oldest first, without their texts) and the journal's segments.
+    History(Box<(Vec<Finished>, Vec<Segment>)>),
     /// The queue as plain values, with at most this many messages listed.
     Snapshot(usize, Sender<Snapshot>),
     /// One message: queued (the files are the caller's to read) or recently finished (with
@@ -64,8 +71,26 @@ pub enum Event {
 /// wired in by the engine; the queue itself never writes the spool's messages).
 pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, String> + Send>;
 
-/// How many finished messages the status page remembers.
-const HISTORY: usize = 200;
+/// The history journal of these settings, opened (`None`: off, or it cannot be opened).
+pub fn open_journal(config: &crate::config::Config) -> Option<(Journal, Limits)> {
+    let limits = history_limits(config)?;
+    match Journal::open(&config.server.spool_dir) {
+        Ok(j) => Some((j, limits)),
+        Err(e) => {
+            warn!("history journal: cannot open it: {e}; finished messages are not kept");
+            None
+        }
+    }
+}
+
+/// The journal's limits in these settings; `None`: no journal.
+pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
+    let limits = Limits {
+        max: config.server.history_max,
+        age: Duration::from_secs(86_400 * u64::from(config.server.history_days)),
+    };
+    limits.on().then_some(limits)
+}
 
 /// Everything the scheduler thread starts with.
 pub struct Start {
@@ -75,6 +100,8 @@ pub struct Start {
     pub log: DeliveryLog,
     pub jobs: Sender<Job>,
     pub write_notice: WriteNotice,
+    /// The history journal to append to, with its limits (`open_journal`).
+    pub journal: Option<(Journal, Limits)>,
 }
 
 /// Starts the scheduler thread; `committed` brings the messages accepted from now on,
@@ -89,11 +116,7 @@ pub fn start(
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
-    let remembered = if config.server.status_listen.is_some() {
-        HISTORY
-    } else {
-        0
-    };
+    let page = config.server.status_listen.is_some();
     let shell = Shell {
         core,
         config: s.config,
@@ -103,7 +126,7 @@ pub fn start(
         write_notice: s.write_notice,
         extra: Extra {
             stats: Stats::default(),
-            history: History::new(remembered),
+            history: History::new(page, s.journal),
             spool: s.spool,
             started: now,
             workers: s.workers,
@@ -137,7 +160,9 @@ impl Shell {
         let mut committed = committed;
         loop {
             let now = Timestamp::now();
-            self.core.set_config(self.config.get());
+            let config = self.config.get();
+            self.extra.history.set_limits(history_limits(&config));
+            self.core.set_config(config);
             self.dispatch(now);
             let timeout = self
                 .core
@@ -146,6 +171,8 @@ impl Shell {
             select! {
                 recv(committed) -> msg => match msg {
                     Ok(env) => {
+                        // The intake may have started its step record (`Spool::note`).
+                        self.writer.track_more([env.id.clone()]);
                         self.extra.stats.counters.received += 1;
                         self.extra.feed.publish(What::Message(env.id.clone()));
                         self.core.add(env, Timestamp::now())
@@ -209,6 +236,11 @@ impl Shell {
                 for env in found {
                     self.core.add(env, now);
                 }
+                self.extra.feed.publish(What::Reset);
+            }
+            Event::History(read) => {
+                let (older, segments) = *read;
+                self.extra.history.restore(older, segments, now);
                 self.extra.feed.publish(What::Reset);
             }
             Event::Stop(_) => {}
@@ -304,6 +336,7 @@ impl Shell {
         }
         let finished = self.core.take_finished();
         self.extra.remember(finished, batch.kept, now);
+        self.extra.history.flush();
         self.log.flush();
     }
 

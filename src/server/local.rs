@@ -2,15 +2,19 @@
 //! computer, so that `qksmtp send` works for users who cannot write the spool. The server
 //! learns who is at the other end from the system (`SO_PEERCRED`: it cannot be forged) and
 //! the intake writes it into the Received header and the envelope. One thread accepts; each
-//! connection is an SMTP session (`session::run_local`) on a thread of its own. Linux only
+//! connection is an SMTP session (`session::run_local`) on a thread of its own, with a seat in
+//! the session registry like a network one (limits, stop, count). Linux only
 //! (elsewhere there is no socket and `send` needs a writable spool).
 
 use super::Context;
+use super::registry::{Limits, Origin};
 use super::session;
 use super::tls::Pipe;
+use crate::smtp::reply::Reply;
 use crate::spool::envelope::LocalUser;
 use log::{debug, info, warn};
 use std::io;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 #[cfg(target_os = "linux")]
 use std::os::unix::io::AsRawFd;
@@ -94,10 +98,25 @@ fn serve(stream: UnixStream, ctx: &Context) {
     };
     let config = ctx.config.get();
     let window = Some(config.server.idle_timeout);
-    let input = match stream.try_clone() {
-        Ok(input) => input,
-        Err(e) => {
+    let (input, handle) = match (stream.try_clone(), stream.try_clone()) {
+        (Ok(input), Ok(handle)) => (input, handle),
+        (Err(e), _) | (_, Err(e)) => {
             warn!("{SOCKET_NAME}: {e}");
+            return;
+        }
+    };
+    let limits = Limits {
+        total: config.server.max_sessions,
+        per_ip: config.server.max_sessions_per_ip,
+    };
+    // In the registry like a network session: the limits count it, a stop ends it.
+    let seat = match ctx.registry.enter(Origin::User(user.uid), handle, limits) {
+        Ok(seat) => seat,
+        Err(refusal) => {
+            info!("local session for {user} refused: {refusal:?}");
+            let mut stream = stream;
+            let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = stream.write_all(&Reply::too_many_sessions().to_wire());
             return;
         }
     };
@@ -108,7 +127,13 @@ fn serve(stream: UnixStream, ctx: &Context) {
         input: Box::new(input),
         output: Box::new(stream),
     };
-    session::run_local(config, &ctx.intake, pipe, Some(user));
+    session::run_local(
+        config,
+        &ctx.intake,
+        pipe,
+        Some(user),
+        Some((&seat, &ctx.stopping)),
+    );
     debug!("local session ended");
 }
 

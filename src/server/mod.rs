@@ -89,6 +89,9 @@ impl std::fmt::Display for Bound {
 struct Listening {
     configured: SocketAddr,
     bound: Bound,
+    /// The listening socket (the acceptor has its own handle): an address that moves between
+    /// `listen` and `listen_tls` keeps it, so that it is never unbound in between.
+    socket: TcpListener,
     closed: Arc<AtomicBool>,
     acceptor: JoinHandle<()>,
 }
@@ -186,7 +189,16 @@ impl Server {
         let mut added = Vec::new();
         let mut warnings = Vec::new();
         for &(addr, implicit_tls) in wanted.iter().filter(|w| !current.contains(w)) {
-            match TcpListener::bind(addr) {
+            // Moved between listen and listen_tls: the same socket, now speaking the other.
+            let moved = self
+                .listeners
+                .iter()
+                .find(|l| l.configured == addr && removed.contains(&(addr, !implicit_tls)));
+            let socket = match moved {
+                Some(l) => l.socket.try_clone(),
+                None => TcpListener::bind(addr),
+            };
+            match socket {
                 Ok(l) => added.push((addr, l, implicit_tls)),
                 Err(error) => warnings.push(listener::BindFailure { addr, error }.to_string()),
             }
@@ -229,12 +241,14 @@ impl Server {
             let Ok(addr) = l.local_addr() else { continue };
             let bound = Bound { addr, implicit_tls };
             changes.push(format!("listening on {bound}"));
+            let Ok(socket) = l.try_clone() else { continue };
             let closed = Arc::new(AtomicBool::new(false));
             let acceptor =
                 listener::spawn_acceptor(l, self.ctx.clone(), implicit_tls, closed.clone());
             self.listeners.push(Listening {
                 configured,
                 bound,
+                socket,
                 closed,
                 acceptor,
             });

@@ -102,8 +102,8 @@ mod tests {
 
     #[test]
     fn the_default_limits_fit_the_usual_soft_limit() {
-        // max_sessions = 100, workers = 8 by default.
-        assert!(needed(100, 8) <= 1024, "{}", needed(100, 8));
+        // max_sessions = 100, workers = 64 by default.
+        assert!(needed(100, 64) <= 1024, "{}", needed(100, 64));
         assert!(needed(1000, 8) > 2000);
     }
 }

@@ -1,10 +1,13 @@
 //! The table of open sessions: enforces `max_sessions` and `max_sessions_per_ip` (those in
 //! force when a client arrives: a reload that lowers them refuses newcomers, never ends open
 //! sessions), and lets a stopping server end idle sessions at once while sessions in DATA
-//! finish.
+//! finish. Sessions on the local socket sit in the same table (one "address" per user ID), so
+//! that the limits, a stop and the count see them too.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -15,14 +18,58 @@ pub enum Refusal {
     TooManyFromIp,
 }
 
+/// Where a session comes from, for `max_sessions_per_ip`: an IP address, or a user of this
+/// computer on the local socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Ip(IpAddr),
+    User(u32),
+}
+
+impl From<IpAddr> for Origin {
+    fn from(ip: IpAddr) -> Origin {
+        Origin::Ip(ip)
+    }
+}
+
+/// A session's connection, kept to end its reading side on stop.
+pub enum Handle {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl From<TcpStream> for Handle {
+    fn from(s: TcpStream) -> Handle {
+        Handle::Tcp(s)
+    }
+}
+
+#[cfg(unix)]
+impl From<UnixStream> for Handle {
+    fn from(s: UnixStream) -> Handle {
+        Handle::Unix(s)
+    }
+}
+
+impl Handle {
+    fn end_reading(&self) {
+        let _ = match self {
+            Handle::Tcp(s) => s.shutdown(Shutdown::Read),
+            #[cfg(unix)]
+            Handle::Unix(s) => s.shutdown(Shutdown::Read),
+        };
+    }
+}
+
 struct Entry {
-    stream: TcpStream,
+    stream: Handle,
     in_data: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
 struct Inner {
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: HashMap<Origin, usize>,
     sessions: HashMap<u64, Entry>,
     next_key: u64,
 }
@@ -43,7 +90,7 @@ pub struct Registry {
 pub struct Seat {
     registry: Arc<Registry>,
     key: u64,
-    ip: IpAddr,
+    ip: Origin,
     in_data: Arc<AtomicBool>,
 }
 
@@ -89,10 +136,11 @@ impl Registry {
     /// `stream` is a handle used only to end the session on stop.
     pub fn enter(
         self: &Arc<Self>,
-        ip: IpAddr,
-        stream: TcpStream,
+        ip: impl Into<Origin>,
+        stream: impl Into<Handle>,
         limits: Limits,
     ) -> Result<Seat, Refusal> {
+        let (ip, stream) = (ip.into(), stream.into());
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.sessions.len() >= limits.total {
             return Err(Refusal::TooManySessions);
@@ -134,7 +182,7 @@ impl Registry {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for entry in inner.sessions.values() {
             if all || !entry.in_data.load(Ordering::SeqCst) {
-                let _ = entry.stream.shutdown(Shutdown::Read);
+                entry.stream.end_reading();
             }
         }
     }

@@ -74,15 +74,22 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
 /// A local SMTP session on `pipe` (`sendmail -bs`; or `user` on the local socket), through
 /// the same dialogue as a network one, as a client on this computer (relaying allowed, no
 /// TLS; a pipe has no read deadline, the socket has its own timeouts); accepted messages go to
-/// `intake`, which records `user`.
-pub fn run_local(config: Arc<Config>, intake: &Intake, pipe: Pipe, user: Option<LocalUser>) {
+/// `intake`, which records `user`. On the server's socket, `seated` is its seat in the
+/// registry and the server's stopping flag (a stop ends it like a network session).
+pub fn run_local(
+    config: Arc<Config>,
+    intake: &Intake,
+    pipe: Pipe,
+    user: Option<LocalUser>,
+    seated: Option<(&Seat, &AtomicBool)>,
+) {
     let session = Session::local(config.clone(), user);
-    let stopping = AtomicBool::new(false);
+    let alone = AtomicBool::new(false);
     let around = Around {
         intake,
         tls: None,
-        stopping: &stopping,
-        seat: None,
+        stopping: seated.map_or(&alone, |(_, stopping)| stopping),
+        seat: seated.map(|(seat, _)| seat),
     };
     let mut driver = Driver::greet(around, config, Stream::Pipe(Box::new(pipe)), session);
     driver.dialogue();

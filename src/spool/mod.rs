@@ -186,6 +186,13 @@ impl Spool {
         self.path(id, STEPS)
     }
 
+    /// Starts the step record of a message just committed, before the scheduler knows of it
+    /// (the intake's notes, e.g. why it is not signed); from then on only the scheduler's
+    /// `StateWriter` appends.
+    pub fn note(&self, id: &MessageId, text: &str) -> io::Result<()> {
+        append_steps(&self.steps_path(id), text)
+    }
+
     /// Reads a committed message's file.
     pub fn read_message(&self, id: &MessageId) -> io::Result<Vec<u8>> {
         fs::read(self.path(id, MSG))
@@ -465,13 +472,7 @@ impl StateWriter {
         if let Some(records) = &mut self.records {
             records.insert(id.clone());
         }
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        // Addresses and remote replies: for the server's user only, like the messages.
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(self.dir.join(format!("{id}.{STEPS}")))?;
-        f.write_all(text.as_bytes())
+        append_steps(&self.dir.join(format!("{id}.{STEPS}")), text)
     }
 
     /// Removes a finished message. The envelope is first renamed back to `ID.env.tmp`, so a
@@ -490,6 +491,16 @@ impl StateWriter {
         let _ = self.recycler.park(&tmp);
         Ok(())
     }
+}
+
+/// Appends `text` to a step record file, creating it for the server's user only (addresses
+/// and remote replies, like the messages). Not fsynced: it explains, it does not decide.
+fn append_steps(path: &Path, text: &str) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// Creates `path` exclusively, writes the parts, fsyncs.

@@ -4,9 +4,12 @@
 use super::json::J;
 use super::route::Search;
 use crate::cli::listing;
+use crate::doctor::{Report, Verdict};
 use crate::outcome::GiveUp;
 use crate::queue::find::{Found, PAGE};
-use crate::queue::snapshot::{DestView, MessageView, RecipientView, Shown, Snapshot, Waiting};
+use crate::queue::snapshot::{
+    DestView, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Waiting,
+};
 use crate::reload::Answer;
 use crate::time::Timestamp;
 use crate::transcript::read::{self, Attempt, Entry};
@@ -63,6 +66,36 @@ pub fn reload(answer: &Answer) -> J {
     }
 }
 
+/// A `qksmtp doctor` report (`qksmtp doctor --json`, `GET /api/doctor`): `{"ok", "at",
+/// "sender", "to": [..], "problems", "warnings", "findings": [{"check", "verdict", "what",
+/// "fix"}]}`; `verdict` is `ok`, `warning` or `problem`.
+pub fn doctor(report: &Report) -> J {
+    let findings = report
+        .findings
+        .iter()
+        .map(|f| {
+            J::obj(vec![
+                ("check", f.check.as_str().into()),
+                ("verdict", f.verdict.name().into()),
+                ("what", f.what.as_str().into()),
+                ("fix", f.fix.as_deref().into()),
+            ])
+        })
+        .collect();
+    J::obj(vec![
+        ("ok", report.ok().into()),
+        ("at", time(report.at)),
+        ("sender", report.sender.as_deref().into()),
+        (
+            "to",
+            J::Arr(report.to.iter().map(|d| d.as_str().into()).collect()),
+        ),
+        ("problems", report.count(Verdict::Problem).into()),
+        ("warnings", report.count(Verdict::Warning).into()),
+        ("findings", J::Arr(findings)),
+    ])
+}
+
 /// `GET /api/status`.
 pub fn status(s: &Snapshot) -> J {
     let c = s.counters;
@@ -107,6 +140,7 @@ fn dest(d: &DestView) -> J {
         ("max_continuous", d.max_continuous.into()),
         ("ready", d.ready.into()),
         ("paused_until", opt_time(d.paused_until)),
+        ("throttled", d.throttled.as_ref().map_or(J::Null, throttled)),
         ("next_retry", opt_time(d.next_retry)),
         (
             "per_minute",
@@ -178,8 +212,24 @@ fn recipient(r: &RecipientView) -> J {
     ])
 }
 
+/// A throttled destination: since when, why, when its next message may go.
+fn throttled(t: &ThrottleView) -> J {
+    J::obj(vec![
+        ("since", time(t.since)),
+        ("reason", t.why.as_str().into()),
+        ("next_message", time(t.next)),
+        ("delay_seconds", t.delay.as_secs().into()),
+        ("connections", t.connections.into()),
+    ])
+}
+
 fn waiting(w: &Waiting) -> J {
     match w {
+        Waiting::Throttled { dest, next, why } => J::obj(vec![
+            ("dest", dest.as_str().into()),
+            ("throttled_until", time(*next)),
+            ("reason", why.as_str().into()),
+        ]),
         Waiting::Paused { dest, until } => J::obj(vec![
             ("dest", dest.as_str().into()),
             ("paused_until", time(*until)),
@@ -199,6 +249,7 @@ fn waiting(w: &Waiting) -> J {
 pub fn when(r: &RecipientView) -> Option<(&'static str, Timestamp)> {
     match (&r.waiting, r.state) {
         (Some(Waiting::Paused { until, .. }), _) => Some(("until", *until)),
+        (Some(Waiting::Throttled { next, .. }), _) => Some(("until", *next)),
         (_, Shown::Deferred) => r.next_try.map(|t| ("next try", t)),
         _ => None,
     }
@@ -279,6 +330,9 @@ pub fn explain(r: &RecipientView) -> String {
     let why = plain_reason(last);
     let wait = match &r.waiting {
         Some(Waiting::Paused { dest, .. }) => format!("waiting: {dest} is paused"),
+        Some(Waiting::Throttled { dest, why, .. }) => {
+            format!("waiting: {dest} is slowing us down ({why})")
+        }
         Some(Waiting::Busy {
             dest,
             max_connections,

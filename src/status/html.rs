@@ -5,6 +5,7 @@
 use super::api::{Detail, Row, explain, when};
 use super::route::Search;
 use crate::human::{human_size, short_age};
+use crate::intake::INTAKE;
 use crate::queue::find::{Found, PAGE};
 use crate::queue::snapshot::{DestView, MessageView, Shown, Snapshot};
 use crate::time::Timestamp;
@@ -30,7 +31,7 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn head(title: &str, token: &str, view: &str) -> String {
+pub(super) fn head(title: &str, token: &str, view: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -41,7 +42,7 @@ fn head(title: &str, token: &str, view: &str) -> String {
     )
 }
 
-const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
+pub(super) const FOOT: &str = "<script src=\"/static/page.js\"></script>\n</body></html>\n";
 
 /// A time the script shows in the browser's local time; UTC on hover (and without script).
 pub fn time(t: Timestamp) -> String {
@@ -62,10 +63,12 @@ pub fn overview(s: &Snapshot, found: &Found, search: &Search, token: &str) -> St
         h,
         "<header><h1>qksmtp</h1> <span id=\"state\" class=\"badge {state}\">{state}</span> \
          <span class=\"muted\">running since {}</span> \
-         <button data-action=\"flush\">Flush all</button></header>",
+         <button data-action=\"flush\">Flush all</button> \
+         <a href=\"/doctor\">doctor</a></header>",
         time(s.started)
     );
     h.push_str(&search_form(search, s));
+    h.push_str(&super::bulk::block(search));
     h.push_str("<main id=\"live\">\n");
     h.push_str(&live(s, found, search));
     h.push_str("</main>\n");
@@ -218,6 +221,15 @@ fn dest(d: &DestView, now: Timestamp) -> String {
     );
     if let Some(t) = d.paused_until.filter(|&t| t > now) {
         let _ = write!(h, " · paused until {}", time(t));
+    }
+    if let Some(t) = &d.throttled {
+        let _ = write!(
+            h,
+            "<div class=\"err\">throttled since {} ({}): next message {}</div>",
+            time(t.since),
+            escape(&t.why),
+            time(t.next.max(now))
+        );
     }
     if let Some(t) = d.next_retry {
         let _ = write!(h, " · next retry {}", time(t));
@@ -387,6 +399,7 @@ pub fn attempt_title(a: &Attempt) -> String {
     }
     // `direct 2 of 8` → `direct attempt 2 of 8`.
     match a.label.split_once(' ') {
+        None if a.label == INTAKE => parts.push("when it arrived (before any attempt)".into()),
         Some((how, n)) => parts.push(format!("{how} attempt {n}")),
         None if !a.label.is_empty() => parts.push(a.label.clone()),
         None => {}
@@ -670,6 +683,17 @@ mod tests {
             card.contains("all 2 connections to y.test are in use"),
             "{card}"
         );
+        queued.recipients[0].waiting = Some(Waiting::Throttled {
+            dest: "y.test".into(),
+            next: Timestamp::from_secs(1_764_000_300),
+            why: "421 4.7.28 slow <down>".into(),
+        });
+        let card = message_card(&queued, now);
+        assert!(
+            card.contains("waiting: y.test is slowing us down (421 4.7.28 slow &lt;down&gt;)")
+                && card.contains("until <time datetime=\"2025-11-24T16:05:00Z\""),
+            "{card}"
+        );
     }
 
     #[test]
@@ -723,6 +747,7 @@ mod tests {
             max_continuous: 5,
             ready: 0,
             paused_until: Some(Timestamp::from_secs(1_763_999_999)),
+            throttled: None,
             last_error: None,
             next_retry: None,
             chart: Vec::new(),
@@ -737,6 +762,23 @@ mod tests {
         assert!(
             PAGE_JS.contains("time[datetime]"),
             "the script shows them in local time"
+        );
+        d.throttled = Some(crate::queue::snapshot::ThrottleView {
+            since: Timestamp::from_secs(1_763_999_940),
+            why: "451 4.7.500 Server busy".into(),
+            next: Timestamp::from_secs(1_764_000_240),
+            delay: std::time::Duration::from_secs(300),
+            connections: 1,
+        });
+        let shown = dest(&d, now);
+        assert!(
+            shown.contains("throttled since <time datetime=\"2025-11-24T15:59:00Z\"")
+                && shown.contains("(451 4.7.500 Server busy): next message <time datetime=\"2025-11-24T16:04:00Z\""),
+            "{shown}"
+        );
+        assert!(
+            PAGE_JS.contains("d.throttled.next_message"),
+            "the script draws it too"
         );
     }
 

@@ -11,6 +11,35 @@ fn label(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Per throttled destination: since when (with the reply that throttled it as a label) and
+/// when its next message may go, both in Unix seconds.
+fn throttled(m: &mut String, s: &Snapshot) {
+    m.push_str("# HELP qksmtp_destination_throttled_since_seconds When the destination began to throttle us (Unix time; the reason label is its reply).\n# TYPE qksmtp_destination_throttled_since_seconds gauge\n");
+    let all = || {
+        s.dests
+            .iter()
+            .filter_map(|d| Some((d, d.throttled.as_ref()?)))
+    };
+    for (d, t) in all() {
+        let _ = writeln!(
+            m,
+            "qksmtp_destination_throttled_since_seconds{{destination=\"{}\",reason=\"{}\"}} {}",
+            label(&d.name),
+            label(&t.why),
+            t.since.as_secs()
+        );
+    }
+    m.push_str("# HELP qksmtp_destination_throttled_next_seconds When a throttled destination's next message may go (Unix time).\n# TYPE qksmtp_destination_throttled_next_seconds gauge\n");
+    for (d, t) in all() {
+        let _ = writeln!(
+            m,
+            "qksmtp_destination_throttled_next_seconds{{destination=\"{}\"}} {}",
+            label(&d.name),
+            t.next.as_secs()
+        );
+    }
+}
+
 pub fn render(s: &Snapshot) -> String {
     let mut m = String::new();
     let c = s.counters;
@@ -57,6 +86,7 @@ pub fn render(s: &Snapshot) -> String {
             d.active
         );
     }
+    throttled(&mut m, s);
     let _ = writeln!(
         m,
         "# HELP qksmtp_jobs_in_flight Delivery jobs running.\n# TYPE qksmtp_jobs_in_flight gauge\nqksmtp_jobs_in_flight {}",
@@ -106,6 +136,13 @@ mod tests {
             max_continuous: 5,
             ready: 0,
             paused_until: None,
+            throttled: Some(crate::queue::snapshot::ThrottleView {
+                since: crate::time::Timestamp::from_secs(1_764_000_000),
+                why: "421 4.7.28 \"slow\"".into(),
+                next: crate::time::Timestamp::from_secs(1_764_000_300),
+                delay: std::time::Duration::from_secs(300),
+                connections: 1,
+            }),
             last_error: None,
             next_retry: None,
             chart: Vec::new(),
@@ -120,6 +157,8 @@ mod tests {
             "qksmtp_attempt_duration_seconds_bucket{le=\"30\"} 2",
             "qksmtp_attempt_duration_seconds_bucket{le=\"+Inf\"} 3",
             "qksmtp_attempt_duration_seconds_count 3",
+            "qksmtp_destination_throttled_since_seconds{destination=\"a\\\"b.test\",reason=\"421 4.7.28 \\\"slow\\\"\"} 1764000000",
+            "qksmtp_destination_throttled_next_seconds{destination=\"a\\\"b.test\"} 1764000300",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

@@ -5,7 +5,9 @@
 //! I/O: it asks the scheduler thread for snapshots and gives it the orders.
 
 pub mod api;
+pub mod bulk;
 pub mod client;
+pub mod doctor;
 pub mod html;
 pub mod http;
 pub mod json;
@@ -17,6 +19,7 @@ use crate::config::Live;
 use crate::queue::changes::What;
 use crate::queue::find::{Found, contains};
 use crate::queue::history;
+use crate::queue::select::Bulk;
 use crate::queue::snapshot::{MessageDetail, MessageView, Snapshot};
 use crate::queue::thread::Event;
 use crate::reload::{Answer, Control};
@@ -72,6 +75,8 @@ struct Shared {
     watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// The last doctor report, and the check running, if any.
+    checks: Arc<doctor::Checks>,
 }
 
 pub struct StatusServer {
@@ -101,6 +106,7 @@ impl StatusServer {
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
+            checks: Arc::default(),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -341,6 +347,9 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             Some(d) => Response::new(200, JSON, api::detail(&d).to_string()),
             None => not_found(),
         },
+        Route::DoctorPage => Response::new(200, HTML, shared.checks.page(&shared.token)),
+        Route::Doctor => Response::new(200, JSON, shared.checks.json().to_string()),
+        Route::Bulk(order) => bulk(shared, order),
         Route::Act(action) => perform(shared, action),
         Route::Eml(id) => match shared.spool.read_message(&id) {
             Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
@@ -409,6 +418,34 @@ fn counts(shared: &Shared) -> Option<Snapshot> {
 /// A page of the messages the search finds, with their subjects.
 fn find(shared: &Shared, search: &Search) -> Option<Found> {
     let mut query = search.query();
+    find_subjects(shared, &mut query)?;
+    let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
+    fill_subjects(shared, &mut found.messages);
+    Some(found)
+}
+
+/// A bulk order (or its count, on a dry run), answered by `bulk::answer`.
+fn bulk(shared: &Shared, mut order: Bulk) -> Response {
+    if let Some(query) = &mut order.selector.search
+        && find_subjects(shared, query).is_none()
+    {
+        return Response::error(503, "the server is stopping");
+    }
+    let verb = order.verb;
+    let dry_run = order.dry_run;
+    let now = crate::time::Timestamp::now();
+    match ask(shared, |tx| Event::Bulk(Box::new(order), tx)) {
+        Some(taken) => {
+            let body = bulk::answer(verb, dry_run, &taken, now);
+            Response::new(200, JSON, body.to_string())
+        }
+        None => Response::error(503, "the server is stopping"),
+    }
+}
+
+/// Finds the queued messages whose subject holds the query's text (subjects are in the
+/// message files, read once and cached). `None` when the scheduler does not answer.
+fn find_subjects(shared: &Shared, query: &mut crate::queue::find::Query) -> Option<()> {
     if !query.text.is_empty() {
         let ids = ask(shared, Event::Ids)?;
         let mut cache = subjects(shared);
@@ -424,9 +461,7 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
             })
             .collect();
     }
-    let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
-    fill_subjects(shared, &mut found.messages);
-    Some(found)
+    Some(())
 }
 
 fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
@@ -486,7 +521,17 @@ fn perform(shared: &Shared, action: Action) -> Response {
             };
         }
         Action::Queued(id) => return adopt(shared, id),
+        Action::Bulk(order) => return bulk(shared, order.clone()),
         Action::Reload { text } => return reload(shared, *text),
+        Action::Doctor { sender, to } => {
+            let ask = crate::doctor::Ask {
+                sender: sender.clone(),
+                to: to.iter().cloned().collect(),
+            };
+            let started = shared.checks.start(&shared.config, ask);
+            let body = J::obj(vec![("started", started.into()), ("running", true.into())]);
+            return Response::new(if started { 202 } else { 409 }, JSON, body.to_string());
+        }
         Action::Retry(id) => ask(shared, |tx| Event::Retry(id.clone(), tx)),
         Action::Delete(id) => ask(shared, |tx| Event::Delete(id.clone(), tx)),
         Action::Hold(id) => ask(shared, |tx| Event::Hold(id.clone(), tx)),

@@ -7,6 +7,7 @@
 use super::http::{Request, Response};
 use crate::access::{self, Cidr};
 use crate::queue::find::Query;
+use crate::queue::select::{self, Bulk, Selector, Verb};
 use crate::queue::snapshot::Shown;
 use crate::spool::id::MessageId;
 
@@ -36,9 +37,16 @@ pub enum Route {
     Message { id: MessageId, text: bool },
     /// `GET /metrics`.
     Metrics,
+    /// `GET /doctor`: the last `qksmtp doctor` report and "check again".
+    DoctorPage,
+    /// `GET /api/doctor`: the same as JSON.
+    Doctor,
     /// `GET /api/events`: the changes as Server-Sent Events, after `seen` (`Last-Event-ID`)
     /// on a reconnect.
     Events { seen: Option<u64> },
+    /// `GET /api/bulk/VERB?SELECTORS`: how many messages the bulk action would take (a dry
+    /// run: nothing changes).
+    Bulk(Bulk),
     /// A POST.
     Act(Action),
 }
@@ -50,11 +58,18 @@ pub enum Action {
     Hold(MessageId),
     Release(MessageId),
     Flush,
+    /// `POST /api/bulk/VERB?SELECTORS`: the verb on every message the selectors take.
+    Bulk(Bulk),
     /// `qksmtp send` committed this message to the spool: take it into the queue.
     Queued(MessageId),
     /// Re-read qksmtp.ini (`?format=text` for `qksmtp reload`).
     Reload {
         text: bool,
+    },
+    /// Run the doctor's checks again, in the background (`?sender=DOMAIN&to=DOMAIN`).
+    Doctor {
+        sender: Option<String>,
+        to: Option<String>,
     },
 }
 
@@ -128,9 +143,12 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
             text,
         }),
         ["metrics"] => Some(Route::Metrics),
+        ["doctor"] => Some(Route::DoctorPage),
+        ["api", "doctor"] if req.method != "POST" => Some(Route::Doctor),
         ["api", "events"] => Some(Route::Events {
             seen: req.header("last-event-id").and_then(|v| v.parse().ok()),
         }),
+        ["api", "bulk", verb] if req.method != "POST" => Some(Route::Bulk(bulk(req, verb, true)?)),
         _ => None,
     };
     if let Some(route) = read {
@@ -142,7 +160,12 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     let action = match segments.as_slice() {
         ["api", "flush"] => Action::Flush,
         ["api", "reload"] => Action::Reload { text },
+        ["api", "doctor"] => Action::Doctor {
+            sender: domain_param(req, "sender")?,
+            to: domain_param(req, "to")?,
+        },
         ["api", "queued", id] => Action::Queued(message_id(id)?),
+        ["api", "bulk", verb] => Action::Bulk(bulk(req, verb, false)?),
         ["api", "messages", id, verb] => {
             let id = message_id(id)?;
             match *verb {
@@ -160,6 +183,48 @@ pub fn route(req: &Request, guard: &Guard) -> Result<Route, Response> {
     }
     cross_site_check(req, guard)?;
     Ok(Route::Act(action))
+}
+
+/// A domain name given in the query, if any: letters, digits, dots and hyphens only.
+fn domain_param(req: &Request, name: &str) -> Result<Option<String>, Response> {
+    let Some(value) = req.text_param(name).map(|v| v.trim().to_string()) else {
+        return Ok(None);
+    };
+    let fine = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    match value.is_empty() {
+        true => Ok(None),
+        false if value.bytes().all(fine) && value.contains('.') => Ok(Some(value)),
+        false => Err(Response::error(
+            400,
+            &format!("{name} must be a domain name"),
+        )),
+    }
+}
+
+/// A bulk order from `/api/bulk/VERB?all=yes&domain=..&from=..&older_than=..&arrived_by=..`,
+/// or with the page's search (`q`, `state`, `dest`) as the selector.
+fn bulk(req: &Request, verb: &str, dry_run: bool) -> Result<Bulk, Response> {
+    let verb = Verb::from_name(verb).ok_or_else(|| Response::error(404, "no such action"))?;
+    let mut selector = Selector::default();
+    for key in select::KEYS {
+        if let Some(value) = req.text_param(key) {
+            selector
+                .set(key, &value)
+                .map_err(|e| Response::error(400, &e.to_string()))?;
+        }
+    }
+    let search = Search::of(req);
+    if !search.text.is_empty() || search.state.is_some() || !search.dest.is_empty() {
+        selector.search = Some(search.query());
+    }
+    selector
+        .check()
+        .map_err(|e| Response::error(400, &e.to_string()))?;
+    Ok(Bulk {
+        verb,
+        selector,
+        dry_run,
+    })
 }
 
 fn message_id(s: &str) -> Result<MessageId, Response> {
@@ -308,6 +373,36 @@ mod tests {
         ];
         for r in refused {
             assert_eq!(route(&r, &g).unwrap_err().status, 403, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn bulk_orders_read_their_selectors_and_a_get_changes_nothing() {
+        let g = guard();
+        let count = route(
+            &req("GET", "/api/bulk/delete?domain=Y.test&older_than=2d"),
+            &g,
+        );
+        let Ok(Route::Bulk(b)) = count else {
+            panic!("{count:?}")
+        };
+        assert_eq!((b.verb, b.dry_run), (Verb::Delete, true));
+        assert_eq!(b.selector.domain.as_deref(), Some("y.test"));
+        let act =
+            req("POST", "/api/bulk/hold?q=invoice&state=deferred").with(TOKEN_HEADER, "s3cret");
+        let Ok(Route::Act(Action::Bulk(b))) = route(&act, &g) else {
+            panic!("{act:?}")
+        };
+        assert!(!b.dry_run);
+        assert_eq!(b.selector.search.unwrap().text, "invoice");
+        for (r, status) in [
+            (req("GET", "/api/bulk/delete"), 400),
+            (req("GET", "/api/bulk/delete?all=yes&from=%3C%3E"), 400),
+            (req("GET", "/api/bulk/delete?page=2"), 400),
+            (req("GET", "/api/bulk/explode?all=yes"), 404),
+            (req("POST", "/api/bulk/delete?all=yes"), 403),
+        ] {
+            assert_eq!(route(&r, &g).unwrap_err().status, status, "{r:?}");
         }
     }
 

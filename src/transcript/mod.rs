@@ -31,10 +31,13 @@ pub enum StepKind {
     DataDone,
     Rset,
     Quit,
+    /// Not a step of the conversation: the DKIM signing at intake, recorded when the message
+    /// goes unsigned (`not signed: no DKIM key for example.test`).
+    Dkim,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 13] = [
+    pub const ALL: [StepKind; 14] = [
         StepKind::Dns,
         StepKind::Connect,
         StepKind::Greeting,
@@ -48,6 +51,7 @@ impl StepKind {
         StepKind::DataDone,
         StepKind::Rset,
         StepKind::Quit,
+        StepKind::Dkim,
     ];
 
     /// The kind `name` names (`RCPT`, `DATA-DONE`), as the text form writes it.
@@ -71,6 +75,7 @@ impl StepKind {
             StepKind::DataDone => "DATA-DONE",
             StepKind::Rset => "RSET",
             StepKind::Quit => "QUIT",
+            StepKind::Dkim => "DKIM",
         }
     }
 
@@ -90,6 +95,7 @@ impl StepKind {
             StepKind::DataDone => "sending the message data",
             StepKind::Rset => "resetting the transaction (RSET)",
             StepKind::Quit => "saying goodbye (QUIT)",
+            StepKind::Dkim => "signing the message (DKIM)",
         }
     }
 }

@@ -1,65 +1,125 @@
-//! A real DNS server for the tests: dnsmasq (Debian's), no upstream, answering only the
-//! records given (`mx-host=`, `host-record=`, `txt-record=` lines) on port 53 of a loopback
-//! address of the test's own (root is needed, as in CI). Dropped, it is stopped.
+//! dnsmasq as the tests' DNS server (a real one nobody here wrote): authoritative for the
+//! records given, nothing upstream, on a free loopback port; stopped when dropped.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Dnsmasq {
     pub addr: SocketAddr,
     child: Child,
 }
 
-impl Dnsmasq {
-    /// dnsmasq on `ip`:53 with these configuration lines, once it answers.
-    pub fn start(dir: &Path, ip: &str, records: &[String]) -> Dnsmasq {
-        let conf: PathBuf = dir.join(format!("dnsmasq-{ip}.conf"));
-        let mut lines = vec![
-            "no-resolv".to_string(),
-            "no-hosts".into(),
-            "no-poll".into(),
-            "bind-interfaces".into(),
-            format!("listen-address={ip}"),
-            "port=53".into(),
-            "cache-size=0".into(),
-            "local-ttl=0".into(),
-            "pid-file=".into(),
-        ];
-        lines.extend(records.iter().cloned());
-        std::fs::write(&conf, lines.join("\n") + "\n").unwrap();
-        let child = Command::new("dnsmasq")
-            .arg("--keep-in-foreground")
-            .arg(format!("--conf-file={}", conf.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq (Debian package dnsmasq-base) is needed for this test");
-        let addr: SocketAddr = format!("{ip}:53").parse().unwrap();
-        let mut dns = Dnsmasq { addr, child };
-        dns.wait_answering();
-        dns
-    }
+/// One record, as dnsmasq's options write it.
+pub enum Rr<'a> {
+    /// `--txt-record`: the text (no commas: they separate strings) is split into strings of
+    /// at most 255 bytes.
+    Txt(&'a str, &'a str),
+    /// `--mx-host=domain,host,preference`.
+    Mx(&'a str, &'a str, u16),
+    /// `--host-record=name,address`: A (or AAAA) and the matching PTR.
+    Host(&'a str, &'a str),
+    /// `--ptr-record=ADDRESS-as-arpa-name,name`, from the address.
+    Ptr(&'a str, &'a str),
+}
 
-    /// Polls with a root NS query until dnsmasq answers (it binds a moment after start).
-    fn wait_answering(&mut self) {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let query = [0x51, 0x6b, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
-        let start = Instant::now();
-        while start.elapsed() < super::WAIT {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dnsmasq on {} exited: {status}", self.addr);
+impl Rr<'_> {
+    fn option(&self) -> String {
+        match self {
+            Rr::Txt(name, text) => {
+                let chunks: Vec<String> = text
+                    .as_bytes()
+                    .chunks(255)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect();
+                format!("--txt-record={name},{}", chunks.join(","))
             }
-            let _ = sock.send_to(&query, self.addr);
-            if sock.recv_from(&mut [0u8; 512]).is_ok() {
-                return;
+            Rr::Mx(domain, host, pref) => format!("--mx-host={domain},{host},{pref}"),
+            Rr::Host(name, ip) => format!("--host-record={name},{ip}"),
+            Rr::Ptr(ip, name) => {
+                let ip: std::net::Ipv4Addr = ip.parse().expect("an IPv4 address");
+                let o = ip.octets();
+                format!(
+                    "--ptr-record={}.{}.{}.{}.in-addr.arpa,{name}",
+                    o[3], o[2], o[1], o[0]
+                )
             }
         }
-        panic!("dnsmasq does not answer on {}", self.addr);
     }
+}
+
+impl Dnsmasq {
+    /// Starts dnsmasq with these records; `None` when it is not installed (a failure under
+    /// CI, where .ci/run installs dnsmasq-base).
+    pub fn start(records: &[Rr]) -> Option<Dnsmasq> {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(program()?);
+        command
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+            ])
+            .args([
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--pid-file=",
+            ])
+            .args(["--user=root", "--group=root", "--local-ttl=0"])
+            // Names under .test and reverse names it has no record for do not exist
+            // (NXDOMAIN), rather than being refused for want of an upstream server.
+            .args([
+                "--local=/test/",
+                "--local=/in-addr.arpa/",
+                "--local=/invalid/",
+            ])
+            .arg(format!("--port={port}"))
+            .args(records.iter().map(Rr::option))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        let dns = Dnsmasq {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        };
+        super::wait_until(|| dns.answers(), "dnsmasq answering");
+        Some(dns)
+    }
+
+    /// Whether it answers a query (any answer).
+    fn answers(&self) -> bool {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        // ID, flags (recursion desired), one question: TXT of "x.".
+        let query = [
+            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 16, 0, 1,
+        ];
+        socket.send_to(&query, self.addr).is_ok() && socket.recv(&mut [0u8; 512]).is_ok()
+    }
+}
+
+/// The dnsmasq program, if installed.
+fn program() -> Option<&'static str> {
+    let found = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have dnsmasq (.ci/run installs dnsmasq-base)"
+        );
+        eprintln!("skipped: no dnsmasq (apt-get install dnsmasq-base)");
+    }
+    found
 }
 
 impl Drop for Dnsmasq {

@@ -61,9 +61,12 @@ pub struct Options {
     /// How long the client may send nothing before `Step::Idle` (60 s when None; without an
     /// `Idle` rule the session then ends quietly).
     pub idle: Option<Duration>,
-    /// Where to listen (127.0.0.1:0 when None), e.g. port 25 of an address of its own for an
-    /// MX found through DNS.
+    /// Listen here instead of 127.0.0.1 on a free port (e.g. port 25 of 127.0.0.61, as an MX
+    /// found through DNS; needs root).
     pub bind: Option<SocketAddr>,
+    /// The EHLO reply says the client is at this address, as Gmail's does ("NAME at your
+    /// service, [IP]"): the public address of a client behind NAT.
+    pub sees_client_as: Option<std::net::IpAddr>,
 }
 
 impl Options {
@@ -160,7 +163,7 @@ pub struct FakeMx {
 
 impl FakeMx {
     pub fn start(opts: Options) -> FakeMx {
-        let at = opts.bind.unwrap_or(([127, 0, 0, 1], 0).into());
+        let at = opts.bind.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         let listener = TcpListener::bind(at).unwrap_or_else(|e| panic!("bind fake MX {at}: {e}"));
         let addr = listener.local_addr().unwrap();
         let state: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));

@@ -263,6 +263,12 @@ impl Server {
         self.dir.path().join("spool")
     }
 
+    /// The status API's action token (from `spool/.status`, as the commands read it).
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(self.spool().join(".status")).unwrap();
+        text.lines().nth(1).unwrap().to_string()
+    }
+
     /// Files in the spool with this extension ("msg", "env").
     pub fn spool_files(&self, ext: &str) -> Vec<PathBuf> {
         spool_files(&self.spool(), ext)

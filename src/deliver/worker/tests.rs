@@ -6,6 +6,7 @@
 use super::*;
 use crate::client::script::{Dial, Script, Scripted};
 use crate::config::load::parse;
+use crate::config::pattern::builtin;
 use crate::dns::Zone;
 use crate::outcome::Verdict;
 use std::io::ErrorKind;
@@ -104,6 +105,15 @@ fn connect_first_table() {
             Ok((B, false)),
             &[IP_A, IP_B],
         ),
+        // A throttling 421 (throttle_on) ends it: the provider's other servers say the same.
+        (
+            vec![Dial::Answer(greets(
+                "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred",
+            ))],
+            true,
+            Err((StepKind::Greeting, Verdict::Temporary, A)),
+            &[IP_A],
+        ),
         // Any other answer ends the search, even with servers left.
         (
             vec![Dial::Answer(greets("554 5.7.1 go away"))],
@@ -160,9 +170,15 @@ fn connect_first_table() {
             .collect();
         let dialer = Scripted::new(dials);
         let mut record = Record::new();
-        let got = connect_first(&targets(&zone), &nobody(), &zone, &dialer, &mut record)
-            .map(|(client, route)| (route, client.tls_active()))
-            .map_err(|o| (o.step, o.verdict, o.route));
+        let got = connect_first(
+            &targets(&zone),
+            (&nobody(), &builtin()),
+            &zone,
+            &dialer,
+            &mut record,
+        )
+        .map(|(client, route)| (route, client.tls_active()))
+        .map_err(|o| (o.step, o.verdict, o.route));
         let want = want
             .map(|(route, tls)| (route.to_string(), tls))
             .map_err(|(step, verdict, route)| (step, verdict, route.to_string()));
@@ -186,7 +202,14 @@ fn the_plain_text_retry_is_in_the_record() {
         Dial::Answer(answers(true)),
     ]);
     let mut record = Record::new();
-    connect_first(&targets(&zone), &nobody(), &zone, &dialer, &mut record).unwrap();
+    connect_first(
+        &targets(&zone),
+        (&nobody(), &builtin()),
+        &zone,
+        &dialer,
+        &mut record,
+    )
+    .unwrap();
     let tls: Vec<(bool, &str)> = record
         .steps
         .iter()
@@ -224,7 +247,7 @@ fn a_destination_that_is_this_server_is_a_loop() {
         let script = Script::new(&[greeting, "C: EHLO client.test", "S: 250 mx.test", "C: QUIT"]);
         let dialer = Scripted::new(vec![Dial::Answer(script)]);
         let mut record = Record::new();
-        let got = connect_first(&targets(&zone), &myself, &zone, &dialer, &mut record);
+        let got = connect_first(&targets(&zone), (&myself, &[]), &zone, &dialer, &mut record);
         let outcome = got.err().unwrap_or_else(|| panic!("case {i}: connected"));
         assert_eq!(outcome.verdict, Verdict::Permanent, "case {i}");
         assert_eq!(outcome.status.to_string(), "5.4.6", "case {i}");

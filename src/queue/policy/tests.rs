@@ -126,6 +126,8 @@ fn backoff_is_capped() {
         retry_backoff: 2.0,
         max_retry_delay: Duration::from_secs(200),
         max_rcpt_per_transaction: 100,
+        throttle_delay: Duration::from_secs(300),
+        rate_spacing: None,
     };
     let got: Vec<u64> = (1..=5).map(|n| retry_delay(&l, n).as_secs()).collect();
     assert_eq!(got, [60, 120, 200, 200, 200]);

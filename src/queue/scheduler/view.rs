@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::queue::find::Query;
+use crate::queue::select::Bulk;
 use crate::queue::snapshot::{
-    DestView, MessageView, RecipientView, Shown, Snapshot, Totals, Waiting,
+    DestView, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Totals, Waiting,
 };
 use crate::spool::envelope::Recipient;
 
@@ -68,6 +69,17 @@ impl Scheduler {
         if let Some(until) = state.paused_until.filter(|&t| t > now) {
             return Some(Waiting::Paused { dest: name, until });
         }
+        if let Some(th) = state
+            .throttle
+            .as_ref()
+            .filter(|t| !t.allows(state.active, now))
+        {
+            return Some(Waiting::Throttled {
+                dest: name,
+                next: th.next.max(now),
+                why: th.why.clone(),
+            });
+        }
         let max_connections = policy::limits(&self.config, &dest).max_connections;
         (state.active >= max_connections).then_some(Waiting::Busy {
             dest: name,
@@ -107,6 +119,15 @@ impl Scheduler {
                     max_continuous: limits.max_continuous,
                     ready: self.ready.get(dest).map_or(0, |q| q.len()),
                     paused_until: state.and_then(|s| s.paused_until).filter(|&t| t > now),
+                    throttled: state
+                        .and_then(|s| s.throttle.as_ref())
+                        .map(|t| ThrottleView {
+                            since: t.since,
+                            why: t.why.clone(),
+                            next: t.next,
+                            delay: t.delay,
+                            connections: t.connections,
+                        }),
                     last_error: None,
                     next_retry: next_retry.get(dest).copied(),
                     chart: Vec::new(),
@@ -148,6 +169,20 @@ impl Scheduler {
         let total = ids.len();
         newest(&mut ids, upto);
         (total, ids)
+    }
+
+    /// The messages a bulk order takes (see `select`), oldest first.
+    pub fn select(&self, bulk: &Bulk, now: Timestamp) -> Vec<MessageId> {
+        let mut ids: Vec<MessageId> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| {
+                bulk.verb.applies(&m.env) && bulk.selector.matches(&m.env, &m.busy, now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Every queued message's ID.

@@ -8,6 +8,7 @@ use crate::queue::find::{Found, PAGE, Query};
 use crate::queue::history::{self, Finished, History};
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
+use crate::queue::select::{Bulk, LISTED, Taken, Verb};
 use crate::queue::snapshot::{MessageDetail, MessageView};
 use crate::queue::stats::Stats;
 use crate::spool::Spool;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 fn finished_view(f: &Finished) -> MessageView {
     let mut view = view_of(&f.envelope, &[], Some(f.at));
-    view.subject = history::header_value(&f.headers, "subject");
+    view.subject = f.subject.clone();
     view
 }
 
@@ -85,12 +86,8 @@ impl Extra {
                 continue;
             };
             let (_, headers, steps) = kept.swap_remove(pos);
-            self.history.push(Finished {
-                envelope,
-                at: now,
-                headers,
-                steps,
-            });
+            self.history
+                .push(Finished::new(envelope, now, headers, steps), now);
         }
     }
 }
@@ -120,6 +117,9 @@ impl Shell {
                 }
                 let _ = answer.send(new);
             }
+            Event::Bulk(bulk, answer) => {
+                let _ = answer.send(self.bulk(&bulk, now));
+            }
             Event::Find(query, answer) => {
                 let _ = answer.send(self.find(&query, now));
             }
@@ -133,21 +133,48 @@ impl Shell {
                 let _ = answer.send(self.snapshot(now, limit));
             }
             Event::Message(id, answer) => {
-                let detail = match self.core.message_view(&id, now) {
-                    Some(view) => Some(MessageDetail {
-                        view,
-                        headers: None,
-                        steps: None,
-                    }),
-                    None => self.extra.history.get(&id).map(|f| MessageDetail {
-                        view: finished_view(f),
-                        headers: Some(f.headers.clone()),
-                        steps: Some(f.steps.clone()),
-                    }),
-                };
+                let detail =
+                    match self.core.message_view(&id, now) {
+                        Some(view) => Some(MessageDetail {
+                            view,
+                            headers: None,
+                            steps: None,
+                        }),
+                        None => self.extra.history.detail(&id).map(|(f, headers, steps)| {
+                            MessageDetail {
+                                view: finished_view(&f),
+                                headers: Some(headers),
+                                steps: Some(steps),
+                            }
+                        }),
+                    };
                 let _ = answer.send(detail);
             }
             _ => {}
+        }
+    }
+
+    /// Carries out a bulk order in one go (no job starts between two of its messages): the
+    /// effects of every message applied as one batch.
+    fn bulk(&mut self, bulk: &Bulk, now: Timestamp) -> Taken {
+        let ids = self.core.select(bulk, now);
+        if !bulk.dry_run {
+            let mut effects = Vec::new();
+            for id in &ids {
+                match bulk.verb {
+                    Verb::Retry => {
+                        self.core.retry_now(id, now);
+                    }
+                    Verb::Hold => effects.extend(self.core.hold(id)),
+                    Verb::Release => effects.extend(self.core.release(id, now)),
+                    Verb::Delete => effects.extend(self.core.delete(id)),
+                }
+            }
+            self.apply(effects, now);
+        }
+        Taken {
+            count: ids.len(),
+            ids: ids.into_iter().take(LISTED).collect(),
         }
     }
 
@@ -158,10 +185,7 @@ impl Shell {
             .extra
             .history
             .iter()
-            .filter(|f| {
-                let subject = history::header_value(&f.headers, "subject");
-                query.matches(&f.envelope, &[], subject.as_deref())
-            })
+            .filter(|f| query.matches(&f.envelope, &[], f.subject.as_deref()))
             .collect();
         let total = in_queue + finished.len();
         let messages = query

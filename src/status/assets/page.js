@@ -46,7 +46,8 @@
     m.recipients.forEach(function (r) {
       h += '<li><span class="st ' + esc(r.state) + '">' + esc(r.state) + "</span> " + esc(r.address) +
         ' <span class="why">' + esc(r.explanation) + "</span>";
-      if (r.waiting && r.waiting.paused_until) h += ' <span class="when">until ' + tm(r.waiting.paused_until) + "</span>";
+      var until = r.waiting && (r.waiting.paused_until || r.waiting.throttled_until);
+      if (until) h += ' <span class="when">until ' + tm(until) + "</span>";
       else if (r.state === "deferred" && r.next_try) h += ' <span class="when">next try ' + tm(r.next_try) + "</span>";
       h += "</li>";
     });
@@ -80,6 +81,8 @@
       " · run " + d.in_run + "/" + d.max_continuous + " · waiting " + d.ready;
     if (d.paused_until && Date.parse(d.paused_until) > Date.parse(now)) h += " · paused until " + tm(d.paused_until);
     if (d.next_retry) h += " · next retry " + tm(d.next_retry);
+    if (d.throttled) h += '<div class="err">throttled since ' + tm(d.throttled.since) + " (" + esc(d.throttled.reason) +
+      "): next message " + tm(Date.parse(d.throttled.next_message) > Date.parse(now) ? d.throttled.next_message : now) + "</div>";
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
     return h + chart(d.per_minute || []) + "</div>\n";
   }
@@ -140,6 +143,11 @@
       return Promise.all([get("/api/status"), get("/api/messages" + (location.search || "?page=0"))])
         .then(function (v) { render(v[0], v[1]); });
     }
+    if (view === "doctor") {
+      // A check runs: show its report when it is done.
+      if (document.getElementById("doctor").dataset.running !== "1") return Promise.resolve();
+      return get("/api/doctor").then(function (d) { if (!d.running) location.reload(); });
+    }
     if (view !== "message") return Promise.resolve();
     var main = document.getElementById("detail");
     return fetch("/api/messages/" + main.dataset.id, { cache: "no-store" }).then(function (r) {
@@ -184,12 +192,33 @@
     if (!b) return;
     var a = b.dataset.action;
     if (a === "delete" && !confirm("Delete this message?")) return;
-    var url = a === "flush" ? "/api/flush" : "/api/messages/" + b.dataset.id + "/" + a;
+    var url = a === "flush" ? "/api/flush" : a === "doctor" ? "/api/doctor" + location.search
+      : "/api/messages/" + b.dataset.id + "/" + a;
     acting = true; // the action's answer decides where the page goes
     fetch(url, { method: "POST", headers: { "X-Qksmtp-Token": token } }).then(function (r) {
       if (a === "delete" && r.ok) location.href = "/";
       else location.reload();
     });
+  });
+  // Bulk actions on every queued message the search finds (all pages): counted, confirmed,
+  // then done on the messages that had arrived when counted (arrived_by).
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest("button[data-bulk]");
+    if (!b) return;
+    var verb = b.dataset.bulk, p = new URLSearchParams(location.search);
+    p.delete("page");
+    ["q", "state", "dest"].forEach(function (k) { if (!p.get(k)) p.delete(k); });
+    if (!p.toString()) p.set("all", "yes");
+    var url = "/api/bulk/" + verb + "?";
+    get(url + p).then(function (c) {
+      if (!c.count) { alert("No queued message to " + verb + "."); return; }
+      var ask = verb.charAt(0).toUpperCase() + verb.slice(1) + " " + c.count + " message(s)?";
+      if (!confirm(verb === "delete" ? ask + " This cannot be undone." : ask)) return;
+      p.set("arrived_by", c.arrived_by);
+      acting = true;
+      return fetch(url + p, { method: "POST", headers: { "X-Qksmtp-Token": token } })
+        .then(function () { acting = false; location.reload(); });
+    }).catch(function () { acting = false; });
   });
   localize();
   setTimeout(poll, 1500);

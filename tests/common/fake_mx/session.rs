@@ -393,7 +393,10 @@ impl Session {
             let r = format!("250 {}", self.name());
             return self.reply(&r);
         }
-        let mut lines = vec![self.name().to_string()];
+        let mut lines = vec![match self.opts.sees_client_as {
+            Some(ip) => format!("{} at your service, [{ip}]", self.name()),
+            None => self.name().to_string(),
+        }];
         if self.opts.pipelining {
             lines.push("PIPELINING".into());
         }

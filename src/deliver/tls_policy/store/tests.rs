@@ -73,7 +73,7 @@ fn tempdir(name: &str) -> PathBuf {
 fn fetched_once_refreshed_on_a_new_id_kept_when_the_fetch_fails_and_after_a_restart() {
     let dir = tempdir("store");
     let config = config();
-    let zone = Zone::new().txt("_mta-sts.a.test", &["v=STSv1; id=one"]);
+    let zone = Zone::new().txt("_mta-sts.a.test", "v=STSv1; id=one");
     let (s, calls) = store(&dir, vec![Ok(ENFORCE), Err("connection refused")]);
     let mut record = Record::new();
     let p = s.policy("a.test", &zone, &config, &mut record).unwrap();
@@ -97,7 +97,7 @@ fn fetched_once_refreshed_on_a_new_id_kept_when_the_fetch_fails_and_after_a_rest
     );
 
     // A new id while the policy server is down: the cached policy holds.
-    let zone = Zone::new().txt("_mta-sts.a.test", &["v=STSv1; id=two"]);
+    let zone = Zone::new().txt("_mta-sts.a.test", "v=STSv1; id=two");
     let mut record = Record::new();
     let p = s.policy("a.test", &zone, &config, &mut record).unwrap();
     assert_eq!(p.mode, sts::Mode::Enforce);
@@ -125,9 +125,9 @@ fn a_new_policy_replaces_the_cached_one_and_none_without_a_record() {
     let dir = tempdir("replace");
     let config = config();
     let (s, _) = store(&dir, vec![Ok(ENFORCE), Ok(TESTING), Ok("garbage")]);
-    let one = Zone::new().txt("_mta-sts.a.test", &["v=STSv1; id=one"]);
-    let two = Zone::new().txt("_mta-sts.a.test", &["v=STSv1; id=two"]);
-    let three = Zone::new().txt("_mta-sts.a.test", &["v=STSv1; id=three"]);
+    let one = Zone::new().txt("_mta-sts.a.test", "v=STSv1; id=one");
+    let two = Zone::new().txt("_mta-sts.a.test", "v=STSv1; id=two");
+    let three = Zone::new().txt("_mta-sts.a.test", "v=STSv1; id=three");
     let mode = |z: &Zone| {
         s.policy("a.test", z, &config, &mut Record::new())
             .map(|p| p.mode)

@@ -1,0 +1,417 @@
+//! The history journal: every finished message (its envelope, when it finished, its headers
+//! and step record) appended to numbered segment files in `spool/history/`, without fsync (a
+//! crash may lose the last seconds of history, never mail). Whole segments go, oldest first,
+//! once the rest still holds `history_max` messages or all of a segment is older than
+//! `history_days`: append-only, and compaction never rewrites. A start-up writes to a new
+//! segment; the old ones are read back in the background (`read_all`). The record codec is
+//! pure (`encode`, `decode`).
+
+use crate::spool::envelope::{self, Envelope};
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The folder in the spool.
+pub const DIR: &str = "history";
+const MAGIC: &str = "qksmtp-history 1";
+const EXT: &str = "log";
+
+/// One finished message as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub envelope: Envelope,
+    pub at: Timestamp,
+    pub headers: String,
+    pub steps: String,
+}
+
+/// Where a record is: its segment, offset and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub segment: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// What a segment holds: how many records, the newest one's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub number: u64,
+    pub records: usize,
+    pub newest: Timestamp,
+}
+
+/// `history_max` messages and `history_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max: usize,
+    pub age: Duration,
+}
+
+impl Limits {
+    pub fn on(self) -> bool {
+        self.max > 0 && !self.age.is_zero()
+    }
+
+    /// Records a segment holds before the next one starts: a tenth of the limit, so that
+    /// the journal holds at most 10% more than `max` (and 100 at least, so that a small
+    /// limit does not make a file per message).
+    pub fn per_segment(self) -> usize {
+        (self.max / 10).max(100)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum JournalError {
+    /// The bytes end inside a record (the last one of a crash).
+    Incomplete,
+    Damaged(String),
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            JournalError::Incomplete => write!(f, "the record is cut short"),
+            JournalError::Damaged(why) => write!(f, "damaged record: {why}"),
+        }
+    }
+}
+
+/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN\n` then the three texts, then `\n`.
+pub fn encode(r: &Record) -> Vec<u8> {
+    let env = envelope::render(&r.envelope);
+    let mut out = format!(
+        "{MAGIC} {} {} {} {}\n",
+        r.at.as_micros(),
+        env.len(),
+        r.headers.len(),
+        r.steps.len()
+    )
+    .into_bytes();
+    for part in [&env, &r.headers, &r.steps] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.push(b'\n');
+    out
+}
+
+/// The record at the start of `bytes`, and how many bytes it took.
+pub fn decode(bytes: &[u8]) -> Result<(Record, usize), JournalError> {
+    let bad = |why: &str| JournalError::Damaged(why.into());
+    let Some(eol) = bytes.iter().position(|&b| b == b'\n') else {
+        return Err(match bytes.len() > 200 {
+            true => bad("no record line"),
+            false => JournalError::Incomplete,
+        });
+    };
+    let head = std::str::from_utf8(&bytes[..eol]).map_err(|_| bad("record line"))?;
+    let numbers: Vec<u64> = head
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("record line"))?
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| bad("record line")))
+        .collect::<Result<_, _>>()?;
+    let [at, env_len, head_len, steps_len] = numbers[..] else {
+        return Err(bad("record line"));
+    };
+    let start = eol + 1;
+    let total = [env_len, head_len, steps_len]
+        .iter()
+        .try_fold(start as u64 + 1, |sum, n| sum.checked_add(*n))
+        .ok_or_else(|| bad("lengths"))?;
+    if (bytes.len() as u64) < total {
+        return Err(JournalError::Incomplete);
+    }
+    let total = total as usize;
+    if bytes[total - 1] != b'\n' {
+        return Err(bad("no end of record"));
+    }
+    let (e, h) = (
+        start + env_len as usize,
+        start + (env_len + head_len) as usize,
+    );
+    let text = |from, to| String::from_utf8(bytes[from..to].to_vec()).map_err(|_| bad("text"));
+    let envelope = envelope::parse(&text(start, e)?).map_err(|e| bad(&e.to_string()))?;
+    let record = Record {
+        envelope,
+        at: Timestamp(at),
+        headers: text(e, h)?,
+        steps: text(h, total - 1)?,
+    };
+    Ok((record, total))
+}
+
+fn segment_name(number: u64) -> String {
+    format!("{number:08}.{EXT}")
+}
+
+/// The segment numbers in `dir`, oldest first.
+fn segments_in(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut numbers: Vec<u64> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(&format!(".{EXT}"))?.parse().ok())
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+/// Reads every record of the journal in `spool_dir` (of the segments numbered below `below`,
+/// when given: those of earlier runs), oldest first, handing each with its place to `each`;
+/// returns the segments read. A segment's damaged or cut-short end is skipped (the rest of
+/// it is kept).
+pub fn read_all(
+    spool_dir: &Path,
+    below: Option<u64>,
+    mut each: impl FnMut(Record, Place),
+) -> io::Result<Vec<Segment>> {
+    let dir = spool_dir.join(DIR);
+    let mut segments = Vec::new();
+    let earlier = |n: &u64| below.is_none_or(|b| *n < b);
+    for number in segments_in(&dir)?.into_iter().filter(earlier) {
+        let file = match File::open(dir.join(segment_name(number))) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut segment = Segment {
+            number,
+            records: 0,
+            newest: Timestamp(0),
+        };
+        // A record at a time, in one reused buffer: a segment is never in memory whole.
+        let mut reader = BufReader::new(file);
+        let mut buf = Vec::new();
+        let mut offset = 0;
+        loop {
+            match next_record(&mut reader, &mut buf) {
+                Ok(Some((record, len))) => {
+                    segment.records += 1;
+                    segment.newest = segment.newest.max(record.at);
+                    let place = Place {
+                        segment: number,
+                        offset,
+                        len: len as u64,
+                    };
+                    offset += len as u64;
+                    each(record, place);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!(
+                        "history segment {number}: {e} at byte {offset}; the rest is skipped"
+                    );
+                    break;
+                }
+            }
+        }
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+/// The longest record read back (headers and step records are kept far shorter).
+const MAX_RECORD: u64 = 16 * 1024 * 1024;
+
+/// The next record of `reader` (`None` at its end), read into `buf`.
+fn next_record(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(Record, usize)>, JournalError> {
+    buf.clear();
+    let line = reader
+        .by_ref()
+        .take(256)
+        .read_until(b'\n', buf)
+        .map_err(|e| JournalError::Damaged(e.to_string()))?;
+    if line == 0 {
+        return Ok(None);
+    }
+    let total = record_len(buf)?;
+    if total > MAX_RECORD || total < buf.len() as u64 {
+        return Err(JournalError::Damaged("lengths".into()));
+    }
+    let head = buf.len();
+    buf.resize(total as usize, 0);
+    reader
+        .read_exact(&mut buf[head..])
+        .map_err(|_| JournalError::Incomplete)?;
+    decode(buf).map(Some)
+}
+
+/// A record's whole length, from its record line (with its `\n`).
+fn record_len(line: &[u8]) -> Result<u64, JournalError> {
+    let bad = || JournalError::Damaged("record line".into());
+    if line.last() != Some(&b'\n') {
+        return Err(JournalError::Incomplete);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| bad())?;
+    let numbers: Vec<u64> = text
+        .strip_prefix(MAGIC)
+        .ok_or_else(bad)?
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [_, env, head, steps] = numbers[..] else {
+        return Err(bad());
+    };
+    [env, head, steps]
+        .iter()
+        .try_fold(line.len() as u64 + 1, |sum, n| sum.checked_add(*n))
+        .ok_or_else(bad)
+}
+
+/// The writing end, owned by the scheduler thread.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    /// Oldest first; the last is the one being written.
+    segments: VecDeque<Segment>,
+    file: Option<(BufWriter<File>, u64)>,
+    next: u64,
+    /// `next` at open.
+    first_own: u64,
+}
+
+impl Journal {
+    /// Opens the journal of `spool_dir` for appending, in a new segment after those there
+    /// (which `adopt` learns about once they are read back).
+    pub fn open(spool_dir: &Path) -> io::Result<Journal> {
+        let dir = spool_dir.join(DIR);
+        fs::create_dir_all(&dir)?;
+        let next = segments_in(&dir)?.last().map_or(1, |n| n + 1);
+        Ok(Journal {
+            dir,
+            segments: VecDeque::new(),
+            file: None,
+            next,
+            first_own: next,
+        })
+    }
+
+    /// Appends a record; answers where it is and the segments removed to keep the limits
+    /// (the caller forgets what it kept of them).
+    pub fn append(
+        &mut self,
+        record: &Record,
+        limits: Limits,
+        now: Timestamp,
+    ) -> io::Result<(Place, Vec<u64>)> {
+        let full = self
+            .segments
+            .back()
+            .is_none_or(|s| s.records >= limits.per_segment());
+        if self.file.is_none() || full {
+            self.start_segment()?;
+        }
+        let bytes = encode(record);
+        let (file, offset) = self.file.as_mut().expect("a segment is open");
+        file.write_all(&bytes)?;
+        let place = Place {
+            segment: self.next - 1,
+            offset: *offset,
+            len: bytes.len() as u64,
+        };
+        *offset += bytes.len() as u64;
+        let current = self.segments.back_mut().expect("a segment is open");
+        current.records += 1;
+        current.newest = current.newest.max(record.at);
+        Ok((place, self.enforce(limits, now)))
+    }
+
+    fn start_segment(&mut self) -> io::Result<()> {
+        self.flush();
+        let path = self.dir.join(segment_name(self.next));
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let offset = file.metadata()?.len();
+        self.file = Some((BufWriter::new(file), offset));
+        self.segments.push_back(Segment {
+            number: self.next,
+            records: 0,
+            newest: Timestamp(0),
+        });
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes out what is buffered (no fsync).
+    pub fn flush(&mut self) {
+        if let Some((file, _)) = &mut self.file
+            && let Err(e) = file.flush()
+        {
+            log::warn!("history journal: {e}");
+        }
+    }
+
+    /// Learns of the segments of earlier runs (read back at start); answers the segments
+    /// removed to keep the limits.
+    pub fn adopt(&mut self, older: Vec<Segment>, limits: Limits, now: Timestamp) -> Vec<u64> {
+        for s in older.into_iter().rev() {
+            if self.segments.iter().all(|kept| kept.number != s.number) {
+                self.segments.push_front(s);
+            }
+        }
+        self.enforce(limits, now)
+    }
+
+    /// Removes the oldest segments while the others still hold `max` records, or all of it
+    /// is older than `age`; never the one being written.
+    fn enforce(&mut self, limits: Limits, now: Timestamp) -> Vec<u64> {
+        let mut total: usize = self.segments.iter().map(|s| s.records).sum();
+        let mut removed = Vec::new();
+        while self.segments.len() > 1 {
+            let oldest = self.segments[0];
+            let expired = now.since(oldest.newest) > limits.age;
+            if !(expired || total - oldest.records >= limits.max) {
+                break;
+            }
+            if let Err(e) = fs::remove_file(self.dir.join(segment_name(oldest.number)))
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                log::warn!(
+                    "history journal: cannot remove segment {}: {e}",
+                    oldest.number
+                );
+                break;
+            }
+            total -= oldest.records;
+            removed.push(oldest.number);
+            self.segments.pop_front();
+        }
+        removed
+    }
+
+    /// The first segment this run writes: those below are of earlier runs (`read_all`).
+    pub fn first_own(&self) -> u64 {
+        self.first_own
+    }
+
+    /// Reads a record back (after `flush`, for the one being written).
+    pub fn read(&mut self, place: Place) -> io::Result<Record> {
+        if self.file.is_some() && place.segment + 1 == self.next {
+            self.flush();
+        }
+        read_at(&self.dir, place)
+    }
+}
+
+/// A record of the journal folder `dir` at `place`.
+fn read_at(dir: &Path, place: Place) -> io::Result<Record> {
+    let mut f = File::open(dir.join(segment_name(place.segment)))?;
+    f.seek(SeekFrom::Start(place.offset))?;
+    let mut bytes = vec![0; place.len as usize];
+    f.read_exact(&mut bytes)?;
+    decode(&bytes)
+        .map(|(r, _)| r)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;
