@@ -6,6 +6,7 @@ use crate::client::Network;
 use crate::config::Live;
 use crate::deliver::connections::Connections;
 use crate::deliver::pool;
+use crate::deliver::tls_policy::store::Store;
 use crate::deliver::worker::WorkerContext;
 use crate::dns::Resolver;
 use crate::intake::Intake;
@@ -38,9 +39,17 @@ impl Engine {
         committed: Receiver<Envelope>,
     ) -> Result<Engine, String> {
         let now = config.get();
-        // `dns_server` and `timeout_dns` are read once: a reload does not change them.
-        let resolver = Resolver::new(now.delivery.dns_server, now.delivery.timeout_dns)
-            .map_err(|e| format!("cannot set up DNS: {e:?}"))?;
+        // `dns_server`, `timeout_dns` and `dnssec` are read once: a reload does not change them.
+        let d = &now.delivery;
+        let resolver = match d.dnssec {
+            true => Resolver::with_dnssec(
+                d.dns_server,
+                d.timeout_dns,
+                d.dnssec_trust_anchor.as_deref(),
+            ),
+            false => Resolver::new(d.dns_server, d.timeout_dns),
+        }
+        .map_err(|e| format!("cannot set up DNS: {e}"))?;
         let log = DeliveryLog::open(now.server.log_file.as_deref())
             .map_err(|e| format!("cannot open the delivery log: {e}"))?;
         let workers_n = now.delivery.workers.max(1);
@@ -51,6 +60,7 @@ impl Engine {
             resolver: Arc::new(resolver),
             dialer: Arc::new(Network),
             connections: Connections::default(),
+            sts: Some(Store::new(&now.server.spool_dir)),
         });
         let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;
         let notices = intake.untold();

@@ -5,11 +5,13 @@
 //! and TLS are the `Dialer`'s (`dial`), so tests can script the server in memory (`script`).
 
 pub mod command;
+pub mod dane;
 pub mod dial;
 #[cfg(test)]
 pub(crate) mod script;
 pub mod tls;
 mod transaction;
+pub mod verify;
 pub(crate) mod wire;
 
 #[cfg(test)]
@@ -18,13 +20,13 @@ mod tests;
 pub use crate::smtp::extensions::{AuthMechanism, Extensions};
 pub use crate::transcript::{Failure, FailureKind, Record, StepKind};
 pub use dial::{Dialer, Network};
-pub use tls::TlsPolicy;
+pub use tls::{Check, Secure, TlsPolicy};
 
 use crate::config::{RelayAuth, RelayConfig, Timeouts};
 use crate::smtp::reply::Reply;
 use crate::smtp::{Address, MailParams, Notify, Orcpt, ReversePath};
 use crate::time::Timestamp;
-use crate::transcript::tls::TlsState;
+use crate::transcript::tls::{Demand, TlsState};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -71,7 +73,8 @@ pub struct ClientSettings {
     /// Our name in EHLO/HELO (an IP address is sent as an address literal).
     pub helo_name: String,
     pub timeouts: Timeouts,
-    pub tls: TlsPolicy,
+    /// The TLS asked of the server, and what its certificate must prove.
+    pub tls: Secure,
     /// Log in after EHLO (relays only).
     pub auth: Option<Credentials>,
 }
@@ -181,12 +184,12 @@ impl Client {
             dialer,
             name: tls::server_name(host_name, addr),
         };
-        if let TlsPolicy::Implicit { verify } = settings.tls {
-            self.handshake(&tls, verify, "implicit TLS", record)?;
+        if settings.tls.mode == TlsPolicy::Implicit {
+            self.handshake(&tls, &settings.tls, "implicit TLS", record)?;
         }
         self.greeting(record)?;
         self.hello(record)?;
-        self.negotiate_tls(&tls, settings.tls, record)?;
+        self.negotiate_tls(&tls, &settings.tls, record)?;
         if let Some(credentials) = &settings.auth {
             self.authenticate(credentials, record)?;
         }
@@ -351,27 +354,28 @@ impl Client {
     fn negotiate_tls(
         &mut self,
         tls: &Handshake,
-        policy: TlsPolicy,
+        secure: &Secure,
         record: &mut Record,
     ) -> Result<(), Failure> {
         let offered = self.ext.starttls;
-        let verify = match policy {
-            TlsPolicy::Implicit { .. } => return Ok(()),
+        match secure.mode {
+            TlsPolicy::Implicit => return Ok(()),
             TlsPolicy::Never => {
                 self.plain(TlsState::Off, offered, record);
                 return Ok(());
             }
             TlsPolicy::PlainRetry => {
                 self.plain(TlsState::AfterFailedHandshake, offered, record);
+                would_refuse(secure, "the handshake failed", record);
                 return Ok(());
             }
             TlsPolicy::Opportunistic if !offered => {
                 self.plain(TlsState::NotOffered, true, record);
+                would_refuse(secure, "the server offers no STARTTLS", record);
                 return Ok(());
             }
-            TlsPolicy::Opportunistic => false,
-            TlsPolicy::Required { verify } => verify,
-        };
+            TlsPolicy::Opportunistic | TlsPolicy::Required => {}
+        }
         if !offered {
             let why = "the server does not offer STARTTLS, which is required for this server";
             let t = Timer::start();
@@ -387,8 +391,9 @@ impl Client {
             record,
         )?;
         if reply.code != 220 {
-            if policy == TlsPolicy::Opportunistic && reply.code != 421 {
+            if secure.mode == TlsPolicy::Opportunistic && reply.code != 421 {
                 self.plain(TlsState::Refused, true, record);
+                would_refuse(secure, "the server refused STARTTLS", record);
                 return Ok(());
             }
             return Err(Failure::new(StepKind::StartTls, FailureKind::Reply(reply)));
@@ -400,54 +405,60 @@ impl Client {
             record.push(StepKind::StartTls, t.at, t.took(), why, None, false);
             return Err(Failure::new(StepKind::StartTls, protocol(why)));
         }
-        self.handshake(tls, verify, "STARTTLS", record)?;
+        self.handshake(tls, secure, "STARTTLS", record)?;
         self.hello(record)
     }
 
-    /// The TLS handshake over the open connection.
+    /// The TLS handshake over the open connection, then the verdict on the certificate: a
+    /// failed check ends the attempt, or is only noted when not enforced (MTA-STS testing).
     fn handshake(
         &mut self,
         tls: &Handshake,
-        verify: bool,
+        secure: &Secure,
         how: &str,
         record: &mut Record,
     ) -> Result<(), Failure> {
         let timer = Timer::start();
-        let state = TlsState::Tls { verified: verify };
-        let detail = if verify {
-            format!("{how}: {state} for {}", tls.name)
-        } else {
-            format!("{how}: {state}")
+        let request = tls::TlsRequest {
+            name: &tls.name,
+            ca_file: secure.ca_file.as_deref(),
+            strict: secure.enforce && secure.check != Check::Nothing,
         };
         let timeout = self.timeouts.command;
-        let result = self.conn.start_tls(tls.dialer, &tls.name, verify, timeout);
-        match result {
-            Ok(()) => {
-                self.tls_state = Some(state);
-                record.push(
-                    StepKind::StartTls,
-                    timer.at,
-                    timer.took(),
-                    detail,
-                    None,
-                    true,
-                );
-                Ok(())
-            }
+        let peer = match self.conn.start_tls(tls.dialer, &request, timeout) {
+            Ok(peer) => peer,
             Err(why) => {
                 self.usable = false;
                 let text = format!("{how} handshake: {why}");
-                record.push(
-                    StepKind::StartTls,
-                    timer.at,
-                    timer.took(),
-                    text,
-                    None,
-                    false,
-                );
-                Err(Failure::new(StepKind::StartTls, why))
+                record.push_failed(StepKind::StartTls, timer.at, timer.took(), &text);
+                return Err(Failure::new(StepKind::StartTls, why));
             }
+        };
+        let anchor = |i: usize| tls.dialer.vouches(&peer.chain, i, &tls.name);
+        let (by, doubt) = match verify::judge(secure, &peer, &tls.name, &anchor) {
+            Ok(by) => (by, None),
+            Err(why) if !secure.enforce => (None, Some(why)),
+            Err(why) => {
+                self.usable = false;
+                let text = format!("{how}: {why}");
+                record.push_failed(StepKind::StartTls, timer.at, timer.took(), &text);
+                return Err(Failure::new(StepKind::StartTls, FailureKind::Tls(why)));
+            }
+        };
+        let state = TlsState::Tls {
+            demand: secure.demand,
+            by,
+        };
+        self.tls_state = Some(state);
+        let detail = match by {
+            Some(_) => format!("{how}: {state} for {}", tls.name),
+            None => format!("{how}: {state}"),
+        };
+        record.push_ok(StepKind::StartTls, timer.at, timer.took(), &detail);
+        if let Some(why) = doubt {
+            would_refuse(secure, &why, record);
         }
+        Ok(())
     }
 
     /// AUTH PLAIN (preferred) or LOGIN, whichever the server offers. Passwords and payloads
@@ -521,6 +532,18 @@ impl Client {
 
 fn protocol(why: &str) -> FailureKind {
     FailureKind::Protocol(why.to_string())
+}
+
+/// Under a policy only tested (MTA-STS `testing`): a step saying what enforcing it would
+/// have refused.
+fn would_refuse(secure: &Secure, why: &str, record: &mut Record) {
+    if secure.enforce || !matches!(secure.demand, Demand::MtaSts { .. }) {
+        return;
+    }
+    note(
+        record,
+        &format!("MTA-STS testing: enforce would refuse this: {why}"),
+    );
 }
 
 /// A STARTTLS step that did not run, with the reason (the record says "used or not, why").

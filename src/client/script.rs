@@ -5,6 +5,7 @@
 //! test can count them (PIPELINING: one write for MAIL, the RCPTs and DATA).
 
 use super::dial::Dialer;
+use super::tls::{Peer, TlsRequest};
 use super::wire::Transport;
 use crate::transcript::FailureKind;
 use std::collections::VecDeque;
@@ -30,6 +31,18 @@ struct State {
     writes: Vec<Vec<u8>>,
     /// What a TLS handshake on this connection gives; `None` succeeds.
     tls_failure: Option<FailureKind>,
+    /// What a successful handshake shows of the server.
+    peer: Peer,
+}
+
+impl Default for Peer {
+    /// A certificate any CA would vouch for.
+    fn default() -> Peer {
+        Peer {
+            chain: Vec::new(),
+            pkix: Ok(()),
+        }
+    }
 }
 
 /// One scripted connection; clones share it (the test keeps one to look at afterwards).
@@ -60,6 +73,12 @@ impl Script {
     /// The TLS handshake on this connection fails with `why`.
     pub fn tls_fails(self, why: FailureKind) -> Script {
         self.state().tls_failure = Some(why);
+        self
+    }
+
+    /// The handshake succeeds and shows this of the server.
+    pub fn tls_peer(self, peer: Peer) -> Script {
+        self.state().peer = peer;
         self
     }
 
@@ -227,14 +246,13 @@ impl Dialer for Scripted {
     fn start_tls(
         &self,
         plain: Box<dyn Transport>,
-        _: &str,
-        _: bool,
-    ) -> Result<Box<dyn Transport>, FailureKind> {
+        _: &TlsRequest,
+    ) -> Result<(Box<dyn Transport>, Peer), FailureKind> {
         let current = self.current.lock().unwrap().clone().expect("a connection");
-        let failure = current.state().tls_failure.clone();
-        match failure {
+        let state = current.state();
+        match state.tls_failure.clone() {
             Some(why) => Err(why),
-            None => Ok(plain),
+            None => Ok((plain, state.peer.clone())),
         }
     }
 }

@@ -1,38 +1,137 @@
 //! TLS for the client: the TLS modes (opportunistic STARTTLS to MX hosts, required or implicit
-//! TLS to relays, off for the plain-text retry), the native-tls connector, and the server name
-//! used for SNI and certificate checks.
+//! TLS, off for the plain-text retry), what the certificate must then prove (`Secure`), what
+//! a handshake tells of the server (`Peer`), and the server name used for SNI and checks.
 
-use crate::config::RelayTls;
-use native_tls::TlsConnector;
+use crate::config::{RelayTls, TlsLevel};
+use crate::dns::Tlsa;
+use crate::transcript::tls::Demand;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How the client uses TLS on one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsPolicy {
-    /// For MX hosts: STARTTLS whenever offered, certificate not verified. If the handshake
-    /// fails the attempt fails with step `StartTls`; the caller then retries the same host with
-    /// `PlainRetry`.
+    /// For MX hosts: STARTTLS whenever offered. If the handshake fails the attempt fails with
+    /// step `StartTls`; the caller then retries the same host with `PlainRetry`.
     Opportunistic,
-    /// No TLS even when offered (relays with `tls = none`).
+    /// No TLS even when offered (relays with `tls = none`, `tls_policy = none`).
     Never,
     /// No TLS even when offered: the retry of an MX host in plain text after the
     /// `Opportunistic` handshake failed.
     PlainRetry,
-    /// STARTTLS must be offered and must succeed (relays with `tls = starttls`).
-    Required { verify: bool },
+    /// STARTTLS must be offered and must succeed.
+    Required,
     /// TLS from the first byte, e.g. port 465 (relays with `tls = tls`).
-    Implicit { verify: bool },
+    Implicit,
 }
 
-impl TlsPolicy {
-    /// The policy for a relay from its `tls` and `tls_verify` settings.
-    pub fn for_relay(tls: RelayTls, verify: bool) -> TlsPolicy {
-        match tls {
-            RelayTls::StartTls => TlsPolicy::Required { verify },
-            RelayTls::Tls => TlsPolicy::Implicit { verify },
-            RelayTls::None => TlsPolicy::Never,
+/// What the server's certificate must prove once the connection is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Check {
+    /// Nothing: encryption against passive listeners only.
+    #[default]
+    Nothing,
+    /// A chain to a trusted CA (the system's, or `tls_ca_file`) for the server's name.
+    Pkix,
+    /// One of the server's usable TLSA records matches (RFC 7672).
+    Dane(Arc<[Tlsa]>),
+}
+
+/// The TLS asked of one server: the mode, what the certificate must prove, whether a failed
+/// proof stops the attempt, and how the record words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secure {
+    pub mode: TlsPolicy,
+    pub check: Check,
+    /// False: a failed check is only noted (MTA-STS mode `testing`) and the mail goes on.
+    pub enforce: bool,
+    pub demand: Demand,
+    /// `[delivery] tls_ca_file`.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Secure {
+    /// Opportunistic STARTTLS, nothing checked: what MX hosts get without a policy.
+    pub fn opportunistic() -> Secure {
+        Secure {
+            mode: TlsPolicy::Opportunistic,
+            check: Check::Nothing,
+            enforce: true,
+            demand: Demand::Opportunistic,
+            ca_file: None,
         }
     }
+
+    /// The same, with another mode (the plain-text retry).
+    pub fn with_mode(&self, mode: TlsPolicy) -> Secure {
+        Secure {
+            mode,
+            ..self.clone()
+        }
+    }
+
+    /// For a relay: `tls_policy` when set, else its `tls` and `tls_verify` settings.
+    pub fn for_relay(
+        tls: RelayTls,
+        verify: bool,
+        level: TlsLevel,
+        ca_file: Option<&Path>,
+    ) -> Secure {
+        let implicit = tls == RelayTls::Tls;
+        let required = if implicit {
+            TlsPolicy::Implicit
+        } else {
+            TlsPolicy::Required
+        };
+        let (mode, check, demand) = match level {
+            TlsLevel::Auto | TlsLevel::MtaSts | TlsLevel::Dane => match (tls, verify) {
+                (RelayTls::None, _) => (TlsPolicy::Never, Check::Nothing, Demand::Relay),
+                (_, true) => (required, Check::Pkix, Demand::Relay),
+                (_, false) => (required, Check::Nothing, Demand::Relay),
+            },
+            TlsLevel::Opportunistic if implicit => {
+                (required, Check::Nothing, Demand::Opportunistic)
+            }
+            TlsLevel::Opportunistic => (
+                TlsPolicy::Opportunistic,
+                Check::Nothing,
+                Demand::Opportunistic,
+            ),
+            TlsLevel::Verify => (required, Check::Pkix, Demand::Verify),
+            TlsLevel::Encrypt => (required, Check::Nothing, Demand::Encrypt),
+            TlsLevel::None => (TlsPolicy::Never, Check::Nothing, Demand::Relay),
+        };
+        Secure {
+            mode,
+            check,
+            enforce: true,
+            demand,
+            ca_file: ca_file.map(Path::to_path_buf),
+        }
+    }
+}
+
+/// What a handshake asks of the `Dialer`.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsRequest<'a> {
+    /// SNI and the name the certificate is checked for.
+    pub name: &'a str,
+    /// `tls_ca_file`.
+    pub ca_file: Option<&'a Path>,
+    /// Where the platform cannot verify after accepting (native-tls), verify in the
+    /// handshake itself: a bad certificate then fails it. (OpenSSL always verifies after.)
+    #[cfg_attr(not(any(windows, target_vendor = "apple")), allow(dead_code))]
+    pub strict: bool,
+}
+
+/// What the handshake showed of the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The certificates as sent (DER), the server's own first.
+    pub chain: Vec<Vec<u8>>,
+    /// Whether the chain leads to a trusted CA and names the server: `Err` says why not.
+    pub pkix: Result<(), String>,
 }
 
 /// The name to present (SNI) and to check the certificate against: the host name without a
@@ -48,16 +147,6 @@ pub fn server_name(host_name: &str, addr: SocketAddr) -> String {
     } else {
         name.to_string()
     }
-}
-
-/// A connector that verifies the certificate and host name, or accepts anything (opportunistic
-/// TLS: encryption against passive listeners, as MX hosts rarely have verifiable names).
-pub fn connector(verify: bool) -> Result<TlsConnector, String> {
-    TlsConnector::builder()
-        .danger_accept_invalid_certs(!verify)
-        .danger_accept_invalid_hostnames(!verify)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -81,14 +170,82 @@ mod tests {
 
     #[test]
     fn relay_policies() {
-        assert_eq!(
-            TlsPolicy::for_relay(RelayTls::StartTls, true),
-            TlsPolicy::Required { verify: true }
-        );
-        assert_eq!(
-            TlsPolicy::for_relay(RelayTls::Tls, false),
-            TlsPolicy::Implicit { verify: false }
-        );
-        assert_eq!(TlsPolicy::for_relay(RelayTls::None, true), TlsPolicy::Never);
+        use TlsLevel as L;
+        let cases = [
+            // (tls, tls_verify, tls_policy) -> (mode, check, demand)
+            (
+                RelayTls::StartTls,
+                true,
+                L::Auto,
+                TlsPolicy::Required,
+                Check::Pkix,
+                Demand::Relay,
+            ),
+            (
+                RelayTls::Tls,
+                false,
+                L::Auto,
+                TlsPolicy::Implicit,
+                Check::Nothing,
+                Demand::Relay,
+            ),
+            (
+                RelayTls::None,
+                true,
+                L::Auto,
+                TlsPolicy::Never,
+                Check::Nothing,
+                Demand::Relay,
+            ),
+            (
+                RelayTls::StartTls,
+                true,
+                L::Encrypt,
+                TlsPolicy::Required,
+                Check::Nothing,
+                Demand::Encrypt,
+            ),
+            (
+                RelayTls::StartTls,
+                false,
+                L::Verify,
+                TlsPolicy::Required,
+                Check::Pkix,
+                Demand::Verify,
+            ),
+            (
+                RelayTls::Tls,
+                false,
+                L::Verify,
+                TlsPolicy::Implicit,
+                Check::Pkix,
+                Demand::Verify,
+            ),
+            (
+                RelayTls::StartTls,
+                true,
+                L::Opportunistic,
+                TlsPolicy::Opportunistic,
+                Check::Nothing,
+                Demand::Opportunistic,
+            ),
+            (
+                RelayTls::StartTls,
+                true,
+                L::None,
+                TlsPolicy::Never,
+                Check::Nothing,
+                Demand::Relay,
+            ),
+        ];
+        for (tls, verify, level, mode, check, demand) in cases {
+            let s = Secure::for_relay(tls, verify, level, None);
+            assert_eq!(
+                (s.mode, s.check, s.demand),
+                (mode, check, demand),
+                "{tls:?} {verify} {level:?}"
+            );
+            assert!(s.enforce);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! the `Dialer`'s (see `dial`).
 
 use super::dial::Dialer;
+use super::tls::{Peer, TlsRequest};
 use crate::smtp::reply::Reply;
 use crate::smtp::reply_parser::ReplyParser;
 use crate::transcript::FailureKind;
@@ -175,16 +176,15 @@ impl Conn {
         self.stream()?.flush().map_err(|e| io_failure(&e))
     }
 
-    /// Runs the TLS handshake (through `dialer`) over the current plain stream; `name` is the
-    /// SNI / certificate name. Each read and write of the handshake waits at most `timeout`.
+    /// Runs the TLS handshake (through `dialer`) over the current plain stream, and tells what
+    /// it showed of the server. Each read and write of the handshake waits at most `timeout`.
     /// On failure the connection is unusable.
     pub fn start_tls(
         &mut self,
         dialer: &dyn Dialer,
-        name: &str,
-        verify: bool,
+        request: &TlsRequest,
         timeout: Duration,
-    ) -> Result<(), FailureKind> {
+    ) -> Result<Peer, FailureKind> {
         if self.tls {
             return Err(FailureKind::Protocol("TLS is already active".into()));
         }
@@ -197,9 +197,10 @@ impl Conn {
             .and_then(|()| plain.set_write_timeout(Some(timeout)))
             .map_err(|e| io_failure(&e))?;
         (self.read_timeout, self.write_timeout) = (Some(timeout), Some(timeout));
-        self.stream = Some(dialer.start_tls(plain, name, verify)?);
+        let (stream, peer) = dialer.start_tls(plain, request)?;
+        self.stream = Some(stream);
         self.tls = true;
-        Ok(())
+        Ok(peer)
     }
 }
 

@@ -220,6 +220,15 @@ pub(crate) static DELIVERY: &[Key<DeliveryConfig>] = &[
     key("delay_warning", "tell the sender after this long; 0 = only when asked",
         |d, v, _| set(&mut d.delay_warning, value::duration(v)),
         |d| format_duration(d.delay_warning)),
+    key("tls_ca_file", "PEM certificates trusted besides the system's; empty = none",
+        |d, v, base| set(&mut d.tls_ca_file, Ok(path(base, v))),
+        |d| opt_path(&d.tls_ca_file)),
+    key("dnssec", "DANE: look up TLSA records with DNSSEC validation",
+        |d, v, _| set(&mut d.dnssec, value::boolean(v)),
+        |d| yes_no(d.dnssec)),
+    key("dnssec_trust_anchor", "DNSKEY records trusted for DNSSEC; empty = the root's",
+        |d, v, base| set(&mut d.dnssec_trust_anchor, Ok(path(base, v))),
+        |d| opt_path(&d.dnssec_trust_anchor)),
 ];
 
 #[rustfmt::skip]
@@ -266,6 +275,9 @@ pub(crate) static DOMAIN: &[Key<DomainRule>] = &[
     key("ip_family", "addresses to connect to: any, ipv4 or ipv6",
         |r, v, _| set(&mut r.ip_family, value::ip_family(v)),
         |r| value::word(value::IP_FAMILIES, r.ip_family).to_string()),
+    key("tls_policy", "TLS required: auto, opportunistic, mta-sts, dane, verify, encrypt or none",
+        |r, v, _| set(&mut r.tls_policy, value::tls_level(v)),
+        |r| value::word(value::TLS_LEVELS, r.tls_policy).to_string()),
 ];
 
 #[rustfmt::skip]
@@ -282,6 +294,9 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
     key("tls_verify", "check the relay's certificate",
         |r, v, _| set(&mut r.tls_verify, value::boolean(v)),
         |r| yes_no(r.tls_verify)),
+    key("tls_policy", "auto (by tls and tls_verify), opportunistic, verify, encrypt or none",
+        |r, v, _| set(&mut r.tls_policy, value::relay_tls_level(v)),
+        |r| value::word(value::TLS_LEVELS, r.tls_policy).to_string()),
     key("auth", "log in: none, plain or login",
         |r, v, _| set(&mut r.auth, value::relay_auth(v)),
         |r| value::word(value::RELAY_AUTH, r.auth).to_string()),

@@ -56,6 +56,27 @@ pub enum RelayTls {
     None,
 }
 
+/// `tls_policy`: what TLS a server must offer (Postfix's levels, and the recipient domain's
+/// published policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    /// DANE when the MX host has usable TLSA records, else the domain's MTA-STS policy, else
+    /// opportunistic. For a relay: its `tls` and `tls_verify` settings.
+    Auto,
+    /// STARTTLS when offered, any certificate, plain text after a failed handshake.
+    Opportunistic,
+    /// The domain's MTA-STS policy only (opportunistic when it has none).
+    MtaSts,
+    /// DANE only (opportunistic when the MX host has no usable TLSA records).
+    Dane,
+    /// STARTTLS required, the certificate verified by a CA for the server's name.
+    Verify,
+    /// STARTTLS required, any certificate.
+    Encrypt,
+    /// Never TLS.
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayAuth {
     None,
@@ -152,6 +173,14 @@ pub struct DeliveryConfig {
     pub bounce_lifetime: Duration,
     /// Default 4h; zero = off.
     pub delay_warning: Duration,
+    /// PEM certificates trusted besides the system's, for verified TLS to MX hosts and relays
+    /// and for MTA-STS policy fetches. Default: none.
+    pub tls_ca_file: Option<PathBuf>,
+    /// DANE: look up TLSA records with DNSSEC validation. Default false.
+    pub dnssec: bool,
+    /// DNSKEY records trusted as DNSSEC anchors (for private or test zones); `None`: the
+    /// root zone's keys.
+    pub dnssec_trust_anchor: Option<PathBuf>,
 }
 
 /// One timeout per step of an outgoing SMTP conversation.
@@ -202,6 +231,8 @@ pub struct DomainRule {
     /// Fixed servers replacing the MX lookup (port default 25). Empty = use DNS.
     pub mx: Vec<HostPort>,
     pub ip_family: IpFamily,
+    /// Default `Auto`.
+    pub tls_policy: TlsLevel,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +246,8 @@ pub struct RelayConfig {
     pub tls: RelayTls,
     /// Default true.
     pub tls_verify: bool,
+    /// Default `Auto` (then `tls` and `tls_verify` decide); `MtaSts` and `Dane` are refused.
+    pub tls_policy: TlsLevel,
     /// Default none; plain/login need username and password.
     pub auth: RelayAuth,
     pub username: String,
@@ -346,6 +379,7 @@ impl Default for DomainRule {
             max_rate: None,
             mx: Vec::new(),
             ip_family: IpFamily::Any,
+            tls_policy: TlsLevel::Auto,
         }
     }
 }
@@ -398,6 +432,9 @@ impl DeliveryConfig {
             max_queue_lifetime: Duration::from_secs(5 * 86400),
             bounce_lifetime: Duration::from_secs(2 * 86400),
             delay_warning: Duration::from_secs(4 * 3600),
+            tls_ca_file: None,
+            dnssec: false,
+            dnssec_trust_anchor: None,
         }
     }
 }
@@ -411,6 +448,7 @@ impl RelayConfig {
             port: 587,
             tls: RelayTls::StartTls,
             tls_verify: true,
+            tls_policy: TlsLevel::Auto,
             auth: RelayAuth::None,
             username: String::new(),
             password: String::new(),

@@ -1,7 +1,7 @@
 //! Parsers for single INI values: durations, sizes, booleans, addresses, CIDRs, enums.
 //! Each returns `Err(what was expected)`; the caller adds the line and the key.
 
-use super::{BareNewline, HostPort, IpFamily, RelayAuth, RelayTls};
+use super::{BareNewline, HostPort, IpFamily, RelayAuth, RelayTls, TlsLevel};
 use crate::access::Cidr;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -381,6 +381,15 @@ pub const RELAY_TLS: &[(&str, RelayTls)] = &[
     ("tls", RelayTls::Tls),
     ("none", RelayTls::None),
 ];
+pub const TLS_LEVELS: &[(&str, TlsLevel)] = &[
+    ("auto", TlsLevel::Auto),
+    ("opportunistic", TlsLevel::Opportunistic),
+    ("mta-sts", TlsLevel::MtaSts),
+    ("dane", TlsLevel::Dane),
+    ("verify", TlsLevel::Verify),
+    ("encrypt", TlsLevel::Encrypt),
+    ("none", TlsLevel::None),
+];
 pub const RELAY_AUTH: &[(&str, RelayAuth)] = &[
     ("none", RelayAuth::None),
     ("plain", RelayAuth::Plain),
@@ -413,6 +422,20 @@ pub fn ip_family(s: &str) -> Result<IpFamily, String> {
 
 pub fn relay_tls(s: &str) -> Result<RelayTls, String> {
     choice(s, RELAY_TLS)
+}
+
+pub fn tls_level(s: &str) -> Result<TlsLevel, String> {
+    choice(s, TLS_LEVELS)
+}
+
+/// A relay's `tls_policy`: the recipient domain's policies do not apply to a relay.
+pub fn relay_tls_level(s: &str) -> Result<TlsLevel, String> {
+    match tls_level(s)? {
+        TlsLevel::MtaSts | TlsLevel::Dane => {
+            Err("expected auto, opportunistic, verify, encrypt or none (mta-sts and dane are for [domain:] sections)".into())
+        }
+        level => Ok(level),
+    }
 }
 
 pub fn relay_auth(s: &str) -> Result<RelayAuth, String> {

@@ -2,8 +2,9 @@
 //! relay, fixed `mx` servers, an address literal, or the DNS MX hosts (RFC 5321 §5.1, implicit
 //! MX, null MX), and each server's addresses. Every lookup is written to the step record.
 
-use crate::client::{ClientSettings, Credentials, TlsPolicy};
-use crate::config::{Config, IpFamily};
+use super::tls_policy::{self, Decision, store::Store, sts::Policy};
+use crate::client::{ClientSettings, Credentials, Secure};
+use crate::config::{Config, IpFamily, TlsLevel};
 use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
 use crate::outcome::Outcome;
 use crate::queue::policy::Dest;
@@ -21,6 +22,12 @@ pub struct Target {
     pub settings: ClientSettings,
     /// Which address families to connect to.
     pub family: IpFamily,
+    /// Not to be used, and why (an MX host the domain's enforced MTA-STS policy does not
+    /// name).
+    pub refused: Option<String>,
+    /// What enforcing the domain's policy would have refused (MTA-STS `testing`), for the
+    /// record.
+    pub doubt: Option<String>,
 }
 
 /// What tells that a server is this one (RFC 5321 §6.3: mail sent there would loop): our
@@ -62,20 +69,28 @@ impl Myself {
 }
 
 /// The servers for a destination, in the order to try them.
+/// `sts` finds the domain's MTA-STS policy (`None`: none is looked for).
 pub fn targets(
     dest: &Dest,
     config: &Config,
     resolver: &dyn Lookup,
+    sts: Option<&Store>,
     record: &mut Record,
 ) -> Result<Vec<Target>, Outcome> {
     let d = &config.delivery;
     match dest {
         Dest::Relay(i) => {
             let relay = &config.relays[*i];
+            let tls = Secure::for_relay(
+                relay.tls,
+                relay.tls_verify,
+                relay.tls_policy,
+                d.tls_ca_file.as_deref(),
+            );
             let settings = ClientSettings {
                 helo_name: d.helo_name.clone(),
                 timeouts: d.timeouts,
-                tls: TlsPolicy::for_relay(relay.tls, relay.tls_verify),
+                tls,
                 auth: Credentials::for_relay(relay),
             };
             Ok(vec![Target {
@@ -84,6 +99,8 @@ pub fn targets(
                 label: format!("relay {}", relay.name),
                 settings,
                 family: d.ip_family,
+                refused: None,
+                doubt: None,
             }])
         }
         Dest::Direct(domain) => {
@@ -92,14 +109,9 @@ pub fn targets(
                 IpFamily::Any => d.ip_family,
                 specific => specific,
             };
-            let settings = ClientSettings {
-                helo_name: d.helo_name.clone(),
-                timeouts: d.timeouts,
-                tls: TlsPolicy::Opportunistic,
-                auth: None,
-            };
             // Fixed servers (`mx =`, also from `[domain:*]`) win even over an address literal:
             // "send everything through X" means everything.
+            let fixed = !rule.mx.is_empty() || literal(domain).is_some();
             let hosts: Vec<(String, u16)> = if !rule.mx.is_empty() {
                 rule.mx
                     .iter()
@@ -114,17 +126,132 @@ pub fn targets(
                     .map(|h| (h, 25))
                     .collect()
             };
-            Ok(hosts
-                .into_iter()
-                .map(|(host, port)| Target {
-                    host,
-                    port,
-                    label: String::new(),
-                    settings: settings.clone(),
-                    family,
-                })
-                .collect())
+            Ok(secured(
+                domain, hosts, fixed, family, config, resolver, sts, record,
+            ))
         }
+    }
+}
+
+/// The hosts of a direct destination, each with the TLS decided for it: the domain's MTA-STS
+/// policy and the hosts' DANE records apply only to MX hosts from DNS (`!fixed`).
+#[allow(clippy::too_many_arguments)]
+fn secured(
+    domain: &str,
+    hosts: Vec<(String, u16)>,
+    fixed: bool,
+    family: IpFamily,
+    config: &Config,
+    resolver: &dyn Lookup,
+    sts: Option<&Store>,
+    record: &mut Record,
+) -> Vec<Target> {
+    let level = config.rule_for(domain).tls_policy;
+    let wanted = matches!(level, TlsLevel::Auto | TlsLevel::MtaSts);
+    let policy: Option<Policy> = match (fixed || !wanted, sts) {
+        (false, Some(store)) => store.policy(domain, resolver, config, record),
+        _ => None,
+    };
+    let dane = matches!(level, TlsLevel::Auto | TlsLevel::Dane)
+        && config.delivery.dnssec
+        && !fixed
+        && signed_mx(domain, resolver, record);
+    hosts
+        .into_iter()
+        .map(|(host, port)| {
+            let tlsa = match dane {
+                true => tlsa(&host, port, resolver, record),
+                false => Ok(None),
+            };
+            let decision = match tlsa {
+                Ok(tlsa) => tls_policy::decide(level, policy.as_ref(), tlsa.as_deref(), &host),
+                Err(why) => Decision::Refuse(why),
+            };
+            mx_target(host, port, family, config, decision)
+        })
+        .collect()
+}
+
+/// Whether the domain's MX answer is DNSSEC-signed (DANE applies only then), as a step.
+fn signed_mx(domain: &str, resolver: &dyn Lookup, record: &mut Record) -> bool {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let signed = resolver.mx_signed(domain);
+    let words = match signed {
+        true => "signed (DNSSEC): DANE applies",
+        false => "not DNSSEC-signed: no DANE",
+    };
+    record.push_ok(
+        StepKind::Dns,
+        at,
+        t.elapsed(),
+        &format!("MX {domain}: {words}"),
+    );
+    signed
+}
+
+/// The host's signed TLSA records, as a step; `Err` (the host is not used: a temporary
+/// failure) when the lookup fails or does not validate.
+fn tlsa(
+    host: &str,
+    port: u16,
+    resolver: &dyn Lookup,
+    record: &mut Record,
+) -> Result<Option<Vec<crate::dns::Tlsa>>, String> {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let name = format!("_{port}._tcp.{}", host.trim_end_matches('.'));
+    match resolver.tlsa(host, port) {
+        Ok(found) => {
+            let words = match &found {
+                Some(records) => {
+                    let list: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+                    format!("{} (DNSSEC-signed)", list.join("; "))
+                }
+                None => "none signed".to_string(),
+            };
+            record.push_ok(
+                StepKind::Dns,
+                at,
+                t.elapsed(),
+                &format!("TLSA {name}: {words}"),
+            );
+            Ok(found)
+        }
+        Err(e) => {
+            let why = format!("DANE: TLSA {name}: {e}");
+            record.push_failed(StepKind::Dns, at, t.elapsed(), &why);
+            Err(why)
+        }
+    }
+}
+
+/// An MX host (or fixed server) with the TLS decided for it.
+fn mx_target(
+    host: String,
+    port: u16,
+    family: IpFamily,
+    config: &Config,
+    decision: Decision,
+) -> Target {
+    let d = &config.delivery;
+    let (mut tls, refused, doubt) = match decision {
+        Decision::Use(secure) => (secure, None, None),
+        Decision::Noting(secure, why) => (secure, None, Some(why)),
+        Decision::Refuse(why) => (Secure::opportunistic(), Some(why), None),
+    };
+    tls.ca_file = d.tls_ca_file.clone();
+    Target {
+        host,
+        port,
+        label: String::new(),
+        settings: ClientSettings {
+            helo_name: d.helo_name.clone(),
+            timeouts: d.timeouts,
+            tls,
+            auth: None,
+        },
+        family,
+        refused,
+        doubt,
     }
 }
 

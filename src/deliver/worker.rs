@@ -4,6 +4,7 @@
 
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
+use super::tls_policy::store::Store;
 use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
 use crate::config::Config;
 use crate::config::pattern::Pattern;
@@ -29,6 +30,8 @@ pub struct WorkerContext {
     pub dialer: Arc<dyn Dialer>,
     /// Connections parked between jobs.
     pub connections: Connections,
+    /// The recipient domains' MTA-STS policies (`None` in tests that need none).
+    pub sts: Option<Store>,
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
@@ -223,7 +226,8 @@ fn open_new(
     ctx: &WorkerContext,
 ) -> Result<Open, Box<(Record, Outcome)>> {
     let mut record = Record::new();
-    let targets = match route::targets(dest, config, &*ctx.resolver, &mut record) {
+    let sts = ctx.sts.as_ref();
+    let targets = match route::targets(dest, config, &*ctx.resolver, sts, &mut record) {
         Ok(t) => t,
         Err(outcome) => return Err(Box::new((record, outcome))),
     };
@@ -361,6 +365,21 @@ fn connect_first(
 ) -> Result<(Client, String), Outcome> {
     let mut last: Option<Outcome> = None;
     for target in targets {
+        if let Some(why) = &target.refused {
+            record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, why);
+            last = Some(Outcome::from_failure(
+                &target.host,
+                &Failure {
+                    step: StepKind::StartTls,
+                    kind: FailureKind::Tls(why.clone()),
+                },
+            ));
+            continue;
+        }
+        if let Some(why) = &target.doubt {
+            let detail = format!("MTA-STS testing: enforce would refuse this: {why}");
+            record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+        }
         let addrs = match route::addresses(target, resolver, record) {
             Ok(a) => a,
             Err(outcome) => {
@@ -379,10 +398,10 @@ fn connect_first(
                 Ok(client) => return not_myself(client, route, myself, record),
                 Err(f)
                     if f.step == StepKind::StartTls
-                        && target.settings.tls == TlsPolicy::Opportunistic =>
+                        && target.settings.tls.mode == TlsPolicy::Opportunistic =>
                 {
                     let plain = ClientSettings {
-                        tls: TlsPolicy::PlainRetry,
+                        tls: target.settings.tls.with_mode(TlsPolicy::PlainRetry),
                         ..target.settings.clone()
                     };
                     match Client::connect(dialer, addr, &target.host, &plain, record) {

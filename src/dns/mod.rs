@@ -15,10 +15,12 @@ mod fake;
 mod plan;
 #[cfg(test)]
 mod tests;
+mod tlsa;
 #[cfg(test)]
 mod zone;
 
 pub use plan::{MxAnswer, literal, order_mx, strip_dot};
+pub use tlsa::Tlsa;
 #[cfg(test)]
 pub use zone::{Fail, Zone};
 
@@ -34,7 +36,9 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts,
 use hickory_resolver::lookup::Lookup as Answer;
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use std::sync::Arc;
 
 use crate::config::IpFamily;
 
@@ -101,11 +105,35 @@ pub trait Lookup: Send + Sync {
 
     /// The PTR names of `ip` (without the trailing dot); NODATA is an empty list.
     fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError>;
+
+    /// DANE's questions, asked only with DNSSEC validation on (`dnssec = yes`): the TLSA
+    /// records of `_PORT._tcp.HOST` when they are DNSSEC-signed (`Ok(None)`: none, or not
+    /// signed, so DANE does not apply); `Err` when the answer cannot be had or fails
+    /// validation (bogus).
+    fn tlsa(&self, host: &str, port: u16) -> Result<Option<Vec<Tlsa>>, DnsError> {
+        let _ = (host, port);
+        Ok(None)
+    }
+
+    /// Whether `domain`'s MX records are DNSSEC-signed: DANE applies only to MX hosts learnt
+    /// from a signed answer (RFC 7672 §2.2.1).
+    fn mx_signed(&self, domain: &str) -> bool {
+        let _ = domain;
+        false
+    }
 }
 
 impl Lookup for Resolver {
     fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         Resolver::txt(self, name)
+    }
+
+    fn tlsa(&self, host: &str, port: u16) -> Result<Option<Vec<Tlsa>>, DnsError> {
+        Resolver::tlsa(self, host, port)
+    }
+
+    fn mx_signed(&self, domain: &str) -> bool {
+        Resolver::mx_signed(self, domain)
     }
 
     fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
@@ -163,6 +191,8 @@ fn classify(err: &NetError) -> Failure {
 pub struct Resolver {
     // Declared before `runtime` so it is dropped first.
     inner: TokioResolver,
+    /// The same servers with DNSSEC validation, for DANE (`dnssec = yes`).
+    secure: Option<TokioResolver>,
     runtime: tokio::runtime::Runtime,
     /// Hard bound on one call (`timeout_dns`), on top of hickory's own per-query timeout.
     deadline: Duration,
@@ -184,6 +214,30 @@ impl Resolver {
     /// /etc/hosts first for addresses.
     /// `timeout` (`timeout_dns`) bounds a whole lookup, the tries of every server within it.
     pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Resolver, DnsError> {
+        Resolver::build(server, timeout, None)
+    }
+
+    /// `new`, and a second resolver that validates DNSSEC from `anchor` (a file of DNSKEY
+    /// records; `None`: the root zone's keys) for DANE.
+    pub fn with_dnssec(
+        server: Option<SocketAddr>,
+        timeout: Duration,
+        anchor: Option<&std::path::Path>,
+    ) -> Result<Resolver, DnsError> {
+        let anchors = match anchor {
+            Some(path) => TrustAnchors::from_file(path).map_err(|e| DnsError::Setup {
+                detail: format!("dnssec_trust_anchor {}: {e}", path.display()),
+            })?,
+            None => TrustAnchors::default(),
+        };
+        Resolver::build(server, timeout, Some(Arc::new(anchors)))
+    }
+
+    fn build(
+        server: Option<SocketAddr>,
+        timeout: Duration,
+        anchors: Option<Arc<TrustAnchors>>,
+    ) -> Result<Resolver, DnsError> {
         let setup = |detail: String| DnsError::Setup { detail };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -193,29 +247,16 @@ impl Resolver {
             .map_err(|e| setup(format!("tokio runtime: {e}")))?;
         // hickory spawns its connection tasks on the ambient runtime.
         let _guard = runtime.enter();
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = match server {
-            Some(addr) => TokioResolver::builder_with_config(one_server(addr), provider),
-            None => TokioResolver::builder(provider)
-                .map_err(|e| setup(format!("system DNS configuration: {e}")))?,
+        let inner = builder(server, timeout, None)?;
+        let secure = match anchors {
+            Some(anchors) => Some(builder(server, timeout, Some(anchors))?),
+            None => None,
         };
-        let nservers = max_servers(server);
-        let opts = builder.options_mut();
-        // Each server gets its share of the time, so that all are tried within `timeout`.
-        opts.timeout = (timeout / nservers).max(Duration::from_millis(100));
-        // hickory counts *retries* here: 0 = one try. Within the try, UDP is re-sent every
-        // 333 ms until `timeout`, so a lost packet is covered; delivery retries later anyway.
-        opts.attempts = 0;
-        // /etc/hosts belongs to the system configuration: `dns_server` replaces both.
-        opts.use_hosts_file = match server {
-            Some(_) => ResolveHosts::Never,
-            None => ResolveHosts::Always,
-        };
-        let inner = builder.build().map_err(|e| setup(e.to_string()))?;
         drop(_guard);
         // hickory's timeouts are per request, not per call: never let a call run longer.
         Ok(Resolver {
             inner,
+            secure,
             runtime,
             deadline: timeout,
             server,
@@ -291,6 +332,78 @@ impl Resolver {
         }
     }
 
+    /// The DNSSEC-signed TLSA records of `_PORT._tcp.HOST` (see `Lookup::tlsa`).
+    pub fn tlsa(&self, host: &str, port: u16) -> Result<Option<Vec<Tlsa>>, DnsError> {
+        let Some(secure) = &self.secure else {
+            return Ok(None);
+        };
+        let (shown, name) = fqdn(&format!("_{port}._tcp.{}", strip_dot(host)))?;
+        let asked = async {
+            secure
+                .lookup(name.clone(), RecordType::TLSA)
+                .await
+                .map_err(|e| classify(&e))
+        };
+        let lookup = match self.run(asked) {
+            Ok(lookup) => lookup,
+            Err(Failure::NoData | Failure::NxDomain) => return Ok(None),
+            Err(failure) => return Err(self.to_error(failure, shown)),
+        };
+        let records: Vec<_> = lookup
+            .answers()
+            .iter()
+            .filter(|r| r.record_type() == RecordType::TLSA)
+            .collect();
+        if records.iter().any(|r| r.proof == Proof::Bogus) {
+            let detail = "DNSSEC validation failed (bogus)".into();
+            return Err(DnsError::Temporary {
+                name: shown,
+                detail,
+            });
+        }
+        if records.is_empty() || records.iter().any(|r| r.proof != Proof::Secure) {
+            return Ok(None);
+        }
+        Ok(Some(
+            records
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TLSA(t) => Some(Tlsa {
+                        usage: t.cert_usage.into(),
+                        selector: t.selector.into(),
+                        matching: t.matching.into(),
+                        data: t.cert_data.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Whether the MX records of `domain` validate (see `Lookup::mx_signed`).
+    pub fn mx_signed(&self, domain: &str) -> bool {
+        let Some(secure) = &self.secure else {
+            return false;
+        };
+        let Ok((_, name)) = fqdn(domain) else {
+            return false;
+        };
+        let asked = async {
+            secure
+                .lookup(name.clone(), RecordType::MX)
+                .await
+                .map_err(|e| classify(&e))
+        };
+        self.run(asked).is_ok_and(|lookup| {
+            let mx: Vec<_> = lookup
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == RecordType::MX)
+                .collect();
+            !mx.is_empty() && mx.iter().all(|r| r.proof == Proof::Secure)
+        })
+    }
+
     /// The PTR names of `ip` (`in-addr.arpa` / `ip6.arpa`), without the trailing dot.
     pub fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
         let mut name = Name::from(ip);
@@ -352,6 +465,38 @@ impl Resolver {
     fn run<T>(&self, fut: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
         self.runtime.block_on(self.bounded(fut))
     }
+}
+
+/// One hickory resolver for `server` (or the system's), validating DNSSEC from `anchors`
+/// when given. Runs inside the runtime (hickory spawns its tasks there).
+fn builder(
+    server: Option<SocketAddr>,
+    timeout: Duration,
+    anchors: Option<Arc<TrustAnchors>>,
+) -> Result<TokioResolver, DnsError> {
+    let setup = |detail: String| DnsError::Setup { detail };
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = match server {
+        Some(addr) => TokioResolver::builder_with_config(one_server(addr), provider),
+        None => TokioResolver::builder(provider)
+            .map_err(|e| setup(format!("system DNS configuration: {e}")))?,
+    };
+    if let Some(anchors) = anchors {
+        builder = builder.with_trust_anchor(anchors);
+    }
+    let nservers = max_servers(server);
+    let opts = builder.options_mut();
+    // Each server gets its share of the time, so that all are tried within `timeout`.
+    opts.timeout = (timeout / nservers).max(Duration::from_millis(100));
+    // hickory counts *retries* here: 0 = one try. Within the try, UDP is re-sent every
+    // 333 ms until `timeout`, so a lost packet is covered; delivery retries later anyway.
+    opts.attempts = 0;
+    // /etc/hosts belongs to the system configuration: `dns_server` replaces both.
+    opts.use_hosts_file = match server {
+        Some(_) => ResolveHosts::Never,
+        None => ResolveHosts::Always,
+    };
+    builder.build().map_err(|e| setup(e.to_string()))
 }
 
 /// Our own single server: UDP first, TCP for truncated answers, on the given port.

@@ -1,4 +1,4 @@
-//! Test-only DNS in memory: a table of MX answers and host addresses (or failures) that
+//! Test-only DNS in memory: a table of MX, TXT and address answers (or failures) that
 //! answers through the `Lookup` trait like the real resolver, and remembers what was asked.
 //! Names not in the table do not exist (NXDOMAIN).
 
@@ -40,6 +40,10 @@ pub struct Zone {
     mx: HashMap<String, Result<MxAnswer, Fail>>,
     hosts: HashMap<String, Result<Vec<IpAddr>, Fail>>,
     txt: HashMap<String, Result<Vec<String>, Fail>>,
+    /// `_PORT._tcp.HOST` -> its signed TLSA records.
+    tlsa: HashMap<String, Result<Vec<super::Tlsa>, Fail>>,
+    /// Domains whose MX answer is DNSSEC-signed.
+    signed: Vec<String>,
     ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
 }
@@ -87,6 +91,18 @@ impl Zone {
         self
     }
 
+    /// `domain`'s MX records are DNSSEC-signed.
+    pub fn signed(mut self, domain: &str) -> Zone {
+        self.signed.push(key(domain));
+        self
+    }
+
+    /// The signed TLSA records of `name` (`_25._tcp.mx.a.test`), or a failure.
+    pub fn tlsa(mut self, name: &str, records: Result<Vec<super::Tlsa>, Fail>) -> Zone {
+        self.tlsa.insert(key(name), records);
+        self
+    }
+
     pub fn txt_fails(mut self, name: &str, fail: Fail) -> Zone {
         self.txt.insert(key(name), Err(fail));
         self
@@ -110,6 +126,20 @@ impl Zone {
 }
 
 impl Lookup for Zone {
+    fn tlsa(&self, host: &str, port: u16) -> Result<Option<Vec<super::Tlsa>>, DnsError> {
+        let name = format!("_{port}._tcp.{}", strip_dot(host));
+        self.ask(format!("TLSA {name}"));
+        match self.tlsa.get(&key(&name)) {
+            Some(Ok(records)) => Ok(Some(records.clone())),
+            Some(Err(fail)) => Err(fail.error(&name)),
+            None => Ok(None),
+        }
+    }
+
+    fn mx_signed(&self, domain: &str) -> bool {
+        self.signed.contains(&key(domain))
+    }
+
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
         self.ask(format!("MX {}", strip_dot(domain)));
         match self.mx.get(&key(domain)) {

@@ -4,7 +4,7 @@
 
 use super::facts::{DkimFacts, Facts, MxProbes, Probe, ProbeOutcome, RelayFacts};
 use super::{judge, spf};
-use crate::client::{Client, ClientSettings, Credentials, Dialer, TlsPolicy};
+use crate::client::{Client, ClientSettings, Credentials, Dialer, Secure, TlsPolicy};
 use crate::config::{Config, IpFamily, RelayConfig, Timeouts};
 use crate::dns::{DnsError, Lookup, MxAnswer};
 use crate::transcript::{Failure, FailureKind, Record, StepKind};
@@ -133,7 +133,7 @@ fn probe_domain(config: &Config, dns: &dyn Lookup, dialer: &dyn Dialer, domain: 
     let settings = ClientSettings {
         helo_name: config.delivery.helo_name.clone(),
         timeouts: probe_timeouts(config),
-        tls: TlsPolicy::Never,
+        tls: Secure::opportunistic().with_mode(TlsPolicy::Never),
         auth: None,
     };
     let settings = &settings;
@@ -265,7 +265,12 @@ fn relay(config: &Config, dns: &dyn Lookup, dialer: &dyn Dialer, r: &RelayConfig
     let settings = ClientSettings {
         helo_name: config.delivery.helo_name.clone(),
         timeouts: probe_timeouts(config),
-        tls: TlsPolicy::for_relay(r.tls, r.tls_verify),
+        tls: Secure::for_relay(
+            r.tls,
+            r.tls_verify,
+            r.tls_policy,
+            config.delivery.tls_ca_file.as_deref(),
+        ),
         auth: Credentials::for_relay(r),
     };
     let result = match dns.addresses(&r.host, config.delivery.ip_family) {
@@ -276,7 +281,7 @@ fn relay(config: &Config, dns: &dyn Lookup, dialer: &dyn Dialer, r: &RelayConfig
             let mut record = Record::new();
             Client::connect(dialer, addr, &r.host, &settings, &mut record).map(|client| {
                 client.quit(&mut record);
-                settings.tls != TlsPolicy::Never
+                settings.tls.mode != TlsPolicy::Never
             })
         }
     };

@@ -1,32 +1,99 @@
-//! How an attempt's connection travelled: encrypted (and whether the certificate was verified,
-//! for which name) or in plain text, and why. The client decides it; the delivery log, the
-//! step record and `qksmtp show` say it in these words.
+//! How an attempt's connection travelled: encrypted (what TLS was required, and what verified
+//! the certificate: MTA-STS, DANE-EE, DANE-TA, a CA, or nothing) or in plain text, and why.
+//! The client decides it; the delivery log, the step record and `qksmtp show` say it in these
+//! words.
 //!
-//! No protocol version: native-tls does not tell it on any platform (on Linux its OpenSSL
-//! stream is private), so the words say "TLS" alone.
+//! No protocol version: native-tls does not tell it on every platform, so the words say "TLS"
+//! alone.
 
 use std::fmt;
 
+/// What TLS the sender asked of this server (`tls_policy`, or the recipient domain's
+/// MTA-STS or DANE policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Demand {
+    /// STARTTLS when offered, any certificate, plain text after a failed handshake.
+    Opportunistic,
+    /// `tls_policy = encrypt`: STARTTLS required, any certificate.
+    Encrypt,
+    /// `tls_policy = verify`: STARTTLS required, a certificate a CA vouches for, for the name.
+    Verify,
+    /// The domain's MTA-STS policy; `enforce` false is mode `testing` (only noted).
+    MtaSts { enforce: bool },
+    /// The server's DNSSEC-signed TLSA records.
+    Dane,
+    /// A relay, by its `tls` and `tls_verify` settings.
+    Relay,
+}
+
+/// What vouched for the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifiedBy {
+    /// A CA for the MX name, as the domain's MTA-STS policy asks.
+    MtaSts,
+    /// A TLSA record of usage 3 matched the server's own certificate or key.
+    DaneEe,
+    /// A TLSA record of usage 2 matched a CA of the chain, and the chain holds for the name.
+    DaneTa,
+    /// A trusted CA (the system's or `tls_ca_file`) for the server's name.
+    Ca,
+}
+
+impl fmt::Display for VerifiedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VerifiedBy::MtaSts => "MTA-STS",
+            VerifiedBy::DaneEe => "DANE-EE",
+            VerifiedBy::DaneTa => "DANE-TA",
+            VerifiedBy::Ca => "CA",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsState {
-    /// Encrypted; `verified` when the certificate was checked against the server's name (not
-    /// for opportunistic TLS to an MX host, nor with `tls_verify = no`).
-    Tls { verified: bool },
+    /// Encrypted, as `demand` asked; `by` says what verified the certificate (`None`: not
+    /// verified).
+    Tls {
+        demand: Demand,
+        by: Option<VerifiedBy>,
+    },
     /// The server does not offer STARTTLS.
     NotOffered,
     /// The server answered STARTTLS with a refusal.
     Refused,
     /// The handshake failed on an earlier connection; this one is the plain-text retry.
     AfterFailedHandshake,
-    /// TLS is off for this server (a relay with `tls = none`).
+    /// TLS is off for this server (a relay with `tls = none`, `tls_policy = none`).
     Off,
+}
+
+impl Demand {
+    /// The words after the verification: ` (opportunistic)`, ` (MTA-STS testing)`...
+    fn suffix(self, verified: bool) -> &'static str {
+        match (self, verified) {
+            (Demand::Opportunistic, _) => " (opportunistic)",
+            (Demand::Encrypt, _) => " (tls_policy = encrypt)",
+            (Demand::Verify, _) => " (tls_policy = verify)",
+            (Demand::MtaSts { enforce: true }, true) => " (enforce)",
+            (Demand::MtaSts { enforce: false }, true) => " (testing)",
+            (Demand::MtaSts { enforce: true }, false) => " (MTA-STS enforce)",
+            (Demand::MtaSts { enforce: false }, false) => " (MTA-STS testing)",
+            (Demand::Dane, _) | (Demand::Relay, _) => "",
+        }
+    }
 }
 
 impl fmt::Display for TlsState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsState::Tls { verified: true } => f.write_str("TLS, certificate verified"),
-            TlsState::Tls { verified: false } => f.write_str("TLS, certificate not verified"),
+            TlsState::Tls {
+                demand,
+                by: Some(by),
+            } => write!(f, "TLS, verified by {by}{}", demand.suffix(true)),
+            TlsState::Tls { demand, by: None } => {
+                write!(f, "TLS, certificate not verified{}", demand.suffix(false))
+            }
             TlsState::NotOffered => f.write_str("plain text: the server offers no STARTTLS"),
             TlsState::Refused => f.write_str("plain text: the server refused STARTTLS"),
             TlsState::AfterFailedHandshake => f.write_str("plain text after a failed handshake"),
@@ -41,14 +108,45 @@ mod tests {
 
     #[test]
     fn each_state_in_words() {
+        let tls = |demand, by| TlsState::Tls { demand, by };
+        let sts = |enforce| Demand::MtaSts { enforce };
         let cases = [
             (
-                TlsState::Tls { verified: true },
-                "TLS, certificate verified",
+                tls(Demand::Relay, Some(VerifiedBy::Ca)),
+                "TLS, verified by CA",
+            ),
+            (tls(Demand::Relay, None), "TLS, certificate not verified"),
+            (
+                tls(Demand::Opportunistic, None),
+                "TLS, certificate not verified (opportunistic)",
             ),
             (
-                TlsState::Tls { verified: false },
-                "TLS, certificate not verified",
+                tls(Demand::Encrypt, None),
+                "TLS, certificate not verified (tls_policy = encrypt)",
+            ),
+            (
+                tls(Demand::Verify, Some(VerifiedBy::Ca)),
+                "TLS, verified by CA (tls_policy = verify)",
+            ),
+            (
+                tls(sts(true), Some(VerifiedBy::MtaSts)),
+                "TLS, verified by MTA-STS (enforce)",
+            ),
+            (
+                tls(sts(false), Some(VerifiedBy::MtaSts)),
+                "TLS, verified by MTA-STS (testing)",
+            ),
+            (
+                tls(sts(false), None),
+                "TLS, certificate not verified (MTA-STS testing)",
+            ),
+            (
+                tls(Demand::Dane, Some(VerifiedBy::DaneEe)),
+                "TLS, verified by DANE-EE",
+            ),
+            (
+                tls(Demand::Dane, Some(VerifiedBy::DaneTa)),
+                "TLS, verified by DANE-TA",
             ),
             (
                 TlsState::NotOffered,

@@ -9,11 +9,13 @@ mod client;
 pub mod dkimpy;
 pub mod dnsmasq;
 pub mod fake_mx;
+pub mod https;
+pub mod nsd;
 mod tls;
 
 pub use base64::{b64, b64_decode};
 pub use client::{Client, Smtp, TlsClient, queued_id, submit, trickle};
-pub use tls::{make_cert, tls_connector};
+pub use tls::{TestCa, make_cert, openssl_out, tls_connector};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

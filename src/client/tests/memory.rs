@@ -289,3 +289,93 @@ fn starttls_injection_is_refused() {
     // The client went silent: no handshake, not even QUIT.
     script.assert_done();
 }
+
+/// DANE through the client: the scripted handshake shows the fixture chain of
+/// `client/dane/` (a server certificate for mx.dane.test and its CA).
+#[test]
+fn dane_ee_match_is_verified_and_a_mismatch_fails_naming_record_and_digest() {
+    use crate::client::tls::Peer;
+    use crate::client::{Check, Secure};
+    use crate::dns::Tlsa;
+    use crate::transcript::tls::{Demand, TlsState, VerifiedBy};
+    let ee = include_bytes!("../dane/ee.der").to_vec();
+    let hex = |s: &str| {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    // 3 1 1 of ee.der, computed by the openssl CLI (see client/dane/tests.rs).
+    let good = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: hex("5ed0d4d1fd6edc3ba26da21d24a28585325b756217fb40d351a6f4d750e5d1ed"),
+    };
+    let wrong = Tlsa {
+        data: vec![0xab; 32],
+        ..good.clone()
+    };
+    let secure = |r: Tlsa| Secure {
+        check: Check::Dane(std::sync::Arc::from(vec![r])),
+        demand: Demand::Dane,
+        ..Secure::opportunistic().with_mode(TlsPolicy::Required)
+    };
+    let peer = Peer {
+        chain: vec![ee],
+        pkix: Err("unable to get local issuer certificate".into()),
+    };
+    let addr = "127.0.0.1:25".parse().unwrap();
+    let starttls = &[
+        "C: STARTTLS",
+        "S: 220 go ahead",
+        "C: EHLO client.test",
+        "S: 250 mx.test",
+    ][..];
+
+    let script = dialogue(&["STARTTLS"], &[starttls]).tls_peer(peer.clone());
+    let mut record = Record::new();
+    let settings = settings_secure(secure(good));
+    let client = Client::connect(
+        &Scripted::one(&script),
+        addr,
+        "mx.dane.test",
+        &settings,
+        &mut record,
+    )
+    .unwrap();
+    let by = Some(VerifiedBy::DaneEe);
+    assert_eq!(
+        client.tls_state(),
+        Some(TlsState::Tls {
+            demand: Demand::Dane,
+            by
+        })
+    );
+    assert!(
+        record
+            .steps
+            .iter()
+            .any(|s| s.detail == "STARTTLS: TLS, verified by DANE-EE for mx.dane.test")
+    );
+
+    let script = dialogue(&["STARTTLS"], &[&starttls[..2]]).tls_peer(peer);
+    let mut record = Record::new();
+    let settings = settings_secure(secure(wrong));
+    let failure = Client::connect(
+        &Scripted::one(&script),
+        addr,
+        "mx.dane.test",
+        &settings,
+        &mut record,
+    )
+    .err()
+    .unwrap();
+    let why = format!(
+        "DANE: no TLSA record of _25._tcp.mx.dane.test (3 1 1 {}) matches the certificate \
+         (SHA-256 ac7039893231f884c007f0bb723640bd4cdc00a897446a610e4ebbb8c63dbefc)",
+        "ab".repeat(32)
+    );
+    assert_eq!(failure.kind, FailureKind::Tls(why));
+    assert_eq!(failure.step, StepKind::StartTls);
+}

@@ -8,7 +8,7 @@ mod memory;
 mod plain;
 mod secure;
 
-use super::{ClientSettings, Network, RecipientOut, Record, StepKind, TlsPolicy};
+use super::{ClientSettings, Network, RecipientOut, Record, Secure, StepKind, TlsPolicy};
 use crate::config::Timeouts;
 use crate::smtp::{Address, MailParams, ReversePath};
 use native_tls::{Identity, TlsAcceptor, TlsStream};
@@ -190,7 +190,13 @@ fn acceptor() -> TlsAcceptor {
 }
 
 /// Settings with short timeouts so a broken test fails instead of hanging.
+/// Opportunistic TLS settings with `tls` as the mode.
 pub fn settings(tls: TlsPolicy) -> ClientSettings {
+    settings_secure(Secure::opportunistic().with_mode(tls))
+}
+
+/// Settings with these TLS demands.
+pub fn settings_secure(tls: Secure) -> ClientSettings {
     let t = Duration::from_secs(5);
     ClientSettings {
         helo_name: "client.test".into(),

@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::client::{AuthMechanism, Client, Credentials, FailureKind, OutgoingMessage};
-use crate::transcript::tls::TlsState;
+use crate::client::{Check, Secure};
+use crate::transcript::tls::{Demand, TlsState};
 
 const CONTENT: &[u8] = b"Subject: tls\r\n\r\nsecret\r\n";
 
@@ -65,9 +66,10 @@ fn opportunistic_starttls_with_a_self_signed_certificate() {
     );
     assert_eq!(
         record.steps[4].detail,
-        "STARTTLS: TLS, certificate not verified"
+        "STARTTLS: TLS, certificate not verified (opportunistic)"
     );
-    assert_eq!(client_tls, Some(TlsState::Tls { verified: false }));
+    let demand = Demand::Opportunistic;
+    assert_eq!(client_tls, Some(TlsState::Tls { demand, by: None }));
 }
 
 #[test]
@@ -132,16 +134,25 @@ fn required_tls_with_verification_refuses_a_self_signed_certificate() {
         p.greet(&["STARTTLS"]);
         p.expect("STARTTLS");
         p.send("220 go ahead\r\n");
-        p.start_tls().is_err()
+        // The handshake completes; the client then judges the certificate and hangs up.
+        let _ = p.start_tls();
     });
     let mut record = Record::new();
-    let policy = TlsPolicy::Required { verify: true };
-    let failure = Client::connect(&Network, addr, "localhost", &settings(policy), &mut record)
+    let secure = Secure {
+        check: Check::Pkix,
+        ..Secure::opportunistic().with_mode(TlsPolicy::Required)
+    };
+    let settings = settings_secure(secure);
+    let failure = Client::connect(&Network, addr, "localhost", &settings, &mut record)
         .err()
         .unwrap();
     assert_eq!(failure.step, StepKind::StartTls);
-    assert!(matches!(failure.kind, FailureKind::Tls(_)), "{failure}");
-    assert!(server.join().unwrap());
+    let why = "certificate not valid for localhost: self-signed certificate";
+    assert_eq!(failure.kind, FailureKind::Tls(why.into()));
+    let last = record.steps.last().unwrap();
+    assert!(!last.ok);
+    assert_eq!(last.detail, format!("STARTTLS: {why}"));
+    server.join().unwrap();
 }
 
 #[test]
@@ -151,7 +162,7 @@ fn required_tls_not_offered() {
         p.greet(&["PIPELINING"]);
     });
     let mut record = Record::new();
-    let policy = TlsPolicy::Required { verify: false };
+    let policy = TlsPolicy::Required;
     let failure = Client::connect(&Network, addr, "relay.test", &settings(policy), &mut record)
         .err()
         .unwrap();
@@ -169,13 +180,13 @@ fn implicit_tls_from_the_first_byte() {
         serve_one_message(&mut p);
     });
     let mut record = Record::new();
-    let policy = TlsPolicy::Implicit { verify: false };
+    let policy = TlsPolicy::Implicit;
     let mut client =
         Client::connect(&Network, addr, "relay.test", &settings(policy), &mut record).unwrap();
     assert!(client.tls_active());
     assert_eq!(
         record.steps[1].detail,
-        "implicit TLS: TLS, certificate not verified"
+        "implicit TLS: TLS, certificate not verified (opportunistic)"
     );
     deliver(&mut client, &mut record);
     client.quit(&mut record);

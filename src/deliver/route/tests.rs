@@ -118,7 +118,7 @@ fn targets_table() {
     for (ini, dest, want, want_steps) in cases {
         let zone = zone();
         let mut record = Record::new();
-        let got = targets(dest, &config(ini), &zone, &mut record);
+        let got = targets(dest, &config(ini), &zone, None, &mut record);
         let got = got
             .as_ref()
             .map(|ts| {
@@ -145,12 +145,13 @@ fn targets_table() {
 #[test]
 fn a_relay_is_one_target_with_its_port_tls_and_login() {
     let mut record = Record::new();
-    let targets = targets(&Dest::Relay(0), &config(INI), &zone(), &mut record).unwrap();
+    let targets = targets(&Dest::Relay(0), &config(INI), &zone(), None, &mut record).unwrap();
     let [relay] = &targets[..] else {
         panic!("one target");
     };
     assert_eq!(relay.label, "relay isp");
-    assert_eq!(relay.settings.tls, TlsPolicy::Required { verify: true });
+    assert_eq!(relay.settings.tls.mode, crate::client::TlsPolicy::Required);
+    assert_eq!(relay.settings.tls.check, crate::client::Check::Pkix);
     assert_eq!(relay.settings.helo_name, "client.test");
     let auth = relay.settings.auth.as_ref().unwrap();
     assert_eq!(
@@ -181,7 +182,7 @@ fn mx_hosts_are_tried_by_preference_with_ties_in_any_order() {
     for _ in 0..20 {
         let mut record = Record::new();
         let dest = Dest::Direct("ties.test".into());
-        let targets = targets(&dest, &config, &zone, &mut record).unwrap();
+        let targets = targets(&dest, &config, &zone, None, &mut record).unwrap();
         let hosts: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
         assert_eq!(hosts[0], "first.test");
         let mut middle = hosts[1..4].to_vec();
@@ -207,12 +208,12 @@ fn the_rules_ip_family_overrides_the_delivery_one() {
     for (domain, want) in cases {
         let mut record = Record::new();
         let dest = Dest::Direct(domain.into());
-        let targets = targets(&dest, &config, &zone(), &mut record).unwrap();
+        let targets = targets(&dest, &config, &zone(), None, &mut record).unwrap();
         assert!(targets.iter().all(|t| t.family == want), "{domain}");
         assert!(
             targets
                 .iter()
-                .all(|t| t.settings.tls == TlsPolicy::Opportunistic),
+                .all(|t| t.settings.tls == crate::client::Secure::opportunistic()),
             "{domain}"
         );
     }
@@ -223,7 +224,7 @@ fn target(host: &str, family: IpFamily) -> Target {
     config.delivery.ip_family = family;
     let mut record = Record::new();
     let dest = Dest::Direct("[127.0.0.1]".into());
-    let mut t = targets(&dest, &config, &zone(), &mut record)
+    let mut t = targets(&dest, &config, &zone(), None, &mut record)
         .unwrap()
         .remove(0);
     t.host = host.into();
@@ -296,7 +297,7 @@ fn route_names() {
     let mx = target("mx1.example.test", IpFamily::Any);
     assert_eq!(route_name(&mx, addr), "mx1.example.test [127.0.0.2]:25");
     let mut record = Record::new();
-    let relay = targets(&Dest::Relay(0), &config(INI), &zone(), &mut record)
+    let relay = targets(&Dest::Relay(0), &config(INI), &zone(), None, &mut record)
         .unwrap()
         .remove(0);
     let addr: SocketAddr = "127.0.0.9:587".parse().unwrap();
@@ -304,4 +305,82 @@ fn route_names() {
         route_name(&relay, addr),
         "relay isp (smtp.isp.test [127.0.0.9]:587)"
     );
+}
+
+#[test]
+fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
+    use crate::client::{Check, TlsPolicy};
+    use crate::dns::Tlsa;
+    let ee = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: vec![0xab; 32],
+    };
+    let zone = Zone::new()
+        .mx(
+            "dane.test",
+            &[
+                (10, "a.mx.dane.test"),
+                (20, "b.mx.dane.test"),
+                (30, "c.mx.dane.test"),
+            ],
+        )
+        .signed("dane.test")
+        .tlsa("_25._tcp.a.mx.dane.test", Ok(vec![ee.clone()]))
+        .tlsa("_25._tcp.c.mx.dane.test", Err(Fail::ServerFailure))
+        .mx("plain.test", &[(10, "a.mx.dane.test")]);
+    let on = config("[delivery]\ndnssec = yes\n");
+    let mut record = Record::new();
+    let dest = Dest::Direct("dane.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    assert_eq!(t[0].settings.tls.mode, TlsPolicy::Required);
+    assert_eq!(
+        t[0].settings.tls.check,
+        Check::Dane(std::sync::Arc::from(vec![ee]))
+    );
+    assert_eq!(
+        t[1].settings.tls,
+        crate::client::Secure::opportunistic(),
+        "no TLSA: as before"
+    );
+    let why = "DANE: TLSA _25._tcp.c.mx.dane.test: _25._tcp.c.mx.dane.test: temporary DNS \
+               failure (server failure (SERVFAIL))";
+    assert_eq!(t[2].refused.as_deref(), Some(why));
+    let steps = dns_steps(&record);
+    assert!(
+        steps.contains(&(true, "MX dane.test: signed (DNSSEC): DANE applies")),
+        "{steps:?}"
+    );
+    let a = format!(
+        "TLSA _25._tcp.a.mx.dane.test: 3 1 1 {} (DNSSEC-signed)",
+        "ab".repeat(32)
+    );
+    assert!(steps.contains(&(true, a.as_str())), "{steps:?}");
+    assert!(steps.contains(&(false, why)), "{steps:?}");
+
+    // An unsigned MX answer: no DANE, the TLSA records are not even asked for.
+    let tlsa_asked = || {
+        zone.asked()
+            .iter()
+            .filter(|q| q.starts_with("TLSA"))
+            .count()
+    };
+    let before = tlsa_asked();
+    let mut record = Record::new();
+    let dest = Dest::Direct("plain.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
+    assert_eq!(tlsa_asked(), before);
+    // dnssec = no (the default): nothing of DANE.
+    let off = config("");
+    let t = targets(
+        &Dest::Direct("dane.test".into()),
+        &off,
+        &zone,
+        None,
+        &mut Record::new(),
+    )
+    .unwrap();
+    assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
 }

@@ -57,7 +57,7 @@ fn targets(zone: &Zone) -> Vec<Target> {
     let ini = "[delivery]\nhelo_name = client.test\n";
     let (config, _) = parse(ini, std::path::Path::new("/q/qksmtp.ini"), "host.test").unwrap();
     let dest = Dest::Direct("a.test".into());
-    route::targets(&dest, &config, zone, &mut Record::new()).unwrap()
+    route::targets(&dest, &config, zone, None, &mut Record::new()).unwrap()
 }
 
 /// A server that is not in the way: no listening address and a name no script uses.

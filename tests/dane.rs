@@ -1,0 +1,93 @@
+//! DANE (RFC 7672, issue 16) end to end: a DNSSEC-signed zone (ldns-signzone, served by NSD)
+//! with MX and TLSA records, qksmtp validating it from the zone's key as its trust anchor
+//! (`dnssec = yes`, `dnssec_trust_anchor`), and fake MXs on port 25 of their own loopback
+//! addresses. Root is needed for the ports, as in CI.
+
+mod common;
+
+use common::fake_mx::{FakeMx, Options};
+use common::nsd::Nsd;
+use common::*;
+
+const MSG: &str = "From: a@sender.test\r\nSubject: dane\r\n\r\nhello\r\n.\r\n";
+
+fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
+    FakeMx::start(Options {
+        tls: Some(identity),
+        bind: Some(format!("{ip}:25").parse().unwrap()),
+        ..Options::new()
+    })
+}
+
+/// `sha256` of a DER input that `shell` (openssl commands) writes, in hex.
+fn digest(dir: &std::path::Path, shell: &str) -> String {
+    openssl_out(
+        dir,
+        &format!("{shell} | openssl dgst -sha256 -r | cut -d' ' -f1"),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_digest() {
+    let certs = TempDir::new("dane");
+    let dir = certs.path();
+    let ca = TestCa::new(dir, "DANE Test CA");
+    let ee = mx("127.33.0.1", make_cert(dir));
+    // 3 1 1: the SHA-256 of the self-signed certificate's public key (make_cert's cert.pem).
+    let ee_311 = digest(
+        dir,
+        "openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER",
+    );
+    let ee_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
+    let ta = mx("127.33.0.2", ca.issue("ta", &["mx-ta.dane.test"]));
+    // 2 0 1: the SHA-256 of the CA's certificate.
+    let ca_201 = digest(dir, "openssl x509 -in ca.pem -outform DER");
+    let bad = mx("127.33.0.3", make_cert(dir));
+    let bad_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
+    let wrong = "ab".repeat(32);
+    let records = [
+        "ee MX 10 mx-ee".to_string(),
+        "mx-ee A 127.33.0.1".into(),
+        format!("_25._tcp.mx-ee TLSA 3 1 1 {ee_311}"),
+        "ta MX 10 mx-ta".into(),
+        "mx-ta A 127.33.0.2".into(),
+        format!("_25._tcp.mx-ta TLSA 2 0 1 {ca_201}"),
+        "bad MX 10 mx-bad".into(),
+        "mx-bad A 127.33.0.3".into(),
+        format!("_25._tcp.mx-bad TLSA 3 1 1 {wrong}"),
+    ];
+    let nsd = Nsd::start(dir, "127.33.0.53", "dane.test", &records);
+    let rest = format!(
+        "[delivery]\ndns_server = {}\ndnssec = yes\ndnssec_trust_anchor = {}\n\
+         [domain:*]\nretry_delay = 1h\n",
+        nsd.addr.ip(),
+        nsd.anchor.display()
+    );
+    let server = Server::start("dane", &base_ini("", &rest));
+    let to = ["a@ee.dane.test", "b@ta.dane.test", "c@bad.dane.test"];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+
+    let line = server.wait_log(&[&id, "to=<a@ee.dane.test>", "delivered"]);
+    assert!(
+        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<b@ta.dane.test>", "delivered"]);
+    assert!(
+        line.contains(" tls=\"TLS, verified by DANE-TA\" "),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<c@bad.dane.test>", "deferred"]);
+    let why = format!(
+        "DANE: no TLSA record of _25._tcp.mx-bad.dane.test (3 1 1 {wrong}) matches the \
+         certificate (SHA-256 {bad_fp})"
+    );
+    assert!(line.contains(&why), "{line}");
+    assert!(bad.deliveries().is_empty());
+    assert_eq!(bad.sessions().len(), 1, "no plain-text retry");
+    assert_eq!(ee.deliveries().len(), 1);
+    assert_eq!(ta.deliveries().len(), 1);
+    assert_ne!(ee_fp, bad_fp);
+}

@@ -1,0 +1,285 @@
+//! MTA-STS (RFC 8461, issue 16) end to end: the domains' MX, TXT and address records from a
+//! real DNS server (dnsmasq, on a free loopback port), their policies from an HTTPS server on port 443 with a
+//! certificate of the test's CA (given to qksmtp by `tls_ca_file`), and fake MXs on port 25
+//! of their own loopback addresses (as MX hosts found through DNS are). Root is needed for
+//! the ports, as in CI.
+
+mod common;
+
+use common::dnsmasq::{Dnsmasq, Rr};
+use common::fake_mx::{FakeMx, Options};
+use common::https::{HttpsServer, text_plain};
+use common::*;
+
+const MSG: &str = "From: a@sender.test\r\nSubject: sts\r\n\r\nhello\r\n.\r\n";
+
+/// A record as owned text: (kind, name, value) with kind `MX`, `A` or `TXT`.
+type Record = (&'static str, String, String);
+
+/// The DNS records of one domain: its MX host at `ip`, its `_mta-sts` TXT with `id`, and
+/// `mta-sts.DOMAIN` at `web`.
+fn domain(name: &str, mx: &str, ip: &str, id: &str, web: &str) -> Vec<Record> {
+    vec![
+        ("MX", name.into(), mx.into()),
+        ("A", mx.into(), ip.into()),
+        (
+            "TXT",
+            format!("_mta-sts.{name}"),
+            format!("v=STSv1; id={id}"),
+        ),
+        ("A", format!("mta-sts.{name}"), web.into()),
+    ]
+}
+
+/// dnsmasq serving `records` (`None`: not installed, which fails under CI).
+fn dns(records: &[Record]) -> Option<Dnsmasq> {
+    let rr: Vec<Rr> = records
+        .iter()
+        .map(|(kind, name, value)| match *kind {
+            "MX" => Rr::Mx(name, value, 10),
+            "A" => Rr::Host(name, value),
+            _ => Rr::Txt(name, value),
+        })
+        .collect();
+    Dnsmasq::start(&rr)
+}
+
+fn policy(mode: &str, mx: &str) -> String {
+    format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 86400\r\n")
+}
+
+/// A fake MX on `ip`:25 offering STARTTLS with `identity`.
+fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
+    FakeMx::start(Options {
+        tls: Some(identity),
+        bind: Some(format!("{ip}:25").parse().unwrap()),
+        ..Options::new()
+    })
+}
+
+fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
+    let rest = format!(
+        "[delivery]\ndns_server = {}\ntls_ca_file = {}\n[domain:*]\nretry_delay = 1h\n",
+        dns.addr,
+        ca.pem().display()
+    );
+    base_ini("", &rest)
+}
+
+/// `qksmtp show ID` once it lists `attempts` attempts.
+fn shown(server: &Server, id: &str, attempts: usize) -> String {
+    wait_for(WAIT, || {
+        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
+        (out.matches("--- attempt:").count() >= attempts)
+            .then_some(out.clone())
+            .ok_or(format!("{out}{err}"))
+    })
+}
+
+#[test]
+fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
+    let certs = TempDir::new("sts-enforce");
+    let ca = TestCa::new(certs.path(), "STS Test CA");
+    let web_ip = "127.31.0.80";
+    let web = HttpsServer::start(
+        format!("{web_ip}:443").parse().unwrap(),
+        ca.issue(
+            "web",
+            &[
+                "mta-sts.good.test",
+                "mta-sts.other.test",
+                "mta-sts.bad.test",
+                "mta-sts.try.test",
+            ],
+        ),
+    );
+    web.answer(
+        "mta-sts.good.test",
+        text_plain(&policy("enforce", "mx.good.test")),
+    );
+    web.answer(
+        "mta-sts.other.test",
+        text_plain(&policy("enforce", "*.other.test")),
+    );
+    web.answer(
+        "mta-sts.bad.test",
+        text_plain(&policy("enforce", "mx.bad.test")),
+    );
+    web.answer(
+        "mta-sts.try.test",
+        text_plain(&policy("testing", "mx.try.test")),
+    );
+    let good = mx("127.31.0.1", ca.issue("good", &["mx.good.test"]));
+    let other = mx("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
+    let bad = mx("127.31.0.3", make_cert(certs.path()));
+    let tried = mx("127.31.0.4", make_cert(certs.path()));
+    let records = [
+        domain("good.test", "mx.good.test", "127.31.0.1", "g1", web_ip),
+        domain(
+            "other.test",
+            "mx.elsewhere.test",
+            "127.31.0.2",
+            "o1",
+            web_ip,
+        ),
+        domain("bad.test", "mx.bad.test", "127.31.0.3", "b1", web_ip),
+        domain("try.test", "mx.try.test", "127.31.0.4", "t1", web_ip),
+    ]
+    .concat();
+    let Some(dns) = dns(&records) else { return };
+    let server = Server::start("sts-enforce", &ini(&dns, &ca));
+    let to = ["a@good.test", "b@other.test", "c@bad.test", "d@try.test"];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+
+    let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
+    assert!(
+        line.contains(" tls=\"TLS, verified by MTA-STS (enforce)\" "),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<b@other.test>", "deferred"]);
+    assert!(
+        line.contains("MTA-STS: mx.elsewhere.test does not match the policy"),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<c@bad.test>", "deferred"]);
+    assert!(
+        line.contains("certificate not valid for mx.bad.test: self-signed certificate"),
+        "{line}"
+    );
+    // testing: delivered as today (the certificate is not good), and the record says what
+    // enforce would have refused.
+    let line = server.wait_log(&[&id, "to=<d@try.test>", "delivered"]);
+    let words = "TLS, certificate not verified (MTA-STS testing)";
+    assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
+
+    let record = shown(&server, &id, 4);
+    for step in [
+        "MTA-STS TXT _mta-sts.good.test: v=STSv1; id=g1",
+        "MTA-STS policy of good.test: mode enforce, mx mx.good.test, max_age 86400s (fetched, id g1)",
+        "STARTTLS: TLS, verified by MTA-STS (enforce) for mx.good.test",
+        "MTA-STS: mx.elsewhere.test does not match the policy",
+        "STARTTLS: certificate not valid for mx.bad.test: self-signed certificate",
+        "MTA-STS testing: enforce would refuse this: certificate not valid for mx.try.test: self-signed certificate",
+    ] {
+        assert!(record.contains(step), "{step}\n{record}");
+    }
+    assert!(
+        other.sessions().is_empty(),
+        "an MX the policy does not name is not contacted"
+    );
+    assert!(bad.deliveries().is_empty());
+    assert_eq!(
+        bad.sessions().len(),
+        1,
+        "no plain-text retry: {}",
+        bad.transcript()
+    );
+    assert_eq!(good.deliveries().len(), 1);
+    assert_eq!(tried.deliveries().len(), 1);
+}
+
+#[test]
+fn a_redirect_or_an_oversized_policy_is_no_policy() {
+    let certs = TempDir::new("sts-refused");
+    let ca = TestCa::new(certs.path(), "STS Fetch CA");
+    let web_ip = "127.34.0.80";
+    let web = HttpsServer::start(
+        format!("{web_ip}:443").parse().unwrap(),
+        ca.issue("web", &["mta-sts.moved.test", "mta-sts.big.test"]),
+    );
+    // Both would forbid the MX: applied, they would stop the mail.
+    let moved = "HTTP/1.1 301 Moved Permanently\r\nLocation: https://mta-sts.big.test/\r\n\
+                 Content-Length: 0\r\n\r\n";
+    web.answer("mta-sts.moved.test", moved.to_string());
+    let big = policy("enforce", "mx.nowhere.test") + &"x: y\r\n".repeat(20_000);
+    web.answer("mta-sts.big.test", text_plain(&big));
+    let moved_mx = mx("127.34.0.1", make_cert(certs.path()));
+    let big_mx = mx("127.34.0.2", make_cert(certs.path()));
+    let records = [
+        domain("moved.test", "mx.moved.test", "127.34.0.1", "m1", web_ip),
+        domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
+    ]
+    .concat();
+    let Some(dns) = dns(&records) else { return };
+    let server = Server::start("sts-refused", &ini(&dns, &ca));
+    let to = ["a@moved.test", "b@big.test", "tempfail@big.test"];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+    let words = " tls=\"TLS, certificate not verified (opportunistic)\" ";
+    for rcpt in ["a@moved.test", "b@big.test"] {
+        let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "delivered"]);
+        assert!(line.contains(words), "{line}");
+    }
+    let record = shown(&server, &id, 2);
+    for step in [
+        "MTA-STS policy of moved.test: fetch failed: https://mta-sts.moved.test/.well-known/\
+         mta-sts.txt (127.34.0.80:443): HTTP 301 Moved Permanently: a redirect, not followed \
+         (RFC 8461); no policy applies",
+        "MTA-STS policy of big.test: fetch failed: https://mta-sts.big.test/.well-known/\
+         mta-sts.txt (127.34.0.80:443): the policy is larger than 64 KiB; no policy applies",
+    ] {
+        assert!(record.contains(step), "{step}\n{record}");
+    }
+    assert!(web.requests() >= 2);
+    assert_eq!(moved_mx.deliveries().len() + big_mx.deliveries().len(), 2);
+}
+
+#[test]
+fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down() {
+    let certs = TempDir::new("sts-cache");
+    let ca = TestCa::new(certs.path(), "STS Cache CA");
+    let web_ip = "127.32.0.80";
+    let web = HttpsServer::start(
+        format!("{web_ip}:443").parse().unwrap(),
+        ca.issue("web", &["mta-sts.keep.test"]),
+    );
+    web.answer(
+        "mta-sts.keep.test",
+        text_plain(&policy("enforce", "mx.keep.test")),
+    );
+    let keep = mx("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
+    let Some(first_dns) = dns(&domain(
+        "keep.test",
+        "mx.keep.test",
+        "127.32.0.1",
+        "one",
+        web_ip,
+    )) else {
+        return;
+    };
+    let server = Server::start("sts-cache", &ini(&first_dns, &ca));
+    let first = submit(&server, "s@sender.test", &["a@keep.test"], MSG);
+    server.wait_log(&[&first, "delivered", "verified by MTA-STS (enforce)"]);
+    let (_, dir) = server.terminate();
+    assert!(
+        dir.path().join("spool/mta-sts/keep.test").is_file(),
+        "cached on disk"
+    );
+
+    // The policy server is gone and the TXT id changed (a refresh is due): the policy
+    // fetched before the restart still applies.
+    drop(web);
+    drop(first_dns);
+    let second_dns = dns(&domain(
+        "keep.test",
+        "mx.keep.test",
+        "127.32.0.1",
+        "two",
+        web_ip,
+    ))
+    .unwrap();
+    write_ini(dir.path(), &ini(&second_dns, &ca));
+    let server = Server::start_in(dir);
+    // (`tempfail` is refused once by the fake MX: the message stays, with its record.)
+    let second = submit(
+        &server,
+        "s@sender.test",
+        &["b@keep.test", "tempfail@keep.test"],
+        MSG,
+    );
+    server.wait_log(&[&second, "delivered", "verified by MTA-STS (enforce)"]);
+    let record = shown(&server, &second, 1);
+    let kept = "MTA-STS policy of keep.test: fetch failed: ";
+    let using = "using the cached policy (id one): mode enforce, mx mx.keep.test, max_age 86400s";
+    assert!(record.contains(kept) && record.contains(using), "{record}");
+    assert_eq!(keep.deliveries().len(), 2);
+}

@@ -1,0 +1,125 @@
+//! Secure delivery (issue 16): `tls_policy` per domain with `tls_ca_file`, and what each
+//! attempt says of its TLS, against the fake MX with certificates made by the openssl CLI.
+
+mod common;
+
+use common::fake_mx::{FakeMx, Options};
+use common::*;
+
+const MSG: &str = "From: a@sender.test\r\nSubject: secure\r\n\r\nhello\r\n.\r\n";
+
+/// `qksmtp show ID` once it lists `attempts` attempts.
+fn shown(server: &Server, id: &str, attempts: usize) -> String {
+    wait_for(WAIT, || {
+        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
+        (out.matches("--- attempt:").count() >= attempts)
+            .then_some(out.clone())
+            .ok_or(format!("{out}{err}"))
+    })
+}
+
+#[test]
+fn verify_and_encrypt_levels_with_a_company_ca() {
+    let certs = TempDir::new("tls-policy-certs");
+    let ca = TestCa::new(certs.path(), "Test Company CA");
+    let good = FakeMx::start(Options {
+        tls: Some(ca.issue("good", &["127.0.0.1"])),
+        ..Options::new()
+    });
+    let wrong_name = FakeMx::start(Options {
+        tls: Some(ca.issue("wrong", &["mx.elsewhere.test"])),
+        ..Options::new()
+    });
+    let self_signed = FakeMx::start(Options {
+        tls: Some(make_cert(certs.path())),
+        ..Options::new()
+    });
+    let plain = FakeMx::start(Options::new());
+    let routes = [
+        route("good.test", &good, "tls_policy = verify"),
+        route(
+            "wrong.test",
+            &wrong_name,
+            "tls_policy = verify\nretry_delay = 1h",
+        ),
+        route(
+            "self.test",
+            &self_signed,
+            "tls_policy = verify\nretry_delay = 1h",
+        ),
+        route("enc.test", &self_signed, "tls_policy = encrypt"),
+        route(
+            "plain.test",
+            &plain,
+            "tls_policy = encrypt\nretry_delay = 1h",
+        ),
+        format!(
+            "[delivery]\ndns_server = {DEAD}\ntls_ca_file = {}\n",
+            ca.pem().display()
+        ),
+    ];
+    let server = Server::start("tls-policy", &base_ini("", &routes.concat()));
+    let to = [
+        "a@good.test",
+        "b@wrong.test",
+        "c@self.test",
+        "d@enc.test",
+        "e@plain.test",
+    ];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+
+    let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
+    assert!(
+        line.contains(" tls=\"TLS, verified by CA (tls_policy = verify)\" "),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<d@enc.test>", "delivered"]);
+    let words = "TLS, certificate not verified (tls_policy = encrypt)";
+    assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
+
+    // Refused certificates and a missing STARTTLS are temporary failures, never retried in
+    // plain text, whose step says exactly why.
+    let refused = [
+        (
+            "b@wrong.test",
+            "certificate not valid for 127.0.0.1: IP address mismatch",
+        ),
+        (
+            "c@self.test",
+            "certificate not valid for 127.0.0.1: self-signed certificate",
+        ),
+        (
+            "e@plain.test",
+            "the server does not offer STARTTLS, which is required for this server",
+        ),
+    ];
+    for (rcpt, why) in refused {
+        let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "deferred"]);
+        assert!(line.contains(why), "{rcpt}: {line}");
+        assert!(line.contains(" status=4."), "{rcpt}: {line}");
+    }
+    let record = shown(&server, &id, 5);
+    assert!(
+        record.contains("STARTTLS: certificate not valid for 127.0.0.1: IP address mismatch"),
+        "{record}"
+    );
+    assert!(
+        record.contains("STARTTLS: certificate not valid for 127.0.0.1: self-signed certificate"),
+        "{record}"
+    );
+    assert!(
+        record.contains("TLS, verified by CA (tls_policy = verify) for 127.0.0.1"),
+        "{record}"
+    );
+    for mx in [&wrong_name, &plain] {
+        assert!(mx.deliveries().is_empty());
+        assert_eq!(
+            mx.sessions().len(),
+            1,
+            "no plain-text retry: {}",
+            mx.transcript()
+        );
+    }
+    assert_eq!(good.deliveries().len(), 1);
+    assert!(good.deliveries()[0].tls);
+}
