@@ -21,9 +21,9 @@ pub const REASON_CHARS: usize = 120;
 const FIELD: char = '\u{1f}';
 const REASON: char = '\u{1e}';
 
-/// `ID FIELD SENDER FIELD SUBJECT` then per recipient `FIELD STATE GIVEUP ADDRESS [REASON
-/// TEXT]`, where STATE and GIVEUP are one letter each; the null sender is empty, so is a
-/// missing subject. Control characters of the texts are listed as spaces (the separators
+/// `ID FIELD SENDER FIELD SUBJECT` then per recipient `FIELD STATE GIVEUP DIRECT,RELAY
+/// ADDRESS [REASON TEXT]`, where STATE and GIVEUP are one letter each and DIRECT and RELAY its
+/// tries; the null sender is empty, so is a missing subject. Control characters of the texts are listed as spaces (the separators
 /// never occur in a field).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -38,6 +38,8 @@ pub struct Listee<'a> {
     pub address: &'a str,
     pub state: Shown,
     pub gave_up: Option<GiveUp>,
+    pub direct_tries: u32,
+    pub relay_tries: u32,
     /// The last result, failed recipients only.
     pub reason: Option<&'a str>,
 }
@@ -68,6 +70,7 @@ impl Listed {
             text.push(FIELD);
             text.push(state_letter(state));
             text.push(give_up_letter(r.gave_up.filter(|_| failed)));
+            text.push_str(&format!("{},{} ", r.direct_tries, r.relay_tries));
             push_clean(&mut text, &r.address.to_string(), usize::MAX);
             if let Some(reason) = r.last_result.as_deref().filter(|_| failed) {
                 text.push(REASON);
@@ -103,14 +106,18 @@ impl Listed {
             let mut chars = f.chars();
             let state = chars.next().map_or(Shown::Failed, state_of);
             let gave_up = chars.next().and_then(give_up_of);
-            let (address, reason) = match chars.as_str().split_once(REASON) {
+            let (tries, rest) = chars.as_str().split_once(' ').unwrap_or(("", ""));
+            let (direct, relay) = tries.split_once(',').unwrap_or(("", ""));
+            let (address, reason) = match rest.split_once(REASON) {
                 Some((a, r)) => (a, Some(r)),
-                None => (chars.as_str(), None),
+                None => (rest, None),
             };
             Listee {
                 address,
                 state,
                 gave_up,
+                direct_tries: direct.parse().unwrap_or(0),
+                relay_tries: relay.parse().unwrap_or(0),
                 reason,
             }
         })
@@ -152,8 +159,8 @@ impl Listed {
                     state: r.state,
                     next_try: None,
                     last_result: r.reason.map(str::to_string),
-                    direct_tries: 0,
-                    relay_tries: 0,
+                    direct_tries: r.direct_tries,
+                    relay_tries: r.relay_tries,
                     gave_up: r.gave_up,
                     waiting: None,
                     notice_pending: false,
@@ -228,6 +235,8 @@ mod tests {
         e.recipients[1].gave_up = Some(GiveUp::Expired);
         e.recipients[1].last_result = Some("421 try\u{1f} later".into());
         e.recipients[2].direct_tries = 2;
+        e.recipients[2].relay_tries = 13;
+        e.recipients[2].address.local = "dan smith".into();
         let subject = format!("Invoice\tMarch {}", "x".repeat(200));
         let listed = Listed::of(&e, Some(&subject));
 
@@ -240,12 +249,12 @@ mod tests {
         let shown: Vec<_> = view
             .recipients
             .iter()
-            .map(|r| (&r.address, r.state))
+            .map(|r| (&r.address, r.state, r.direct_tries, r.relay_tries))
             .collect();
         let want: Vec<_> = full
             .recipients
             .iter()
-            .map(|r| (&r.address, r.state))
+            .map(|r| (&r.address, r.state, r.direct_tries, r.relay_tries))
             .collect();
         assert_eq!(shown, want);
         assert_eq!(view.recipients[1].gave_up, Some(GiveUp::Expired));
