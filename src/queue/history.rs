@@ -217,7 +217,7 @@ impl History {
 
 /// Reads the journal of earlier runs (its segments below `below`, the first this run writes)
 /// in the background and hands it to the scheduler thread (`Event::History`): the messages
-/// (without their texts) when `listed`, the segments always.
+/// (compact, without their records) when `listed`, the segments always.
 pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool, below: u64) {
     let dir = spool_dir.to_path_buf();
     let spawned = std::thread::Builder::new()
