@@ -48,6 +48,35 @@ fn finished_messages_are_found_after_a_restart() {
     let page = server.status_addr.unwrap();
     let found = wait_http(page, "/api/messages?q=permfail%40a.test", &[&failed]);
     assert!(!found.contains(&delivered), "{found}");
+    // Listed in their compact form (read back, not the newest run's): found by sender, ID,
+    // domain and subject, a failed recipient with its reason, a delivered one plainly.
+    let (_, by_sender) = http(page, "GET", "/api/messages?q=c%40sender.test", &[]);
+    assert!(
+        by_sender.contains(&failed) && !by_sender.contains(&delivered),
+        "{by_sender}"
+    );
+    assert!(by_sender.contains("550 5.1.1"), "{by_sender}");
+    let by_id = format!("/api/messages?q={}", delivered.to_lowercase());
+    let (_, by_id) = http(page, "GET", &by_id, &[]);
+    assert!(
+        by_id.contains(&delivered) && !by_id.contains(&failed),
+        "{by_id}"
+    );
+    assert!(
+        by_id.contains("delivered: the server accepted it\"") && by_id.contains("Invoice 42"),
+        "{by_id}"
+    );
+    let (_, by_domain) = http(page, "GET", "/api/messages?q=A.TEST", &[]);
+    assert!(
+        by_domain.contains(&delivered) && by_domain.contains(&failed),
+        "{by_domain}"
+    );
+    let (_, by_subject) = http(page, "GET", "/api/messages?q=invoice+42", &[]);
+    assert!(
+        by_subject.contains(&delivered) && by_subject.contains(&failed),
+        "{by_subject}"
+    );
+    assert!(by_id.contains("\"direct_tries\":1"), "{by_id}");
     let (code, detail) = http(page, "GET", &format!("/api/messages/{failed}"), &[]);
     assert_eq!(code, 200, "{detail}");
     assert!(

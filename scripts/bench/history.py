@@ -12,7 +12,9 @@ started on that spool, status page on, and measured:
     kB per message kept
   - GET /api/messages/ID of the oldest (its text read from the journal), median of 5
 Runs as any user; standard library only. Usage:
-  scripts/bench/history.py [--records 100000]
+  scripts/bench/history.py [--records 100000] [--before docs/bench/history-<stamp>.json]
+--before: the raw results of an earlier build's run (BENCH_QKSMTP_BIN=that binary), shown
+beside this one's.
 Writes docs/bench/history-<stamp>.json and its section of docs/benchmarks.md.
 """
 import argparse
@@ -162,6 +164,7 @@ def measure(dir_, page, oldest, with_history):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--before", help="raw JSON of an earlier build's run, to compare")
     a = ap.parse_args()
     dir_ = tempfile.mkdtemp(prefix="qksmtp-history-bench-")
     smtp, page, sink = free_port(), free_port(), free_port()
@@ -187,7 +190,7 @@ def main():
 
 %(at)s, 1 run on a shared machine (2 cores, load average %(load).2f at the start), release build.
 
-Reproduce: `scripts/bench/history.py --records %(n)s`. Raw results: `%(raw)s`.
+Reproduce: `scripts/bench/history.py --records %(n)s%(before)s`. Raw results: `%(raw)s`.
 
 A real record (one delivered 2 KB message: envelope, headers, step record, %(rb)s bytes) copied
 %(n)s times into `spool/history/` (%(mb).1f MB), then qksmtp started on it with the status page on:
@@ -199,13 +202,35 @@ A real record (one delivered 2 KB message: envelope, headers, step record, %(rb)
 | RSS once read back (kB) | %(m1)s | %(m0)s |
 | GET /api/messages/ID of the oldest (ms, median of 5) | %(d1).2f | - |
 
-Memory per message kept in the history: %(per).2f kB (its envelope and subject; headers and
+Memory per message kept in the history: %(bytes).0f bytes (its compact listing: ID, sender,
+subject, recipients with their final states, times, journal place; its envelope, headers and
 steps stay in the journal except for the newest 200).
 """ % {"n": a.records, "at": result["at"], "load": result["load"], "raw": raw, "rb": len(record),
        "mb": size / 1e6, "r1": on["ready_s"], "r0": off["ready_s"], "rb1": on["read_back_s"],
-       "m1": on["rss_kb"], "m0": off["rss_kb"], "d1": on["detail_ms"], "per": per}
+       "m1": on["rss_kb"], "m0": off["rss_kb"], "d1": on["detail_ms"], "bytes": per * 1000,
+       "before": " --before " + a.before if a.before else ""}
+    if a.before:
+        text += compared(json.load(open(a.before)), a.before, result)
     mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "service", text)
     print(text)
+
+
+def compared(before, path, now):
+    """The earlier build's figures beside this one's."""
+    rows = [("RSS once read back, history_max = N (kB)", "%d", lambda r: r["history"]["rss_kb"]),
+            ("RSS, history_max = 0 (kB)", "%d", lambda r: r["no_history"]["rss_kb"]),
+            ("memory per finished message kept (bytes)", "%.0f",
+             lambda r: r["kb_per_message"] * 1000),
+            ("exec -> the oldest found by the API search (s)", "%.2f",
+             lambda r: r["history"]["read_back_s"]),
+            ("GET /api/messages/ID of the oldest (ms)", "%.2f",
+             lambda r: r["history"]["detail_ms"]),
+            ("load average at the start", "%.2f", lambda r: r["load"])]
+    text = "\nAgainst the earlier build (`%s`, %s, same command):\n\n" % (path, before["at"])
+    text += "| measure | this build | before |\n|---|---|---|\n"
+    for name, fmt, get in rows:
+        text += "| %s | %s | %s |\n" % (name, fmt % get(now), fmt % get(before))
+    return text
 
 
 if __name__ == "__main__":

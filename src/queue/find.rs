@@ -27,6 +27,16 @@ pub struct Query {
     pub before: Option<Timestamp>,
 }
 
+/// What a search looks at in a message besides its recipients.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'a> {
+    pub id: &'a str,
+    pub arrival: Timestamp,
+    /// Local part and domain; `None`: the null sender `<>`.
+    pub sender: Option<(&'a str, &'a str)>,
+    pub subject: Option<&'a str>,
+}
+
 /// One page of what matched, newest first: the queue's, then the recently finished.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
@@ -59,24 +69,45 @@ impl Query {
     /// Whether a message matches; `busy` marks its recipients in an attempt now; `subject`
     /// is given when known (finished messages).
     pub fn matches(&self, env: &Envelope, busy: &[bool], subject: Option<&str>) -> bool {
-        let recipients = || env.recipients.iter().enumerate();
-        if self.since.is_some_and(|t| env.arrival < t)
-            || self.before.is_some_and(|t| env.arrival >= t)
+        let sender = match &env.sender {
+            ReversePath::Mailbox(a) => Some((a.local.as_str(), a.domain.as_str())),
+            ReversePath::Null => None,
+        };
+        let recipients = env.recipients.iter().enumerate().map(|(i, r)| {
+            let busy = busy.get(i).copied().unwrap_or(false);
+            let tries = r.direct_tries + r.relay_tries;
+            let state = Shown::of(r.state, busy, env.held, tries);
+            (r.address.local.as_str(), r.address.domain.as_str(), state)
+        });
+        let m = Matched {
+            id: env.id.as_str(),
+            arrival: env.arrival,
+            sender,
+            subject,
+        };
+        self.matches_parts(&m, recipients)
+    }
+
+    /// Whether a message given by its parts matches: `recipients` yields each one's local
+    /// part, domain and state (a finished message's compact listing has no envelope).
+    pub fn matches_parts<'a>(
+        &self,
+        m: &Matched,
+        recipients: impl Iterator<Item = (&'a str, &'a str, Shown)> + Clone,
+    ) -> bool {
+        if self.since.is_some_and(|t| m.arrival < t) || self.before.is_some_and(|t| m.arrival >= t)
         {
             return false;
         }
-        if let Some(want) = self.state {
-            let tries = |r: &crate::spool::envelope::Recipient| r.direct_tries + r.relay_tries;
-            let has = recipients().any(|(i, r)| {
-                let busy = busy.get(i).copied().unwrap_or(false);
-                Shown::of(r.state, busy, env.held, tries(r)) == want
-            });
-            if !has {
-                return false;
-            }
+        if let Some(want) = self.state
+            && !recipients.clone().any(|(_, _, state)| state == want)
+        {
+            return false;
         }
         if let Some(dest) = &self.dest
-            && !recipients().any(|(_, r)| r.address.domain.eq_ignore_ascii_case(dest))
+            && !recipients
+                .clone()
+                .any(|(_, domain, _)| domain.eq_ignore_ascii_case(dest))
         {
             return false;
         }
@@ -84,14 +115,16 @@ impl Query {
             return true;
         }
         let has = |s: &str| contains(s, &self.text);
-        let sender = match &env.sender {
-            ReversePath::Mailbox(a) => address_has(a, &self.text),
-            ReversePath::Null => has("<>"),
+        let sender = match m.sender {
+            Some((local, domain)) => address_has(local, domain, &self.text),
+            None => has("<>"),
         };
-        has(env.id.as_str())
+        has(m.id)
             || sender
-            || recipients().any(|(_, r)| address_has(&r.address, &self.text))
-            || subject.is_some_and(has)
+            || recipients
+                .into_iter()
+                .any(|(local, domain, _)| address_has(local, domain, &self.text))
+            || m.subject.is_some_and(has)
     }
 
     /// The matches' range on this page, of `total`.
@@ -104,19 +137,17 @@ impl Query {
 /// Whether `local@domain` contains `needle` (lower-cased), without writing it out: with one
 /// `@` in the needle, the local part must end with what is before it and the domain start
 /// with what is after.
-fn address_has(a: &Address, needle: &str) -> bool {
+fn address_has(local: &str, domain: &str, needle: &str) -> bool {
     match needle.split_once('@') {
-        None => contains(&a.local, needle) || contains(&a.domain, needle),
-        Some((l, d))
-            if !d.contains('@') && [l, d, &a.local, &a.domain].iter().all(|s| s.is_ascii()) =>
-        {
-            let (local, domain) = (a.local.as_bytes(), a.domain.as_bytes());
+        None => contains(local, needle) || contains(domain, needle),
+        Some((l, d)) if !d.contains('@') && [l, d, local, domain].iter().all(|s| s.is_ascii()) => {
+            let (local, domain) = (local.as_bytes(), domain.as_bytes());
             local.len() >= l.len()
                 && domain.len() >= d.len()
                 && local[local.len() - l.len()..].eq_ignore_ascii_case(l.as_bytes())
                 && domain[..d.len()].eq_ignore_ascii_case(d.as_bytes())
         }
-        Some(_) => contains(&a.to_string(), needle),
+        Some(_) => contains(&Address::new(local, domain).to_string(), needle),
     }
 }
 
@@ -204,7 +235,6 @@ mod tests {
         ] {
             assert_eq!(contains(hay, needle), want, "{hay} {needle}");
         }
-        let bob = Address::new("Bob.Smith", "Y.test");
         for (needle, want) in [
             ("smith@y.t", true),
             ("bob.smith@y.test", true),
@@ -214,7 +244,7 @@ mod tests {
             ("y.test", true),
             ("a@b@c", false),
         ] {
-            assert_eq!(address_has(&bob, needle), want, "{needle}");
+            assert_eq!(address_has("Bob.Smith", "Y.test", needle), want, "{needle}");
         }
     }
 

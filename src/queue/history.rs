@@ -2,10 +2,16 @@
 //! are gone so that the status page, its API and `qksmtp show` still find them: the envelope,
 //! when it finished, its headers and its step record. Each is appended to the journal
 //! (`journal`, in the spool folder, so they survive a restart: read back in the background
-//! at start) and listed in memory for the page, the newest `RECENT` with their texts, the
-//! others' texts read from the journal when asked for.
+//! at start) and listed in memory for the page in a compact form (`listed`: what the listing
+//! and its search need), the newest `RECENT` with their whole record, the others' read from
+//! the journal when one message's detail is asked for.
+
+mod listed;
+
+pub use listed::Listed;
 
 use super::journal::{self, Journal, Limits, Place, Record, Segment};
+use super::snapshot::MessageView;
 use super::thread::Event;
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
@@ -23,37 +29,48 @@ const MAX_STEPS: u64 = 256 * 1024;
 /// most the page lists.
 pub const RECENT: usize = 200;
 
+/// A finished message as listed in memory: compact (`Listed`), with where the journal has
+/// it; the newest `RECENT` also with their whole record.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    pub envelope: Envelope,
+    pub listed: Listed,
     pub at: Timestamp,
-    pub subject: Option<String>,
-    /// Headers and step record; `None` once they are only in the journal.
-    pub text: Option<(String, String)>,
+    /// The envelope, headers and step record; `None` once they are only in the journal.
+    pub full: Option<Box<Record>>,
     /// Where the journal has it.
     pub place: Option<Place>,
 }
 
 impl Finished {
     pub fn new(envelope: Envelope, at: Timestamp, headers: String, steps: String) -> Finished {
+        let subject = header_value(&headers, "subject");
         Finished {
-            envelope,
+            listed: Listed::of(&envelope, subject.as_deref()),
             at,
-            subject: header_value(&headers, "subject"),
-            text: Some((headers, steps)),
+            full: Some(Box::new(Record {
+                envelope,
+                at,
+                headers,
+                steps,
+            })),
             place: None,
         }
     }
 
-    /// Listed without its texts (they are in the journal at `place`).
-    fn listed(record: Record, place: Place) -> Finished {
+    /// Listed without its record (it is in the journal at `place`).
+    fn listed(record: &Record, place: Place) -> Finished {
+        let subject = header_value(&record.headers, "subject");
         Finished {
-            subject: header_value(&record.headers, "subject"),
-            envelope: record.envelope,
+            listed: Listed::of(&record.envelope, subject.as_deref()),
             at: record.at,
-            text: None,
+            full: None,
             place: Some(place),
         }
+    }
+
+    /// As the page lists it.
+    pub fn view(&self) -> MessageView {
+        self.listed.view(self.at)
     }
 }
 
@@ -99,16 +116,10 @@ impl History {
     }
 
     pub fn push(&mut self, mut entry: Finished, now: Timestamp) {
-        if let (Some(journal), Some(limits), Some((headers, steps))) =
-            (&mut self.journal, self.limits, &entry.text)
+        if let (Some(journal), Some(limits), Some(record)) =
+            (&mut self.journal, self.limits, &entry.full)
         {
-            let record = Record {
-                envelope: entry.envelope.clone(),
-                at: entry.at,
-                headers: headers.clone(),
-                steps: steps.clone(),
-            };
-            match journal.append(&record, limits, now) {
+            match journal.append(record, limits, now) {
                 Ok((place, removed)) => {
                     entry.place = Some(place);
                     self.forget(&removed);
@@ -123,7 +134,7 @@ impl History {
         if let Some(old) = self.entries.get_mut(RECENT)
             && old.place.is_some()
         {
-            old.text = None;
+            old.full = None;
         }
         self.trim(now);
     }
@@ -187,28 +198,26 @@ impl History {
         self.entries.iter()
     }
 
-    /// A finished message with its headers and step record (read from the journal if need
-    /// be).
-    pub fn detail(&mut self, id: &MessageId) -> Option<(Finished, String, String)> {
-        let f = self.entries.iter().find(|f| &f.envelope.id == id)?.clone();
-        let (headers, steps) = match (&f.text, f.place, &mut self.journal) {
-            (Some(text), _, _) => text.clone(),
+    /// A finished message's whole record (read from the journal if need be).
+    pub fn detail(&mut self, id: &MessageId) -> Option<Record> {
+        let f = self.entries.iter().find(|f| f.listed.id() == id.as_str())?;
+        match (&f.full, f.place, &mut self.journal) {
+            (Some(record), _, _) => Some(Record::clone(record)),
             (None, Some(place), Some(journal)) => match journal.read(place) {
-                Ok(r) => (r.headers, r.steps),
+                Ok(record) => Some(record),
                 Err(e) => {
                     log::warn!("history journal: cannot read {id}: {e}");
-                    return None;
+                    None
                 }
             },
-            (None, _, _) => return None,
-        };
-        Some((f, headers, steps))
+            (None, _, _) => None,
+        }
     }
 }
 
 /// Reads the journal of earlier runs (its segments below `below`, the first this run writes)
 /// in the background and hands it to the scheduler thread (`Event::History`): the messages
-/// (without their texts) when `listed`, the segments always.
+/// (compact, without their records) when `listed`, the segments always.
 pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool, below: u64) {
     let dir = spool_dir.to_path_buf();
     let spawned = std::thread::Builder::new()
@@ -217,7 +226,7 @@ pub fn read_back(spool_dir: &Path, events: Sender<Event>, listed: bool, below: u
             let mut older = Vec::new();
             let read = journal::read_all(&dir, Some(below), |record, place| {
                 if listed {
-                    older.push(Finished::listed(record, place));
+                    older.push(Finished::listed(&record, place));
                 }
             });
             match read {
@@ -306,26 +315,33 @@ mod tests {
         for n in 1..=(RECENT as u32 + 5) {
             h.push(finished(n, t(n.into())), t(1000));
         }
-        let texts = h.iter().filter(|f| f.text.is_some()).count();
+        let texts = h.iter().filter(|f| f.full.is_some()).count();
         assert_eq!(texts, RECENT);
         let oldest = env(1, &[]).id;
-        assert!(h.iter().last().unwrap().text.is_none());
-        let (f, headers, _) = h.detail(&oldest).unwrap();
+        assert!(h.iter().last().unwrap().full.is_none());
+        let record = h.detail(&oldest).unwrap();
         assert_eq!(
-            (f.subject.as_deref(), headers.as_str()),
+            (
+                h.iter().last().unwrap().listed.subject(),
+                record.headers.as_str()
+            ),
             (Some("number 1"), "Subject: number 1\n")
         );
+        assert_eq!(record.envelope, env(1, &["b@y.test"]));
         // Read back by the next run, they are listed after what finished since.
         h.flush();
         let mut older = Vec::new();
         let segments =
-            journal::read_all(&spool, None, |r, p| older.push(Finished::listed(r, p))).unwrap();
+            journal::read_all(&spool, None, |r, p| older.push(Finished::listed(&r, p))).unwrap();
         let mut next = History::new(true, Some((Journal::open(&spool).unwrap(), limits)));
         next.push(finished(900, t(2000)), t(2000));
         next.restore(older, segments, t(2000));
         assert_eq!(next.iter().count(), RECENT + 6);
-        assert_eq!(next.iter().next().unwrap().envelope.id, env(900, &[]).id);
-        assert_eq!(next.iter().last().unwrap().envelope.id, oldest);
+        assert_eq!(
+            next.iter().next().unwrap().listed.id(),
+            env(900, &[]).id.as_str()
+        );
+        assert_eq!(next.iter().last().unwrap().listed.id(), oldest.as_str());
         assert!(next.detail(&oldest).is_some());
         // Past history_days, the old ones go.
         next.trim(t(1000).plus(Duration::from_secs(86_401)));

@@ -418,6 +418,8 @@ pub fn explain(r: &RecipientView) -> String {
         Shown::Deferred if !wait.is_empty() => format!("not delivered yet, {wait}: {why}"),
         Shown::Sending => "being sent now".into(),
         Shown::Held => "held: not tried until released".into(),
+        // A finished message is listed without the reply (its page has it).
+        Shown::Delivered if last.is_empty() => "delivered: the server accepted it".into(),
         Shown::Delivered => format!("delivered: the server accepted it ({last})"),
         Shown::Deferred => format!("not delivered yet, will try again: {why}"),
         Shown::Failed => match r.gave_up {

@@ -727,6 +727,19 @@ mod tests {
         assert!(page.contains("given up (all attempts used)"), "{page}");
     }
 
+    #[test]
+    fn a_delivered_recipient_listed_without_its_reply_says_so_plainly() {
+        let words = |v: &MessageView| super::super::api::explain(&v.recipients[0]);
+        let with = view(Shown::Delivered, Some("250 2.0.0 ok"));
+        assert_eq!(
+            words(&with),
+            "delivered: the server accepted it (250 2.0.0 ok)"
+        );
+        // Finished messages are listed without it (history.rs keeps it in the journal).
+        let without = view(Shown::Delivered, None);
+        assert_eq!(words(&without), "delivered: the server accepted it");
+    }
+
     /// The snapshot's messages as the page of a search that found them.
     fn listed(s: &Snapshot) -> Found {
         let messages: Vec<MessageView> = s.messages.iter().chain(&s.finished).cloned().collect();

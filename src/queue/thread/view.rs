@@ -10,7 +10,7 @@ use crate::queue::index::Index;
 use crate::queue::policy::Dest;
 use crate::queue::scheduler::view::view_of;
 use crate::queue::select::{Bulk, LISTED, Taken, Verb};
-use crate::queue::snapshot::{MessageDetail, MessageView};
+use crate::queue::snapshot::MessageDetail;
 use crate::queue::stats::Stats;
 use crate::spool::Spool;
 use crate::spool::envelope::Envelope;
@@ -19,12 +19,6 @@ use crate::time::Timestamp;
 use crate::transcript::Record;
 use crate::transcript::text;
 use std::sync::Arc;
-
-fn finished_view(f: &Finished) -> MessageView {
-    let mut view = view_of(&f.envelope, &[], Some(f.at));
-    view.subject = f.subject.clone();
-    view
-}
 
 /// What the scheduler thread keeps besides the core.
 pub(super) struct Extra {
@@ -144,21 +138,22 @@ impl Shell {
                 let _ = answer.send(self.snapshot(now, limit));
             }
             Event::Message(id, answer) => {
-                let detail =
-                    match self.core.message_view(&id, now) {
-                        Some(view) => Some(MessageDetail {
+                let detail = match self.core.message_view(&id, now) {
+                    Some(view) => Some(MessageDetail {
+                        view,
+                        headers: None,
+                        steps: None,
+                    }),
+                    None => self.extra.history.detail(&id).map(|r| {
+                        let mut view = view_of(&r.envelope, &[], Some(r.at));
+                        view.subject = history::header_value(&r.headers, "subject");
+                        MessageDetail {
                             view,
-                            headers: None,
-                            steps: None,
-                        }),
-                        None => self.extra.history.detail(&id).map(|(f, headers, steps)| {
-                            MessageDetail {
-                                view: finished_view(&f),
-                                headers: Some(headers),
-                                steps: Some(steps),
-                            }
-                        }),
-                    };
+                            headers: Some(r.headers),
+                            steps: Some(r.steps),
+                        }
+                    }),
+                };
                 let _ = answer.send(detail);
             }
             _ => {}
@@ -231,7 +226,7 @@ impl Shell {
             .extra
             .history
             .iter()
-            .filter(|f| query.matches(&f.envelope, &[], f.subject.as_deref()))
+            .filter(|f| f.listed.matches(query))
             .collect();
         let total = in_queue + finished.len();
         let messages = query
@@ -241,7 +236,7 @@ impl Shell {
                 None => i
                     .checked_sub(in_queue)
                     .and_then(|j| finished.get(j))
-                    .map(|f| finished_view(f)),
+                    .map(|f| f.view()),
             })
             .collect();
         Found { total, messages }
@@ -260,7 +255,7 @@ impl Shell {
             .history
             .iter()
             .take(limit)
-            .map(finished_view)
+            .map(Finished::view)
             .collect();
         for d in &mut snap.dests {
             d.last_error = self
