@@ -64,6 +64,10 @@ pub enum Event {
 /// wired in by the engine; the queue itself never writes the spool's messages).
 pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, String> + Send>;
 
+/// How many queued messages keep their whole envelope in memory (besides those in a job):
+/// enough for the mail passing through; a large queue's others are read back when needed.
+const HOT_ENVELOPES: usize = 1024;
+
 /// How many finished messages the status page remembers.
 const HISTORY: usize = 200;
 
@@ -85,7 +89,8 @@ pub fn start(
     events: Receiver<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     let config = s.config.get();
-    let core = Scheduler::new(config.clone(), s.workers);
+    let core = Scheduler::new(config.clone(), s.workers)
+        .with_envelopes(Box::new(s.spool.clone()), HOT_ENVELOPES);
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
@@ -209,6 +214,8 @@ impl Shell {
                 for env in found {
                     self.core.add(env, now);
                 }
+                // A restart's thousands: only the newest stay whole in memory.
+                self.core.cool_down();
                 self.extra.feed.publish(What::Reset);
             }
             Event::Stop(_) => {}

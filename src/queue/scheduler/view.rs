@@ -1,12 +1,13 @@
 //! The scheduler's read-outs for the status page (`snapshot`) and the orders that change a
 //! message without an attempt (`hold`, `release`, `adopt`). Pure, like the rest of the core.
 
+use super::compact::Rcpt;
 use super::*;
 use crate::queue::find::Query;
 use crate::queue::snapshot::{
     DestView, MessageView, RecipientView, Shown, Snapshot, Totals, Waiting,
 };
-use crate::spool::envelope::Recipient;
+use std::borrow::Cow;
 
 /// At most this many waiting entries are looked at to find each destination's next retry.
 const NEXT_RETRY_SCAN: usize = 10_000;
@@ -20,9 +21,8 @@ impl Scheduler {
             ..Totals::default()
         };
         for msg in self.messages.values() {
-            for (i, r) in msg.env.recipients.iter().enumerate() {
-                let tries = r.direct_tries + r.relay_tries;
-                match Shown::of(r.state, msg.busy[i], msg.env.held, tries) {
+            for r in msg.rcpts.iter() {
+                match shown(msg, r) {
                     Shown::Queued => totals.queued += 1,
                     Shown::Sending => totals.sending += 1,
                     Shown::Deferred => totals.deferred += 1,
@@ -35,7 +35,7 @@ impl Scheduler {
         newest(&mut ids, limit);
         let messages = ids
             .into_iter()
-            .map(|id| self.queued_view(&self.messages[id], now))
+            .filter_map(|id| self.message_view(id, now))
             .collect();
         Snapshot {
             now,
@@ -48,11 +48,12 @@ impl Scheduler {
     }
 
     /// A queued message, with why its due recipients wait.
-    fn queued_view(&self, msg: &Msg, now: Timestamp) -> MessageView {
-        let mut view = view_of(&msg.env, &msg.busy, None);
-        for (r, seen) in msg.env.recipients.iter().zip(&mut view.recipients) {
+    fn queued_view(&self, msg: &Msg, env: &Envelope, now: Timestamp) -> MessageView {
+        let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
+        let mut view = view_of(env, &busy, None);
+        for (r, seen) in msg.rcpts.iter().zip(&mut view.recipients) {
             if matches!(seen.state, Shown::Queued | Shown::Deferred)
-                && r.next_try.is_none_or(|at| at <= now)
+                && r.next_try().is_none_or(|at| at <= now)
             {
                 seen.waiting = self.waiting_for(r, now);
             }
@@ -60,9 +61,33 @@ impl Scheduler {
         view
     }
 
+    /// A message's whole envelope: the hot one, or read back from the spool (not kept).
+    fn envelope<'a>(&self, id: &MessageId, msg: &'a Msg) -> Option<Cow<'a, Envelope>> {
+        if let Some(hot) = msg.hot.as_deref() {
+            return Some(Cow::Borrowed(&hot.env));
+        }
+        let mut env = self.envelopes.load(id).ok()?;
+        for (c, r) in msg.rcpts.iter().zip(&mut env.recipients) {
+            r.state = c.state();
+            r.direct_tries = c.direct_tries();
+            r.relay_tries = c.relay_tries();
+            r.next_try = c.next_try();
+            r.owed = c.owed;
+            r.gave_up = c.gave_up;
+        }
+        env.held = msg.held;
+        Some(Cow::Owned(env))
+    }
+
+    /// The destination a recipient's next attempt goes to.
+    fn next_dest(&self, r: &Rcpt) -> Option<Dest> {
+        let domain = self.domains.name(r.domain);
+        policy::next_dest_for(&self.config, domain, r.direct_tries(), r.relay_tries())
+    }
+
     /// Why a due recipient's destination cannot take it now, if it cannot.
-    fn waiting_for(&self, r: &Recipient, now: Timestamp) -> Option<Waiting> {
-        let dest = policy::next_dest(&self.config, r)?;
+    fn waiting_for(&self, r: &Rcpt, now: Timestamp) -> Option<Waiting> {
+        let dest = self.next_dest(r)?;
         let state = self.dests.get(&dest)?;
         let name = self.dest_name(&dest);
         if let Some(until) = state.paused_until.filter(|&t| t > now) {
@@ -81,7 +106,7 @@ impl Scheduler {
             let Some(msg) = self.messages.get(id) else {
                 continue;
             };
-            if let Some(dest) = policy::next_dest(&self.config, &msg.env.recipients[*i]) {
+            if let Some(dest) = self.next_dest(&msg.rcpts[*i]) {
                 next_retry.entry(dest).or_insert(*at);
             }
         }
@@ -134,20 +159,47 @@ impl Scheduler {
 
     /// One message of the queue, wherever it is in the listing.
     pub fn message_view(&self, id: &MessageId, now: Timestamp) -> Option<MessageView> {
-        Some(self.queued_view(self.messages.get(id)?, now))
+        let msg = self.messages.get(id)?;
+        let env = self.envelope(id, msg)?;
+        Some(self.queued_view(msg, &env, now))
     }
 
-    /// How many queued messages match, and the newest `upto` of them, newest first.
+    /// How many queued messages match, and the newest `upto` of them, newest first. States
+    /// and destinations are matched on the compact records; a text is looked for in the
+    /// whole envelope (read back from the spool for a cold message).
     pub fn matching(&self, query: &Query, upto: usize) -> (usize, Vec<&MessageId>) {
         let mut ids: Vec<&MessageId> = self
             .messages
             .iter()
-            .filter(|(_, m)| query.matches(&m.env, &m.busy, None))
+            .filter(|(id, m)| self.matches(query, id, m))
             .map(|(id, _)| id)
             .collect();
         let total = ids.len();
         newest(&mut ids, upto);
         (total, ids)
+    }
+
+    fn matches(&self, query: &Query, id: &MessageId, msg: &Msg) -> bool {
+        if query
+            .state
+            .is_some_and(|want| !msg.rcpts.iter().any(|r| shown(msg, r) == want))
+        {
+            return false;
+        }
+        let at_dest = |dest: &String| {
+            msg.rcpts
+                .iter()
+                .any(|r| self.domains.name(r.domain).eq_ignore_ascii_case(dest))
+        };
+        if query.dest.as_ref().is_some_and(|dest| !at_dest(dest)) {
+            return false;
+        }
+        if query.text.is_empty() {
+            return true;
+        }
+        let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
+        self.envelope(id, msg)
+            .is_some_and(|env| query.matches(&env, &busy, None))
     }
 
     /// Every queued message's ID.
@@ -168,25 +220,35 @@ impl Scheduler {
     /// Holds a message: none of its recipients is handed out until `release` (attempts in
     /// flight finish). `None` if unknown, else the effect that persists the hold.
     pub fn hold(&mut self, id: &MessageId) -> Option<Effect> {
+        if !self.warm(id) {
+            return None;
+        }
         let msg = self.messages.get_mut(id)?;
-        msg.env.held = true;
-        for (i, r) in msg.env.recipients.iter().enumerate() {
-            if let Some(at) = r.next_try {
+        let hot = msg.hot.as_deref_mut()?;
+        hot.env.held = true;
+        let env = hot.env.clone();
+        msg.sync();
+        for (i, r) in msg.rcpts.iter().enumerate() {
+            if let Some(at) = r.next_try() {
                 self.waiting.remove(&(at, id.clone(), i));
             }
         }
         for queue in self.ready.values_mut() {
             queue.retain(|(m, _)| m != id);
         }
-        Some(Effect::Persist(msg.env.clone()))
+        Some(Effect::Persist(env))
     }
 
     /// Releases a held message: its waiting recipients are due at their next try (or now).
     pub fn release(&mut self, id: &MessageId, now: Timestamp) -> Option<Effect> {
+        if !self.warm(id) {
+            return None;
+        }
         let msg = self.messages.get_mut(id)?;
-        msg.env.held = false;
-        for (i, r) in msg.env.recipients.iter_mut().enumerate() {
-            if r.state != RecipientState::Pending || msg.busy[i] {
+        let hot = msg.hot.as_deref_mut()?;
+        hot.env.held = false;
+        for (i, r) in hot.env.recipients.iter_mut().enumerate() {
+            if r.state != RecipientState::Pending || msg.rcpts[i].busy() {
                 continue;
             }
             if let Some(at) = r.next_try {
@@ -195,8 +257,16 @@ impl Scheduler {
             let at = *r.next_try.get_or_insert(now);
             self.waiting.insert((at, id.clone(), i));
         }
-        Some(Effect::Persist(msg.env.clone()))
+        let env = hot.env.clone();
+        msg.sync();
+        Some(Effect::Persist(env))
     }
+}
+
+/// How the page shows a queued recipient.
+fn shown(msg: &Msg, r: &Rcpt) -> Shown {
+    let tries = r.direct_tries() + r.relay_tries();
+    Shown::of(r.state(), r.busy(), msg.held, tries)
 }
 
 /// Keeps the `n` newest IDs (IDs grow with time), newest first, without sorting the rest.
