@@ -114,7 +114,7 @@ impl Scheduler {
         let ids: Vec<MessageId> = self.messages.keys().cloned().collect();
         for id in ids {
             if let Some(msg) = self.messages.get_mut(&id) {
-                msg.warn_at = None;
+                msg.warn_at.take();
             }
             self.arm_warning(&id, Timestamp(0));
         }
@@ -153,7 +153,8 @@ impl Scheduler {
     pub fn add(&mut self, mut env: Envelope, now: Timestamp) {
         let id = env.id.clone();
         if self.messages.contains_key(&id) {
-            self.delete(&id);
+            // Known already (and maybe in a job): what the queue holds is the newer state.
+            return;
         }
         env.recipients.shrink_to_fit();
         for (i, r) in env.recipients.iter_mut().enumerate() {
@@ -230,10 +231,10 @@ impl Scheduler {
             .filter_map(|i| notices::warn_at(&self.config, msg, i))
             .min()
             .map(|at| at.max(not_before));
-        if let Some(old) = std::mem::replace(&mut msg.warn_at, at) {
+        if let Some(old) = msg.warn_at.replace(at) {
             self.warnings.remove(&(old, id.clone()));
         }
-        if let Some(at) = at {
+        if let Some(at) = msg.warn_at.get() {
             self.warnings.insert((at, id.clone()));
         }
     }
@@ -360,7 +361,7 @@ impl Scheduler {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            msg.warn_at = None;
+            msg.warn_at.take();
             let idxs: Vec<usize> = (0..msg.rcpts.len())
                 .filter(|&i| notices::warn_at(&self.config, msg, i).is_some_and(|t| t <= now))
                 .collect();
@@ -675,10 +676,10 @@ impl Scheduler {
     /// entries are skipped when they come up).
     fn forget(&mut self, id: &MessageId) -> Option<Msg> {
         let msg = self.messages.remove(id)?;
-        if let Some(at) = msg.owed_at {
+        if let Some(at) = msg.owed_at.get() {
             self.owed.remove(&(at, id.clone()));
         }
-        if let Some(at) = msg.warn_at {
+        if let Some(at) = msg.warn_at.get() {
             self.warnings.remove(&(at, id.clone()));
         }
         msg.forget(&mut self.domains);
@@ -688,7 +689,11 @@ impl Scheduler {
     /// Makes a message's waiting recipients, and its owed notice, due now (`retry ID`).
     /// False if unknown.
     pub fn retry_now(&mut self, id: &MessageId, now: Timestamp) -> bool {
-        if self.messages.get(id).is_some_and(|m| m.owed_at.is_some()) {
+        if self
+            .messages
+            .get(id)
+            .is_some_and(|m| m.owed_at.get().is_some())
+        {
             self.owe_at(id, now);
         }
         let Some(msg) = self.messages.get_mut(id) else {

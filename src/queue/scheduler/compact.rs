@@ -10,6 +10,7 @@ use crate::spool::envelope::{Envelope, Recipient, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 /// Where the scheduler reads back the envelope of a message that went cold.
@@ -212,6 +213,27 @@ impl Rcpt {
     }
 }
 
+/// An optional time in 8 bytes (an `Option<Timestamp>` takes 16): µs since 1970, never 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timer(Option<NonZeroU64>);
+
+impl Timer {
+    pub fn get(self) -> Option<Timestamp> {
+        self.0.map(|t| Timestamp(t.get()))
+    }
+
+    /// Sets the time (or none) and gives the one before.
+    pub fn replace(&mut self, at: Option<Timestamp>) -> Option<Timestamp> {
+        let old = self.get();
+        self.0 = at.and_then(|t| NonZeroU64::new(t.0.max(1)));
+        old
+    }
+
+    pub fn take(&mut self) -> Option<Timestamp> {
+        self.replace(None)
+    }
+}
+
 /// The whole envelope of a hot message, and each recipient's outcome this run (quoted by
 /// notices; a cold message's notices quote the result saved in its envelope instead).
 pub struct Hot {
@@ -225,9 +247,9 @@ pub struct Msg {
     pub rcpts: Box<[Rcpt]>,
     pub arrival: Timestamp,
     /// When its owed notice is tried again (an entry of `Scheduler::owed`).
-    pub owed_at: Option<Timestamp>,
+    pub owed_at: Timer,
     /// When its next delay notice falls due (an entry of `Scheduler::warnings`).
-    pub warn_at: Option<Timestamp>,
+    pub warn_at: Timer,
     /// Failed writes of its owed notice in a row (the backoff).
     pub owed_failures: u32,
     pub held: bool,
@@ -246,8 +268,8 @@ impl Msg {
         Msg {
             rcpts,
             arrival: env.arrival,
-            owed_at: None,
-            warn_at: None,
+            owed_at: Timer::default(),
+            warn_at: Timer::default(),
             owed_failures: 0,
             held: env.held,
             null_sender: env.sender == ReversePath::Null,
@@ -306,7 +328,7 @@ mod tests {
     #[test]
     fn the_records_stay_small() {
         assert!(std::mem::size_of::<Rcpt>() <= 24);
-        assert!(std::mem::size_of::<Msg>() <= 80);
+        assert!(std::mem::size_of::<Msg>() <= 56);
         assert_eq!(std::mem::size_of::<MessageId>(), 16);
     }
 

@@ -69,10 +69,12 @@ impl Scheduler {
         let Some(msg) = self.messages.get_mut(id) else {
             return;
         };
-        if let Some(old) = msg.owed_at.replace(at) {
+        if let Some(old) = msg.owed_at.replace(Some(at)) {
             self.owed.remove(&(old, id.clone()));
         }
-        self.owed.insert((at, id.clone()));
+        if let Some(at) = msg.owed_at.get() {
+            self.owed.insert((at, id.clone()));
+        }
     }
 
     /// Owed notices whose time has come: one notice per message, for all it owes.
@@ -85,7 +87,7 @@ impl Scheduler {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            msg.owed_at = None;
+            msg.owed_at.take();
             if !self.warm(&id) {
                 self.owe_at(&id, now.plus(UNREADABLE_RETRY));
                 continue;
