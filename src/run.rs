@@ -37,8 +37,12 @@ fn init_logging(level: log::LevelFilter) -> bool {
 /// glibc gives a thread that meets another in malloc an arena of its own (up to eight per
 /// core), and every arena keeps what was freed in it: with tens of session and delivery
 /// threads that was most of the server's heap. Two arenas serve its allocation rate
-/// (issue 20: the throughput phase's peak RSS, measured in docs/benchmarks.md).
+/// (issue 20: the throughput phase's peak RSS, measured in docs/benchmarks.md). glibc's own
+/// `MALLOC_ARENA_MAX` in the environment wins.
 fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes an allocator setting; it has no preconditions.
     unsafe {
