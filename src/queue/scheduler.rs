@@ -738,6 +738,8 @@ impl Scheduler {
 
 mod compact;
 mod job;
+#[cfg(test)]
+mod memory;
 mod notices;
 mod owed;
 #[cfg(test)]

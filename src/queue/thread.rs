@@ -66,7 +66,7 @@ pub type WriteNotice = Box<dyn FnMut(&Notice, Timestamp) -> Result<Envelope, Str
 
 /// How many queued messages keep their whole envelope in memory (besides those in a job):
 /// enough for the mail passing through; a large queue's others are read back when needed.
-const HOT_ENVELOPES: usize = 1024;
+pub(crate) const HOT_ENVELOPES: usize = 1024;
 
 /// How many finished messages the status page remembers.
 const HISTORY: usize = 200;
