@@ -21,8 +21,9 @@ pub struct Query {
     pub dest: Option<String>,
     /// From 0.
     pub page: usize,
-    /// Queued messages whose subject contains `text` (subjects are in the message files,
-    /// which the status page reads and caches, not the queue).
+    /// Queued messages whose subject, sender or recipients contain `text`, as the status page
+    /// finds them in the message and envelope files it reads and caches (subjects are not in
+    /// the queue, and most queued messages' addresses are not in its memory).
     pub subject_hits: HashSet<MessageId>,
 }
 

@@ -67,6 +67,9 @@ struct Shared {
     spool: Arc<Spool>,
     /// Subjects of queued messages (their files never change), also for searching them.
     subjects: Mutex<HashMap<MessageId, Option<String>>>,
+    /// Queued messages' sender and recipients, one per line, read from their envelope files
+    /// at the first search (the queue keeps only a compact record of most messages).
+    addresses: Mutex<HashMap<MessageId, Box<str>>>,
     open: AtomicUsize,
     /// Event streams open.
     watching: AtomicUsize,
@@ -98,6 +101,7 @@ impl StatusServer {
             control,
             spool,
             subjects: Mutex::new(HashMap::new()),
+            addresses: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
@@ -412,15 +416,19 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
     if !query.text.is_empty() {
         let ids = ask(shared, Event::Ids)?;
         let mut cache = subjects(shared);
+        let mut addresses = lock_capped(&shared.addresses);
         query.subject_hits = ids
             .into_iter()
             .filter(|id| {
                 let hit =
                     |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
-                match cache.get(id) {
+                let by_subject = match cache.get(id) {
                     Some(known) => hit(known),
                     None => hit(&subject(shared, &mut cache, id)),
-                }
+                };
+                by_subject
+                    || address_text(shared, &mut addresses, id)
+                        .is_some_and(|text| contains(text, &query.text))
             })
             .collect();
     }
@@ -430,11 +438,40 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
 }
 
 fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
-    let mut cache = shared.subjects.lock().unwrap_or_else(|e| e.into_inner());
+    lock_capped(&shared.subjects)
+}
+
+/// A per-message cache, emptied when it holds more than `MAX_SUBJECTS` entries.
+fn lock_capped<T>(
+    cache: &Mutex<HashMap<MessageId, T>>,
+) -> std::sync::MutexGuard<'_, HashMap<MessageId, T>> {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() > MAX_SUBJECTS {
         cache.clear();
     }
     cache
+}
+
+/// A queued message's sender (`<>` when null) and recipients as `local@domain`, one per
+/// line, read from its envelope file once; `None` when it cannot be read (gone meanwhile).
+fn address_text<'a>(
+    shared: &Shared,
+    cache: &'a mut HashMap<MessageId, Box<str>>,
+    id: &MessageId,
+) -> Option<&'a str> {
+    if !cache.contains_key(id) {
+        let env = shared.spool.read_envelope(id).ok()?.ok()?;
+        let mut text = match &env.sender {
+            crate::smtp::ReversePath::Mailbox(a) => a.to_string(),
+            crate::smtp::ReversePath::Null => "<>".to_string(),
+        };
+        for r in &env.recipients {
+            text.push('\n');
+            text.push_str(&r.address.to_string());
+        }
+        cache.insert(id.clone(), text.into_boxed_str());
+    }
+    cache.get(id).map(|t| &**t)
 }
 
 /// A queued message's subject, read from its file once.

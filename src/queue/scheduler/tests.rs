@@ -811,8 +811,25 @@ fn domains_are_shared_and_only_hot_max_envelopes_stay_in_memory() {
     assert_eq!(total, 5);
     assert_eq!(files.reads(), before, "a destination filter reads no file");
     assert_eq!(ids[0], &env(9, &[]).id);
-    let (total, _) = s.matching(&crate::queue::find::Query::new("r7@", None, None, 0), 10);
-    assert_eq!(total, 1, "a text is looked for in the files");
+    let mut text = crate::queue::find::Query::new("r7@", None, None, 0);
+    assert_eq!(
+        s.matching(&text, 10).0,
+        0,
+        "a cold message's addresses are not in memory"
+    );
+    assert_eq!(
+        files.reads(),
+        before,
+        "and not read back on the scheduler's thread"
+    );
+    text.subject_hits.insert(env(7, &[]).id);
+    assert_eq!(
+        s.matching(&text, 10).0,
+        1,
+        "the page finds them in the files"
+    );
+    let hot = crate::queue::find::Query::new("r10@", None, None, 0);
+    assert_eq!(s.matching(&hot, 10).0, 1, "a hot message's are");
     for n in 1..=10 {
         s.delete(&env(n, &[]).id);
     }

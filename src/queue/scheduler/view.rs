@@ -165,8 +165,8 @@ impl Scheduler {
     }
 
     /// How many queued messages match, and the newest `upto` of them, newest first. States
-    /// and destinations are matched on the compact records; a text is looked for in the
-    /// whole envelope (read back from the spool for a cold message).
+    /// and destinations are matched on the compact records; a text in the ID, in a hot
+    /// message's envelope, or among the hits the page found in the files (`subject_hits`).
     pub fn matching(&self, query: &Query, upto: usize) -> (usize, Vec<&MessageId>) {
         let mut ids: Vec<&MessageId> = self
             .messages
@@ -197,9 +197,18 @@ impl Scheduler {
         if query.text.is_empty() {
             return true;
         }
-        let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
-        self.envelope(id, msg)
-            .is_some_and(|env| query.matches(&env, &busy, None))
+        match msg.hot.as_deref() {
+            Some(hot) => {
+                let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
+                query.matches(&hot.env, &busy, None)
+            }
+            // Not read back here (a search would read the whole spool on this thread): the
+            // page finds a cold message's addresses in the files (`subject_hits`).
+            None => {
+                query.subject_hits.contains(id)
+                    || crate::queue::find::contains(id.as_str(), &query.text)
+            }
+        }
     }
 
     /// Every queued message's ID.
