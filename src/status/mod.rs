@@ -65,16 +65,21 @@ struct Shared {
     /// The running server's main thread (reload).
     control: Sender<Control>,
     spool: Arc<Spool>,
-    /// Subjects of queued messages (their files never change), also for searching them.
-    subjects: Mutex<HashMap<MessageId, Option<String>>>,
-    /// Queued messages' sender and recipients, one per line, read from their envelope files
-    /// at the first search (the queue keeps only a compact record of most messages).
-    addresses: Mutex<HashMap<MessageId, Box<str>>>,
+    /// What queued messages' files say (they never change), for showing and searching them.
+    files: Mutex<HashMap<MessageId, FromFiles>>,
     open: AtomicUsize,
     /// Event streams open.
     watching: AtomicUsize,
     /// Open connections per client address.
     per_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A queued message as its files tell it.
+struct FromFiles {
+    subject: Option<String>,
+    /// Its sender and recipients, one per line, read from its envelope file at the first
+    /// search (the queue keeps only a compact record of most messages).
+    addresses: Option<Box<str>>,
 }
 
 pub struct StatusServer {
@@ -100,8 +105,7 @@ impl StatusServer {
             events,
             control,
             spool,
-            subjects: Mutex::new(HashMap::new()),
-            addresses: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
@@ -415,20 +419,24 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
     let mut query = search.query();
     if !query.text.is_empty() {
         let ids = ask(shared, Event::Ids)?;
-        let mut cache = subjects(shared);
-        let mut addresses = lock_capped(&shared.addresses);
+        let mut cache = files(shared);
+        // One look-up per message: the cache is far bigger than the processor's.
         query.subject_hits = ids
             .into_iter()
             .filter(|id| {
-                let hit =
-                    |s: &Option<String>| s.as_deref().is_some_and(|s| contains(s, &query.text));
-                let by_subject = match cache.get(id) {
-                    Some(known) => hit(known),
-                    None => hit(&subject(shared, &mut cache, id)),
-                };
-                by_subject
-                    || address_text(shared, &mut addresses, id)
-                        .is_some_and(|text| contains(text, &query.text))
+                let known = known(shared, &mut cache, id);
+                if known
+                    .subject
+                    .as_deref()
+                    .is_some_and(|s| contains(s, &query.text))
+                {
+                    return true;
+                }
+                if known.addresses.is_none() {
+                    known.addresses = addresses(shared, id);
+                }
+                let text = known.addresses.as_deref();
+                text.is_some_and(|text| contains(text, &query.text))
             })
             .collect();
     }
@@ -437,62 +445,50 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
     Some(found)
 }
 
-fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
-    lock_capped(&shared.subjects)
-}
-
-/// A per-message cache, emptied when it holds more than `MAX_SUBJECTS` entries.
-fn lock_capped<T>(
-    cache: &Mutex<HashMap<MessageId, T>>,
-) -> std::sync::MutexGuard<'_, HashMap<MessageId, T>> {
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+/// The page's cache of what the queued messages' files say, emptied when it holds more than
+/// `MAX_SUBJECTS` messages.
+fn files(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, FromFiles>> {
+    let mut cache = shared.files.lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() > MAX_SUBJECTS {
         cache.clear();
     }
     cache
 }
 
-/// A queued message's sender (`<>` when null) and recipients as `local@domain`, one per
-/// line, read from its envelope file once; `None` when it cannot be read (gone meanwhile).
-fn address_text<'a>(
+/// What the cache knows of a queued message, its subject read from its file the first time.
+fn known<'a>(
     shared: &Shared,
-    cache: &'a mut HashMap<MessageId, Box<str>>,
+    cache: &'a mut HashMap<MessageId, FromFiles>,
     id: &MessageId,
-) -> Option<&'a str> {
-    if !cache.contains_key(id) {
-        let env = shared.spool.read_envelope(id).ok()?.ok()?;
-        let mut text = match &env.sender {
-            crate::smtp::ReversePath::Mailbox(a) => a.to_string(),
-            crate::smtp::ReversePath::Null => "<>".to_string(),
-        };
-        for r in &env.recipients {
-            text.push('\n');
-            text.push_str(&r.address.to_string());
+) -> &'a mut FromFiles {
+    cache.entry(id.clone()).or_insert_with(|| {
+        let headers = history::read_headers(&shared.spool.message_path(id));
+        FromFiles {
+            subject: history::header_value(&headers, "subject"),
+            addresses: None,
         }
-        cache.insert(id.clone(), text.into_boxed_str());
-    }
-    cache.get(id).map(|t| &**t)
+    })
 }
 
-/// A queued message's subject, read from its file once.
-fn subject(
-    shared: &Shared,
-    cache: &mut HashMap<MessageId, Option<String>>,
-    id: &MessageId,
-) -> Option<String> {
-    cache
-        .entry(id.clone())
-        .or_insert_with(|| {
-            let headers = history::read_headers(&shared.spool.message_path(id));
-            history::header_value(&headers, "subject")
-        })
-        .clone()
+/// A queued message's sender (`<>` when null) and recipients as `local@domain`, one per
+/// line, from its envelope file; `None` when it cannot be read (gone meanwhile).
+fn addresses(shared: &Shared, id: &MessageId) -> Option<Box<str>> {
+    let env = shared.spool.read_envelope(id).ok()?.ok()?;
+    let mut text = match &env.sender {
+        crate::smtp::ReversePath::Mailbox(a) => a.to_string(),
+        crate::smtp::ReversePath::Null => "<>".to_string(),
+    };
+    for r in &env.recipients {
+        text.push('\n');
+        text.push_str(&r.address.to_string());
+    }
+    Some(text.into_boxed_str())
 }
 
 fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
-    let mut cache = subjects(shared);
+    let mut cache = files(shared);
     for m in messages.iter_mut().filter(|m| m.finished.is_none()) {
-        m.subject = subject(shared, &mut cache, &m.id);
+        m.subject = known(shared, &mut cache, &m.id).subject.clone();
     }
 }
 
