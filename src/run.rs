@@ -34,8 +34,35 @@ fn init_logging(level: log::LevelFilter) -> bool {
     false
 }
 
+/// glibc gives a thread that meets another in malloc an arena of its own (up to eight per
+/// core), and every arena keeps what was freed in it: with tens of session and delivery
+/// threads that was most of the server's heap. Two arenas serve its allocation rate
+/// (issue 20: the throughput phase's peak RSS, measured in docs/benchmarks.md). glibc's own
+/// `MALLOC_ARENA_MAX` in the environment wins.
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; it has no preconditions.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Returns the heap's free pages to the system (glibc keeps them otherwise): after reading a
+/// large spool, the peak of the read would stay in the resident size for good.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs the server on `config` until it is stopped.
 pub fn run(config: Config) -> ExitCode {
+    limit_malloc_arenas();
     let log_level_from_ini = init_logging(config.server.log_level);
     let live = Live::new(config);
     let config = live.get();
@@ -94,6 +121,8 @@ pub fn run(config: Config) -> ExitCode {
         engine.stop(STOP_GRACE);
         return ExitCode::from(1);
     }
+    // The read's file names and envelope batches are freed by now, in the middle of the heap.
+    give_back_freed_memory();
     let status = crate::status::start_page(&live, spool_for_status, engine.events(), control_tx);
     println!("qksmtp: ready; Ctrl-C stops{RELOAD_HINT}");
     until_stopped(&control_rx, &live, &mut server, log_level_from_ini);

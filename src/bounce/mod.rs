@@ -74,9 +74,12 @@ impl Notice {
 /// never for a null sender (that is how bounce loops are impossible); NOTIFY=NEVER never;
 /// without NOTIFY, failures and delays; otherwise what NOTIFY lists.
 pub fn wants(sender: &ReversePath, notify: Option<Notify>, action: Action) -> bool {
-    if *sender == ReversePath::Null {
-        return false;
-    }
+    *sender != ReversePath::Null && asked(notify, action)
+}
+
+/// Whether a recipient's NOTIFY asks for a notice with this action (`wants` without the
+/// sender: for a non-null one).
+pub fn asked(notify: Option<Notify>, action: Action) -> bool {
     match notify {
         None => matches!(action, Action::Failed | Action::Delayed),
         Some(Notify::Never) => false,

@@ -44,13 +44,23 @@ pub enum Progress {
 
 /// Where the recipient's next attempt goes; `None` when all attempts are used up.
 pub fn next_dest(config: &Config, r: &Recipient) -> Option<Dest> {
-    let rule = config.rule_for(&r.address.domain);
-    if r.direct_tries < rule.direct_attempts {
+    next_dest_for(config, &r.address.domain, r.direct_tries, r.relay_tries)
+}
+
+/// `next_dest` for a recipient known by its domain and attempt counts.
+pub fn next_dest_for(
+    config: &Config,
+    domain: &str,
+    direct_tries: u32,
+    relay_tries: u32,
+) -> Option<Dest> {
+    let rule = config.rule_for(domain);
+    if direct_tries < rule.direct_attempts {
         Some(Dest::Direct(
-            r.address.domain.trim_end_matches('.').to_ascii_lowercase(),
+            domain.trim_end_matches('.').to_ascii_lowercase(),
         ))
-    } else if r.relay_tries < rule.relay_attempts && !config.relays.is_empty() {
-        Some(Dest::Relay(r.relay_tries as usize % config.relays.len()))
+    } else if relay_tries < rule.relay_attempts && !config.relays.is_empty() {
+        Some(Dest::Relay(relay_tries as usize % config.relays.len()))
     } else {
         None
     }

@@ -13,6 +13,8 @@ use crate::spool::envelope::{Envelope, RecipientState};
 use crate::spool::id::MessageId;
 use crate::time::Timestamp;
 use crate::transcript::{Record, StepKind, text};
+pub use compact::Envelopes;
+use compact::{Domains, Msg, NoSpool};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -47,16 +49,8 @@ pub enum Effect {
     Notify(Notice),
 }
 
-struct Msg {
-    env: Envelope,
-    busy: Vec<bool>,
-    /// Each recipient's last attempt this run (for notices).
-    last: Vec<Option<Outcome>>,
-    /// Owed notices: when the next write is due (an entry of `Scheduler::owed`), and how many
-    /// writes failed in a row (the backoff).
-    owed_at: Option<Timestamp>,
-    owed_failures: u32,
-}
+/// A message whose envelope cannot be read back is tried again after this long.
+const UNREADABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Default)]
 struct DestState {
@@ -107,10 +101,18 @@ pub struct Scheduler {
     workers: usize,
     free_workers: usize,
     messages: HashMap<MessageId, Msg>,
+    /// The recipients' domains, each held once.
+    domains: Domains,
+    /// Where cold messages' envelopes are read back from.
+    envelopes: Box<dyn Envelopes>,
+    /// Messages that became hot, oldest first (some may have left or gone cold since).
+    hot_order: VecDeque<MessageId>,
+    /// How many messages keep their whole envelope in memory (besides those in a job).
+    hot_max: usize,
     /// Recipients waiting for their time: (due, message, recipient index).
     waiting: BTreeSet<(Timestamp, MessageId, usize)>,
-    /// When pending recipients earn their delay notice: (due, message, recipient index).
-    warnings: BTreeSet<(Timestamp, MessageId, usize)>,
+    /// When messages' next delay notice falls due: (due, message); one timer per message.
+    warnings: BTreeSet<(Timestamp, MessageId)>,
     /// When a message's owed notice (one that could not be written) is tried again.
     owed: BTreeSet<(Timestamp, MessageId)>,
     /// Recipients due now, waiting for their destination to have room.
@@ -155,12 +157,12 @@ impl Scheduler {
             }
         }
         self.warnings.clear();
-        for (id, msg) in &self.messages {
-            for i in 0..msg.env.recipients.len() {
-                if let Some(at) = notices::warn_at(&self.config, &msg.env, i) {
-                    self.warnings.insert((at, id.clone(), i));
-                }
+        let ids: Vec<MessageId> = self.messages.keys().cloned().collect();
+        for id in ids {
+            if let Some(msg) = self.messages.get_mut(&id) {
+                msg.warn_at.take();
             }
+            self.arm_warning(&id, Timestamp(0));
         }
     }
 
@@ -170,6 +172,10 @@ impl Scheduler {
             workers: workers.max(1),
             free_workers: workers.max(1),
             messages: HashMap::new(),
+            domains: Domains::default(),
+            envelopes: Box::new(NoSpool),
+            hot_order: VecDeque::new(),
+            hot_max: usize::MAX,
             waiting: BTreeSet::new(),
             warnings: BTreeSet::new(),
             owed: BTreeSet::new(),
@@ -183,32 +189,111 @@ impl Scheduler {
         }
     }
 
+    /// Keeps at most `hot_max` whole envelopes in memory (besides those of messages in a
+    /// job): the others are read back from `envelopes` when a job or a page needs them.
+    pub fn with_envelopes(mut self, envelopes: Box<dyn Envelopes>, hot_max: usize) -> Scheduler {
+        self.envelopes = envelopes;
+        self.hot_max = hot_max;
+        self
+    }
+
     /// A newly committed message, or one found in the spool at start-up.
     pub fn add(&mut self, mut env: Envelope, now: Timestamp) {
         let id = env.id.clone();
+        if self.messages.contains_key(&id) {
+            // Known already (and maybe in a job): what the queue holds is the newer state.
+            return;
+        }
+        env.recipients.shrink_to_fit();
         for (i, r) in env.recipients.iter_mut().enumerate() {
             if r.state == RecipientState::Pending && !env.held {
                 let at = *r.next_try.get_or_insert(now);
                 self.waiting.insert((at, id.clone(), i));
             }
         }
-        for i in 0..env.recipients.len() {
-            if let Some(at) = notices::warn_at(&self.config, &env, i) {
-                self.warnings.insert((at, id.clone(), i));
-            }
-        }
-        let n = env.recipients.len();
         let owes = env.recipients.iter().any(|r| r.owed.is_some());
-        let msg = Msg {
-            env,
-            busy: vec![false; n],
-            last: vec![None; n],
-            owed_at: None,
-            owed_failures: 0,
-        };
+        let msg = Msg::new(env, &mut self.domains);
         self.messages.insert(id.clone(), msg);
+        self.hot_order.push_back(id.clone());
+        self.arm_warning(&id, Timestamp(0));
         if owes {
             self.owe_at(&id, now);
+        }
+    }
+
+    /// Makes sure the message's whole envelope is in memory, reading it back from the spool
+    /// if it went cold. False when the message is unknown or its envelope unreadable.
+    fn warm(&mut self, id: &MessageId) -> bool {
+        let Some(msg) = self.messages.get_mut(id) else {
+            return false;
+        };
+        if msg.hot.is_some() {
+            return true;
+        }
+        let read = self.envelopes.load(id).and_then(|env| {
+            msg.warm(env)
+                .then_some(())
+                .ok_or_else(|| "its recipients differ from the queue's".to_string())
+        });
+        match read {
+            Ok(()) => {
+                self.hot_order.push_back(id.clone());
+                true
+            }
+            Err(e) => {
+                log::error!("{id}: cannot read the envelope back: {e}");
+                false
+            }
+        }
+    }
+
+    /// Lets the oldest hot messages go cold until at most `hot_max` are hot (a message in a
+    /// job stays hot). Only between decisions (`poll` starts with it): every effect of the
+    /// last one must be applied, so that the spool holds what a cold message's envelope will
+    /// be read back as.
+    pub fn cool_down(&mut self) {
+        let mut turns = self.hot_order.len();
+        while self.hot_order.len() > self.hot_max && turns > 0 {
+            turns -= 1;
+            let Some(id) = self.hot_order.pop_front() else {
+                break;
+            };
+            let Some(msg) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            if msg.busy() {
+                self.hot_order.push_back(id);
+            } else {
+                msg.hot = None;
+            }
+        }
+    }
+
+    /// (Re)arms the message's delay-notice timer: the earliest time one of its pending
+    /// recipients earns a notice, not before `not_before`.
+    fn arm_warning(&mut self, id: &MessageId, not_before: Timestamp) {
+        let Some(msg) = self.messages.get_mut(id) else {
+            return;
+        };
+        let at = (0..msg.rcpts.len())
+            .filter_map(|i| notices::warn_at(&self.config, msg, i))
+            .min()
+            .map(|at| at.max(not_before));
+        if let Some(old) = msg.warn_at.replace(at) {
+            self.warnings.remove(&(old, id.clone()));
+        }
+        if let Some(at) = msg.warn_at.get() {
+            self.warnings.insert((at, id.clone()));
+        }
+    }
+
+    /// Puts a recipient that could not be handed out back in line, `UNREADABLE_RETRY` on.
+    fn later(&mut self, id: &MessageId, i: usize, now: Timestamp) {
+        let at = now.plus(UNREADABLE_RETRY);
+        if let Some(msg) = self.messages.get_mut(id) {
+            msg.rcpts[i].set_busy(false);
+            msg.rcpts[i].set_next_try(Some(at));
+            self.waiting.insert((at, id.clone(), i));
         }
     }
 
@@ -224,12 +309,14 @@ impl Scheduler {
     /// The earliest time something becomes due (a retry, a delay notice, or a paused,
     /// throttled or rate-limited destination resuming).
     pub fn next_wakeup(&self) -> Option<Timestamp> {
-        let retry = [self.waiting.first(), self.warnings.first()]
-            .into_iter()
-            .flatten()
-            .map(|(t, _, _)| *t)
-            .chain(self.owed.first().map(|(t, _)| *t))
-            .min();
+        let retry = [
+            self.waiting.first().map(|(t, _, _)| *t),
+            self.warnings.first().map(|(t, _)| *t),
+            self.owed.first().map(|(t, _)| *t),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let resume = self
             .rotation
             .iter()
@@ -244,6 +331,7 @@ impl Scheduler {
     /// Moves due recipients to their destination's queue and hands out jobs while workers
     /// and destination limits allow.
     pub fn poll(&mut self, now: Timestamp) -> (Vec<Job>, Vec<Effect>) {
+        self.cool_down();
         let effects = self.promote(now);
         let mut slow = self.slow_now(now);
         self.fast_first(&slow);
@@ -280,10 +368,12 @@ impl Scheduler {
                 break;
             }
             self.waiting.pop_first();
-            let Some(msg) = self.messages.get(&id).filter(|m| !m.env.held) else {
+            let Some(msg) = self.messages.get(&id).filter(|m| !m.held) else {
                 continue;
             };
-            match policy::next_dest(&self.config, &msg.env.recipients[i]) {
+            let r = &msg.rcpts[i];
+            let domain = self.domains.name(r.domain);
+            match policy::next_dest_for(&self.config, domain, r.direct_tries(), r.relay_tries()) {
                 Some(dest) => self.enqueue(dest, id, i),
                 None => gave_up.entry(id).or_default().push(i),
             }
@@ -303,7 +393,7 @@ impl Scheduler {
                 .into_iter()
                 .map(|i| (i, outcome.clone(), GiveUp::AttemptsUsedUp))
                 .collect();
-            self.settle(&id, failed, Vec::new(), &mut effects);
+            self.settle(&id, failed, Vec::new(), now, &mut effects);
         }
         self.warn_due(now, &mut effects);
         self.owed_due(now, &mut effects);
@@ -313,27 +403,40 @@ impl Scheduler {
     /// Delay notices that are due: one per message for its recipients due in this pass.
     fn warn_due(&mut self, now: Timestamp, effects: &mut Vec<Effect>) {
         let mut due: BTreeMap<MessageId, Vec<usize>> = BTreeMap::new();
-        while let Some((at, id, i)) = self.warnings.first().cloned() {
+        while let Some((at, id)) = self.warnings.first().cloned() {
             if at > now {
                 break;
             }
             self.warnings.pop_first();
-            let still = self.messages.get(&id).is_some_and(|m| {
-                m.env.recipients[i].state == RecipientState::Pending && !m.env.recipients[i].warned
-            });
-            if still {
-                due.entry(id).or_default().push(i);
-            }
-        }
-        for (id, idxs) in due {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            for &i in &idxs {
-                msg.env.recipients[i].warned = true;
+            msg.warn_at.take();
+            let idxs: Vec<usize> = (0..msg.rcpts.len())
+                .filter(|&i| notices::warn_at(&self.config, msg, i).is_some_and(|t| t <= now))
+                .collect();
+            if !idxs.is_empty() {
+                due.insert(id, idxs);
             }
-            let notice = notices::delay(&self.config, &msg.env, &idxs, &msg.last);
+        }
+        for (id, idxs) in due {
+            if !self.warm(&id) {
+                self.arm_warning(&id, now.plus(UNREADABLE_RETRY));
+                continue;
+            }
+            let Some(msg) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            let Some(hot) = msg.hot.as_deref_mut() else {
+                continue;
+            };
+            for &i in &idxs {
+                hot.env.recipients[i].warned = true;
+            }
+            let notice = notices::delay(&self.config, &hot.env, &idxs, &hot.last);
+            msg.sync();
             effects.push(Effect::Notify(notice));
+            self.arm_warning(&id, Timestamp(0));
         }
     }
 
@@ -371,36 +474,45 @@ impl Scheduler {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            if msg.busy[i] || msg.env.held || msg.env.recipients[i].state != RecipientState::Pending
-            {
+            if msg.rcpts[i].busy() || msg.held || !msg.rcpts[i].pending() {
                 continue;
             }
-            msg.busy[i] = true;
+            msg.rcpts[i].set_busy(true);
             match picked.last_mut() {
                 Some((last, idxs)) if *last == id => idxs.push(i),
                 _ => picked.push((id, vec![i])),
             }
         }
-        if picked.is_empty() {
+        let mut messages: Vec<JobMessage> = Vec::new();
+        for (id, recipients) in picked {
+            let hot = self.warm(&id);
+            let env = self
+                .messages
+                .get(&id)
+                .and_then(|m| m.hot.as_deref())
+                .map(|h| &h.env)
+                .filter(|_| hot);
+            let Some(env) = env else {
+                for i in recipients {
+                    self.later(&id, i, now);
+                }
+                continue;
+            };
+            let labels = recipients
+                .iter()
+                .map(|&i| policy::attempt_label(&self.config, &env.recipients[i], dest))
+                .collect();
+            messages.push(JobMessage {
+                envelope: env.clone(),
+                recipients,
+                labels,
+            });
+        }
+        if messages.is_empty() {
             return None;
         }
         let job_id = JobId(self.next_job);
         self.next_job += 1;
-        let messages: Vec<JobMessage> = picked
-            .into_iter()
-            .map(|(id, recipients)| {
-                let env = &self.messages[&id].env;
-                let labels = recipients
-                    .iter()
-                    .map(|&i| policy::attempt_label(&self.config, &env.recipients[i], dest))
-                    .collect();
-                JobMessage {
-                    envelope: env.clone(),
-                    recipients,
-                    labels,
-                }
-            })
-            .collect();
         let state = self.dests.entry(dest.clone()).or_default();
         slow.probing += usize::from(!state.proven);
         state.active += 1;
@@ -505,7 +617,15 @@ impl Scheduler {
     ) {
         let (id, idxs, labels) = job_msg;
         let dest_name = self.dest_name(dest);
+        // A message in a job stays hot: this reads nothing back.
+        self.warm(&id);
         let Some(msg) = self.messages.get_mut(&id) else {
+            return;
+        };
+        for &i in &idxs {
+            msg.rcpts[i].set_busy(false);
+        }
+        let Some(hot) = msg.hot.as_deref_mut() else {
             return;
         };
         let mut tried = Vec::new();
@@ -515,17 +635,16 @@ impl Scheduler {
         let mut changed = false;
         let mut attempted = false;
         for ((&i, label), outcome) in idxs.iter().zip(&labels).zip(mr.outcomes) {
-            msg.busy[i] = false;
             let Some(outcome) = outcome else {
                 requeue.push(i);
                 continue;
             };
-            tried.push(msg.env.recipients[i].address.to_string());
+            tried.push(hot.env.recipients[i].address.to_string());
             attempted = true;
             changed = true;
-            msg.last[i] = Some(outcome.clone());
-            let (arrival, kind) = (msg.env.arrival, msg.env.kind);
-            let r = &mut msg.env.recipients[i];
+            hot.last[i] = Some(outcome.clone());
+            let (arrival, kind) = (hot.env.arrival, hot.env.kind);
+            let r = &mut hot.env.recipients[i];
             let progress =
                 policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
             r.last_result = Some(outcome.reason());
@@ -537,7 +656,7 @@ impl Scheduler {
                     // A next hop that offers DSN got the NOTIFY and ORCPT parameters, and the
                     // receipt is its to send (RFC 3461 §5.2.2); ours would be a second one.
                     // Without DSN there, this is the last word the sender gets: `relayed`.
-                    if !mr.dsn && bounce::wants(&msg.env.sender, r.notify, Action::Relayed) {
+                    if !mr.dsn && bounce::wants(&hot.env.sender, r.notify, Action::Relayed) {
                         delivered.push((i, outcome.clone(), Action::Relayed));
                     }
                 }
@@ -552,14 +671,15 @@ impl Scheduler {
             }
             effects.push(Effect::Log(AttemptLine {
                 id: id.clone(),
-                sender: msg.env.sender.to_string(),
+                sender: hot.env.sender.to_string(),
                 recipient: r.address.to_string(),
                 label: label.clone(),
                 outcome,
                 progress,
-                delay: now.since(msg.env.arrival),
+                delay: now.since(hot.env.arrival),
             }));
         }
+        msg.sync();
         if attempted {
             let label = labels.first().map_or("", String::as_str);
             effects.push(Effect::Record {
@@ -572,7 +692,7 @@ impl Scheduler {
             self.enqueue(dest.clone(), id.clone(), i);
         }
         if changed || !failed.is_empty() {
-            self.settle(&id, failed, delivered, effects);
+            self.settle(&id, failed, delivered, now, effects);
         }
     }
 
@@ -584,31 +704,44 @@ impl Scheduler {
         id: &MessageId,
         failed: Vec<(usize, Outcome, GiveUp)>,
         delivered: Vec<(usize, Outcome, Action)>,
+        now: Timestamp,
         effects: &mut Vec<Effect>,
     ) {
+        if !self.warm(id) {
+            // Unreadable: the recipients stay as they were and are tried again.
+            for (i, _, _) in failed {
+                self.later(id, i, now);
+            }
+            return;
+        }
         let Some(msg) = self.messages.get_mut(id) else {
             return;
         };
+        let Some(hot) = msg.hot.as_deref_mut() else {
+            return;
+        };
         for (i, outcome, why) in &failed {
-            let r = &mut msg.env.recipients[*i];
+            let r = &mut hot.env.recipients[*i];
             r.state = RecipientState::Failed;
-            if bounce::wants(&msg.env.sender, r.notify, Action::Failed) {
+            if bounce::wants(&hot.env.sender, r.notify, Action::Failed) {
                 r.owed = Some(Action::Failed);
             }
             r.gave_up = Some(*why);
-            msg.last[*i] = Some(outcome.clone());
+            hot.last[*i] = Some(outcome.clone());
         }
         for (i, outcome, action) in delivered {
-            msg.env.recipients[i].owed = Some(action);
-            msg.last[i] = Some(outcome);
+            hot.env.recipients[i].owed = Some(action);
+            hot.last[i] = Some(outcome);
         }
         if !failed.is_empty() {
             effects.push(Effect::GaveUp {
-                envelope: msg.env.clone(),
+                envelope: hot.env.clone(),
                 recipients: failed,
             });
         }
-        match notices::owed(&msg.env, &msg.last) {
+        let notice = notices::owed(&hot.env, &hot.last);
+        msg.sync();
+        match notice {
             Some(notice) => effects.push(Effect::Notify(notice)),
             None => self.persist_or_remove(id, effects),
         }
@@ -620,40 +753,55 @@ impl Scheduler {
         let Some(msg) = self.messages.get(id) else {
             return;
         };
-        let finished = msg
-            .env
-            .recipients
-            .iter()
-            .all(|r| r.state != RecipientState::Pending && r.owed.is_none());
-        if finished && !msg.busy.iter().any(|&b| b) {
-            if let Some(done) = self.messages.remove(id) {
-                if let Some(at) = done.owed_at {
-                    self.owed.remove(&(at, id.clone()));
-                }
-                self.finished.push(done.env);
+        let finished = msg.rcpts.iter().all(|r| !r.pending() && r.owed.is_none());
+        if finished && !msg.busy() {
+            // For the history: a cold message's envelope is read before its files go.
+            self.warm(id);
+            if let Some(done) = self.forget(id) {
+                self.finished.extend(done.hot.map(|h| h.env));
             }
             effects.push(Effect::Remove(id.clone()));
-        } else {
-            effects.push(Effect::Persist(msg.env.clone()));
+        } else if self.warm(id) {
+            let env = self.messages.get(id).and_then(|m| m.hot.as_deref());
+            effects.extend(env.map(|h| Effect::Persist(h.env.clone())));
         }
+    }
+
+    /// Takes a message out of the queue with its timers and interned domains (its waiting
+    /// entries are skipped when they come up).
+    fn forget(&mut self, id: &MessageId) -> Option<Msg> {
+        let msg = self.messages.remove(id)?;
+        if let Some(at) = msg.owed_at.get() {
+            self.owed.remove(&(at, id.clone()));
+        }
+        if let Some(at) = msg.warn_at.get() {
+            self.warnings.remove(&(at, id.clone()));
+        }
+        msg.forget(&mut self.domains);
+        Some(msg)
     }
 
     /// Makes a message's waiting recipients, and its owed notice, due now (`retry ID`).
     /// False if unknown.
     pub fn retry_now(&mut self, id: &MessageId, now: Timestamp) -> bool {
-        if self.messages.get(id).is_some_and(|m| m.owed_at.is_some()) {
+        if self
+            .messages
+            .get(id)
+            .is_some_and(|m| m.owed_at.get().is_some())
+        {
             self.owe_at(id, now);
         }
         let Some(msg) = self.messages.get_mut(id) else {
             return false;
         };
-        for (i, r) in msg.env.recipients.iter_mut().enumerate() {
-            if let Some(at) = r
-                .next_try
-                .filter(|_| r.state == RecipientState::Pending && !msg.busy[i])
+        for (i, r) in msg.rcpts.iter_mut().enumerate() {
+            if let Some(at) = r.next_try().filter(|_| r.pending() && !r.busy())
                 && self.waiting.remove(&(at, id.clone(), i))
             {
-                r.next_try = Some(now);
+                r.set_next_try(Some(now));
+                if let Some(hot) = msg.hot.as_deref_mut() {
+                    hot.env.recipients[i].next_try = Some(now);
+                }
                 self.waiting.insert((now, id.clone(), i));
             }
         }
@@ -707,12 +855,9 @@ impl Scheduler {
 
     /// Forgets a message (`delete ID`); results of jobs still running for it are ignored.
     pub fn delete(&mut self, id: &MessageId) -> Option<Effect> {
-        let msg = self.messages.remove(id)?;
-        if let Some(at) = msg.owed_at {
-            self.owed.remove(&(at, id.clone()));
-        }
-        for (i, r) in msg.env.recipients.iter().enumerate() {
-            if let Some(at) = r.next_try {
+        let msg = self.forget(id)?;
+        for (i, r) in msg.rcpts.iter().enumerate() {
+            if let Some(at) = r.next_try() {
                 self.waiting.remove(&(at, id.clone(), i));
             }
         }
@@ -720,7 +865,10 @@ impl Scheduler {
     }
 }
 
+mod compact;
 mod job;
+#[cfg(test)]
+mod memory;
 mod notices;
 mod owed;
 #[cfg(test)]

@@ -51,10 +51,16 @@ impl Verb {
     /// held ones, retry the ones not held with a waiting recipient, delete every one. So a
     /// count before the action is the count the action changes.
     pub fn applies(self, env: &Envelope) -> bool {
+        self.applies_to(env.held, env.pending().next().is_some())
+    }
+
+    /// `applies`, from whether the message is held and has a pending recipient (what the
+    /// scheduler's compact record tells).
+    pub fn applies_to(self, held: bool, any_pending: bool) -> bool {
         match self {
-            Verb::Hold => !env.held,
-            Verb::Release => env.held,
-            Verb::Retry => !env.held && env.pending().next().is_some(),
+            Verb::Hold => !held,
+            Verb::Release => held,
+            Verb::Retry => !held && any_pending,
             Verb::Delete => true,
         }
     }

@@ -97,6 +97,10 @@ pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
     limits.on().then_some(limits)
 }
 
+/// How many queued messages keep their whole envelope in memory (besides those in a job):
+/// enough for the mail passing through; a large queue's others are read back when needed.
+pub(crate) const HOT_ENVELOPES: usize = 1024;
+
 /// Everything the scheduler thread starts with.
 pub struct Start {
     pub config: Live,
@@ -117,7 +121,8 @@ pub fn start(
     events: Receiver<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     let config = s.config.get();
-    let core = Scheduler::new(config.clone(), s.workers);
+    let core = Scheduler::new(config.clone(), s.workers)
+        .with_envelopes(Box::new(s.spool.clone()), HOT_ENVELOPES);
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
@@ -250,6 +255,8 @@ impl Shell {
                 for env in found {
                     self.add(env, now);
                 }
+                // A restart's thousands: only the newest stay whole in memory.
+                self.core.cool_down();
                 self.extra.feed.publish(What::Reset);
             }
             Event::History(read) => {

@@ -469,8 +469,10 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(self) -> Result<Envelope, String> {
+    fn finish(mut self) -> Result<Envelope, String> {
         let missing = |k: &str| format!("missing {k}");
+        // The first push reserves room for four: a queued envelope keeps only its own.
+        self.recipients.shrink_to_fit();
         if self.recipients.is_empty() {
             return Err(missing("rcpt"));
         }

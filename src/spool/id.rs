@@ -6,34 +6,43 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A queue ID: 16 upper-case hex digits, 13 of microseconds since 1970 and 3 of a counter.
-/// Sorting IDs as strings sorts messages by arrival.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageId(String);
+/// Sorting IDs as strings sorts messages by arrival. Kept inline (16 bytes, no heap): the
+/// scheduler holds several copies of every queued message's ID.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId([u8; 16]);
 
 impl MessageId {
     /// Builds the ID for a time (µs since 1970) and a sequence number (only its low 12 bits).
     pub fn from_parts(micros: u64, seq: u32) -> MessageId {
-        MessageId(format!(
-            "{:013X}{:03X}",
-            micros & 0x1F_FFFF_FFFF_FFFF,
-            seq & 0xFFF
-        ))
+        let value = ((micros & 0xF_FFFF_FFFF_FFFF) << 12) | u64::from(seq & 0xFFF);
+        let mut digits = [0u8; 16];
+        for (i, d) in digits.iter_mut().enumerate() {
+            *d = b"0123456789ABCDEF"[(value >> (60 - 4 * i) & 0xF) as usize];
+        }
+        MessageId(digits)
     }
 
     /// Accepts exactly what `from_parts` makes (so a file name can never be a path).
     pub fn parse(text: &str) -> Option<MessageId> {
         let ok = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
-        ok.then(|| MessageId(text.to_string()))
+        let digits: [u8; 16] = text.as_bytes().try_into().ok()?;
+        ok.then_some(MessageId(digits))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("an ID holds hex digits only")
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({:?})", self.as_str())
     }
 }
 
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -84,6 +93,15 @@ mod tests {
         ] {
             assert_eq!(MessageId::parse(bad), None, "{bad}");
         }
+    }
+
+    /// The same 16 characters as ever: 13 hex digits of µs, 3 of the counter's low bits.
+    #[test]
+    fn ids_keep_their_written_form() {
+        let id = MessageId::from_parts(0x1234_5678_9ABC, 0x1DEF);
+        assert_eq!(id.as_str(), "0123456789ABCDEF");
+        assert_eq!(id.to_string(), "0123456789ABCDEF");
+        assert_eq!(format!("{id:?}"), "MessageId(\"0123456789ABCDEF\")");
     }
 
     #[test]

@@ -3,24 +3,22 @@
 //! sender is owed about its final recipients (bounces and receipts).
 
 use super::super::policy;
-use crate::bounce::{self, Notice, Reported};
+use super::compact::Msg;
+use crate::bounce::{Notice, Reported};
 use crate::config::Config;
 use crate::outcome::Action;
 use crate::outcome::Outcome;
-use crate::spool::envelope::{Envelope, RecipientState};
+use crate::spool::envelope::Envelope;
 use crate::time::Timestamp;
 
 /// When recipient `i` earns its delay notice; `None` if it is not pending, already warned,
 /// or did not ask for one (a null sender never gets one).
-pub(super) fn warn_at(config: &Config, env: &Envelope, i: usize) -> Option<Timestamp> {
-    let r = &env.recipients[i];
-    if r.state != RecipientState::Pending
-        || r.warned
-        || !bounce::wants(&env.sender, r.notify, Action::Delayed)
-    {
+pub(super) fn warn_at(config: &Config, msg: &Msg, i: usize) -> Option<Timestamp> {
+    let r = &msg.rcpts[i];
+    if !r.pending() || r.warned() || !msg.wants(i, Action::Delayed) {
         return None;
     }
-    policy::delay_warning(config, r.notify).map(|d| env.arrival.plus(d))
+    policy::delay_warning(config, r.notify).map(|d| msg.arrival.plus(d))
 }
 
 /// The delay notice for recipients `idxs`, with their last outcomes when known.

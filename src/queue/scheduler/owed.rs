@@ -24,31 +24,39 @@ impl Scheduler {
     pub fn noticed(&mut self, notice: &Notice, written: bool, now: Timestamp) -> Vec<Effect> {
         let id = &notice.envelope.id;
         let mut effects = Vec::new();
+        if !self.warm(id) {
+            return effects;
+        }
         let Some(msg) = self.messages.get_mut(id) else {
             return effects;
         };
-        let mut delayed = Vec::new();
+        let Some(hot) = msg.hot.as_deref_mut() else {
+            return effects;
+        };
+        let mut delayed = false;
         for r in &notice.recipients {
-            let rcpt = &mut msg.env.recipients[r.index];
+            let rcpt = &mut hot.env.recipients[r.index];
             match (r.action, written) {
                 (Action::Delayed, true) => {}
                 (Action::Delayed, false) => {
                     rcpt.warned = false;
-                    delayed.push(r.index);
+                    delayed = true;
                 }
                 (action, true) if rcpt.owed == Some(action) => rcpt.owed = None,
                 _ => {}
             }
         }
+        msg.sync();
         if written {
             msg.owed_failures = 0;
         } else {
             msg.owed_failures = msg.owed_failures.saturating_add(1);
             let at = now.plus(owed_backoff(msg.owed_failures));
-            for i in delayed {
-                self.warnings.insert((at, id.clone(), i));
+            let owes = msg.rcpts.iter().any(|r| r.owed.is_some());
+            if delayed {
+                self.arm_warning(id, at);
             }
-            if msg.env.recipients.iter().any(|r| r.owed.is_some()) {
+            if owes {
                 self.owe_at(id, at);
             }
         }
@@ -61,10 +69,12 @@ impl Scheduler {
         let Some(msg) = self.messages.get_mut(id) else {
             return;
         };
-        if let Some(old) = msg.owed_at.replace(at) {
+        if let Some(old) = msg.owed_at.replace(Some(at)) {
             self.owed.remove(&(old, id.clone()));
         }
-        self.owed.insert((at, id.clone()));
+        if let Some(at) = msg.owed_at.get() {
+            self.owed.insert((at, id.clone()));
+        }
     }
 
     /// Owed notices whose time has come: one notice per message, for all it owes.
@@ -77,8 +87,13 @@ impl Scheduler {
             let Some(msg) = self.messages.get_mut(&id) else {
                 continue;
             };
-            msg.owed_at = None;
-            if let Some(notice) = notices::owed(&msg.env, &msg.last) {
+            msg.owed_at.take();
+            if !self.warm(&id) {
+                self.owe_at(&id, now.plus(UNREADABLE_RETRY));
+                continue;
+            }
+            let hot = self.messages.get(&id).and_then(|m| m.hot.as_deref());
+            if let Some(notice) = hot.and_then(|h| notices::owed(&h.env, &h.last)) {
                 effects.push(Effect::Notify(notice));
             }
         }
@@ -87,12 +102,8 @@ impl Scheduler {
     /// Whether the message leaves the queue once the notices asked for are written (every
     /// recipient final, no attempt running): the engine keeps its step record in memory.
     pub fn finishing(&self, id: &MessageId) -> bool {
-        self.messages.get(id).is_some_and(|m| {
-            !m.busy.iter().any(|&b| b)
-                && m.env
-                    .recipients
-                    .iter()
-                    .all(|r| r.state != RecipientState::Pending)
-        })
+        self.messages
+            .get(id)
+            .is_some_and(|m| !m.busy() && m.rcpts.iter().all(|r| !r.pending()))
     }
 }

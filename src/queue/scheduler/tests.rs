@@ -711,3 +711,252 @@ fn a_destination_paused_by_hand_waits_until_resumed_and_a_flush_does_not_resume_
     let x = snap.dests.iter().find(|d| d.name == "x.test").unwrap();
     assert_eq!(x.state(t(3)), DestState::Open);
 }
+
+/// The spool as the cold path sees it: envelope files by ID, and how many were read back.
+#[derive(Clone, Default)]
+struct Files {
+    files: Arc<std::sync::Mutex<HashMap<MessageId, Envelope>>>,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Envelopes for Files {
+    fn load(&self, id: &MessageId) -> Result<Envelope, String> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let files = self.files.lock().unwrap();
+        files
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("{id}: no file"))
+    }
+}
+
+impl Files {
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn write(&self, env: &Envelope) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(env.id.clone(), env.clone());
+    }
+    /// The engine's part: what the effects persist or remove.
+    fn apply(&self, effects: &[Effect]) {
+        for e in effects {
+            match e {
+                Effect::Persist(env) => self.write(env),
+                Effect::Remove(id) => drop(self.files.lock().unwrap().remove(id)),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// With no envelope kept hot, a queued message is read back from its file for its job, its
+/// retry, its page view and its delay notice; what only the scheduler knows (a retry made
+/// due now, attempts counted) wins over the file.
+#[test]
+fn a_cold_message_is_read_back_whenever_its_envelope_is_needed() {
+    let ini =
+        "[delivery]\ndelay_warning = 1h\n[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n";
+    let files = Files::default();
+    let mut s = sched(ini, 2).with_envelopes(Box::new(files.clone()), 0);
+    let e = env(1, &["a@x.test"]);
+    let id = e.id.clone();
+    files.write(&e);
+    s.add(e, t(0));
+    let (jobs, _) = s.poll(t(0));
+    assert_eq!(
+        files.reads(),
+        1,
+        "gone cold before its job, read back for it"
+    );
+    assert_eq!(
+        jobs[0].messages[0].envelope.recipients[0].address.local,
+        "a"
+    );
+    let effects = s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(1));
+    assert_eq!(files.reads(), 1, "a message in a job stays hot");
+    files.apply(&effects);
+    assert!(s.poll(t(2)).0.is_empty());
+    let view = s.message_view(&id, t(2)).unwrap();
+    assert_eq!(files.reads(), 2);
+    let r = &view.recipients[0];
+    assert_eq!((r.direct_tries, r.next_try), (1, Some(t(7201))));
+    assert!(r.last_result.as_deref().unwrap().starts_with("451 4.7.1"));
+    // Due now in memory only: the file still says t(7201).
+    assert!(s.retry_now(&id, t(3)));
+    let (jobs, _) = s.poll(t(3));
+    let sent = &jobs[0].messages[0];
+    assert_eq!(sent.envelope.recipients[0].next_try, Some(t(3)));
+    assert_eq!(sent.labels, vec!["direct 2 of 8"]);
+    let effects = s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(4));
+    files.apply(&effects);
+    s.poll(t(5));
+    let (_, effects) = s.poll(t(3600));
+    let sent = notices(&effects);
+    assert_eq!(sent.len(), 1, "the delay notice of a cold message");
+    assert_eq!(sent[0].envelope.recipients[0].address.local, "a");
+    assert!(sent[0].envelope.recipients[0].warned);
+    let effects = write_notices(&mut s, effects, true, t(3600));
+    assert!(persisted(&effects)[0].recipients[0].warned);
+}
+
+/// An envelope that cannot be read back (a file gone for a while) loses nothing: its
+/// recipient waits and is handed out once the file reads again.
+#[test]
+fn an_unreadable_envelope_waits_and_is_tried_again() {
+    let files = Files::default();
+    let mut s = sched("", 2).with_envelopes(Box::new(files.clone()), 0);
+    let e = env(1, &["a@x.test"]);
+    s.add(e.clone(), t(0));
+    assert!(s.poll(t(0)).0.is_empty(), "no file to read");
+    assert_eq!(s.in_flight(), 0);
+    assert_eq!(s.next_wakeup(), Some(t(60)));
+    files.write(&e);
+    let (jobs, _) = s.poll(t(60));
+    assert_eq!(jobs.len(), 1);
+    let effects = s.finish(report(&jobs[0], &ok()), t(61));
+    assert!(removed(&effects));
+    assert_eq!(s.message_count(), 0);
+    assert_eq!(s.domains.len(), 0, "its domain is dropped with it");
+}
+
+/// Recipients at one domain share one interned name; the last one to leave drops it, and
+/// a queue of many messages keeps at most `hot_max` whole envelopes.
+#[test]
+fn domains_are_shared_and_only_hot_max_envelopes_stay_in_memory() {
+    let files = Files::default();
+    let mut s = sched("", 0).with_envelopes(Box::new(files.clone()), 3);
+    // The scheduler thread's text index of the queue, kept beside the scheduler.
+    let mut index = crate::queue::index::Index::default();
+    for n in 1..=10 {
+        let e = env(
+            n,
+            &[&format!("r{n}@x.test"), &format!("r{n}@y{}.test", n % 2)],
+        );
+        files.write(&e);
+        index.add(&e);
+        s.add(e, t(0));
+    }
+    assert_eq!(s.domains.len(), 3);
+    let (jobs, _) = s.poll(t(0));
+    let hot = s.messages.values().filter(|m| m.hot.is_some()).count();
+    assert_eq!(hot, 3 + jobs.len(), "and the one read back for its job");
+    let before = files.reads();
+    let (total, ids) = s.matching(
+        &crate::queue::find::Query::new("", None, Some("y1.test"), 0),
+        10,
+    );
+    assert_eq!(total, 5);
+    assert_eq!(files.reads(), before, "a destination filter reads no file");
+    assert_eq!(ids[0], &env(9, &[]).id);
+    let text = crate::queue::find::Query::new("r7@", None, None, 0);
+    assert!(
+        s.messages[&env(7, &[]).id].hot.is_none(),
+        "a cold message's addresses are not in the scheduler's memory"
+    );
+    let (total, ids) = s.matching_among(index.find(&text.text), &text, 10);
+    assert_eq!(
+        (total, ids),
+        (1, vec![&env(7, &[]).id]),
+        "the index finds them"
+    );
+    assert_eq!(
+        files.reads(),
+        before,
+        "and nothing is read back on the scheduler's thread"
+    );
+    let hot = crate::queue::find::Query::new("r10@", None, None, 0);
+    assert_eq!(
+        s.matching_among(index.find(&hot.text), &hot, 10).0,
+        1,
+        "a hot message's are"
+    );
+    let filtered = crate::queue::find::Query::new("r7@", None, Some("y0.test"), 0);
+    assert_eq!(
+        s.matching_among(index.find(&filtered.text), &filtered, 10)
+            .0,
+        0,
+        "the other filters on the compact record"
+    );
+    assert_eq!(files.reads(), before);
+    for n in 1..=10 {
+        s.delete(&env(n, &[]).id);
+    }
+    assert_eq!(s.domains.len(), 0);
+}
+
+/// A bulk order's selectors are matched on the compact records of cold messages: only
+/// `--from` an address or a domain (not in the record) reads envelopes back, and only for
+/// the messages the other selectors took.
+#[test]
+fn bulk_orders_select_cold_messages_from_their_compact_records() {
+    use crate::queue::select::{Bulk, Selector, Verb};
+    let files = Files::default();
+    let mut s = sched("", 0).with_envelopes(Box::new(files.clone()), 0);
+    for n in 1..=6 {
+        let mut e = env(n, &[&format!("r{n}@d{}.test", n % 2)]);
+        if n == 5 {
+            e.sender = ReversePath::Null;
+        }
+        e.arrival = t(u64::from(n) * 100);
+        files.write(&e);
+        s.add(e, t(0));
+    }
+    s.cool_down();
+    assert_eq!(s.hold(&env(3, &[]).id).map(|_| ()), Some(()));
+    s.cool_down();
+    let reads = files.reads();
+    let bulk = |verb, pairs: &[(&str, &str)]| {
+        let mut selector = Selector::default();
+        for (k, v) in pairs {
+            selector.set(k, v).unwrap();
+        }
+        Bulk {
+            verb,
+            selector,
+            dry_run: true,
+        }
+    };
+    let ids = |ns: &[u32]| -> Vec<MessageId> { ns.iter().map(|&n| env(n, &[]).id).collect() };
+    let now = t(1000);
+    let table: Vec<(Bulk, Vec<MessageId>)> = vec![
+        (
+            bulk(Verb::Delete, &[("all", "yes")]),
+            ids(&[1, 2, 3, 4, 5, 6]),
+        ),
+        (bulk(Verb::Retry, &[("all", "yes")]), ids(&[1, 2, 4, 5, 6])),
+        (bulk(Verb::Release, &[("all", "yes")]), ids(&[3])),
+        (bulk(Verb::Hold, &[("domain", "D1.test")]), ids(&[1, 5])),
+        (
+            bulk(Verb::Delete, &[("older-than", "650s")]),
+            ids(&[1, 2, 3]),
+        ),
+        (
+            bulk(Verb::Delete, &[("arrived_by", "1000400")]),
+            ids(&[1, 2, 3, 4]),
+        ),
+        (bulk(Verb::Delete, &[("from", "<>")]), ids(&[5])),
+    ];
+    for (order, want) in &table {
+        assert_eq!(&s.select(order, now), want, "{order:?}");
+    }
+    assert_eq!(files.reads(), reads, "nothing read back for these");
+    let from = bulk(
+        Verb::Delete,
+        &[("from", "a@sender.test"), ("domain", "d0.test")],
+    );
+    assert_eq!(s.select(&from, now), ids(&[2, 4, 6]));
+    assert_eq!(
+        files.reads(),
+        reads + 3,
+        "only the messages at d0.test are read"
+    );
+    let mut search = bulk(Verb::Delete, &[]);
+    search.selector.search = Some(
+        crate::queue::find::Query::new("", Some(crate::queue::snapshot::Shown::Held), None, 0)
+            .arrived(Some(t(200)), None),
+    );
+    assert_eq!(s.select(&search, now), ids(&[3]), "the page's filters");
+}

@@ -1,13 +1,14 @@
 //! The scheduler's read-outs for the status page (`snapshot`) and the orders that change a
 //! message without an attempt (`hold`, `release`, `adopt`). Pure, like the rest of the core.
 
+use super::compact::Rcpt;
 use super::*;
 use crate::queue::find::Query;
-use crate::queue::select::Bulk;
+use crate::queue::select::{Bulk, From};
 use crate::queue::snapshot::{
     DestView, MessageView, RecipientView, Shown, Snapshot, ThrottleView, Totals, Waiting,
 };
-use crate::spool::envelope::Recipient;
+use std::borrow::Cow;
 
 /// At most this many waiting entries are looked at to find each destination's next retry.
 const NEXT_RETRY_SCAN: usize = 10_000;
@@ -21,9 +22,8 @@ impl Scheduler {
             ..Totals::default()
         };
         for msg in self.messages.values() {
-            for (i, r) in msg.env.recipients.iter().enumerate() {
-                let tries = r.direct_tries + r.relay_tries;
-                match Shown::of(r.state, msg.busy[i], msg.env.held, tries) {
+            for r in msg.rcpts.iter() {
+                match shown(msg, r) {
                     Shown::Queued => totals.queued += 1,
                     Shown::Sending => totals.sending += 1,
                     Shown::Deferred => totals.deferred += 1,
@@ -36,7 +36,7 @@ impl Scheduler {
         newest(&mut ids, limit);
         let messages = ids
             .into_iter()
-            .map(|id| self.queued_view(&self.messages[id], now))
+            .filter_map(|id| self.message_view(id, now))
             .collect();
         Snapshot {
             now,
@@ -49,11 +49,12 @@ impl Scheduler {
     }
 
     /// A queued message, with why its due recipients wait.
-    fn queued_view(&self, msg: &Msg, now: Timestamp) -> MessageView {
-        let mut view = view_of(&msg.env, &msg.busy, None);
-        for (r, seen) in msg.env.recipients.iter().zip(&mut view.recipients) {
+    fn queued_view(&self, msg: &Msg, env: &Envelope, now: Timestamp) -> MessageView {
+        let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
+        let mut view = view_of(env, &busy, None);
+        for (r, seen) in msg.rcpts.iter().zip(&mut view.recipients) {
             if matches!(seen.state, Shown::Queued | Shown::Deferred)
-                && r.next_try.is_none_or(|at| at <= now)
+                && r.next_try().is_none_or(|at| at <= now)
             {
                 seen.waiting = self.waiting_for(r, now);
             }
@@ -61,9 +62,33 @@ impl Scheduler {
         view
     }
 
+    /// A message's whole envelope: the hot one, or read back from the spool (not kept).
+    fn envelope<'a>(&self, id: &MessageId, msg: &'a Msg) -> Option<Cow<'a, Envelope>> {
+        if let Some(hot) = msg.hot.as_deref() {
+            return Some(Cow::Borrowed(&hot.env));
+        }
+        let mut env = self.envelopes.load(id).ok()?;
+        for (c, r) in msg.rcpts.iter().zip(&mut env.recipients) {
+            r.state = c.state();
+            r.direct_tries = c.direct_tries();
+            r.relay_tries = c.relay_tries();
+            r.next_try = c.next_try();
+            r.owed = c.owed;
+            r.gave_up = c.gave_up;
+        }
+        env.held = msg.held;
+        Some(Cow::Owned(env))
+    }
+
+    /// The destination a recipient's next attempt goes to.
+    fn next_dest(&self, r: &Rcpt) -> Option<Dest> {
+        let domain = self.domains.name(r.domain);
+        policy::next_dest_for(&self.config, domain, r.direct_tries(), r.relay_tries())
+    }
+
     /// Why a due recipient's destination cannot take it now, if it cannot.
-    fn waiting_for(&self, r: &Recipient, now: Timestamp) -> Option<Waiting> {
-        let dest = policy::next_dest(&self.config, r)?;
+    fn waiting_for(&self, r: &Rcpt, now: Timestamp) -> Option<Waiting> {
+        let dest = self.next_dest(r)?;
         let state = self.dests.get(&dest)?;
         let name = self.dest_name(&dest);
         if state.held {
@@ -96,7 +121,7 @@ impl Scheduler {
             let Some(msg) = self.messages.get(id) else {
                 continue;
             };
-            if let Some(dest) = policy::next_dest(&self.config, &msg.env.recipients[*i]) {
+            if let Some(dest) = self.next_dest(&msg.rcpts[*i]) {
                 next_retry.entry(dest).or_insert(*at);
             }
         }
@@ -160,15 +185,20 @@ impl Scheduler {
 
     /// One message of the queue, wherever it is in the listing.
     pub fn message_view(&self, id: &MessageId, now: Timestamp) -> Option<MessageView> {
-        Some(self.queued_view(self.messages.get(id)?, now))
+        let msg = self.messages.get(id)?;
+        let env = self.envelope(id, msg)?;
+        Some(self.queued_view(msg, &env, now))
     }
 
-    /// How many queued messages match, and the newest `upto` of them, newest first.
+    /// How many queued messages pass the query's state, destination and time filters (on
+    /// the compact records), and the newest `upto` of them, newest first. Its text is not
+    /// looked at: a text search takes its candidates from the thread's `index`
+    /// (`matching_among`), most messages' addresses not being in memory.
     pub fn matching(&self, query: &Query, upto: usize) -> (usize, Vec<&MessageId>) {
         let mut ids: Vec<&MessageId> = self
             .messages
             .iter()
-            .filter(|(_, m)| query.matches(&m.env, &m.busy, None))
+            .filter(|(_, m)| self.filters_match(query, m))
             .map(|(id, _)| id)
             .collect();
         let total = ids.len();
@@ -176,38 +206,100 @@ impl Scheduler {
         (total, ids)
     }
 
-    /// The messages a bulk order takes (see `select`), oldest first.
+    /// The messages a bulk order takes (see `select`), oldest first. The verb and the
+    /// selectors are matched on the compact records; only a message that passed them and
+    /// needs what the record lacks (`--from` an address or a domain, a search text) has its
+    /// envelope looked at (read back from the spool if it is cold).
     pub fn select(&self, bulk: &Bulk, now: Timestamp) -> Vec<MessageId> {
         let mut ids: Vec<MessageId> = self
             .messages
             .iter()
-            .filter(|(_, m)| {
-                bulk.verb.applies(&m.env) && bulk.selector.matches(&m.env, &m.busy, now)
-            })
+            .filter(|(id, m)| self.takes(bulk, id, m, now))
             .map(|(id, _)| id.clone())
             .collect();
         ids.sort_unstable();
         ids
     }
 
+    fn takes(&self, bulk: &Bulk, id: &MessageId, msg: &Msg, now: Timestamp) -> bool {
+        let any_pending = msg.rcpts.iter().any(Rcpt::pending);
+        if !bulk.verb.applies_to(msg.held, any_pending) {
+            return false;
+        }
+        let s = &bulk.selector;
+        if s.arrived_by.is_some_and(|t| msg.arrival > t)
+            || s.older_than.is_some_and(|d| now.since(msg.arrival) < d)
+        {
+            return false;
+        }
+        if let Some(domain) = &s.domain {
+            let waiting_there = msg
+                .rcpts
+                .iter()
+                .any(|r| r.pending() && self.domains.name(r.domain).eq_ignore_ascii_case(domain));
+            if !waiting_there {
+                return false;
+            }
+        }
+        if s.search
+            .as_ref()
+            .is_some_and(|q| !self.filters_match(q, msg))
+        {
+            return false;
+        }
+        let needs_envelope = match &s.from {
+            None => false,
+            Some(From::Null) if !msg.null_sender => return false,
+            Some(From::Null) => false,
+            Some(From::Domain(_) | From::Address(_)) if msg.null_sender => return false,
+            Some(From::Domain(_) | From::Address(_)) => true,
+        } || s.search.as_ref().is_some_and(|q| !q.text.is_empty());
+        if !needs_envelope {
+            return true;
+        }
+        let Some(env) = self.envelope(id, msg) else {
+            return false;
+        };
+        let busy: Vec<bool> = msg.rcpts.iter().map(Rcpt::busy).collect();
+        s.matches(&env, &busy, now)
+    }
+
+    /// Whether a message passes a query's state, destination and time filters (not its
+    /// text), on its compact record.
+    fn filters_match(&self, query: &Query, msg: &Msg) -> bool {
+        if query.since.is_some_and(|t| msg.arrival < t)
+            || query.before.is_some_and(|t| msg.arrival >= t)
+        {
+            return false;
+        }
+        if query
+            .state
+            .is_some_and(|want| !msg.rcpts.iter().any(|r| shown(msg, r) == want))
+        {
+            return false;
+        }
+        let at_dest = |dest: &String| {
+            msg.rcpts
+                .iter()
+                .any(|r| self.domains.name(r.domain).eq_ignore_ascii_case(dest))
+        };
+        query.dest.as_ref().is_none_or(at_dest)
+    }
+
     /// Of `candidates` (the text search's hits), how many are queued and match the query's
-    /// other filters, and the newest `upto` of them, newest first.
+    /// other filters (on the compact records), and the newest `upto` of them, newest first.
     pub fn matching_among<'a>(
         &'a self,
         candidates: Vec<&'a MessageId>,
         query: &Query,
         upto: usize,
     ) -> (usize, Vec<&'a MessageId>) {
-        let filters = Query {
-            text: String::new(),
-            ..query.clone()
-        };
         let mut ids: Vec<&MessageId> = candidates
             .into_iter()
             .filter(|id| {
                 self.messages
                     .get(*id)
-                    .is_some_and(|m| filters.matches(&m.env, &m.busy, None))
+                    .is_some_and(|m| self.filters_match(query, m))
             })
             .collect();
         let total = ids.len();
@@ -233,25 +325,35 @@ impl Scheduler {
     /// Holds a message: none of its recipients is handed out until `release` (attempts in
     /// flight finish). `None` if unknown, else the effect that persists the hold.
     pub fn hold(&mut self, id: &MessageId) -> Option<Effect> {
+        if !self.warm(id) {
+            return None;
+        }
         let msg = self.messages.get_mut(id)?;
-        msg.env.held = true;
-        for (i, r) in msg.env.recipients.iter().enumerate() {
-            if let Some(at) = r.next_try {
+        let hot = msg.hot.as_deref_mut()?;
+        hot.env.held = true;
+        let env = hot.env.clone();
+        msg.sync();
+        for (i, r) in msg.rcpts.iter().enumerate() {
+            if let Some(at) = r.next_try() {
                 self.waiting.remove(&(at, id.clone(), i));
             }
         }
         for queue in self.ready.values_mut() {
             queue.retain(|(m, _)| m != id);
         }
-        Some(Effect::Persist(msg.env.clone()))
+        Some(Effect::Persist(env))
     }
 
     /// Releases a held message: its waiting recipients are due at their next try (or now).
     pub fn release(&mut self, id: &MessageId, now: Timestamp) -> Option<Effect> {
+        if !self.warm(id) {
+            return None;
+        }
         let msg = self.messages.get_mut(id)?;
-        msg.env.held = false;
-        for (i, r) in msg.env.recipients.iter_mut().enumerate() {
-            if r.state != RecipientState::Pending || msg.busy[i] {
+        let hot = msg.hot.as_deref_mut()?;
+        hot.env.held = false;
+        for (i, r) in hot.env.recipients.iter_mut().enumerate() {
+            if r.state != RecipientState::Pending || msg.rcpts[i].busy() {
                 continue;
             }
             if let Some(at) = r.next_try {
@@ -260,8 +362,16 @@ impl Scheduler {
             let at = *r.next_try.get_or_insert(now);
             self.waiting.insert((at, id.clone(), i));
         }
-        Some(Effect::Persist(msg.env.clone()))
+        let env = hot.env.clone();
+        msg.sync();
+        Some(Effect::Persist(env))
     }
+}
+
+/// How the page shows a queued recipient.
+fn shown(msg: &Msg, r: &Rcpt) -> Shown {
+    let tries = r.direct_tries() + r.relay_tries();
+    Shown::of(r.state(), r.busy(), msg.held, tries)
 }
 
 /// Keeps the `n` newest IDs (IDs grow with time), newest first, without sorting the rest.
