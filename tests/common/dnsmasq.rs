@@ -52,45 +52,30 @@ impl Dnsmasq {
     /// Starts dnsmasq with these records; `None` when it is not installed (a failure under
     /// CI, where .ci/run installs dnsmasq-base).
     pub fn start(records: &[Rr]) -> Option<Dnsmasq> {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(program()?);
-        command
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--no-poll",
-            ])
-            .args([
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                "--pid-file=",
-            ])
-            .args(["--user=root", "--group=root", "--local-ttl=0"])
-            // Names under .test and reverse names it has no record for do not exist
-            // (NXDOMAIN), rather than being refused for want of an upstream server.
-            .args([
-                "--local=/test/",
-                "--local=/in-addr.arpa/",
-                "--local=/invalid/",
-            ])
-            .arg(format!("--port={port}"))
-            .args(records.iter().map(Rr::option))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-        let dns = Dnsmasq {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child,
-        };
-        super::wait_until(|| dns.answers(), "dnsmasq answering");
-        Some(dns)
+        let program = program()?;
+        // The port is free for UDP when chosen, but dnsmasq also binds it for TCP, where
+        // another test may hold it: then dnsmasq exits at once, and we try another port.
+        for _ in 0..10 {
+            let port = UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut dns = Dnsmasq {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                child: command(program, port, records),
+            };
+            let up = super::wait_for(Duration::from_secs(20), || match dns.child.try_wait() {
+                Ok(Some(status)) => Ok(Err(status)),
+                _ if dns.answers() => Ok(Ok(())),
+                _ => Err("dnsmasq not answering".to_string()),
+            });
+            match up {
+                Ok(()) => return Some(dns),
+                Err(status) => eprintln!("dnsmasq on port {port} ended ({status}); another port"),
+            }
+        }
+        panic!("dnsmasq did not start on any of 10 ports");
     }
 
     /// Whether it answers a query (any answer).
@@ -105,6 +90,38 @@ impl Dnsmasq {
         ];
         socket.send_to(&query, self.addr).is_ok() && socket.recv(&mut [0u8; 512]).is_ok()
     }
+}
+
+/// dnsmasq started on `port` with `records`.
+fn command(program: &str, port: u16, records: &[Rr]) -> Child {
+    let mut command = Command::new(program);
+    command
+        .args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+        ])
+        .args([
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            "--pid-file=",
+        ])
+        .args(["--user=root", "--group=root", "--local-ttl=0"])
+        // Names under .test and reverse names it has no record for do not exist
+        // (NXDOMAIN), rather than being refused for want of an upstream server.
+        .args([
+            "--local=/test/",
+            "--local=/in-addr.arpa/",
+            "--local=/invalid/",
+        ])
+        .arg(format!("--port={port}"))
+        .args(records.iter().map(Rr::option))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
 }
 
 /// The dnsmasq program, if installed.
