@@ -6,7 +6,7 @@
 use crate::config::pattern::Pattern;
 use crate::dns::DnsError;
 use crate::smtp::reply::{Enhanced, Reply};
-use crate::transcript::tls::TlsState;
+use crate::transcript::tls::{Demand, TlsState};
 use crate::transcript::{Failure, FailureKind, StepKind};
 use std::fmt;
 
@@ -91,6 +91,25 @@ impl Outcome {
                     status,
                 }
             }
+        }
+    }
+
+    /// A server that did not give the TLS `demand` required (no STARTTLS, a failed handshake,
+    /// a certificate refused, an MX host outside the MTA-STS policy): nothing was sent. As
+    /// `from_failure` (temporary: the server may mend it), with the demand kept so that the
+    /// log, the page and a bounce say the policy.
+    pub fn tls_unmet(route: &str, failure: &Failure, demand: Demand) -> Outcome {
+        Outcome {
+            tls: Some(TlsState::Unmet { demand }),
+            ..Outcome::from_failure(route, failure)
+        }
+    }
+
+    /// The TLS demand this attempt failed to meet, when that is why it failed.
+    pub fn unmet_tls(&self) -> Option<Demand> {
+        match self.tls {
+            Some(TlsState::Unmet { demand }) => Some(demand),
+            _ => None,
         }
     }
 
