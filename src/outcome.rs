@@ -223,7 +223,11 @@ impl fmt::Display for Outcome {
             step_name(self.step),
             self.route,
             self.reason()
-        )
+        )?;
+        match self.unmet_tls() {
+            Some(demand) => write!(f, " (required {})", demand.requires()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -393,6 +397,28 @@ mod tests {
             enhanced.map(|(a, b, c)| Enhanced::new(a, b, c)),
             "text",
         )
+    }
+
+    #[test]
+    fn a_tls_requirement_not_met_says_which_in_every_rendering() {
+        let failure = Failure {
+            step: StepKind::StartTls,
+            kind: FailureKind::Tls("certificate not valid for mx.a.test: expired".into()),
+        };
+        let o = Outcome::tls_unmet("mx.a.test", &failure, Demand::Dane);
+        assert_eq!(o.unmet_tls(), Some(Demand::Dane));
+        assert_eq!(
+            (o.verdict, o.status),
+            (Verdict::Temporary, Enhanced::new(4, 7, 5))
+        );
+        assert_eq!(
+            o.to_string(),
+            "temporary failure at STARTTLS via mx.a.test: TLS failed: certificate not valid for \
+             mx.a.test: expired (required a verified encrypted connection (DANE))"
+        );
+        let plain = Outcome::from_failure("mx.a.test", &failure);
+        assert_eq!(plain.unmet_tls(), None);
+        assert!(!plain.to_string().contains("required"), "{plain}");
     }
 
     #[test]
