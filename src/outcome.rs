@@ -6,7 +6,7 @@
 use crate::config::pattern::Pattern;
 use crate::dns::DnsError;
 use crate::smtp::reply::{Enhanced, Reply};
-use crate::transcript::tls::TlsState;
+use crate::transcript::tls::{Demand, TlsState};
 use crate::transcript::{Failure, FailureKind, StepKind};
 use std::fmt;
 
@@ -91,6 +91,25 @@ impl Outcome {
                     status,
                 }
             }
+        }
+    }
+
+    /// A server that did not give the TLS `demand` required (no STARTTLS, a failed handshake,
+    /// a certificate refused, an MX host outside the MTA-STS policy): nothing was sent. As
+    /// `from_failure` (temporary: the server may mend it), with the demand kept so that the
+    /// log, the page and a bounce say the policy.
+    pub fn tls_unmet(route: &str, failure: &Failure, demand: Demand) -> Outcome {
+        Outcome {
+            tls: Some(TlsState::Unmet { demand }),
+            ..Outcome::from_failure(route, failure)
+        }
+    }
+
+    /// The TLS demand this attempt failed to meet, when that is why it failed.
+    pub fn unmet_tls(&self) -> Option<Demand> {
+        match self.tls {
+            Some(TlsState::Unmet { demand }) => Some(demand),
+            _ => None,
         }
     }
 
@@ -204,7 +223,11 @@ impl fmt::Display for Outcome {
             step_name(self.step),
             self.route,
             self.reason()
-        )
+        )?;
+        match self.unmet_tls() {
+            Some(demand) => write!(f, " (required {})", demand.requires()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -374,6 +397,28 @@ mod tests {
             enhanced.map(|(a, b, c)| Enhanced::new(a, b, c)),
             "text",
         )
+    }
+
+    #[test]
+    fn a_tls_requirement_not_met_says_which_in_every_rendering() {
+        let failure = Failure {
+            step: StepKind::StartTls,
+            kind: FailureKind::Tls("certificate not valid for mx.a.test: expired".into()),
+        };
+        let o = Outcome::tls_unmet("mx.a.test", &failure, Demand::Dane);
+        assert_eq!(o.unmet_tls(), Some(Demand::Dane));
+        assert_eq!(
+            (o.verdict, o.status),
+            (Verdict::Temporary, Enhanced::new(4, 7, 5))
+        );
+        assert_eq!(
+            o.to_string(),
+            "temporary failure at STARTTLS via mx.a.test: TLS failed: certificate not valid for \
+             mx.a.test: expired (required a verified encrypted connection (DANE))"
+        );
+        let plain = Outcome::from_failure("mx.a.test", &failure);
+        assert_eq!(plain.unmet_tls(), None);
+        assert!(!plain.to_string().contains("required"), "{plain}");
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
         dns.addr,
         ca.pem().display()
     );
-    base_ini("", &rest)
+    with_status_page(&base_ini("", &rest))
 }
 
 /// `qksmtp show ID` once it lists `attempts` attempts.
@@ -136,16 +136,20 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         line.contains(" tls=\"TLS, verified by MTA-STS (enforce)\" "),
         "{line}"
     );
+    let unmet =
+        " tls=\"not sent: required a verified encrypted connection (MTA-STS policy, enforce)\" ";
     let line = server.wait_log(&[&id, "to=<b@other.test>", "deferred"]);
     assert!(
         line.contains("MTA-STS: mx.elsewhere.test does not match the policy"),
         "{line}"
     );
+    assert!(line.contains(unmet), "{line}");
     let line = server.wait_log(&[&id, "to=<c@bad.test>", "deferred"]);
     assert!(
         line.contains("certificate not valid for mx.bad.test: self-signed certificate"),
         "{line}"
     );
+    assert!(line.contains(unmet), "{line}");
     // testing: delivered as today (the certificate is not good), and the record says what
     // enforce would have refused.
     let line = server.wait_log(&[&id, "to=<d@try.test>", "delivered"]);
@@ -176,6 +180,15 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     );
     assert_eq!(good.deliveries().len(), 1);
     assert_eq!(tried.deliveries().len(), 1);
+    // /metrics counts good.test's delivery as verified by MTA-STS, try.test's as not verified.
+    wait_http(
+        server.status_addr.unwrap(),
+        "/metrics",
+        &[
+            "qksmtp_delivered_by_tls_total{tls=\"mta-sts\"} 1\n",
+            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 1\n",
+        ],
+    );
 }
 
 #[test]

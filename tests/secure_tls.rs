@@ -58,7 +58,7 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
             ca.pem().display()
         ),
     ];
-    let server = Server::start("tls-policy", &base_ini("", &routes.concat()));
+    let server = Server::start("tls-policy", &status_ini(&routes.concat()));
     let to = [
         "a@good.test",
         "b@wrong.test",
@@ -97,6 +97,31 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
         let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "deferred"]);
         assert!(line.contains(why), "{rcpt}: {line}");
         assert!(line.contains(" status=4."), "{rcpt}: {line}");
+        let required = match rcpt {
+            "e@plain.test" => "an encrypted connection (tls_policy = encrypt)",
+            _ => "a verified encrypted connection (tls_policy = verify)",
+        };
+        assert!(
+            line.contains(&format!(" tls=\"not sent: required {required}\" ")),
+            "{rcpt}: {line}"
+        );
+    }
+    // Counted by what verified the certificate: a CA for good.test, nothing for enc.test.
+    let page = server.status_addr.unwrap();
+    let metrics = wait_http(
+        page,
+        "/metrics",
+        &[
+            "qksmtp_delivered_by_tls_total{tls=\"verified\"} 1\n",
+            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 1\n",
+        ],
+    );
+    for line in [
+        "qksmtp_delivered_by_tls_total{tls=\"plain\"} 0",
+        "qksmtp_delivered_by_tls_total{tls=\"dane\"} 0",
+        "qksmtp_delivered_by_tls_total{tls=\"mta-sts\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
     let record = shown(&server, &id, 5);
     assert!(

@@ -537,3 +537,91 @@ fn remote_host_comes_from_the_route_of_a_server_that_answered() {
     );
     assert_eq!(render::remote_host(&Outcome::null_mx("x.test")), None);
 }
+
+#[test]
+fn a_tls_requirement_not_met_is_explained_in_plain_words() {
+    use crate::transcript::tls::Demand;
+    use crate::transcript::{Failure, FailureKind};
+    let tls = |why: &str| Failure {
+        step: StepKind::StartTls,
+        kind: FailureKind::Tls(why.into()),
+    };
+    let no_starttls = Failure {
+        step: StepKind::StartTls,
+        kind: FailureKind::Protocol(
+            "the server does not offer STARTTLS, which is required for this server".into(),
+        ),
+    };
+    let cert = "certificate not valid for mx1.a.test: self-signed certificate";
+    let cases = [
+        (
+            Outcome::tls_unmet(MX1, &tls(cert), Demand::MtaSts { enforce: true }),
+            "a.test requires a verified encrypted connection (MTA-STS policy, enforce); its \
+             mail server mx1.a.test [192.0.2.1]:25 did not give it (TLS failed: certificate not \
+             valid for mx1.a.test: self-signed certificate), so the message was not sent.",
+        ),
+        (
+            Outcome::tls_unmet(
+                "mx2.a.test",
+                &tls("MTA-STS: mx2.a.test does not match the policy"),
+                Demand::MtaSts { enforce: true },
+            ),
+            "its mail server mx2.a.test did not give it (TLS failed: MTA-STS: mx2.a.test does \
+             not match the policy), so the message was not sent.",
+        ),
+        (
+            Outcome::tls_unmet(MX1, &tls("no TLSA record matched"), Demand::Dane),
+            "a.test requires a verified encrypted connection (DANE); its mail server",
+        ),
+        (
+            Outcome::tls_unmet(MX1, &no_starttls, Demand::Encrypt),
+            "This server's settings require, for mail to a.test, an encrypted connection \
+             (tls_policy = encrypt); its mail server mx1.a.test [192.0.2.1]:25 did not give it \
+             (protocol error: the server does not offer STARTTLS, which is required for this \
+             server), so the message was not sent.",
+        ),
+    ];
+    for (outcome, words) in cases {
+        let mut env = envelope(&["bob@a.test"]);
+        env.recipients[0].direct_tries = 8;
+        for (secs, n) in [
+            (
+                97_200,
+                notice(
+                    env.clone(),
+                    vec![failed(0, outcome.clone(), GiveUp::AttemptsUsedUp)],
+                ),
+            ),
+            (
+                4 * 3600,
+                notice(
+                    env.clone(),
+                    vec![Reported {
+                        index: 0,
+                        action: Action::Delayed,
+                        outcome: Some(outcome.clone()),
+                        why: None,
+                    }],
+                ),
+            ),
+        ] {
+            let text = String::from_utf8(rendered(&n, secs)).unwrap();
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(words), "{words}\nin: {text}");
+            assert!(!text.contains("greylisting"), "{text}");
+        }
+        let failed = String::from_utf8(rendered(
+            &notice(env, vec![failed(0, outcome, GiveUp::AttemptsUsedUp)]),
+            97_200,
+        ))
+        .unwrap();
+        let failed = failed.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            failed.contains("must present a valid certificate"),
+            "{failed}"
+        );
+    }
+    // Any other TLS failure (opportunistic, then retried in plain text) keeps its old words.
+    let plain = Outcome::from_failure(MX1, &tls(cert));
+    assert_eq!(plain.unmet_tls(), None);
+}

@@ -8,6 +8,7 @@ use crate::outcome::GiveUp;
 use crate::outcome::{Outcome, Verdict, step_name};
 use crate::time::Timestamp;
 use crate::transcript::StepKind;
+use crate::transcript::tls::Demand;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -135,10 +136,9 @@ fn explain(notice: &Notice, r: &Reported) -> (String, String) {
             "nothing; this is your delivery receipt.".into(),
         ),
         Action::Delayed => {
-            let cause = r.outcome.as_ref().map_or(
-                "The recipient's mail server has not accepted the message yet.",
-                |o| cause(o),
-            );
+            let cause = cause_words(notice, r).unwrap_or_else(|| {
+                "The recipient's mail server has not accepted the message yet.".into()
+            });
             let advice = if dns_trouble(r) {
                 "nothing yet: qksmtp could not look up the domain; will try again. If this \
                  lasts, check the part after the @ for typing mistakes."
@@ -152,10 +152,8 @@ fn explain(notice: &Notice, r: &Reported) -> (String, String) {
 }
 
 fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
-    let cause = r
-        .outcome
-        .as_ref()
-        .map_or("The message could not be delivered.", cause);
+    let cause =
+        cause_words(notice, r).unwrap_or_else(|| "The message could not be delivered.".into());
     let rcpt = notice.recipient(r);
     let attempts = rcpt.direct_tries + rcpt.relay_tries;
     let tried = if attempts == 1 {
@@ -192,6 +190,8 @@ fn failed_words(notice: &Notice, r: &Reported) -> (String, String) {
             "qksmtp could not look up the domain, so nothing says whether the address is \
              right: check the part after the @ for typing mistakes and that DNS works on this \
              computer (dns_server in qksmtp.ini), then send the message again."
+        } else if r.outcome.as_ref().is_some_and(|o| o.unmet_tls().is_some()) {
+            TLS_ADVICE
         } else {
             "the address is probably right. Send the message again later, or reach the \
              recipient another way."
@@ -210,6 +210,35 @@ fn dns_trouble(r: &Reported) -> bool {
 
 const GENERIC_HARD: &str =
     "check the recipient's address; if it is right, reach the recipient another way.";
+
+const TLS_ADVICE: &str = "the address is probably right, but the recipient's mail server must \
+     present a valid certificate over an encrypted connection before mail can go there: tell \
+     the recipient's administrators, or reach the recipient another way.";
+
+/// The cause in plain words, when the outcome is known: a TLS requirement the server did not
+/// meet says which, whose, and what went wrong; anything else as `cause` says it.
+fn cause_words(notice: &Notice, r: &Reported) -> Option<String> {
+    let o = r.outcome.as_ref()?;
+    let Some(demand) = o.unmet_tls() else {
+        return Some(cause(o).to_string());
+    };
+    let domain = &notice.recipient(r).address.domain;
+    let who = match demand {
+        Demand::MtaSts { .. } | Demand::Dane => format!("{domain} requires"),
+        Demand::Opportunistic | Demand::Encrypt | Demand::Verify | Demand::Relay => {
+            format!("This server's settings require, for mail to {domain},")
+        }
+    };
+    let server = match o.route.as_str() {
+        "" => "its mail server".to_string(),
+        route => format!("its mail server {route}"),
+    };
+    Some(format!(
+        "{who} {}; {server} did not give it ({}), so the message was not sent.",
+        demand.requires(),
+        clean(&o.reason())
+    ))
+}
 
 /// One sentence on the cause, from the status code and the step.
 fn cause(o: &Outcome) -> &'static str {

@@ -9,6 +9,7 @@ use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
 use crate::outcome::Outcome;
 use crate::queue::policy::Dest;
 use crate::time::Timestamp;
+use crate::transcript::tls::Demand;
 use crate::transcript::{Record, StepKind};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -236,7 +237,15 @@ fn mx_target(
     let (mut tls, refused, doubt) = match decision {
         Decision::Use(secure) => (secure, None, None),
         Decision::Noting(secure, why) => (secure, None, Some(why)),
-        Decision::Refuse(why) => (Secure::opportunistic(), Some(why), None),
+        // Only an MTA-STS policy in mode enforce refuses a host; the demand says so.
+        Decision::Refuse(why) => (
+            Secure {
+                demand: Demand::MtaSts { enforce: true },
+                ..Secure::opportunistic()
+            },
+            Some(why),
+            None,
+        ),
     };
     tls.ca_file = d.tls_ca_file.clone();
     Target {

@@ -5,7 +5,9 @@
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
 use super::tls_policy::store::Store;
-use crate::client::{Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, TlsPolicy};
+use crate::client::{
+    Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, Secure, TlsPolicy,
+};
 use crate::config::Config;
 use crate::config::pattern::Pattern;
 use crate::dns::Lookup;
@@ -352,6 +354,14 @@ fn send_message(
     Sent::Outcomes(outcomes)
 }
 
+/// A failed connection; at STARTTLS when TLS was required, the TLS demand it did not meet.
+fn failed(route: &str, f: &Failure, secure: &Secure) -> Outcome {
+    match (f.step, secure.mode) {
+        (StepKind::StartTls, TlsPolicy::Required) => Outcome::tls_unmet(route, f, secure.demand),
+        _ => Outcome::from_failure(route, f),
+    }
+}
+
 /// Tries each target's addresses in turn; the first server that answers is used (RFC 5321
 /// §5.1). An MX host whose STARTTLS fails is retried in plain text. A greeting that says
 /// the provider throttles us (`throttle_on`) ends the search: its other servers would say
@@ -367,12 +377,13 @@ fn connect_first(
     for target in targets {
         if let Some(why) = &target.refused {
             record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, why);
-            last = Some(Outcome::from_failure(
+            last = Some(Outcome::tls_unmet(
                 &target.host,
                 &Failure {
                     step: StepKind::StartTls,
                     kind: FailureKind::Tls(why.clone()),
                 },
+                target.settings.tls.demand,
             ));
             continue;
         }
@@ -410,7 +421,7 @@ fn connect_first(
                     }
                 }
                 Err(f) => {
-                    let outcome = Outcome::from_failure(&route, &f);
+                    let outcome = failed(&route, &f, &target.settings.tls);
                     if answered(&f) || outcome::throttles(&outcome, throttle_on) {
                         return Err(outcome);
                     }

@@ -57,6 +57,8 @@ pub struct Counters {
     pub delivered: u64,
     pub deferred: u64,
     pub bounced: u64,
+    /// Delivered recipient attempts by how the connection travelled, in `TlsKind::ALL` order.
+    pub by_tls: [u64; 5],
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

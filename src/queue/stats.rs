@@ -37,6 +37,10 @@ impl Stats {
                         Progress::Delivered => {
                             self.counters.delivered += 1;
                             self.last_delivery = Some(now);
+                            if let Some(kind) = line.outcome.tls.and_then(|t| t.kind()) {
+                                // `TlsKind::ALL` lists the kinds in declaration order.
+                                self.counters.by_tls[kind as usize] += 1;
+                            }
                         }
                         Progress::RetryAt(_) => self.counters.deferred += 1,
                         Progress::Failed(_) => {}
@@ -158,6 +162,42 @@ mod tests {
         stats.observe(&[line(250, Progress::Delivered)], Some(&dest), later);
         assert!(stats.last_error.is_empty(), "{:?}", stats.last_error);
         assert_eq!((stats.counters.delivered, stats.counters.deferred), (1, 1));
+    }
+
+    #[test]
+    fn deliveries_count_by_how_the_connection_travelled() {
+        use crate::transcript::tls::{Demand, TlsKind, TlsState, VerifiedBy};
+        let dest = Dest::Direct("y.test".into());
+        let mut stats = Stats::default();
+        let at = Timestamp::from_secs(1_764_000_100);
+        let with = |tls, progress| {
+            let Effect::Log(mut l) = line(250, progress) else {
+                unreachable!()
+            };
+            l.outcome.tls = tls;
+            Effect::Log(l)
+        };
+        let dane = TlsState::Tls {
+            demand: Demand::Dane,
+            by: Some(VerifiedBy::DaneEe),
+        };
+        let unmet = TlsState::Unmet {
+            demand: Demand::Dane,
+        };
+        let effects = [
+            with(Some(dane), Progress::Delivered),
+            with(Some(dane), Progress::Delivered),
+            with(Some(TlsState::NotOffered), Progress::Delivered),
+            with(Some(dane), Progress::RetryAt(at)),
+            with(Some(unmet), Progress::RetryAt(at)),
+            with(None, Progress::Delivered),
+        ];
+        stats.observe(&effects, Some(&dest), at);
+        let count = |k: TlsKind| stats.counters.by_tls[k as usize];
+        assert_eq!(count(TlsKind::Dane), 2, "a deferral is no delivery");
+        assert_eq!(count(TlsKind::Plain), 1);
+        assert_eq!(stats.counters.by_tls.iter().sum::<u64>(), 3);
+        assert_eq!(stats.counters.delivered, 4);
     }
 
     #[test]

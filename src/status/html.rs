@@ -899,6 +899,7 @@ mod tests {
                 delivered: 9,
                 deferred: 3,
                 bounced: 1,
+                ..Default::default()
             },
             totals: crate::queue::snapshot::Totals {
                 messages: 2,

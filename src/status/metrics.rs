@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4). Pure.
 
 use crate::queue::snapshot::{BUCKETS, Snapshot};
+use crate::transcript::tls::TlsKind;
 use std::fmt::Write as _;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -60,6 +61,15 @@ pub fn render(s: &Snapshot) -> String {
         let _ = writeln!(
             m,
             "# HELP qksmtp_{name}_total {help}\n# TYPE qksmtp_{name}_total counter\nqksmtp_{name}_total {v}"
+        );
+    }
+    m.push_str("# HELP qksmtp_delivered_by_tls_total Recipient attempts that delivered, by how the connection travelled (what verified the certificate, or plain text).\n# TYPE qksmtp_delivered_by_tls_total counter\n");
+    for kind in TlsKind::ALL {
+        let _ = writeln!(
+            m,
+            "qksmtp_delivered_by_tls_total{{tls=\"{}\"}} {}",
+            kind.label(),
+            c.by_tls[kind as usize]
         );
     }
     let t = s.totals;
@@ -124,6 +134,8 @@ mod tests {
     fn counters_gauges_and_a_cumulative_histogram() {
         let mut s = Snapshot::default();
         s.counters.delivered = 3;
+        s.counters.by_tls[TlsKind::MtaSts as usize] = 2;
+        s.counters.by_tls[TlsKind::Plain as usize] = 1;
         s.totals.deferred = 2;
         s.durations.observe(0.01);
         s.durations.observe(0.3);
@@ -152,6 +164,11 @@ mod tests {
         let text = render(&s);
         for line in [
             "qksmtp_delivered_total 3",
+            "qksmtp_delivered_by_tls_total{tls=\"dane\"} 0",
+            "qksmtp_delivered_by_tls_total{tls=\"mta-sts\"} 2",
+            "qksmtp_delivered_by_tls_total{tls=\"verified\"} 0",
+            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 0",
+            "qksmtp_delivered_by_tls_total{tls=\"plain\"} 1",
             "qksmtp_queue_recipients{state=\"deferred\"} 2",
             "qksmtp_destination_connections{destination=\"a\\\"b.test\"} 1",
             "qksmtp_attempt_duration_seconds_bucket{le=\"0.05\"} 1",

@@ -66,6 +66,80 @@ pub enum TlsState {
     AfterFailedHandshake,
     /// TLS is off for this server (a relay with `tls = none`, `tls_policy = none`).
     Off,
+    /// `demand` required TLS (or a verified certificate) and the server did not give it, so
+    /// nothing was sent; the outcome's detail says why.
+    Unmet { demand: Demand },
+}
+
+/// What `/metrics` counts deliveries by: what verified the certificate, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsKind {
+    Dane,
+    MtaSts,
+    /// A CA vouched for the name (`tls_policy = verify`, a relay with `tls_verify`).
+    Verified,
+    Unverified,
+    Plain,
+}
+
+impl TlsKind {
+    pub const ALL: [TlsKind; 5] = [
+        TlsKind::Dane,
+        TlsKind::MtaSts,
+        TlsKind::Verified,
+        TlsKind::Unverified,
+        TlsKind::Plain,
+    ];
+
+    /// The `tls` label of `qksmtp_delivered_by_tls_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsKind::Dane => "dane",
+            TlsKind::MtaSts => "mta-sts",
+            TlsKind::Verified => "verified",
+            TlsKind::Unverified => "unverified",
+            TlsKind::Plain => "plain",
+        }
+    }
+}
+
+impl TlsState {
+    /// How a delivery over this connection counts; `None` for a refused one (nothing sent).
+    pub fn kind(&self) -> Option<TlsKind> {
+        Some(match self {
+            TlsState::Tls { by, .. } => match by {
+                Some(VerifiedBy::DaneEe | VerifiedBy::DaneTa) => TlsKind::Dane,
+                Some(VerifiedBy::MtaSts) => TlsKind::MtaSts,
+                Some(VerifiedBy::Ca) => TlsKind::Verified,
+                None => TlsKind::Unverified,
+            },
+            TlsState::NotOffered
+            | TlsState::Refused
+            | TlsState::AfterFailedHandshake
+            | TlsState::Off => TlsKind::Plain,
+            TlsState::Unmet { .. } => return None,
+        })
+    }
+}
+
+impl Demand {
+    /// What this demand requires, in plain words: "a verified encrypted connection
+    /// (MTA-STS policy, enforce)".
+    pub fn requires(self) -> &'static str {
+        match self {
+            Demand::Opportunistic => "encryption when the server offers it",
+            Demand::Encrypt => "an encrypted connection (tls_policy = encrypt)",
+            Demand::Verify => "a verified encrypted connection (tls_policy = verify)",
+            Demand::MtaSts { enforce: true } => {
+                "a verified encrypted connection (MTA-STS policy, enforce)"
+            }
+            Demand::MtaSts { enforce: false } => {
+                "a verified encrypted connection (MTA-STS policy, testing)"
+            }
+            Demand::Dane => "a verified encrypted connection (DANE)",
+            Demand::Relay => "an encrypted connection (the relay's tls settings)",
+        }
+    }
 }
 
 impl Demand {
@@ -98,6 +172,9 @@ impl fmt::Display for TlsState {
             TlsState::Refused => f.write_str("plain text: the server refused STARTTLS"),
             TlsState::AfterFailedHandshake => f.write_str("plain text after a failed handshake"),
             TlsState::Off => f.write_str("plain text: TLS is off for this server"),
+            TlsState::Unmet { demand } => {
+                write!(f, "not sent: required {}", demand.requires())
+            }
         }
     }
 }
@@ -158,9 +235,47 @@ mod tests {
                 "plain text after a failed handshake",
             ),
             (TlsState::Off, "plain text: TLS is off for this server"),
+            (
+                TlsState::Unmet { demand: sts(true) },
+                "not sent: required a verified encrypted connection (MTA-STS policy, enforce)",
+            ),
+            (
+                TlsState::Unmet {
+                    demand: Demand::Encrypt,
+                },
+                "not sent: required an encrypted connection (tls_policy = encrypt)",
+            ),
         ];
         for (state, words) in cases {
             assert_eq!(state.to_string(), words);
+        }
+    }
+
+    #[test]
+    fn each_state_counts_as_one_kind() {
+        let tls = |by| TlsState::Tls {
+            demand: Demand::Relay,
+            by,
+        };
+        let cases = [
+            (tls(Some(VerifiedBy::DaneEe)), Some(TlsKind::Dane)),
+            (tls(Some(VerifiedBy::DaneTa)), Some(TlsKind::Dane)),
+            (tls(Some(VerifiedBy::MtaSts)), Some(TlsKind::MtaSts)),
+            (tls(Some(VerifiedBy::Ca)), Some(TlsKind::Verified)),
+            (tls(None), Some(TlsKind::Unverified)),
+            (TlsState::NotOffered, Some(TlsKind::Plain)),
+            (TlsState::Refused, Some(TlsKind::Plain)),
+            (TlsState::AfterFailedHandshake, Some(TlsKind::Plain)),
+            (TlsState::Off, Some(TlsKind::Plain)),
+            (
+                TlsState::Unmet {
+                    demand: Demand::Dane,
+                },
+                None,
+            ),
+        ];
+        for (state, kind) in cases {
+            assert_eq!(state.kind(), kind, "{state}");
         }
     }
 }
