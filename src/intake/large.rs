@@ -104,10 +104,9 @@ fn signatures(
     let from = dkim::from_domain(header);
     let chosen = dkim::choose(signers, from.as_deref());
     if chosen.is_empty() {
-        let from = from.as_deref().unwrap_or("a message without From");
-        let why = format!("not signed: no DKIM key for {from}");
-        info!("{id}: {why}");
-        return (Vec::new(), Some(Unsigned(why)));
+        let note = Unsigned::no_key(from.as_deref());
+        info!("{id}: {}", note.0);
+        return (Vec::new(), Some(note));
     }
     let mut canons: Vec<Canon> = chosen.iter().map(|s| s.canonicalization.1).collect();
     canons.dedup();
@@ -119,27 +118,11 @@ fn signatures(
             return (Vec::new(), Some(Unsigned(why)));
         }
     };
-    let mut top = Vec::new();
-    let mut failed = Vec::new();
-    for signer in chosen {
+    super::sign_each(&chosen, id, |signer| {
         let canon = signer.canonicalization.1;
-        let Some((_, hash)) = hashes.iter().find(|(c, _)| *c == canon) else {
-            continue;
-        };
-        match signer.sign_hashed(header, hash, now) {
-            Ok(line) => top.extend_from_slice(&line),
-            Err(e) => {
-                let why = format!(
-                    "not signed with {}._domainkey.{}: {e}",
-                    signer.selector, signer.domain
-                );
-                warn!("{id}: {why}");
-                failed.push(why);
-            }
-        }
-    }
-    let note = (top.is_empty() && !failed.is_empty()).then(|| Unsigned(failed.join("; ")));
-    (top, note)
+        let (_, hash) = hashes.iter().find(|(c, _)| *c == canon)?;
+        Some(signer.sign_hashed(header, hash, now))
+    })
 }
 
 /// The body hash of each canonicalization, reading the file from `from` a piece at a time.

@@ -313,29 +313,11 @@ fn seal<'a>(
     let from = dkim::from_domain(&whole);
     let chosen = dkim::choose(signers, from.as_deref());
     if chosen.is_empty() {
-        let note = Unsigned(format!(
-            "not signed: no DKIM key for {}",
-            from.as_deref().unwrap_or("a message without From")
-        ));
+        let note = Unsigned::no_key(from.as_deref());
         info!("{id}: {}", note.0);
         return (prepared, Some(note));
     }
-    let mut top = Vec::new();
-    let mut failed = Vec::new();
-    for signer in chosen {
-        match signer.sign(&whole, now) {
-            Ok(header) => top.extend_from_slice(&header),
-            Err(e) => {
-                let why = format!(
-                    "not signed with {}._domainkey.{}: {e}",
-                    signer.selector, signer.domain
-                );
-                warn!("{id}: {why}");
-                failed.push(why);
-            }
-        }
-    }
-    let note = (top.is_empty() && !failed.is_empty()).then(|| Unsigned(failed.join("; ")));
+    let (mut top, note) = sign_each(&chosen, id, |signer| Some(signer.sign(&whole, now)));
     top.extend_from_slice(&prepared.prefix);
     let sealed = Prepared {
         prefix: top,
@@ -351,7 +333,41 @@ pub const INTAKE: &str = "intake";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsigned(pub String);
 
+/// Each chosen signer's DKIM-Signature line, in order, as `sign` makes it (`None`: this
+/// signer is passed over); a signer that fails is logged and the message goes unsigned by
+/// it. The note says why when none signed.
+pub(crate) fn sign_each(
+    chosen: &[&Signer],
+    id: &str,
+    mut sign: impl FnMut(&Signer) -> Option<Result<Vec<u8>, dkim::DkimError>>,
+) -> (Vec<u8>, Option<Unsigned>) {
+    let mut top = Vec::new();
+    let mut failed = Vec::new();
+    for signer in chosen {
+        match sign(signer) {
+            None => {}
+            Some(Ok(line)) => top.extend_from_slice(&line),
+            Some(Err(e)) => {
+                let why = format!(
+                    "not signed with {}._domainkey.{}: {e}",
+                    signer.selector, signer.domain
+                );
+                warn!("{id}: {why}");
+                failed.push(why);
+            }
+        }
+    }
+    let note = (top.is_empty() && !failed.is_empty()).then(|| Unsigned(failed.join("; ")));
+    (top, note)
+}
+
 impl Unsigned {
+    /// No `[dkim:...]` section covers the From domain.
+    pub fn no_key(from: Option<&str>) -> Unsigned {
+        let from = from.unwrap_or("a message without From");
+        Unsigned(format!("not signed: no DKIM key for {from}"))
+    }
+
     /// The step record of it: one failed `DKIM` step.
     fn record(&self, now: Timestamp) -> crate::transcript::Record {
         let mut record = crate::transcript::Record::new();

@@ -3,6 +3,8 @@
 //! (utf-8, us-ascii, latin-1 and windows-1252; another charset is read as UTF-8 with
 //! replacement characters).
 
+use crate::smtp::base64::{self, Sextets};
+
 /// A `Content-Transfer-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transfer {
@@ -33,27 +35,13 @@ impl Transfer {
 /// Base64 as mail carries it: line breaks and stray characters skipped, decoding stops at
 /// padding; a last incomplete group gives the whole bytes it holds.
 pub fn base64(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in body {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+    let mut bytes = Sextets::with_capacity(body.len());
+    for &c in body.iter().take_while(|&&c| c != b'=') {
+        if let Some(v) = base64::value(c) {
+            bytes.push(v);
         }
     }
-    out
+    bytes.finish().0
 }
 
 /// Quoted-printable (RFC 2045 §6.7): `=XX`, soft line breaks `=` at a line end, trailing

@@ -32,30 +32,57 @@ pub fn decode(text: &[u8]) -> Option<Vec<u8>> {
     if (padded && !text.len().is_multiple_of(4)) || body.len() % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
+    let mut bytes = Sextets::with_capacity(body.len());
     for &c in body {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+        bytes.push(value(c)?);
+    }
+    let (out, leftover) = bytes.finish();
+    (leftover == 0).then_some(out)
+}
+
+/// The 6-bit value of a character of the alphabet.
+pub fn value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// 6-bit values gathered into bytes; what is left over at the end (bits that make no whole
+/// byte) is given with the bytes, for the strict decoder to refuse.
+pub struct Sextets {
+    out: Vec<u8>,
+    acc: u32,
+    bits: u32,
+}
+
+impl Sextets {
+    /// For about `chars` characters.
+    pub fn with_capacity(chars: usize) -> Sextets {
+        Sextets {
+            out: Vec::with_capacity(chars * 3 / 4),
+            acc: 0,
+            bits: 0,
         }
     }
-    if acc != 0 {
-        return None;
+
+    pub fn push(&mut self, v: u8) {
+        self.acc = (self.acc << 6) | u32::from(v);
+        self.bits += 6;
+        if self.bits >= 8 {
+            self.bits -= 8;
+            self.out.push((self.acc >> self.bits) as u8);
+            self.acc &= (1 << self.bits) - 1;
+        }
     }
-    Some(out)
+
+    pub fn finish(self) -> (Vec<u8>, u32) {
+        (self.out, self.acc)
+    }
 }
 
 #[cfg(test)]
