@@ -23,6 +23,8 @@ pub enum Refusal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Origin {
     Ip(IpAddr),
+    /// A user id, from the local socket (Unix only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     User(u32),
 }
 
