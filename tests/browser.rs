@@ -6,17 +6,8 @@
 mod common;
 use common::fake_mx::{FakeMx, Options};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
-        .find(|p| p.is_file())
-}
 
 /// A message with a latin-1 text, an HTML body that tries a script and a remote image, and
 /// an attachment.
@@ -40,16 +31,7 @@ const RICH: &str = "Subject: rich\r\nMIME-Version: 1.0\r\n\
 #[test]
 fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     use std::io::{BufRead, BufReader, Write};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/playwright");
-    let (Some(exe), true) = (
-        chromium(),
-        dir.join("node_modules/playwright-core").is_dir(),
-    ) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have chromium and tests/playwright/node_modules (.ci/run installs them)"
-        );
-        eprintln!("skipped: no chromium or no playwright-core (npm ci --prefix tests/playwright)");
+    let Some((exe, dir)) = common::browser::browser() else {
         return;
     };
     let mx = FakeMx::start(Options::new());
@@ -99,16 +81,7 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
 /// it finds. Skipped like the test above.
 #[test]
 fn the_bulk_buttons_act_on_what_the_search_finds_in_a_real_browser() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/playwright");
-    let (Some(exe), true) = (
-        chromium(),
-        dir.join("node_modules/playwright-core").is_dir(),
-    ) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have chromium and tests/playwright/node_modules (.ci/run installs them)"
-        );
-        eprintln!("skipped: no chromium or no playwright-core (npm ci --prefix tests/playwright)");
+    let Some((exe, dir)) = common::browser::browser() else {
         return;
     };
     // Every domain goes to a closed port: the mail stays queued.

@@ -319,16 +319,7 @@ fn the_status_page_checks_again(wrong: &TempDir) {
 /// doctor page and sees the report. Skipped without chromium or `npm ci --prefix
 /// tests/playwright`, except under CI.
 fn clicked_in_a_browser(w: &World) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/playwright");
-    let exe = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).is_file());
-    let (Some(exe), true) = (exe, dir.join("node_modules/playwright-core").is_dir()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have chromium and tests/playwright/node_modules (.ci/run installs them)"
-        );
-        eprintln!("skipped: no chromium or no playwright-core (npm ci --prefix tests/playwright)");
+    let Some((exe, dir)) = common::browser::browser() else {
         return;
     };
     let right = w.ini("doctor-browser", &w.right_section, "secret", "");

@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod base64;
+pub mod browser;
 mod client;
 pub mod dkimpy;
 pub mod dnsmasq;
