@@ -12,7 +12,9 @@ pub mod dnsmasq;
 pub mod fake_mx;
 pub mod https;
 pub mod nsd;
+pub mod postfix;
 mod tls;
+pub mod unbound;
 
 pub use base64::{b64, b64_decode};
 pub use client::{Client, Smtp, TlsClient, queued_id, submit, trickle};
