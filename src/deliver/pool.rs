@@ -33,7 +33,16 @@ fn work(jobs: &Receiver<Job>, events: &Sender<Event>, ctx: &WorkerContext) {
     loop {
         match jobs.recv_timeout(IDLE_LIMIT) {
             Ok(job) => {
-                let report = worker::run(&job, ctx);
+                let report = match ctx.halt.is_stopping() {
+                    true => worker::abandoned(&job, None),
+                    false => {
+                        let report = worker::run(&job, ctx);
+                        match ctx.halt.is_stopping() {
+                            true => worker::abandoned(&job, Some(report)),
+                            false => report,
+                        }
+                    }
+                };
                 if events.send(Event::Done(report)).is_err() {
                     break;
                 }
