@@ -809,14 +809,24 @@ impl Scheduler {
     }
 
     /// Pauses (`hold`) or resumes a destination by its name (`a.test`, `relay:NAME`): a
-    /// paused one gets no new connection until resumed (a flush does not resume it; a
-    /// restart does). False for a name that is no destination.
+    /// paused one gets no new connection until resumed (a flush does not resume it, nor does
+    /// a restart: the thread keeps the names in the spool). False for a name that is no
+    /// destination.
     pub fn hold_dest(&mut self, name: &str, hold: bool) -> bool {
         let Some(dest) = self.dest_named(name) else {
             return false;
         };
         self.dests.entry(dest).or_default().held = hold;
         true
+    }
+
+    /// The destinations paused from the status page, by name, sorted (what `spool/.paused`
+    /// keeps across restarts).
+    pub fn held_dests(&self) -> Vec<String> {
+        let held = self.dests.iter().filter(|(_, s)| s.held);
+        let mut names: Vec<String> = held.map(|(d, _)| self.dest_name(d)).collect();
+        names.sort();
+        names
     }
 
     /// The destination `name` names: a domain, or `relay:NAME` of a configured relay.
