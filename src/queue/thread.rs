@@ -232,6 +232,9 @@ impl Shell {
     }
 
     fn dispatch(&mut self, now: Timestamp) {
+        for dest in self.core.prune(now) {
+            self.extra.stats.forget(&dest);
+        }
         let (jobs, effects) = self.core.poll(now);
         self.apply(effects, now);
         let Some(tx) = &self.jobs else { return };
