@@ -620,3 +620,58 @@ fn the_health_line_tells_the_spool_the_dns_and_the_last_delivery() {
         assert!(html.contains(part), "{part} in {html}");
     }
 }
+
+/// POSTs `/api/destinations/NAME/VERB` (pause, resume) with the token; the status code.
+fn dest_action(server: &Server, name: &str, verb: &str) -> u16 {
+    let path = format!("/api/destinations/{name}/{verb}");
+    let token = server.token();
+    let page = server.status_addr.unwrap();
+    http(page, "POST", &path, &[("X-Qksmtp-Token", token.as_str())]).0
+}
+
+/// The `"state"` of destination `name` in `/api/status`.
+fn dest_state(server: &Server, name: &str) -> String {
+    let (_, status) = http(server.status_addr.unwrap(), "GET", "/api/status", &[]);
+    let from = status.find(&format!("{{\"name\":\"{name}\",\"state\":\""));
+    let at = from.unwrap_or_else(|| panic!("no destination {name} in {status}"));
+    let rest = &status[at + name.len() + 20..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[test]
+fn a_destination_paused_from_the_page_stays_paused_across_restarts_until_resumed() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("pausekept", &status_ini(&route("kept.test", &mx, "")));
+    assert_eq!(dest_action(&server, "kept.test", "pause"), 200);
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir);
+    let said = "qksmtp: destination kept.test is paused (from the status page: Resume there)";
+    assert!(
+        server.startup.iter().any(|l| l == said),
+        "{:?}",
+        server.startup
+    );
+    assert_eq!(dest_state(&server, "kept.test"), "paused");
+    let id = submit(&server, "a@sender.test", &["x@kept.test"], MSG);
+    let page = server.status_addr.unwrap();
+    wait_http(
+        page,
+        &format!("/api/messages/{id}"),
+        &["kept.test is paused"],
+    );
+    assert!(
+        mx.deliveries().is_empty(),
+        "a paused destination gets no connection"
+    );
+    assert_eq!(dest_action(&server, "kept.test", "resume"), 200);
+    mx.wait_deliveries(1, WAIT);
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir);
+    assert!(
+        !server.startup.iter().any(|l| l.contains("paused")),
+        "{:?}",
+        server.startup
+    );
+    submit(&server, "a@sender.test", &["y@kept.test"], MSG);
+    mx.wait_deliveries(2, WAIT);
+}

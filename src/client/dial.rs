@@ -28,6 +28,12 @@ pub trait Dialer: Send + Sync {
         let _ = (chain, anchor, name);
         Err("DANE-TA is not checked on this platform".into())
     }
+
+    /// A watch on a new connection, for a server that stops (`halt::Halting`).
+    fn watch(&self, stream: &dyn Transport) -> Option<super::halt::Watch> {
+        let _ = stream;
+        None
+    }
 }
 
 /// TCP (no Nagle delay) and TLS: OpenSSL directly where native-tls would use it (the chain
@@ -73,6 +79,10 @@ impl Transport for TcpStream {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    fn socket(&self) -> Option<TcpStream> {
+        self.try_clone().ok()
     }
 }
 

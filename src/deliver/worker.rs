@@ -5,13 +5,14 @@
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
 use super::tls_policy::store::Store;
+use crate::client::halt::Halt;
 use crate::client::{
     Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, Secure, TlsPolicy,
 };
 use crate::config::Config;
 use crate::config::pattern::Pattern;
 use crate::dns::Lookup;
-use crate::outcome::{self, Outcome};
+use crate::outcome::{self, Outcome, Verdict};
 use crate::queue::policy::{self, Dest};
 use crate::queue::scheduler::{Job, JobMessage, JobReport, MessageReport};
 use crate::smtp::reply::Reply;
@@ -34,6 +35,9 @@ pub struct WorkerContext {
     pub connections: Connections,
     /// The recipient domains' MTA-STS policies (`None` in tests that need none).
     pub sts: Option<Store>,
+    /// Closes the connections of the jobs in flight when the server stops (the same one
+    /// `dialer` watches them with).
+    pub halt: Arc<Halt>,
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
@@ -109,6 +113,35 @@ fn reconnected(record: &mut Record, route: &str, why: &str) {
     let detail =
         format!("the server had closed the reused connection to {route} ({why}); reconnected");
     record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+}
+
+/// A job taken or cut short while the server stops: every recipient without an answer of
+/// its own (a delivery, a refusal) goes back to the queue without counting an attempt, as
+/// does a job not started. The steps say why.
+pub fn abandoned(job: &Job, report: Option<JobReport>) -> JobReport {
+    let Some(mut report) = report else {
+        let messages = job.messages.iter().map(not_tried).collect();
+        return JobReport {
+            id: job.id,
+            messages,
+            run_complete: false,
+        };
+    };
+    for m in &mut report.messages {
+        let mut cut = false;
+        for o in &mut m.outcomes {
+            if o.as_ref().is_some_and(|o| o.verdict == Verdict::Temporary) {
+                *o = None;
+                cut = true;
+            }
+        }
+        if cut {
+            let why = "this server stopped: the attempt was abandoned and is not counted";
+            m.record
+                .push_ok(StepKind::Quit, Timestamp::now(), Duration::ZERO, why);
+        }
+    }
+    report
 }
 
 /// A message the job did not get to: back to the queue without counting an attempt.

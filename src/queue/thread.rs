@@ -18,7 +18,7 @@ use crate::outcome::Outcome;
 use crate::report::log::DeliveryLog;
 use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
-use crate::spool::{Spool, StateWriter};
+use crate::spool::{Spool, StateWriter, paused};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender, never, select};
 use log::{debug, error, info, warn};
@@ -121,8 +121,9 @@ pub fn start(
     events: Receiver<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     let config = s.config.get();
-    let core = Scheduler::new(config.clone(), s.workers)
+    let mut core = Scheduler::new(config.clone(), s.workers)
         .with_envelopes(Box::new(s.spool.clone()), HOT_ENVELOPES);
+    restore_paused(&mut core, &config.server.spool_dir);
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
@@ -148,6 +149,28 @@ pub fn start(
     thread::Builder::new()
         .name("scheduler".into())
         .spawn(move || shell.run(committed, events))
+}
+
+/// Pauses again the destinations paused from the status page before the restart, and says
+/// so (a destination that gets no mail is otherwise a riddle).
+fn restore_paused(core: &mut Scheduler, spool_dir: &std::path::Path) {
+    let names = match paused::read(spool_dir) {
+        Ok(names) => names,
+        Err(e) => {
+            error!(
+                "cannot read the paused destinations in {}: {e}",
+                spool_dir.display()
+            );
+            return;
+        }
+    };
+    for name in names {
+        if core.hold_dest(&name, true) {
+            println!("qksmtp: destination {name} is paused (from the status page: Resume there)");
+        } else {
+            warn!("{name} was paused, but is no destination any more (a relay removed?)");
+        }
+    }
 }
 
 mod view;
@@ -209,6 +232,9 @@ impl Shell {
     }
 
     fn dispatch(&mut self, now: Timestamp) {
+        for dest in self.core.prune(now) {
+            self.extra.stats.forget(&dest);
+        }
         let (jobs, effects) = self.core.poll(now);
         self.apply(effects, now);
         let Some(tx) = &self.jobs else { return };
@@ -291,6 +317,17 @@ impl Shell {
                     return;
                 }
             }
+        }
+    }
+
+    /// Keeps the destinations paused from the status page in the spool, for the next start.
+    fn keep_paused(&self) {
+        let dir = &self.config.get().server.spool_dir;
+        if let Err(e) = paused::write(dir, &self.core.held_dests()) {
+            error!(
+                "cannot keep the paused destinations in {}: {e}; a restart resumes them",
+                dir.display()
+            );
         }
     }
 

@@ -13,6 +13,7 @@ mod dirsync;
 pub mod envelope;
 pub mod id;
 pub mod lock;
+pub mod paused;
 mod recycle;
 
 use dirsync::DirSync;

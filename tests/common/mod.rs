@@ -380,6 +380,41 @@ pub fn spool_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
+/// A message of `lines` lines of 100 bytes (LF ends, as a program writes it), to
+/// `you@a.test` with a Bcc to `hidden@a.test`.
+pub fn big_message(lines: usize) -> String {
+    let mut m = String::from("To: you@a.test\nBcc: hidden@a.test\nSubject: big\n\n");
+    for n in 0..lines {
+        m.push_str(&format!("{n:08} {}\n", "x".repeat(91)));
+    }
+    m
+}
+
+/// Runs `send` (a `qksmtp send` command) and writes the first half of `message` to its
+/// standard input; with the input still open, waits until the message is on its way in
+/// the spool folder `spool` (an `ID.part.tmp`: the command streams what it has read instead
+/// of reading everything first), then writes the rest and checks that it succeeds.
+pub fn send_streaming(send: &mut Command, spool: &Path, message: &str) {
+    let mut child = send
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{send:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let (first, rest) = message.split_at(message.len() / 2);
+    stdin.write_all(first.as_bytes()).unwrap();
+    wait_until(
+        || !spool_files(spool, "tmp").is_empty(),
+        "a part of the message in the spool while the input is still open",
+    );
+    stdin.write_all(rest.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{send:?}: {:?} {err}", out.status);
+}
+
 /// Runs `qksmtp ARGS --config DIR/qksmtp.ini`; returns (exit code, stdout, stderr).
 pub fn run_cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     run_cli_stdin(dir, args, "")

@@ -108,6 +108,7 @@ impl Shell {
             Event::HoldDest(name, hold, answer) => {
                 let known = self.core.hold_dest(&name, hold);
                 if known {
+                    self.keep_paused();
                     self.extra.feed.publish(What::Reset);
                 }
                 let _ = answer.send(known);
