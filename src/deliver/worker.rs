@@ -354,10 +354,13 @@ fn send_message(
     Sent::Outcomes(outcomes)
 }
 
-/// A failed connection; at STARTTLS when TLS was required, the TLS demand it did not meet.
+/// A failed connection; at STARTTLS (or the implicit TLS handshake) when TLS was required,
+/// the TLS demand it did not meet.
 fn failed(route: &str, f: &Failure, secure: &Secure) -> Outcome {
     match (f.step, secure.mode) {
-        (StepKind::StartTls, TlsPolicy::Required) => Outcome::tls_unmet(route, f, secure.demand),
+        (StepKind::StartTls, TlsPolicy::Required | TlsPolicy::Implicit) => {
+            Outcome::tls_unmet(route, f, secure.demand)
+        }
         _ => Outcome::from_failure(route, f),
     }
 }

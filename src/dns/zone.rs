@@ -42,7 +42,7 @@ pub struct Zone {
     txt: HashMap<String, Result<Vec<String>, Fail>>,
     /// `_PORT._tcp.HOST` -> its signed TLSA records.
     tlsa: HashMap<String, Result<Vec<super::Tlsa>, Fail>>,
-    /// Domains whose MX answer is DNSSEC-signed.
+    /// Domains whose MX answer, and hosts whose addresses, are DNSSEC-signed.
     signed: Vec<String>,
     ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
@@ -91,7 +91,7 @@ impl Zone {
         self
     }
 
-    /// `domain`'s MX records are DNSSEC-signed.
+    /// `domain`'s MX records (or a host's addresses) are DNSSEC-signed.
     pub fn signed(mut self, domain: &str) -> Zone {
         self.signed.push(key(domain));
         self
@@ -138,6 +138,10 @@ impl Lookup for Zone {
 
     fn mx_signed(&self, domain: &str) -> bool {
         self.signed.contains(&key(domain))
+    }
+
+    fn addresses_signed(&self, host: &str) -> bool {
+        self.signed.contains(&key(host))
     }
 
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
