@@ -91,3 +91,65 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
     assert_eq!(ta.deliveries().len(), 1);
     assert_ne!(ee_fp, bad_fp);
 }
+
+/// A fixed route (`mx = host:port`) and a relay get DANE as Postfix gives a `[host]:port`
+/// nexthop: the TLSA records of `_PORT._tcp.HOST`, looked up because the host's address
+/// records validate. The fixed route's record matches (DANE-EE); the relay's does not, and
+/// it is refused although its own `tls_verify = no` would take any certificate.
+#[test]
+fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
+    let certs = TempDir::new("dane-routes");
+    let dir = certs.path();
+    let fixed = FakeMx::start(Options {
+        tls: Some(make_cert(dir)),
+        ..Options::new()
+    });
+    let ee_311 = digest(
+        dir,
+        "openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER",
+    );
+    let hub = FakeMx::start(Options {
+        tls: Some(make_cert(dir)),
+        ..Options::new()
+    });
+    let hub_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
+    let wrong = "cd".repeat(32);
+    let (fixed_port, hub_port) = (fixed.port(), hub.port());
+    let records = [
+        "fixed A 127.0.0.1".to_string(),
+        format!("_{fixed_port}._tcp.fixed TLSA 3 1 1 {ee_311}"),
+        "hub A 127.0.0.1".into(),
+        format!("_{hub_port}._tcp.hub TLSA 3 1 1 {wrong}"),
+    ];
+    let nsd = Nsd::start(dir, "127.33.1.53", "routes.test", &records);
+    let rest = format!(
+        "[delivery]\ndns_server = {}\ndnssec = yes\ndnssec_trust_anchor = {}\n\
+         [domain:*]\nretry_delay = 1h\nmx = fixed.routes.test:{fixed_port}\n\
+         [domain:relayed.test]\ndirect_attempts = 0\nrelay_attempts = 3\n\
+         [relay:hub]\nhost = hub.routes.test\nport = {hub_port}\ntls = starttls\ntls_verify = no\n",
+        nsd.addr.ip(),
+        nsd.anchor.display()
+    );
+    let server = Server::start("dane-routes", &base_ini("", &rest));
+    let id = submit(
+        &server,
+        "s@sender.test",
+        &["a@fixed.test", "b@relayed.test"],
+        MSG,
+    );
+
+    let line = server.wait_log(&[&id, "to=<a@fixed.test>", "delivered"]);
+    assert!(
+        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        "{line}"
+    );
+    let line = server.wait_log(&[&id, "to=<b@relayed.test>", "deferred"]);
+    let why = format!(
+        "DANE: no TLSA record of _{hub_port}._tcp.hub.routes.test (3 1 1 {wrong}) matches \
+         the certificate (SHA-256 {hub_fp})"
+    );
+    assert!(line.contains(&why), "{line}");
+    assert_eq!(fixed.deliveries().len(), 1);
+    assert!(hub.deliveries().is_empty());
+    assert_eq!(hub.sessions().len(), 1, "no plain-text retry");
+}
