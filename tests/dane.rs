@@ -11,14 +11,6 @@ use common::*;
 
 const MSG: &str = "From: a@sender.test\r\nSubject: dane\r\n\r\nhello\r\n.\r\n";
 
-fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
-    FakeMx::start(Options {
-        tls: Some(identity),
-        bind: Some(format!("{ip}:25").parse().unwrap()),
-        ..Options::new()
-    })
-}
-
 /// `sha256` of a DER input that `shell` (openssl commands) writes, in hex.
 fn digest(dir: &std::path::Path, shell: &str) -> String {
     openssl_out(
@@ -34,17 +26,17 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
     let certs = TempDir::new("dane");
     let dir = certs.path();
     let ca = TestCa::new(dir, "DANE Test CA");
-    let ee = mx("127.33.0.1", make_cert(dir));
+    let ee = FakeMx::tls_on_25("127.33.0.1", make_cert(dir));
     // 3 1 1: the SHA-256 of the self-signed certificate's public key (make_cert's cert.pem).
     let ee_311 = digest(
         dir,
         "openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER",
     );
     let ee_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
-    let ta = mx("127.33.0.2", ca.issue("ta", &["mx-ta.dane.test"]));
+    let ta = FakeMx::tls_on_25("127.33.0.2", ca.issue("ta", &["mx-ta.dane.test"]));
     // 2 0 1: the SHA-256 of the CA's certificate.
     let ca_201 = digest(dir, "openssl x509 -in ca.pem -outform DER");
-    let bad = mx("127.33.0.3", make_cert(dir));
+    let bad = FakeMx::tls_on_25("127.33.0.3", make_cert(dir));
     let bad_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
     let wrong = "ab".repeat(32);
     let records = [
@@ -59,12 +51,7 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
         format!("_25._tcp.mx-bad TLSA 3 1 1 {wrong}"),
     ];
     let nsd = Nsd::start(dir, "127.33.0.53", "dane.test", &records);
-    let rest = format!(
-        "[delivery]\ndns_server = {}\ndnssec = yes\ndnssec_trust_anchor = {}\n\
-         [domain:*]\nretry_delay = 1h\n",
-        nsd.addr.ip(),
-        nsd.anchor.display()
-    );
+    let rest = nsd.delivery_ini() + "[domain:*]\nretry_delay = 1h\n";
     let server = Server::start("dane", &base_ini("", &rest));
     let to = ["a@ee.dane.test", "b@ta.dane.test", "c@bad.dane.test"];
     let id = submit(&server, "s@sender.test", &to, MSG);
@@ -122,14 +109,12 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
         format!("_{hub_port}._tcp.hub TLSA 3 1 1 {wrong}"),
     ];
     let nsd = Nsd::start(dir, "127.33.1.53", "routes.test", &records);
-    let rest = format!(
-        "[delivery]\ndns_server = {}\ndnssec = yes\ndnssec_trust_anchor = {}\n\
-         [domain:*]\nretry_delay = 1h\nmx = fixed.routes.test:{fixed_port}\n\
+    let rest = nsd.delivery_ini()
+        + &format!(
+            "[domain:*]\nretry_delay = 1h\nmx = fixed.routes.test:{fixed_port}\n\
          [domain:relayed.test]\ndirect_attempts = 0\nrelay_attempts = 3\n\
-         [relay:hub]\nhost = hub.routes.test\nport = {hub_port}\ntls = starttls\ntls_verify = no\n",
-        nsd.addr.ip(),
-        nsd.anchor.display()
-    );
+         [relay:hub]\nhost = hub.routes.test\nport = {hub_port}\ntls = starttls\ntls_verify = no\n"
+        );
     let server = Server::start("dane-routes", &base_ini("", &rest));
     let id = submit(
         &server,

@@ -7,7 +7,7 @@
 mod common;
 
 use common::dnsmasq::{Dnsmasq, Rr};
-use common::fake_mx::{FakeMx, Options};
+use common::fake_mx::FakeMx;
 use common::https::{HttpsServer, text_plain};
 use common::*;
 
@@ -48,32 +48,9 @@ fn policy(mode: &str, mx: &str) -> String {
     format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 86400\r\n")
 }
 
-/// A fake MX on `ip`:25 offering STARTTLS with `identity`.
-fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
-    FakeMx::start(Options {
-        tls: Some(identity),
-        bind: Some(format!("{ip}:25").parse().unwrap()),
-        ..Options::new()
-    })
-}
-
 fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
-    let rest = format!(
-        "[delivery]\ndns_server = {}\ntls_ca_file = {}\n[domain:*]\nretry_delay = 1h\n",
-        dns.addr,
-        ca.pem().display()
-    );
+    let rest = tls_delivery(dns.addr, ca) + "[domain:*]\nretry_delay = 1h\n";
     with_status_page(&base_ini("", &rest))
-}
-
-/// `qksmtp show ID` once it lists `attempts` attempts.
-fn shown(server: &Server, id: &str, attempts: usize) -> String {
-    wait_for(WAIT, || {
-        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
-        (out.matches("--- attempt:").count() >= attempts)
-            .then_some(out.clone())
-            .ok_or(format!("{out}{err}"))
-    })
 }
 
 #[test]
@@ -109,10 +86,10 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         "mta-sts.try.test",
         text_plain(&policy("testing", "mx.try.test")),
     );
-    let good = mx("127.31.0.1", ca.issue("good", &["mx.good.test"]));
-    let other = mx("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
-    let bad = mx("127.31.0.3", make_cert(certs.path()));
-    let tried = mx("127.31.0.4", make_cert(certs.path()));
+    let good = FakeMx::tls_on_25("127.31.0.1", ca.issue("good", &["mx.good.test"]));
+    let other = FakeMx::tls_on_25("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
+    let bad = FakeMx::tls_on_25("127.31.0.3", make_cert(certs.path()));
+    let tried = FakeMx::tls_on_25("127.31.0.4", make_cert(certs.path()));
     let records = [
         domain("good.test", "mx.good.test", "127.31.0.1", "g1", web_ip),
         domain(
@@ -206,8 +183,8 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     web.answer("mta-sts.moved.test", moved.to_string());
     let big = policy("enforce", "mx.nowhere.test") + &"x: y\r\n".repeat(20_000);
     web.answer("mta-sts.big.test", text_plain(&big));
-    let moved_mx = mx("127.34.0.1", make_cert(certs.path()));
-    let big_mx = mx("127.34.0.2", make_cert(certs.path()));
+    let moved_mx = FakeMx::tls_on_25("127.34.0.1", make_cert(certs.path()));
+    let big_mx = FakeMx::tls_on_25("127.34.0.2", make_cert(certs.path()));
     let records = [
         domain("moved.test", "mx.moved.test", "127.34.0.1", "m1", web_ip),
         domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
@@ -249,7 +226,7 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
         "mta-sts.keep.test",
         text_plain(&policy("enforce", "mx.keep.test")),
     );
-    let keep = mx("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
+    let keep = FakeMx::tls_on_25("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
     let Some(first_dns) = dns(&domain(
         "keep.test",
         "mx.keep.test",

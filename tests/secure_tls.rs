@@ -8,16 +8,6 @@ use common::*;
 
 const MSG: &str = "From: a@sender.test\r\nSubject: secure\r\n\r\nhello\r\n.\r\n";
 
-/// `qksmtp show ID` once it lists `attempts` attempts.
-fn shown(server: &Server, id: &str, attempts: usize) -> String {
-    wait_for(WAIT, || {
-        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
-        (out.matches("--- attempt:").count() >= attempts)
-            .then_some(out.clone())
-            .ok_or(format!("{out}{err}"))
-    })
-}
-
 #[test]
 fn verify_and_encrypt_levels_with_a_company_ca() {
     let certs = TempDir::new("tls-policy-certs");
@@ -53,10 +43,7 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
             &plain,
             "tls_policy = encrypt\nretry_delay = 1h",
         ),
-        format!(
-            "[delivery]\ndns_server = {DEAD}\ntls_ca_file = {}\n",
-            ca.pem().display()
-        ),
+        tls_delivery(DEAD, &ca),
     ];
     let server = Server::start("tls-policy", &status_ini(&routes.concat()));
     let to = [
