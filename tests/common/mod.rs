@@ -13,6 +13,7 @@ pub mod fake_mx;
 pub mod https;
 pub mod nsd;
 pub mod postfix;
+pub mod sts_resolver;
 mod tls;
 pub mod unbound;
 
