@@ -93,8 +93,30 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
             "{rcpt}: {line}"
         );
     }
-    // Counted by what verified the certificate: a CA for good.test, nothing for enc.test.
+    // The page and its API say whose requirement was not met, which server and what failed:
+    // the recipient's last result in the bounce's words, the failing step in the log's.
     let page = server.status_addr.unwrap();
+    let wrong_port = wrong_name.port();
+    let unmet = [
+        format!(
+            "This server's settings require, for mail to wrong.test, a verified encrypted \
+             connection (tls_policy = verify); its mail server 127.0.0.1 [127.0.0.1]:{wrong_port} \
+             did not give it (TLS failed: certificate not valid for 127.0.0.1: IP address \
+             mismatch)"
+        ),
+        format!(
+            "This server's settings require, for mail to plain.test, an encrypted connection \
+             (tls_policy = encrypt); its mail server 127.0.0.1 [127.0.0.1]:{} did not give it",
+            plain.port()
+        ),
+        "STARTTLS: certificate not valid for 127.0.0.1: IP address mismatch; not sent: \
+         required a verified encrypted connection (tls_policy = verify)"
+            .into(),
+    ];
+    let parts: Vec<&str> = unmet.iter().map(String::as_str).collect();
+    wait_http(page, &format!("/api/messages/{id}"), &parts);
+    wait_http(page, &format!("/message/{id}"), &parts[2..]);
+    // Counted by what verified the certificate: a CA for good.test, nothing for enc.test.
     let metrics = wait_http(
         page,
         "/metrics",
