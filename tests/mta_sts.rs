@@ -67,6 +67,7 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
                 "mta-sts.other.test",
                 "mta-sts.bad.test",
                 "mta-sts.try.test",
+                "mta-sts.routed.test",
             ],
         ),
     );
@@ -86,10 +87,17 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         "mta-sts.try.test",
         text_plain(&policy("testing", "mx.try.test")),
     );
+    // routed.test publishes an enforce policy, but the configuration routes it to a fixed
+    // server (mx =): the policy names MX hosts, so it is not looked up (README).
+    web.answer(
+        "mta-sts.routed.test",
+        text_plain(&policy("enforce", "mx.routed.test")),
+    );
     let good = FakeMx::tls_on_25("127.31.0.1", ca.issue("good", &["mx.good.test"]));
     let other = FakeMx::tls_on_25("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
     let bad = FakeMx::tls_on_25("127.31.0.3", make_cert(certs.path()));
     let tried = FakeMx::tls_on_25("127.31.0.4", make_cert(certs.path()));
+    let routed = FakeMx::tls_on_25("127.31.0.5", make_cert(certs.path()));
     let records = [
         domain("good.test", "mx.good.test", "127.31.0.1", "g1", web_ip),
         domain(
@@ -101,11 +109,19 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         ),
         domain("bad.test", "mx.bad.test", "127.31.0.3", "b1", web_ip),
         domain("try.test", "mx.try.test", "127.31.0.4", "t1", web_ip),
+        domain("routed.test", "mx.routed.test", "127.31.0.6", "r1", web_ip),
     ]
     .concat();
     let Some(dns) = dns(&records) else { return };
-    let server = Server::start("sts-enforce", &ini(&dns, &ca));
-    let to = ["a@good.test", "b@other.test", "c@bad.test", "d@try.test"];
+    let fixed = "[domain:routed.test]\nmx = 127.31.0.5\n";
+    let server = Server::start("sts-enforce", &(ini(&dns, &ca) + fixed));
+    let to = [
+        "a@good.test",
+        "b@other.test",
+        "c@bad.test",
+        "d@try.test",
+        "e@routed.test",
+    ];
     let id = submit(&server, "s@sender.test", &to, MSG);
 
     let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
@@ -133,8 +149,15 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     let words = "TLS, certificate not verified (MTA-STS testing)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
-    let record = shown(&server, &id, 4);
+    let line = server.wait_log(&[&id, "to=<e@routed.test>", "delivered"]);
+    let words = "TLS, certificate not verified (opportunistic)";
+    assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
+
+    let record = shown(&server, &id, 5);
+    assert!(!record.contains("_mta-sts.routed.test"), "{record}");
     for step in [
+        "fixed route for routed.test: its MTA-STS policy is not looked up (it names the \
+         domain's MX hosts, and the configuration names the server)",
         "MTA-STS TXT _mta-sts.good.test: v=STSv1; id=g1",
         "MTA-STS policy of good.test: mode enforce, mx mx.good.test, max_age 86400s (fetched, id g1)",
         "STARTTLS: TLS, verified by MTA-STS (enforce) for mx.good.test",
@@ -157,13 +180,15 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     );
     assert_eq!(good.deliveries().len(), 1);
     assert_eq!(tried.deliveries().len(), 1);
+    assert_eq!(routed.deliveries().len(), 1);
+    assert_eq!(web.requests(), 4, "no policy fetched for routed.test");
     // /metrics counts good.test's delivery as verified by MTA-STS, try.test's as not verified.
     wait_http(
         server.status_addr.unwrap(),
         "/metrics",
         &[
             "qksmtp_delivered_by_tls_total{tls=\"mta-sts\"} 1\n",
-            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 1\n",
+            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 2\n",
         ],
     );
 }
