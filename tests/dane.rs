@@ -6,7 +6,7 @@
 mod common;
 
 use common::fake_mx::{FakeMx, Options};
-use common::nsd::Nsd;
+use common::nsd::{Nsd, Signing, Zone};
 use common::*;
 
 const MSG: &str = "From: a@sender.test\r\nSubject: dane\r\n\r\nhello\r\n.\r\n";
@@ -82,7 +82,8 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
 /// A fixed route (`mx = host:port`) and a relay get DANE as Postfix gives a `[host]:port`
 /// nexthop: the TLSA records of `_PORT._tcp.HOST`, looked up because the host's address
 /// records validate. The fixed route's record matches (DANE-EE); the relay's does not, and
-/// it is refused although its own `tls_verify = no` would take any certificate.
+/// it is refused although its own `tls_verify = no` would take any certificate. A fixed host
+/// whose address record was changed after signing (bogus) is not used at all.
 #[test]
 fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
     let certs = TempDir::new("dane-routes");
@@ -107,19 +108,28 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
         format!("_{fixed_port}._tcp.fixed TLSA 3 1 1 {ee_311}"),
         "hub A 127.0.0.1".into(),
         format!("_{hub_port}._tcp.hub TLSA 3 1 1 {wrong}"),
+        "forged A 127.0.0.9".into(),
     ];
-    let nsd = Nsd::start(dir, "127.33.1.53", "routes.test", &records);
+    // After signing, forged's address points at the fixed server: its signature no longer
+    // verifies, and whoever forged it must not get the mail (nor choose its TLS).
+    let zone = Zone {
+        origin: "routes.test".into(),
+        records: records.to_vec(),
+        signing: Signing::Tampered(vec![("\tA\t127.0.0.9".into(), "\tA\t127.0.0.1".into())]),
+    };
+    let nsd = Nsd::serve(dir, "127.33.1.53", &[zone]);
     let rest = nsd.delivery_ini()
         + &format!(
             "[domain:*]\nretry_delay = 1h\nmx = fixed.routes.test:{fixed_port}\n\
          [domain:relayed.test]\ndirect_attempts = 0\nrelay_attempts = 3\n\
+         [domain:forged.test]\nmx = forged.routes.test:{fixed_port}\n\
          [relay:hub]\nhost = hub.routes.test\nport = {hub_port}\ntls = starttls\ntls_verify = no\n"
         );
     let server = Server::start("dane-routes", &base_ini("", &rest));
     let id = submit(
         &server,
         "s@sender.test",
-        &["a@fixed.test", "b@relayed.test"],
+        &["a@fixed.test", "b@relayed.test", "c@forged.test"],
         MSG,
     );
 
@@ -134,7 +144,12 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
          the certificate (SHA-256 {hub_fp})"
     );
     assert!(line.contains(&why), "{line}");
+    let line = server.wait_log(&[&id, "to=<c@forged.test>", "deferred"]);
+    let why = "DANE: addresses of forged.routes.test: forged.routes.test: temporary DNS \
+               failure (DNSSEC validation failed (bogus))";
+    assert!(line.contains(why), "{line}");
     assert_eq!(fixed.deliveries().len(), 1);
+    assert_eq!(fixed.sessions().len(), 1, "only a@fixed.test's");
     assert!(hub.deliveries().is_empty());
     assert_eq!(hub.sessions().len(), 1, "no plain-text retry");
 }

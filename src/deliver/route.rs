@@ -124,9 +124,20 @@ fn relay_target(config: &Config, i: usize, resolver: &dyn Lookup, record: &mut R
     );
     let asks = tls_policy::asks(relay.tls_policy, Origin::Relay, d.dnssec);
     let off = base.mode == crate::client::TlsPolicy::Never;
-    let (tls, refused) = match asks.dane && !off && signed_host(&relay.host, resolver, record) {
-        false => (base, None),
-        true => match tlsa(&relay.host, relay.port, resolver, record) {
+    let signed = match asks.dane && !off {
+        true => signed_host(&relay.host, resolver, record),
+        false => Ok(false),
+    };
+    let (tls, refused) = match signed {
+        Ok(false) => (base, None),
+        Err(why) => (
+            Secure {
+                demand: Demand::Dane,
+                ..base
+            },
+            Some(why),
+        ),
+        Ok(true) => match tlsa(&relay.host, relay.port, resolver, record) {
             Ok(found) => (
                 tls_policy::for_relay(base, found.as_deref(), relay.port),
                 None,
@@ -192,14 +203,16 @@ fn secured(
         .into_iter()
         .map(|(host, port)| {
             let dane = match fixed {
-                true => {
-                    asks.dane && literal(&host).is_none() && signed_host(&host, resolver, record)
+                true if asks.dane && literal(&host).is_none() => {
+                    signed_host(&host, resolver, record)
                 }
-                false => signed_mx,
+                true => Ok(false),
+                false => Ok(signed_mx),
             };
             let tlsa = match dane {
-                true => tlsa(&host, port, resolver, record),
-                false => Ok(None),
+                Ok(true) => tlsa(&host, port, resolver, record),
+                Ok(false) => Ok(None),
+                Err(why) => Err(why),
             };
             let decision = match tlsa {
                 Ok(tlsa) => {
@@ -213,17 +226,25 @@ fn secured(
 }
 
 /// Whether a fixed server's or relay's addresses are DNSSEC-signed (DANE applies to it only
-/// then, RFC 7672 §2.2.2), as a step.
-fn signed_host(host: &str, resolver: &dyn Lookup, record: &mut Record) -> bool {
+/// then, RFC 7672 §2.2.2), as a step; `Err` (the server is not used: a temporary failure)
+/// when they fail validation.
+fn signed_host(host: &str, resolver: &dyn Lookup, record: &mut Record) -> Result<bool, String> {
     let (at, t) = (Timestamp::now(), Instant::now());
-    let signed = resolver.addresses_signed(host);
+    let shown = host.trim_end_matches('.');
+    let signed = match resolver.addresses_signed(host) {
+        Ok(signed) => signed,
+        Err(e) => {
+            let why = format!("DANE: addresses of {shown}: {e}");
+            record.push_failed(StepKind::Dns, at, t.elapsed(), &why);
+            return Err(why);
+        }
+    };
     let words = match signed {
         true => "addresses signed (DNSSEC): DANE applies",
         false => "addresses not DNSSEC-signed: no DANE",
     };
-    let host = host.trim_end_matches('.');
-    record.push_ok(StepKind::Dns, at, t.elapsed(), &format!("{host}: {words}"));
-    signed
+    record.push_ok(StepKind::Dns, at, t.elapsed(), &format!("{shown}: {words}"));
+    Ok(signed)
 }
 
 /// Whether the domain's MX answer is DNSSEC-signed (DANE applies only then), as a step.

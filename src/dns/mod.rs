@@ -123,10 +123,11 @@ pub trait Lookup: Send + Sync {
     }
 
     /// Whether `host`'s address records are DNSSEC-signed: DANE applies to a server that is
-    /// not an MX host (a fixed route, a relay) only then (RFC 7672 §2.2.2).
-    fn addresses_signed(&self, host: &str) -> bool {
+    /// not an MX host (a fixed route, a relay) only then (RFC 7672 §2.2.2). `Err` when they
+    /// fail validation (bogus): the server is then not used, as for a bogus MX answer.
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
         let _ = host;
-        false
+        Ok(false)
     }
 }
 
@@ -143,7 +144,7 @@ impl Lookup for Resolver {
         Resolver::mx_signed(self, domain)
     }
 
-    fn addresses_signed(&self, host: &str) -> bool {
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
         Resolver::addresses_signed(self, host)
     }
 
@@ -435,9 +436,17 @@ impl Resolver {
     }
 
     /// Whether the addresses of `host` validate (see `Lookup::addresses_signed`): its A
-    /// records, or its AAAA records when it has no A.
-    pub fn addresses_signed(&self, host: &str) -> bool {
-        self.signed(host, RecordType::A) || self.signed(host, RecordType::AAAA)
+    /// records, or its AAAA records when it has no A; `Err` when either set is bogus.
+    pub fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        let (shown, name) = fqdn(host)?;
+        if self.bogus(&name, RecordType::A) || self.bogus(&name, RecordType::AAAA) {
+            let detail = "DNSSEC validation failed (bogus)".into();
+            return Err(DnsError::Temporary {
+                name: shown,
+                detail,
+            });
+        }
+        Ok(self.signed(host, RecordType::A) || self.signed(host, RecordType::AAAA))
     }
 
     /// Whether `name` has records of type `rtype`, all DNSSEC-validated.

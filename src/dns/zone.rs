@@ -44,6 +44,8 @@ pub struct Zone {
     tlsa: HashMap<String, Result<Vec<super::Tlsa>, Fail>>,
     /// Domains whose MX answer, and hosts whose addresses, are DNSSEC-signed.
     signed: Vec<String>,
+    /// Hosts whose addresses fail DNSSEC validation.
+    bogus: Vec<String>,
     ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
 }
@@ -97,6 +99,12 @@ impl Zone {
         self
     }
 
+    /// `host`'s addresses fail DNSSEC validation (bogus).
+    pub fn bogus(mut self, host: &str) -> Zone {
+        self.bogus.push(key(host));
+        self
+    }
+
     /// The signed TLSA records of `name` (`_25._tcp.mx.a.test`), or a failure.
     pub fn tlsa(mut self, name: &str, records: Result<Vec<super::Tlsa>, Fail>) -> Zone {
         self.tlsa.insert(key(name), records);
@@ -140,8 +148,11 @@ impl Lookup for Zone {
         self.signed.contains(&key(domain))
     }
 
-    fn addresses_signed(&self, host: &str) -> bool {
-        self.signed.contains(&key(host))
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        match self.bogus.contains(&key(host)) {
+            true => Err(Fail::ServerFailure.error(strip_dot(host))),
+            false => Ok(self.signed.contains(&key(host))),
+        }
     }
 
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {

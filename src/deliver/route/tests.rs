@@ -409,15 +409,18 @@ fn dane_applies_to_fixed_routes_and_relays_with_signed_addresses() {
         .tlsa("_25._tcp.open.test", Ok(vec![ee.clone()]))
         .signed("broken.signed.test")
         .tlsa("_25._tcp.broken.signed.test", Err(Fail::ServerFailure))
-        .txt("_mta-sts.fixed.test", "v=STSv1; id=1");
+        .txt("_mta-sts.fixed.test", "v=STSv1; id=1")
+        .bogus("forged.signed.test");
     let never = |_: &str, _: &dyn Lookup, _: &Config| -> Result<String, String> {
         panic!("a fixed route's MTA-STS policy is never fetched")
     };
     let store = Store::with_fetcher(std::path::Path::new("/nonexistent"), Box::new(never));
     let ini = "[delivery]\ndnssec = yes\n\
-               [domain:fixed.test]\nmx = hub.signed.test:2525, open.test, broken.signed.test\n\
+               [domain:fixed.test]\n\
+               mx = hub.signed.test:2525, open.test, broken.signed.test, forged.signed.test\n\
                [relay:hub]\nhost = hub.signed.test\ntls = tls\ntls_verify = no\n\
-               [relay:off]\nhost = hub.signed.test\nport = 465\ntls = none\n";
+               [relay:off]\nhost = hub.signed.test\nport = 465\ntls = none\n\
+               [relay:forged]\nhost = forged.signed.test\n";
     let on = config(ini);
     let mut record = Record::new();
     let dest = Dest::Direct("fixed.test".into());
@@ -436,6 +439,11 @@ fn dane_applies_to_fixed_routes_and_relays_with_signed_addresses() {
     // A TLSA lookup that fails: the server is not used, and DANE is whose requirement.
     assert!(t[2].refused.is_some());
     assert_eq!(t[2].settings.tls.demand, Demand::Dane);
+    // Addresses that fail validation (bogus): not used either, as a bogus MX answer.
+    let forged = "DANE: addresses of forged.signed.test: forged.signed.test: temporary DNS \
+                  failure (server failure (SERVFAIL))";
+    assert_eq!(t[3].refused.as_deref(), Some(forged));
+    assert_eq!(t[3].settings.tls.demand, Demand::Dane);
     let steps = dns_steps(&record);
     for want in [
         "fixed route for fixed.test: its MTA-STS policy is not looked up (it names the \
@@ -454,6 +462,8 @@ fn dane_applies_to_fixed_routes_and_relays_with_signed_addresses() {
     // tls = none: nothing asked, TLS stays off.
     let off = targets(&Dest::Relay(1), &on, &zone, None, &mut Record::new()).unwrap();
     assert_eq!(off[0].settings.tls.mode, TlsPolicy::Never);
+    let relay = targets(&Dest::Relay(2), &on, &zone, None, &mut Record::new()).unwrap();
+    assert_eq!(relay[0].refused.as_deref(), Some(forged));
     // dnssec = no: nothing of DANE for either.
     let plain = config(&ini.replace("dnssec = yes", "dnssec = no"));
     let t = targets(&dest, &plain, &zone, None, &mut Record::new()).unwrap();
