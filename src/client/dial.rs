@@ -9,6 +9,28 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// `Transport` for a TLS stream over any transport (OpenSSL's or native-tls's, one per
+/// platform): the timeouts are the underlying stream's; encrypted bytes (a 421, a
+/// close_notify) or EOF underneath are input.
+macro_rules! tls_transport {
+    ($stream:ty) => {
+        impl Transport for $stream {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.get_ref().set_read_timeout(timeout)
+            }
+
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.get_ref().set_write_timeout(timeout)
+            }
+
+            fn has_input(&self) -> io::Result<bool> {
+                self.get_ref().has_input()
+            }
+        }
+    };
+}
+use tls_transport;
+
 /// Opens streams to servers and encrypts them.
 pub trait Dialer: Send + Sync {
     /// A connection to `addr`, within `timeout`.
@@ -192,21 +214,7 @@ mod openssl_client {
         .map_err(text)?
     }
 
-    /// TLS over any transport: the timeouts are the underlying stream's.
-    impl Transport for SslStream<Box<dyn Transport>> {
-        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_read_timeout(timeout)
-        }
-
-        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_write_timeout(timeout)
-        }
-
-        /// Encrypted bytes (a 421, a close_notify) or EOF underneath.
-        fn has_input(&self) -> io::Result<bool> {
-            self.get_ref().has_input()
-        }
-    }
+    super::tls_transport!(SslStream<Box<dyn Transport>>);
 }
 
 /// The handshake with native-tls, which verifies inside the handshake or not at all: a
@@ -265,21 +273,7 @@ mod native_client {
         Err("DANE-TA is not checked on this platform".into())
     }
 
-    /// TLS over any transport: the timeouts are the underlying stream's.
-    impl Transport for TlsStream<Box<dyn Transport>> {
-        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_read_timeout(timeout)
-        }
-
-        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_write_timeout(timeout)
-        }
-
-        /// Encrypted bytes (a 421, a close_notify) or EOF underneath.
-        fn has_input(&self) -> io::Result<bool> {
-            self.get_ref().has_input()
-        }
-    }
+    super::tls_transport!(TlsStream<Box<dyn Transport>>);
 
     /// A handshake error: a timeout or a dropped connection underneath keeps its meaning.
     fn failure(e: &native_tls::Error) -> FailureKind {

@@ -34,8 +34,9 @@ pub enum Check {
     Nothing,
     /// A chain to a trusted CA (the system's, or `tls_ca_file`) for the server's name.
     Pkix,
-    /// One of the server's usable TLSA records matches (RFC 7672).
-    Dane(Arc<[Tlsa]>),
+    /// One of the server's usable TLSA records (those of `_PORT._tcp.HOST`) matches (RFC
+    /// 7672).
+    Dane { records: Arc<[Tlsa]>, port: u16 },
 }
 
 /// The TLS asked of one server: the mode, what the certificate must prove, whether a failed

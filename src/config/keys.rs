@@ -294,7 +294,7 @@ pub(crate) static RELAY: &[Key<RelayConfig>] = &[
     key("tls_verify", "check the relay's certificate",
         |r, v, _| set(&mut r.tls_verify, value::boolean(v)),
         |r| yes_no(r.tls_verify)),
-    key("tls_policy", "auto (by tls and tls_verify), opportunistic, verify, encrypt or none",
+    key("tls_policy", "auto (DANE when signed, else by tls and tls_verify), opportunistic, dane, verify, encrypt or none",
         |r, v, _| set(&mut r.tls_policy, value::relay_tls_level(v)),
         |r| value::word(value::TLS_LEVELS, r.tls_policy).to_string()),
     key("auth", "log in: none, plain or login",

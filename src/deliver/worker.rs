@@ -18,6 +18,7 @@ use crate::queue::scheduler::{Job, JobMessage, JobReport, MessageReport};
 use crate::smtp::reply::Reply;
 use crate::spool::Spool;
 use crate::time::Timestamp;
+use crate::transcript::tls::TlsState;
 use crate::transcript::{Failure, FailureKind, Record, StepKind};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -387,11 +388,25 @@ fn send_message(
     Sent::Outcomes(outcomes)
 }
 
-/// A failed connection; at STARTTLS when TLS was required, the TLS demand it did not meet.
+/// A failed connection; at STARTTLS (or the implicit TLS handshake) when TLS was required,
+/// the TLS demand it did not meet.
 fn failed(route: &str, f: &Failure, secure: &Secure) -> Outcome {
     match (f.step, secure.mode) {
-        (StepKind::StartTls, TlsPolicy::Required) => Outcome::tls_unmet(route, f, secure.demand),
+        (StepKind::StartTls, TlsPolicy::Required | TlsPolicy::Implicit) => {
+            Outcome::tls_unmet(route, f, secure.demand)
+        }
         _ => Outcome::from_failure(route, f),
+    }
+}
+
+/// Adds to the failing step whose TLS requirement was not met, in the log's words (`; not
+/// sent: required a verified encrypted connection (DANE)`), for the page's timeline.
+fn note_requirement(record: &mut Record, outcome: &Outcome) {
+    let Some(demand) = outcome.unmet_tls() else {
+        return;
+    };
+    if let Some(step) = record.steps.iter_mut().rev().find(|s| !s.ok) {
+        step.detail = format!("{}; {}", step.detail, TlsState::Unmet { demand });
     }
 }
 
@@ -410,14 +425,16 @@ fn connect_first(
     for target in targets {
         if let Some(why) = &target.refused {
             record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, why);
-            last = Some(Outcome::tls_unmet(
+            let outcome = Outcome::tls_unmet(
                 &target.host,
                 &Failure {
                     step: StepKind::StartTls,
                     kind: FailureKind::Tls(why.clone()),
                 },
                 target.settings.tls.demand,
-            ));
+            );
+            note_requirement(record, &outcome);
+            last = Some(outcome);
             continue;
         }
         if let Some(why) = &target.doubt {
@@ -455,6 +472,7 @@ fn connect_first(
                 }
                 Err(f) => {
                     let outcome = failed(&route, &f, &target.settings.tls);
+                    note_requirement(record, &outcome);
                     if answered(&f) || outcome::throttles(&outcome, throttle_on) {
                         return Err(outcome);
                     }

@@ -121,6 +121,14 @@ pub trait Lookup: Send + Sync {
         let _ = domain;
         false
     }
+
+    /// Whether `host`'s address records are DNSSEC-signed: DANE applies to a server that is
+    /// not an MX host (a fixed route, a relay) only then (RFC 7672 §2.2.2). `Err` when they
+    /// fail validation (bogus): the server is then not used, as for a bogus MX answer.
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        let _ = host;
+        Ok(false)
+    }
 }
 
 impl Lookup for Resolver {
@@ -134,6 +142,10 @@ impl Lookup for Resolver {
 
     fn mx_signed(&self, domain: &str) -> bool {
         Resolver::mx_signed(self, domain)
+    }
+
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        Resolver::addresses_signed(self, host)
     }
 
     fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
@@ -420,25 +432,44 @@ impl Resolver {
 
     /// Whether the MX records of `domain` validate (see `Lookup::mx_signed`).
     pub fn mx_signed(&self, domain: &str) -> bool {
+        self.signed(domain, RecordType::MX)
+    }
+
+    /// Whether the addresses of `host` validate (see `Lookup::addresses_signed`): its A
+    /// records, or its AAAA records when it has no A; `Err` when either set is bogus.
+    pub fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        let (shown, name) = fqdn(host)?;
+        if self.bogus(&name, RecordType::A) || self.bogus(&name, RecordType::AAAA) {
+            let detail = "DNSSEC validation failed (bogus)".into();
+            return Err(DnsError::Temporary {
+                name: shown,
+                detail,
+            });
+        }
+        Ok(self.signed(host, RecordType::A) || self.signed(host, RecordType::AAAA))
+    }
+
+    /// Whether `name` has records of type `rtype`, all DNSSEC-validated.
+    fn signed(&self, name: &str, rtype: RecordType) -> bool {
         let Some(secure) = &self.secure else {
             return false;
         };
-        let Ok((_, name)) = fqdn(domain) else {
+        let Ok((_, name)) = fqdn(name) else {
             return false;
         };
         let asked = async {
             secure
-                .lookup(name.clone(), RecordType::MX)
+                .lookup(name.clone(), rtype)
                 .await
                 .map_err(|e| classify(&e))
         };
         self.run(asked).is_ok_and(|lookup| {
-            let mx: Vec<_> = lookup
+            let found: Vec<_> = lookup
                 .answers()
                 .iter()
-                .filter(|r| r.record_type() == RecordType::MX)
+                .filter(|r| r.record_type() == rtype)
                 .collect();
-            !mx.is_empty() && mx.iter().all(|r| r.proof == Proof::Secure)
+            !found.is_empty() && found.iter().all(|r| r.proof == Proof::Secure)
         })
     }
 

@@ -653,7 +653,7 @@ impl Scheduler {
             let r = &mut hot.env.recipients[i];
             let progress =
                 policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
-            r.last_result = Some(outcome.reason());
+            r.last_result = Some(outcome.last_result(&r.address.domain));
             r.last_status = Some(outcome.status);
             r.last_attempt = Some(now);
             match progress {

@@ -441,6 +441,10 @@ pub const NOTICE_PENDING: &str =
 
 /// What a reply or error means, for people.
 pub fn plain_reason(last: &str) -> String {
+    // A TLS requirement not met is already in plain words (`Outcome::tls_unmet_words`).
+    if last.contains(" did not give it (") {
+        return last.to_string();
+    }
     let code = |p: &str| last.split(' ').nth(1).is_some_and(|c| c.starts_with(p));
     let meaning = if code("5.1.1") || code("5.1.10") {
         "the address does not exist"

@@ -13,6 +13,7 @@ pub mod fake_mx;
 pub mod https;
 pub mod nsd;
 pub mod postfix;
+pub mod sts_resolver;
 mod tls;
 pub mod unbound;
 
@@ -112,6 +113,25 @@ pub fn with_status_page(ini: &str) -> String {
 /// (lines) in it.
 pub fn route(domain: &str, mx: &fake_mx::FakeMx, extra: &str) -> String {
     format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n{extra}\n", mx.port())
+}
+
+/// The `[delivery]` section of a secure-delivery test: DNS from `dns_server`, the test CA
+/// trusted through `tls_ca_file`.
+pub fn tls_delivery(dns_server: impl std::fmt::Display, ca: &TestCa) -> String {
+    format!(
+        "[delivery]\ndns_server = {dns_server}\ntls_ca_file = {}\n",
+        ca.pem().display()
+    )
+}
+
+/// `qksmtp show ID` once it lists `attempts` attempts.
+pub fn shown(server: &Server, id: &str, attempts: usize) -> String {
+    wait_for(WAIT, || {
+        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
+        (out.matches("--- attempt:").count() >= attempts)
+            .then_some(out.clone())
+            .ok_or(format!("{out}{err}"))
+    })
 }
 
 /// A loopback port where nothing listens (connections are refused).

@@ -95,6 +95,15 @@ impl Nsd {
         wait_answering(addr, &zones[0].origin, &mut nsd.child, "nsd");
         nsd
     }
+
+    /// The `[delivery]` lines that make qksmtp ask this server and validate its zones.
+    pub fn delivery_ini(&self) -> String {
+        format!(
+            "[delivery]\ndns_server = {}\ndnssec = yes\ndnssec_trust_anchor = {}\n",
+            self.addr.ip(),
+            self.anchor.display()
+        )
+    }
 }
 
 /// Writes `zone` into `dir` (signed as it says); returns the file NSD serves and the

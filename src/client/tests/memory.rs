@@ -317,7 +317,10 @@ fn dane_ee_match_is_verified_and_a_mismatch_fails_naming_record_and_digest() {
         ..good.clone()
     };
     let secure = |r: Tlsa| Secure {
-        check: Check::Dane(std::sync::Arc::from(vec![r])),
+        check: Check::Dane {
+            records: std::sync::Arc::from(vec![r]),
+            port: 25,
+        },
         demand: Demand::Dane,
         ..Secure::opportunistic().with_mode(TlsPolicy::Required)
     };
