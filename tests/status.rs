@@ -620,3 +620,54 @@ fn the_health_line_tells_the_spool_the_dns_and_the_last_delivery() {
         assert!(html.contains(part), "{part} in {html}");
     }
 }
+
+/// A queued message's subject is the one its envelope keeps from the intake (decoded): found
+/// by a search at once and after a restart without its file being read (a changed file does
+/// not change what is found); an envelope of an older qksmtp, without it, is found once its
+/// subject has been read in the background.
+#[test]
+fn a_subject_is_found_from_the_envelope_at_once_and_after_a_restart() {
+    let dead = format!("[domain:c.test]\nmx = {DEAD}\nretry_delay = 1h\n");
+    let server = Server::start("subjects", &status_ini(&dead));
+    let page = server.status_addr.unwrap();
+    let mail = |subject: &str| format!("Subject: {subject}\r\n\r\nHi.\r\n.\r\n");
+    let encoded = "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus?=\r\n =?UTF-8?B?S8O2bG4=?= report";
+    let koeln = submit(&server, "a@sender.test", &["a@c.test"], &mail(encoded));
+    let older = submit(&server, "b@sender.test", &["b@c.test"], &mail("Quarterly"));
+    // The message file says otherwise from now on: the search must not read it.
+    for id in [&koeln, &older] {
+        let path = server.spool().join(format!("{id}.msg"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("Subject:", "Subjext:")).unwrap();
+    }
+    let needle = "/api/messages?q=GR%C3%9C%C3%9FE+ausk%C3%B6ln+REPORT";
+    let found = wait_http(page, needle, &[&koeln]);
+    assert!(
+        found.contains("\"subject\":\"Grüße ausKöln report\""),
+        "{found}"
+    );
+    assert!(!found.contains(&older), "{found}");
+    let (_, quarterly) = http(page, "GET", "/api/messages?q=quarterly", &[]);
+    assert!(quarterly.contains(&older), "{quarterly}");
+    // Restarted, with one envelope as an older qksmtp wrote it (no subject line).
+    let (_, dir) = server.terminate();
+    let env_path = dir.path().join("spool").join(format!("{older}.env"));
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    assert!(text.contains("\nsubject Quarterly\n"), "{text}");
+    let file = dir.path().join("spool").join(format!("{older}.msg"));
+    let message = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        message.replace("Subjext: Quarterly", "Subject: Yearly"),
+    )
+    .unwrap();
+    std::fs::write(&env_path, text.replace("\nsubject Quarterly\n", "\n")).unwrap();
+    let server = Server::start_in(dir);
+    let page = server.status_addr.unwrap();
+    let found = wait_http(page, needle, &[&koeln]);
+    assert!(found.contains("Grüße ausKöln report"), "{found}");
+    let found = wait_http(page, "/api/messages?q=yearly", &[&older]);
+    assert!(!found.contains(&koeln), "{found}");
+    let (_, listed) = http(page, "GET", "/api/messages?q=sender.test", &[]);
+    assert!(listed.contains("\"subject\":\"Yearly\""), "{listed}");
+}

@@ -43,7 +43,7 @@ pub struct Finished {
 
 impl Finished {
     pub fn new(envelope: Envelope, at: Timestamp, headers: String, steps: String) -> Finished {
-        let subject = header_value(&headers, "subject");
+        let subject = subject_of(&envelope, &headers);
         Finished {
             listed: Listed::of(&envelope, subject.as_deref()),
             at,
@@ -59,7 +59,7 @@ impl Finished {
 
     /// Listed without its record (it is in the journal at `place`).
     fn listed(record: &Record, place: Place) -> Finished {
-        let subject = header_value(&record.headers, "subject");
+        let subject = subject_of(&record.envelope, &record.headers);
         Finished {
             listed: Listed::of(&record.envelope, subject.as_deref()),
             at: record.at,
@@ -260,26 +260,13 @@ pub fn header_block(message: &[u8]) -> String {
     String::from_utf8_lossy(&message[..end]).replace("\r\n", "\n")
 }
 
-/// The (unfolded) value of the first header field called `name` in a header block.
-pub fn header_value(headers: &str, name: &str) -> Option<String> {
-    let mut lines = headers.lines();
-    while let Some(line) = lines.next() {
-        let Some((n, v)) = line.split_once(':') else {
-            continue;
-        };
-        if n.trim().eq_ignore_ascii_case(name) && !n.starts_with([' ', '\t']) {
-            let mut value = v.trim().to_string();
-            for cont in lines.by_ref() {
-                if !cont.starts_with([' ', '\t']) {
-                    break;
-                }
-                value.push(' ');
-                value.push_str(cont.trim());
-            }
-            return Some(value);
-        }
+/// A finished message's subject: its envelope's, or (an envelope from before they were
+/// kept) read from its headers.
+pub fn subject_of(envelope: &Envelope, headers: &str) -> Option<String> {
+    match &envelope.subject {
+        Some(subject) => Some(subject.clone()),
+        None => crate::headers::subject(headers.as_bytes()),
     }
-    None
 }
 
 /// A step record file, bounded.
@@ -356,8 +343,12 @@ mod tests {
             "Subject: a\nX: b\n"
         );
         assert_eq!(header_block(b"Subject: a"), "Subject: a");
-        let h = "Received: x\n subject: no\nSubject: hello\n  world\nTo: b\n";
-        assert_eq!(header_value(h, "subject").as_deref(), Some("hello world"));
-        assert_eq!(header_value(h, "cc"), None);
+        // An older envelope's subject is read from the headers, decoded.
+        let h = "Received: x\n subject: no\nSubject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\n  world\nTo: b\n";
+        let mut older = env(1, &["b@y.test"]);
+        assert_eq!(subject_of(&older, h).as_deref(), Some("grüße world"));
+        assert_eq!(subject_of(&older, "To: b\n"), None);
+        older.subject = Some("kept".into());
+        assert_eq!(subject_of(&older, h).as_deref(), Some("kept"));
     }
 }

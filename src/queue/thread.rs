@@ -61,9 +61,8 @@ pub enum Event {
     Message(MessageId, Sender<Option<MessageDetail>>),
     /// A page of the messages that match (queued and recently finished).
     Find(Box<Query>, Sender<Found>),
-    /// The queued messages whose subject the search index still lacks (each named once).
-    Unsubjected(Sender<Vec<MessageId>>),
-    /// Their subjects, read by the status page, for the search index.
+    /// The subjects of messages queued by an older qksmtp (their envelopes lack them), read
+    /// in the background, for the search index.
     Subjects(Vec<(MessageId, String)>),
     /// Follow the changes from now on (after the change numbered `seen`, when it is a
     /// reconnect): the answer is the subscriber's bounded buffer.
@@ -111,6 +110,8 @@ pub struct Start {
     pub write_notice: WriteNotice,
     /// The history journal to append to, with its limits (`open_journal`).
     pub journal: Option<(Journal, Limits)>,
+    /// The thread's own orders, for what it has done in the background.
+    pub events: Sender<Event>,
 }
 
 /// Starts the scheduler thread; `committed` brings the messages accepted from now on,
@@ -143,6 +144,8 @@ pub fn start(
             job_dest: None,
             feed: Feed::default(),
             index: Default::default(),
+            events: s.events,
+            subjects: Default::default(),
         },
     };
     thread::Builder::new()
@@ -150,6 +153,7 @@ pub fn start(
         .spawn(move || shell.run(committed, events))
 }
 
+mod subjects;
 mod view;
 use view::Extra;
 
@@ -208,6 +212,13 @@ impl Shell {
         self.core.add(env, now);
     }
 
+    /// Has the subjects the index lacks (of older envelopes) read in the background.
+    fn read_subjects(&mut self) {
+        let ids = self.extra.index.take_unsubjected();
+        let extra = &mut self.extra;
+        extra.subjects.read(ids, &extra.spool, &extra.events);
+    }
+
     fn dispatch(&mut self, now: Timestamp) {
         let (jobs, effects) = self.core.poll(now);
         self.apply(effects, now);
@@ -255,6 +266,7 @@ impl Shell {
                 for env in found {
                     self.add(env, now);
                 }
+                self.read_subjects();
                 // A restart's thousands: only the newest stay whole in memory.
                 self.core.cool_down();
                 self.extra.feed.publish(What::Reset);

@@ -29,6 +29,7 @@ fn envelope(spool: &Spool) -> Envelope {
         )],
         held: false,
         kind: super::envelope::MessageKind::Mail,
+        subject: Some("s".into()),
     }
 }
 

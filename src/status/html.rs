@@ -358,7 +358,8 @@ pub fn chart(minutes: &[[u32; 3]]) -> String {
 }
 
 fn message_card(m: &MessageView, now: Timestamp) -> String {
-    let subject = m.subject.as_deref().unwrap_or("(no subject)");
+    let subject = m.subject.as_deref().filter(|s| !s.is_empty());
+    let subject = subject.unwrap_or("(no subject)");
     let mut h = format!(
         "<div class=\"msg\"><a href=\"/message/{id}\">{}</a> <span class=\"muted\">from {} · {} · {} ago · {id}</span>",
         escape(subject),

@@ -390,7 +390,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
         arrival: env.arrival,
         sender: env.sender.to_string(),
         size: env.size,
-        subject: None,
+        subject: env.subject.clone(),
         held: env.held,
         finished,
         recipients: env
