@@ -101,6 +101,16 @@ impl History {
         self.page || self.journal.is_some()
     }
 
+    /// Whether finished messages' files are kept with their records (`history_max_size`).
+    pub fn keeps_bodies(&self) -> bool {
+        self.journal.is_some() && self.limits.is_some_and(|l| l.keeps_bodies())
+    }
+
+    /// Removes a finished message's kept file (`qksmtp delete`); whether it had one.
+    pub fn forget_body(&self, id: &MessageId) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.forget_body(id))
+    }
+
     /// The limits in force (from a reload); `None` keeps no journal from now on.
     pub fn set_limits(&mut self, limits: Option<Limits>) {
         self.limits = limits.filter(|l| l.on());
@@ -296,6 +306,7 @@ mod tests {
         let limits = Limits {
             max: 1000,
             age: Duration::from_secs(86_400),
+            max_bytes: 0,
         };
         let journal = Journal::open(&spool).unwrap();
         let mut h = History::new(true, Some((journal, limits)));

@@ -92,6 +92,7 @@ pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
     let limits = Limits {
         max: config.server.history_max,
         age: Duration::from_secs(86_400 * u64::from(config.server.history_days)),
+        max_bytes: config.server.history_max_size,
     };
     limits.on().then_some(limits)
 }
@@ -255,7 +256,8 @@ impl Shell {
             }
             Event::Delete(id, answer) => {
                 let effect = self.core.delete(&id);
-                let known = effect.is_some();
+                // A finished message: its file kept with its record goes.
+                let known = effect.is_some() || self.extra.history.forget_body(&id);
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);
             }
@@ -379,7 +381,10 @@ impl Shell {
             Effect::Remove(id) => {
                 let kept = self.extra.keep_files(&id, &mut batch.unwritten);
                 batch.kept.extend(kept);
-                self.writer.remove(&id)
+                // A finished message's file goes into the history with its record; a
+                // deleted one's goes.
+                let keep = self.extra.history.keeps_bodies() && self.core.has_finished(&id);
+                self.writer.remove(&id, keep)
             }
             Effect::Log(line) => {
                 self.log.write(&line, now);

@@ -497,9 +497,10 @@ fn timelines(m: &MessageView, attempts: &[Attempt]) -> String {
 /// attachments, and the `.eml`; or why they cannot be shown.
 fn content(m: &MessageView, body: Option<&Body>) -> String {
     let mut h = String::from("<h2>Content</h2>\n");
-    let Some(body) = body.filter(|_| m.finished.is_none()) else {
+    let Some(body) = body else {
         h.push_str(
-            "<p class=\"muted\">the message has left the spool: only its headers are kept</p>\n",
+            "<p class=\"muted\">the message is no longer kept (history_max_size): only its \
+             headers are</p>\n",
         );
         return h;
     };

@@ -359,7 +359,7 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
                 api::detail_text(&d, crate::time::Timestamp::now()),
             ),
             Some(d) => {
-                let body = content(shared, &id).filter(|_| d.view.finished.is_none());
+                let body = content(shared, &id);
                 Response::new(200, JSON, api::detail(&d, body.as_ref()).to_string())
             }
             None => not_found(),
@@ -369,10 +369,10 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
         Route::Bulk(order) => bulk(shared, order),
         Route::MessageHtml(id) => match content(shared, &id).and_then(|b| b.readable.html) {
             Some(html) => Response::new(200, HTML, html).framed(html::HTML_BODY_POLICY),
-            None => Response::error(404, "no HTML body (or the message left the spool)"),
+            None => Response::error(404, "no HTML body (or the message is no longer kept)"),
         },
         Route::Act(action) => perform(shared, action),
-        Route::Eml(id) => match shared.spool.read_message(&id) {
+        Route::Eml(id) => match std::fs::read(shared.spool.message_or_kept(&id)) {
             Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
             Err(_) => not_found(),
         },
@@ -493,11 +493,11 @@ fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
     }
 }
 
-/// A queued message's text, HTML and attachments, from the first `MAX_READ` bytes of its
-/// file; `None` once it left the spool.
+/// A message's text, HTML and attachments, from the first `MAX_READ` bytes of its file
+/// (queued, or kept with its history record); `None` once it is gone.
 fn content(shared: &Shared, id: &MessageId) -> Option<html::Body> {
     use std::io::Read;
-    let file = std::fs::File::open(shared.spool.message_path(id)).ok()?;
+    let file = std::fs::File::open(shared.spool.message_or_kept(id)).ok()?;
     let size = file.metadata().ok()?.len();
     let mut bytes = Vec::new();
     file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
