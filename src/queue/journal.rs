@@ -304,6 +304,9 @@ pub struct Journal {
     next: u64,
     /// `next` at open.
     first_own: u64,
+    /// The threads removing old segments with their files (a segment of `history_max / 10`
+    /// messages' files takes a while: not on the scheduler thread).
+    pruning: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Journal {
@@ -319,6 +322,7 @@ impl Journal {
             file: None,
             next,
             first_own: next,
+            pruning: Vec::new(),
         })
     }
 
@@ -400,42 +404,43 @@ impl Journal {
             if !(expired || too_big || total - oldest.records >= limits.max) {
                 break;
             }
-            if let Err(e) = self.remove_segment(oldest.number) {
-                log::warn!(
-                    "history journal: cannot remove segment {}: {e}",
-                    oldest.number
-                );
-                break;
-            }
             total -= oldest.records;
             bytes -= oldest.bytes;
             removed.push(oldest.number);
             self.segments.pop_front();
         }
+        if !removed.is_empty() {
+            self.prune(removed.clone());
+        }
         removed
     }
 
-    /// Removes a segment's messages' files (named by its records), then the segment.
-    fn remove_segment(&self, number: u64) -> io::Result<()> {
-        let path = self.dir.join(segment_name(number));
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut reader = BufReader::new(file);
-        let mut buf = Vec::new();
-        while let Ok(Some((record, _))) = next_record(&mut reader, &mut buf) {
-            let body = self.dir.join(format!("{}.{MSG}", record.envelope.id));
-            if let Err(e) = fs::remove_file(body)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                log::warn!("history: cannot remove {}'s file: {e}", record.envelope.id);
+    /// Removes these segments with their files, in the background (at once if no thread
+    /// can be started). One left behind by a stop is read back and removed by the next run.
+    fn prune(&mut self, numbers: Vec<u64>) {
+        self.pruning.retain(|h| !h.is_finished());
+        let remove = |dir: &Path, numbers: &[u64]| {
+            for &n in numbers {
+                if let Err(e) = remove_segment(dir, n) {
+                    log::warn!("history journal: cannot remove segment {n}: {e}");
+                }
             }
+        };
+        let (dir, those) = (self.dir.clone(), numbers.clone());
+        let spawned = std::thread::Builder::new()
+            .name("history-prune".into())
+            .spawn(move || remove(&dir, &those));
+        match spawned {
+            Ok(handle) => self.pruning.push(handle),
+            Err(_) => remove(&self.dir, &numbers),
         }
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+    }
+
+    /// Waits for the old segments being removed.
+    #[cfg(test)]
+    pub fn settle(&mut self) {
+        for h in self.pruning.drain(..) {
+            let _ = h.join();
         }
     }
 
@@ -456,6 +461,30 @@ impl Journal {
             self.flush();
         }
         read_at(&self.dir, place)
+    }
+}
+
+/// Removes a segment's messages' files (named by its records), then the segment.
+fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
+    let path = dir.join(segment_name(number));
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    while let Ok(Some((record, _))) = next_record(&mut reader, &mut buf) {
+        let body = dir.join(format!("{}.{MSG}", record.envelope.id));
+        if let Err(e) = fs::remove_file(body)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            log::warn!("history: cannot remove {}'s file: {e}", record.envelope.id);
+        }
+    }
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

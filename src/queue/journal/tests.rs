@@ -120,6 +120,7 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     }
     // 100 + 100 + 50: dropping the first still leaves 150.
     assert_eq!(removed, [1]);
+    j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [2, 3]);
     // An hour after segment 2's newest record, it goes; the one being written never does.
     let later = t(200).plus(Duration::from_secs(3601));
@@ -130,6 +131,7 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
         .append(&record(252, much_later), limits, much_later)
         .unwrap();
     assert!(removed.is_empty(), "{removed:?}");
+    j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3]);
     let _ = fs::remove_dir_all(&spool);
 }
@@ -152,6 +154,7 @@ fn kept_message_files_go_with_their_segment_and_past_max_bytes() {
     // Each 400-byte file fills a segment (a tenth of max_bytes); past 1000 bytes the oldest
     // go, each with its file.
     assert_eq!(removed, [1, 2]);
+    j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3, 4]);
     assert_eq!((body(1).exists(), body(2).exists()), (false, false));
     assert!(body(3).exists() && body(4).exists());
