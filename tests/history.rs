@@ -158,8 +158,10 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
     // More mail past history_max_size: the oldest file and record go together.
     let body = format!("Subject: filler\r\n\r\n{}\r\n.\r\n", "x".repeat(1000));
     let mut newest = String::new();
+    let mut fillers = Vec::new();
     for n in 0..8 {
         newest = submit(&server, "a@sender.test", &[&format!("r{n}@a.test")], &body);
+        fillers.push(newest.clone());
         wait_http(
             page,
             &format!("/api/messages/{newest}"),
@@ -180,4 +182,20 @@ with smtplib.SMTP("127.0.0.1", {port}) as s:
     let (code, out, err) = run_cli(server.dir.path(), &["delete", &newest]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(!newest_file.exists());
+    // With the server stopped too.
+    let (_, dir) = server.terminate();
+    let before = &fillers[fillers.len() - 2];
+    let file = dir
+        .path()
+        .join("spool/history")
+        .join(format!("{before}.msg"));
+    assert!(file.is_file());
+    let (code, out, err) = run_cli(dir.path(), &["delete", before]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !file.exists() && out.contains("removed from the history"),
+        "{out}"
+    );
+    let (code, _, err) = run_cli(dir.path(), &["delete", before]);
+    assert_eq!(code, 1, "gone: {err}");
 }
