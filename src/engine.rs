@@ -76,6 +76,7 @@ impl Engine {
         let earlier = journal.as_ref().map(|(j, _)| j.first_own());
         let start = Start {
             journal,
+            events: events_tx.clone(),
             config,
             spool: intake.spool().clone(),
             workers: workers_n,

@@ -252,6 +252,13 @@ fn apply_offline(
                 print!("{text}");
                 return Ok(());
             }
+            // A finished message: its file kept with its history record goes.
+            if let Order::Delete(_) = order
+                && std::fs::remove_file(spool.kept_path(id)).is_ok()
+            {
+                println!("qksmtp: {id}: its stored message removed from the history");
+                return Ok(());
+            }
             return Err(format!(
                 "no message {id} in the spool or its history (see the delivery log)"
             ));

@@ -32,6 +32,7 @@ pub(crate) fn env(n: u32, rcpts: &[&str]) -> Envelope {
             .collect(),
         held: false,
         kind: crate::spool::envelope::MessageKind::Mail,
+        subject: None,
     }
 }
 
