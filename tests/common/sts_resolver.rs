@@ -3,6 +3,9 @@
 //! `resolve()` as an HTTPS body. Shared by the unit tests in src/deliver/tls_policy/sts (by
 //! `#[path]`).
 
+#[path = "python.rs"]
+mod python;
+
 /// What the resolver made of one policy: `None` when it refused it, else (mode, max_age, mx
 /// values as it keeps them).
 pub type Verdict = Option<(String, u64, Vec<String>)>;
@@ -10,36 +13,10 @@ pub type Verdict = Option<(String, u64, Vec<String>)>;
 /// The resolver's verdict on each of `policies`, in order; `None` when the resolver is not
 /// installed (a failure under CI).
 pub fn sts_resolver(policies: &[String]) -> Option<Vec<Verdict>> {
-    let dir = std::env::temp_dir().join(format!(
-        "qksmtp-sts-resolver-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
     let list: Vec<String> = policies.iter().map(|p| json_string(p)).collect();
-    std::fs::write(dir.join("policies.json"), format!("[{}]", list.join(","))).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/sts_resolver_check.py"
-    );
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(dir.join("policies.json"))
-        .output();
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = match out {
-        Ok(out) if out.status.code() != Some(3) => out,
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must have python3 with postfix-mta-sts-resolver (.ci/run installs it)"
-            );
-            eprintln!(
-                "skipped: no postfix-mta-sts-resolver (pip install postfix-mta-sts-resolver)"
-            );
-            return None;
-        }
-    };
+    let json = format!("[{}]", list.join(","));
+    let files: [(&str, &[u8]); 1] = [("policies.json", json.as_bytes())];
+    let out = python::run("sts_resolver_check.py", &files, "postfix-mta-sts-resolver")?;
     assert!(
         out.status.success(),
         "sts_resolver_check.py: {}",
