@@ -58,12 +58,12 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
 
     let line = server.wait_log(&[&id, "to=<a@ee.dane.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-EE\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<b@ta.dane.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-TA\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-TA\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<c@bad.dane.test>", "deferred"]);
@@ -135,7 +135,7 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
 
     let line = server.wait_log(&[&id, "to=<a@fixed.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-EE\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<b@relayed.test>", "deferred"]);

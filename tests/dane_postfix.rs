@@ -152,7 +152,7 @@ fn qksmtp_outcome(server: &Server, rcpt: &str) -> (Outcome, String) {
         let line = log.lines().find(|l| l.contains(&to)).unwrap_or_default();
         match line {
             l if l.contains(" result=\"delivered\" ")
-                && l.contains(" tls=\"TLS, verified by DANE-") =>
+                && l.contains(" tls=\"TLS 1.2, verified by DANE-") =>
             {
                 Ok((Outcome::Verified, l.into()))
             }
