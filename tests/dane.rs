@@ -58,12 +58,12 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
 
     let line = server.wait_log(&[&id, "to=<a@ee.dane.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-EE\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<b@ta.dane.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-TA\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-TA\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<c@bad.dane.test>", "deferred"]);
@@ -135,7 +135,7 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
 
     let line = server.wait_log(&[&id, "to=<a@fixed.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by DANE-EE\" "),
+        line.contains(" tls=\"TLS 1.2, verified by DANE-EE\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<b@relayed.test>", "deferred"]);
@@ -152,4 +152,64 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
     assert_eq!(fixed.sessions().len(), 1, "only a@fixed.test's");
     assert!(hub.deliveries().is_empty());
     assert_eq!(hub.sessions().len(), 1, "no plain-text retry");
+}
+
+/// RFC 7672 §2.2.2, as Postfix: of a signed MX answer, a host whose address records are not
+/// signed (it lives in an unsigned zone) gets no DANE, even with TLSA records published there
+/// (here a mismatching one): delivered as opportunistic TLS. A host whose address record was
+/// changed after signing (bogus) is not used: deferred, naming it, and nothing reaches the
+/// address it was forged to.
+#[test]
+fn mx_hosts_get_dane_only_with_signed_addresses() {
+    let certs = TempDir::new("dane-mx-addresses");
+    let dir = certs.path();
+    let unsigned = FakeMx::tls_on_25("127.33.2.1", make_cert(dir));
+    let forged_to = FakeMx::tls_on_25("127.33.2.2", make_cert(dir));
+    let wrong = "ef".repeat(32);
+    let signed = Zone {
+        origin: "mxsigned.test".into(),
+        records: vec![
+            "hosted MX 10 mx.hosting.test.".into(),
+            "forged MX 10 mx-forged".into(),
+            "mx-forged A 127.33.2.9".into(),
+        ],
+        signing: Signing::Tampered(vec![("\tA\t127.33.2.9".into(), "\tA\t127.33.2.2".into())]),
+    };
+    let hosting = Zone {
+        origin: "hosting.test".into(),
+        records: vec![
+            "mx A 127.33.2.1".into(),
+            format!("_25._tcp.mx TLSA 3 1 1 {wrong}"),
+        ],
+        signing: Signing::Unsigned,
+    };
+    let nsd = Nsd::serve(dir, "127.33.2.53", &[signed, hosting]);
+    let rest = nsd.delivery_ini() + "[domain:*]\nretry_delay = 1h\n";
+    let server = Server::start("dane-mx-addresses", &base_ini("", &rest));
+    let to = ["a@hosted.mxsigned.test", "b@forged.mxsigned.test"];
+    let id = submit(&server, "s@sender.test", &to, MSG);
+
+    let line = server.wait_log(&[&id, "to=<a@hosted.mxsigned.test>", "delivered"]);
+    let words = " tls=\"TLS 1.2, certificate not verified (opportunistic)\" ";
+    assert!(line.contains(words), "{line}");
+    let line = server.wait_log(&[&id, "to=<b@forged.mxsigned.test>", "deferred"]);
+    let why = "DANE: addresses of mx-forged.mxsigned.test: mx-forged.mxsigned.test: temporary \
+               DNS failure (DNSSEC validation failed (bogus))";
+    assert!(line.contains(why), "{line}");
+    let record = shown(&server, &id, 2);
+    for step in [
+        "MX hosted.mxsigned.test: signed (DNSSEC): DANE applies",
+        "mx.hosting.test: addresses not DNSSEC-signed: no DANE",
+    ] {
+        assert!(record.contains(step), "{step}\n{record}");
+    }
+    assert!(
+        !record.contains("TLSA _25._tcp.mx.hosting.test"),
+        "no TLSA lookup for an unsigned host:\n{record}"
+    );
+    assert_eq!(unsigned.deliveries().len(), 1);
+    assert!(
+        forged_to.sessions().is_empty(),
+        "the forged address gets nothing"
+    );
 }

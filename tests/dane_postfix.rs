@@ -75,6 +75,8 @@ fn cases(dir: &std::path::Path) -> (Vec<Case>, Vec<Zone>) {
     let bogus = mx("127.0.0.75", make_cert(dir));
     let bogus_311 = spki_digest(dir);
     let bogus_mx = mx("127.0.0.76", make_cert(dir));
+    let hosted = mx("127.0.0.80", make_cert(dir));
+    let forged_to = mx("127.0.0.81", make_cert(dir));
     use Outcome::*;
     let table = [
         ("3 1 1 matching (DANE-EE)", "ee.dane.test", ee, Verified),
@@ -83,6 +85,19 @@ fn cases(dir: &std::path::Path) -> (Vec<Case>, Vec<Zone>) {
         ("unsigned, mismatching", "plain.test", plain, Unverified),
         ("bogus TLSA signature", "bogus.dane.test", bogus, Refused),
         ("bogus MX signature", "bogusmx.dane.test", bogus_mx, Refused),
+        // RFC 7672 §2.2.2: DANE only for an MX host whose addresses are signed.
+        (
+            "MX host in an unsigned zone",
+            "hosted.dane.test",
+            hosted,
+            Unverified,
+        ),
+        (
+            "bogus MX host address",
+            "forged.dane.test",
+            forged_to,
+            Refused,
+        ),
     ];
     let cases = table
         .into_iter()
@@ -96,7 +111,7 @@ fn cases(dir: &std::path::Path) -> (Vec<Case>, Vec<Zone>) {
     (cases, zones(&ee_311, &ca_201, &bogus_311))
 }
 
-/// dane.test (signed, then two records changed) and plain.test (unsigned).
+/// dane.test (signed, then three records changed) and plain.test (unsigned).
 fn zones(ee_311: &str, ca_201: &str, bogus_311: &str) -> Vec<Zone> {
     let signed = [
         "ee MX 10 mx-ee".to_string(),
@@ -113,21 +128,29 @@ fn zones(ee_311: &str, ca_201: &str, bogus_311: &str) -> Vec<Zone> {
         format!("_25._tcp.mx-bogus TLSA 3 1 1 {PLACEHOLDER}"),
         "bogusmx MX 10 mx-bogusmx".into(),
         "mx-bogusmx A 127.0.0.76".into(),
+        "hosted MX 10 mx-hosted.plain.test.".into(),
+        "forged MX 10 mx-forged".into(),
+        "mx-forged A 127.0.0.89".into(),
     ];
-    // After signing: the TLSA record of mx-bogus now matches its certificate, and the MX of
-    // bogusmx.dane.test has another preference; neither signature verifies any more.
+    // After signing: the TLSA record of mx-bogus now matches its certificate, the MX of
+    // bogusmx.dane.test has another preference, and mx-forged points at another address;
+    // none of their signatures verifies any more.
     let tamper = vec![
         (PLACEHOLDER.to_string(), bogus_311.to_string()),
         (
             "\tMX\t10 mx-bogusmx.dane.test.".to_string(),
             "\tMX\t20 mx-bogusmx.dane.test.".to_string(),
         ),
+        ("\tA\t127.0.0.89".to_string(), "\tA\t127.0.0.81".to_string()),
     ];
     // Unsigned, with a TLSA record that does not match: DANE must not apply at all.
     let unsigned = [
         "@ MX 10 mx".to_string(),
         "mx A 127.0.0.74".into(),
         format!("_25._tcp.mx TLSA 3 1 1 {WRONG}"),
+        // The MX host of hosted.dane.test (signed): DANE must not apply to it either.
+        "mx-hosted A 127.0.0.80".into(),
+        format!("_25._tcp.mx-hosted TLSA 3 1 1 {WRONG}"),
     ];
     vec![
         Zone {
@@ -152,7 +175,7 @@ fn qksmtp_outcome(server: &Server, rcpt: &str) -> (Outcome, String) {
         let line = log.lines().find(|l| l.contains(&to)).unwrap_or_default();
         match line {
             l if l.contains(" result=\"delivered\" ")
-                && l.contains(" tls=\"TLS, verified by DANE-") =>
+                && l.contains(" tls=\"TLS 1.2, verified by DANE-") =>
             {
                 Ok((Outcome::Verified, l.into()))
             }

@@ -126,7 +126,7 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
 
     let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by MTA-STS (enforce)\" "),
+        line.contains(" tls=\"TLS 1.2, verified by MTA-STS (enforce)\" "),
         "{line}"
     );
     let unmet =
@@ -146,11 +146,11 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     // testing: delivered as today (the certificate is not good), and the record says what
     // enforce would have refused.
     let line = server.wait_log(&[&id, "to=<d@try.test>", "delivered"]);
-    let words = "TLS, certificate not verified (MTA-STS testing)";
+    let words = "TLS 1.2, certificate not verified (MTA-STS testing)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
     let line = server.wait_log(&[&id, "to=<e@routed.test>", "delivered"]);
-    let words = "TLS, certificate not verified (opportunistic)";
+    let words = "TLS 1.2, certificate not verified (opportunistic)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
     let record = shown(&server, &id, 5);
@@ -160,7 +160,7 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
          domain's MX hosts, and the configuration names the server)",
         "MTA-STS TXT _mta-sts.good.test: v=STSv1; id=g1",
         "MTA-STS policy of good.test: mode enforce, mx mx.good.test, max_age 86400s (fetched, id g1)",
-        "STARTTLS: TLS, verified by MTA-STS (enforce) for mx.good.test",
+        "STARTTLS: TLS 1.2, verified by MTA-STS (enforce) for mx.good.test",
         "MTA-STS: mx.elsewhere.test does not match the policy",
         "STARTTLS: certificate not valid for mx.bad.test: self-signed certificate",
         "MTA-STS testing: enforce would refuse this: certificate not valid for mx.try.test: self-signed certificate",
@@ -219,7 +219,7 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     let server = Server::start("sts-refused", &ini(&dns, &ca));
     let to = ["a@moved.test", "b@big.test", "tempfail@big.test"];
     let id = submit(&server, "s@sender.test", &to, MSG);
-    let words = " tls=\"TLS, certificate not verified (opportunistic)\" ";
+    let words = " tls=\"TLS 1.2, certificate not verified (opportunistic)\" ";
     for rcpt in ["a@moved.test", "b@big.test"] {
         let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "delivered"]);
         assert!(line.contains(words), "{line}");

@@ -57,11 +57,11 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
 
     let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by CA (tls_policy = verify)\" "),
+        line.contains(" tls=\"TLS 1.2, verified by CA (tls_policy = verify)\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<d@enc.test>", "delivered"]);
-    let words = "TLS, certificate not verified (tls_policy = encrypt)";
+    let words = "TLS 1.2, certificate not verified (tls_policy = encrypt)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
     // Refused certificates and a missing STARTTLS are temporary failures, never retried in
@@ -142,7 +142,7 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
         "{record}"
     );
     assert!(
-        record.contains("TLS, verified by CA (tls_policy = verify) for 127.0.0.1"),
+        record.contains("TLS 1.2, verified by CA (tls_policy = verify) for 127.0.0.1"),
         "{record}"
     );
     for mx in [&wrong_name, &plain] {

@@ -120,6 +120,7 @@ mod openssl_client {
     use super::super::tls::{Peer, TlsRequest};
     use super::super::wire::{Transport, io_failure};
     use crate::transcript::FailureKind;
+    use crate::transcript::tls::TlsVersion;
     use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode};
     use openssl::stack::Stack;
     use openssl::x509::store::X509StoreBuilder;
@@ -161,7 +162,13 @@ mod openssl_client {
                     Some(why) => Err(why),
                     None => Ok(()),
                 };
-                Ok((Box::new(stream), Peer { chain, pkix }))
+                let version = TlsVersion::from_openssl(stream.ssl().version_str());
+                let peer = Peer {
+                    chain,
+                    pkix,
+                    version,
+                };
+                Ok((Box::new(stream), peer))
             }
             Err(HandshakeError::WouldBlock(_)) => Err(FailureKind::Timeout),
             Err(HandshakeError::SetupFailure(e)) => Err(setup(e)),
@@ -262,7 +269,13 @@ mod native_client {
                     true => Ok(()),
                     false => Err("not checked on this platform".into()),
                 };
-                Ok((Box::new(tls), Peer { chain, pkix }))
+                // native-tls does not tell the version on every platform: the words say "TLS".
+                let peer = Peer {
+                    chain,
+                    pkix,
+                    version: None,
+                };
+                Ok((Box::new(tls), peer))
             }
             Err(HandshakeError::WouldBlock(_)) => Err(FailureKind::Timeout),
             Err(HandshakeError::Failure(e)) => Err(failure(&e)),

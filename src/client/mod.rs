@@ -453,6 +453,7 @@ impl Client {
         let state = TlsState::Tls {
             demand: secure.demand,
             by,
+            version: peer.version,
         };
         self.tls_state = Some(state);
         let detail = match by {

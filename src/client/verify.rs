@@ -81,10 +81,12 @@ mod tests {
         let good = Peer {
             chain: vec![ee.clone(), b"the CA".to_vec()],
             pkix: Ok(()),
+            version: None,
         };
         let bad = Peer {
             chain: vec![ee.clone()],
             pkix: Err("self-signed certificate".into()),
+            version: None,
         };
         let dane = |r: Vec<Tlsa>| Check::Dane {
             records: Arc::from(r),

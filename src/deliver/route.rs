@@ -168,8 +168,9 @@ fn relay_target(config: &Config, i: usize, resolver: &dyn Lookup, record: &mut R
 }
 
 /// The hosts of a direct destination, each with the TLS decided for it: the domain's MTA-STS
-/// policy applies only to MX hosts from DNS; DANE to MX hosts of a signed MX answer, and to
-/// fixed servers (`fixed`) whose addresses are signed, with the TLSA records of their port.
+/// policy applies only to MX hosts from DNS; DANE to hosts whose addresses are signed (RFC 7672
+/// §2.2.2) that are MX hosts of a signed MX answer or fixed servers (`fixed`), with the TLSA
+/// records of their port. A host whose addresses are bogus is not used.
 #[allow(clippy::too_many_arguments)]
 fn secured(
     domain: &str,
@@ -202,12 +203,13 @@ fn secured(
     hosts
         .into_iter()
         .map(|(host, port)| {
-            let dane = match fixed {
-                true if asks.dane && literal(&host).is_none() => {
-                    signed_host(&host, resolver, record)
-                }
-                true => Ok(false),
-                false => Ok(signed_mx),
+            let candidate = match fixed {
+                true => asks.dane,
+                false => signed_mx,
+            };
+            let dane = match candidate && literal(&host).is_none() {
+                true => signed_host(&host, resolver, record),
+                false => Ok(false),
             };
             let tlsa = match dane {
                 Ok(true) => tlsa(&host, port, resolver, record),
@@ -225,9 +227,9 @@ fn secured(
         .collect()
 }
 
-/// Whether a fixed server's or relay's addresses are DNSSEC-signed (DANE applies to it only
-/// then, RFC 7672 §2.2.2), as a step; `Err` (the server is not used: a temporary failure)
-/// when they fail validation.
+/// Whether a server's addresses are DNSSEC-signed (DANE applies to it only then, RFC 7672
+/// §2.2.2: an MX host of a signed MX answer, a fixed server, a relay), as a step; `Err` (the
+/// server is not used: a temporary failure) when they fail validation.
 fn signed_host(host: &str, resolver: &dyn Lookup, record: &mut Record) -> Result<bool, String> {
     let (at, t) = (Timestamp::now(), Instant::now());
     let shown = host.trim_end_matches('.');

@@ -186,6 +186,7 @@ mod tests {
         let dane = TlsState::Tls {
             demand: Demand::Dane,
             by: Some(VerifiedBy::DaneEe),
+            version: None,
         };
         let unmet = TlsState::Unmet {
             demand: Demand::Dane,

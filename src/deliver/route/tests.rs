@@ -327,6 +327,9 @@ fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
             ],
         )
         .signed("dane.test")
+        .signed("a.mx.dane.test")
+        .signed("b.mx.dane.test")
+        .signed("c.mx.dane.test")
         .tlsa("_25._tcp.a.mx.dane.test", Ok(vec![ee.clone()]))
         .tlsa("_25._tcp.c.mx.dane.test", Err(Fail::ServerFailure))
         .mx("plain.test", &[(10, "a.mx.dane.test")]);
@@ -386,6 +389,96 @@ fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
     )
     .unwrap();
     assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
+}
+
+/// RFC 7672 §2.2.2: of a signed MX answer, only hosts whose addresses are signed get DANE;
+/// an unsigned (insecure) host is delivered to as without DANE, with no TLSA lookup; a host
+/// whose addresses are bogus is not used.
+#[test]
+fn dane_applies_to_mx_hosts_only_with_signed_addresses() {
+    use crate::client::{Check, Secure, TlsPolicy};
+    use crate::dns::Tlsa;
+    let ee = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: vec![0xef; 32],
+    };
+    let dane = Secure {
+        mode: TlsPolicy::Required,
+        check: Check::Dane {
+            records: std::sync::Arc::from(vec![ee.clone()]),
+            port: 25,
+        },
+        demand: Demand::Dane,
+        ..Secure::opportunistic()
+    };
+    let zone = Zone::new()
+        .mx(
+            "mixed.test",
+            &[
+                (10, "signed.mixed.test"),
+                (20, "mx.unsigned.test"),
+                (30, "forged.mixed.test"),
+            ],
+        )
+        .signed("mixed.test")
+        .signed("signed.mixed.test")
+        .tlsa("_25._tcp.signed.mixed.test", Ok(vec![ee.clone()]))
+        // Published, but not to be asked: the host's addresses are not signed.
+        .tlsa("_25._tcp.mx.unsigned.test", Ok(vec![ee.clone()]))
+        .bogus("forged.mixed.test")
+        .tlsa("_25._tcp.forged.mixed.test", Ok(vec![ee.clone()]));
+    let on = config("[delivery]\ndnssec = yes\n");
+    let mut record = Record::new();
+    let dest = Dest::Direct("mixed.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    let forged = "DANE: addresses of forged.mixed.test: forged.mixed.test: temporary DNS \
+                  failure (server failure (SERVFAIL))";
+    // (host, TLS settings, why it is not used, the step about its addresses)
+    let cases = [
+        (
+            "signed.mixed.test",
+            dane.clone(),
+            None,
+            (
+                true,
+                "signed.mixed.test: addresses signed (DNSSEC): DANE applies",
+            ),
+        ),
+        (
+            "mx.unsigned.test",
+            Secure::opportunistic(),
+            None,
+            (
+                true,
+                "mx.unsigned.test: addresses not DNSSEC-signed: no DANE",
+            ),
+        ),
+        (
+            "forged.mixed.test",
+            Secure {
+                demand: Demand::Dane,
+                ..Secure::opportunistic()
+            },
+            Some(forged),
+            (false, forged),
+        ),
+    ];
+    let steps = dns_steps(&record);
+    assert_eq!(t.len(), cases.len());
+    for (target, (host, tls, refused, step)) in t.iter().zip(cases) {
+        assert_eq!(target.host, host);
+        assert_eq!(target.settings.tls, tls, "{host}");
+        assert_eq!(target.refused.as_deref(), refused, "{host}");
+        assert!(steps.contains(&step), "{host}: {steps:?}");
+    }
+    let asked = zone.asked();
+    assert!(asked.iter().any(|q| q == "TLSA _25._tcp.signed.mixed.test"));
+    for host in ["mx.unsigned.test", "forged.mixed.test"] {
+        let q = format!("TLSA _25._tcp.{host}");
+        assert!(!asked.contains(&q), "{q}: {asked:?}");
+    }
 }
 
 #[test]
