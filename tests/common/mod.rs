@@ -423,14 +423,20 @@ pub fn send_streaming(send: &mut Command, spool: &Path, message: &str) {
         .unwrap_or_else(|e| panic!("{send:?}: {e}"));
     let mut stdin = child.stdin.take().unwrap();
     let (first, rest) = message.split_at(message.len() / 2);
-    stdin.write_all(first.as_bytes()).unwrap();
-    wait_until(
-        || !spool_files(spool, "tmp").is_empty(),
-        "a part of the message in the spool while the input is still open",
-    );
-    stdin.write_all(rest.as_bytes()).unwrap();
+    // A command that stops reading has failed: its exit and what it said are the news.
+    let written = stdin.write_all(first.as_bytes()).and_then(|()| {
+        wait_until(
+            || !spool_files(spool, "tmp").is_empty() || child.try_wait().unwrap().is_some(),
+            "a part of the message in the spool while the input is still open",
+        );
+        stdin.write_all(rest.as_bytes())
+    });
     drop(stdin);
     let out = child.wait_with_output().unwrap();
+    if let Err(e) = written {
+        let err = String::from_utf8_lossy(&out.stderr);
+        panic!("{send:?} stopped reading ({e}): {:?} {err}", out.status);
+    }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{send:?}: {:?} {err}", out.status);
 }
