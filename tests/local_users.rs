@@ -25,16 +25,32 @@ fn send_as_nobody(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
 fn as_nobody(dir: &Path, name: &str, args: &[&str], stdin: &str) -> std::process::Output {
     // The build folder may be where nobody cannot go (a checkout under /root): run a copy
     // from the temporary folder, as an installed program would be.
-    let bin = dir.join(name);
-    if !bin.exists() {
-        std::fs::copy(BIN, &bin).unwrap();
-    }
+    let bin = program_copy(dir, name);
     let mut command = Command::new("setpriv");
     command
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(&bin)
         .args(args);
     run_with_stdin(&mut command, stdin)
+}
+
+/// The program copied to `DIR/NAME`, once it can be run. While the copy is written, another
+/// test thread may fork a child that holds the file open for writing until it execs its own
+/// program; running the copy then fails with "Text file busy" (ETXTBSY). A run of the copy
+/// that starts proves that no writer is left, and none can come back.
+fn program_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    let bin = dir.join(name);
+    if !bin.exists() {
+        std::fs::copy(BIN, &bin).unwrap();
+    }
+    wait_for(WAIT, || {
+        match Command::new(&bin).arg("--version").output() {
+            Err(e) if e.raw_os_error() == Some(26) => Err(format!("{} busy: {e}", bin.display())),
+            Err(e) => panic!("{}: {e}", bin.display()),
+            Ok(_) => Ok(()),
+        }
+    });
+    bin
 }
 
 /// `sendmail -bs` run by nobody, who cannot write the spool: the session goes through the
@@ -122,8 +138,7 @@ fn nobody_streams_a_large_message_through_the_server() {
     }
     let server = Server::start("local-stream", &base_ini("", ""));
     let dir = server.dir.path();
-    let bin = dir.join("qksmtp-for-nobody");
-    std::fs::copy(BIN, &bin).unwrap();
+    let bin = program_copy(dir, "qksmtp-for-nobody");
     let ini = dir.join("qksmtp.ini");
     let mut send = Command::new("setpriv");
     send.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
