@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod id;
 pub mod lock;
 mod recycle;
+mod restore;
 
 use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};
@@ -319,17 +320,25 @@ impl Spool {
         Ok(envelope::parse(&fs::read_to_string(self.path(id, ENV))?))
     }
 
-    /// Lists the spool. With `clean_up`, leftovers of uncommitted writes are removed (only
-    /// the server does this at start-up, when no write can be in progress).
+    /// Lists the spool. With `clean_up` (the server's start-up, when no write of an earlier
+    /// run can be in progress), leftovers of uncommitted writes are removed and damage moved
+    /// aside, as `restore` does; the envelopes are returned oldest first either way.
     pub fn scan(&self, clean_up: bool) -> io::Result<Scan> {
-        let listing = self.list(clean_up)?;
-        self.read(listing, clean_up, |_| {})
+        if clean_up {
+            let mut envelopes = Vec::new();
+            let mut scan =
+                self.restore_as(&MessageId::LAST, None, |found| envelopes.extend(found))?;
+            envelopes.sort_by(|a, b| a.id.cmp(&b.id));
+            scan.envelopes = envelopes;
+            return Ok(scan);
+        }
+        self.read(self.list()?, |_| {})
     }
 
-    /// The first, quick part of a scan: the file names as they are now (one directory read),
-    /// without opening any file. With `clean_up`, parked files of an earlier run and old
-    /// announcements are removed. Files written after this are not in the listing.
-    pub fn list(&self, clean_up: bool) -> io::Result<Listing> {
+    /// The first, quick part of a read-only scan: the file names as they are now (one
+    /// directory read), without opening any file. Files written after this are not in the
+    /// listing.
+    pub fn list(&self) -> io::Result<Listing> {
         let mut listing = Listing::default();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -337,9 +346,6 @@ impl Spool {
                 continue;
             };
             if name.starts_with(recycle::PREFIX) {
-                if clean_up {
-                    fs::remove_file(entry.path())?;
-                }
                 continue;
             }
             // A FIFO or a device named like a spool file would block the read: never open it.
@@ -351,23 +357,27 @@ impl Spool {
             listing.names.push(name);
         }
         listing.names.sort();
-        if clean_up {
-            // Whatever was announced is found by this scan itself.
-            for id in self.announced()? {
+        Ok(listing)
+    }
+
+    /// Takes away the announcements of messages made before `own_from`: the start-up scan
+    /// finds those itself (see `restore`).
+    pub fn unannounce_before(&self, own_from: &MessageId) -> io::Result<()> {
+        for id in self.announced()? {
+            if &id < own_from {
                 self.unannounce(&id);
             }
         }
-        Ok(listing)
+        Ok(())
     }
 
     /// The second part of a scan: reads the listed envelopes, oldest first, handing them to
     /// `chunk` a thousand at a time as they are read (it may take them out of the `Vec`; what
-    /// it leaves is in the returned `Scan`). With `clean_up`, leftovers are removed and damage
-    /// is moved to `corrupt/` at the end.
+    /// it leaves is in the returned `Scan`). Removes nothing: leftovers and damage are only
+    /// reported (the server's start-up scan is `restore`).
     pub fn read(
         &self,
         listing: Listing,
-        clean_up: bool,
         mut chunk: impl FnMut(&mut Vec<Envelope>),
     ) -> io::Result<Scan> {
         let mut scan = Scan {
@@ -427,17 +437,6 @@ impl Spool {
         }
         if fresh > 0 {
             chunk(&mut scan.envelopes);
-        }
-        if clean_up {
-            for p in &scan.leftovers {
-                fs::remove_file(p)?;
-            }
-            for (p, _) in &scan.damaged {
-                self.move_aside(p)?;
-            }
-            if !scan.leftovers.is_empty() || !scan.damaged.is_empty() {
-                sync_dir(&self.dir)?;
-            }
         }
         scan.corrupt = self.corrupt_files()?;
         Ok(scan)
