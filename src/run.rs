@@ -8,7 +8,6 @@ use crate::intake::Intake;
 use crate::reload::{self, Control};
 use crate::server::Server;
 use crate::spool::Spool;
-use crate::spool::id::MessageId;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,7 +69,7 @@ pub fn run(config: Config) -> ExitCode {
     let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
         return ExitCode::from(1);
     };
-    let (spool, own_from) = match open_spool(&config) {
+    let spool = match open_spool(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -117,7 +116,7 @@ pub fn run(config: Config) -> ExitCode {
     let status = crate::status::start_page(&live, spool_for_status, engine.events(), control_tx);
     // Mail is accepted from here on, and the page answers, while the spool's messages are
     // read and handed to the scheduler (a large spool takes seconds to read).
-    if let Err(e) = restore(&spool, &own_from, &config.server.spool_dir, &engine) {
+    if let Err(e) = restore(&spool, &config.server.spool_dir, &engine) {
         eprintln!("qksmtp: {e}");
         if let Some(page) = status {
             crate::spool::lock::StatusFile::remove(&config.server.spool_dir);
@@ -210,27 +209,27 @@ fn lock_spool(dir: &Path) -> Option<crate::spool::lock::SpoolLock> {
     None
 }
 
-/// Opens the spool; returns it with the first ID of this run: the start-up scan reads the
-/// messages made before it, the intake hands on those made from it on. Announcements of the
-/// earlier ones are taken away before the spool watcher starts (the scan finds them).
-fn open_spool(config: &Config) -> Result<(Arc<Spool>, MessageId), String> {
+/// Opens the spool, noting from now on the IDs it hands out (the start-up scan leaves this
+/// run's messages to the intake). Announcements are taken away before the spool watcher
+/// starts: those messages are committed already, and the scan finds them.
+fn open_spool(config: &Config) -> Result<Arc<Spool>, String> {
     let dir = &config.server.spool_dir;
     let spool =
         Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
-    let own_from = MessageId::from_now();
+    spool.track_own_ids();
     spool
-        .unannounce_before(&own_from)
+        .unannounce_all()
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
-    Ok((Arc::new(spool), own_from))
+    Ok(Arc::new(spool))
 }
 
 /// Reads the spool's messages of earlier runs and hands them to the scheduler a thousand at
 /// a time as they are read; removes leftovers of unfinished writes, sets damage aside, and
 /// reports what waits in the spool.
-fn restore(spool: &Spool, own_from: &MessageId, dir: &Path, engine: &Engine) -> Result<(), String> {
+fn restore(spool: &Spool, dir: &Path, engine: &Engine) -> Result<(), String> {
     let (mut messages, mut pending) = (0, 0);
     let scan = spool
-        .restore(own_from, |found| {
+        .restore(|found| {
             messages += found.len();
             pending += found.iter().map(|e| e.pending().count()).sum::<usize>();
             engine.restore(found);

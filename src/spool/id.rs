@@ -12,15 +12,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct MessageId([u8; 16]);
 
 impl MessageId {
-    /// The greatest ID there is (every ID made is at most this).
-    pub const LAST: MessageId = MessageId(*b"FFFFFFFFFFFFFFFF");
-
-    /// The smallest ID made at this moment or later (by the clock): what a process makes
-    /// from now on is at least this.
-    pub fn from_now() -> MessageId {
-        MessageId::from_parts(now_micros(), 0)
-    }
-
     /// Builds the ID for a time (µs since 1970) and a sequence number (only its low 12 bits).
     pub fn from_parts(micros: u64, seq: u32) -> MessageId {
         let value = ((micros & 0xF_FFFF_FFFF_FFFF) << 12) | u64::from(seq & 0xFFF);

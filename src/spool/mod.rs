@@ -42,6 +42,9 @@ const INCOMING: &str = "incoming";
 pub struct Spool {
     dir: PathBuf,
     ids: IdGenerator,
+    /// While the start-up scan runs (`track_own_ids` until `restore` ends): the IDs this
+    /// process made, whose files the scan leaves to the intake.
+    own: std::sync::Mutex<Option<HashSet<MessageId>>>,
     /// The directory fsync, shared by concurrent commits (group commit).
     dir_sync: Arc<DirSync>,
     /// Files of finished messages, kept for the next commits.
@@ -149,13 +152,34 @@ impl Spool {
         Ok(Spool {
             dir: dir.to_path_buf(),
             ids: IdGenerator::new(),
+            own: std::sync::Mutex::new(None),
             dir_sync: Arc::new(DirSync::open(dir)?),
             recycler: Arc::new(Recycler::new(dir)),
         })
     }
 
     pub fn new_id(&self) -> MessageId {
-        self.ids.next()
+        let id = self.ids.next();
+        if let Some(own) = self.own_ids().as_mut() {
+            own.insert(id.clone());
+        }
+        id
+    }
+
+    /// From now until `restore` ends, the IDs this spool hands out are noted: the start-up
+    /// scan, running while the server accepts, must not take this run's files for an
+    /// earlier run's (by the IDs alone it cannot: the clock may have gone back).
+    pub fn track_own_ids(&self) {
+        *self.own_ids() = Some(HashSet::new());
+    }
+
+    fn own_ids(&self) -> std::sync::MutexGuard<'_, Option<HashSet<MessageId>>> {
+        self.own.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this spool handed out `id` since `track_own_ids`.
+    fn is_own(&self, id: &MessageId) -> bool {
+        self.own_ids().as_ref().is_some_and(|own| own.contains(id))
     }
 
     fn path(&self, id: &MessageId, ext: &str) -> PathBuf {
@@ -326,8 +350,7 @@ impl Spool {
     pub fn scan(&self, clean_up: bool) -> io::Result<Scan> {
         if clean_up {
             let mut envelopes = Vec::new();
-            let mut scan =
-                self.restore_as(&MessageId::LAST, None, |found| envelopes.extend(found))?;
+            let mut scan = self.restore_as(&|_| false, None, |found| envelopes.extend(found))?;
             envelopes.sort_by(|a, b| a.id.cmp(&b.id));
             scan.envelopes = envelopes;
             return Ok(scan);
@@ -360,13 +383,11 @@ impl Spool {
         Ok(listing)
     }
 
-    /// Takes away the announcements of messages made before `own_from`: the start-up scan
-    /// finds those itself (see `restore`).
-    pub fn unannounce_before(&self, own_from: &MessageId) -> io::Result<()> {
+    /// Takes away every announcement (at start-up, before the spool watcher starts): the
+    /// start-up scan finds those messages itself (see `restore`).
+    pub fn unannounce_all(&self) -> io::Result<()> {
         for id in self.announced()? {
-            if &id < own_from {
-                self.unannounce(&id);
-            }
+            self.unannounce(&id);
         }
         Ok(())
     }

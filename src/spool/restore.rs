@@ -6,9 +6,10 @@
 //! Two passes over the directory. The first tidies: it removes the leftovers of writes that
 //! never committed (and files parked by an earlier run) and moves damage to `corrupt/`,
 //! before the scheduler knows any message, so nothing it removes can be a file the scheduler
-//! is writing. The second reads the envelopes. Files of messages this process made (IDs at
-//! or after `own_from`, taken before the listeners opened) are never touched: the intake
-//! hands those to the scheduler itself, and their `.tmp` files are commits in progress.
+//! is writing. The second reads the envelopes. Files of messages this process made (the IDs
+//! the spool noted since `track_own_ids`, called before the listeners opened) are never
+//! touched: the intake hands those to the scheduler itself, and their `.tmp` files are
+//! commits in progress. Told apart by the noted IDs, not by time: the clock may go back.
 //! A sibling file is looked up on disk, not in a listing: the lookups cost a system call
 //! each, the listing cost about 100 bytes a file for the whole read.
 
@@ -36,11 +37,12 @@ enum Tidy {
 }
 
 /// Decides the first pass's action for one entry. `has(id, ext)` says whether `ID.ext`
-/// exists now; `own` is the prefix of the files this run's recycler parks.
+/// exists now; `mine(id)` whether this run made the ID; `own` is the prefix of the files
+/// this run's recycler parks.
 fn tidy(
     name: &str,
     regular: bool,
-    own_from: &MessageId,
+    mine: &dyn Fn(&MessageId) -> bool,
     own: Option<&str>,
     has: impl Fn(&MessageId, &str) -> bool,
 ) -> Tidy {
@@ -56,7 +58,7 @@ fn tidy(
     if !regular {
         return Tidy::Skip;
     }
-    if &id >= own_from {
+    if mine(&id) {
         return Tidy::Keep;
     }
     let env_tmp = format!("{ENV}.{TMP}");
@@ -111,33 +113,36 @@ impl<F: FnMut(Vec<Envelope>)> Batcher<F> {
 
 impl Spool {
     /// The server's start-up scan (see the module's text): removes leftovers, moves damage
-    /// to `corrupt/`, and hands the committed messages made before `own_from` to `chunk`,
-    /// a thousand at a time. The returned `Scan` holds no envelopes.
-    pub fn restore(
-        &self,
-        own_from: &MessageId,
-        chunk: impl FnMut(Vec<Envelope>),
-    ) -> io::Result<Scan> {
-        self.restore_as(own_from, Some(self.recycler.own_prefix()), chunk)
+    /// to `corrupt/`, and hands the committed messages of earlier runs to `chunk`, a
+    /// thousand at a time. The returned `Scan` holds no envelopes. From then on the spool
+    /// no longer notes the IDs it hands out.
+    pub fn restore(&self, chunk: impl FnMut(Vec<Envelope>)) -> io::Result<Scan> {
+        let scan = self.restore_as(
+            &|id| self.is_own(id),
+            Some(self.recycler.own_prefix()),
+            chunk,
+        );
+        *self.own_ids() = None;
+        scan
     }
 
     /// `restore`, keeping the parked files whose names start with `own` (none: removes them
     /// all, as a start-up does when nothing of this process can be parked yet).
     pub(super) fn restore_as(
         &self,
-        own_from: &MessageId,
+        mine: &dyn Fn(&MessageId) -> bool,
         own: Option<&str>,
         chunk: impl FnMut(Vec<Envelope>),
     ) -> io::Result<Scan> {
         let mut scan = Scan::default();
-        let mut changed = self.tidy(own_from, own, &mut scan)?;
+        let mut changed = self.tidy(mine, own, &mut scan)?;
         let mut batcher = Batcher::new(CHUNK, chunk);
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let Some((id, Kind::Envelope)) = entry.file_name().to_str().and_then(classify) else {
                 continue;
             };
-            if &id >= own_from || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            if mine(&id) || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
             let path = entry.path();
@@ -173,7 +178,12 @@ impl Spool {
 
     /// The first pass: removes leftovers (noted in `scan.leftovers`), moves orphans aside
     /// (`scan.damaged`), notes what is not a regular file. True when it changed the folder.
-    fn tidy(&self, own_from: &MessageId, own: Option<&str>, scan: &mut Scan) -> io::Result<bool> {
+    fn tidy(
+        &self,
+        mine: &dyn Fn(&MessageId) -> bool,
+        own: Option<&str>,
+        scan: &mut Scan,
+    ) -> io::Result<bool> {
         let has = |id: &MessageId, ext: &str| self.dir.join(format!("{id}.{ext}")).exists();
         let mut changed = false;
         for entry in fs::read_dir(&self.dir)? {
@@ -183,7 +193,7 @@ impl Spool {
             };
             let regular = entry.file_type().is_ok_and(|t| t.is_file());
             let path = entry.path();
-            match tidy(&name, regular, own_from, own, has) {
+            match tidy(&name, regular, mine, own, has) {
                 Tidy::Keep => {}
                 Tidy::Skip => scan.skipped.push(path),
                 Tidy::Remove => changed |= remove(&path, &mut scan.leftovers, name.as_str())?,
