@@ -61,16 +61,12 @@ impl IdGenerator {
     }
 
     pub fn next(&self) -> MessageId {
-        MessageId::from_parts(now_micros(), self.seq.fetch_add(1, Ordering::Relaxed))
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        MessageId::from_parts(micros, self.seq.fetch_add(1, Ordering::Relaxed))
     }
-}
-
-/// Microseconds since 1970 by the clock (0 before it).
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }
 
 impl Default for IdGenerator {
