@@ -3,6 +3,7 @@
 //! place that knows all three; the queue itself never imports `deliver` or `intake`.
 
 use crate::client::Network;
+use crate::client::halt::{Halt, Halting};
 use crate::config::Live;
 use crate::deliver::connections::Connections;
 use crate::deliver::pool;
@@ -28,6 +29,8 @@ pub struct Engine {
     workers: Vec<JoinHandle<()>>,
     /// The watcher of `spool/incoming/` and the way to stop it.
     incoming: (Sender<()>, JoinHandle<()>),
+    /// The connections of the jobs in flight, closed at `stop`.
+    halt: Arc<Halt>,
 }
 
 impl Engine {
@@ -55,12 +58,17 @@ impl Engine {
         let workers_n = now.delivery.workers.max(1);
         let (job_tx, job_rx) = bounded::<Job>(workers_n);
         let (events_tx, events_rx) = unbounded::<Event>();
+        let halt = Halt::new();
         let ctx = Arc::new(WorkerContext {
             spool: intake.spool().clone(),
             resolver: Arc::new(resolver),
-            dialer: Arc::new(Network),
+            dialer: Arc::new(Halting {
+                dialer: Arc::new(Network),
+                halt: halt.clone(),
+            }),
             connections: Connections::default(),
             sts: Some(Store::new(&now.server.spool_dir)),
+            halt: halt.clone(),
         });
         let workers = pool::start(workers_n, job_rx, events_tx.clone(), ctx)?;
         let notices = intake.untold();
@@ -68,6 +76,7 @@ impl Engine {
         let earlier = journal.as_ref().map(|(j, _)| j.first_own());
         let start = Start {
             journal,
+            events: events_tx.clone(),
             config,
             spool: intake.spool().clone(),
             workers: workers_n,
@@ -91,6 +100,7 @@ impl Engine {
             scheduler,
             workers,
             incoming: (stop_incoming, watcher),
+            halt,
         })
     }
 
@@ -114,14 +124,29 @@ impl Engine {
             .map_or(0, |s| s.in_flight)
     }
 
-    /// Stops: no new jobs; jobs in flight get `grace` to finish (their results are kept),
-    /// the rest are abandoned (their recipients stay pending in the spool).
+    /// Stops: no new jobs; jobs in flight that have not sent a message's final dot are
+    /// abandoned at once (connection closed, recipients back in the queue with no attempt
+    /// counted); one waiting for the reply to its dot gets `grace` to read it, and is then
+    /// left queued too (its message may reach the server twice: at least once, never lost).
     pub fn stop(self, grace: Duration) {
         let (stop_incoming, watcher) = self.incoming;
         let _ = stop_incoming.send(());
         let _ = watcher.join();
+        let closed = self.halt.stop();
+        if closed > 0 {
+            log::info!("stopping: closed {closed} delivery connection(s) before their data ended");
+        }
         let _ = self.events.send(Event::Stop(grace));
         let _ = self.scheduler.join();
+        let unanswered = self.halt.awaiting_reply();
+        if unanswered > 0 {
+            log::warn!(
+                "stopping: {unanswered} message(s) sent in full got no reply within {}s; \
+                 they stay queued and go out again at the next start, so a recipient may \
+                 get one twice",
+                grace.as_secs()
+            );
+        }
         for w in self.workers {
             if w.is_finished() {
                 let _ = w.join();

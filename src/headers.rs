@@ -2,6 +2,10 @@
 //! header field nor a continuation ends it too), one field's value unfolded, and whether it
 //! already has a Message-ID and a Date. The intake, notices and DKIM all read headers here.
 
+mod subject;
+
+pub use subject::subject;
+
 /// What the header block of a message already has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HeaderFacts {

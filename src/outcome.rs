@@ -113,6 +113,37 @@ impl Outcome {
         }
     }
 
+    /// Whose TLS requirement this attempt did not meet, which server, and what failed, in the
+    /// words the message page, the API and a bounce share: "a.test requires a verified
+    /// encrypted connection (DANE); its mail server mx.a.test [192.0.2.1]:25 did not give it
+    /// (TLS failed: ...)". `None` when TLS is not why it failed. `domain` is the recipient's.
+    pub fn tls_unmet_words(&self, domain: &str) -> Option<String> {
+        let demand = self.unmet_tls()?;
+        let who = match demand {
+            Demand::MtaSts { .. } | Demand::Dane => format!("{domain} requires"),
+            Demand::Opportunistic | Demand::Encrypt | Demand::Verify | Demand::Relay => {
+                format!("This server's settings require, for mail to {domain},")
+            }
+        };
+        let server = match self.route.as_str() {
+            "" => "its mail server".to_string(),
+            route => format!("its mail server {route}"),
+        };
+        Some(format!(
+            "{who} {}; {server} did not give it ({})",
+            demand.requires(),
+            self.reason()
+        ))
+    }
+
+    /// What a recipient's last attempt came to, kept with it and shown by the status page and
+    /// `qksmtp queue`: the TLS requirement not met (`tls_unmet_words`), else the reply or our
+    /// words for the failure.
+    pub fn last_result(&self, domain: &str) -> String {
+        self.tls_unmet_words(domain)
+            .unwrap_or_else(|| self.reason())
+    }
+
     /// From the DNS lookup of the recipient's domain.
     pub fn from_dns(domain: &str, error: &DnsError) -> Outcome {
         let (verdict, detail, status) = match error {
@@ -416,8 +447,22 @@ mod tests {
             "temporary failure at STARTTLS via mx.a.test: TLS failed: certificate not valid for \
              mx.a.test: expired (required a verified encrypted connection (DANE))"
         );
+        let words = "a.test requires a verified encrypted connection (DANE); its mail server \
+                     mx.a.test did not give it (TLS failed: certificate not valid for \
+                     mx.a.test: expired)";
+        assert_eq!(o.tls_unmet_words("a.test").as_deref(), Some(words));
+        assert_eq!(o.last_result("a.test"), words);
+        let verify = Outcome::tls_unmet("", &failure, Demand::Verify);
+        assert_eq!(
+            verify.last_result("a.test"),
+            "This server's settings require, for mail to a.test, a verified encrypted \
+             connection (tls_policy = verify); its mail server did not give it (TLS failed: \
+             certificate not valid for mx.a.test: expired)"
+        );
         let plain = Outcome::from_failure("mx.a.test", &failure);
         assert_eq!(plain.unmet_tls(), None);
+        assert_eq!(plain.tls_unmet_words("a.test"), None);
+        assert_eq!(plain.last_result("a.test"), plain.reason());
         assert!(!plain.to_string().contains("required"), "{plain}");
     }
 

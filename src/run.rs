@@ -19,6 +19,9 @@ const RELOAD_HINT: &str = ", SIGHUP or `qksmtp reload` re-reads the settings";
 const RELOAD_HINT: &str = ", `qksmtp reload` re-reads the settings";
 /// How long a stopping server lets sessions in DATA finish.
 const STOP_GRACE: Duration = Duration::from_secs(30);
+/// How long a stopping server waits for the reply to a message whose data went out in full
+/// (deliveries that had not got that far are abandoned at once).
+const REPLY_GRACE: Duration = Duration::from_secs(10);
 
 /// Starts the log at `level`; returns whether `log_level` rules it (a reload may change it),
 /// which it does unless `RUST_LOG` is set.
@@ -123,7 +126,7 @@ pub fn run(config: Config) -> ExitCode {
             page.stop();
         }
         server.stop(STOP_GRACE);
-        engine.stop(STOP_GRACE);
+        engine.stop(REPLY_GRACE);
         return ExitCode::from(1);
     }
     // The read's envelope batches are freed by now, in the middle of the heap.
@@ -132,19 +135,20 @@ pub fn run(config: Config) -> ExitCode {
     until_stopped(&control_rx, &live, &mut server, log_level_from_ini);
     println!(
         "qksmtp: stopping: waiting for {} open session(s) (idle ones end now, one receiving a \
-         message gets up to {}s) and {} delivery job(s) in flight (up to {}s); Ctrl-C again \
-         stops at once, losing no accepted message",
+         message gets up to {}s); {} delivery job(s) in flight end now, unless their message \
+         went out and its reply is due (up to {}s); Ctrl-C again stops at once, losing no \
+         accepted message",
         server.sessions(),
         STOP_GRACE.as_secs(),
         engine.in_flight(),
-        STOP_GRACE.as_secs()
+        REPLY_GRACE.as_secs()
     );
     if let Some(page) = status {
         crate::spool::lock::StatusFile::remove(&config.server.spool_dir);
         page.stop();
     }
     server.stop(STOP_GRACE);
-    engine.stop(STOP_GRACE);
+    engine.stop(REPLY_GRACE);
     println!("qksmtp: stopped");
     ExitCode::SUCCESS
 }

@@ -26,7 +26,8 @@ const RICH: &str = "Subject: rich\r\nMIME-Version: 1.0\r\n\
 /// (UTC on hover), it fits 400 px, Hold, Release, Retry and Delete each take effect, and
 /// the search box and a state filter find what they should, and a message's page shows its
 /// text, its HTML in a sandboxed frame (no script runs, nothing remote loads) and its
-/// attachments; a destination paused from the page keeps its mail until resumed.
+/// attachments; a destination paused from the page keeps its mail until resumed; a TLS
+/// requirement not met is said on the message's page, whose and what failed.
 /// Skipped without chromium or `npm ci --prefix tests/playwright`, except under CI.
 #[test]
 fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
@@ -38,7 +39,8 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     let routes = route("a.test", &mx, "")
         + &route("b.test", &mx, "retry_delay = 1h")
         + &route("c.test", &mx, "retry_delay = 1h")
-        + &route("d.test", &mx, "retry_delay = 1h");
+        + &route("d.test", &mx, "retry_delay = 1h")
+        + &route("e.test", &mx, "retry_delay = 1h\ntls_policy = encrypt");
     let server = Server::start("playwright", &status_ini(&routes));
     let url = format!("http://{}/", server.status_addr.unwrap());
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -71,7 +73,7 @@ fn the_page_is_live_and_its_buttons_work_in_a_real_browser() {
     assert_eq!(
         done,
         [
-            "live", "hold", "release", "retry", "delete", "search", "content", "pause"
+            "live", "hold", "release", "retry", "delete", "search", "content", "pause", "tls"
         ]
     );
 }

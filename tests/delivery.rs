@@ -320,7 +320,10 @@ fn starttls_to_an_mx_with_a_self_signed_certificate_and_each_attempt_says_how_it
     assert!(!plain.wait_deliveries(1, WAIT)[0].tls);
     assert!(!refusing.wait_deliveries(1, WAIT)[0].tls);
     let cases = [
-        ("x@t.test", "TLS, certificate not verified (opportunistic)"),
+        (
+            "x@t.test",
+            "TLS 1.2, certificate not verified (opportunistic)",
+        ),
         ("y@p.test", "plain text: the server offers no STARTTLS"),
         ("z@r.test", "plain text: the server refused STARTTLS"),
     ];

@@ -94,3 +94,108 @@ fn finished_messages_are_found_after_a_restart() {
     );
     wait_http(page, "/api/messages?q=invoice", &["\"total\":3"]);
 }
+
+/// A delivered message's stored file stays with its history record: its page and API show
+/// its text and attachments and offer the `.eml` (the bytes the receiving server got), after
+/// delivery and after a restart; past `history_max_size` the oldest go, file and record
+/// together; `qksmtp delete` of a finished message removes its file.
+#[test]
+fn a_finished_messages_body_is_kept_with_its_record_and_pruned_with_it() {
+    let mx = FakeMx::start(Options::new());
+    let ini = with_status_page(&base_ini(
+        "history_max_size = 6K",
+        &route("a.test", &mx, ""),
+    ));
+    let server = Server::start("kept-bodies", &ini);
+    let page = server.status_addr.unwrap();
+    let reply = python(&format!(
+        r#"
+import smtplib
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = "a@sender.test"
+m["To"] = "bob@a.test"
+m["Subject"] = "Kept figures"
+m.set_content("Grüße aus Köln\nthe figures stay\n", charset="utf-8", cte="quoted-printable")
+m.add_attachment(b"%PDF-1.4 figures", maintype="application", subtype="pdf",
+                 filename="figures.pdf")
+with smtplib.SMTP("127.0.0.1", {port}) as s:
+    s.ehlo("python.test")
+    print(s.send_message(m))
+"#,
+        port = server.addr.port()
+    ));
+    let delivered = mx.wait_deliveries(1, WAIT).remove(0);
+    let id = wait_http(page, "/api/messages?q=kept+figures", &["\"delivered\""]);
+    let id = id.split("\"id\":\"").nth(1).unwrap()[..16].to_string();
+    let kept = server.spool().join("history").join(format!("{id}.msg"));
+    assert!(kept.is_file(), "{reply}: {}", kept.display());
+    let shows_its_body = |page| {
+        let (code, api) = http(page, "GET", &format!("/api/messages/{id}"), &[]);
+        assert_eq!(code, 200, "{api}");
+        for part in [
+            "\"state\":\"delivered\"",
+            "\"text\":\"Grüße aus Köln\\nthe figures stay\\n\"",
+            "{\"name\":\"figures.pdf\",\"type\":\"application/pdf\",\"size\":16}",
+        ] {
+            assert!(api.contains(part), "{part} in {api}");
+        }
+        let (_, html) = http(page, "GET", &format!("/message/{id}"), &[]);
+        assert!(
+            html.contains("Grüße aus Köln") && html.contains(&format!("/message/{id}.eml")),
+            "{html}"
+        );
+        let (code, eml) = http(page, "GET", &format!("/message/{id}.eml"), &[]);
+        assert_eq!((code, eml.as_str()), (200, delivered.text().as_str()));
+    };
+    shows_its_body(page);
+    // After a restart, the same.
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir);
+    let page = server.status_addr.unwrap();
+    wait_http(page, "/api/messages?q=kept+figures", &[&id]);
+    shows_its_body(page);
+    // More mail past history_max_size: the oldest file and record go together.
+    let body = format!("Subject: filler\r\n\r\n{}\r\n.\r\n", "x".repeat(1000));
+    let mut newest = String::new();
+    let mut fillers = Vec::new();
+    for n in 0..8 {
+        newest = submit(&server, "a@sender.test", &[&format!("r{n}@a.test")], &body);
+        fillers.push(newest.clone());
+        wait_http(
+            page,
+            &format!("/api/messages/{newest}"),
+            &["\"state\":\"delivered\""],
+        );
+    }
+    wait_for(WAIT, || {
+        match http(page, "GET", &format!("/api/messages/{id}"), &[]) {
+            (404, _) if !kept.exists() => Ok(()),
+            (code, _) => Err(format!("{code}, file kept: {}", kept.exists())),
+        }
+    });
+    let (code, api) = http(page, "GET", &format!("/api/messages/{newest}"), &[]);
+    assert!(code == 200 && api.contains("\"text\":\"xxxx"), "{api}");
+    // `qksmtp delete` of a finished message removes its file.
+    let newest_file = server.spool().join("history").join(format!("{newest}.msg"));
+    assert!(newest_file.is_file());
+    let (code, out, err) = run_cli(server.dir.path(), &["delete", &newest]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!newest_file.exists());
+    // With the server stopped too.
+    let (_, dir) = server.terminate();
+    let before = &fillers[fillers.len() - 2];
+    let file = dir
+        .path()
+        .join("spool/history")
+        .join(format!("{before}.msg"));
+    assert!(file.is_file());
+    let (code, out, err) = run_cli(dir.path(), &["delete", before]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !file.exists() && out.contains("removed from the history"),
+        "{out}"
+    );
+    let (code, _, err) = run_cli(dir.path(), &["delete", before]);
+    assert_eq!(code, 1, "gone: {err}");
+}

@@ -111,6 +111,39 @@ fn nobody_sends_through_the_server_which_records_who_it_was() {
     assert_eq!(spool_files(&dir.path().join("spool"), "msg").len(), 1);
 }
 
+/// A message larger than the server keeps in memory, piped into `send` by nobody: it goes
+/// through the socket as it is read (the server spools it while the input is still open),
+/// and arrives whole.
+#[test]
+fn nobody_streams_a_large_message_through_the_server() {
+    if !is_root() {
+        eprintln!("skipped: switching to nobody needs root");
+        return;
+    }
+    let server = Server::start("local-stream", &base_ini("", ""));
+    let dir = server.dir.path();
+    let bin = dir.join("qksmtp-for-nobody");
+    std::fs::copy(BIN, &bin).unwrap();
+    let ini = dir.join("qksmtp.ini");
+    let mut send = Command::new("setpriv");
+    send.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bin)
+        .args(["send", "-t", "-f", "script@example.test", "--config"])
+        .arg(&ini);
+    let message = big_message(10_000);
+    send_streaming(&mut send, &server.spool(), &message);
+    let msg = std::fs::read_to_string(&server.spool_files("msg")[0]).unwrap();
+    let body = message.split_once("\n\n").unwrap().1.replace('\n', "\r\n");
+    assert!(
+        msg.ends_with(&format!("Subject: big\r\n\r\n{body}")),
+        "the body intact"
+    );
+    assert!(!msg.contains("Bcc:"), "Bcc removed");
+    let env = std::fs::read_to_string(&server.spool_files("env")[0]).unwrap();
+    assert!(env.contains("\nuser 65534 nobody\n"), "{env}");
+    assert!(env.contains("hidden@a.test"), "{env}");
+}
+
 /// Reads one reply (its last line) from a local session.
 fn reply(r: &mut impl std::io::BufRead) -> String {
     let mut all = String::new();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::dnsmasq::{Dnsmasq, Rr};
-use common::fake_mx::{FakeMx, Options};
+use common::fake_mx::FakeMx;
 use common::https::{HttpsServer, text_plain};
 use common::*;
 
@@ -48,32 +48,9 @@ fn policy(mode: &str, mx: &str) -> String {
     format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 86400\r\n")
 }
 
-/// A fake MX on `ip`:25 offering STARTTLS with `identity`.
-fn mx(ip: &str, identity: native_tls::Identity) -> FakeMx {
-    FakeMx::start(Options {
-        tls: Some(identity),
-        bind: Some(format!("{ip}:25").parse().unwrap()),
-        ..Options::new()
-    })
-}
-
 fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
-    let rest = format!(
-        "[delivery]\ndns_server = {}\ntls_ca_file = {}\n[domain:*]\nretry_delay = 1h\n",
-        dns.addr,
-        ca.pem().display()
-    );
+    let rest = tls_delivery(dns.addr, ca) + "[domain:*]\nretry_delay = 1h\n";
     with_status_page(&base_ini("", &rest))
-}
-
-/// `qksmtp show ID` once it lists `attempts` attempts.
-fn shown(server: &Server, id: &str, attempts: usize) -> String {
-    wait_for(WAIT, || {
-        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
-        (out.matches("--- attempt:").count() >= attempts)
-            .then_some(out.clone())
-            .ok_or(format!("{out}{err}"))
-    })
 }
 
 #[test]
@@ -90,6 +67,7 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
                 "mta-sts.other.test",
                 "mta-sts.bad.test",
                 "mta-sts.try.test",
+                "mta-sts.routed.test",
             ],
         ),
     );
@@ -109,10 +87,17 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         "mta-sts.try.test",
         text_plain(&policy("testing", "mx.try.test")),
     );
-    let good = mx("127.31.0.1", ca.issue("good", &["mx.good.test"]));
-    let other = mx("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
-    let bad = mx("127.31.0.3", make_cert(certs.path()));
-    let tried = mx("127.31.0.4", make_cert(certs.path()));
+    // routed.test publishes an enforce policy, but the configuration routes it to a fixed
+    // server (mx =): the policy names MX hosts, so it is not looked up (README).
+    web.answer(
+        "mta-sts.routed.test",
+        text_plain(&policy("enforce", "mx.routed.test")),
+    );
+    let good = FakeMx::tls_on_25("127.31.0.1", ca.issue("good", &["mx.good.test"]));
+    let other = FakeMx::tls_on_25("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
+    let bad = FakeMx::tls_on_25("127.31.0.3", make_cert(certs.path()));
+    let tried = FakeMx::tls_on_25("127.31.0.4", make_cert(certs.path()));
+    let routed = FakeMx::tls_on_25("127.31.0.5", make_cert(certs.path()));
     let records = [
         domain("good.test", "mx.good.test", "127.31.0.1", "g1", web_ip),
         domain(
@@ -124,16 +109,24 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         ),
         domain("bad.test", "mx.bad.test", "127.31.0.3", "b1", web_ip),
         domain("try.test", "mx.try.test", "127.31.0.4", "t1", web_ip),
+        domain("routed.test", "mx.routed.test", "127.31.0.6", "r1", web_ip),
     ]
     .concat();
     let Some(dns) = dns(&records) else { return };
-    let server = Server::start("sts-enforce", &ini(&dns, &ca));
-    let to = ["a@good.test", "b@other.test", "c@bad.test", "d@try.test"];
+    let fixed = "[domain:routed.test]\nmx = 127.31.0.5\n";
+    let server = Server::start("sts-enforce", &(ini(&dns, &ca) + fixed));
+    let to = [
+        "a@good.test",
+        "b@other.test",
+        "c@bad.test",
+        "d@try.test",
+        "e@routed.test",
+    ];
     let id = submit(&server, "s@sender.test", &to, MSG);
 
     let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by MTA-STS (enforce)\" "),
+        line.contains(" tls=\"TLS 1.2, verified by MTA-STS (enforce)\" "),
         "{line}"
     );
     let unmet =
@@ -153,14 +146,21 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     // testing: delivered as today (the certificate is not good), and the record says what
     // enforce would have refused.
     let line = server.wait_log(&[&id, "to=<d@try.test>", "delivered"]);
-    let words = "TLS, certificate not verified (MTA-STS testing)";
+    let words = "TLS 1.2, certificate not verified (MTA-STS testing)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
-    let record = shown(&server, &id, 4);
+    let line = server.wait_log(&[&id, "to=<e@routed.test>", "delivered"]);
+    let words = "TLS 1.2, certificate not verified (opportunistic)";
+    assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
+
+    let record = shown(&server, &id, 5);
+    assert!(!record.contains("_mta-sts.routed.test"), "{record}");
     for step in [
+        "fixed route for routed.test: its MTA-STS policy is not looked up (it names the \
+         domain's MX hosts, and the configuration names the server)",
         "MTA-STS TXT _mta-sts.good.test: v=STSv1; id=g1",
         "MTA-STS policy of good.test: mode enforce, mx mx.good.test, max_age 86400s (fetched, id g1)",
-        "STARTTLS: TLS, verified by MTA-STS (enforce) for mx.good.test",
+        "STARTTLS: TLS 1.2, verified by MTA-STS (enforce) for mx.good.test",
         "MTA-STS: mx.elsewhere.test does not match the policy",
         "STARTTLS: certificate not valid for mx.bad.test: self-signed certificate",
         "MTA-STS testing: enforce would refuse this: certificate not valid for mx.try.test: self-signed certificate",
@@ -180,13 +180,15 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     );
     assert_eq!(good.deliveries().len(), 1);
     assert_eq!(tried.deliveries().len(), 1);
+    assert_eq!(routed.deliveries().len(), 1);
+    assert_eq!(web.requests(), 4, "no policy fetched for routed.test");
     // /metrics counts good.test's delivery as verified by MTA-STS, try.test's as not verified.
     wait_http(
         server.status_addr.unwrap(),
         "/metrics",
         &[
             "qksmtp_delivered_by_tls_total{tls=\"mta-sts\"} 1\n",
-            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 1\n",
+            "qksmtp_delivered_by_tls_total{tls=\"unverified\"} 2\n",
         ],
     );
 }
@@ -206,8 +208,8 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     web.answer("mta-sts.moved.test", moved.to_string());
     let big = policy("enforce", "mx.nowhere.test") + &"x: y\r\n".repeat(20_000);
     web.answer("mta-sts.big.test", text_plain(&big));
-    let moved_mx = mx("127.34.0.1", make_cert(certs.path()));
-    let big_mx = mx("127.34.0.2", make_cert(certs.path()));
+    let moved_mx = FakeMx::tls_on_25("127.34.0.1", make_cert(certs.path()));
+    let big_mx = FakeMx::tls_on_25("127.34.0.2", make_cert(certs.path()));
     let records = [
         domain("moved.test", "mx.moved.test", "127.34.0.1", "m1", web_ip),
         domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
@@ -217,7 +219,7 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     let server = Server::start("sts-refused", &ini(&dns, &ca));
     let to = ["a@moved.test", "b@big.test", "tempfail@big.test"];
     let id = submit(&server, "s@sender.test", &to, MSG);
-    let words = " tls=\"TLS, certificate not verified (opportunistic)\" ";
+    let words = " tls=\"TLS 1.2, certificate not verified (opportunistic)\" ";
     for rcpt in ["a@moved.test", "b@big.test"] {
         let line = server.wait_log(&[&id, &format!("to=<{rcpt}>"), "delivered"]);
         assert!(line.contains(words), "{line}");
@@ -249,7 +251,7 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
         "mta-sts.keep.test",
         text_plain(&policy("enforce", "mx.keep.test")),
     );
-    let keep = mx("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
+    let keep = FakeMx::tls_on_25("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
     let Some(first_dns) = dns(&domain(
         "keep.test",
         "mx.keep.test",

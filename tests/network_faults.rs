@@ -143,3 +143,74 @@ fn garbage_instead_of_a_reply_is_a_retry_at_ehlo() {
     );
     assert!(show.contains("EHLO"), "{show}");
 }
+
+/// One worker and the timeouts of a real installation (greeting and final reply 300 s),
+/// `stuck.test` routed to `mx`.
+fn stuck_ini(mx: &FakeMx) -> String {
+    let rest = format!(
+        "[delivery]\nworkers = 1\ndns_server = {DEAD}\ntimeout_greeting = 300s\n\
+         timeout_data_done = 300s\n{}",
+        route("stuck.test", mx, "")
+    );
+    base_ini("", &rest)
+}
+
+/// The recipient line of the stopped server's envelope of `id`.
+fn envelope_rcpt(dir: &std::path::Path, id: &str) -> String {
+    let env = std::fs::read_to_string(dir.join("spool").join(format!("{id}.env"))).unwrap();
+    let line = env.lines().find(|l| l.starts_with("rcpt ")).unwrap();
+    line.to_string()
+}
+
+/// Sends SIGTERM and waits for the exit (`terminate` waits at most 20 s: far less than the
+/// 300 s the stuck delivery would wait for its server).
+fn stop_soon(server: Server) -> common::TempDir {
+    let (status, dir) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    dir
+}
+
+#[test]
+fn sigterm_abandons_a_delivery_stuck_at_a_server_that_never_greets() {
+    let mx = FakeMx::start(at(Step::Greeting, Act::Silent));
+    let server = Server::start("stopgreet", &stuck_ini(&mx));
+    let id = submit(&server, "a@sender.test", &["x@stuck.test"], MSG);
+    assert!(mx.wait_until(WAIT, |_, s| !s.is_empty()), "no connection");
+    let dir = stop_soon(server);
+    assert!(mx.wait_sessions_ended(1, WAIT), "the connection is closed");
+    let rcpt = envelope_rcpt(dir.path(), &id);
+    assert!(
+        rcpt.contains("state=pending") && rcpt.contains("tries=0/0"),
+        "{rcpt}"
+    );
+    let restarted = Server::start_in(dir);
+    assert!(
+        restarted
+            .startup
+            .iter()
+            .any(|l| l.contains("(1 message(s), 1 recipient(s) pending)")),
+        "{:?}",
+        restarted.startup
+    );
+}
+
+#[test]
+fn sigterm_waits_briefly_for_the_reply_to_a_sent_message_then_leaves_it_queued() {
+    let mx = FakeMx::start(at(Step::DataDone, Act::Silent));
+    let mut server = Server::start("stopdot", &stuck_ini(&mx));
+    let id = submit(&server, "a@sender.test", &["x@stuck.test"], MSG);
+    mx.wait_deliveries(1, WAIT);
+    signal(&server.child, "TERM");
+    let said = server.wait_stderr("get one twice");
+    assert!(
+        said.contains("1 message(s) sent in full got no reply"),
+        "{said}"
+    );
+    assert!(wait_exit(&mut server.child).success());
+    let dir = std::mem::replace(&mut server.dir, common::TempDir(Default::default()));
+    let rcpt = envelope_rcpt(dir.path(), &id);
+    assert!(
+        rcpt.contains("state=pending") && rcpt.contains("tries=0/0"),
+        "{rcpt}"
+    );
+}

@@ -8,16 +8,6 @@ use common::*;
 
 const MSG: &str = "From: a@sender.test\r\nSubject: secure\r\n\r\nhello\r\n.\r\n";
 
-/// `qksmtp show ID` once it lists `attempts` attempts.
-fn shown(server: &Server, id: &str, attempts: usize) -> String {
-    wait_for(WAIT, || {
-        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
-        (out.matches("--- attempt:").count() >= attempts)
-            .then_some(out.clone())
-            .ok_or(format!("{out}{err}"))
-    })
-}
-
 #[test]
 fn verify_and_encrypt_levels_with_a_company_ca() {
     let certs = TempDir::new("tls-policy-certs");
@@ -53,10 +43,7 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
             &plain,
             "tls_policy = encrypt\nretry_delay = 1h",
         ),
-        format!(
-            "[delivery]\ndns_server = {DEAD}\ntls_ca_file = {}\n",
-            ca.pem().display()
-        ),
+        tls_delivery(DEAD, &ca),
     ];
     let server = Server::start("tls-policy", &status_ini(&routes.concat()));
     let to = [
@@ -70,11 +57,11 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
 
     let line = server.wait_log(&[&id, "to=<a@good.test>", "delivered"]);
     assert!(
-        line.contains(" tls=\"TLS, verified by CA (tls_policy = verify)\" "),
+        line.contains(" tls=\"TLS 1.2, verified by CA (tls_policy = verify)\" "),
         "{line}"
     );
     let line = server.wait_log(&[&id, "to=<d@enc.test>", "delivered"]);
-    let words = "TLS, certificate not verified (tls_policy = encrypt)";
+    let words = "TLS 1.2, certificate not verified (tls_policy = encrypt)";
     assert!(line.contains(&format!(" tls=\"{words}\" ")), "{line}");
 
     // Refused certificates and a missing STARTTLS are temporary failures, never retried in
@@ -106,8 +93,30 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
             "{rcpt}: {line}"
         );
     }
-    // Counted by what verified the certificate: a CA for good.test, nothing for enc.test.
+    // The page and its API say whose requirement was not met, which server and what failed:
+    // the recipient's last result in the bounce's words, the failing step in the log's.
     let page = server.status_addr.unwrap();
+    let wrong_port = wrong_name.port();
+    let unmet = [
+        format!(
+            "This server's settings require, for mail to wrong.test, a verified encrypted \
+             connection (tls_policy = verify); its mail server 127.0.0.1 [127.0.0.1]:{wrong_port} \
+             did not give it (TLS failed: certificate not valid for 127.0.0.1: IP address \
+             mismatch)"
+        ),
+        format!(
+            "This server's settings require, for mail to plain.test, an encrypted connection \
+             (tls_policy = encrypt); its mail server 127.0.0.1 [127.0.0.1]:{} did not give it",
+            plain.port()
+        ),
+        "STARTTLS: certificate not valid for 127.0.0.1: IP address mismatch; not sent: \
+         required a verified encrypted connection (tls_policy = verify)"
+            .into(),
+    ];
+    let parts: Vec<&str> = unmet.iter().map(String::as_str).collect();
+    wait_http(page, &format!("/api/messages/{id}"), &parts);
+    wait_http(page, &format!("/message/{id}"), &parts[2..]);
+    // Counted by what verified the certificate: a CA for good.test, nothing for enc.test.
     let metrics = wait_http(
         page,
         "/metrics",
@@ -133,7 +142,7 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
         "{record}"
     );
     assert!(
-        record.contains("TLS, verified by CA (tls_policy = verify) for 127.0.0.1"),
+        record.contains("TLS 1.2, verified by CA (tls_policy = verify) for 127.0.0.1"),
         "{record}"
     );
     for mx in [&wrong_name, &plain] {

@@ -27,3 +27,23 @@ fn send_without_the_status_api_is_delivered_by_the_running_server() {
         "the announcement made, then removed",
     );
 }
+
+#[test]
+fn send_streams_a_large_message_into_the_spool_as_it_reads_it() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("send-stream", &base_ini("", &route("a.test", &mx, "")));
+    let message = big_message(10_000); // 1 MB: past the 256 KiB kept in memory
+    let mut send = std::process::Command::new(BIN);
+    send.args(["send", "-t", "-f", "me@sender.test", "--config"])
+        .arg(server.dir.path().join("qksmtp.ini"));
+    send_streaming(&mut send, &server.spool(), &message);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["you@a.test", "hidden@a.test"]);
+    let text = d[0].text();
+    let body = message.split_once("\n\n").unwrap().1.replace('\n', "\r\n");
+    assert!(
+        text.ends_with(&format!("Subject: big\r\n\r\n{body}")),
+        "the body intact"
+    );
+    assert!(!text.contains("Bcc:"), "Bcc removed");
+}

@@ -48,7 +48,12 @@ fn the_api_shows_a_delivered_and_a_deferred_message_with_their_steps() {
         "the failing step: {deferred}"
     );
     let status = wait_http(page, "/api/status", &["\"deferred\":1"]);
-    assert!(status.contains("\"per_minute\":[[0,0,0],"), "{status}");
+    // The chart's minutes, sparse: the minutes with a result only.
+    assert!(
+        status.contains("\"per_minute\":{\"minutes\":60,\"busy\":[[59,")
+            || status.contains("\"per_minute\":{\"minutes\":60,\"busy\":[[58,"),
+        "{status}"
+    );
     assert!(
         status.contains("\"delivered\":1") && status.contains("\"name\":\"a.test\""),
         "{status}"
@@ -619,4 +624,110 @@ fn the_health_line_tells_the_spool_the_dns_and_the_last_delivery() {
     ] {
         assert!(html.contains(part), "{part} in {html}");
     }
+}
+
+/// POSTs `/api/destinations/NAME/VERB` (pause, resume) with the token; the status code.
+fn dest_action(server: &Server, name: &str, verb: &str) -> u16 {
+    let path = format!("/api/destinations/{name}/{verb}");
+    let token = server.token();
+    let page = server.status_addr.unwrap();
+    http(page, "POST", &path, &[("X-Qksmtp-Token", token.as_str())]).0
+}
+
+/// The `"state"` of destination `name` in `/api/status`.
+fn dest_state(server: &Server, name: &str) -> String {
+    let (_, status) = http(server.status_addr.unwrap(), "GET", "/api/status", &[]);
+    let from = status.find(&format!("{{\"name\":\"{name}\",\"state\":\""));
+    let at = from.unwrap_or_else(|| panic!("no destination {name} in {status}"));
+    let rest = &status[at + name.len() + 20..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[test]
+fn a_destination_paused_from_the_page_stays_paused_across_restarts_until_resumed() {
+    let mx = FakeMx::start(Options::new());
+    let server = Server::start("pausekept", &status_ini(&route("kept.test", &mx, "")));
+    assert_eq!(dest_action(&server, "kept.test", "pause"), 200);
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir);
+    let said = "qksmtp: destination kept.test is paused (from the status page: Resume there)";
+    assert!(
+        server.startup.iter().any(|l| l == said),
+        "{:?}",
+        server.startup
+    );
+    assert_eq!(dest_state(&server, "kept.test"), "paused");
+    let id = submit(&server, "a@sender.test", &["x@kept.test"], MSG);
+    let page = server.status_addr.unwrap();
+    wait_http(
+        page,
+        &format!("/api/messages/{id}"),
+        &["kept.test is paused"],
+    );
+    assert!(
+        mx.deliveries().is_empty(),
+        "a paused destination gets no connection"
+    );
+    assert_eq!(dest_action(&server, "kept.test", "resume"), 200);
+    mx.wait_deliveries(1, WAIT);
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir);
+    assert!(
+        !server.startup.iter().any(|l| l.contains("paused")),
+        "{:?}",
+        server.startup
+    );
+    submit(&server, "a@sender.test", &["y@kept.test"], MSG);
+    mx.wait_deliveries(2, WAIT);
+}
+
+/// A queued message's subject is the one its envelope keeps from the intake (decoded): found
+/// by a search at once and after a restart without its file being read (a changed file does
+/// not change what is found); an envelope of an older qksmtp, without it, is found once its
+/// subject has been read in the background.
+#[test]
+fn a_subject_is_found_from_the_envelope_at_once_and_after_a_restart() {
+    let dead = format!("[domain:c.test]\nmx = {DEAD}\nretry_delay = 1h\n");
+    let server = Server::start("subjects", &status_ini(&dead));
+    let page = server.status_addr.unwrap();
+    let mail = |subject: &str| format!("Subject: {subject}\r\n\r\nHi.\r\n.\r\n");
+    let encoded = "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus?=\r\n =?UTF-8?B?S8O2bG4=?= report";
+    let koeln = submit(&server, "a@sender.test", &["a@c.test"], &mail(encoded));
+    let older = submit(&server, "b@sender.test", &["b@c.test"], &mail("Quarterly"));
+    // The message file says otherwise from now on: the search must not read it.
+    for id in [&koeln, &older] {
+        let path = server.spool().join(format!("{id}.msg"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("Subject:", "Subjext:")).unwrap();
+    }
+    let needle = "/api/messages?q=GR%C3%9C%C3%9FE+ausk%C3%B6ln+REPORT";
+    let found = wait_http(page, needle, &[&koeln]);
+    assert!(
+        found.contains("\"subject\":\"Grüße ausKöln report\""),
+        "{found}"
+    );
+    assert!(!found.contains(&older), "{found}");
+    let (_, quarterly) = http(page, "GET", "/api/messages?q=quarterly", &[]);
+    assert!(quarterly.contains(&older), "{quarterly}");
+    // Restarted, with one envelope as an older qksmtp wrote it (no subject line).
+    let (_, dir) = server.terminate();
+    let env_path = dir.path().join("spool").join(format!("{older}.env"));
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    assert!(text.contains("\nsubject Quarterly\n"), "{text}");
+    let file = dir.path().join("spool").join(format!("{older}.msg"));
+    let message = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        message.replace("Subjext: Quarterly", "Subject: Yearly"),
+    )
+    .unwrap();
+    std::fs::write(&env_path, text.replace("\nsubject Quarterly\n", "\n")).unwrap();
+    let server = Server::start_in(dir);
+    let page = server.status_addr.unwrap();
+    let found = wait_http(page, needle, &[&koeln]);
+    assert!(found.contains("Grüße ausKöln report"), "{found}");
+    let found = wait_http(page, "/api/messages?q=yearly", &[&older]);
+    assert!(!found.contains(&koeln), "{found}");
+    let (_, listed) = http(page, "GET", "/api/messages?q=sender.test", &[]);
+    assert!(listed.contains("\"subject\":\"Yearly\""), "{listed}");
 }

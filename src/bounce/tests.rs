@@ -46,6 +46,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
             .collect(),
         kind: MessageKind::Mail,
         held: false,
+        subject: Some("Hello".into()),
     }
 }
 

@@ -8,7 +8,6 @@ use crate::outcome::GiveUp;
 use crate::outcome::{Outcome, Verdict, step_name};
 use crate::time::Timestamp;
 use crate::transcript::StepKind;
-use crate::transcript::tls::Demand;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -219,25 +218,11 @@ const TLS_ADVICE: &str = "the address is probably right, but the recipient's mai
 /// meet says which, whose, and what went wrong; anything else as `cause` says it.
 fn cause_words(notice: &Notice, r: &Reported) -> Option<String> {
     let o = r.outcome.as_ref()?;
-    let Some(demand) = o.unmet_tls() else {
-        return Some(cause(o).to_string());
-    };
     let domain = &notice.recipient(r).address.domain;
-    let who = match demand {
-        Demand::MtaSts { .. } | Demand::Dane => format!("{domain} requires"),
-        Demand::Opportunistic | Demand::Encrypt | Demand::Verify | Demand::Relay => {
-            format!("This server's settings require, for mail to {domain},")
-        }
-    };
-    let server = match o.route.as_str() {
-        "" => "its mail server".to_string(),
-        route => format!("its mail server {route}"),
-    };
-    Some(format!(
-        "{who} {}; {server} did not give it ({}), so the message was not sent.",
-        demand.requires(),
-        clean(&o.reason())
-    ))
+    match o.tls_unmet_words(domain) {
+        Some(words) => Some(format!("{}, so the message was not sent.", clean(&words))),
+        None => Some(cause(o).to_string()),
+    }
 }
 
 /// One sentence on the cause, from the status code and the step.

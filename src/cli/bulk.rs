@@ -189,7 +189,7 @@ pub(crate) fn change(
     now: Timestamp,
 ) -> std::io::Result<()> {
     match verb {
-        Verb::Delete => writer.remove(&env.id),
+        Verb::Delete => writer.remove(&env.id, false),
         Verb::Hold | Verb::Release => {
             env.held = verb == Verb::Hold;
             writer.rewrite(env)

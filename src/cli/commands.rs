@@ -3,9 +3,11 @@
 //! in `spool/.status`; with it stopped they take the lock and act on the spool directly.
 //! `queue` alone reads the spool files in both cases (see `list`).
 
-use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_NOINPUT, EX_TEMPFAIL, EX_USAGE};
+use crate::cli::sendmail::input::Input;
+use crate::cli::sendmail::{self, EX_CANTCREAT, EX_DATAERR, EX_TEMPFAIL, EX_USAGE};
 use crate::config::Config;
 use crate::config::Live;
+use crate::intake::content::IN_MEMORY;
 use crate::intake::{Intake, IntakeError, Submission};
 use crate::queue::select::Verb;
 use crate::server::session;
@@ -250,6 +252,13 @@ fn apply_offline(
                 print!("{text}");
                 return Ok(());
             }
+            // A finished message: its file kept with its history record goes.
+            if let Order::Delete(_) = order
+                && std::fs::remove_file(spool.kept_path(id)).is_ok()
+            {
+                println!("qksmtp: {id}: its stored message removed from the history");
+                return Ok(());
+            }
             return Err(format!(
                 "no message {id} in the spool or its history (see the delivery log)"
             ));
@@ -283,20 +292,16 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     let limit = config.server.max_message_size;
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().take(limit + 1).read_to_end(&mut input) {
-        eprintln!("qksmtp send: cannot read the message: {e}");
-        return EX_NOINPUT;
-    }
-    if input.len() as u64 > limit {
-        eprintln!("qksmtp send: the message is larger than max_message_size ({limit} bytes)");
-        return EX_DATAERR;
-    }
+    let mut input = Input::new(std::io::stdin().lock(), options.ignore_dots, limit);
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "root".into());
     let default_sender = format!("{user}@{}", config.server.hostname);
-    let prepared = match sendmail::prepare(&input, &options, &default_sender) {
+    // The header block (what -t, Bcc and From need) in memory; the body streams after it.
+    let prepared = input
+        .head(IN_MEMORY)
+        .and_then(|head| sendmail::prepare_normalized(head, &options, &default_sender));
+    let prepared = match prepared {
         Ok(p) => p,
         Err((code, message)) => {
             eprintln!("qksmtp send: {message}");
@@ -304,25 +309,41 @@ pub fn send(config: &Config, args: &[String]) -> u8 {
         }
     };
     let dir = &config.server.spool_dir;
-    let submission = submission(prepared.sender, prepared.recipients, &prepared.content);
-    let (intake, held) = match local_intake(config, None) {
-        Ok(opened) => opened,
+    #[cfg(unix)]
+    if crate::cli::submit::cannot_write(dir) {
+        return through_server(dir, prepared, &mut input, options.verbose);
+    }
+    let spool = match Spool::open(dir) {
+        Ok(spool) => std::sync::Arc::new(spool),
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            return through_server(dir, &submission, &prepared.content, options.verbose);
+            return through_server(dir, prepared, &mut input, options.verbose);
         }
         Err(e) => {
             eprintln!("qksmtp send: cannot open the spool {}: {e}", dir.display());
             return EX_CANTCREAT;
         }
     };
-    let env = match intake.accept(submission.clone(), &prepared.content, Timestamp::now()) {
+    let intake = Intake::new(spool, Live::new(config.clone()), None);
+    // In memory while small, then in a temporary file of the spool (as an SMTP session's).
+    let mut content = intake.content();
+    content.buffer().extend_from_slice(&prepared.content);
+    content.settle();
+    while !input.done {
+        if let Err((code, message)) = input.next(content.buffer()) {
+            eprintln!("qksmtp send: {message}");
+            return code;
+        }
+        content.settle();
+    }
+    let eight_bit = input.eight_bit || prepared.content.iter().any(|&b| b >= 0x80);
+    let submission = submission(prepared.sender, prepared.recipients, eight_bit);
+    // Stopped server: hold the lock while committing, so a starting server waits for us.
+    let held = lock_for_commit(dir);
+    let env = match intake.accept_content(submission, &mut content, Timestamp::now()) {
         Ok(env) => env,
         Err(e @ IntakeError::TooManyHops(_)) => {
             eprintln!("qksmtp send: not sent: {e} (554 5.4.6 Too many hops)");
             return EX_DATAERR;
-        }
-        Err(IntakeError::Store(e)) if e.kind() == ErrorKind::PermissionDenied => {
-            return through_server(dir, &submission, &prepared.content, options.verbose);
         }
         Err(e) => {
             eprintln!("qksmtp send: cannot store the message: {e}");
@@ -391,24 +412,38 @@ fn local_intake(
 ) -> std::io::Result<(Intake, Option<SpoolLock>)> {
     let dir = &config.server.spool_dir;
     let spool = Spool::open(dir)?;
-    // Stopped server: hold the lock while committing, so a starting server waits for us.
-    let held = lock::try_lock(dir).ok().flatten().map(|mut held| {
-        let _ = held.claim(false);
-        held
-    });
+    let held = lock_for_commit(dir);
     let intake = Intake::new(std::sync::Arc::new(spool), Live::new(config.clone()), tell);
     Ok((intake, held))
 }
 
+/// The spool's lock when the server is stopped (`None` when it runs): held while committing,
+/// so that a starting server waits for us.
+fn lock_for_commit(dir: &Path) -> Option<SpoolLock> {
+    lock::try_lock(dir).ok().flatten().map(|mut held| {
+        let _ = held.claim(false);
+        held
+    })
+}
+
 /// `send` by a user who cannot write the spool: through the running server's socket, which
-/// records who sent it. Without a server (or off Unix) one line and EX_TEMPFAIL, so that cron
-/// and PHP try again.
-fn through_server(dir: &Path, sub: &Submission, content: &[u8], verbose: bool) -> u8 {
+/// records who sent it, the body streamed as it is read. Without a server (or off Unix) one
+/// line and EX_TEMPFAIL, so that cron and PHP try again.
+fn through_server(
+    dir: &Path,
+    prepared: sendmail::Prepared,
+    input: &mut Input<impl Read>,
+    verbose: bool,
+) -> u8 {
+    // The body's 8-bit bytes are not known before it is sent: BODY=8BITMIME unless it was
+    // all read already (the parameter allows 8-bit data, it does not require it).
+    let eight_bit = !input.done || input.eight_bit || prepared.content.iter().any(|&b| b >= 0x80);
+    let sub = submission(prepared.sender, prepared.recipients, eight_bit);
     #[cfg(unix)]
-    let result = crate::cli::submit::through_server(dir, sub, content);
+    let result = crate::cli::submit::through_server(dir, &sub, &prepared.content, input);
     #[cfg(not(unix))]
     let result: Result<String, (u8, String)> = {
-        let _ = (sub, content);
+        let _ = (sub, input);
         Err((
             EX_TEMPFAIL,
             format!("this user cannot write the spool {}", dir.display()),
@@ -432,9 +467,8 @@ fn through_server(dir: &Path, sub: &Submission, content: &[u8], verbose: bool) -
 fn submission(
     sender: Option<crate::smtp::Address>,
     recipients: Vec<crate::smtp::Address>,
-    content: &[u8],
+    eight_bit: bool,
 ) -> Submission {
-    let eight_bit = content.iter().any(|&b| b >= 0x80);
     let utf8 =
         recipients.iter().any(|a| a.is_utf8()) || sender.as_ref().is_some_and(|a| a.is_utf8());
     Submission {

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::queue::find::Query;
-use crate::queue::history::header_value;
+use crate::queue::history;
 use crate::queue::journal::{self, Record};
 use crate::queue::scheduler::view::view_of;
 use crate::spool::id::MessageId;
@@ -22,7 +22,7 @@ pub fn list(config: &Config, text: &str) -> u8 {
     let mut printing = Ok(());
     let read = journal::read_all(&config.server.spool_dir, None, |record, _| {
         all += 1;
-        let subject = header_value(&record.headers, "subject");
+        let subject = history::subject_of(&record.envelope, &record.headers);
         if !query.matches(&record.envelope, &[], subject.as_deref()) {
             return;
         }

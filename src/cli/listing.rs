@@ -311,6 +311,7 @@ mod tests {
             recipients,
             held: false,
             kind: crate::spool::envelope::MessageKind::Mail,
+            subject: None,
         }
     }
 

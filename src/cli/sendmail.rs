@@ -2,6 +2,8 @@
 //! from standard input (line ends to CRLF, `-t` recipients from To/Cc/Bcc, Bcc removed, a
 //! From: added when missing). Pure; `commands::send` does the I/O.
 
+pub mod input;
+
 use crate::smtp::Address;
 use crate::smtp::address::parse_mailbox;
 
@@ -76,22 +78,80 @@ pub struct Prepared {
     pub content: Vec<u8>,
 }
 
-/// The input up to a lone "." line (unless `ignore_dots`), with CRLF line ends.
+/// The input up to a lone "." line (unless `ignore_dots`), with CRLF line ends (the whole
+/// input at once: what `Lines` and `input::Input` are tested against).
+#[cfg(test)]
 pub fn normalize(input: &[u8], ignore_dots: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() + input.len() / 32);
-    let body = input.strip_suffix(b"\n").unwrap_or(input);
-    if input.is_empty() {
-        return out;
+    let mut lines = Lines::new(ignore_dots);
+    lines.feed(input, &mut out);
+    lines.finish(&mut out);
+    out
+}
+
+/// `normalize` a piece at a time: the input's lines with CRLF ends, up to a lone "." line
+/// (unless `ignore_dots`); a line split between pieces waits for its end.
+#[derive(Debug, Default)]
+pub struct Lines {
+    ignore_dots: bool,
+    /// The start of a line whose end has not come yet.
+    partial: Vec<u8>,
+    /// The lone "." came: the rest of the input is not the message.
+    pub ended: bool,
+}
+
+impl Lines {
+    pub fn new(ignore_dots: bool) -> Lines {
+        Lines {
+            ignore_dots,
+            ..Lines::default()
+        }
     }
-    for line in body.split(|&b| b == b'\n') {
+
+    /// Appends the complete lines of `piece` (with the partial line before it) to `out`.
+    pub fn feed(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        let mut rest = piece;
+        while !self.ended {
+            let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                return;
+            };
+            if self.partial.is_empty() {
+                self.line(&rest[..lf], out);
+            } else {
+                self.partial.extend_from_slice(&rest[..lf]);
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line, out);
+            }
+            rest = &rest[lf + 1..];
+        }
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !ignore_dots && line == b"." {
-            break;
+        if !self.ignore_dots && line == b"." {
+            self.ended = true;
+            return;
         }
         out.extend_from_slice(line);
         out.extend_from_slice(b"\r\n");
     }
-    out
+
+    /// The input ended: a last line without its line end is a line.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.partial.is_empty() && !self.ended {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line, out);
+        }
+    }
+}
+
+/// Whether the header block of normalized content is complete in `content`: an empty line
+/// came (a block longer than `most` is taken as it is).
+pub fn head_complete(content: &[u8], most: usize) -> bool {
+    content.starts_with(b"\r\n")
+        || content.windows(4).any(|w| w == b"\r\n\r\n")
+        || content.len() >= most
 }
 
 /// Header fields of the header block: (name, whole field text with its CRLFs).
@@ -171,13 +231,24 @@ fn field_value(field: &[u8]) -> String {
     value.replace("\r\n", " ")
 }
 
-/// Builds the message and its envelope. The error is (sysexits code, message).
+/// Builds the message and its envelope from the whole input. The error is (sysexits code,
+/// message).
+#[cfg(test)]
 pub fn prepare(
     input: &[u8],
     o: &SendOptions,
     default_sender: &str,
 ) -> Result<Prepared, (u8, String)> {
-    let content = normalize(input, o.ignore_dots);
+    prepare_normalized(normalize(input, o.ignore_dots), o, default_sender)
+}
+
+/// `prepare` for content already normalized: all of it, or its start with the whole header
+/// block (the rest of the body follows `Prepared::content` unchanged).
+pub fn prepare_normalized(
+    content: Vec<u8>,
+    o: &SendOptions,
+    default_sender: &str,
+) -> Result<Prepared, (u8, String)> {
     let (fields, body_at) = header_fields(&content);
     let mut wanted: Vec<String> = o.recipients.iter().flat_map(|r| addresses(r)).collect();
     let mut head = Vec::new();

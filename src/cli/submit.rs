@@ -4,8 +4,10 @@
 //! server knows the user from the system and records it. `sendmail -bs` for such a user
 //! (`relay_session`): its standard input and output joined to a session on the socket.
 
+use crate::cli::sendmail::input::Input;
 use crate::cli::sendmail::{EX_DATAERR, EX_TEMPFAIL};
 use crate::intake::Submission;
+use crate::intake::content::IN_MEMORY;
 use crate::smtp::command::Command;
 use crate::smtp::reply::Reply;
 use crate::smtp::reply_parser::ReplyParser;
@@ -68,12 +70,15 @@ pub fn relay_session(dir: &Path) -> u8 {
     }
 }
 
-/// Hands the message to the server on the spool `dir`. The queue ID it gave, or the exit code
-/// (sysexits) and the one line to print.
-pub fn through_server(
+/// Hands the message to the server on the spool `dir`: its start `first` (with the header
+/// block), then what is left of `input`, in `BDAT` chunks of at most about `IN_MEMORY` bytes
+/// as they are read. The queue ID it gave, or the exit code (sysexits) and the one line to
+/// print.
+pub fn through_server<R: Read>(
     dir: &Path,
     sub: &Submission,
-    content: &[u8],
+    first: &[u8],
+    input: &mut Input<R>,
 ) -> Result<String, (u8, String)> {
     let path = crate::server::local::socket_path(dir);
     let mut stream = UnixStream::connect(&path).map_err(|e| {
@@ -86,15 +91,36 @@ pub fn through_server(
             ),
         )
     })?;
-    let wire = exchange(sub, content);
     let broken = |e: std::io::Error| (EX_TEMPFAIL, format!("the server went away: {e}"));
-    stream.write_all(&wire).map_err(broken)?;
+    // Pipelined: the envelope, every chunk, QUIT; the replies are read at the end (a few
+    // dozen bytes each, they wait in the socket's buffer).
+    stream.write_all(envelope(sub).as_bytes()).map_err(broken)?;
+    let mut chunk = first.to_vec();
+    let mut chunks = 0;
+    loop {
+        while !input.done && chunk.len() < IN_MEMORY {
+            input.next(&mut chunk)?;
+        }
+        let last = input.done;
+        let size = chunk.len() as u64;
+        let bdat = Command::Bdat { size, last }.line();
+        stream.write_all(bdat.as_bytes()).map_err(broken)?;
+        stream.write_all(&chunk).map_err(broken)?;
+        chunks += 1;
+        chunk.clear();
+        if last {
+            break;
+        }
+    }
+    stream
+        .write_all(Command::Quit.line().as_bytes())
+        .map_err(broken)?;
     let mut replies = Replies {
         stream,
         parser: ReplyParser::new(),
     };
-    // Greeting, EHLO, MAIL, each RCPT, BDAT; QUIT's answer is not waited for.
-    let expected = 4 + sub.recipients.len();
+    // Greeting, EHLO, MAIL, each RCPT, each BDAT; QUIT's answer is not waited for.
+    let expected = 3 + sub.recipients.len() + chunks;
     let mut last = None;
     for _ in 0..expected {
         let reply = replies.next().map_err(broken)?;
@@ -112,8 +138,9 @@ pub fn through_server(
     Ok(last.rsplit(' ').next().unwrap_or_default().to_string())
 }
 
-/// The whole exchange as the client writes it, in one piece (the server offers PIPELINING).
-fn exchange(sub: &Submission, content: &[u8]) -> Vec<u8> {
+/// The envelope's commands as the client writes them, in one piece (the server offers
+/// PIPELINING).
+fn envelope(sub: &Submission) -> String {
     let mut wire = Command::Ehlo("localhost".into()).line();
     wire.push_str(
         &Command::Mail {
@@ -129,11 +156,6 @@ fn exchange(sub: &Submission, content: &[u8]) -> Vec<u8> {
         };
         wire.push_str(&to.line());
     }
-    let size = content.len() as u64;
-    wire.push_str(&Command::Bdat { size, last: true }.line());
-    let mut wire = wire.into_bytes();
-    wire.extend_from_slice(content);
-    wire.extend_from_slice(Command::Quit.line().as_bytes());
     wire
 }
 

@@ -9,6 +9,28 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// `Transport` for a TLS stream over any transport (OpenSSL's or native-tls's, one per
+/// platform): the timeouts are the underlying stream's; encrypted bytes (a 421, a
+/// close_notify) or EOF underneath are input.
+macro_rules! tls_transport {
+    ($stream:ty) => {
+        impl Transport for $stream {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.get_ref().set_read_timeout(timeout)
+            }
+
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.get_ref().set_write_timeout(timeout)
+            }
+
+            fn has_input(&self) -> io::Result<bool> {
+                self.get_ref().has_input()
+            }
+        }
+    };
+}
+use tls_transport;
+
 /// Opens streams to servers and encrypts them.
 pub trait Dialer: Send + Sync {
     /// A connection to `addr`, within `timeout`.
@@ -27,6 +49,12 @@ pub trait Dialer: Send + Sync {
     fn vouches(&self, chain: &[Vec<u8>], anchor: usize, name: &str) -> Result<(), String> {
         let _ = (chain, anchor, name);
         Err("DANE-TA is not checked on this platform".into())
+    }
+
+    /// A watch on a new connection, for a server that stops (`halt::Halting`).
+    fn watch(&self, stream: &dyn Transport) -> Option<super::halt::Watch> {
+        let _ = stream;
+        None
     }
 }
 
@@ -74,6 +102,10 @@ impl Transport for TcpStream {
             Err(e) => Err(e),
         }
     }
+
+    fn socket(&self) -> Option<TcpStream> {
+        self.try_clone().ok()
+    }
 }
 
 #[cfg(any(windows, target_vendor = "apple"))]
@@ -88,6 +120,7 @@ mod openssl_client {
     use super::super::tls::{Peer, TlsRequest};
     use super::super::wire::{Transport, io_failure};
     use crate::transcript::FailureKind;
+    use crate::transcript::tls::TlsVersion;
     use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode};
     use openssl::stack::Stack;
     use openssl::x509::store::X509StoreBuilder;
@@ -129,7 +162,13 @@ mod openssl_client {
                     Some(why) => Err(why),
                     None => Ok(()),
                 };
-                Ok((Box::new(stream), Peer { chain, pkix }))
+                let version = TlsVersion::from_openssl(stream.ssl().version_str());
+                let peer = Peer {
+                    chain,
+                    pkix,
+                    version,
+                };
+                Ok((Box::new(stream), peer))
             }
             Err(HandshakeError::WouldBlock(_)) => Err(FailureKind::Timeout),
             Err(HandshakeError::SetupFailure(e)) => Err(setup(e)),
@@ -182,21 +221,7 @@ mod openssl_client {
         .map_err(text)?
     }
 
-    /// TLS over any transport: the timeouts are the underlying stream's.
-    impl Transport for SslStream<Box<dyn Transport>> {
-        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_read_timeout(timeout)
-        }
-
-        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_write_timeout(timeout)
-        }
-
-        /// Encrypted bytes (a 421, a close_notify) or EOF underneath.
-        fn has_input(&self) -> io::Result<bool> {
-            self.get_ref().has_input()
-        }
-    }
+    super::tls_transport!(SslStream<Box<dyn Transport>>);
 }
 
 /// The handshake with native-tls, which verifies inside the handshake or not at all: a
@@ -244,7 +269,13 @@ mod native_client {
                     true => Ok(()),
                     false => Err("not checked on this platform".into()),
                 };
-                Ok((Box::new(tls), Peer { chain, pkix }))
+                // native-tls does not tell the version on every platform: the words say "TLS".
+                let peer = Peer {
+                    chain,
+                    pkix,
+                    version: None,
+                };
+                Ok((Box::new(tls), peer))
             }
             Err(HandshakeError::WouldBlock(_)) => Err(FailureKind::Timeout),
             Err(HandshakeError::Failure(e)) => Err(failure(&e)),
@@ -255,21 +286,7 @@ mod native_client {
         Err("DANE-TA is not checked on this platform".into())
     }
 
-    /// TLS over any transport: the timeouts are the underlying stream's.
-    impl Transport for TlsStream<Box<dyn Transport>> {
-        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_read_timeout(timeout)
-        }
-
-        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-            self.get_ref().set_write_timeout(timeout)
-        }
-
-        /// Encrypted bytes (a 421, a close_notify) or EOF underneath.
-        fn has_input(&self) -> io::Result<bool> {
-            self.get_ref().has_input()
-        }
-    }
+    super::tls_transport!(TlsStream<Box<dyn Transport>>);
 
     /// A handshake error: a timeout or a dropped connection underneath keeps its meaning.
     fn failure(e: &native_tls::Error) -> FailureKind {

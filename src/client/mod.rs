@@ -7,6 +7,7 @@
 pub mod command;
 pub mod dane;
 pub mod dial;
+pub mod halt;
 #[cfg(test)]
 pub(crate) mod script;
 pub mod tls;
@@ -122,6 +123,8 @@ pub struct Client {
     names: Vec<String>,
     /// How the connection travels, once STARTTLS is decided (see `tls_state`).
     tls_state: Option<TlsState>,
+    /// Lets a stopping server close the connection (see `halt`).
+    watch: Option<halt::Watch>,
 }
 
 /// The start of a step: wall-clock time for the record, a monotonic clock for its duration.
@@ -155,6 +158,7 @@ impl Client {
         record: &mut Record,
     ) -> Result<Client, Failure> {
         let stream = dial(dialer, addr, host_name, settings.timeouts.connect, record)?;
+        let watch = dialer.watch(&*stream);
         let mut client = Client {
             conn: Conn::new(stream),
             ext: Extensions::default(),
@@ -163,6 +167,7 @@ impl Client {
             usable: true,
             names: Vec::new(),
             tls_state: None,
+            watch,
         };
         let result = client.open(dialer, addr, host_name, settings, record);
         if let Err(failure) = result {
@@ -448,6 +453,7 @@ impl Client {
         let state = TlsState::Tls {
             demand: secure.demand,
             by,
+            version: peer.version,
         };
         self.tls_state = Some(state);
         let detail = match by {

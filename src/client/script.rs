@@ -41,6 +41,7 @@ impl Default for Peer {
         Peer {
             chain: Vec::new(),
             pkix: Ok(()),
+            version: None,
         }
     }
 }

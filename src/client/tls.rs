@@ -4,7 +4,7 @@
 
 use crate::config::{RelayTls, TlsLevel};
 use crate::dns::Tlsa;
-use crate::transcript::tls::Demand;
+use crate::transcript::tls::{Demand, TlsVersion};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,8 +34,9 @@ pub enum Check {
     Nothing,
     /// A chain to a trusted CA (the system's, or `tls_ca_file`) for the server's name.
     Pkix,
-    /// One of the server's usable TLSA records matches (RFC 7672).
-    Dane(Arc<[Tlsa]>),
+    /// One of the server's usable TLSA records (those of `_PORT._tcp.HOST`) matches (RFC
+    /// 7672).
+    Dane { records: Arc<[Tlsa]>, port: u16 },
 }
 
 /// The TLS asked of one server: the mode, what the certificate must prove, whether a failed
@@ -132,6 +133,8 @@ pub struct Peer {
     pub chain: Vec<Vec<u8>>,
     /// Whether the chain leads to a trusted CA and names the server: `Err` says why not.
     pub pkix: Result<(), String>,
+    /// The protocol version agreed, where the platform's TLS tells it.
+    pub version: Option<TlsVersion>,
 }
 
 /// The name to present (SNI) and to check the certificate against: the host name without a

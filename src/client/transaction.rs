@@ -14,6 +14,8 @@ const BLOCK: usize = 64 * 1024;
 /// Most commands in one pipelined write; more recipients go in further groups, so neither
 /// side can fill its send buffer while the other waits (RFC 2920 §3.1 deadlock).
 const PIPELINE_GROUP: usize = 100;
+/// Why a message's data was not ended (see `halt`).
+const STOPPING: &str = "the data was not ended: this server is stopping";
 
 /// The replies of the envelope phase.
 struct Envelope {
@@ -214,13 +216,23 @@ impl Client {
         let wire = crate::smtp::data::dot_stuff(content);
         let detail = format!("message data, {} bytes", wire.len());
         let mut result = Ok(());
-        for block in wire.chunks(BLOCK) {
+        let blocks = wire.chunks(BLOCK);
+        let last = blocks.len() - 1;
+        for (n, block) in blocks.enumerate() {
+            // The block with the final dot goes out only while the server is not stopping.
+            if n == last && !self.watch.as_ref().is_none_or(|w| w.commit()) {
+                result = Err(FailureKind::Io(STOPPING.into()));
+                break;
+            }
             result = self.conn.write_all(block, self.timeouts.data_block);
             if result.is_err() {
                 break;
             }
         }
         let result = result.and_then(|()| self.conn.read_reply(self.timeouts.data_done));
+        if let Some(w) = &self.watch {
+            w.settle();
+        }
         self.step(StepKind::DataDone, &detail, timer, result, record)
     }
 

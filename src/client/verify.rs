@@ -23,7 +23,7 @@ pub fn judge(
             Ok(()) => Ok(Some(VerifiedBy::Ca)),
             Err(why) => Err(format!("certificate not valid for {name}: {why}")),
         },
-        Check::Dane(records) => {
+        Check::Dane { records, port } => {
             let digest = peer
                 .chain
                 .first()
@@ -31,7 +31,7 @@ pub fn judge(
             let Some(m) = dane::find(records, &peer.chain) else {
                 let shown: Vec<String> = records.iter().map(|r| r.to_string()).collect();
                 return Err(format!(
-                    "DANE: no TLSA record of _25._tcp.{name} ({}) matches the certificate \
+                    "DANE: no TLSA record of _{port}._tcp.{name} ({}) matches the certificate \
                      (SHA-256 {digest})",
                     shown.join("; ")
                 ));
@@ -81,12 +81,17 @@ mod tests {
         let good = Peer {
             chain: vec![ee.clone(), b"the CA".to_vec()],
             pkix: Ok(()),
+            version: None,
         };
         let bad = Peer {
             chain: vec![ee.clone()],
             pkix: Err("self-signed certificate".into()),
+            version: None,
         };
-        let dane = |r: Vec<Tlsa>| Check::Dane(Arc::from(r));
+        let dane = |r: Vec<Tlsa>| Check::Dane {
+            records: Arc::from(r),
+            port: 25,
+        };
         let sts = Demand::MtaSts { enforce: true };
         let ok_anchor = |_: usize| Ok(());
         let no_anchor = |_: usize| Err("Hostname mismatch".to_string());

@@ -19,6 +19,11 @@ pub trait Transport: Read + Write + Send {
     /// Whether the server has sent something or closed the stream, without waiting: what
     /// an idle connection finds when the server hung up on it (EOF, or `421` then EOF).
     fn has_input(&self) -> io::Result<bool>;
+    /// A second handle on the TCP socket underneath, to close it from another thread
+    /// (`halt`); `None` for a stream that has none.
+    fn socket(&self) -> Option<std::net::TcpStream> {
+        None
+    }
 }
 
 /// One SMTP connection as the client sees it.

@@ -428,11 +428,12 @@ pub fn tls_level(s: &str) -> Result<TlsLevel, String> {
     choice(s, TLS_LEVELS)
 }
 
-/// A relay's `tls_policy`: the recipient domain's policies do not apply to a relay.
+/// A relay's `tls_policy`: the recipient domain's MTA-STS policy does not apply to a relay
+/// (DANE does: the relay's own TLSA records).
 pub fn relay_tls_level(s: &str) -> Result<TlsLevel, String> {
     match tls_level(s)? {
-        TlsLevel::MtaSts | TlsLevel::Dane => {
-            Err("expected auto, opportunistic, verify, encrypt or none (mta-sts and dane are for [domain:] sections)".into())
+        TlsLevel::MtaSts => {
+            Err("expected auto, opportunistic, dane, verify, encrypt or none (mta-sts is for [domain:] sections: a relay is not one of the domain's MX hosts)".into())
         }
         level => Ok(level),
     }

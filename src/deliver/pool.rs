@@ -33,7 +33,12 @@ fn work(jobs: &Receiver<Job>, events: &Sender<Event>, ctx: &WorkerContext) {
     loop {
         match jobs.recv_timeout(IDLE_LIMIT) {
             Ok(job) => {
-                let report = worker::run(&job, ctx);
+                // A job taken or cut short while the server stops is not counted.
+                let run = (!ctx.halt.is_stopping()).then(|| worker::run(&job, ctx));
+                let report = match (run, ctx.halt.is_stopping()) {
+                    (Some(report), false) => report,
+                    (run, _) => worker::abandoned(&job, run),
+                };
                 if events.send(Event::Done(report)).is_err() {
                     break;
                 }

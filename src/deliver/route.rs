@@ -2,7 +2,7 @@
 //! relay, fixed `mx` servers, an address literal, or the DNS MX hosts (RFC 5321 §5.1, implicit
 //! MX, null MX), and each server's addresses. Every lookup is written to the step record.
 
-use super::tls_policy::{self, Decision, store::Store, sts::Policy};
+use super::tls_policy::{self, Decision, Origin, store::Store, sts::Policy};
 use crate::client::{ClientSettings, Credentials, Secure};
 use crate::config::{Config, IpFamily, TlsLevel};
 use crate::dns::{DnsError, Lookup, MxAnswer, literal, order_mx};
@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 use crate::transcript::tls::Demand;
 use crate::transcript::{Record, StepKind};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One server to try: its name (for TLS and the record), port, and how to talk to it.
 pub struct Target {
@@ -80,30 +80,7 @@ pub fn targets(
 ) -> Result<Vec<Target>, Outcome> {
     let d = &config.delivery;
     match dest {
-        Dest::Relay(i) => {
-            let relay = &config.relays[*i];
-            let tls = Secure::for_relay(
-                relay.tls,
-                relay.tls_verify,
-                relay.tls_policy,
-                d.tls_ca_file.as_deref(),
-            );
-            let settings = ClientSettings {
-                helo_name: d.helo_name.clone(),
-                timeouts: d.timeouts,
-                tls,
-                auth: Credentials::for_relay(relay),
-            };
-            Ok(vec![Target {
-                host: relay.host.clone(),
-                port: relay.port,
-                label: format!("relay {}", relay.name),
-                settings,
-                family: d.ip_family,
-                refused: None,
-                doubt: None,
-            }])
-        }
+        Dest::Relay(i) => Ok(vec![relay_target(config, *i, resolver, record)]),
         Dest::Direct(domain) => {
             let rule = config.rule_for(domain);
             let family = match rule.ip_family {
@@ -134,8 +111,66 @@ pub fn targets(
     }
 }
 
+/// A relay, with the TLS of its settings, or DANE when its TLSA records (of its own port)
+/// are signed and usable.
+fn relay_target(config: &Config, i: usize, resolver: &dyn Lookup, record: &mut Record) -> Target {
+    let d = &config.delivery;
+    let relay = &config.relays[i];
+    let base = Secure::for_relay(
+        relay.tls,
+        relay.tls_verify,
+        relay.tls_policy,
+        d.tls_ca_file.as_deref(),
+    );
+    let asks = tls_policy::asks(relay.tls_policy, Origin::Relay, d.dnssec);
+    let off = base.mode == crate::client::TlsPolicy::Never;
+    let signed = match asks.dane && !off {
+        true => signed_host(&relay.host, resolver, record),
+        false => Ok(false),
+    };
+    let (tls, refused) = match signed {
+        Ok(false) => (base, None),
+        Err(why) => (
+            Secure {
+                demand: Demand::Dane,
+                ..base
+            },
+            Some(why),
+        ),
+        Ok(true) => match tlsa(&relay.host, relay.port, resolver, record) {
+            Ok(found) => (
+                tls_policy::for_relay(base, found.as_deref(), relay.port),
+                None,
+            ),
+            Err(why) => (
+                Secure {
+                    demand: Demand::Dane,
+                    ..base
+                },
+                Some(why),
+            ),
+        },
+    };
+    Target {
+        host: relay.host.clone(),
+        port: relay.port,
+        label: format!("relay {}", relay.name),
+        settings: ClientSettings {
+            helo_name: d.helo_name.clone(),
+            timeouts: d.timeouts,
+            tls,
+            auth: Credentials::for_relay(relay),
+        },
+        family: d.ip_family,
+        refused,
+        doubt: None,
+    }
+}
+
 /// The hosts of a direct destination, each with the TLS decided for it: the domain's MTA-STS
-/// policy and the hosts' DANE records apply only to MX hosts from DNS (`!fixed`).
+/// policy applies only to MX hosts from DNS; DANE to hosts whose addresses are signed (RFC 7672
+/// §2.2.2) that are MX hosts of a signed MX answer or fixed servers (`fixed`), with the TLSA
+/// records of their port. A host whose addresses are bogus is not used.
 #[allow(clippy::too_many_arguments)]
 fn secured(
     domain: &str,
@@ -148,29 +183,70 @@ fn secured(
     record: &mut Record,
 ) -> Vec<Target> {
     let level = config.rule_for(domain).tls_policy;
-    let wanted = matches!(level, TlsLevel::Auto | TlsLevel::MtaSts);
-    let policy: Option<Policy> = match (fixed || !wanted, sts) {
-        (false, Some(store)) => store.policy(domain, resolver, config, record),
+    let origin = match fixed {
+        true => Origin::Fixed,
+        false => Origin::Mx,
+    };
+    let asks = tls_policy::asks(level, origin, config.delivery.dnssec);
+    if fixed && sts.is_some() && matches!(level, TlsLevel::Auto) {
+        let detail = format!(
+            "fixed route for {domain}: its MTA-STS policy is not looked up (it names the \
+             domain's MX hosts, and the configuration names the server)"
+        );
+        record.push_ok(StepKind::Dns, Timestamp::now(), Duration::ZERO, &detail);
+    }
+    let policy: Option<Policy> = match (asks.sts, sts) {
+        (true, Some(store)) => store.policy(domain, resolver, config, record),
         _ => None,
     };
-    let dane = matches!(level, TlsLevel::Auto | TlsLevel::Dane)
-        && config.delivery.dnssec
-        && !fixed
-        && signed_mx(domain, resolver, record);
+    let signed_mx = asks.dane && !fixed && signed_mx(domain, resolver, record);
     hosts
         .into_iter()
         .map(|(host, port)| {
+            let candidate = match fixed {
+                true => asks.dane,
+                false => signed_mx,
+            };
+            let dane = match candidate && literal(&host).is_none() {
+                true => signed_host(&host, resolver, record),
+                false => Ok(false),
+            };
             let tlsa = match dane {
-                true => tlsa(&host, port, resolver, record),
-                false => Ok(None),
+                Ok(true) => tlsa(&host, port, resolver, record),
+                Ok(false) => Ok(None),
+                Err(why) => Err(why),
             };
             let decision = match tlsa {
-                Ok(tlsa) => tls_policy::decide(level, policy.as_ref(), tlsa.as_deref(), &host),
-                Err(why) => Decision::Refuse(why),
+                Ok(tlsa) => {
+                    tls_policy::decide(level, policy.as_ref(), tlsa.as_deref(), (&host, port))
+                }
+                Err(why) => Decision::Refuse(Demand::Dane, why),
             };
             mx_target(host, port, family, config, decision)
         })
         .collect()
+}
+
+/// Whether a server's addresses are DNSSEC-signed (DANE applies to it only then, RFC 7672
+/// §2.2.2: an MX host of a signed MX answer, a fixed server, a relay), as a step; `Err` (the
+/// server is not used: a temporary failure) when they fail validation.
+fn signed_host(host: &str, resolver: &dyn Lookup, record: &mut Record) -> Result<bool, String> {
+    let (at, t) = (Timestamp::now(), Instant::now());
+    let shown = host.trim_end_matches('.');
+    let signed = match resolver.addresses_signed(host) {
+        Ok(signed) => signed,
+        Err(e) => {
+            let why = format!("DANE: addresses of {shown}: {e}");
+            record.push_failed(StepKind::Dns, at, t.elapsed(), &why);
+            return Err(why);
+        }
+    };
+    let words = match signed {
+        true => "addresses signed (DNSSEC): DANE applies",
+        false => "addresses not DNSSEC-signed: no DANE",
+    };
+    record.push_ok(StepKind::Dns, at, t.elapsed(), &format!("{shown}: {words}"));
+    Ok(signed)
 }
 
 /// Whether the domain's MX answer is DNSSEC-signed (DANE applies only then), as a step.
@@ -237,10 +313,10 @@ fn mx_target(
     let (mut tls, refused, doubt) = match decision {
         Decision::Use(secure) => (secure, None, None),
         Decision::Noting(secure, why) => (secure, None, Some(why)),
-        // Only an MTA-STS policy in mode enforce refuses a host; the demand says so.
-        Decision::Refuse(why) => (
+        // The demand says whose requirement refused the host (the page and bounce say it).
+        Decision::Refuse(demand, why) => (
             Secure {
-                demand: Demand::MtaSts { enforce: true },
+                demand,
                 ..Secure::opportunistic()
             },
             Some(why),

@@ -5,18 +5,20 @@
 use super::connections::{Connections, Open};
 use super::route::{self, Myself, Target};
 use super::tls_policy::store::Store;
+use crate::client::halt::Halt;
 use crate::client::{
     Client, ClientSettings, Dialer, OutgoingMessage, RecipientOut, Secure, TlsPolicy,
 };
 use crate::config::Config;
 use crate::config::pattern::Pattern;
 use crate::dns::Lookup;
-use crate::outcome::{self, Outcome};
+use crate::outcome::{self, Outcome, Verdict};
 use crate::queue::policy::{self, Dest};
 use crate::queue::scheduler::{Job, JobMessage, JobReport, MessageReport};
 use crate::smtp::reply::Reply;
 use crate::spool::Spool;
 use crate::time::Timestamp;
+use crate::transcript::tls::TlsState;
 use crate::transcript::{Failure, FailureKind, Record, StepKind};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -34,6 +36,9 @@ pub struct WorkerContext {
     pub connections: Connections,
     /// The recipient domains' MTA-STS policies (`None` in tests that need none).
     pub sts: Option<Store>,
+    /// Closes the connections of the jobs in flight when the server stops (the same one
+    /// `dialer` watches them with).
+    pub halt: Arc<Halt>,
 }
 
 /// Runs a job to its end; never panics on remote misbehaviour. Uses a parked connection to
@@ -109,6 +114,35 @@ fn reconnected(record: &mut Record, route: &str, why: &str) {
     let detail =
         format!("the server had closed the reused connection to {route} ({why}); reconnected");
     record.push_ok(StepKind::Connect, Timestamp::now(), Duration::ZERO, &detail);
+}
+
+/// A job taken or cut short while the server stops: every recipient without an answer of
+/// its own (a delivery, a refusal) goes back to the queue without counting an attempt, as
+/// does a job not started. The steps say why.
+pub fn abandoned(job: &Job, report: Option<JobReport>) -> JobReport {
+    let Some(mut report) = report else {
+        let messages = job.messages.iter().map(not_tried).collect();
+        return JobReport {
+            id: job.id,
+            messages,
+            run_complete: false,
+        };
+    };
+    for m in &mut report.messages {
+        let mut cut = false;
+        for o in &mut m.outcomes {
+            if o.as_ref().is_some_and(|o| o.verdict == Verdict::Temporary) {
+                *o = None;
+                cut = true;
+            }
+        }
+        if cut {
+            let why = "this server stopped: the attempt was abandoned and is not counted";
+            m.record
+                .push_ok(StepKind::Quit, Timestamp::now(), Duration::ZERO, why);
+        }
+    }
+    report
 }
 
 /// A message the job did not get to: back to the queue without counting an attempt.
@@ -354,11 +388,25 @@ fn send_message(
     Sent::Outcomes(outcomes)
 }
 
-/// A failed connection; at STARTTLS when TLS was required, the TLS demand it did not meet.
+/// A failed connection; at STARTTLS (or the implicit TLS handshake) when TLS was required,
+/// the TLS demand it did not meet.
 fn failed(route: &str, f: &Failure, secure: &Secure) -> Outcome {
     match (f.step, secure.mode) {
-        (StepKind::StartTls, TlsPolicy::Required) => Outcome::tls_unmet(route, f, secure.demand),
+        (StepKind::StartTls, TlsPolicy::Required | TlsPolicy::Implicit) => {
+            Outcome::tls_unmet(route, f, secure.demand)
+        }
         _ => Outcome::from_failure(route, f),
+    }
+}
+
+/// Adds to the failing step whose TLS requirement was not met, in the log's words (`; not
+/// sent: required a verified encrypted connection (DANE)`), for the page's timeline.
+fn note_requirement(record: &mut Record, outcome: &Outcome) {
+    let Some(demand) = outcome.unmet_tls() else {
+        return;
+    };
+    if let Some(step) = record.steps.iter_mut().rev().find(|s| !s.ok) {
+        step.detail = format!("{}; {}", step.detail, TlsState::Unmet { demand });
     }
 }
 
@@ -377,14 +425,16 @@ fn connect_first(
     for target in targets {
         if let Some(why) = &target.refused {
             record.push_failed(StepKind::Connect, Timestamp::now(), Duration::ZERO, why);
-            last = Some(Outcome::tls_unmet(
+            let outcome = Outcome::tls_unmet(
                 &target.host,
                 &Failure {
                     step: StepKind::StartTls,
                     kind: FailureKind::Tls(why.clone()),
                 },
                 target.settings.tls.demand,
-            ));
+            );
+            note_requirement(record, &outcome);
+            last = Some(outcome);
             continue;
         }
         if let Some(why) = &target.doubt {
@@ -422,6 +472,7 @@ fn connect_first(
                 }
                 Err(f) => {
                     let outcome = failed(&route, &f, &target.settings.tls);
+                    note_requirement(record, &outcome);
                     if answered(&f) || outcome::throttles(&outcome, throttle_on) {
                         return Err(outcome);
                     }

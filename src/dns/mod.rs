@@ -121,6 +121,14 @@ pub trait Lookup: Send + Sync {
         let _ = domain;
         false
     }
+
+    /// Whether `host`'s address records are DNSSEC-signed: DANE applies to a server that is
+    /// not an MX host (a fixed route, a relay) only then (RFC 7672 §2.2.2). `Err` when they
+    /// fail validation (bogus): the server is then not used, as for a bogus MX answer.
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        let _ = host;
+        Ok(false)
+    }
 }
 
 impl Lookup for Resolver {
@@ -134,6 +142,10 @@ impl Lookup for Resolver {
 
     fn mx_signed(&self, domain: &str) -> bool {
         Resolver::mx_signed(self, domain)
+    }
+
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        Resolver::addresses_signed(self, host)
     }
 
     fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
@@ -198,6 +210,9 @@ pub struct Resolver {
     deadline: Duration,
     /// `dns_server`, to name it when it does not answer.
     server: Option<SocketAddr>,
+    /// The zones validation starts from: the root, or those of `dnssec_trust_anchor`. Names
+    /// outside them are not bogus but indeterminate, treated as unsigned (as unbound does).
+    anchored: Vec<Name>,
 }
 
 impl fmt::Debug for Resolver {
@@ -224,13 +239,20 @@ impl Resolver {
         timeout: Duration,
         anchor: Option<&std::path::Path>,
     ) -> Result<Resolver, DnsError> {
-        let anchors = match anchor {
-            Some(path) => TrustAnchors::from_file(path).map_err(|e| DnsError::Setup {
-                detail: format!("dnssec_trust_anchor {}: {e}", path.display()),
-            })?,
-            None => TrustAnchors::default(),
+        let (anchors, anchored) = match anchor {
+            Some(path) => {
+                let bad = |e: String| DnsError::Setup {
+                    detail: format!("dnssec_trust_anchor {}: {e}", path.display()),
+                };
+                let anchors = TrustAnchors::from_file(path).map_err(|e| bad(e.to_string()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+                (anchors, anchor_zones(&text))
+            }
+            None => (TrustAnchors::default(), vec![Name::root()]),
         };
-        Resolver::build(server, timeout, Some(Arc::new(anchors)))
+        let mut resolver = Resolver::build(server, timeout, Some(Arc::new(anchors)))?;
+        resolver.anchored = anchored;
+        Ok(resolver)
     }
 
     fn build(
@@ -260,13 +282,24 @@ impl Resolver {
             runtime,
             deadline: timeout,
             server,
+            anchored: vec![Name::root()],
         })
     }
 
     /// The MX records of `domain` (trailing dot optional). NODATA is `Ok(MxAnswer::NoRecords)`
     /// (use the implicit MX); a lone `.` exchange is `Ok(MxAnswer::NullMx)`.
+    /// With DNSSEC validation on (`dnssec = yes`), an MX answer that fails validation (bogus)
+    /// is a temporary failure: RFC 7672 §2.2.1 makes it a lookup failure, never a reason to
+    /// go on without DANE (whoever forged the answer would choose the hosts and their TLS).
     pub fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
         let (shown, name) = fqdn(domain)?;
+        if self.bogus(&name, RecordType::MX) {
+            let detail = "DNSSEC validation failed (bogus)".into();
+            return Err(DnsError::Temporary {
+                name: shown,
+                detail,
+            });
+        }
         match self.run(self.lookup(&name, RecordType::MX)) {
             Ok(lookup) => {
                 let records = lookup
@@ -380,27 +413,63 @@ impl Resolver {
         ))
     }
 
-    /// Whether the MX records of `domain` validate (see `Lookup::mx_signed`).
-    pub fn mx_signed(&self, domain: &str) -> bool {
+    /// Whether the validating resolver (if any) finds `name`'s `rtype` records bogus.
+    /// Unsigned (insecure) answers and lookup failures are not: they are no proof of forgery.
+    fn bogus(&self, name: &Name, rtype: RecordType) -> bool {
         let Some(secure) = &self.secure else {
             return false;
         };
-        let Ok((_, name)) = fqdn(domain) else {
+        if !self.anchored.iter().any(|zone| zone.zone_of(name)) {
+            return false;
+        }
+        let asked = async { Ok(secure.lookup(name.clone(), rtype).await) };
+        match self.run(asked) {
+            Ok(Err(NetError::Dns(hickory_resolver::net::DnsError::DnssecBogus))) => true,
+            Ok(Ok(lookup)) => lookup.answers().iter().any(|r| r.proof == Proof::Bogus),
+            Ok(Err(_)) | Err(_) => false,
+        }
+    }
+
+    /// Whether the MX records of `domain` validate (see `Lookup::mx_signed`).
+    pub fn mx_signed(&self, domain: &str) -> bool {
+        self.signed(domain, RecordType::MX)
+    }
+
+    /// Whether the addresses of `host` validate (see `Lookup::addresses_signed`): its A
+    /// records, or its AAAA records when it has no A; `Err` when either set is bogus.
+    pub fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        let (shown, name) = fqdn(host)?;
+        if self.bogus(&name, RecordType::A) || self.bogus(&name, RecordType::AAAA) {
+            let detail = "DNSSEC validation failed (bogus)".into();
+            return Err(DnsError::Temporary {
+                name: shown,
+                detail,
+            });
+        }
+        Ok(self.signed(host, RecordType::A) || self.signed(host, RecordType::AAAA))
+    }
+
+    /// Whether `name` has records of type `rtype`, all DNSSEC-validated.
+    fn signed(&self, name: &str, rtype: RecordType) -> bool {
+        let Some(secure) = &self.secure else {
+            return false;
+        };
+        let Ok((_, name)) = fqdn(name) else {
             return false;
         };
         let asked = async {
             secure
-                .lookup(name.clone(), RecordType::MX)
+                .lookup(name.clone(), rtype)
                 .await
                 .map_err(|e| classify(&e))
         };
         self.run(asked).is_ok_and(|lookup| {
-            let mx: Vec<_> = lookup
+            let found: Vec<_> = lookup
                 .answers()
                 .iter()
-                .filter(|r| r.record_type() == RecordType::MX)
+                .filter(|r| r.record_type() == rtype)
                 .collect();
-            !mx.is_empty() && mx.iter().all(|r| r.proof == Proof::Secure)
+            !found.is_empty() && found.iter().all(|r| r.proof == Proof::Secure)
         })
     }
 
@@ -497,6 +566,24 @@ fn builder(
         None => ResolveHosts::Always,
     };
     builder.build().map_err(|e| setup(e.to_string()))
+}
+
+/// The owner names of the DNSKEY records in a trust anchor file (zone-file lines), once each.
+fn anchor_zones(text: &str) -> Vec<Name> {
+    let mut zones: Vec<Name> = Vec::new();
+    let owners = text
+        .lines()
+        .filter_map(|line| line.split(';').next()?.split_whitespace().next())
+        .filter(|owner| !owner.starts_with('$'));
+    for owner in owners {
+        if let Ok(mut zone) = Name::from_ascii(owner) {
+            zone.set_fqdn(true);
+            if !zones.contains(&zone) {
+                zones.push(zone);
+            }
+        }
+    }
+    zones
 }
 
 /// Our own single server: UDP first, TCP for truncated answers, on the given port.

@@ -415,3 +415,28 @@ fn errors_read_well() {
         assert_eq!(err.to_string(), want);
     }
 }
+
+#[test]
+fn anchor_zones_are_the_owners_of_the_anchor_files_keys() {
+    let names = |text: &str| -> Vec<String> {
+        super::anchor_zones(text)
+            .iter()
+            .map(|n| n.to_ascii())
+            .collect()
+    };
+    let table: [(&str, &[&str]); 4] = [
+        (
+            "dane.test. IN DNSKEY 257 3 13 AAAA\ndane.test. IN DNSKEY 256 3 13 BBBB ;{id = 1}\n",
+            &["dane.test."],
+        ),
+        (
+            "; comment\n\n$TTL 300\nA.test IN DNSKEY 257 3 13 AA\nb.test. 300 IN DNSKEY 257 3 13 BB\n",
+            &["A.test.", "b.test."],
+        ),
+        (". IN DNSKEY 257 3 8 AA\n", &["."]),
+        ("", &[]),
+    ];
+    for (text, want) in table {
+        assert_eq!(names(text), want, "{text:?}");
+    }
+}

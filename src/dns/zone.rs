@@ -42,8 +42,10 @@ pub struct Zone {
     txt: HashMap<String, Result<Vec<String>, Fail>>,
     /// `_PORT._tcp.HOST` -> its signed TLSA records.
     tlsa: HashMap<String, Result<Vec<super::Tlsa>, Fail>>,
-    /// Domains whose MX answer is DNSSEC-signed.
+    /// Domains whose MX answer, and hosts whose addresses, are DNSSEC-signed.
     signed: Vec<String>,
+    /// Hosts whose addresses fail DNSSEC validation.
+    bogus: Vec<String>,
     ptr: HashMap<IpAddr, Vec<String>>,
     asked: Mutex<Vec<String>>,
 }
@@ -91,9 +93,15 @@ impl Zone {
         self
     }
 
-    /// `domain`'s MX records are DNSSEC-signed.
+    /// `domain`'s MX records (or a host's addresses) are DNSSEC-signed.
     pub fn signed(mut self, domain: &str) -> Zone {
         self.signed.push(key(domain));
+        self
+    }
+
+    /// `host`'s addresses fail DNSSEC validation (bogus).
+    pub fn bogus(mut self, host: &str) -> Zone {
+        self.bogus.push(key(host));
         self
     }
 
@@ -138,6 +146,13 @@ impl Lookup for Zone {
 
     fn mx_signed(&self, domain: &str) -> bool {
         self.signed.contains(&key(domain))
+    }
+
+    fn addresses_signed(&self, host: &str) -> Result<bool, DnsError> {
+        match self.bogus.contains(&key(host)) {
+            true => Err(Fail::ServerFailure.error(strip_dot(host))),
+            false => Ok(self.signed.contains(&key(host))),
+        }
     }
 
     fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {

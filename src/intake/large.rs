@@ -37,6 +37,7 @@ impl Intake {
         let n = spill.read_at(0, &mut head).map_err(IntakeError::Store)?;
         head.truncate(n);
         let mut last_error = None;
+        let subject = crate::headers::subject(&head);
         for _ in 0..3 {
             let id = self.spool.new_id();
             let trace = Trace::of(sub, &config.server.hostname, id.as_str(), now);
@@ -63,7 +64,7 @@ impl Intake {
             let parts = [&signatures[..], &header, sep];
             let size = parts.iter().map(|p| p.len() as u64).sum::<u64>() + spill.size();
             let size = size - block.len() as u64;
-            let env = super::new_envelope(id.clone(), sub, size, now);
+            let env = super::new_envelope(id.clone(), sub, (size, subject.clone()), now);
             match self
                 .spool
                 .commit_spilled(&env, &parts, spill, block.len() as u64)

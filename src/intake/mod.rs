@@ -1,7 +1,8 @@
 //! Intake: every way in (SMTP sessions, `qksmtp send`, the notices qksmtp writes itself) hands
 //! its message to one `Intake`, which prepares it (`message`: Received, Message-ID and Date,
 //! a header/body separator where there is none), seals it (`dkim`: the DKIM-Signature headers
-//! on top), commits message and envelope durably, and only then tells the scheduler.
+//! on top), commits message and envelope (which keeps the message's decoded Subject, for
+//! the status page) durably, and only then tells the scheduler.
 
 pub mod content;
 mod large;
@@ -257,13 +258,15 @@ impl Intake {
         now: Timestamp,
     ) -> Result<(Envelope, Option<Unsigned>), IntakeError> {
         let mut last_error = None;
+        let subject = crate::headers::subject(content);
         for _ in 0..3 {
             let id = self.spool.new_id();
             let trace = Trace::of(sub, &config.server.hostname, id.as_str(), now);
             let prepared = message::prepare(&trace, content, config.server.max_hops)
                 .map_err(IntakeError::TooManyHops)?;
             let (sealed, note) = seal(prepared, signers, id.as_str(), now);
-            let env = new_envelope(id.clone(), sub, sealed.len() as u64, now);
+            let size = sealed.len() as u64;
+            let env = new_envelope(id.clone(), sub, (size, subject.clone()), now);
             match self.spool.commit(&env, &sealed.parts()) {
                 Ok(()) => return Ok((env, note)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
@@ -275,8 +278,14 @@ impl Intake {
     }
 }
 
-/// The envelope of a new message.
-fn new_envelope(id: MessageId, sub: &Submission, size: u64, now: Timestamp) -> Envelope {
+/// The envelope of a new message: its stored size and its subject (`headers::subject` of
+/// the client's header block; empty when it has none).
+fn new_envelope(
+    id: MessageId,
+    sub: &Submission,
+    (size, subject): (u64, Option<String>),
+    now: Timestamp,
+) -> Envelope {
     Envelope {
         id,
         arrival: now,
@@ -290,6 +299,7 @@ fn new_envelope(id: MessageId, sub: &Submission, size: u64, now: Timestamp) -> E
         recipients: sub.recipients.clone(),
         kind: sub.kind,
         held: false,
+        subject: Some(subject.unwrap_or_default()),
     }
 }
 

@@ -40,6 +40,11 @@ fn intake_stores_a_message_that_dkimpy_verifies() {
         (spool.read_message(&env.id).unwrap(), env)
     };
     let (stored, env) = submit("mail.example.test", b"From: Alice <alice@mail.example.test>\r\nTo: bob@b.test\r\nSubject: through intake\r\n\r\nHello.\r\n");
+    assert_eq!(
+        env.subject.as_deref(),
+        Some("through intake"),
+        "kept beside it"
+    );
     let text = String::from_utf8_lossy(&stored).into_owned();
     let heads: Vec<&str> = text
         .lines()
@@ -156,6 +161,8 @@ fn a_message_in_a_file_is_stored_as_the_same_message_in_memory() {
     for content in &contents {
         let shown = String::from_utf8_lossy(&content[..content.len().min(60)]).into_owned();
         let env = intake.accept(sub.clone(), content, now).unwrap();
+        let subject = content.starts_with(b"From").then(|| "s".to_string());
+        assert_eq!(env.subject, Some(subject.unwrap_or_default()), "{shown}");
         let want = unsigned_and_body_hashes(&spool.read_message(&env.id).unwrap(), env.id.as_str());
         for piece in [1usize, 7, 4096, 1 << 20] {
             if piece == 1 && content.len() > 1000 {
@@ -170,6 +177,7 @@ fn a_message_in_a_file_is_stored_as_the_same_message_in_memory() {
                 .unwrap();
             let stored = spool.read_message(&spilled.id).unwrap();
             assert_eq!(spilled.size, stored.len() as u64, "{shown}");
+            assert_eq!(spilled.subject, env.subject, "{shown}");
             let got = unsigned_and_body_hashes(&stored, spilled.id.as_str());
             assert_eq!(got, want, "{shown} pieces of {piece}");
             if piece == 4096

@@ -43,7 +43,7 @@ pub struct Finished {
 
 impl Finished {
     pub fn new(envelope: Envelope, at: Timestamp, headers: String, steps: String) -> Finished {
-        let subject = header_value(&headers, "subject");
+        let subject = subject_of(&envelope, &headers);
         Finished {
             listed: Listed::of(&envelope, subject.as_deref()),
             at,
@@ -59,7 +59,7 @@ impl Finished {
 
     /// Listed without its record (it is in the journal at `place`).
     fn listed(record: &Record, place: Place) -> Finished {
-        let subject = header_value(&record.headers, "subject");
+        let subject = subject_of(&record.envelope, &record.headers);
         Finished {
             listed: Listed::of(&record.envelope, subject.as_deref()),
             at: record.at,
@@ -99,6 +99,16 @@ impl History {
     /// Whether finished messages are kept at all (their files are then read before removal).
     pub fn enabled(&self) -> bool {
         self.page || self.journal.is_some()
+    }
+
+    /// Whether finished messages' files are kept with their records (`history_max_size`).
+    pub fn keeps_bodies(&self) -> bool {
+        self.journal.is_some() && self.limits.is_some_and(|l| l.keeps_bodies())
+    }
+
+    /// Removes a finished message's kept file (`qksmtp delete`); whether it had one.
+    pub fn forget_body(&self, id: &MessageId) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.forget_body(id))
     }
 
     /// The limits in force (from a reload); `None` keeps no journal from now on.
@@ -260,26 +270,13 @@ pub fn header_block(message: &[u8]) -> String {
     String::from_utf8_lossy(&message[..end]).replace("\r\n", "\n")
 }
 
-/// The (unfolded) value of the first header field called `name` in a header block.
-pub fn header_value(headers: &str, name: &str) -> Option<String> {
-    let mut lines = headers.lines();
-    while let Some(line) = lines.next() {
-        let Some((n, v)) = line.split_once(':') else {
-            continue;
-        };
-        if n.trim().eq_ignore_ascii_case(name) && !n.starts_with([' ', '\t']) {
-            let mut value = v.trim().to_string();
-            for cont in lines.by_ref() {
-                if !cont.starts_with([' ', '\t']) {
-                    break;
-                }
-                value.push(' ');
-                value.push_str(cont.trim());
-            }
-            return Some(value);
-        }
+/// A finished message's subject: its envelope's, or (an envelope from before they were
+/// kept) read from its headers.
+pub fn subject_of(envelope: &Envelope, headers: &str) -> Option<String> {
+    match &envelope.subject {
+        Some(subject) => Some(subject.clone()),
+        None => crate::headers::subject(headers.as_bytes()),
     }
-    None
 }
 
 /// A step record file, bounded.
@@ -309,6 +306,7 @@ mod tests {
         let limits = Limits {
             max: 1000,
             age: Duration::from_secs(86_400),
+            max_bytes: 0,
         };
         let journal = Journal::open(&spool).unwrap();
         let mut h = History::new(true, Some((journal, limits)));
@@ -356,8 +354,12 @@ mod tests {
             "Subject: a\nX: b\n"
         );
         assert_eq!(header_block(b"Subject: a"), "Subject: a");
-        let h = "Received: x\n subject: no\nSubject: hello\n  world\nTo: b\n";
-        assert_eq!(header_value(h, "subject").as_deref(), Some("hello world"));
-        assert_eq!(header_value(h, "cc"), None);
+        // An older envelope's subject is read from the headers, decoded.
+        let h = "Received: x\n subject: no\nSubject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=\n  world\nTo: b\n";
+        let mut older = env(1, &["b@y.test"]);
+        assert_eq!(subject_of(&older, h).as_deref(), Some("grüße world"));
+        assert_eq!(subject_of(&older, "To: b\n"), None);
+        older.subject = Some("kept".into());
+        assert_eq!(subject_of(&older, h).as_deref(), Some("kept"));
     }
 }

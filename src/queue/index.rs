@@ -1,8 +1,10 @@
 //! The status page's text search over the queue: one compact, lower-cased text of every
-//! queued message's sender, recipients and subject (the page hands the subjects in, read
-//! from the message files), and its ID, searched for a needle without walking the
-//! envelopes. Pure; the scheduler thread keeps it. A message that left the queue stays in the text until the next
-//! compaction: the caller checks hits against the queue.
+//! queued message's sender, recipients and subject (the envelope's, as the intake read it),
+//! and its ID, searched for a needle without walking the envelopes. Pure; the scheduler
+//! thread keeps it. An envelope from before subjects were kept names its message in
+//! `take_unsubjected` (the thread has its subject read in the background, once). A message
+//! that left the queue stays in the text until the next compaction: the caller checks hits
+//! against the queue.
 
 use crate::spool::envelope::Envelope;
 use crate::spool::id::MessageId;
@@ -14,21 +16,23 @@ const SEP: u8 = 0;
 
 #[derive(Debug, Default)]
 pub struct Index {
-    /// The records, one after the other: `sender SEP rcpt SEP rcpt END`, and later
-    /// `subject END` for the same message. The ID is not in it: `slots` has it (a copy here
-    /// was 17 of the 153 bytes an indexed message cost, issue 20).
+    /// The records, one after the other: `sender SEP rcpt SEP rcpt SEP subject END` (for an
+    /// older envelope without its subject, `subject END` comes later as a record of its own).
+    /// The ID is not in it: `slots` has it (a copy here was 17 of the 153 bytes an indexed
+    /// message cost, issue 20).
     text: Vec<u8>,
     /// Where each record starts in `text` (ascending), and whose it is (a slot).
     starts: Vec<(u32, u32)>,
     /// The message of each slot.
     slots: Vec<MessageId>,
     slot_of: HashMap<MessageId, u32>,
-    /// Slots whose subject has not been asked for yet.
+    /// Slots of older envelopes whose subject has not been asked for yet.
     unsubjected: Vec<u32>,
 }
 
 impl Index {
-    /// A queued message's ID, sender and recipients (again after a restore: no change).
+    /// A queued message's ID, sender, recipients and subject (again after a restore: no
+    /// change).
     pub fn add(&mut self, env: &Envelope) {
         if self.slot_of.contains_key(&env.id) {
             return;
@@ -36,13 +40,16 @@ impl Index {
         let slot = self.slots.len() as u32;
         self.slots.push(env.id.clone());
         self.slot_of.insert(env.id.clone(), slot);
-        self.unsubjected.push(slot);
         let mut fields = vec![env.sender.to_string()];
         fields.extend(env.recipients.iter().map(|r| r.address.to_string()));
+        match &env.subject {
+            Some(subject) => fields.push(subject.clone()),
+            None => self.unsubjected.push(slot),
+        }
         self.push(slot, &fields);
     }
 
-    /// The messages whose subject is wanted (each is asked for once).
+    /// The messages of older envelopes whose subject is wanted (each is asked for once).
     pub fn take_unsubjected(&mut self) -> Vec<MessageId> {
         std::mem::take(&mut self.unsubjected)
             .into_iter()
@@ -50,7 +57,7 @@ impl Index {
             .collect()
     }
 
-    /// Subjects for messages `take_unsubjected` named.
+    /// Subjects, read from the message files, for messages `take_unsubjected` named.
     pub fn subjects(&mut self, subjects: Vec<(MessageId, String)>) {
         for (id, subject) in subjects {
             if let Some(&slot) = self.slot_of.get(&id) {
@@ -173,13 +180,16 @@ mod tests {
     #[test]
     fn finds_by_id_sender_recipient_domain_and_subject_each_message_once() {
         let mut index = Index::default();
-        let a = env(1, &["Bob.Smith@Y.test", "carol@z.test"]);
+        let mut a = env(1, &["Bob.Smith@Y.test", "carol@z.test"]);
+        a.subject = Some("Monthly Report".into());
+        // An envelope from before subjects were kept: its subject is asked for.
         let b = env(2, &["dave@y.test"]);
         index.add(&a);
         index.add(&b);
         index.add(&a);
-        assert_eq!(index.take_unsubjected(), [a.id.clone(), b.id.clone()]);
+        assert_eq!(index.take_unsubjected(), vec![b.id.clone()]);
         assert!(index.take_unsubjected().is_empty(), "asked once");
+        assert_eq!(index.find("monthly report"), [&a.id], "the envelope's own");
         index.subjects(vec![(b.id.clone(), "Grüße\nInvoice MARCH".into())]);
         fn found_in(index: &Index, needle: &str) -> Vec<String> {
             let mut ids: Vec<String> = index.find(needle).iter().map(|i| i.to_string()).collect();
@@ -208,9 +218,17 @@ mod tests {
             [b.id.as_str()],
             "the subject is kept"
         );
-        let c = env(3, &["eve@x.test"]);
+        let mut c = env(3, &["eve@x.test"]);
+        c.subject = Some(String::new());
         index.add(&c);
-        assert_eq!(index.take_unsubjected(), vec![c.id.clone()]);
+        assert!(
+            index.take_unsubjected().is_empty(),
+            "no subject is a subject"
+        );
         assert_eq!(found_in(&index, "x.test"), [c.id.as_str()]);
+        assert!(
+            found_in(&index, "report").is_empty(),
+            "a left with the compaction"
+        );
     }
 }

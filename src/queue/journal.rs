@@ -1,8 +1,10 @@
 //! The history journal: every finished message (its envelope, when it finished, its headers
 //! and step record) appended to numbered segment files in `spool/history/`, without fsync (a
-//! crash may lose the last seconds of history, never mail). Whole segments go, oldest first,
-//! once the rest still holds `history_max` messages or all of a segment is older than
-//! `history_days`: append-only, and compaction never rewrites. A start-up writes to a new
+//! crash may lose the last seconds of history, never mail), beside the message files kept
+//! with them (`ID.msg`, moved there by the spool). Whole segments go, oldest first, with
+//! their messages' files, once the rest still holds `history_max` messages, all of a segment
+//! is older than `history_days`, or the files kept pass `history_max_size` bytes:
+//! append-only, and compaction never rewrites. A start-up writes to a new
 //! segment; the old ones are read back in the background (`read_all`). The record codec is
 //! pure (`encode`, `decode`).
 
@@ -16,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The folder in the spool.
-pub const DIR: &str = "history";
+pub const DIR: &str = crate::spool::HISTORY;
+/// The message files kept beside the segments are `ID.MSG`.
+const MSG: &str = "msg";
 const MAGIC: &str = "qksmtp-history 1";
 const EXT: &str = "log";
 
@@ -37,19 +41,23 @@ pub struct Place {
     pub len: u64,
 }
 
-/// What a segment holds: how many records, the newest one's time.
+/// What a segment holds: how many records, the newest one's time, the bytes of its
+/// messages' files kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     pub number: u64,
     pub records: usize,
     pub newest: Timestamp,
+    pub bytes: u64,
 }
 
-/// `history_max` messages and `history_days`.
+/// `history_max` messages, `history_days` and `history_max_size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max: usize,
     pub age: Duration,
+    /// Bytes of message files kept; 0: none are kept.
+    pub max_bytes: u64,
 }
 
 impl Limits {
@@ -63,6 +71,22 @@ impl Limits {
     pub fn per_segment(self) -> usize {
         (self.max / 10).max(100)
     }
+
+    /// Whether finished messages' files are kept with their records.
+    pub fn keeps_bodies(self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// Whether a segment is full (the next record starts another): `per_segment` records,
+    /// or a tenth of `max_bytes` in message files.
+    fn full(self, s: &Segment) -> bool {
+        s.records >= self.per_segment() || (self.keeps_bodies() && s.bytes >= self.max_bytes / 10)
+    }
+}
+
+/// The size of the message file kept for `id` in `dir` (0: none).
+fn body_bytes(dir: &Path, id: &impl fmt::Display) -> u64 {
+    fs::metadata(dir.join(format!("{id}.{MSG}"))).map_or(0, |m| m.len())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -185,6 +209,7 @@ pub fn read_all(
             number,
             records: 0,
             newest: Timestamp(0),
+            bytes: 0,
         };
         // A record at a time, in one reused buffer: a segment is never in memory whole.
         let mut reader = BufReader::new(file);
@@ -195,6 +220,7 @@ pub fn read_all(
                 Ok(Some((record, len))) => {
                     segment.records += 1;
                     segment.newest = segment.newest.max(record.at);
+                    segment.bytes += body_bytes(&dir, &record.envelope.id);
                     let place = Place {
                         segment: number,
                         offset,
@@ -278,6 +304,9 @@ pub struct Journal {
     next: u64,
     /// `next` at open.
     first_own: u64,
+    /// The threads removing old segments with their files (a segment of `history_max / 10`
+    /// messages' files takes a while: not on the scheduler thread).
+    pruning: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Journal {
@@ -293,6 +322,7 @@ impl Journal {
             file: None,
             next,
             first_own: next,
+            pruning: Vec::new(),
         })
     }
 
@@ -304,10 +334,7 @@ impl Journal {
         limits: Limits,
         now: Timestamp,
     ) -> io::Result<(Place, Vec<u64>)> {
-        let full = self
-            .segments
-            .back()
-            .is_none_or(|s| s.records >= limits.per_segment());
+        let full = self.segments.back().is_none_or(|s| limits.full(s));
         if self.file.is_none() || full {
             self.start_segment()?;
         }
@@ -323,6 +350,7 @@ impl Journal {
         let current = self.segments.back_mut().expect("a segment is open");
         current.records += 1;
         current.newest = current.newest.max(record.at);
+        current.bytes += body_bytes(&self.dir, &record.envelope.id);
         Ok((place, self.enforce(limits, now)))
     }
 
@@ -336,6 +364,7 @@ impl Journal {
             number: self.next,
             records: 0,
             newest: Timestamp(0),
+            bytes: 0,
         });
         self.next += 1;
         Ok(())
@@ -361,31 +390,64 @@ impl Journal {
         self.enforce(limits, now)
     }
 
-    /// Removes the oldest segments while the others still hold `max` records, or all of it
-    /// is older than `age`; never the one being written.
+    /// Removes the oldest segments, with their messages' files, while the others still hold
+    /// `max` records, all of it is older than `age`, or the files kept are more than
+    /// `max_bytes`; never the one being written.
     fn enforce(&mut self, limits: Limits, now: Timestamp) -> Vec<u64> {
         let mut total: usize = self.segments.iter().map(|s| s.records).sum();
+        let mut bytes: u64 = self.segments.iter().map(|s| s.bytes).sum();
         let mut removed = Vec::new();
         while self.segments.len() > 1 {
             let oldest = self.segments[0];
             let expired = now.since(oldest.newest) > limits.age;
-            if !(expired || total - oldest.records >= limits.max) {
-                break;
-            }
-            if let Err(e) = fs::remove_file(self.dir.join(segment_name(oldest.number)))
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                log::warn!(
-                    "history journal: cannot remove segment {}: {e}",
-                    oldest.number
-                );
+            let too_big = oldest.bytes > 0 && bytes > limits.max_bytes;
+            if !(expired || too_big || total - oldest.records >= limits.max) {
                 break;
             }
             total -= oldest.records;
+            bytes -= oldest.bytes;
             removed.push(oldest.number);
             self.segments.pop_front();
         }
+        if !removed.is_empty() {
+            self.prune(removed.clone());
+        }
         removed
+    }
+
+    /// Removes these segments with their files, in the background (at once if no thread
+    /// can be started). One left behind by a stop is read back and removed by the next run.
+    fn prune(&mut self, numbers: Vec<u64>) {
+        self.pruning.retain(|h| !h.is_finished());
+        let remove = |dir: &Path, numbers: &[u64]| {
+            for &n in numbers {
+                if let Err(e) = remove_segment(dir, n) {
+                    log::warn!("history journal: cannot remove segment {n}: {e}");
+                }
+            }
+        };
+        let (dir, those) = (self.dir.clone(), numbers.clone());
+        let spawned = std::thread::Builder::new()
+            .name("history-prune".into())
+            .spawn(move || remove(&dir, &those));
+        match spawned {
+            Ok(handle) => self.pruning.push(handle),
+            Err(_) => remove(&self.dir, &numbers),
+        }
+    }
+
+    /// Waits for the old segments being removed.
+    #[cfg(test)]
+    pub fn settle(&mut self) {
+        for h in self.pruning.drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    /// Removes the message file kept for a finished message (`qksmtp delete`); whether
+    /// there was one. Its bytes count until its segment goes.
+    pub fn forget_body(&self, id: &impl fmt::Display) -> bool {
+        fs::remove_file(self.dir.join(format!("{id}.{MSG}"))).is_ok()
     }
 
     /// The first segment this run writes: those below are of earlier runs (`read_all`).
@@ -399,6 +461,30 @@ impl Journal {
             self.flush();
         }
         read_at(&self.dir, place)
+    }
+}
+
+/// Removes a segment's messages' files (named by its records), then the segment.
+fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
+    let path = dir.join(segment_name(number));
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    while let Ok(Some((record, _))) = next_record(&mut reader, &mut buf) {
+        let body = dir.join(format!("{}.{MSG}", record.envelope.id));
+        if let Err(e) = fs::remove_file(body)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            log::warn!("history: cannot remove {}'s file: {e}", record.envelope.id);
+        }
+    }
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -66,6 +66,8 @@ struct DestState {
     why: Option<Pause>,
     /// Paused by a person (the status page) until resumed: no new connection.
     held: bool,
+    /// When a job of its last ended (see `prune`).
+    last_used: Option<Timestamp>,
 }
 
 impl DestState {
@@ -126,6 +128,8 @@ pub struct Scheduler {
     next_job: u64,
     /// Messages that left the queue since the engine last asked (`take_finished`).
     finished: Vec<Envelope>,
+    /// When `prune` looks through `dests` again (`None`: at its first call).
+    next_prune: Option<Timestamp>,
 }
 
 /// What the scheduler remembers of a job in flight.
@@ -186,6 +190,7 @@ impl Scheduler {
             jobs: HashMap::new(),
             next_job: 1,
             finished: Vec::new(),
+            next_prune: None,
         }
     }
 
@@ -561,6 +566,7 @@ impl Scheduler {
         let limits = policy::limits(&self.config, &dest);
         let state = self.dests.entry(dest.clone()).or_default();
         state.active = state.active.saturating_sub(1);
+        state.last_used = Some(now);
         let took_long = now.since(started) > slow::SLOW_AFTER;
         state.proven |= !took_long;
         if took_long {
@@ -647,7 +653,7 @@ impl Scheduler {
             let r = &mut hot.env.recipients[i];
             let progress =
                 policy::after_attempt(&self.config, r, dest, &outcome, now, arrival, kind);
-            r.last_result = Some(outcome.reason());
+            r.last_result = Some(outcome.last_result(&r.address.domain));
             r.last_status = Some(outcome.status);
             r.last_attempt = Some(now);
             match progress {
@@ -809,14 +815,24 @@ impl Scheduler {
     }
 
     /// Pauses (`hold`) or resumes a destination by its name (`a.test`, `relay:NAME`): a
-    /// paused one gets no new connection until resumed (a flush does not resume it; a
-    /// restart does). False for a name that is no destination.
+    /// paused one gets no new connection until resumed (a flush does not resume it, nor does
+    /// a restart: the thread keeps the names in the spool). False for a name that is no
+    /// destination.
     pub fn hold_dest(&mut self, name: &str, hold: bool) -> bool {
         let Some(dest) = self.dest_named(name) else {
             return false;
         };
         self.dests.entry(dest).or_default().held = hold;
         true
+    }
+
+    /// The destinations paused from the status page, by name, sorted (what `spool/.paused`
+    /// keeps across restarts).
+    pub fn held_dests(&self) -> Vec<String> {
+        let held = self.dests.iter().filter(|(_, s)| s.held);
+        let mut names: Vec<String> = held.map(|(d, _)| self.dest_name(d)).collect();
+        names.sort();
+        names
     }
 
     /// The destination `name` names: a domain, or `relay:NAME` of a configured relay.
@@ -873,6 +889,7 @@ mod notices;
 mod owed;
 #[cfg(test)]
 mod pace_tests;
+mod prune;
 mod slow;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -91,6 +91,12 @@ impl Stats {
 }
 
 impl Stats {
+    /// Drops what is kept about a destination the scheduler forgot.
+    pub fn forget(&mut self, dest: &Dest) {
+        self.last_error.remove(dest);
+        self.minutes.remove(dest);
+    }
+
     fn count_minute(&mut self, dest: &Dest, progress: &Progress, now: Timestamp) {
         let minute = now.as_secs() / 60;
         let kind = match progress {
@@ -180,6 +186,7 @@ mod tests {
         let dane = TlsState::Tls {
             demand: Demand::Dane,
             by: Some(VerifiedBy::DaneEe),
+            version: None,
         };
         let unmet = TlsState::Unmet {
             demand: Demand::Dane,

@@ -18,7 +18,7 @@ use crate::outcome::Outcome;
 use crate::report::log::DeliveryLog;
 use crate::spool::envelope::{Envelope, MessageKind};
 use crate::spool::id::MessageId;
-use crate::spool::{Spool, StateWriter};
+use crate::spool::{Spool, StateWriter, paused};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender, never, select};
 use log::{debug, error, info, warn};
@@ -61,9 +61,8 @@ pub enum Event {
     Message(MessageId, Sender<Option<MessageDetail>>),
     /// A page of the messages that match (queued and recently finished).
     Find(Box<Query>, Sender<Found>),
-    /// The queued messages whose subject the search index still lacks (each named once).
-    Unsubjected(Sender<Vec<MessageId>>),
-    /// Their subjects, read by the status page, for the search index.
+    /// The subjects of messages queued by an older qksmtp (their envelopes lack them), read
+    /// in the background, for the search index.
     Subjects(Vec<(MessageId, String)>),
     /// Follow the changes from now on (after the change numbered `seen`, when it is a
     /// reconnect): the answer is the subscriber's bounded buffer.
@@ -93,6 +92,7 @@ pub fn history_limits(config: &crate::config::Config) -> Option<Limits> {
     let limits = Limits {
         max: config.server.history_max,
         age: Duration::from_secs(86_400 * u64::from(config.server.history_days)),
+        max_bytes: config.server.history_max_size,
     };
     limits.on().then_some(limits)
 }
@@ -111,6 +111,8 @@ pub struct Start {
     pub write_notice: WriteNotice,
     /// The history journal to append to, with its limits (`open_journal`).
     pub journal: Option<(Journal, Limits)>,
+    /// The thread's own orders, for what it has done in the background.
+    pub events: Sender<Event>,
 }
 
 /// Starts the scheduler thread; `committed` brings the messages accepted from now on,
@@ -121,8 +123,9 @@ pub fn start(
     events: Receiver<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     let config = s.config.get();
-    let core = Scheduler::new(config.clone(), s.workers)
+    let mut core = Scheduler::new(config.clone(), s.workers)
         .with_envelopes(Box::new(s.spool.clone()), HOT_ENVELOPES);
+    restore_paused(&mut core, &config.server.spool_dir);
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
@@ -143,6 +146,8 @@ pub fn start(
             job_dest: None,
             feed: Feed::default(),
             index: Default::default(),
+            events: s.events,
+            subjects: Default::default(),
         },
     };
     thread::Builder::new()
@@ -150,6 +155,29 @@ pub fn start(
         .spawn(move || shell.run(committed, events))
 }
 
+/// Pauses again the destinations paused from the status page before the restart, and says
+/// so (a destination that gets no mail is otherwise a riddle).
+fn restore_paused(core: &mut Scheduler, spool_dir: &std::path::Path) {
+    let names = match paused::read(spool_dir) {
+        Ok(names) => names,
+        Err(e) => {
+            error!(
+                "cannot read the paused destinations in {}: {e}",
+                spool_dir.display()
+            );
+            return;
+        }
+    };
+    for name in names {
+        if core.hold_dest(&name, true) {
+            println!("qksmtp: destination {name} is paused (from the status page: Resume there)");
+        } else {
+            warn!("{name} was paused, but is no destination any more (a relay removed?)");
+        }
+    }
+}
+
+mod subjects;
 mod view;
 use view::Extra;
 
@@ -208,7 +236,17 @@ impl Shell {
         self.core.add(env, now);
     }
 
+    /// Has the subjects the index lacks (of older envelopes) read in the background.
+    fn read_subjects(&mut self) {
+        let ids = self.extra.index.take_unsubjected();
+        let extra = &mut self.extra;
+        extra.subjects.read(ids, &extra.spool, &extra.events);
+    }
+
     fn dispatch(&mut self, now: Timestamp) {
+        for dest in self.core.prune(now) {
+            self.extra.stats.forget(&dest);
+        }
         let (jobs, effects) = self.core.poll(now);
         self.apply(effects, now);
         let Some(tx) = &self.jobs else { return };
@@ -244,7 +282,8 @@ impl Shell {
             }
             Event::Delete(id, answer) => {
                 let effect = self.core.delete(&id);
-                let known = effect.is_some();
+                // A finished message: its file kept with its record goes.
+                let known = effect.is_some() || self.extra.history.forget_body(&id);
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);
             }
@@ -255,6 +294,7 @@ impl Shell {
                 for env in found {
                     self.add(env, now);
                 }
+                self.read_subjects();
                 // A restart's thousands: only the newest stay whole in memory.
                 self.core.cool_down();
                 self.extra.feed.publish(What::Reset);
@@ -291,6 +331,17 @@ impl Shell {
                     return;
                 }
             }
+        }
+    }
+
+    /// Keeps the destinations paused from the status page in the spool, for the next start.
+    fn keep_paused(&self) {
+        let dir = &self.config.get().server.spool_dir;
+        if let Err(e) = paused::write(dir, &self.core.held_dests()) {
+            error!(
+                "cannot keep the paused destinations in {}: {e}; a restart resumes them",
+                dir.display()
+            );
         }
     }
 
@@ -367,7 +418,10 @@ impl Shell {
             Effect::Remove(id) => {
                 let kept = self.extra.keep_files(&id, &mut batch.unwritten);
                 batch.kept.extend(kept);
-                self.writer.remove(&id)
+                // A finished message's file goes into the history with its record; a
+                // deleted one's goes.
+                let keep = self.extra.history.keeps_bodies() && self.core.has_finished(&id);
+                self.writer.remove(&id, keep)
             }
             Effect::Log(line) => {
                 self.log.write(&line, now);

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// `2026-11-23 07:37:00Z 0194F2A3B4C5D001 from=<a@x.test> to=<b@y.test> route="mx.y.test
-/// [127.0.0.1]:25" tls="TLS, verified by MTA-STS (enforce)" attempt="direct 1 of 8"
+/// [127.0.0.1]:25" tls="TLS 1.3, verified by MTA-STS (enforce)" attempt="direct 1 of 8"
 /// result=delivered status=2.0.0 reply="250 2.0.0 Ok" delay=0.3s`; `tls="-"` when the attempt
 /// ended before the connection's TLS was decided (DNS, connect, greeting, EHLO, STARTTLS).
 pub fn format(line: &AttemptLine, now: Timestamp) -> String {
@@ -102,7 +102,7 @@ mod format_tests {
     use crate::outcome::Outcome;
     use crate::smtp::reply::{Enhanced, Reply};
     use crate::spool::id::MessageId;
-    use crate::transcript::tls::{Demand, TlsState, VerifiedBy};
+    use crate::transcript::tls::{Demand, TlsState, TlsVersion, VerifiedBy};
     use crate::transcript::{Failure, FailureKind, StepKind};
     use std::time::Duration;
 
@@ -142,10 +142,11 @@ mod format_tests {
                     Some(TlsState::Tls {
                         demand: Demand::MtaSts { enforce: true },
                         by: Some(VerifiedBy::MtaSts),
+                        version: Some(TlsVersion::V1_3),
                     }),
                 ),
                 Progress::Delivered,
-                "tls=\"TLS, verified by MTA-STS (enforce)\" attempt=\"direct 1 of 8\" \
+                "tls=\"TLS 1.3, verified by MTA-STS (enforce)\" attempt=\"direct 1 of 8\" \
                  result=\"delivered\" status=2.0.0 reply=\"250 2.0.0 Ok\" delay=0.3s",
             ),
             (

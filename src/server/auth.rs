@@ -5,7 +5,7 @@
 //! itself is `smtp::sasl` (pure); the session drives it.
 
 mod line;
-mod penalty;
+pub(crate) mod penalty;
 mod verifier;
 
 use super::connection::Connection;

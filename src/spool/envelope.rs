@@ -19,6 +19,8 @@
 //! held 1                              (optional: `qksmtp hold`; absent = not held)
 //! envid abc%20123                     (optional, decoded ENVID)
 //! kind bounce                         (optional: a notice qksmtp wrote; absent = mail)
+//! subject Monthly%20report            (the decoded Subject, cut short; empty: it has none;
+//!                                      absent: an envelope from before it was kept)
 //! rcpt bob@example.test state=pending notify=success,failure orcpt=rfc822;bob@example.test tries=0/0 next=0
 //! ```
 //! Recipient fields after `tries` and `next` are optional: `tried=` (when the last attempt
@@ -157,6 +159,10 @@ pub struct Envelope {
     /// Held (`qksmtp hold`): its recipients are not tried until released.
     pub held: bool,
     pub kind: MessageKind,
+    /// The message's Subject as the intake read it (`headers::subject`; empty: it has none),
+    /// for the page's listing and search without reading the message file. `None`: not
+    /// recorded (an envelope from before qksmtp kept it).
+    pub subject: Option<String>,
 }
 
 impl Envelope {
@@ -321,6 +327,9 @@ pub fn render(env: &Envelope) -> String {
         MessageKind::Mail => {}
         MessageKind::Bounce => s.push_str("kind bounce\n"),
     }
+    if let Some(subject) = &env.subject {
+        let _ = writeln!(s, "subject {}", encode(subject));
+    }
     for r in &env.recipients {
         render_recipient(&mut s, r);
     }
@@ -404,6 +413,7 @@ struct Builder {
     recipients: Vec<Recipient>,
     held: bool,
     kind: MessageKind,
+    subject: Option<String>,
     /// The keys met so far: each but `rcpt` may appear once (a second `from` or `held` is
     /// damage, not a value to take).
     seen: Vec<String>,
@@ -462,6 +472,7 @@ impl Builder {
                     _ => return Err(bad()),
                 }
             }
+            "subject" => self.subject = Some(decode(value).ok_or_else(bad)?),
             "rcpt" => self.recipients.push(parse_recipient(value)?),
             "held" => self.held = value == "1",
             _ => return Err(format!("unknown key {key:?}")),
@@ -489,6 +500,7 @@ impl Builder {
             recipients: self.recipients,
             held: self.held,
             kind: self.kind,
+            subject: self.subject,
         })
     }
 }

@@ -13,6 +13,7 @@ mod dirsync;
 pub mod envelope;
 pub mod id;
 pub mod lock;
+pub mod paused;
 mod recycle;
 mod restore;
 
@@ -33,6 +34,9 @@ const TMP: &str = "tmp";
 const PART: &str = "part";
 /// The step-by-step record of every delivery attempt, appended by the scheduler.
 const STEPS: &str = "steps";
+/// Sub-folder of finished messages: the history journal's segments and the message files
+/// kept with them (`ID.msg`, moved there when the message leaves the queue).
+pub const HISTORY: &str = "history";
 /// Sub-folder for damaged entries, kept for inspection.
 const CORRUPT: &str = "corrupt";
 /// Where a message committed by another process (`qksmtp send`) is announced to the running
@@ -332,6 +336,20 @@ impl Spool {
         fs::read(self.path(id, MSG))
     }
 
+    /// Where a finished message's file is kept with its history record.
+    pub fn kept_path(&self, id: &MessageId) -> PathBuf {
+        self.dir.join(HISTORY).join(format!("{id}.{MSG}"))
+    }
+
+    /// A message file as stored: the queued one, else the one kept with its history.
+    pub fn message_or_kept(&self, id: &MessageId) -> PathBuf {
+        let queued = self.message_path(id);
+        match queued.exists() {
+            true => queued,
+            false => self.kept_path(id),
+        }
+    }
+
     /// The step records of the attempts so far (empty when none).
     pub fn read_record(&self, id: &MessageId) -> io::Result<String> {
         match fs::read_to_string(self.path(id, STEPS)) {
@@ -609,11 +627,17 @@ impl StateWriter {
     /// which start-up removes as an unfinished write (a lone `ID.msg` is damage, kept in
     /// `corrupt/`). Not fsynced: if a crash undoes the removal, the message is delivered
     /// again (at least once), never lost; this saves a directory fsync per delivered message.
-    pub fn remove(&mut self, id: &MessageId) -> io::Result<()> {
+    /// With `keep`, the message file is moved into the history folder (`Spool::kept_path`)
+    /// instead, at the cost of the rename that parking it would have taken.
+    pub fn remove(&mut self, id: &MessageId, keep: bool) -> io::Result<()> {
         let tmp = self.dir.join(format!("{id}.{ENV}.{TMP}"));
         fs::rename(self.dir.join(format!("{id}.{ENV}")), &tmp)?;
-        // The files are emptied and kept for the next commits (see `recycle`).
-        let _ = self.recycler.park(&self.dir.join(format!("{id}.{MSG}")));
+        let msg = self.dir.join(format!("{id}.{MSG}"));
+        let kept = self.dir.join(HISTORY).join(format!("{id}.{MSG}"));
+        if !keep || fs::rename(&msg, kept).is_err() {
+            // The files are emptied and kept for the next commits (see `recycle`).
+            let _ = self.recycler.park(&msg);
+        }
         if self.records.as_mut().is_none_or(|r| r.remove(id)) {
             let _ = fs::remove_file(self.dir.join(format!("{id}.{STEPS}")));
         }

@@ -29,6 +29,7 @@ fn envelope(spool: &Spool) -> Envelope {
         )],
         held: false,
         kind: super::envelope::MessageKind::Mail,
+        subject: Some("s".into()),
     }
 }
 
@@ -139,7 +140,7 @@ fn state_writer_replaces_and_removes() {
     env.recipients[0].state = RecipientState::Delivered;
     writer.rewrite(&env).unwrap();
     assert_eq!(spool.scan(false).unwrap().envelopes, vec![env.clone()]);
-    writer.remove(&env.id).unwrap();
+    writer.remove(&env.id, false).unwrap();
     let names = |dir: &Path| -> Vec<String> {
         fs::read_dir(dir)
             .unwrap()
@@ -159,7 +160,7 @@ fn state_writer_replaces_and_removes() {
     assert_eq!(spool.read_message(&next.id).unwrap(), b"next");
     assert_eq!(spool.scan(false).unwrap().envelopes, vec![next.clone()]);
     // Parked files are not messages; the start-up scan removes them.
-    writer.remove(&next.id).unwrap();
+    writer.remove(&next.id, false).unwrap();
     let scan = spool.scan(true).unwrap();
     assert!(scan.envelopes.is_empty() && scan.damaged.is_empty() && scan.leftovers.is_empty());
     assert_eq!(names(&dir), Vec::<String>::new());
@@ -188,7 +189,7 @@ fn a_kill_inside_publish_or_remove_is_a_leftover_not_damage() {
     let removed = envelope(&spool);
     spool.commit(&removed, &[b"y"]).unwrap();
     let mut writer = spool.state_writer();
-    writer.remove(&removed.id).unwrap();
+    writer.remove(&removed.id, false).unwrap();
     assert!(!dir.join(format!("{}.env.tmp", removed.id)).exists());
     assert!(!dir.join(format!("{}.msg", removed.id)).exists());
 

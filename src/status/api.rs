@@ -183,21 +183,29 @@ fn dest(d: &DestView, now: Timestamp) -> J {
         ("paused_until", opt_time(d.paused_until)),
         ("throttled", d.throttled.as_ref().map_or(J::Null, throttled)),
         ("next_retry", opt_time(d.next_retry)),
-        (
-            "per_minute",
-            J::Arr(
-                d.chart
-                    .iter()
-                    .map(|c| J::Arr(c.iter().map(|&n| n.into()).collect()))
-                    .collect(),
-            ),
-        ),
+        ("per_minute", per_minute(&d.chart)),
         (
             "last_error",
             d.last_error.as_ref().map_or(J::Null, |(at, e)| {
                 J::obj(vec![("at", time(*at)), ("error", e.as_str().into())])
             }),
         ),
+    ])
+}
+
+/// The chart's minutes, sparse (the page polls this for every destination, and most minutes
+/// of most are empty): `{"minutes":60,"busy":[[MINUTE,DELIVERED,DEFERRED,FAILED],..]}`,
+/// oldest minute 0.
+fn per_minute(chart: &[[u32; 3]]) -> J {
+    let busy = chart
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|&n| n > 0))
+        .map(|(i, c)| J::Arr([i as u32, c[0], c[1], c[2]].map(J::from).to_vec()))
+        .collect();
+    J::obj(vec![
+        ("minutes", chart.len().into()),
+        ("busy", J::Arr(busy)),
     ])
 }
 
@@ -441,6 +449,10 @@ pub const NOTICE_PENDING: &str =
 
 /// What a reply or error means, for people.
 pub fn plain_reason(last: &str) -> String {
+    // A TLS requirement not met is already in plain words (`Outcome::tls_unmet_words`).
+    if last.contains(" did not give it (") {
+        return last.to_string();
+    }
     let code = |p: &str| last.split(' ').nth(1).is_some_and(|c| c.starts_with(p));
     let meaning = if code("5.1.1") || code("5.1.10") {
         "the address does not exist"

@@ -358,7 +358,8 @@ pub fn chart(minutes: &[[u32; 3]]) -> String {
 }
 
 fn message_card(m: &MessageView, now: Timestamp) -> String {
-    let subject = m.subject.as_deref().unwrap_or("(no subject)");
+    let subject = m.subject.as_deref().filter(|s| !s.is_empty());
+    let subject = subject.unwrap_or("(no subject)");
     let mut h = format!(
         "<div class=\"msg\"><a href=\"/message/{id}\">{}</a> <span class=\"muted\">from {} · {} · {} ago · {id}</span>",
         escape(subject),
@@ -496,9 +497,10 @@ fn timelines(m: &MessageView, attempts: &[Attempt]) -> String {
 /// attachments, and the `.eml`; or why they cannot be shown.
 fn content(m: &MessageView, body: Option<&Body>) -> String {
     let mut h = String::from("<h2>Content</h2>\n");
-    let Some(body) = body.filter(|_| m.finished.is_none()) else {
+    let Some(body) = body else {
         h.push_str(
-            "<p class=\"muted\">the message has left the spool: only its headers are kept</p>\n",
+            "<p class=\"muted\">the message is no longer kept (history_max_size): only its \
+             headers are</p>\n",
         );
         return h;
     };

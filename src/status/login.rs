@@ -14,33 +14,75 @@
 //! with a warning from `check`). A right answer is remembered (its SHA-256, with the setting
 //! it was checked against), so that the page's many requests cost one Argon2 check; checks
 //! run one at a time, so that guesses cannot take more than one check's memory.
+//!
+//! A wrong password costs its guesser time: the `401` waits 1 s after the first failure from
+//! an address, doubling up to 8 s (the SMTP AUTH penalty table, `server::auth::penalty`:
+//! bounded, forgotten after a right password or 15 minutes), and each failure is logged.
 
 use super::http::{Request, Response};
 use super::route::TOKEN_HEADER;
+use crate::server::auth::penalty::{Penalties, Rule};
 use base64ct::{Base64, Encoding};
 use sha2::{Digest, Sha256};
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The realm the browser shows in its password prompt.
 pub const CHALLENGE: &str = "Basic realm=\"qksmtp status page\", charset=\"UTF-8\"";
 
-/// The remembered right answer, and the one Argon2 check at a time.
+/// Wrong passwords from one address are counted in a row within this long of each other;
+/// the page never refuses an address outright (its owner could not get in either).
+const PENALTY: Rule = Rule {
+    limit: 0,
+    window: Duration::from_secs(15 * 60),
+};
+
+/// The remembered right answer, the one Argon2 check at a time, and the wrong guesses.
 #[derive(Default)]
 pub struct Login {
     known: Mutex<Option<[u8; 32]>>,
     checking: Mutex<()>,
+    penalties: Mutex<Penalties>,
+}
+
+/// A request refused: the `401`, and how long after `now` it may be answered.
+pub struct Refused {
+    pub response: Response,
+    pub delay: Duration,
 }
 
 impl Login {
-    /// `Ok` when the request may go on: no password set, the token, or the password.
+    /// `Ok` when the request may go on: no password set, the token, or the password; else
+    /// the `401`, after the address's penalty for a wrong password.
     pub fn check(
         &self,
         req: &Request,
         password: Option<&str>,
         token: &str,
     ) -> Result<(), Response> {
+        let started = Instant::now();
+        self.check_at(req, password, token, started)
+            .map_err(|refused| {
+                std::thread::sleep(refused.delay.saturating_sub(started.elapsed()));
+                refused.response
+            })
+    }
+
+    /// `check` at `now`, without the wait (which the refusal carries).
+    pub fn check_at(
+        &self,
+        req: &Request,
+        password: Option<&str>,
+        token: &str,
+        now: Instant,
+    ) -> Result<(), Refused> {
         let Some(stored) = password else {
             return Ok(());
+        };
+        let refused = |delay| Refused {
+            response: refusal(),
+            delay,
         };
         if req
             .header(TOKEN_HEADER)
@@ -50,9 +92,30 @@ impl Login {
         }
         let given = req.header("authorization").and_then(basic_password);
         match given {
-            Some(given) if self.right(stored, &given) => Ok(()),
-            _ => Err(refusal()),
+            Some(given) if self.right(stored, &given) => {
+                self.penalties().succeeded(req.peer);
+                Ok(())
+            }
+            Some(_) => Err(refused(self.failed(req.peer, now))),
+            // No password given (a browser's first request, before it asks): no guess.
+            None => Err(refused(Duration::ZERO)),
         }
+    }
+
+    fn penalties(&self) -> MutexGuard<'_, Penalties> {
+        self.penalties.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a wrong password from `peer` and says so; how long its answer waits.
+    fn failed(&self, peer: IpAddr, now: Instant) -> Duration {
+        let mut penalties = self.penalties();
+        let delay = penalties.failed(peer, PENALTY, now).delay;
+        let n = penalties.failures(peer);
+        log::warn!(
+            "{peer}: wrong status_password ({n} in a row); the answer waits {}s",
+            delay.as_secs()
+        );
+        delay
     }
 
     fn right(&self, stored: &str, given: &str) -> bool {
@@ -159,11 +222,59 @@ mod tests {
             for (name, value) in &headers {
                 req = req.with(name, value);
             }
-            let got = login.check(&req, password, "tok");
+            let got = login
+                .check_at(&req, password, "tok", Instant::now())
+                .map_err(|r| r.response);
             assert_eq!(got.is_ok(), want, "{password:?} {headers:?}");
             if let Err(refused) = got {
                 assert_eq!(refused.status, 401);
                 assert_eq!(refused.challenge, Some(CHALLENGE));
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_passwords_cost_their_address_more_time_until_a_right_one_or_a_quiet_while() {
+        let hash = crate::password::hash("s3cret").unwrap();
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let b: IpAddr = "::1".parse().unwrap();
+        let basic = |p: &str| {
+            format!(
+                "Basic {}",
+                Base64::encode_string(format!("u:{p}").as_bytes())
+            )
+        };
+        // (seconds, from, password given (None: no Authorization), let in, delay in seconds)
+        #[rustfmt::skip]
+        let table: &[(u64, IpAddr, Option<&str>, bool, u64)] = &[
+            (0, a, None, false, 0),            // the browser's first request: no guess
+            (1, a, Some("guess1"), false, 1),
+            (2, a, Some("guess2"), false, 2),
+            (3, b, Some("guess1"), false, 1),  // another address: its own count
+            (4, a, Some("guess3"), false, 4),
+            (5, a, Some("guess4"), false, 8),
+            (6, a, Some("guess5"), false, 8),  // at most 8 s
+            (7, a, None, false, 0),
+            (8, a, Some("s3cret"), true, 0),   // a right one forgets the failures
+            (9, a, Some("guess6"), false, 1),
+            (10, b, Some("guess2"), false, 2),
+            (10 + 15 * 60, b, Some("guess3"), false, 1), // a quiet quarter hour: forgotten
+        ];
+        let t0 = Instant::now();
+        let login = Login::default();
+        for (i, &(at, peer, given, want, delay)) in table.iter().enumerate() {
+            let mut req = Request::new("GET", "/", peer);
+            if let Some(p) = given {
+                req = req.with("Authorization", &basic(p));
+            }
+            let now = t0 + Duration::from_secs(at);
+            match login.check_at(&req, Some(&hash), "tok", now) {
+                Ok(()) => assert!(want, "row {i} let in"),
+                Err(refused) => {
+                    assert!(!want, "row {i} refused");
+                    assert_eq!(refused.delay, Duration::from_secs(delay), "row {i}");
+                    assert_eq!(refused.response.status, 401, "row {i}");
+                }
             }
         }
     }

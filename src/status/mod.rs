@@ -18,7 +18,6 @@ pub mod timeline;
 
 use crate::access;
 use crate::config::Live;
-use crate::mime::params::encoded_words;
 use crate::queue::changes::What;
 use crate::queue::find::Found;
 use crate::queue::history;
@@ -53,8 +52,6 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Messages listed by the page and `/api/messages` (the totals count all).
 const LIST_LIMIT: usize = 200;
-/// Subjects cached (the queue's, for searching them); past this the cache starts over.
-const MAX_SUBJECTS: usize = 250_000;
 /// How much of a message file its page reads (text, HTML, attachments); the `.eml` is whole.
 const MAX_READ: u64 = 16 * 1024 * 1024;
 /// How long a check that the spool is writable holds.
@@ -75,8 +72,6 @@ struct Shared {
     /// The running server's main thread (reload).
     control: Sender<Control>,
     spool: Arc<Spool>,
-    /// Subjects of queued messages (their files never change), also for searching them.
-    subjects: Mutex<HashMap<MessageId, Option<String>>>,
     open: AtomicUsize,
     /// Event streams open.
     watching: AtomicUsize,
@@ -113,7 +108,6 @@ impl StatusServer {
             events,
             control,
             spool,
-            subjects: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
@@ -365,7 +359,7 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
                 api::detail_text(&d, crate::time::Timestamp::now()),
             ),
             Some(d) => {
-                let body = content(shared, &id).filter(|_| d.view.finished.is_none());
+                let body = content(shared, &id);
                 Response::new(200, JSON, api::detail(&d, body.as_ref()).to_string())
             }
             None => not_found(),
@@ -375,10 +369,10 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
         Route::Bulk(order) => bulk(shared, order),
         Route::MessageHtml(id) => match content(shared, &id).and_then(|b| b.readable.html) {
             Some(html) => Response::new(200, HTML, html).framed(html::HTML_BODY_POLICY),
-            None => Response::error(404, "no HTML body (or the message left the spool)"),
+            None => Response::error(404, "no HTML body (or the message is no longer kept)"),
         },
         Route::Act(action) => perform(shared, action),
-        Route::Eml(id) => match shared.spool.read_message(&id) {
+        Route::Eml(id) => match std::fs::read(shared.spool.message_or_kept(&id)) {
             Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
             Err(_) => not_found(),
         },
@@ -465,11 +459,9 @@ fn spool_writable(shared: &Shared) -> Result<(), String> {
     result
 }
 
-/// A page of the messages the search finds, with their subjects. A text search first
-/// hands the scheduler's index the subjects it lacks (read from the message files, once).
+/// A page of the messages the search finds (the scheduler's index knows their subjects).
 fn find(shared: &Shared, search: &Search) -> Option<Found> {
     let query = search.query(now());
-    give_subjects(shared, &query)?;
     let mut found = ask(shared, |tx| Event::Find(Box::new(query), tx))?;
     fill_subjects(shared, &mut found.messages);
     Some(found)
@@ -477,11 +469,6 @@ fn find(shared: &Shared, search: &Search) -> Option<Found> {
 
 /// A bulk order (or its count, on a dry run), answered by `bulk::answer`.
 fn bulk(shared: &Shared, order: Bulk) -> Response {
-    if let Some(query) = &order.selector.search
-        && give_subjects(shared, query).is_none()
-    {
-        return Response::error(503, "the server is stopping");
-    }
     let verb = order.verb;
     let dry_run = order.dry_run;
     let now = now();
@@ -494,61 +481,23 @@ fn bulk(shared: &Shared, order: Bulk) -> Response {
     }
 }
 
-/// Before a text search, hands the scheduler's index the subjects it lacks (read from the
-/// message files, once). `None` when the scheduler does not answer.
-fn give_subjects(shared: &Shared, query: &crate::queue::find::Query) -> Option<()> {
-    if !query.text.is_empty() {
-        let wanted = ask(shared, Event::Unsubjected)?;
-        if !wanted.is_empty() {
-            let subjects = wanted
-                .into_iter()
-                .map(|id| {
-                    let headers = history::read_headers(&shared.spool.message_path(&id));
-                    let subject = history::header_value(&headers, "subject");
-                    (id, subject.map(|s| encoded_words(&s)).unwrap_or_default())
-                })
-                .collect();
-            let _ = shared.events.send(Event::Subjects(subjects));
-        }
-    }
-    Some(())
-}
-
-fn subjects(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<MessageId, Option<String>>> {
-    let mut cache = shared.subjects.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() > MAX_SUBJECTS {
-        cache.clear();
-    }
-    cache
-}
-
-/// A queued message's subject, read from its file once.
-fn subject(
-    shared: &Shared,
-    cache: &mut HashMap<MessageId, Option<String>>,
-    id: &MessageId,
-) -> Option<String> {
-    cache
-        .entry(id.clone())
-        .or_insert_with(|| {
-            let headers = history::read_headers(&shared.spool.message_path(id));
-            history::header_value(&headers, "subject").map(|s| encoded_words(&s))
-        })
-        .clone()
-}
-
+/// The subjects of listed queued messages whose envelopes do not have them (written by a
+/// qksmtp before they were kept), read from their files.
 fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
-    let mut cache = subjects(shared);
-    for m in messages.iter_mut().filter(|m| m.finished.is_none()) {
-        m.subject = subject(shared, &mut cache, &m.id);
+    for m in messages
+        .iter_mut()
+        .filter(|m| m.finished.is_none() && m.subject.is_none())
+    {
+        let headers = history::read_headers(&shared.spool.message_path(&m.id));
+        m.subject = crate::headers::subject(headers.as_bytes());
     }
 }
 
-/// A queued message's text, HTML and attachments, from the first `MAX_READ` bytes of its
-/// file; `None` once it left the spool.
+/// A message's text, HTML and attachments, from the first `MAX_READ` bytes of its file
+/// (queued, or kept with its history record); `None` once it is gone.
 fn content(shared: &Shared, id: &MessageId) -> Option<html::Body> {
     use std::io::Read;
-    let file = std::fs::File::open(shared.spool.message_path(id)).ok()?;
+    let file = std::fs::File::open(shared.spool.message_or_kept(id)).ok()?;
     let size = file.metadata().ok()?.len();
     let mut bytes = Vec::new();
     file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
@@ -566,7 +515,7 @@ fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
     } = ask(shared, |tx| Event::Message(id.clone(), tx))??;
     let headers = headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
     let steps = steps.unwrap_or_else(|| history::read_steps(&shared.spool.steps_path(id)));
-    view.subject = history::header_value(&headers, "subject").map(|s| encoded_words(&s));
+    view.subject = crate::headers::subject(headers.as_bytes());
     Some(Detail {
         view,
         headers,

@@ -114,7 +114,7 @@ pub struct Step {
     pub at: Timestamp,
     pub took: Duration,
     /// What was done, e.g. `192.0.2.1:25`, `RCPT TO:<b@x.test>`, `AUTH PLAIN ****`,
-    /// `STARTTLS: TLS, certificate not verified`. Never a password or an AUTH payload.
+    /// `STARTTLS: TLS 1.3, certificate not verified`. Never a password or an AUTH payload.
     pub detail: String,
     /// The server's reply, exactly, when there was one (or a reply we made up, e.g. SIZE).
     pub reply: Option<Reply>,

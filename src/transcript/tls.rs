@@ -3,8 +3,9 @@
 //! The client decides it; the delivery log, the step record and `qksmtp show` say it in these
 //! words.
 //!
-//! No protocol version: native-tls does not tell it on every platform, so the words say "TLS"
-//! alone.
+//! The protocol version is said where the handshake tells it (OpenSSL, on Linux and the BSDs:
+//! "TLS 1.3, verified by DANE-EE"); native-tls does not on every platform, and there the words
+//! say "TLS" alone.
 
 use std::fmt;
 
@@ -50,13 +51,60 @@ impl fmt::Display for VerifiedBy {
     }
 }
 
+/// The TLS protocol version a handshake settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    V1_0,
+    V1_1,
+    V1_2,
+    V1_3,
+}
+
+impl TlsVersion {
+    /// From OpenSSL's name for it (`SSL_get_version`: "TLSv1.3"); `None` for anything else
+    /// (SSLv3, DTLS, "unknown"), which the words then leave out.
+    pub fn from_openssl(name: &str) -> Option<TlsVersion> {
+        match name {
+            "TLSv1" => Some(TlsVersion::V1_0),
+            "TLSv1.1" => Some(TlsVersion::V1_1),
+            "TLSv1.2" => Some(TlsVersion::V1_2),
+            "TLSv1.3" => Some(TlsVersion::V1_3),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsVersion::V1_0 => "TLS 1.0",
+            TlsVersion::V1_1 => "TLS 1.1",
+            TlsVersion::V1_2 => "TLS 1.2",
+            TlsVersion::V1_3 => "TLS 1.3",
+        })
+    }
+}
+
+/// "TLS 1.3", or "TLS" where the version is not known.
+struct Protocol(Option<TlsVersion>);
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(version) => version.fmt(f),
+            None => f.write_str("TLS"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsState {
     /// Encrypted, as `demand` asked; `by` says what verified the certificate (`None`: not
-    /// verified).
+    /// verified); `version` is `None` where the platform's TLS does not tell it.
     Tls {
         demand: Demand,
         by: Option<VerifiedBy>,
+        version: Option<TlsVersion>,
     },
     /// The server does not offer STARTTLS.
     NotOffered,
@@ -164,10 +212,23 @@ impl fmt::Display for TlsState {
             TlsState::Tls {
                 demand,
                 by: Some(by),
-            } => write!(f, "TLS, verified by {by}{}", demand.suffix(true)),
-            TlsState::Tls { demand, by: None } => {
-                write!(f, "TLS, certificate not verified{}", demand.suffix(false))
-            }
+                version,
+            } => write!(
+                f,
+                "{}, verified by {by}{}",
+                Protocol(*version),
+                demand.suffix(true)
+            ),
+            TlsState::Tls {
+                demand,
+                by: None,
+                version,
+            } => write!(
+                f,
+                "{}, certificate not verified{}",
+                Protocol(*version),
+                demand.suffix(false)
+            ),
             TlsState::NotOffered => f.write_str("plain text: the server offers no STARTTLS"),
             TlsState::Refused => f.write_str("plain text: the server refused STARTTLS"),
             TlsState::AfterFailedHandshake => f.write_str("plain text after a failed handshake"),
@@ -185,7 +246,11 @@ mod tests {
 
     #[test]
     fn each_state_in_words() {
-        let tls = |demand, by| TlsState::Tls { demand, by };
+        let tls = |demand, by| TlsState::Tls {
+            demand,
+            by,
+            version: None,
+        };
         let sts = |enforce| Demand::MtaSts { enforce };
         let cases = [
             (
@@ -252,10 +317,69 @@ mod tests {
     }
 
     #[test]
+    fn the_version_leads_the_words_when_known() {
+        let tls = |demand, by, version| TlsState::Tls {
+            demand,
+            by,
+            version,
+        };
+        let cases = [
+            (
+                tls(
+                    Demand::Dane,
+                    Some(VerifiedBy::DaneEe),
+                    Some(TlsVersion::V1_3),
+                ),
+                "TLS 1.3, verified by DANE-EE",
+            ),
+            (
+                tls(
+                    Demand::MtaSts { enforce: true },
+                    Some(VerifiedBy::MtaSts),
+                    Some(TlsVersion::V1_2),
+                ),
+                "TLS 1.2, verified by MTA-STS (enforce)",
+            ),
+            (
+                tls(Demand::Opportunistic, None, Some(TlsVersion::V1_1)),
+                "TLS 1.1, certificate not verified (opportunistic)",
+            ),
+            (
+                tls(Demand::Encrypt, None, Some(TlsVersion::V1_0)),
+                "TLS 1.0, certificate not verified (tls_policy = encrypt)",
+            ),
+            (
+                tls(Demand::Dane, Some(VerifiedBy::DaneTa), None),
+                "TLS, verified by DANE-TA",
+            ),
+        ];
+        for (state, words) in cases {
+            assert_eq!(state.to_string(), words);
+        }
+    }
+
+    #[test]
+    fn openssl_version_names() {
+        let cases = [
+            ("TLSv1", Some(TlsVersion::V1_0)),
+            ("TLSv1.1", Some(TlsVersion::V1_1)),
+            ("TLSv1.2", Some(TlsVersion::V1_2)),
+            ("TLSv1.3", Some(TlsVersion::V1_3)),
+            ("SSLv3", None),
+            ("DTLSv1.2", None),
+            ("unknown", None),
+        ];
+        for (name, version) in cases {
+            assert_eq!(TlsVersion::from_openssl(name), version, "{name}");
+        }
+    }
+
+    #[test]
     fn each_state_counts_as_one_kind() {
         let tls = |by| TlsState::Tls {
             demand: Demand::Relay,
             by,
+            version: Some(TlsVersion::V1_3),
         };
         let cases = [
             (tls(Some(VerifiedBy::DaneEe)), Some(TlsKind::Dane)),

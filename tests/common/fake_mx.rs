@@ -195,6 +195,16 @@ impl FakeMx {
         }
     }
 
+    /// A fake MX on `ip`:25 (as an MX host found through DNS; needs root) offering STARTTLS
+    /// with `identity`.
+    pub fn tls_on_25(ip: &str, identity: native_tls::Identity) -> FakeMx {
+        FakeMx::start(Options {
+            tls: Some(identity),
+            bind: Some(format!("{ip}:25").parse().unwrap()),
+            ..Options::new()
+        })
+    }
+
     /// Turns `Options::tempfail_all` on or off for the RCPTs from now on.
     pub fn set_tempfail_all(&self, on: bool) {
         lock(&self.state).tempfail_all = Some(on);

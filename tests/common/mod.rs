@@ -12,7 +12,10 @@ pub mod dnsmasq;
 pub mod fake_mx;
 pub mod https;
 pub mod nsd;
+pub mod postfix;
+pub mod sts_resolver;
 mod tls;
+pub mod unbound;
 
 pub use base64::{b64, b64_decode};
 pub use client::{Client, Smtp, TlsClient, queued_id, submit, trickle};
@@ -110,6 +113,25 @@ pub fn with_status_page(ini: &str) -> String {
 /// (lines) in it.
 pub fn route(domain: &str, mx: &fake_mx::FakeMx, extra: &str) -> String {
     format!("[domain:{domain}]\nmx = 127.0.0.1:{}\n{extra}\n", mx.port())
+}
+
+/// The `[delivery]` section of a secure-delivery test: DNS from `dns_server`, the test CA
+/// trusted through `tls_ca_file`.
+pub fn tls_delivery(dns_server: impl std::fmt::Display, ca: &TestCa) -> String {
+    format!(
+        "[delivery]\ndns_server = {dns_server}\ntls_ca_file = {}\n",
+        ca.pem().display()
+    )
+}
+
+/// `qksmtp show ID` once it lists `attempts` attempts.
+pub fn shown(server: &Server, id: &str, attempts: usize) -> String {
+    wait_for(WAIT, || {
+        let (_, out, err) = run_cli(server.dir.path(), &["show", id]);
+        (out.matches("--- attempt:").count() >= attempts)
+            .then_some(out.clone())
+            .ok_or(format!("{out}{err}"))
+    })
 }
 
 /// A loopback port where nothing listens (connections are refused).
@@ -389,6 +411,41 @@ pub fn spool_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     };
     v.sort();
     v
+}
+
+/// A message of `lines` lines of 100 bytes (LF ends, as a program writes it), to
+/// `you@a.test` with a Bcc to `hidden@a.test`.
+pub fn big_message(lines: usize) -> String {
+    let mut m = String::from("To: you@a.test\nBcc: hidden@a.test\nSubject: big\n\n");
+    for n in 0..lines {
+        m.push_str(&format!("{n:08} {}\n", "x".repeat(91)));
+    }
+    m
+}
+
+/// Runs `send` (a `qksmtp send` command) and writes the first half of `message` to its
+/// standard input; with the input still open, waits until the message is on its way in
+/// the spool folder `spool` (an `ID.part.tmp`: the command streams what it has read instead
+/// of reading everything first), then writes the rest and checks that it succeeds.
+pub fn send_streaming(send: &mut Command, spool: &Path, message: &str) {
+    let mut child = send
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{send:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let (first, rest) = message.split_at(message.len() / 2);
+    stdin.write_all(first.as_bytes()).unwrap();
+    wait_until(
+        || !spool_files(spool, "tmp").is_empty(),
+        "a part of the message in the spool while the input is still open",
+    );
+    stdin.write_all(rest.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{send:?}: {:?} {err}", out.status);
 }
 
 /// Runs `qksmtp ARGS --config DIR/qksmtp.ini`; returns (exit code, stdout, stderr).

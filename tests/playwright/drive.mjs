@@ -150,6 +150,23 @@ try {
       m.querySelector(".st.delivered")), waits, WAIT);
   check((await dest()).includes("open"), "open again");
   console.log("ok pause");
+
+  // 7. A TLS requirement not met (e.test: tls_policy = encrypt, the server offers no
+  // STARTTLS): the message page says whose requirement, which server and what failed, and
+  // its timeline marks the failing step in the delivery log's words.
+  const unmet = await submit("x@e.test");
+  await page.goto(`${url}message/${unmet}`);
+  await page.waitForFunction(() => document.body.textContent.includes("did not give it"), null, WAIT);
+  const said = await page.textContent("body");
+  for (const words of [
+    "This server's settings require, for mail to e.test, an encrypted connection (tls_policy = encrypt); its mail server",
+    "the server does not offer STARTTLS, which is required for this server",
+    "not sent: required an encrypted connection (tls_policy = encrypt)",
+  ]) {
+    check(said.includes(words), `the page says: ${words}`);
+  }
+  await page.screenshot({ path: `${shots}/status-tls-unmet.png`, fullPage: true });
+  console.log("ok tls");
 } catch (e) {
   console.error(e);
   process.exitCode = 1;

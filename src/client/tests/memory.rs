@@ -297,7 +297,7 @@ fn dane_ee_match_is_verified_and_a_mismatch_fails_naming_record_and_digest() {
     use crate::client::tls::Peer;
     use crate::client::{Check, Secure};
     use crate::dns::Tlsa;
-    use crate::transcript::tls::{Demand, TlsState, VerifiedBy};
+    use crate::transcript::tls::{Demand, TlsState, TlsVersion, VerifiedBy};
     let ee = include_bytes!("../dane/ee.der").to_vec();
     let hex = |s: &str| {
         (0..s.len())
@@ -317,13 +317,17 @@ fn dane_ee_match_is_verified_and_a_mismatch_fails_naming_record_and_digest() {
         ..good.clone()
     };
     let secure = |r: Tlsa| Secure {
-        check: Check::Dane(std::sync::Arc::from(vec![r])),
+        check: Check::Dane {
+            records: std::sync::Arc::from(vec![r]),
+            port: 25,
+        },
         demand: Demand::Dane,
         ..Secure::opportunistic().with_mode(TlsPolicy::Required)
     };
     let peer = Peer {
         chain: vec![ee],
         pkix: Err("unable to get local issuer certificate".into()),
+        version: Some(TlsVersion::V1_2),
     };
     let addr = "127.0.0.1:25".parse().unwrap();
     let starttls = &[
@@ -349,14 +353,15 @@ fn dane_ee_match_is_verified_and_a_mismatch_fails_naming_record_and_digest() {
         client.tls_state(),
         Some(TlsState::Tls {
             demand: Demand::Dane,
-            by
+            by,
+            version: Some(TlsVersion::V1_2),
         })
     );
     assert!(
         record
             .steps
             .iter()
-            .any(|s| s.detail == "STARTTLS: TLS, verified by DANE-EE for mx.dane.test")
+            .any(|s| s.detail == "STARTTLS: TLS 1.2, verified by DANE-EE for mx.dane.test")
     );
 
     let script = dialogue(&["STARTTLS"], &[&starttls[..2]]).tls_peer(peer);

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod combinations;
-use combinations::{check_attempts, check_relay_attempts, check_server};
+use combinations::{check_attempts, check_relay_attempts, check_server, check_tls_policies};
 
 /// What a section header names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,6 +126,7 @@ pub(crate) fn apply(
     }
     check_server(&mut ctx, &config.server, &sections);
     check_relay_attempts(&mut ctx, config, &sections);
+    check_tls_policies(&mut ctx, config, &sections);
     if !config.access.rules.is_empty()
         && !access::allowed(&config.access.rules, [127, 0, 0, 1].into())
     {

@@ -119,6 +119,32 @@ fn errors_name_their_line() {
             "expected starttls, tls or none",
         ),
         ("[domain:*]\ndirect_attempts = 0\n", 2, "both 0"),
+        // A tls_policy that cannot apply to the route.
+        (
+            "[domain:x.test]\nmx = hub.x.test\ntls_policy = mta-sts\n",
+            3,
+            "[domain:x.test]: tls_policy = mta-sts cannot apply to a fixed route (mx =)",
+        ),
+        (
+            "[domain:*]\nmx = hub.x.test\n[domain:x.test]\n\ntls_policy = mta-sts\n",
+            5,
+            "cannot apply to a fixed route",
+        ),
+        (
+            "[domain:x.test]\ntls_policy = dane\n",
+            2,
+            "[domain:x.test]: tls_policy = dane needs dnssec = yes in [delivery]",
+        ),
+        (
+            "[delivery]\ndnssec = yes\n[relay:isp]\nhost = smtp.x.test\ntls = none\ntls_policy = dane\n",
+            6,
+            "[relay:isp]: tls_policy = dane needs TLS, but tls = none",
+        ),
+        (
+            "[relay:isp]\nhost = smtp.x.test\ntls_policy = mta-sts\n",
+            3,
+            "mta-sts is for [domain:] sections",
+        ),
         ("[domain:x.test]\ndirect_attempts = 0\n", 2, "both 0"),
         (
             "[domain:*]\nrelay_attempts = 0\n[domain:x.test]\nmx = a.test\ndirect_attempts = 0\n",

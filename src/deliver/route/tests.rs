@@ -327,6 +327,9 @@ fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
             ],
         )
         .signed("dane.test")
+        .signed("a.mx.dane.test")
+        .signed("b.mx.dane.test")
+        .signed("c.mx.dane.test")
         .tlsa("_25._tcp.a.mx.dane.test", Ok(vec![ee.clone()]))
         .tlsa("_25._tcp.c.mx.dane.test", Err(Fail::ServerFailure))
         .mx("plain.test", &[(10, "a.mx.dane.test")]);
@@ -337,7 +340,10 @@ fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
     assert_eq!(t[0].settings.tls.mode, TlsPolicy::Required);
     assert_eq!(
         t[0].settings.tls.check,
-        Check::Dane(std::sync::Arc::from(vec![ee]))
+        Check::Dane {
+            records: std::sync::Arc::from(vec![ee]),
+            port: 25
+        }
     );
     assert_eq!(
         t[1].settings.tls,
@@ -382,5 +388,177 @@ fn dane_applies_to_signed_mx_hosts_with_signed_tlsa_records() {
         &mut Record::new(),
     )
     .unwrap();
+    assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
+}
+
+/// RFC 7672 §2.2.2: of a signed MX answer, only hosts whose addresses are signed get DANE;
+/// an unsigned (insecure) host is delivered to as without DANE, with no TLSA lookup; a host
+/// whose addresses are bogus is not used.
+#[test]
+fn dane_applies_to_mx_hosts_only_with_signed_addresses() {
+    use crate::client::{Check, Secure, TlsPolicy};
+    use crate::dns::Tlsa;
+    let ee = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: vec![0xef; 32],
+    };
+    let dane = Secure {
+        mode: TlsPolicy::Required,
+        check: Check::Dane {
+            records: std::sync::Arc::from(vec![ee.clone()]),
+            port: 25,
+        },
+        demand: Demand::Dane,
+        ..Secure::opportunistic()
+    };
+    let zone = Zone::new()
+        .mx(
+            "mixed.test",
+            &[
+                (10, "signed.mixed.test"),
+                (20, "mx.unsigned.test"),
+                (30, "forged.mixed.test"),
+            ],
+        )
+        .signed("mixed.test")
+        .signed("signed.mixed.test")
+        .tlsa("_25._tcp.signed.mixed.test", Ok(vec![ee.clone()]))
+        // Published, but not to be asked: the host's addresses are not signed.
+        .tlsa("_25._tcp.mx.unsigned.test", Ok(vec![ee.clone()]))
+        .bogus("forged.mixed.test")
+        .tlsa("_25._tcp.forged.mixed.test", Ok(vec![ee.clone()]));
+    let on = config("[delivery]\ndnssec = yes\n");
+    let mut record = Record::new();
+    let dest = Dest::Direct("mixed.test".into());
+    let t = targets(&dest, &on, &zone, None, &mut record).unwrap();
+    let forged = "DANE: addresses of forged.mixed.test: forged.mixed.test: temporary DNS \
+                  failure (server failure (SERVFAIL))";
+    // (host, TLS settings, why it is not used, the step about its addresses)
+    let cases = [
+        (
+            "signed.mixed.test",
+            dane.clone(),
+            None,
+            (
+                true,
+                "signed.mixed.test: addresses signed (DNSSEC): DANE applies",
+            ),
+        ),
+        (
+            "mx.unsigned.test",
+            Secure::opportunistic(),
+            None,
+            (
+                true,
+                "mx.unsigned.test: addresses not DNSSEC-signed: no DANE",
+            ),
+        ),
+        (
+            "forged.mixed.test",
+            Secure {
+                demand: Demand::Dane,
+                ..Secure::opportunistic()
+            },
+            Some(forged),
+            (false, forged),
+        ),
+    ];
+    let steps = dns_steps(&record);
+    assert_eq!(t.len(), cases.len());
+    for (target, (host, tls, refused, step)) in t.iter().zip(cases) {
+        assert_eq!(target.host, host);
+        assert_eq!(target.settings.tls, tls, "{host}");
+        assert_eq!(target.refused.as_deref(), refused, "{host}");
+        assert!(steps.contains(&step), "{host}: {steps:?}");
+    }
+    let asked = zone.asked();
+    assert!(asked.iter().any(|q| q == "TLSA _25._tcp.signed.mixed.test"));
+    for host in ["mx.unsigned.test", "forged.mixed.test"] {
+        let q = format!("TLSA _25._tcp.{host}");
+        assert!(!asked.contains(&q), "{q}: {asked:?}");
+    }
+}
+
+#[test]
+fn dane_applies_to_fixed_routes_and_relays_with_signed_addresses() {
+    use crate::client::{Check, TlsPolicy};
+    use crate::dns::Tlsa;
+    let ee = Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: vec![0xcd; 32],
+    };
+    let dane = |port| Check::Dane {
+        records: std::sync::Arc::from(vec![ee.clone()]),
+        port,
+    };
+    let zone = Zone::new()
+        .signed("hub.signed.test")
+        .tlsa("_2525._tcp.hub.signed.test", Ok(vec![ee.clone()]))
+        .tlsa("_465._tcp.hub.signed.test", Ok(vec![ee.clone()]))
+        .tlsa("_25._tcp.open.test", Ok(vec![ee.clone()]))
+        .signed("broken.signed.test")
+        .tlsa("_25._tcp.broken.signed.test", Err(Fail::ServerFailure))
+        .txt("_mta-sts.fixed.test", "v=STSv1; id=1")
+        .bogus("forged.signed.test");
+    let never = |_: &str, _: &dyn Lookup, _: &Config| -> Result<String, String> {
+        panic!("a fixed route's MTA-STS policy is never fetched")
+    };
+    let store = Store::with_fetcher(std::path::Path::new("/nonexistent"), Box::new(never));
+    let ini = "[delivery]\ndnssec = yes\n\
+               [domain:fixed.test]\n\
+               mx = hub.signed.test:2525, open.test, broken.signed.test, forged.signed.test\n\
+               [relay:hub]\nhost = hub.signed.test\ntls = tls\ntls_verify = no\n\
+               [relay:off]\nhost = hub.signed.test\nport = 465\ntls = none\n\
+               [relay:forged]\nhost = forged.signed.test\n";
+    let on = config(ini);
+    let mut record = Record::new();
+    let dest = Dest::Direct("fixed.test".into());
+    let t = targets(&dest, &on, &zone, Some(&store), &mut record).unwrap();
+    assert!(
+        !zone.asked().iter().any(|q| q.contains("_mta-sts")),
+        "{:?}",
+        zone.asked()
+    );
+    // Signed addresses: the TLSA records of the configured port.
+    assert_eq!(t[0].settings.tls.mode, TlsPolicy::Required);
+    assert_eq!(t[0].settings.tls.check, dane(2525));
+    // Unsigned addresses: no TLSA lookup, as before.
+    assert_eq!(t[1].settings.tls, crate::client::Secure::opportunistic());
+    assert!(!zone.asked().iter().any(|q| q == "TLSA _25._tcp.open.test"));
+    // A TLSA lookup that fails: the server is not used, and DANE is whose requirement.
+    assert!(t[2].refused.is_some());
+    assert_eq!(t[2].settings.tls.demand, Demand::Dane);
+    // Addresses that fail validation (bogus): not used either, as a bogus MX answer.
+    let forged = "DANE: addresses of forged.signed.test: forged.signed.test: temporary DNS \
+                  failure (server failure (SERVFAIL))";
+    assert_eq!(t[3].refused.as_deref(), Some(forged));
+    assert_eq!(t[3].settings.tls.demand, Demand::Dane);
+    let steps = dns_steps(&record);
+    for want in [
+        "fixed route for fixed.test: its MTA-STS policy is not looked up (it names the \
+         domain's MX hosts, and the configuration names the server)",
+        "hub.signed.test: addresses signed (DNSSEC): DANE applies",
+        "open.test: addresses not DNSSEC-signed: no DANE",
+    ] {
+        assert!(steps.contains(&(true, want)), "{want}: {steps:?}");
+    }
+
+    // A relay with implicit TLS: DANE on its port, over tls_verify = no.
+    let relay = targets(&Dest::Relay(0), &on, &zone, None, &mut Record::new()).unwrap();
+    assert_eq!(relay[0].settings.tls.mode, TlsPolicy::Implicit);
+    assert_eq!(relay[0].settings.tls.check, dane(465));
+    assert_eq!(relay[0].settings.tls.demand, Demand::Dane);
+    // tls = none: nothing asked, TLS stays off.
+    let off = targets(&Dest::Relay(1), &on, &zone, None, &mut Record::new()).unwrap();
+    assert_eq!(off[0].settings.tls.mode, TlsPolicy::Never);
+    let relay = targets(&Dest::Relay(2), &on, &zone, None, &mut Record::new()).unwrap();
+    assert_eq!(relay[0].refused.as_deref(), Some(forged));
+    // dnssec = no: nothing of DANE for either.
+    let plain = config(&ini.replace("dnssec = yes", "dnssec = no"));
+    let t = targets(&dest, &plain, &zone, None, &mut Record::new()).unwrap();
     assert_eq!(t[0].settings.tls, crate::client::Secure::opportunistic());
 }

@@ -63,6 +63,7 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
     let limits = Limits {
         max: 1000,
         age: Duration::from_secs(86_400),
+        max_bytes: 1 << 30,
     };
     let mut j = Journal::open(&spool).unwrap();
     let mut places = Vec::new();
@@ -84,7 +85,8 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
         [Segment {
             number: 1,
             records: 3,
-            newest: t(3)
+            newest: t(3),
+            bytes: 0,
         }]
     );
     // The next run writes a new segment and adopts the old one; reading back, it reads only
@@ -108,6 +110,7 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     let limits = Limits {
         max: 150,
         age: Duration::from_secs(3600),
+        max_bytes: 1 << 30,
     };
     assert_eq!(limits.per_segment(), 100);
     let mut j = Journal::open(&spool).unwrap();
@@ -117,6 +120,7 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     }
     // 100 + 100 + 50: dropping the first still leaves 150.
     assert_eq!(removed, [1]);
+    j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [2, 3]);
     // An hour after segment 2's newest record, it goes; the one being written never does.
     let later = t(200).plus(Duration::from_secs(3601));
@@ -127,6 +131,42 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
         .append(&record(252, much_later), limits, much_later)
         .unwrap();
     assert!(removed.is_empty(), "{removed:?}");
+    j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3]);
+    let _ = fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn kept_message_files_go_with_their_segment_and_past_max_bytes() {
+    let spool = temp("bodies");
+    let limits = Limits {
+        max: 1000,
+        age: Duration::from_secs(3600),
+        max_bytes: 1000,
+    };
+    let mut j = Journal::open(&spool).unwrap();
+    let body = |n: u32| spool.join(DIR).join(format!("{}.msg", env(n, &[]).id));
+    let mut removed = Vec::new();
+    for n in 1..=4 {
+        fs::write(body(n), vec![b'x'; 400]).unwrap();
+        removed.extend(j.append(&record(n, t(n.into())), limits, t(10)).unwrap().1);
+    }
+    // Each 400-byte file fills a segment (a tenth of max_bytes); past 1000 bytes the oldest
+    // go, each with its file.
+    assert_eq!(removed, [1, 2]);
+    j.settle();
+    assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3, 4]);
+    assert_eq!((body(1).exists(), body(2).exists()), (false, false));
+    assert!(body(3).exists() && body(4).exists());
+    // A record without a kept file counts no bytes; read back, a segment counts its files.
+    let (_, removed) = j.append(&record(5, t(5)), limits, t(10)).unwrap();
+    assert!(removed.is_empty(), "{removed:?}");
+    j.flush();
+    let segments = read_all(&spool, None, |_, _| {}).unwrap();
+    let bytes: Vec<u64> = segments.iter().map(|s| s.bytes).collect();
+    assert_eq!(bytes, [400, 400, 0]);
+    // Deleting a finished message removes its file.
+    assert!(j.forget_body(&env(4, &[]).id) && !body(4).exists());
+    assert!(!j.forget_body(&env(4, &[]).id));
     let _ = fs::remove_dir_all(&spool);
 }

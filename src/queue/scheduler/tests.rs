@@ -32,6 +32,7 @@ pub(crate) fn env(n: u32, rcpts: &[&str]) -> Envelope {
             .collect(),
         held: false,
         kind: crate::spool::envelope::MessageKind::Mail,
+        subject: None,
     }
 }
 
@@ -959,4 +960,78 @@ fn bulk_orders_select_cold_messages_from_their_compact_records() {
             .arrived(Some(t(200)), None),
     );
     assert_eq!(s.select(&search, now), ids(&[3]), "the page's filters");
+}
+
+/// How a row of the pruning table leaves `x.test`.
+#[derive(Clone, Copy, Debug)]
+enum Used {
+    Delivered,
+    Throttled,
+    InFlight,
+    PausedByHand,
+    ResumedByHand,
+}
+
+/// A scheduler whose destination `x.test` was used as `how` at t(0)..t(1).
+fn used(how: Used) -> Scheduler {
+    let mut s = sched("", 4);
+    let outcome = match how {
+        Used::PausedByHand | Used::ResumedByHand => {
+            assert!(s.hold_dest("x.test", true));
+            assert!(matches!(how, Used::PausedByHand) || s.hold_dest("x.test", false));
+            return s;
+        }
+        Used::Delivered | Used::InFlight => ok(),
+        Used::Throttled => reply_outcome(421, (4, 7, 0)),
+    };
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    if !matches!(how, Used::InFlight) {
+        s.finish(report(&jobs[0], &outcome), t(1));
+    }
+    s
+}
+
+#[test]
+fn idle_destinations_are_forgotten_after_the_charts_hour_and_those_that_matter_kept() {
+    let x = Dest::Direct("x.test".into());
+    let rows = [
+        (Used::Delivered, 3_000, true),
+        (Used::Delivered, 3_700, false),
+        (Used::Throttled, 7_200, true),
+        (Used::InFlight, 7_200, true),
+        (Used::PausedByHand, 7_200, true),
+        (Used::ResumedByHand, 60, false),
+    ];
+    for (how, at, kept) in rows {
+        let mut s = used(how);
+        let dropped = s.prune(t(at));
+        assert_eq!(s.dests.contains_key(&x), kept, "{how:?} at {at}");
+        assert_eq!(dropped.is_empty(), kept, "{how:?} at {at}");
+        let listed = s
+            .snapshot(t(at), 0)
+            .dests
+            .iter()
+            .any(|d| d.name == "x.test");
+        assert_eq!(listed, kept, "{how:?} at {at}: on the page");
+    }
+}
+
+#[test]
+fn mail_waiting_for_a_forgotten_destination_finds_it_again_when_due() {
+    let mut s = sched("[domain:*]\nretry_delay = 2h\nmax_retry_delay = 2h\n", 4);
+    s.add(env(1, &["a@x.test"]), t(0));
+    let (jobs, _) = s.poll(t(0));
+    s.finish(report(&jobs[0], &reply_outcome(451, (4, 7, 1))), t(1));
+    assert!(s.prune(t(10)).is_empty(), "used within the hour");
+    assert!(s.prune(t(3_700)).len() == 1, "an hour later: forgotten");
+    s.add(env(2, &["b@y.test"]), t(3_701));
+    s.poll(t(3_701));
+    assert!(
+        s.prune(t(3_710)).is_empty(),
+        "not looked at again within a minute"
+    );
+    let (jobs, _) = s.poll(t(7_201));
+    assert_eq!(jobs.len(), 1, "the retry goes out");
+    assert_eq!(jobs[0].dest, Dest::Direct("x.test".into()));
 }

@@ -318,6 +318,11 @@ impl Scheduler {
     }
 
     /// Messages that left the queue (all recipients final) since the last call.
+    /// Whether a message left the queue finished (and not yet taken by `take_finished`).
+    pub fn has_finished(&self, id: &MessageId) -> bool {
+        self.finished.iter().any(|e| e.id == *id)
+    }
+
     pub fn take_finished(&mut self) -> Vec<Envelope> {
         std::mem::take(&mut self.finished)
     }
@@ -390,7 +395,7 @@ pub fn view_of(env: &Envelope, busy: &[bool], finished: Option<Timestamp>) -> Me
         arrival: env.arrival,
         sender: env.sender.to_string(),
         size: env.size,
-        subject: None,
+        subject: env.subject.clone(),
         held: env.held,
         finished,
         recipients: env

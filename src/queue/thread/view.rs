@@ -33,6 +33,10 @@ pub(super) struct Extra {
     pub feed: Feed,
     /// The text search's index of the queue (kept while the page is on).
     pub index: Index,
+    /// The scheduler thread's own orders (for `subjects`).
+    pub events: crossbeam_channel::Sender<Event>,
+    /// Reads the subjects older envelopes lack.
+    pub subjects: super::subjects::Reader,
 }
 
 impl Extra {
@@ -108,6 +112,7 @@ impl Shell {
             Event::HoldDest(name, hold, answer) => {
                 let known = self.core.hold_dest(&name, hold);
                 if known {
+                    self.keep_paused();
                     self.extra.feed.publish(What::Reset);
                 }
                 let _ = answer.send(known);
@@ -118,6 +123,7 @@ impl Shell {
                     self.extra.stats.counters.received += 1;
                     self.extra.feed.publish(What::Message(env.id.clone()));
                     self.add(*env, now);
+                    self.read_subjects();
                 }
                 let _ = answer.send(new);
             }
@@ -126,9 +132,6 @@ impl Shell {
             }
             Event::Find(query, answer) => {
                 let _ = answer.send(self.find(&query, now));
-            }
-            Event::Unsubjected(answer) => {
-                let _ = answer.send(self.extra.index.take_unsubjected());
             }
             Event::Subjects(subjects) => self.extra.index.subjects(subjects),
             Event::Watch(seen, answer) => {
@@ -146,7 +149,7 @@ impl Shell {
                     }),
                     None => self.extra.history.detail(&id).map(|r| {
                         let mut view = view_of(&r.envelope, &[], Some(r.at));
-                        view.subject = history::header_value(&r.headers, "subject");
+                        view.subject = history::subject_of(&r.envelope, &r.headers);
                         MessageDetail {
                             view,
                             headers: Some(r.headers),

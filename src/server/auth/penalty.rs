@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// The longest a failed login takes to answer.
 pub const MAX_DELAY: Duration = Duration::from_secs(8);
-/// With more addresses than this remembered, the forgotten ones are swept out.
+/// With more addresses than this remembered, the forgotten ones are swept out; when that is
+/// not enough (many addresses failing at once), the older half is forgotten early, so the
+/// table never holds more than this (and one).
 const SWEEP_ABOVE: usize = 4096;
 
 /// `auth_fail_limit` (0: never refused) and `auth_fail_window`.
@@ -62,6 +64,11 @@ impl Penalties {
             self.records
                 .retain(|_, r| now.saturating_duration_since(r.last) < rule.window);
         }
+        if self.records.len() > SWEEP_ABOVE {
+            let mut lasts: Vec<Instant> = self.records.values().map(|r| r.last).collect();
+            let (_, &mut middle, _) = lasts.select_nth_unstable(SWEEP_ABOVE / 2);
+            self.records.retain(|_, r| r.last > middle);
+        }
         let record = self.records.entry(addr).or_insert(Record {
             failures: 0,
             last: now,
@@ -87,6 +94,24 @@ impl Penalties {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_addresses_failing_at_once_never_hold_more_than_the_bound() {
+        let t0 = Instant::now();
+        let mut p = Penalties::default();
+        let last = 3 * SWEEP_ABOVE as u32;
+        for n in 0..=last {
+            let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            p.failed(addr, RULE, t0 + Duration::from_millis(u64::from(n)));
+            assert!(
+                p.records.len() <= SWEEP_ABOVE + 1,
+                "{n}: {}",
+                p.records.len()
+            );
+        }
+        let newest = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + last));
+        assert_eq!(p.failures(newest), 1, "the latest is remembered");
+    }
 
     const RULE: Rule = Rule {
         limit: 3,

@@ -52,6 +52,7 @@ fn sample() -> Envelope {
         ],
         held: false,
         kind: MessageKind::Mail,
+        subject: Some("Grüße: 100% sure\ttab".into()),
     }
 }
 
@@ -98,6 +99,17 @@ fn round_trips() {
     assert_eq!(parse(&render(&nameless)), Ok(nameless));
     assert!(!render(&bounce).contains("\nuser "));
     assert!(parse(&render(&bounce).replace("\nsize ", "\nuser x\nsize ")).is_err());
+    // The subject: kept encoded on one line; empty (none); absent (an older envelope).
+    assert!(render(&sample()).contains("\nsubject Grüße:%20100%25%20sure%09tab\n"));
+    for subject in [Some(String::new()), None] {
+        let other = Envelope {
+            subject: subject.clone(),
+            ..sample()
+        };
+        let text = render(&other);
+        assert_eq!(text.contains("\nsubject"), subject.is_some(), "{text}");
+        assert_eq!(parse(&text), Ok(other));
+    }
 }
 
 /// `text` with the recipient field `old` (`key=value`) given another value, read.
@@ -203,7 +215,7 @@ fn damage_is_reported_with_its_line() {
         (String::new(), 1),
         ("qksmtp-envelope 2\n".into(), 1),
         (good.replace("size 2048", "size lots"), 8),
-        (good.replace("state=pending", "state=lost"), 14),
+        (good.replace("state=pending", "state=lost"), 15),
         (good.replace("id ", "idx "), 2),
         (good.lines().take(12).collect::<Vec<_>>().join("\n"), 12),
     ];

@@ -73,6 +73,7 @@ fn envelope(id: &str) -> Envelope {
         )],
         held: false,
         kind: MessageKind::Mail,
+        subject: None,
     }
 }
 

@@ -53,8 +53,12 @@
     });
     return h + "</ul></div>\n";
   }
-  // The last hour at a destination, as html.rs's chart() draws it.
-  function chart(minutes) {
+  // The last hour at a destination, as html.rs's chart() draws it, from the API's sparse
+  // per_minute ({minutes: N, busy: [[minute, delivered, deferred, failed], ...]}).
+  function chart(pm) {
+    var minutes = [];
+    for (var i = 0; i < ((pm && pm.minutes) || 0); i++) minutes.push([0, 0, 0]);
+    ((pm && pm.busy) || []).forEach(function (b) { minutes[b[0]] = [b[1], b[2], b[3]]; });
     var most = 0, sums = [0, 0, 0];
     minutes.forEach(function (c) {
       most = Math.max(most, c[0] + c[1] + c[2]);
@@ -89,7 +93,7 @@
     if (d.throttled) h += '<div class="err">throttled since ' + tm(d.throttled.since) + " (" + esc(d.throttled.reason) +
       "): next message " + tm(Date.parse(d.throttled.next_message) > Date.parse(now) ? d.throttled.next_message : now) + "</div>";
     if (d.last_error) h += '<div class="err">' + tm(d.last_error.at) + ": " + esc(d.last_error.error) + "</div>";
-    return h + chart(d.per_minute || []) + "</div>\n";
+    return h + chart(d.per_minute) + "</div>\n";
   }
   // Whether the server is healthy, as html.rs's health() writes it.
   function health(h) {

@@ -1,10 +1,11 @@
 //! The checks across keys and sections: settings that each read well but cannot work
 //! together (nothing to listen on, TLS without a certificate, no attempt at all, relay
-//! attempts with no relay), each an error naming the line that causes it.
+//! attempts with no relay, a `tls_policy` that cannot apply to the route), each an error
+//! naming the line that causes it.
 
 use super::{Ctx, Kind};
 use crate::config::load::reader::RawSection;
-use crate::config::{Config, DomainRule, ServerConfig, value};
+use crate::config::{Config, DomainRule, RelayTls, ServerConfig, TlsLevel, value};
 
 /// A domain rule that allows no attempt at all.
 pub(super) fn check_attempts(ctx: &mut Ctx, rule: &DomainRule, section: &RawSection) {
@@ -81,6 +82,76 @@ pub(super) fn check_relay_attempts(
                 );
                 ctx.error(e.line, message);
             }
+        }
+    }
+}
+
+/// A `tls_policy` that cannot apply where it is set: `mta-sts` on a fixed route (`mx =`: the
+/// policy names the domain's MX hosts, and no MX lookup is done), `dane` without `dnssec =
+/// yes` (no TLSA record is looked up), `dane` on a relay with `tls = none`. Reported in each
+/// section that sets one of the keys involved, at that key.
+pub(super) fn check_tls_policies(ctx: &mut Ctx, config: &Config, sections: &[(Kind, RawSection)]) {
+    let dnssec = config.delivery.dnssec;
+    let no_dnssec = "tls_policy = dane needs dnssec = yes in [delivery]: without it no TLSA \
+                     record is looked up";
+    for (kind, section) in sections {
+        // The line of the first of `keys` the section sets.
+        let line = |keys: &[&str]| {
+            let mut found = keys
+                .iter()
+                .filter_map(|k| section.entries.iter().find(|e| e.key == *k));
+            found.next().map(|e| e.line.or(section.line))
+        };
+        let name = section.name.as_deref().unwrap_or_default();
+        match kind {
+            Kind::Domain(domain) => {
+                let rule = match domain.as_str() {
+                    "*" => Some(&config.default_rule),
+                    _ => config
+                        .domains
+                        .iter()
+                        .find(|(d, _)| d == domain)
+                        .map(|(_, r)| r),
+                };
+                let Some(rule) = rule else { continue };
+                if rule.tls_policy == TlsLevel::MtaSts
+                    && !rule.mx.is_empty()
+                    && let Some(at) = line(&["tls_policy", "mx"])
+                {
+                    let message = format!(
+                        "[{name}]: tls_policy = mta-sts cannot apply to a fixed route (mx =): \
+                         the domain's MTA-STS policy names its MX hosts; use verify, dane or \
+                         auto"
+                    );
+                    ctx.error(at, message);
+                }
+                if rule.tls_policy == TlsLevel::Dane
+                    && !dnssec
+                    && let Some(at) = line(&["tls_policy"])
+                {
+                    ctx.error(at, format!("[{name}]: {no_dnssec}"));
+                }
+            }
+            Kind::Relay(relay) => {
+                let Some(r) = config.relays.iter().find(|r| &r.name == relay) else {
+                    continue;
+                };
+                if r.tls_policy != TlsLevel::Dane {
+                    continue;
+                }
+                let at = line(&["tls_policy"]).flatten();
+                if r.tls == RelayTls::None {
+                    let message = format!(
+                        "[{name}]: tls_policy = dane needs TLS, but tls = none (set tls = \
+                         starttls or tls)"
+                    );
+                    ctx.error(at, message);
+                }
+                if !dnssec {
+                    ctx.error(at, format!("[{name}]: {no_dnssec}"));
+                }
+            }
+            _ => {}
         }
     }
 }
