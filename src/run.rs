@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::intake::Intake;
 use crate::reload::{self, Control};
 use crate::server::Server;
-use crate::spool::{Listing, Spool};
+use crate::spool::Spool;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub fn run(config: Config) -> ExitCode {
     let Some(_spool_lock) = lock_spool(&config.server.spool_dir) else {
         return ExitCode::from(1);
     };
-    let (spool, listing) = match open_spool(&config) {
+    let spool = match open_spool(&config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("qksmtp: {e}");
@@ -116,17 +116,21 @@ pub fn run(config: Config) -> ExitCode {
     for failure in server.unbound() {
         eprintln!("qksmtp: warning: {failure}");
     }
-    // Mail is accepted from here on, while the spool's messages are read and handed to the
-    // scheduler (a large spool takes seconds to read).
-    if let Err(e) = restore(&spool, listing, &config.server.spool_dir, &engine) {
+    let status = crate::status::start_page(&live, spool_for_status, engine.events(), control_tx);
+    // Mail is accepted from here on, and the page answers, while the spool's messages are
+    // read and handed to the scheduler (a large spool takes seconds to read).
+    if let Err(e) = restore(&spool, &config.server.spool_dir, &engine) {
         eprintln!("qksmtp: {e}");
+        if let Some(page) = status {
+            crate::spool::lock::StatusFile::remove(&config.server.spool_dir);
+            page.stop();
+        }
         server.stop(STOP_GRACE);
         engine.stop(REPLY_GRACE);
         return ExitCode::from(1);
     }
-    // The read's file names and envelope batches are freed by now, in the middle of the heap.
+    // The read's envelope batches are freed by now, in the middle of the heap.
     give_back_freed_memory();
-    let status = crate::status::start_page(&live, spool_for_status, engine.events(), control_tx);
     println!("qksmtp: ready; Ctrl-C stops{RELOAD_HINT}");
     until_stopped(&control_rx, &live, &mut server, log_level_from_ini);
     println!(
@@ -209,26 +213,30 @@ fn lock_spool(dir: &Path) -> Option<crate::spool::lock::SpoolLock> {
     None
 }
 
-/// Opens the spool and lists its files (quick: no file is read yet).
-fn open_spool(config: &Config) -> Result<(Arc<Spool>, Listing), String> {
+/// Opens the spool, noting from now on the IDs it hands out (the start-up scan leaves this
+/// run's messages to the intake). Announcements are taken away before the spool watcher
+/// starts: those messages are committed already, and the scan finds them.
+fn open_spool(config: &Config) -> Result<Arc<Spool>, String> {
     let dir = &config.server.spool_dir;
     let spool =
         Spool::open(dir).map_err(|e| format!("cannot open the spool {}: {e}", dir.display()))?;
-    let listing = spool
-        .list(true)
+    spool.track_own_ids();
+    spool
+        .unannounce_all()
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
-    Ok((Arc::new(spool), listing))
+    Ok(Arc::new(spool))
 }
 
-/// Reads the listed messages and hands them to the scheduler a thousand at a time; removes
-/// leftovers of unfinished writes, sets damage aside, and reports what waits in the spool.
-fn restore(spool: &Spool, listing: Listing, dir: &Path, engine: &Engine) -> Result<(), String> {
+/// Reads the spool's messages of earlier runs and hands them to the scheduler a thousand at
+/// a time as they are read; removes leftovers of unfinished writes, sets damage aside, and
+/// reports what waits in the spool.
+fn restore(spool: &Spool, dir: &Path, engine: &Engine) -> Result<(), String> {
     let (mut messages, mut pending) = (0, 0);
     let scan = spool
-        .read(listing, true, |found| {
+        .restore(|found| {
             messages += found.len();
             pending += found.iter().map(|e| e.pending().count()).sum::<usize>();
-            engine.restore(std::mem::take(found));
+            engine.restore(found);
         })
         .map_err(|e| format!("cannot read the spool {}: {e}", dir.display()))?;
     for (path, why) in &scan.damaged {

@@ -229,6 +229,67 @@ fn pending_mail_survives_a_restart_and_goes_out_in_runs_of_max_continuous() {
     );
 }
 
+/// Issue 20: the spool is read in the background while the restarted server accepts. Two
+/// thousand queued messages (two of the scan's batches) and mail submitted during the read
+/// each arrive exactly once.
+#[test]
+fn a_restart_with_thousands_queued_loses_and_duplicates_nothing_while_accepting() {
+    const QUEUED: usize = 2000;
+    const SESSIONS: usize = 4;
+    const NEW: usize = 20;
+    // Tried and failed meanwhile, each message is due again a second later.
+    let rules = "retry_delay = 1s\nmax_retry_delay = 1s\ndirect_attempts = 1000\n";
+    let dead = base_ini("", &format!("[domain:k.test]\nmx = {DEAD}\n{rules}"));
+    let server = Server::start("thousands", &dead);
+    let clients: Vec<_> = (0..SESSIONS).map(|_| server.connect()).collect();
+    std::thread::scope(|s| {
+        for (t, mut c) in clients.into_iter().enumerate() {
+            s.spawn(move || {
+                c.hello();
+                for n in (t..QUEUED).step_by(SESSIONS) {
+                    let to = format!("old{n}@k.test");
+                    queued_id(&c.send_mail("a@sender.test", &[to.as_str()], MSG));
+                }
+            });
+        }
+    });
+    let dir = server.kill9();
+    let mx = FakeMx::start(Options::new());
+    let rules = "max_connections = 8\nmax_continuous = 1000";
+    write_ini(dir.path(), &base_ini("", &route("k.test", &mx, rules)));
+    let server = Server::start_listening(dir);
+    for n in 0..NEW {
+        submit(&server, "a@sender.test", &[&format!("new{n}@k.test")], MSG);
+    }
+    let spool_line = wait_for(WAIT, || match server.lines.recv_timeout(WAIT) {
+        Ok(line) if line.starts_with("qksmtp: spool ") => Ok(line),
+        Ok(_) => Err("not yet".to_string()),
+        Err(e) => Err(format!("no spool line: {e}")),
+    });
+    assert!(
+        spool_line.contains(&format!(
+            "({QUEUED} message(s), {QUEUED} recipient(s) pending)"
+        )),
+        "only the earlier run's messages are read from the spool: {spool_line}"
+    );
+    mx.wait_deliveries(QUEUED + NEW, 3 * WAIT);
+    // Nothing is left to send: every envelope is gone from the spool.
+    wait_until(|| server.spool_files("env").is_empty(), "the spool emptied");
+    let mut rcpts: Vec<String> = mx
+        .deliveries()
+        .iter()
+        .flat_map(|d| d.rcpt_addrs())
+        .collect();
+    rcpts.sort();
+    let mut expected: Vec<String> = (0..QUEUED)
+        .map(|n| format!("old{n}@k.test"))
+        .chain((0..NEW).map(|n| format!("new{n}@k.test")))
+        .collect();
+    expected.sort();
+    assert_eq!(rcpts.len(), expected.len(), "no message twice");
+    assert_eq!(rcpts, expected, "every message once");
+}
+
 #[test]
 fn starttls_to_an_mx_with_a_self_signed_certificate_and_each_attempt_says_how_it_travelled() {
     let dir = TempDir::new("tls-cert");

@@ -25,6 +25,11 @@ for --heaptrack, heaptrack. The first message after the restart goes to dead.tes
 it cannot reach the healthy sink and be counted there. Usage:
   scripts/bench/largequeue.py [--messages 200000] [--healthy 2000] [--heaptrack]
 Writes docs/bench/largequeue-<stamp>.json and its section of docs/benchmarks.md.
+
+--restart-from WORKDIR (a work directory kept by --keep) measures only restarts of
+BENCH_QKSMTP_BIN on that spool, --runs times: exec -> first new message accepted, exec -> spool
+read, the peak RSS of the whole start (VmHWM) and the settled RSS; writes --out only. Run it
+for two binaries on one kept spool to compare them without filling it again.
 """
 import argparse
 import http.client
@@ -220,7 +225,11 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--from-json", help="only write the section of docs/benchmarks.md again from a results file")
+    ap.add_argument("--restart-from", help="only restarts on the spool of a work directory kept by --keep")
+    ap.add_argument("--runs", type=int, default=3, help="restarts with --restart-from")
     a = ap.parse_args()
+    if a.restart_from:
+        return restarts_only(a)
     if a.from_json:
         md = markdown(json.load(open(a.from_json)), os.path.relpath(os.path.abspath(a.from_json), ROOT))
         mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "largequeue", md)
@@ -317,6 +326,31 @@ def main():
     if not keep:    # removing M spooled messages takes a while: after the results are written
         shutil.rmtree(wd, ignore_errors=True)
     sys.exit(0 if "error" not in res else 1)
+
+
+def restarts_only(a):
+    """--restart-from: restarts of BIN on a kept spool; the figures go to --out (or stdout)."""
+    ini = os.path.join(a.restart_from, "qksmtp", "qksmtp.ini")
+    port = int(re.search(r"^listen = 127\.0\.0\.1:(\d+)", open(ini).read(), re.M).group(1))
+    listen = ("127.0.0.1", port)
+    res = {"bin": BIN, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": [],
+           "command": " ".join(["scripts/bench/largequeue.py"] + sys.argv[1:])}
+    for _ in range(a.runs):
+        res["runs"].append({"loadavg": open("/proc/loadavg").read().split()[0]})
+        srv = Server(a.restart_from)
+        r = res["runs"][-1]
+        r["first_accept_s"] = first_accept(listen, srv.t_exec)
+        r["spool_read_s"] = srv.spool_read_s()
+        r["quiet_after_s"] = wait_quiet(srv.pid)
+        m = status_kb(srv.pid)
+        r.update(peak_rss_kb=m["VmHWM"], settled_rss_kb=m["VmRSS"], threads=m["Threads"])
+        r["stop_s"] = srv.stop()
+        B.log("restart:", r)
+    text = json.dumps(res, indent=1)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    print(text)
 
 
 def markdown(r, out):

@@ -162,12 +162,12 @@ pub fn list(config: &Config) -> u8 {
     }
     let now = Timestamp::now();
     let read = Spool::open(dir).and_then(|spool| {
-        let listing = spool.list(false)?;
+        let listing = spool.list()?;
         let out = std::io::stdout();
         let (mut messages, mut pending) = (0, 0);
         // Once the reader is gone (`qksmtp queue | head`), the rest is counted, not printed.
         let mut printing = Ok(());
-        let scan = spool.read(listing, false, |chunk| {
+        let scan = spool.read(listing, |chunk| {
             messages += chunk.len();
             pending += chunk.iter().map(|e| e.pending().count()).sum::<usize>();
             if printing.is_ok() {

@@ -15,6 +15,7 @@ pub mod id;
 pub mod lock;
 pub mod paused;
 mod recycle;
+mod restore;
 
 use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};
@@ -45,6 +46,9 @@ const INCOMING: &str = "incoming";
 pub struct Spool {
     dir: PathBuf,
     ids: IdGenerator,
+    /// While the start-up scan runs (`track_own_ids` until `restore` ends): the IDs this
+    /// process made, whose files the scan leaves to the intake.
+    own: std::sync::Mutex<Option<HashSet<MessageId>>>,
     /// The directory fsync, shared by concurrent commits (group commit).
     dir_sync: Arc<DirSync>,
     /// Files of finished messages, kept for the next commits.
@@ -152,13 +156,34 @@ impl Spool {
         Ok(Spool {
             dir: dir.to_path_buf(),
             ids: IdGenerator::new(),
+            own: std::sync::Mutex::new(None),
             dir_sync: Arc::new(DirSync::open(dir)?),
             recycler: Arc::new(Recycler::new(dir)),
         })
     }
 
     pub fn new_id(&self) -> MessageId {
-        self.ids.next()
+        let id = self.ids.next();
+        if let Some(own) = self.own_ids().as_mut() {
+            own.insert(id.clone());
+        }
+        id
+    }
+
+    /// From now until `restore` ends, the IDs this spool hands out are noted: the start-up
+    /// scan, running while the server accepts, must not take this run's files for an
+    /// earlier run's (by the IDs alone it cannot: the clock may have gone back).
+    pub fn track_own_ids(&self) {
+        *self.own_ids() = Some(HashSet::new());
+    }
+
+    fn own_ids(&self) -> std::sync::MutexGuard<'_, Option<HashSet<MessageId>>> {
+        self.own.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this spool handed out `id` since `track_own_ids`.
+    fn is_own(&self, id: &MessageId) -> bool {
+        self.own_ids().as_ref().is_some_and(|own| own.contains(id))
     }
 
     fn path(&self, id: &MessageId, ext: &str) -> PathBuf {
@@ -337,17 +362,24 @@ impl Spool {
         Ok(envelope::parse(&fs::read_to_string(self.path(id, ENV))?))
     }
 
-    /// Lists the spool. With `clean_up`, leftovers of uncommitted writes are removed (only
-    /// the server does this at start-up, when no write can be in progress).
+    /// Lists the spool. With `clean_up` (the server's start-up, when no write of an earlier
+    /// run can be in progress), leftovers of uncommitted writes are removed and damage moved
+    /// aside, as `restore` does; the envelopes are returned oldest first either way.
     pub fn scan(&self, clean_up: bool) -> io::Result<Scan> {
-        let listing = self.list(clean_up)?;
-        self.read(listing, clean_up, |_| {})
+        if clean_up {
+            let mut envelopes = Vec::new();
+            let mut scan = self.restore_as(&|_| false, None, |found| envelopes.extend(found))?;
+            envelopes.sort_by(|a, b| a.id.cmp(&b.id));
+            scan.envelopes = envelopes;
+            return Ok(scan);
+        }
+        self.read(self.list()?, |_| {})
     }
 
-    /// The first, quick part of a scan: the file names as they are now (one directory read),
-    /// without opening any file. With `clean_up`, parked files of an earlier run and old
-    /// announcements are removed. Files written after this are not in the listing.
-    pub fn list(&self, clean_up: bool) -> io::Result<Listing> {
+    /// The first, quick part of a read-only scan: the file names as they are now (one
+    /// directory read), without opening any file. Files written after this are not in the
+    /// listing.
+    pub fn list(&self) -> io::Result<Listing> {
         let mut listing = Listing::default();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -355,9 +387,6 @@ impl Spool {
                 continue;
             };
             if name.starts_with(recycle::PREFIX) {
-                if clean_up {
-                    fs::remove_file(entry.path())?;
-                }
                 continue;
             }
             // A FIFO or a device named like a spool file would block the read: never open it.
@@ -369,23 +398,25 @@ impl Spool {
             listing.names.push(name);
         }
         listing.names.sort();
-        if clean_up {
-            // Whatever was announced is found by this scan itself.
-            for id in self.announced()? {
-                self.unannounce(&id);
-            }
-        }
         Ok(listing)
+    }
+
+    /// Takes away every announcement (at start-up, before the spool watcher starts): the
+    /// start-up scan finds those messages itself (see `restore`).
+    pub fn unannounce_all(&self) -> io::Result<()> {
+        for id in self.announced()? {
+            self.unannounce(&id);
+        }
+        Ok(())
     }
 
     /// The second part of a scan: reads the listed envelopes, oldest first, handing them to
     /// `chunk` a thousand at a time as they are read (it may take them out of the `Vec`; what
-    /// it leaves is in the returned `Scan`). With `clean_up`, leftovers are removed and damage
-    /// is moved to `corrupt/` at the end.
+    /// it leaves is in the returned `Scan`). Removes nothing: leftovers and damage are only
+    /// reported (the server's start-up scan is `restore`).
     pub fn read(
         &self,
         listing: Listing,
-        clean_up: bool,
         mut chunk: impl FnMut(&mut Vec<Envelope>),
     ) -> io::Result<Scan> {
         let mut scan = Scan {
@@ -445,17 +476,6 @@ impl Spool {
         }
         if fresh > 0 {
             chunk(&mut scan.envelopes);
-        }
-        if clean_up {
-            for p in &scan.leftovers {
-                fs::remove_file(p)?;
-            }
-            for (p, _) in &scan.damaged {
-                self.move_aside(p)?;
-            }
-            if !scan.leftovers.is_empty() || !scan.damaged.is_empty() {
-                sync_dir(&self.dir)?;
-            }
         }
         scan.corrupt = self.corrupt_files()?;
         Ok(scan)

@@ -1,4 +1,4 @@
-//! Spool files kept for reuse: a finished message's files are renamed to `.recycle-PID-N`
+//! Spool files kept for reuse: a finished message's files are renamed to `.recycle-PID-µs-N`
 //! instead of being deleted, and the next commit renames one to its `.tmp` name and writes
 //! into it. Creating and deleting two files per message made the file system allocate and
 //! free two inodes per message; on ext4 without a journal the inode allocator then skips
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-/// Parked files are named `.recycle-PID-N`.
+/// Parked files are named `.recycle-PID-µs-N` (see `own_prefix`).
 pub const PREFIX: &str = ".recycle-";
 /// At most this many files are parked; more are deleted. Enough for a backlog of a couple
 /// of thousand messages delivered in a burst (8 bytes each in memory).
@@ -93,8 +93,9 @@ fn plan(parked: &Parked, now: Instant, quiet: Duration) -> Plan {
 /// What the recycler and its janitor thread share.
 struct Shared {
     dir: PathBuf,
-    /// Keeps the names of two processes on one spool apart.
-    pid: u32,
+    /// Keeps the names of two recyclers on one spool apart (two processes, or two runs of
+    /// a server that got the same process ID): `.recycle-PID-µs-`.
+    own: String,
     parked: Mutex<Parked>,
     /// Wakes the janitor: a file was parked, or the recycler is gone.
     wake: Condvar,
@@ -106,8 +107,16 @@ impl Shared {
     }
 
     fn path(&self, n: u64) -> PathBuf {
-        self.dir.join(format!("{PREFIX}{}-{n}", self.pid))
+        self.dir.join(format!("{}{n}", self.own))
     }
+}
+
+/// This recycler's names: the prefix, the process ID and the time it was made.
+fn own_prefix() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{PREFIX}{}-{micros}-", std::process::id())
 }
 
 pub struct Recycler {
@@ -128,7 +137,7 @@ impl Recycler {
         Recycler {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
-                pid: std::process::id(),
+                own: own_prefix(),
                 parked: Mutex::new(Parked::default()),
                 wake: Condvar::new(),
             }),
@@ -140,6 +149,11 @@ impl Recycler {
 
     /// Parks `path` for reuse (deletes it when enough are parked). Errors are those of
     /// removing it: `NotFound` when there is no such file.
+    /// What the names of the files this recycler parks start with (no other's do).
+    pub fn own_prefix(&self) -> &str {
+        &self.shared.own
+    }
+
     pub fn park(&self, path: &Path) -> io::Result<()> {
         if self.shared.lock().len() >= MAX_PARKED {
             return fs::remove_file(path);

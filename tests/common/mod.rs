@@ -197,6 +197,18 @@ impl Server {
     /// -n 4096; exec \"$0\" \"$@\""]`); the wrapper must `exec` it, so that the child's
     /// PID is the server's.
     pub fn start_wrapped(dir: TempDir, wrapper: &[&str]) -> Server {
+        Server::spawn(dir, wrapper, "qksmtp: ready")
+    }
+
+    /// Restarts the server on the INI in `dir` and returns as soon as it listens, while it
+    /// may still be reading the spool: `startup` ends at the first "listening on" line, the
+    /// rest (the spool's line, "ready") comes on `lines`.
+    pub fn start_listening(dir: TempDir) -> Server {
+        Server::spawn(dir, &[], "qksmtp: listening on ")
+    }
+
+    /// Starts the binary (through `wrapper`) and reads its start-up lines up to `last`.
+    fn spawn(dir: TempDir, wrapper: &[&str], last: &str) -> Server {
         let mut command = match wrapper {
             [] => Command::new(BIN),
             [program, args @ ..] => {
@@ -224,18 +236,19 @@ impl Server {
             startup: Vec::new(),
             stderr,
         };
-        server.read_startup();
+        server.read_startup(last);
         server
     }
 
-    /// Reads the start-up lines up to "ready", noting the addresses they give.
-    fn read_startup(&mut self) {
+    /// Reads the start-up lines up to the one starting with `last` ("ready"), noting the
+    /// addresses they give.
+    fn read_startup(&mut self, last: &str) {
         let mut addr = None;
         loop {
             let line = self
                 .lines
                 .recv_timeout(WAIT)
-                .unwrap_or_else(|_| panic!("no 'ready' line; got {:?}", self.startup));
+                .unwrap_or_else(|_| panic!("no '{last}' line; got {:?}", self.startup));
             if let Some(rest) = line.strip_prefix("qksmtp: listening on ") {
                 let (bound, kind) = rest.split_once(' ').unwrap();
                 let bound: SocketAddr = bound.parse().unwrap();
@@ -247,7 +260,7 @@ impl Server {
             if let Some(rest) = line.strip_prefix("qksmtp: status page http://") {
                 self.status_addr = Some(rest.trim_end_matches('/').parse().unwrap());
             }
-            let ready = line.starts_with("qksmtp: ready");
+            let ready = line.starts_with(last);
             self.startup.push(line);
             if ready {
                 break;
