@@ -43,13 +43,12 @@ fn init_logging(level: log::LevelFilter) -> bool {
 /// (issue 20: the throughput phase's peak RSS, measured in docs/benchmarks.md). glibc's own
 /// `MALLOC_ARENA_MAX` in the environment wins.
 fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator setting; it has no preconditions.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes an allocator setting; it has no preconditions.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 

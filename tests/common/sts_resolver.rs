@@ -4,6 +4,7 @@
 //! `#[path]`).
 
 #[path = "python.rs"]
+#[allow(clippy::duplicate_mod)] // included by each judge, which unit tests in src include alone
 mod python;
 
 /// What the resolver made of one policy: `None` when it refused it, else (mode, max_age, mx
