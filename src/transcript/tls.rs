@@ -51,8 +51,10 @@ impl fmt::Display for VerifiedBy {
     }
 }
 
-/// The TLS protocol version a handshake settled on.
+/// The TLS protocol version a handshake settled on. Known only where the client's handshake is
+/// OpenSSL's own (not native-tls on Windows and macOS, whose words then say "TLS" alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
 pub enum TlsVersion {
     V1_0,
     V1_1,
@@ -63,6 +65,7 @@ pub enum TlsVersion {
 impl TlsVersion {
     /// From OpenSSL's name for it (`SSL_get_version`: "TLSv1.3"); `None` for anything else
     /// (SSLv3, DTLS, "unknown"), which the words then leave out.
+    #[cfg_attr(any(windows, target_vendor = "apple"), allow(dead_code))]
     pub fn from_openssl(name: &str) -> Option<TlsVersion> {
         match name {
             "TLSv1" => Some(TlsVersion::V1_0),
