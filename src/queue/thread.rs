@@ -230,7 +230,7 @@ impl Shell {
 
     /// A message for the queue (and the status page's search index).
     fn add(&mut self, env: Envelope, now: Timestamp) {
-        if self.extra.history.enabled() {
+        if self.extra.history.enabled() && !self.core.contains(&env.id) {
             self.extra.index.add(&env);
         }
         self.core.add(env, now);
