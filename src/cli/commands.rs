@@ -144,7 +144,8 @@ fn online(dir: &Path, status: &StatusFile, order: &Order) -> u8 {
 }
 
 /// `qksmtp queue`: every message of the spool, printed a chunk at a time as the envelopes are
-/// read (the first lines at once, whatever the spool's size), then the count and the damage.
+/// read, in the directory's order (oldest first within a chunk): the first lines at once,
+/// whatever the spool's size, as `mailq` does; then the count and the damage.
 /// The same files, the same way, whether the server runs or not: the spool files are the
 /// truth (the server rewrites an envelope before it acts on a result), they are read without
 /// the lock (each is replaced by a rename, so a read sees the old or the new one whole), and
@@ -162,12 +163,12 @@ pub fn list(config: &Config) -> u8 {
     }
     let now = Timestamp::now();
     let read = Spool::open(dir).and_then(|spool| {
-        let listing = spool.list()?;
         let out = std::io::stdout();
         let (mut messages, mut pending) = (0, 0);
         // Once the reader is gone (`qksmtp queue | head`), the rest is counted, not printed.
         let mut printing = Ok(());
-        let scan = spool.read(listing, |chunk| {
+        let scan = spool.read_streamed(|chunk| {
+            chunk.sort_by(|a, b| a.id.cmp(&b.id));
             messages += chunk.len();
             pending += chunk.iter().map(|e| e.pending().count()).sum::<usize>();
             if printing.is_ok() {

@@ -60,10 +60,13 @@ pub struct Staged {
     id: MessageId,
 }
 
+/// How many envelopes `read_streamed` hands on first: enough for a screen, read at once.
+const FIRST_CHUNK: usize = 50;
+
 /// What a start-up scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
-    /// Committed messages, oldest first.
+    /// Committed messages, oldest first (in the directory's order from `read_streamed`).
     pub envelopes: Vec<Envelope>,
     /// Leftovers of writes that never committed (removed unless read-only).
     pub leftovers: Vec<PathBuf>,
@@ -417,9 +420,9 @@ impl Spool {
     pub fn read(
         &self,
         listing: Listing,
-        mut chunk: impl FnMut(&mut Vec<Envelope>),
+        chunk: impl FnMut(&mut Vec<Envelope>),
     ) -> io::Result<Scan> {
-        let mut scan = Scan {
+        let scan = Scan {
             skipped: listing.skipped,
             ..Scan::default()
         };
@@ -427,8 +430,50 @@ impl Spool {
         // Looked up by name for every file: a set keeps the scan linear in the spool's size.
         let present: HashSet<&str> = names.iter().map(String::as_str).collect();
         let has = |id: &MessageId, ext: &str| present.contains(format!("{id}.{ext}").as_str());
-        let mut fresh = 0;
-        for name in &names {
+        let entries = names.iter().map(|name| Ok((name.clone(), true)));
+        self.read_entries(entries, scan, has, CHUNK, chunk)
+    }
+
+    /// `qksmtp queue`'s read: what `list` and `read` find, but one directory entry at a time,
+    /// in the directory's order rather than oldest first, so that the first envelopes are
+    /// handed on at once whatever the spool's size (the first few dozen, then a thousand at a
+    /// time); a sibling file is looked up on disk. No list of every name is held.
+    pub fn read_streamed(&self, chunk: impl FnMut(&mut Vec<Envelope>)) -> io::Result<Scan> {
+        let entries = fs::read_dir(&self.dir)?.filter_map(|entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            let name = entry.file_name().into_string().ok()?;
+            Some(Ok((name, entry.file_type().is_ok_and(|t| t.is_file()))))
+        });
+        let has = |id: &MessageId, ext: &str| self.path(id, ext).exists();
+        self.read_entries(entries, Scan::default(), has, FIRST_CHUNK, chunk)
+    }
+
+    /// Reads the envelopes of `entries` (name, whether a regular file) into `scan`, handing
+    /// them to `chunk` as they come: `first` in the first hand-over, `CHUNK` after that.
+    /// `has(id, ext)` says whether `ID.ext` is in the spool.
+    fn read_entries(
+        &self,
+        entries: impl Iterator<Item = io::Result<(String, bool)>>,
+        mut scan: Scan,
+        has: impl Fn(&MessageId, &str) -> bool,
+        first: usize,
+        mut chunk: impl FnMut(&mut Vec<Envelope>),
+    ) -> io::Result<Scan> {
+        let (mut fresh, mut size) = (0, first);
+        for entry in entries {
+            let (name, regular) = entry?;
+            let name = name.as_str();
+            if name.starts_with(recycle::PREFIX) {
+                continue;
+            }
+            // A FIFO or a device named like a spool file would block the read: never open it.
+            if !regular && classify(name).is_some() {
+                scan.skipped.push(self.dir.join(name));
+                continue;
+            }
             let path = self.dir.join(name);
             match classify(name) {
                 Some((id, Kind::Envelope)) if !has(&id, MSG) => {
@@ -439,9 +484,9 @@ impl Spool {
                     Ok(Ok(env)) if env.id == id => {
                         scan.envelopes.push(env);
                         fresh += 1;
-                        if fresh == CHUNK {
+                        if fresh == size {
                             chunk(&mut scan.envelopes);
-                            fresh = 0;
+                            (fresh, size) = (0, CHUNK);
                         }
                     }
                     Ok(Ok(_)) => scan

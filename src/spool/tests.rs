@@ -319,3 +319,57 @@ fn a_step_record_is_readable_by_the_server_only() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `qksmtp queue`'s streamed read finds what the listed read finds (envelopes, leftovers,
+/// damage, a FIFO skipped), removes nothing, and hands on the first few dozen envelopes
+/// before it reads the rest.
+#[cfg(unix)]
+#[test]
+fn the_streamed_read_finds_what_the_listed_read_finds_and_starts_small() {
+    let dir = temp_dir("streamed");
+    let spool = Spool::open(&dir).unwrap();
+    let mut committed: Vec<MessageId> = (0..FIRST_CHUNK + CHUNK + 7)
+        .map(|_| {
+            let env = envelope(&spool);
+            spool.commit(&env, &[b"body"]).unwrap();
+            env.id
+        })
+        .collect();
+    spool.stage(&envelope(&spool), &[b"x"]).unwrap();
+    fs::write(dir.join(format!("{}.msg", spool.new_id())), b"half").unwrap();
+    let fifo = dir.join(format!("{}.env", spool.new_id()));
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let files = fs::read_dir(&dir).unwrap().count();
+
+    let mut handed = Vec::new();
+    let mut ids = Vec::new();
+    let streamed = spool
+        .read_streamed(|chunk| {
+            handed.push(chunk.len());
+            ids.extend(chunk.drain(..).map(|e| e.id));
+        })
+        .unwrap();
+    assert_eq!(handed, [FIRST_CHUNK, CHUNK, 7]);
+    let listed = spool.scan(false).unwrap();
+    ids.sort();
+    committed.sort();
+    assert_eq!(ids, committed);
+    assert_eq!(listed.envelopes.len(), committed.len());
+    let mut leftovers = streamed.leftovers.clone();
+    leftovers.sort();
+    let mut listed_leftovers = listed.leftovers.clone();
+    listed_leftovers.sort();
+    assert_eq!(leftovers, listed_leftovers);
+    assert_eq!(leftovers.len(), 2, "the staged message's two temp files");
+    assert_eq!(streamed.damaged, listed.damaged);
+    assert_eq!(streamed.damaged.len(), 1, "the message without envelope");
+    assert_eq!(streamed.skipped, vec![fifo.clone()]);
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        files,
+        "nothing removed"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
