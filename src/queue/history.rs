@@ -10,7 +10,7 @@ mod listed;
 
 pub use listed::Listed;
 
-use super::journal::{self, Journal, Limits, Place, Record, Segment};
+use super::journal::{self, Journal, Kept, Limits, Place, Record, Segment};
 use super::snapshot::MessageView;
 use super::thread::Event;
 use crate::spool::envelope::Envelope;
@@ -52,6 +52,7 @@ impl Finished {
                 at,
                 headers,
                 steps,
+                body: None,
             })),
             place: None,
         }
@@ -106,9 +107,28 @@ impl History {
         self.journal.is_some() && self.limits.is_some_and(|l| l.keeps_bodies())
     }
 
-    /// Removes a finished message's kept file (`qksmtp delete`); whether it had one.
+    /// Where a finished message's bytes are kept (`None`: no journal, or not listed).
+    pub fn kept(&self, id: &MessageId) -> Option<Kept> {
+        let journal = self.journal.as_ref()?;
+        let place = self
+            .entries
+            .iter()
+            .find(|f| f.listed.id() == id.as_str())
+            .map(|f| f.place);
+        // Not listed (the page is off): its own file, if the copy is not done.
+        Some(journal.kept(id, place.flatten()))
+    }
+
+    /// Erases a finished message's kept bytes (`qksmtp delete`); whether it had some.
     pub fn forget_body(&self, id: &MessageId) -> bool {
-        self.journal.as_ref().is_some_and(|j| j.forget_body(id))
+        match self.kept(id).map(|k| k.forget()) {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => {
+                log::warn!("history: cannot erase {id}'s bytes: {e}");
+                false
+            }
+            None => false,
+        }
     }
 
     /// The limits in force (from a reload); `None` keeps no journal from now on.
@@ -132,6 +152,9 @@ impl History {
             match journal.append(record, limits, now) {
                 Ok((place, removed)) => {
                     entry.place = Some(place);
+                    if let Some(full) = &mut entry.full {
+                        full.body = place.body;
+                    }
                     self.forget(&removed);
                 }
                 Err(e) => log::warn!("history journal: cannot append: {e}"),
