@@ -25,7 +25,7 @@ use std::time::Duration;
 
 /// The folder in the spool.
 pub const DIR: &str = crate::spool::HISTORY;
-/// The message files kept beside the segments are `ID.MSG`.
+/// A finished message's own file, until its bytes are copied into a body file: `ID.MSG`.
 const MSG: &str = "msg";
 const MAGIC: &str = "qksmtp-history 1";
 const EXT: &str = "log";
@@ -60,7 +60,7 @@ pub struct Place {
 }
 
 /// What a segment holds: how many records, the newest one's time, the bytes of its
-/// messages' files kept.
+/// messages' bodies kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     pub number: u64,
@@ -74,7 +74,7 @@ pub struct Segment {
 pub struct Limits {
     pub max: usize,
     pub age: Duration,
-    /// Bytes of message files kept; 0: none are kept.
+    /// Bytes of message bodies kept (the segments' body files); 0: none are kept.
     pub max_bytes: u64,
 }
 
@@ -90,13 +90,13 @@ impl Limits {
         (self.max / 10).max(100)
     }
 
-    /// Whether finished messages' files are kept with their records.
+    /// Whether finished messages' bodies are kept with their records.
     pub fn keeps_bodies(self) -> bool {
         self.max_bytes > 0
     }
 
     /// Whether a segment is full (the next record starts another): `per_segment` records,
-    /// or a tenth of `max_bytes` in message files.
+    /// or a tenth of `max_bytes` in bodies.
     fn full(self, s: &Segment) -> bool {
         s.records >= self.per_segment() || (self.keeps_bodies() && s.bytes >= self.max_bytes / 10)
     }
@@ -341,7 +341,7 @@ pub struct Journal {
     /// `next` at open.
     first_own: u64,
     /// The threads removing old segments with their files (a segment of `history_max / 10`
-    /// messages' files takes a while: not on the scheduler thread).
+    /// messages' body file and leftovers takes a while: not on the scheduler thread).
     pruning: Vec<std::thread::JoinHandle<()>>,
     /// The bytes of the current segment's body file given out so far.
     bodies_end: u64,
@@ -517,7 +517,7 @@ impl Journal {
         self.enforce(limits, now)
     }
 
-    /// Removes the oldest segments, with their messages' files, while the others still hold
+    /// Removes the oldest segments, with their body files, while the others still hold
     /// `max` records, all of it is older than `age`, or the files kept are more than
     /// `max_bytes`; never the one being written.
     fn enforce(&mut self, limits: Limits, now: Timestamp) -> Vec<u64> {

@@ -148,8 +148,10 @@ pub(super) fn copy_one(open: &mut Option<(PathBuf, File)>, order: &Copy) -> io::
     let mut from = File::open(&order.from)?;
     if open.as_ref().is_none_or(|(path, _)| *path != order.to) {
         debug_assert!(order.to.extension().is_some_and(|e| e == BODIES));
+        // Created by its first message only: a segment pruned while its copies were still
+        // waiting (the copier a whole segment behind) is not made again.
         let mut options = OpenOptions::new();
-        options.write(true).create(true);
+        options.write(true).create(order.span.offset == 0);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         *open = Some((order.to.clone(), options.open(&order.to)?));
