@@ -145,7 +145,6 @@ pub(super) fn finish(copied: io::Result<()>, order: &Copy, recycle: Option<&Recy
 /// Copies a file into its span of a body file (in the kernel where it can:
 /// `copy_file_range`; never all in memory), keeping the body file open for the next.
 pub(super) fn copy_one(open: &mut Option<(PathBuf, File)>, order: &Copy) -> io::Result<()> {
-    let mut from = File::open(&order.from)?;
     if open.as_ref().is_none_or(|(path, _)| *path != order.to) {
         debug_assert!(order.to.extension().is_some_and(|e| e == BODIES));
         // Created by its first message only: a segment pruned while its copies were still
@@ -157,6 +156,7 @@ pub(super) fn copy_one(open: &mut Option<(PathBuf, File)>, order: &Copy) -> io::
         *open = Some((order.to.clone(), options.open(&order.to)?));
     }
     let (_, to) = open.as_mut().expect("opened above");
+    let mut from = File::open(&order.from)?;
     to.seek(SeekFrom::Start(order.span.offset))?;
     let copied = io::copy(&mut (&mut from).take(order.span.len), to)?;
     match copied == order.span.len {
