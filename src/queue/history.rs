@@ -107,21 +107,24 @@ impl History {
         self.journal.is_some() && self.limits.is_some_and(|l| l.keeps_bodies())
     }
 
-    /// Where a finished message's bytes are kept (`None`: no journal, or not listed).
-    pub fn kept(&self, id: &MessageId) -> Option<Kept> {
-        let journal = self.journal.as_ref()?;
-        let place = self
-            .entries
+    /// Where the journal has a listed finished message (`None`: not listed, e.g. the page
+    /// is off; then only its own file is found, while its copy is not done).
+    fn place(&self, id: &MessageId) -> Option<Place> {
+        self.entries
             .iter()
             .find(|f| f.listed.id() == id.as_str())
-            .map(|f| f.place);
-        // Not listed (the page is off): its own file, if the copy is not done.
-        Some(journal.kept(id, place.flatten()))
+            .and_then(|f| f.place)
+    }
+
+    /// Where a finished message's bytes are kept (`None`: no journal).
+    pub fn kept(&self, id: &MessageId) -> Option<Kept> {
+        Some(self.journal.as_ref()?.kept(id, self.place(id)))
     }
 
     /// Erases a finished message's kept bytes (`qksmtp delete`); whether it had some.
-    pub fn forget_body(&self, id: &MessageId) -> bool {
-        match self.kept(id).map(|k| k.forget()) {
+    pub fn forget_body(&mut self, id: &MessageId) -> bool {
+        let place = self.place(id);
+        match self.journal.as_mut().map(|j| j.forget(id, place)) {
             Some(Ok(found)) => found,
             Some(Err(e)) => {
                 log::warn!("history: cannot erase {id}'s bytes: {e}");

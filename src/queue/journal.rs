@@ -545,6 +545,10 @@ impl Journal {
     /// Removes these segments with their files, in the background (at once if no thread
     /// can be started). One left behind by a stop is read back and removed by the next run.
     fn prune(&mut self, numbers: Vec<u64>) {
+        // Their copies first (a message's file removed before its copy would lose its bytes,
+        // a copy after would make the body file again): the copies ordered a moment ago, once
+        // a segment (a tenth of the limits).
+        self.stop_copier();
         self.pruning.retain(|h| !h.is_finished());
         let remove = |dir: &Path, numbers: &[u64]| {
             for &n in numbers {
@@ -576,6 +580,13 @@ impl Journal {
     /// body files, or not in the journal: its own file, if any).
     pub fn kept(&self, id: &impl fmt::Display, place: Option<Place>) -> Kept {
         kept_in(&self.dir, id, place)
+    }
+
+    /// Erases a finished message's bytes (`Kept::forget`) once the copies ordered so far are
+    /// done (a copy still running would write them back); whether there were some.
+    pub fn forget(&mut self, id: &impl fmt::Display, place: Option<Place>) -> io::Result<bool> {
+        self.stop_copier();
+        self.kept(id, place).forget()
     }
 
     /// The first segment this run writes: those below are of earlier runs (`read_all`).

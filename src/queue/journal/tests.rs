@@ -303,5 +303,13 @@ fn a_big_message_is_copied_in_pieces_and_read_back_whole() {
         let got = read_kept(&dir, n, Some(places[n as usize - 1])).unwrap();
         assert!(got == *want, "message {n}: {} bytes", got.len());
     }
+    // Deleted right after it finished: erased after its copy, never written back by it.
+    fs::write(dir.join(format!("{}.msg", env(4, &[]).id)), &big).unwrap();
+    let (place, _) = j.append(&record(4, t(2)), limits, t(2)).unwrap();
+    assert!(j.forget(&env(4, &[]).id, Some(place)).unwrap());
+    j.settle();
+    let erased = read_kept(&dir, 4, Some(place)).unwrap_err();
+    assert_eq!(erased.kind(), io::ErrorKind::NotFound);
+    assert_eq!(read_kept(&dir, 3, Some(places[2])).unwrap(), small);
     let _ = fs::remove_dir_all(&spool);
 }
