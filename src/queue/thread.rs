@@ -287,7 +287,7 @@ impl Shell {
             }
             Event::Delete(id, answer) => {
                 let effect = self.core.delete(&id);
-                // A finished message: its file kept with its record goes.
+                // A finished message: the bytes kept with its record are erased.
                 let known = effect.is_some() || self.extra.history.forget_body(&id);
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);
