@@ -346,7 +346,9 @@ pub struct Journal {
     /// The bytes of the current segment's body file given out so far.
     bodies_end: u64,
     /// The copier thread's orders (started at the first body kept), and the thread.
-    copier: Option<(Sender<Copy>, std::thread::JoinHandle<()>)>,
+    copier: Option<(Sender<Vec<Copy>>, std::thread::JoinHandle<()>)>,
+    /// Copies ordered since the last `flush`, sent to the copier then.
+    copies: Vec<Copy>,
     /// What the copier does with a file it has copied (none: removes it).
     recycle: Option<Recycle>,
 }
@@ -385,6 +387,7 @@ impl Journal {
             pruning: Vec::new(),
             bodies_end: 0,
             copier: None,
+            copies: Vec::new(),
             recycle: None,
         })
     }
@@ -451,6 +454,16 @@ impl Journal {
     /// Has the copier thread copy a file into a body file (at once, here, if no thread can
     /// be started).
     fn copy(&mut self, order: Copy) {
+        self.copies.push(order);
+    }
+
+    /// Hands the copies ordered since the last `flush` to the copier thread, in one go (one
+    /// wake-up per batch of finished messages, not one per message).
+    fn send_copies(&mut self) {
+        if self.copies.is_empty() {
+            return;
+        }
+        let orders = std::mem::take(&mut self.copies);
         if self.copier.is_none() {
             let (tx, rx) = crossbeam_channel::unbounded();
             let recycle = self.recycle.clone();
@@ -462,18 +475,21 @@ impl Journal {
                 Err(e) => {
                     log::warn!("history: cannot start copying bodies: {e}; copied here");
                     let mut open = None;
-                    finish(copy_one(&mut open, &order), &order, self.recycle.as_ref());
+                    for order in &orders {
+                        finish(copy_one(&mut open, order), order, self.recycle.as_ref());
+                    }
                     return;
                 }
             }
         }
         if let Some((tx, _)) = &self.copier {
-            let _ = tx.send(order);
+            let _ = tx.send(orders);
         }
     }
 
     /// Waits for the copies ordered so far; the next order starts the thread again.
     fn stop_copier(&mut self) {
+        self.send_copies();
         if let Some((tx, handle)) = self.copier.take() {
             drop(tx);
             let _ = handle.join();
@@ -499,6 +515,7 @@ impl Journal {
 
     /// Writes out what is buffered (no fsync).
     pub fn flush(&mut self) {
+        self.send_copies();
         if let Some((file, _)) = &mut self.file
             && let Err(e) = file.flush()
         {

@@ -115,9 +115,9 @@ pub(super) struct Copy {
 }
 
 /// The copier thread: copies in order until the journal closes the channel.
-pub(super) fn copier(orders: Receiver<Copy>, recycle: Option<Recycle>) {
+pub(super) fn copier(orders: Receiver<Vec<Copy>>, recycle: Option<Recycle>) {
     let mut open = None;
-    for order in orders {
+    for order in orders.iter().flatten() {
         finish(copy_one(&mut open, &order), &order, recycle.as_ref());
     }
 }
