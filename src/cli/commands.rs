@@ -253,9 +253,12 @@ fn apply_offline(
                 print!("{text}");
                 return Ok(());
             }
-            // A finished message: its file kept with its history record goes.
+            // A finished message: the bytes kept with its history record are erased.
             if let Order::Delete(_) = order
-                && std::fs::remove_file(spool.kept_path(id)).is_ok()
+                && crate::queue::journal::locate(dir, id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|kept| kept.forget().unwrap_or(false))
             {
                 println!("qksmtp: {id}: its stored message removed from the history");
                 return Ok(());

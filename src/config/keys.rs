@@ -121,7 +121,7 @@ pub(crate) static SERVER: &[Key<ServerConfig>] = &[
     key("history_max", "most finished messages kept in the history; 0 = keep none",
         |s, v, _| set(&mut s.history_max, count(v, 0, 10_000_000)),
         |s| s.history_max.to_string()),
-    key("history_max_size", "most bytes of finished messages' bodies kept; 0 = keep no bodies",
+    key("history_max_size", "most bytes of finished messages' bodies kept; 0 (default) = keep no bodies",
         |s: &mut ServerConfig, v, _| set(&mut s.history_max_size, value::size(v)),
         |s| format_size(s.history_max_size)).noted(value::size_note),
     key("tls_cert", "PEM certificate (chain) for STARTTLS and listen_tls",

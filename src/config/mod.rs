@@ -111,8 +111,10 @@ pub struct ServerConfig {
     pub history_days: u32,
     /// Most finished messages kept in the history journal; 0 = no journal. Default 100000.
     pub history_max: usize,
-    /// Most bytes of finished messages' files (their bodies, `spool/history/ID.msg`) kept
-    /// with their records; the oldest go first. 0 = keep no bodies. Default 1G.
+    /// Most bytes of finished messages' bodies kept with their records (the journal
+    /// segments' body files, `spool/history/N.bodies`); the oldest go first. 0 = keep no
+    /// bodies. Default 0 (keeping them still costs some 4 % CPU per delivered message:
+    /// docs/benchmarks.md, section `bodies`).
     pub history_max_size: u64,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -405,7 +407,7 @@ impl ServerConfig {
             log_level: log::LevelFilter::Info,
             history_days: 30,
             history_max: 100_000,
-            history_max_size: 1 << 30,
+            history_max_size: 0,
             tls_cert: None,
             tls_key: None,
             require_tls: false,

@@ -10,7 +10,7 @@ mod listed;
 
 pub use listed::Listed;
 
-use super::journal::{self, Journal, Limits, Place, Record, Segment};
+use super::journal::{self, Journal, Kept, Limits, Place, Record, Segment};
 use super::snapshot::MessageView;
 use super::thread::Event;
 use crate::spool::envelope::Envelope;
@@ -52,6 +52,7 @@ impl Finished {
                 at,
                 headers,
                 steps,
+                body: None,
             })),
             place: None,
         }
@@ -106,9 +107,31 @@ impl History {
         self.journal.is_some() && self.limits.is_some_and(|l| l.keeps_bodies())
     }
 
-    /// Removes a finished message's kept file (`qksmtp delete`); whether it had one.
-    pub fn forget_body(&self, id: &MessageId) -> bool {
-        self.journal.as_ref().is_some_and(|j| j.forget_body(id))
+    /// Where the journal has a listed finished message (`None`: not listed, e.g. the page
+    /// is off; then only its own file is found, while its copy is not done).
+    fn place(&self, id: &MessageId) -> Option<Place> {
+        self.entries
+            .iter()
+            .find(|f| f.listed.id() == id.as_str())
+            .and_then(|f| f.place)
+    }
+
+    /// Where a finished message's bytes are kept (`None`: no journal).
+    pub fn kept(&self, id: &MessageId) -> Option<Kept> {
+        Some(self.journal.as_ref()?.kept(id, self.place(id)))
+    }
+
+    /// Erases a finished message's kept bytes (`qksmtp delete`); whether it had some.
+    pub fn forget_body(&mut self, id: &MessageId) -> bool {
+        let place = self.place(id);
+        match self.journal.as_mut().map(|j| j.forget(id, place)) {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => {
+                log::warn!("history: cannot erase {id}'s bytes: {e}");
+                false
+            }
+            None => false,
+        }
     }
 
     /// The limits in force (from a reload); `None` keeps no journal from now on.
@@ -132,6 +155,9 @@ impl History {
             match journal.append(record, limits, now) {
                 Ok((place, removed)) => {
                     entry.place = Some(place);
+                    if let Some(full) = &mut entry.full {
+                        full.body = place.body;
+                    }
                     self.forget(&removed);
                 }
                 Err(e) => log::warn!("history journal: cannot append: {e}"),

@@ -1,15 +1,21 @@
 //! The history journal: every finished message (its envelope, when it finished, its headers
 //! and step record) appended to numbered segment files in `spool/history/`, without fsync (a
-//! crash may lose the last seconds of history, never mail), beside the message files kept
-//! with them (`ID.msg`, moved there by the spool). Whole segments go, oldest first, with
-//! their messages' files, once the rest still holds `history_max` messages, all of a segment
-//! is older than `history_days`, or the files kept pass `history_max_size` bytes:
+//! crash may lose the last seconds of history, never mail). A finished message's bytes are
+//! kept too (`history_max_size`): the spool moves its file to `history/ID.msg`, the record
+//! reserves its place in the segment's body file (`N.bodies`, one file for all its
+//! messages: no inode per message), and a copier thread copies the bytes there and hands the
+//! file back to the spool for reuse; until then, or if the copy fails, the bytes are read
+//! from `ID.msg` (`Kept`). The body files are not fsynced either: a power cut may lose the
+//! last seconds of kept bodies, like the records. Whole segments go, oldest first, with
+//! their body files, once the rest still holds `history_max` messages, all of a segment is
+//! older than `history_days`, or the bodies kept pass `history_max_size` bytes:
 //! append-only, and compaction never rewrites. A start-up writes to a new
 //! segment; the old ones are read back in the background (`read_all`). The record codec is
 //! pure (`encode`, `decode`).
 
 use crate::spool::envelope::{self, Envelope};
 use crate::time::Timestamp;
+use crossbeam_channel::Sender;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -19,10 +25,12 @@ use std::time::Duration;
 
 /// The folder in the spool.
 pub const DIR: &str = crate::spool::HISTORY;
-/// The message files kept beside the segments are `ID.MSG`.
+/// A finished message's own file, until its bytes are copied into a body file: `ID.MSG`.
 const MSG: &str = "msg";
 const MAGIC: &str = "qksmtp-history 1";
 const EXT: &str = "log";
+/// A segment's body file is `N.BODIES`.
+const BODIES: &str = "bodies";
 
 /// One finished message as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +39,28 @@ pub struct Record {
     pub at: Timestamp,
     pub headers: String,
     pub steps: String,
+    /// Where its bytes are in its segment's body file (`None`: not kept there).
+    pub body: Option<Span>,
 }
 
-/// Where a record is: its segment, offset and length.
+/// Bytes of a segment's body file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Where a record is: its segment, offset and length, and its message's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Place {
     pub segment: u64,
     pub offset: u64,
     pub len: u64,
+    pub body: Option<Span>,
 }
 
 /// What a segment holds: how many records, the newest one's time, the bytes of its
-/// messages' files kept.
+/// messages' bodies kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     pub number: u64,
@@ -56,7 +74,7 @@ pub struct Segment {
 pub struct Limits {
     pub max: usize,
     pub age: Duration,
-    /// Bytes of message files kept; 0: none are kept.
+    /// Bytes of message bodies kept (the segments' body files); 0: none are kept.
     pub max_bytes: u64,
 }
 
@@ -72,13 +90,13 @@ impl Limits {
         (self.max / 10).max(100)
     }
 
-    /// Whether finished messages' files are kept with their records.
+    /// Whether finished messages' bodies are kept with their records.
     pub fn keeps_bodies(self) -> bool {
         self.max_bytes > 0
     }
 
     /// Whether a segment is full (the next record starts another): `per_segment` records,
-    /// or a tenth of `max_bytes` in message files.
+    /// or a tenth of `max_bytes` in bodies.
     fn full(self, s: &Segment) -> bool {
         s.records >= self.per_segment() || (self.keeps_bodies() && s.bytes >= self.max_bytes / 10)
     }
@@ -105,11 +123,15 @@ impl fmt::Display for JournalError {
     }
 }
 
-/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN\n` then the three texts, then `\n`.
+/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN[ BODYOFFSET BODYLEN]\n` then the three
+/// texts, then `\n`.
 pub fn encode(r: &Record) -> Vec<u8> {
     let env = envelope::render(&r.envelope);
+    let body = r
+        .body
+        .map_or(String::new(), |b| format!(" {} {}", b.offset, b.len));
     let mut out = format!(
-        "{MAGIC} {} {} {} {}\n",
+        "{MAGIC} {} {} {} {}{body}\n",
         r.at.as_micros(),
         env.len(),
         r.headers.len(),
@@ -139,8 +161,10 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, usize), JournalError> {
         .split_whitespace()
         .map(|n| n.parse().map_err(|_| bad("record line")))
         .collect::<Result<_, _>>()?;
-    let [at, env_len, head_len, steps_len] = numbers[..] else {
-        return Err(bad("record line"));
+    let (at, env_len, head_len, steps_len, body) = match numbers[..] {
+        [at, e, h, s] => (at, e, h, s, None),
+        [at, e, h, s, offset, len] => (at, e, h, s, Some(Span { offset, len })),
+        _ => return Err(bad("record line")),
     };
     let start = eol + 1;
     let total = [env_len, head_len, steps_len]
@@ -165,12 +189,17 @@ pub fn decode(bytes: &[u8]) -> Result<(Record, usize), JournalError> {
         at: Timestamp(at),
         headers: text(e, h)?,
         steps: text(h, total - 1)?,
+        body,
     };
     Ok((record, total))
 }
 
 fn segment_name(number: u64) -> String {
     format!("{number:08}.{EXT}")
+}
+
+fn bodies_name(number: u64) -> String {
+    format!("{number:08}.{BODIES}")
 }
 
 /// The segment numbers in `dir`, oldest first.
@@ -220,11 +249,15 @@ pub fn read_all(
                 Ok(Some((record, len))) => {
                     segment.records += 1;
                     segment.newest = segment.newest.max(record.at);
-                    segment.bytes += body_bytes(&dir, &record.envelope.id);
+                    segment.bytes += match record.body {
+                        Some(span) => span.len,
+                        None => body_bytes(&dir, &record.envelope.id),
+                    };
                     let place = Place {
                         segment: number,
                         offset,
                         len: len as u64,
+                        body: record.body,
                     };
                     offset += len as u64;
                     each(record, place);
@@ -285,8 +318,9 @@ fn record_len(line: &[u8]) -> Result<u64, JournalError> {
         .split_whitespace()
         .map(|n| n.parse().map_err(|_| bad()))
         .collect::<Result<_, _>>()?;
-    let [_, env, head, steps] = numbers[..] else {
-        return Err(bad());
+    let (env, head, steps) = match numbers[..] {
+        [_, env, head, steps] | [_, env, head, steps, _, _] => (env, head, steps),
+        _ => return Err(bad()),
     };
     [env, head, steps]
         .iter()
@@ -294,8 +328,10 @@ fn record_len(line: &[u8]) -> Result<u64, JournalError> {
         .ok_or_else(bad)
 }
 
+/// Hands a file copied into a body file back to the spool, for its next commits.
+pub type Recycle = std::sync::Arc<dyn Fn(&Path) -> io::Result<()> + Send + Sync>;
+
 /// The writing end, owned by the scheduler thread.
-#[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
     /// Oldest first; the last is the one being written.
@@ -305,8 +341,34 @@ pub struct Journal {
     /// `next` at open.
     first_own: u64,
     /// The threads removing old segments with their files (a segment of `history_max / 10`
-    /// messages' files takes a while: not on the scheduler thread).
+    /// messages' body file and leftovers takes a while: not on the scheduler thread).
     pruning: Vec<std::thread::JoinHandle<()>>,
+    /// The bytes of the current segment's body file given out so far.
+    bodies_end: u64,
+    /// The copier thread's orders (started at the first body kept), and the thread.
+    copier: Option<(Sender<Vec<Copy>>, std::thread::JoinHandle<()>)>,
+    /// Copies ordered since the last `flush`, sent to the copier then.
+    copies: Vec<Copy>,
+    /// What the copier does with a file it has copied (none: removes it).
+    recycle: Option<Recycle>,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir)
+            .field("segments", &self.segments)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Journal {
+    /// Waits for the copies ordered so far (a file not copied stays readable as `ID.msg`).
+    fn drop(&mut self) {
+        self.flush();
+        self.stop_copier();
+    }
 }
 
 impl Journal {
@@ -323,7 +385,18 @@ impl Journal {
             next,
             first_own: next,
             pruning: Vec::new(),
+            bodies_end: 0,
+            copier: None,
+            copies: Vec::new(),
+            recycle: None,
         })
+    }
+
+    /// Files copied into a body file are handed to `recycle` (the spool's reuse of files)
+    /// rather than removed.
+    pub fn recycle_with(&mut self, recycle: Recycle) {
+        self.stop_copier();
+        self.recycle = Some(recycle);
     }
 
     /// Appends a record; answers where it is and the segments removed to keep the limits
@@ -338,20 +411,89 @@ impl Journal {
         if self.file.is_none() || full {
             self.start_segment()?;
         }
-        let bytes = encode(record);
+        let id = &record.envelope.id;
+        // The file the spool moved here (none when bodies are not kept): its bytes get their
+        // place in the body file now, and are copied there off this thread.
+        let kept = match limits.keeps_bodies() {
+            true => body_bytes(&self.dir, id),
+            false => 0,
+        };
+        let body = (kept > 0).then_some(Span {
+            offset: self.bodies_end,
+            len: kept,
+        });
+        let bytes = encode(&Record {
+            body,
+            ..record.clone()
+        });
         let (file, offset) = self.file.as_mut().expect("a segment is open");
         file.write_all(&bytes)?;
+        let segment = self.next - 1;
         let place = Place {
-            segment: self.next - 1,
+            segment,
             offset: *offset,
             len: bytes.len() as u64,
+            body,
         };
         *offset += bytes.len() as u64;
+        if let Some(span) = body {
+            self.bodies_end += span.len;
+            self.copy(Copy {
+                from: self.dir.join(format!("{id}.{MSG}")),
+                to: self.dir.join(bodies_name(segment)),
+                span,
+            });
+        }
         let current = self.segments.back_mut().expect("a segment is open");
         current.records += 1;
         current.newest = current.newest.max(record.at);
-        current.bytes += body_bytes(&self.dir, &record.envelope.id);
+        current.bytes += kept;
         Ok((place, self.enforce(limits, now)))
+    }
+
+    /// Has the copier thread copy a file into a body file (at once, here, if no thread can
+    /// be started).
+    fn copy(&mut self, order: Copy) {
+        self.copies.push(order);
+    }
+
+    /// Hands the copies ordered since the last `flush` to the copier thread, in one go (one
+    /// wake-up per batch of finished messages, not one per message).
+    fn send_copies(&mut self) {
+        if self.copies.is_empty() {
+            return;
+        }
+        let orders = std::mem::take(&mut self.copies);
+        if self.copier.is_none() {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let recycle = self.recycle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("history-copy".into())
+                .spawn(move || copier(rx, recycle));
+            match spawned {
+                Ok(handle) => self.copier = Some((tx, handle)),
+                Err(e) => {
+                    log::warn!("history: cannot start copying bodies: {e}; copied here");
+                    let mut open = None;
+                    for order in &orders {
+                        finish(copy_one(&mut open, order), order, self.recycle.as_ref());
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some((tx, _)) = &self.copier {
+            let _ = tx.send(orders);
+        }
+    }
+
+    /// Waits for the copies ordered so far; the next order starts the thread again.
+    fn stop_copier(&mut self) {
+        self.send_copies();
+        if let Some((tx, handle)) = self.copier.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
     }
 
     fn start_segment(&mut self) -> io::Result<()> {
@@ -360,6 +502,7 @@ impl Journal {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let offset = file.metadata()?.len();
         self.file = Some((BufWriter::new(file), offset));
+        self.bodies_end = 0;
         self.segments.push_back(Segment {
             number: self.next,
             records: 0,
@@ -372,6 +515,7 @@ impl Journal {
 
     /// Writes out what is buffered (no fsync).
     pub fn flush(&mut self) {
+        self.send_copies();
         if let Some((file, _)) = &mut self.file
             && let Err(e) = file.flush()
         {
@@ -390,7 +534,7 @@ impl Journal {
         self.enforce(limits, now)
     }
 
-    /// Removes the oldest segments, with their messages' files, while the others still hold
+    /// Removes the oldest segments, with their body files, while the others still hold
     /// `max` records, all of it is older than `age`, or the files kept are more than
     /// `max_bytes`; never the one being written.
     fn enforce(&mut self, limits: Limits, now: Timestamp) -> Vec<u64> {
@@ -418,6 +562,10 @@ impl Journal {
     /// Removes these segments with their files, in the background (at once if no thread
     /// can be started). One left behind by a stop is read back and removed by the next run.
     fn prune(&mut self, numbers: Vec<u64>) {
+        // Their copies first (a message's file removed before its copy would lose its bytes,
+        // a copy after would make the body file again): the copies ordered a moment ago, once
+        // a segment (a tenth of the limits).
+        self.stop_copier();
         self.pruning.retain(|h| !h.is_finished());
         let remove = |dir: &Path, numbers: &[u64]| {
             for &n in numbers {
@@ -436,18 +584,26 @@ impl Journal {
         }
     }
 
-    /// Waits for the old segments being removed.
+    /// Waits for the old segments being removed and the bodies being copied.
     #[cfg(test)]
     pub fn settle(&mut self) {
+        self.stop_copier();
         for h in self.pruning.drain(..) {
             let _ = h.join();
         }
     }
 
-    /// Removes the message file kept for a finished message (`qksmtp delete`); whether
-    /// there was one. Its bytes count until its segment goes.
-    pub fn forget_body(&self, id: &impl fmt::Display) -> bool {
-        fs::remove_file(self.dir.join(format!("{id}.{MSG}"))).is_ok()
+    /// Where the bytes of a finished message at `place` are (`None`: a record of before
+    /// body files, or not in the journal: its own file, if any).
+    pub fn kept(&self, id: &impl fmt::Display, place: Option<Place>) -> Kept {
+        kept_in(&self.dir, id, place)
+    }
+
+    /// Erases a finished message's bytes (`Kept::forget`) once the copies ordered so far are
+    /// done (a copy still running would write them back); whether there were some.
+    pub fn forget(&mut self, id: &impl fmt::Display, place: Option<Place>) -> io::Result<bool> {
+        self.stop_copier();
+        self.kept(id, place).forget()
     }
 
     /// The first segment this run writes: those below are of earlier runs (`read_all`).
@@ -464,8 +620,14 @@ impl Journal {
     }
 }
 
-/// Removes a segment's messages' files (named by its records), then the segment.
+/// Removes a segment's body file, its messages' own files left behind (named by its
+/// records: a copy not done before a stop, or records of before body files), then the
+/// segment.
 fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
+    match fs::remove_file(dir.join(bodies_name(number))) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let path = dir.join(segment_name(number));
     let file = match File::open(&path) {
         Ok(f) => f,
@@ -498,6 +660,10 @@ fn read_at(dir: &Path, place: Place) -> io::Result<Record> {
         .map(|(r, _)| r)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
+
+mod kept;
+use kept::{Copy, copier, copy_one, finish};
+pub use kept::{Kept, kept_in, locate};
 
 #[cfg(test)]
 mod tests;

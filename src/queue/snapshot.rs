@@ -308,4 +308,6 @@ pub struct MessageDetail {
     /// Headers and step record of a finished message (`None`: read them from the spool).
     pub headers: Option<String>,
     pub steps: Option<String>,
+    /// Where a finished message's bytes are kept (`None`: queued, read from the spool).
+    pub body: Option<crate::queue::journal::Kept>,
 }

@@ -129,6 +129,11 @@ pub fn start(
     let now = Timestamp::now();
     let mut writer = s.spool.state_writer();
     writer.track_records(std::iter::empty());
+    // A finished message's file, once copied into the history, is reused like the others.
+    let journal = s.journal.map(|(mut journal, limits)| {
+        journal.recycle_with(std::sync::Arc::new(writer.recycler()));
+        (journal, limits)
+    });
     let page = config.server.status_listen.is_some();
     let shell = Shell {
         core,
@@ -139,7 +144,7 @@ pub fn start(
         write_notice: s.write_notice,
         extra: Extra {
             stats: Stats::default(),
-            history: History::new(page, s.journal),
+            history: History::new(page, journal),
             spool: s.spool,
             started: now,
             workers: s.workers,
@@ -282,7 +287,7 @@ impl Shell {
             }
             Event::Delete(id, answer) => {
                 let effect = self.core.delete(&id);
-                // A finished message: its file kept with its record goes.
+                // A finished message: the bytes kept with its record are erased.
                 let known = effect.is_some() || self.extra.history.forget_body(&id);
                 self.apply(effect.into_iter().collect(), now);
                 let _ = answer.send(known);

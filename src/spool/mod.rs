@@ -34,8 +34,9 @@ const TMP: &str = "tmp";
 const PART: &str = "part";
 /// The step-by-step record of every delivery attempt, appended by the scheduler.
 const STEPS: &str = "steps";
-/// Sub-folder of finished messages: the history journal's segments and the message files
-/// kept with them (`ID.msg`, moved there when the message leaves the queue).
+/// Sub-folder of finished messages: the history journal's segments and body files, and the
+/// message files being copied there (`ID.msg`, moved there when the message leaves the
+/// queue, handed back for reuse once copied: `StateWriter::recycler`).
 pub const HISTORY: &str = "history";
 /// Sub-folder for damaged entries, kept for inspection.
 const CORRUPT: &str = "corrupt";
@@ -337,20 +338,6 @@ impl Spool {
     /// Reads a committed message's file.
     pub fn read_message(&self, id: &MessageId) -> io::Result<Vec<u8>> {
         fs::read(self.path(id, MSG))
-    }
-
-    /// Where a finished message's file is kept with its history record.
-    pub fn kept_path(&self, id: &MessageId) -> PathBuf {
-        self.dir.join(HISTORY).join(format!("{id}.{MSG}"))
-    }
-
-    /// A message file as stored: the queued one, else the one kept with its history.
-    pub fn message_or_kept(&self, id: &MessageId) -> PathBuf {
-        let queued = self.message_path(id);
-        match queued.exists() {
-            true => queued,
-            false => self.kept_path(id),
-        }
     }
 
     /// The step records of the attempts so far (empty when none).
@@ -672,8 +659,8 @@ impl StateWriter {
     /// which start-up removes as an unfinished write (a lone `ID.msg` is damage, kept in
     /// `corrupt/`). Not fsynced: if a crash undoes the removal, the message is delivered
     /// again (at least once), never lost; this saves a directory fsync per delivered message.
-    /// With `keep`, the message file is moved into the history folder (`Spool::kept_path`)
-    /// instead, at the cost of the rename that parking it would have taken.
+    /// With `keep`, the message file is moved into the history folder (`history/ID.msg`)
+    /// instead, for the history to copy and then park (`recycler`).
     pub fn remove(&mut self, id: &MessageId, keep: bool) -> io::Result<()> {
         let tmp = self.dir.join(format!("{id}.{ENV}.{TMP}"));
         fs::rename(self.dir.join(format!("{id}.{ENV}")), &tmp)?;
@@ -688,6 +675,15 @@ impl StateWriter {
         }
         let _ = self.recycler.park(&tmp);
         Ok(())
+    }
+}
+
+impl StateWriter {
+    /// Parks a file of the spool's file system for the next commits, like a finished
+    /// message's (the history's copier, once it has copied a kept message's bytes).
+    pub fn recycler(&self) -> impl Fn(&Path) -> io::Result<()> + Send + Sync + 'static {
+        let recycler = self.recycler.clone();
+        move |path| recycler.park(path)
     }
 }
 

@@ -33,7 +33,7 @@ use http::{HTML, JSON, Request, Response, TEXT};
 use json::J;
 use route::{Action, Guard, Route, Search};
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -372,9 +372,12 @@ fn handle(shared: &Shared, route: Route, search: &(Search, bool)) -> Response {
             None => Response::error(404, "no HTML body (or the message is no longer kept)"),
         },
         Route::Act(action) => perform(shared, action),
-        Route::Eml(id) => match std::fs::read(shared.spool.message_or_kept(&id)) {
-            Ok(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
-            Err(_) => not_found(),
+        Route::Eml(id) => match stored(shared, &id).and_then(|(file, len)| {
+            let mut body = Vec::with_capacity(len as usize);
+            file.take(len).read_to_end(&mut body).ok().map(|_| body)
+        }) {
+            Some(body) => Response::new(200, "message/rfc822", body).download(&format!("{id}.eml")),
+            None => not_found(),
         },
         Route::Events { .. } => unreachable!("served by watch"),
     }
@@ -493,12 +496,21 @@ fn fill_subjects(shared: &Shared, messages: &mut [MessageView]) {
     }
 }
 
+/// A message's bytes as stored and their length: the queued file, else those kept with its
+/// history record (`None` once they are gone).
+fn stored(shared: &Shared, id: &MessageId) -> Option<(Box<dyn Read + Send>, u64)> {
+    if let Ok(file) = std::fs::File::open(shared.spool.message_path(id)) {
+        let len = file.metadata().ok()?.len();
+        return Some((Box::new(file), len));
+    }
+    let kept = ask(shared, |tx| Event::Message(id.clone(), tx))??.body?;
+    kept.open().ok()
+}
+
 /// A message's text, HTML and attachments, from the first `MAX_READ` bytes of its file
 /// (queued, or kept with its history record); `None` once it is gone.
 fn content(shared: &Shared, id: &MessageId) -> Option<html::Body> {
-    use std::io::Read;
-    let file = std::fs::File::open(shared.spool.message_or_kept(id)).ok()?;
-    let size = file.metadata().ok()?.len();
+    let (file, size) = stored(shared, id)?;
     let mut bytes = Vec::new();
     file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
     Some(html::Body {
@@ -512,6 +524,7 @@ fn detail(shared: &Shared, id: &MessageId) -> Option<Detail> {
         mut view,
         headers,
         steps,
+        ..
     } = ask(shared, |tx| Event::Message(id.clone(), tx))??;
     let headers = headers.unwrap_or_else(|| history::read_headers(&shared.spool.message_path(id)));
     let steps = steps.unwrap_or_else(|| history::read_steps(&shared.spool.steps_path(id)));

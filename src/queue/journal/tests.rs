@@ -7,6 +7,7 @@ fn record(n: u32, at: Timestamp) -> Record {
         at,
         headers: format!("Subject: number {n}\nTo: b@y.test\n"),
         steps: "attempt 1\n  2026-12-05 00:00:00Z 3ms ok CONNECT 127.0.0.1\n".into(),
+        body: None,
     }
 }
 
@@ -136,37 +137,179 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     let _ = fs::remove_dir_all(&spool);
 }
 
+/// The bytes of a kept message, read back through its place (`Kept::open`).
+fn read_kept(dir: &Path, n: u32, place: Option<Place>) -> io::Result<Vec<u8>> {
+    let (mut reader, len) = kept_in(dir, &env(n, &[]).id, place).open()?;
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes)?;
+    assert_eq!(bytes.len() as u64, len);
+    Ok(bytes)
+}
+
 #[test]
-fn kept_message_files_go_with_their_segment_and_past_max_bytes() {
+fn kept_bodies_go_into_their_segments_body_file_and_past_max_bytes_with_it() {
     let spool = temp("bodies");
+    let dir = spool.join(DIR);
     let limits = Limits {
         max: 1000,
         age: Duration::from_secs(3600),
-        max_bytes: 1000,
+        max_bytes: 500,
     };
     let mut j = Journal::open(&spool).unwrap();
-    let body = |n: u32| spool.join(DIR).join(format!("{}.msg", env(n, &[]).id));
+    // The spool's reuse of files, as the server hands it: here, a folder of its own.
+    let parked = spool.join("parked");
+    fs::create_dir_all(&parked).unwrap();
+    let into = parked.clone();
+    j.recycle_with(std::sync::Arc::new(move |p: &Path| {
+        fs::rename(p, into.join(p.file_name().unwrap()))
+    }));
+    let file = |n: u32| dir.join(format!("{}.msg", env(n, &[]).id));
+    let text = |n: u32| format!("Subject: {n}\r\n\r\n{}", "x".repeat(100 + n as usize));
+    let mut places = Vec::new();
     let mut removed = Vec::new();
-    for n in 1..=4 {
-        fs::write(body(n), vec![b'x'; 400]).unwrap();
-        removed.extend(j.append(&record(n, t(n.into())), limits, t(10)).unwrap().1);
+    for n in 1..=8 {
+        fs::write(file(n), text(n)).unwrap();
+        let (place, gone) = j.append(&record(n, t(n.into())), limits, t(10)).unwrap();
+        places.push(place);
+        removed.extend(gone);
     }
-    // Each 400-byte file fills a segment (a tenth of max_bytes); past 1000 bytes the oldest
-    // go, each with its file.
-    assert_eq!(removed, [1, 2]);
+    // One to a segment (each past a tenth of max_bytes), at its start; past 500 bytes the
+    // oldest segments go.
+    let spans: Vec<(u64, Option<Span>)> = places.iter().map(|p| (p.segment, p.body)).collect();
+    let span = |n: u64| {
+        (
+            n,
+            Some(Span {
+                offset: 0,
+                len: 114 + n,
+            }),
+        )
+    };
+    assert_eq!(spans, (1..=8).map(span).collect::<Vec<_>>());
+    assert_eq!(removed, [1, 2, 3, 4]);
     j.settle();
-    assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3, 4]);
-    assert_eq!((body(1).exists(), body(2).exists()), (false, false));
-    assert!(body(3).exists() && body(4).exists());
-    // A record without a kept file counts no bytes; read back, a segment counts its files.
-    let (_, removed) = j.append(&record(5, t(5)), limits, t(10)).unwrap();
-    assert!(removed.is_empty(), "{removed:?}");
+    // Each file copied is handed back; the body files hold the bytes, one per segment.
+    assert_eq!(fs::read_dir(&parked).unwrap().count(), 8);
+    assert!((1..=8).all(|n| !file(n).exists()));
+    let bodies = |n: u64| dir.join(format!("{n:08}.bodies"));
+    assert!(!bodies(4).exists() && bodies(5).exists() && bodies(8).exists());
+    for n in 5..=8 {
+        let got = read_kept(&dir, n, Some(places[n as usize - 1])).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), text(n));
+    }
+    // A pruned one is gone.
+    let gone = read_kept(&dir, 1, Some(places[0])).unwrap_err();
+    assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+    // Read back after a restart: the same places, the segments count their bodies.
+    j.flush();
+    let mut back = Vec::new();
+    let segments = read_all(&spool, None, |_, place| back.push(place)).unwrap();
+    assert_eq!(back, places[4..]);
+    let bytes: Vec<u64> = segments.iter().map(|s| s.bytes).collect();
+    assert_eq!(bytes, [119, 120, 121, 122]);
+    // `qksmtp delete` erases one message's bytes: it reads as gone, its neighbours stay.
+    let kept = kept_in(&dir, &env(6, &[]).id, Some(places[5]));
+    assert!(kept.forget().unwrap());
+    let erased = read_kept(&dir, 6, Some(places[5])).unwrap_err();
+    assert_eq!(erased.kind(), io::ErrorKind::NotFound);
+    assert!(!kept.forget().unwrap());
+    assert_eq!(
+        read_kept(&dir, 7, Some(places[6])).unwrap(),
+        text(7).as_bytes()
+    );
+    // The server stopped, `qksmtp delete` finds it in the journal.
+    let seven = kept_in(&dir, &env(7, &[]).id, Some(places[6]));
+    assert_eq!(locate(&spool, &env(7, &[]).id).unwrap(), Some(seven));
+    let _ = fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn a_body_not_yet_copied_is_read_from_its_own_file_and_a_record_without_a_body_counts_none() {
+    let spool = temp("uncopied");
+    let dir = spool.join(DIR);
+    let on = Limits {
+        max: 1000,
+        age: Duration::from_secs(3600),
+        max_bytes: 1 << 30,
+    };
+    let mut j = Journal::open(&spool).unwrap();
+    // A record of before body files (or a stop before the copy): its own file.
+    let file = dir.join(format!("{}.msg", env(1, &[]).id));
+    fs::write(&file, "Subject: own\r\n\r\nfile").unwrap();
+    assert_eq!(
+        read_kept(&dir, 1, None).unwrap(),
+        b"Subject: own\r\n\r\nfile"
+    );
+    // Its bytes given a place in a body file but not copied there yet: its own file.
+    let pending = Place {
+        segment: 1,
+        offset: 0,
+        len: 0,
+        body: Some(Span { offset: 0, len: 20 }),
+    };
+    assert_eq!(
+        read_kept(&dir, 1, Some(pending)).unwrap(),
+        b"Subject: own\r\n\r\nfile"
+    );
+    // Bodies not kept (history_max_size = 0): no span, no bytes, the file left alone.
+    let off = Limits { max_bytes: 0, ..on };
+    let (place, _) = j.append(&record(1, t(1)), off, t(1)).unwrap();
+    assert_eq!(place.body, None);
+    // Kept: copied into the body file at once, read from there.
+    let (place, _) = j.append(&record(1, t(2)), on, t(2)).unwrap();
+    let reserved = kept_in(&dir, &env(1, &[]).id, Some(place));
+    let span = Span { offset: 0, len: 20 };
+    assert_eq!(
+        reserved.bodies,
+        Some((dir.join(format!("{:08}.bodies", place.segment)), span))
+    );
+    j.settle();
+    assert!(!file.exists(), "copied, then removed (no recycler)");
+    assert_eq!(
+        read_kept(&dir, 1, Some(place)).unwrap(),
+        b"Subject: own\r\n\r\nfile"
+    );
     j.flush();
     let segments = read_all(&spool, None, |_, _| {}).unwrap();
-    let bytes: Vec<u64> = segments.iter().map(|s| s.bytes).collect();
-    assert_eq!(bytes, [400, 400, 0]);
-    // Deleting a finished message removes its file.
-    assert!(j.forget_body(&env(4, &[]).id) && !body(4).exists());
-    assert!(!j.forget_body(&env(4, &[]).id));
+    assert_eq!(segments.iter().map(|s| s.bytes).sum::<u64>(), 20);
+    let _ = fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn a_big_message_is_copied_in_pieces_and_read_back_whole() {
+    let spool = temp("big");
+    let dir = spool.join(DIR);
+    let limits = Limits {
+        max: 1000,
+        age: Duration::from_secs(3600),
+        max_bytes: 1 << 30,
+    };
+    let mut j = Journal::open(&spool).unwrap();
+    // Spilled past the 256 KiB kept in memory while receiving: 3 MiB, every byte numbered.
+    let big: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .copied()
+        .chain((0..3 * 1024 * 1024u32).map(|i| b'a' + (i % 26) as u8))
+        .collect();
+    let small = b"Subject: small\r\n\r\nx".to_vec();
+    let mut places = Vec::new();
+    for (n, bytes) in [(1, &small), (2, &big), (3, &small)] {
+        fs::write(dir.join(format!("{}.msg", env(n, &[]).id)), bytes).unwrap();
+        places.push(j.append(&record(n, t(1)), limits, t(1)).unwrap().0);
+    }
+    j.settle();
+    assert_eq!(places[1].body.map(|b| b.len), Some(big.len() as u64));
+    for (n, want) in [(1, &small), (2, &big), (3, &small)] {
+        let got = read_kept(&dir, n, Some(places[n as usize - 1])).unwrap();
+        assert!(got == *want, "message {n}: {} bytes", got.len());
+    }
+    // Deleted right after it finished: erased after its copy, never written back by it.
+    fs::write(dir.join(format!("{}.msg", env(4, &[]).id)), &big).unwrap();
+    let (place, _) = j.append(&record(4, t(2)), limits, t(2)).unwrap();
+    assert!(j.forget(&env(4, &[]).id, Some(place)).unwrap());
+    j.settle();
+    let erased = read_kept(&dir, 4, Some(place)).unwrap_err();
+    assert_eq!(erased.kind(), io::ErrorKind::NotFound);
+    assert_eq!(read_kept(&dir, 3, Some(places[2])).unwrap(), small);
     let _ = fs::remove_dir_all(&spool);
 }

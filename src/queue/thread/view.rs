@@ -146,6 +146,7 @@ impl Shell {
                         view,
                         headers: None,
                         steps: None,
+                        body: None,
                     }),
                     None => self.extra.history.detail(&id).map(|r| {
                         let mut view = view_of(&r.envelope, &[], Some(r.at));
@@ -154,6 +155,7 @@ impl Shell {
                             view,
                             headers: Some(r.headers),
                             steps: Some(r.steps),
+                            body: self.extra.history.kept(&id),
                         }
                     }),
                 };
