@@ -1,5 +1,6 @@
-import subprocess, sys, time
+#!/usr/bin/env python3
 """Times a command to the first byte of its standard output and to its end, 3 runs: python3 scripts/bench/firstbyte.py CMD ARGS..."""
+import subprocess, sys, time
 cmd = sys.argv[1:]
 for i in range(3):
     t0 = time.monotonic()
