@@ -7,31 +7,8 @@ mod common;
 use common::dnsmasq::{Dnsmasq, Rr};
 use common::fake_mx::{FakeMx, Options};
 use common::*;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::process::Command;
-
-/// The MX that answers (and says which address it saw), the one that refuses (nothing
-/// listens) and the one that never greets: port 25, as MX hosts found through DNS are.
-const ANSWERS: &str = "127.0.0.61:25";
-const REFUSES: &str = "127.0.0.62:25";
-const SILENT: &str = "127.0.0.63:25";
-
-/// Binds port 25 of `addr`; `None` when not allowed (not root), which skips the test unless
-/// under CI.
-fn port25(addr: &str) -> Option<TcpListener> {
-    match TcpListener::bind(addr) {
-        Ok(l) => Some(l),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs as root: port 25 of {addr}: {e}"
-            );
-            eprintln!("skipped: binding port 25 needs root (MX hosts found in DNS use port 25)");
-            None
-        }
-        Err(e) => panic!("bind {addr}: {e}"),
-    }
-}
 
 /// `dkim-keygen DOMAIN` (Ed25519, selector s) into `dir`: the printed section and record.
 fn keygen(domain: &str, dir: &std::path::Path) -> (String, String) {
@@ -80,6 +57,12 @@ fn line<'a>(report: &'a str, verdict: &str, check: &str) -> &'a str {
 /// What every part of the test uses: the MX hosts, a relay that wants a login, DKIM keys
 /// and the DNS server; the listeners live as long as this.
 struct World {
+    /// The MX that answers (and says which address it saw), the one that refuses (nothing
+    /// listens) and the one that never greets: port 25, as MX hosts found through DNS are,
+    /// each of a loopback address of its own.
+    answers: IpAddr,
+    refuses: IpAddr,
+    silent: IpAddr,
     _silent: TcpListener,
     good: FakeMx,
     relay: FakeMx,
@@ -90,10 +73,12 @@ struct World {
 }
 
 fn world() -> Option<World> {
-    drop(port25(REFUSES)?); // nothing listens there: connections are refused
-    let silent = port25(SILENT)?;
+    let refuses = loopback::free(25)?; // nothing listens there: connections are refused
+    let silent_listener = loopback::listener(25)?;
+    let silent = silent_listener.local_addr().unwrap().ip();
+    let answers = loopback::free(25)?;
     let good = FakeMx::start(Options {
-        bind: Some(ANSWERS.parse().unwrap()),
+        bind: Some((answers, 25).into()),
         sees_client_as: Some("192.0.2.5".parse().unwrap()),
         ..Options::new()
     });
@@ -107,11 +92,11 @@ fn world() -> Option<World> {
     let (wrong_section, _) = keygen("wrong.test", keys.path());
     let dns = Dnsmasq::start(&[
         Rr::Mx("good.test", "mx.good.test", 10),
-        Rr::Host("mx.good.test", "127.0.0.61"),
+        Rr::Host("mx.good.test", &answers.to_string()),
         Rr::Mx("blocked.test", "mx1.blocked.test", 10),
         Rr::Mx("blocked.test", "mx2.blocked.test", 20),
-        Rr::Host("mx1.blocked.test", "127.0.0.62"),
-        Rr::Host("mx2.blocked.test", "127.0.0.63"),
+        Rr::Host("mx1.blocked.test", &refuses.to_string()),
+        Rr::Host("mx2.blocked.test", &silent.to_string()),
         // This machine as the MX sees it (behind NAT): 192.0.2.5, named mail.right.test
         // both ways (A and PTR). No test reaches that address: it is only DNS data.
         Rr::Host("mail.right.test", "192.0.2.5"),
@@ -125,7 +110,10 @@ fn world() -> Option<World> {
         Rr::Txt("s._domainkey.wrong.test", &right_key),
     ])?;
     Some(World {
-        _silent: silent,
+        answers,
+        refuses,
+        silent,
+        _silent: silent_listener,
         good,
         relay,
         _keys: keys,
@@ -162,7 +150,7 @@ fn doctor_tells_right_from_wrong() {
         "wrong",
         "public_address = 192.0.2.66\n",
     );
-    everything_wrong(&wrong);
+    everything_wrong(&w, &wrong);
     the_same_in_json(&wrong);
     the_status_page_checks_again(&wrong);
 }
@@ -172,7 +160,7 @@ fn everything_right(w: &World) {
     let (code, report) = doctor(right.path(), &["right.test", "--to", "good.test"]);
     assert_eq!(code, 0, "{report}");
     for (check, says) in [
-        ("port 25", "mx.good.test [127.0.0.61:25] answered"),
+        ("port 25", &*format!("mx.good.test [{}:25] answered", w.answers)),
         (
             "public address",
             "192.0.2.5 (as mx.good.test saw this machine)",
@@ -213,7 +201,7 @@ fn everything_right(w: &World) {
     assert!(w.relay.deliveries().is_empty() && w.good.deliveries().is_empty());
 }
 
-fn everything_wrong(wrong: &TempDir) {
+fn everything_wrong(w: &World, wrong: &TempDir) {
     let (code, report) = doctor(wrong.path(), &["wrong.test", "--to", "blocked.test"]);
     assert_eq!(code, 1, "{report}");
     for (verdict, check, says) in [
@@ -241,11 +229,11 @@ fn everything_wrong(wrong: &TempDir) {
         );
     }
     for blocked in [
-        "mx1.blocked.test [127.0.0.62:25]: refused",
-        "mx2.blocked.test [127.0.0.63:25]: silent",
+        format!("mx1.blocked.test [{}:25]: refused", w.refuses),
+        format!("mx2.blocked.test [{}:25]: silent", w.silent),
     ] {
         assert!(
-            line(&report, "problem", "port 25").contains(blocked),
+            line(&report, "problem", "port 25").contains(&blocked),
             "{report}"
         );
     }

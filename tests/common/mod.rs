@@ -11,6 +11,7 @@ pub mod dkimpy;
 pub mod dnsmasq;
 pub mod fake_mx;
 pub mod https;
+pub mod loopback;
 pub mod nsd;
 pub mod postfix;
 pub mod sts_resolver;
