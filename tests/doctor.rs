@@ -160,7 +160,10 @@ fn everything_right(w: &World) {
     let (code, report) = doctor(right.path(), &["right.test", "--to", "good.test"]);
     assert_eq!(code, 0, "{report}");
     for (check, says) in [
-        ("port 25", &*format!("mx.good.test [{}:25] answered", w.answers)),
+        (
+            "port 25",
+            &*format!("mx.good.test [{}:25] answered", w.answers),
+        ),
         (
             "public address",
             "192.0.2.5 (as mx.good.test saw this machine)",

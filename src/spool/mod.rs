@@ -16,6 +16,8 @@ pub mod lock;
 pub mod paused;
 mod recycle;
 mod restore;
+#[cfg(test)]
+mod testing;
 
 use dirsync::DirSync;
 use envelope::{Envelope, EnvelopeError};

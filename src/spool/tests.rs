@@ -1,9 +1,7 @@
 //! Unit tests of the spool's commit protocol and start-up scan, on temporary directories.
 
-use super::envelope::{Envelope, Recipient, RecipientState};
+use super::envelope::{Envelope, RecipientState};
 use super::*;
-use crate::smtp::{Address, MailParams, ReversePath};
-use crate::time::Timestamp;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("qksmtp-spool-{name}-{}", std::process::id()));
@@ -11,26 +9,9 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The shared test envelope, with a new ID of `spool`.
 fn envelope(spool: &Spool) -> Envelope {
-    Envelope {
-        id: spool.new_id(),
-        arrival: Timestamp::now(),
-        sender: ReversePath::Mailbox(Address::new("a", "example.test")),
-        client_ip: "127.0.0.1".parse().unwrap(),
-        helo: "client.test".into(),
-        auth_user: None,
-        local_user: None,
-        size: 11,
-        params: MailParams::default(),
-        recipients: vec![Recipient::new(
-            Address::new("b", "example.test"),
-            None,
-            None,
-        )],
-        held: false,
-        kind: super::envelope::MessageKind::Mail,
-        subject: Some("s".into()),
-    }
+    super::testing::envelope(spool.new_id())
 }
 
 #[test]

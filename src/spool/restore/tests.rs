@@ -2,9 +2,6 @@
 //! spool with files of this run beside an earlier run's.
 
 use super::*;
-use crate::smtp::{Address, MailParams, ReversePath};
-use crate::spool::envelope::{MessageKind, Recipient};
-use crate::time::Timestamp;
 
 const OLD: &str = "0000000000000001";
 
@@ -55,26 +52,9 @@ fn the_first_pass_removes_leftovers_and_keeps_this_runs_files() {
     }
 }
 
+/// The spool's shared test envelope, as message `id`.
 fn envelope(id: &str) -> Envelope {
-    Envelope {
-        id: MessageId::parse(id).unwrap(),
-        arrival: Timestamp::now(),
-        sender: ReversePath::Mailbox(Address::new("a", "example.test")),
-        client_ip: "127.0.0.1".parse().unwrap(),
-        helo: "client.test".into(),
-        auth_user: None,
-        local_user: None,
-        size: 1,
-        params: MailParams::default(),
-        recipients: vec![Recipient::new(
-            Address::new("b", "example.test"),
-            None,
-            None,
-        )],
-        held: false,
-        kind: MessageKind::Mail,
-        subject: None,
-    }
+    crate::spool::testing::envelope(MessageId::parse(id).unwrap())
 }
 
 #[test]
