@@ -21,6 +21,26 @@ pub type Acceptor = imp::Acceptor;
 /// The server's side of a TLS connection over `S`.
 pub type TlsStream<S> = imp::TlsStream<S>;
 
+/// What a finished handshake agreed on, for the Received header: e.g. `TLSv1.3` and
+/// `TLS_AES_256_GCM_SHA384` (OpenSSL's names, as Postfix writes them). Known where the
+/// acceptor is OpenSSL's; the system TLS of Windows and Apple systems does not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsUsed {
+    pub version: &'static str,
+    pub cipher: &'static str,
+}
+
+impl std::fmt::Display for TlsUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} with cipher {}", self.version, self.cipher)
+    }
+}
+
+/// The version and cipher of a server-side TLS connection, where the platform tells.
+pub fn tls_used<S>(tls: &TlsStream<S>) -> Option<TlsUsed> {
+    imp::used(tls)
+}
+
 /// Why a server-side handshake did not finish.
 #[derive(Debug)]
 pub enum AcceptError {
@@ -62,6 +82,14 @@ mod openssl_acceptor {
 
     pub type TlsStream<S> = openssl::ssl::SslStream<S>;
 
+    pub fn used<S>(tls: &TlsStream<S>) -> Option<super::TlsUsed> {
+        let ssl = tls.ssl();
+        Some(super::TlsUsed {
+            version: ssl.version_str(),
+            cipher: ssl.current_cipher()?.name(),
+        })
+    }
+
     /// Mozilla's "intermediate" settings, version 5: TLS 1.2 and 1.3.
     #[derive(Clone)]
     pub struct Acceptor(SslAcceptor);
@@ -102,6 +130,11 @@ mod native_acceptor {
     use std::io::{Read, Write};
 
     pub type TlsStream<S> = native_tls::TlsStream<S>;
+
+    /// native-tls does not say which version and cipher were agreed.
+    pub fn used<S>(_: &TlsStream<S>) -> Option<super::TlsUsed> {
+        None
+    }
 
     /// The system's TLS (SChannel, Secure Transport) through native-tls.
     #[derive(Clone)]

@@ -27,6 +27,58 @@ fn starttls_then_a_message_is_queued_with_esmtps() {
     assert!(msg.ends_with("\r\nsecret.\r\n"), "{msg}");
 }
 
+/// Python's smtplib (over OpenSSL, as Python's ssl is) sends three messages: after STARTTLS
+/// with TLS 1.3, after STARTTLS held to TLS 1.2, and on the implicit-TLS port. Each stored
+/// message's Received header names the version and cipher that client saw, as Postfix's does.
+#[test]
+fn received_names_the_tls_version_and_cipher_the_client_saw() {
+    let ini = base_ini(&format!("{TLS}\nlisten_tls = 127.0.0.1:0"), "");
+    let server = Server::start_tls("received-tls", &ini);
+    let script = format!(
+        r#"
+import smtplib, ssl
+def context(highest):
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    if highest:
+        c.maximum_version = highest
+    return c
+def send(s):
+    s.ehlo("client.test")
+    s.mail("a@example.test")
+    s.rcpt("b@example.test")
+    code, said = s.data(b"Subject: tls\r\n\r\nhi\r\n")
+    assert code == 250, (code, said)
+    print(said.decode().split()[-1], s.sock.version(), s.sock.cipher()[0])
+    s.quit()
+for highest in (None, ssl.TLSVersion.TLSv1_2):
+    s = smtplib.SMTP("127.0.0.1", {plain})
+    s.starttls(context=context(highest))
+    send(s)
+send(smtplib.SMTP_SSL("127.0.0.1", {implicit}, context=context(None)))
+"#,
+        plain = server.addr.port(),
+        implicit = server.tls_addr.unwrap().port(),
+    );
+    let said = python(&script);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    let mut versions = Vec::new();
+    for line in lines {
+        let [id, version, cipher] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("{said}");
+        };
+        let msg = std::fs::read_to_string(server.spool().join(format!("{id}.msg"))).unwrap();
+        let want = format!(
+            "Received: from client.test ([127.0.0.1])\r\n\t(using {version} with cipher {cipher})\r\n\tby "
+        );
+        assert!(msg.starts_with(&want), "{want:?} in\n{msg}");
+        versions.push(version.to_string());
+    }
+    assert_eq!(versions, ["TLSv1.3", "TLSv1.2", "TLSv1.3"]);
+}
+
 #[test]
 fn implicit_tls_listener_speaks_tls_from_the_first_byte() {
     let ini = base_ini(&format!("{TLS}\nlisten_tls = 127.0.0.1:0"), "");

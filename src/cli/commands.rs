@@ -493,6 +493,7 @@ fn submission(
         helo: "localhost".into(),
         client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         protocol: "local".into(),
+        tls: None,
         auth_user: None,
         local_user: None,
         kind: crate::spool::envelope::MessageKind::Mail,

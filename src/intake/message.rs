@@ -4,6 +4,7 @@
 //! caller gives the time and the ID.
 
 use crate::headers::{HeaderFacts, header_block, header_facts};
+use crate::identity::TlsUsed;
 use crate::time::Timestamp;
 
 /// Where the message came from, for the Received header.
@@ -13,6 +14,9 @@ pub struct Trace<'a> {
     pub hostname: &'a str,
     /// `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA`, `SMTP`, `UTF8SMTP`... (RFC 3848, RFC 6531)
     pub protocol: &'a str,
+    /// The TLS version and cipher, named in a comment as Postfix does (`(using TLSv1.3 with
+    /// cipher TLS_AES_256_GCM_SHA384)`); none in plain text or where the platform cannot tell.
+    pub tls: Option<TlsUsed>,
     /// The local user who handed the message over (named in a comment, as Postfix's
     /// `from userid`).
     pub local_user: Option<&'a crate::spool::envelope::LocalUser>,
@@ -30,6 +34,7 @@ impl<'a> Trace<'a> {
             client_ip: sub.client_ip,
             hostname,
             protocol: &sub.protocol,
+            tls: sub.tls,
             local_user: sub.local_user.as_ref(),
             id,
             single_recipient: match sub.recipients.as_slice() {
@@ -49,6 +54,10 @@ pub fn prefix(trace: &Trace<'_>, facts: HeaderFacts) -> Vec<u8> {
     };
     let helo = sanitize(trace.helo);
     let mut s = format!("Received: from {helo} ([{ip}])");
+    if let Some(tls) = trace.tls {
+        // OpenSSL's names: letters, digits, '_', '-' and '.' only.
+        s.push_str(&format!("\r\n\t(using {tls})"));
+    }
     if let Some(user) = trace.local_user {
         match &user.name {
             Some(name) => s.push_str(&format!(
@@ -160,6 +169,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "mx.qksmtp.test",
             protocol: "ESMTP",
+            tls: None,
             local_user: None,
             id: "ID1",
             single_recipient: None,
@@ -228,6 +238,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().unwrap(),
             hostname: "mx.test",
             protocol: "ESMTP",
+            tls: None,
             local_user: None,
             id: "0123456789ABCDEF",
             single_recipient: Some("bob@example.test".into()),
@@ -272,6 +283,7 @@ mod tests {
                 client_ip: "127.0.0.1".parse().unwrap(),
                 hostname: "mx.test",
                 protocol: "ESMTP",
+                tls: None,
                 local_user: Some(&user),
                 id: "0123456789ABCDEF",
                 single_recipient: None,
@@ -284,12 +296,38 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_session_names_its_version_and_cipher() {
+        let used = TlsUsed {
+            version: "TLSv1.3",
+            cipher: "TLS_AES_256_GCM_SHA384",
+        };
+        // (how it came, the line after the first)
+        let table = [
+            (
+                Some(used),
+                "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n",
+            ),
+            (None, "\tby mx.qksmtp.test (qksmtp) with ESMTP id ID1; "),
+        ];
+        for (tls, want) in table {
+            let trace = Trace {
+                tls,
+                ..plain_trace()
+            };
+            let text = String::from_utf8(prefix(&trace, HeaderFacts::default())).unwrap();
+            let second = text.split_inclusive("\r\n").nth(1).unwrap();
+            assert!(second.starts_with(want), "{text}");
+        }
+    }
+
+    #[test]
     fn hostile_helo_cannot_inject_headers() {
         let trace = Trace {
             helo: "x)\r\nBcc: victim@example.test",
             client_ip: "::1".parse().unwrap(),
             hostname: "mx.test",
             protocol: "SMTP",
+            tls: None,
             local_user: None,
             id: "0123456789ABCDEF",
             single_recipient: None,

@@ -39,6 +39,9 @@ pub struct Submission {
     pub local_user: Option<LocalUser>,
     /// The `with` keyword of the Received header (`ESMTPSA`, `local`...).
     pub protocol: String,
+    /// The TLS version and cipher it came over, when over TLS and the platform tells (named
+    /// in the Received header).
+    pub tls: Option<crate::identity::TlsUsed>,
     pub kind: MessageKind,
 }
 

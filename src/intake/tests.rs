@@ -34,6 +34,7 @@ fn intake_stores_a_message_that_dkimpy_verifies() {
             auth_user: None,
             local_user: None,
             protocol: "ESMTP".into(),
+            tls: None,
             kind: crate::spool::envelope::MessageKind::Mail,
         };
         let env = intake.accept(sub, content, Timestamp::now()).unwrap();
@@ -137,6 +138,7 @@ fn a_message_in_a_file_is_stored_as_the_same_message_in_memory() {
         auth_user: None,
         local_user: None,
         protocol: "ESMTP".into(),
+        tls: None,
         kind: crate::spool::envelope::MessageKind::Mail,
     };
     let big_body: String = (0..20_000)

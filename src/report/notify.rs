@@ -66,6 +66,7 @@ pub fn commit(intake: &Intake, notice: &Notice, now: Timestamp) -> Result<Envelo
         auth_user: None,
         local_user: None,
         protocol: "local".into(),
+        tls: None,
         kind: MessageKind::Bounce,
     };
     intake

@@ -171,6 +171,7 @@ mod tests {
             auth_user: None,
             local_user: None,
             tls,
+            tls_used: None,
             errors: 0,
         }
     }

@@ -1,6 +1,7 @@
 //! A session's two records, kept apart as in OpenSMTPD: the `Connection` (facts that
 //! outlive transactions) and the `Transaction` (from MAIL to the end of DATA or RSET).
 
+use crate::identity::TlsUsed;
 use crate::smtp::{Address, MailParams, RcptParams, ReversePath};
 use crate::spool::envelope::LocalUser;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ pub struct Connection {
     pub local_user: Option<LocalUser>,
     /// True after STARTTLS, or from the start on a `listen_tls` port.
     pub tls: bool,
+    /// The TLS version and cipher, where the platform tells (for the Received header).
+    pub tls_used: Option<TlsUsed>,
     pub errors: u32,
 }
 

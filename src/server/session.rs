@@ -40,17 +40,22 @@ pub fn run(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>, seat: Seat, i
     let _ = stream.set_write_timeout(Some(config.server.idle_timeout));
     let _ = stream.set_nodelay(true);
     let mut stream = Stream::Plain(stream);
+    let mut tls_used = None;
     if implicit_tls {
         let handshake = match &tls {
             Some(acceptor) => stream.start_tls(acceptor, config.server.idle_timeout),
             None => Err("no certificate".into()),
         };
-        if let Err(e) = handshake {
-            info!("{peer}: {e}");
-            return;
+        match handshake {
+            Ok(used) => tls_used = used,
+            Err(e) => {
+                info!("{peer}: {e}");
+                return;
+            }
         }
     }
-    let session = Session::new(config.clone(), peer, implicit_tls, tls.is_some());
+    let session =
+        Session::new(config.clone(), peer, implicit_tls, tls.is_some()).with_tls_used(tls_used);
     debug!("session {} from {peer}", seat.key());
     let around = Around {
         intake: &ctx.intake,
@@ -210,7 +215,7 @@ impl<'a> Driver<'a> {
                     return ControlFlow::Break(());
                 };
                 match self.wire.start_tls(acceptor) {
-                    Ok(()) => Event::TlsStarted,
+                    Ok(used) => Event::TlsStarted(used),
                     Err(e) => Event::TlsFailed(e),
                 }
             }

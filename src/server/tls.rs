@@ -5,7 +5,7 @@
 use super::bounded::Bounded;
 use super::connection::Connection;
 use crate::config::Config;
-use crate::identity::{AcceptError, Acceptor, TlsStream};
+use crate::identity::{AcceptError, Acceptor, TlsStream, TlsUsed, tls_used};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -55,13 +55,18 @@ impl Stream {
 
     /// Turns a plain stream into TLS (the server's side of the handshake), which must be
     /// over within `limit`; the socket's read and write timeouts also bound each step. Any
-    /// failure leaves the stream `Closed`.
-    pub fn start_tls(&mut self, acceptor: &Acceptor, limit: Duration) -> Result<(), String> {
+    /// failure leaves the stream `Closed`. Says the version and cipher agreed, where known.
+    pub fn start_tls(
+        &mut self,
+        acceptor: &Acceptor,
+        limit: Duration,
+    ) -> Result<Option<TlsUsed>, String> {
         match std::mem::replace(self, Stream::Closed) {
             Stream::Plain(tcp) => {
                 let tls = handshake(acceptor, tcp, limit)?;
+                let used = tls_used(&tls);
                 *self = Stream::Tls(Box::new(tls));
-                Ok(())
+                Ok(used)
             }
             Stream::Tls(tls) => {
                 *self = Stream::Tls(tls);
@@ -144,6 +149,7 @@ mod tests {
             auth_user: None,
             local_user: None,
             tls,
+            tls_used: None,
             errors: 0,
         };
         assert!(!mail_needs_tls(&config, &conn("192.0.2.7:1025", false)));

@@ -213,7 +213,11 @@ impl Wire {
 
     /// The TLS handshake (after `220 Ready to start TLS` went out). Whatever was read before
     /// it and not consumed is dropped: nothing sent in plain text counts after STARTTLS.
-    pub fn start_tls(&mut self, acceptor: &Acceptor) -> Result<(), String> {
+    /// Says the version and cipher agreed, where known.
+    pub fn start_tls(
+        &mut self,
+        acceptor: &Acceptor,
+    ) -> Result<Option<crate::identity::TlsUsed>, String> {
         self.discard_unread();
         self.out.clear();
         // The handshake as a whole gets the window (a read deadline may have left the

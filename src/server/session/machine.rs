@@ -10,6 +10,7 @@ use super::super::tls;
 use super::super::wire::ReadEnd;
 use crate::access;
 use crate::config::{BareNewline, Config};
+use crate::identity::TlsUsed;
 use crate::intake::{IntakeError, Submission};
 use crate::smtp::CommandError;
 use crate::smtp::command::{Command, parse_command};
@@ -65,8 +66,9 @@ pub enum Event<'a> {
     LineTooLong,
     /// After `Action::CheckPipelining`: how many bytes came after STARTTLS (already dropped).
     Pipelined(usize),
-    /// After `Action::StartTls`: the handshake is done.
-    TlsStarted,
+    /// After `Action::StartTls`: the handshake is done (with this version and cipher, where
+    /// the platform tells).
+    TlsStarted(Option<TlsUsed>),
     /// After `Action::StartTls`: the handshake failed.
     TlsFailed(String),
     /// After `Action::ReadData`: the message ended with CRLF.CRLF (the loop keeps its content).
@@ -129,6 +131,7 @@ impl Session {
             auth_user: None,
             local_user: None,
             tls,
+            tls_used: None,
             errors: 0,
         };
         Session {
@@ -147,6 +150,12 @@ impl Session {
         session.conn.relay_allowed = true;
         session.conn.local_user = user;
         session
+    }
+
+    /// The version and cipher of a connection that was TLS from the start (`listen_tls`).
+    pub fn with_tls_used(mut self, used: Option<TlsUsed>) -> Session {
+        self.conn.tls_used = used;
+        self
     }
 
     pub fn greeting(&self) -> Reply {
@@ -234,8 +243,9 @@ impl Session {
                 out.push(Action::Close);
                 state
             }
-            (state, Event::TlsStarted) => {
+            (state, Event::TlsStarted(used)) => {
                 self.conn.tls = true;
+                self.conn.tls_used = used;
                 debug!("{}: STARTTLS done", self.conn.peer);
                 state
             }
@@ -617,6 +627,7 @@ fn submission(conn: &Connection, tx: Transaction) -> Submission {
             .map(|(address, p)| Recipient::new(address, p.notify, p.orcpt))
             .collect(),
         helo: conn.helo.clone().unwrap_or_else(|| "unknown".into()),
+        tls: conn.tls_used,
         client_ip: conn.peer.ip(),
         auth_user: conn.auth_user.clone(),
         local_user: conn.local_user.clone(),

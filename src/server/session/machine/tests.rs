@@ -57,7 +57,7 @@ impl Input {
             Input::Line(text) => Event::Line(text.as_bytes()),
             Input::TooLong => Event::LineTooLong,
             Input::Pipelined(n) => Event::Pipelined(*n),
-            Input::TlsStarted => Event::TlsStarted,
+            Input::TlsStarted => Event::TlsStarted(Some(USED)),
             Input::TlsFailed => Event::TlsFailed("handshake failed".into()),
             Input::Body {
                 too_big,
@@ -170,6 +170,12 @@ fn play(session: &mut Session, script: &[Step]) -> Vec<Action> {
     }
     last
 }
+
+/// What a scripted handshake agreed on.
+const USED: TlsUsed = TlsUsed {
+    version: "TLSv1.3",
+    cipher: "TLS_AES_256_GCM_SHA384",
+};
 
 /// The submission of a `Commit` among `actions`.
 fn committed(actions: Vec<Action>) -> Submission {
@@ -491,7 +497,8 @@ fn users_with_a_hash() -> String {
 #[test]
 fn auth_plain_and_login_check_the_password_and_allow_relaying() {
     let ini = users_with_a_hash();
-    let mut s = Session::new(config(&ini), REMOTE.parse().unwrap(), true, true);
+    let mut s =
+        Session::new(config(&ini), REMOTE.parse().unwrap(), true, true).with_tls_used(Some(USED));
     let last = play(
         &mut s,
         &[
@@ -519,6 +526,7 @@ fn auth_plain_and_login_check_the_password_and_allow_relaying() {
     let sub = committed(last);
     assert_eq!(sub.auth_user.as_deref(), Some("alice"));
     assert_eq!(sub.protocol, "ESMTPSA");
+    assert_eq!(sub.tls, Some(USED), "implicit TLS names its version too");
 
     let mut s = Session::new(config(&ini), LOCAL.parse().unwrap(), false, false);
     play(
@@ -700,6 +708,27 @@ fn data_too_big_or_with_bare_newlines_is_refused() {
 }
 
 #[test]
+fn a_message_after_starttls_names_the_version_and_cipher() {
+    let mut s = Session::new(config(""), LOCAL.parse().unwrap(), false, true);
+    let last = play(
+        &mut s,
+        &[
+            cmd("EHLO c.test", "250"),
+            cmd("STARTTLS", "check pipelining"),
+            ev(Input::Pipelined(0), "220 2.0.0 | start tls"),
+            ev(Input::TlsStarted, ""),
+            cmd("EHLO c.test", "250"),
+            cmd("MAIL FROM:<a@c.test>", "250 2.1.0"),
+            cmd("RCPT TO:<x@y.test>", "250 2.1.5"),
+            cmd("DATA", "354 | read data"),
+            ev(body(false, false), "commit"),
+        ],
+    );
+    let sub = committed(last);
+    assert_eq!((sub.protocol.as_str(), sub.tls), ("ESMTPS", Some(USED)));
+}
+
+#[test]
 fn starttls_starts_over_and_refuses_pipelined_commands() {
     let mut s = Session::new(config(""), REMOTE.parse().unwrap(), false, true);
     play(
@@ -813,6 +842,7 @@ fn protocol_names_follow_rfc_3848_and_6531() {
         auth_user: None,
         local_user: None,
         tls: false,
+        tls_used: None,
         errors: 0,
     };
     assert_eq!(protocol_name(&conn, false), "SMTP");
