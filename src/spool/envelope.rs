@@ -2,7 +2,8 @@
 //! recipient stands; and its versioned text file format (pure render and parse).
 //!
 //! Format (version 1), one `key value` per line, values percent-encoded (`%XX` for bytes
-//! below 0x21, `%` and 0x7F), unknown keys refused:
+//! below 0x21, `%` and 0x7F); keys and recipient fields this version does not know are
+//! skipped (see `Builder::apply`):
 //! ```text
 //! qksmtp-envelope 1
 //! id 019A8E2F1C3B4007
@@ -372,8 +373,33 @@ fn render_recipient(s: &mut String, r: &Recipient) {
     s.push('\n');
 }
 
-/// Parses an envelope file; any damage is an error naming the line.
+/// Parses an envelope file; any damage is an error naming the line. Keys and recipient
+/// fields this version does not know are skipped, each logged once per process.
 pub fn parse(text: &str) -> Result<Envelope, EnvelopeError> {
+    let (envelope, skipped) = read(text)?;
+    for key in skipped {
+        log_skipped_once(key);
+    }
+    Ok(envelope)
+}
+
+/// Warns of a key from a newer qksmtp the first time this process meets it (a queue of
+/// thousands of such envelopes says it once).
+fn log_skipped_once(key: String) {
+    static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    if !logged.contains(&key) {
+        log::warn!(
+            "envelope {key} is not known to this qksmtp (a newer one wrote it): skipped, \
+             the message is kept and delivered as this version reads it"
+        );
+        logged.push(key);
+    }
+}
+
+/// `parse` without the logging: the envelope, and the keys and recipient fields skipped (as
+/// `key "name"` and `recipient field "name"`).
+pub fn read(text: &str) -> Result<(Envelope, Vec<String>), EnvelopeError> {
     let mut lines = text.lines().enumerate();
     let err = |line: usize, message: String| EnvelopeError {
         line: line + 1,
@@ -395,8 +421,32 @@ pub fn parse(text: &str) -> Result<Envelope, EnvelopeError> {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         b.apply(key, value).map_err(|m| err(n, m))?;
     }
-    b.finish()
-        .map_err(|m| err(text.lines().count().saturating_sub(1), m))
+    let skipped = std::mem::take(&mut b.skipped);
+    let envelope = b
+        .finish()
+        .map_err(|m| err(text.lines().count().saturating_sub(1), m))?;
+    Ok((envelope, skipped))
+}
+
+/// Whether `name` could be a key or field of some qksmtp's envelope: lower-case letters,
+/// digits and `_`. Anything else is damage, not a key from a newer version.
+fn is_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Notes a key or field this version does not know, once per envelope.
+fn skip(skipped: &mut Vec<String>, what: &str, name: &str) -> Result<(), String> {
+    if !is_key_name(name) {
+        return Err(format!("bad {what} {name:?}"));
+    }
+    let named = format!("{what} {name:?}");
+    if !skipped.contains(&named) {
+        skipped.push(named);
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -417,17 +467,36 @@ struct Builder {
     /// The keys met so far: each but `rcpt` may appear once (a second `from` or `held` is
     /// damage, not a value to take).
     seen: Vec<String>,
+    /// The keys and recipient fields this version does not know.
+    skipped: Vec<String>,
 }
 
 impl Builder {
+    /// Takes one line. A key this version does not know is skipped rather than refused: it
+    /// came from a newer qksmtp (this one writes only keys it reads), run here before this
+    /// one with mail still queued. That is safe because every key added to format 1 is
+    /// optional (a newer qksmtp reads files without it as those written before it existed,
+    /// and a change that cannot be read that way raises `VERSION`, which is still refused),
+    /// so the file reads as one written before the key existed. The message and every
+    /// recipient are kept; only what the key said is not acted on here, and it is dropped if
+    /// this version rewrites the file.
     fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let bad = || format!("bad value for {key}: {value:?}");
-        if key != "rcpt" {
-            if self.seen.iter().any(|k| k == key) {
-                return Err(format!("{key} given twice"));
-            }
-            self.seen.push(key.to_string());
+        if key != "rcpt" && self.seen.iter().any(|k| k == key) {
+            return Err(format!("{key} given twice"));
         }
+        if self.set(key, value)? {
+            if key != "rcpt" {
+                self.seen.push(key.to_string());
+            }
+            Ok(())
+        } else {
+            skip(&mut self.skipped, "key", key)
+        }
+    }
+
+    /// Takes a known key's value; false for a key this version does not know.
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        let bad = || format!("bad value for {key}: {value:?}");
         match key {
             "id" => self.id = Some(MessageId::parse(value).ok_or_else(bad)?),
             "arrival" => self.arrival = Some(Timestamp(value.parse().map_err(|_| bad())?)),
@@ -473,11 +542,13 @@ impl Builder {
                 }
             }
             "subject" => self.subject = Some(decode(value).ok_or_else(bad)?),
-            "rcpt" => self.recipients.push(parse_recipient(value)?),
+            "rcpt" => self
+                .recipients
+                .push(parse_recipient(value, &mut self.skipped)?),
             "held" => self.held = value == "1",
-            _ => return Err(format!("unknown key {key:?}")),
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
     }
 
     fn finish(mut self) -> Result<Envelope, String> {
@@ -505,7 +576,9 @@ impl Builder {
     }
 }
 
-fn parse_recipient(value: &str) -> Result<Recipient, String> {
+/// One `rcpt` line; fields this version does not know are noted in `skipped` (see
+/// `Builder::apply` for why that is safe).
+fn parse_recipient(value: &str, skipped: &mut Vec<String>) -> Result<Recipient, String> {
     let mut fields = value.split(' ');
     let address = fields
         .next()
@@ -565,7 +638,7 @@ fn parse_recipient(value: &str) -> Result<Recipient, String> {
                     _ => return Err(bad()),
                 })
             }
-            _ => return Err(format!("unknown recipient field {k:?}")),
+            _ => skip(skipped, "recipient field", k)?,
         }
     }
     if !seen_state {

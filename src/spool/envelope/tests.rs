@@ -216,12 +216,53 @@ fn damage_is_reported_with_its_line() {
         ("qksmtp-envelope 2\n".into(), 1),
         (good.replace("size 2048", "size lots"), 8),
         (good.replace("state=pending", "state=lost"), 15),
-        (good.replace("id ", "idx "), 2),
+        (good.replace("id ", "id x"), 2),
+        // Not a key any qksmtp writes: damage, not a newer version's key.
+        (good.replace("\nsize ", "\n\nsize "), 8),
+        (good.replace("\nsize ", "\nSize 1\nsize "), 8),
+        (good.replace("state=pending", "state=pending Next=1"), 15),
         (good.lines().take(12).collect::<Vec<_>>().join("\n"), 12),
     ];
     for (text, line) in cases {
         let e = parse(&text).unwrap_err();
         assert_eq!(e.line, line, "{text:?} -> {e}");
+    }
+}
+
+/// An envelope written by a newer qksmtp, with keys and recipient fields this one does not
+/// know, reads as the same envelope without them (a downgrade with mail queued loses
+/// nothing), and says what it skipped, once each.
+#[test]
+fn keys_of_a_newer_version_are_skipped_and_the_envelope_kept() {
+    let good = render(&sample());
+    // (the newer file, what is skipped)
+    let table: &[(String, &[&str])] = &[
+        (good.clone(), &[]),
+        (
+            good.replace("\nsize ", "\npriority high\nsize "),
+            &["key \"priority\""],
+        ),
+        // At the end, without a value, and twice.
+        (
+            format!("{good}route_hint\nroute_hint mx2\n"),
+            &["key \"route_hint\""],
+        ),
+        (
+            good.replace("state=pending", "state=pending via=relay:isp"),
+            &["recipient field \"via\""],
+        ),
+        (
+            good.replace(" tries=", " x_2=1 tries=")
+                .replace("\nhelo ", "\nsource_port 2525\nhelo "),
+            &["key \"source_port\"", "recipient field \"x_2\""],
+        ),
+    ];
+    for (text, skipped) in table {
+        let (env, said) = read(text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        assert_eq!(env, sample(), "{text}");
+        assert_eq!(said, *skipped, "{text}");
+        // What this version writes back is its own format, read as before.
+        assert_eq!(parse(&render(&env)), Ok(sample()));
     }
 }
 
