@@ -23,8 +23,10 @@ consumers are written beside the JSON (heaptrack_print), for the memory analysis
 Runs as any user (no privileged port); needs Debian postfix (smtp-source), a release build and,
 for --heaptrack, heaptrack. The first message after the restart goes to dead.test too, so that
 it cannot reach the healthy sink and be counted there. Usage:
-  scripts/bench/largequeue.py [--messages 200000] [--healthy 2000] [--heaptrack]
-Writes docs/bench/largequeue-<stamp>.json and its section of docs/benchmarks.md.
+  scripts/bench/largequeue.py [--messages 200000] [--healthy 2000] [--heaptrack] [--record]
+Writes docs/bench/largequeue-<stamp>.json and prints its section of docs/benchmarks.md; with
+--record it also writes that section (a trial run leaves the recorded figures alone).
+--from-json FILE writes the section again from a results file.
 
 --restart-from WORKDIR (a work directory kept by --keep) measures only restarts of
 BENCH_QKSMTP_BIN on that spool, --runs times: exec -> first new message accepted, exec -> spool
@@ -224,6 +226,8 @@ def main():
     ap.add_argument("--heaptrack", action="store_true")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--record", action="store_true",
+                    help="write the results into the largequeue section of docs/benchmarks.md")
     ap.add_argument("--from-json", help="only write the section of docs/benchmarks.md again from a results file")
     ap.add_argument("--restart-from", help="only restarts on the spool of a work directory kept by --keep")
     ap.add_argument("--runs", type=int, default=3, help="restarts with --restart-from")
@@ -321,7 +325,10 @@ def main():
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
     md = markdown(res, os.path.relpath(out, ROOT))
-    mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "largequeue", md)
+    if a.record:
+        mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "largequeue", md)
+    else:
+        B.log("docs/benchmarks.md left as it is (--record writes the section)")
     print(md, flush=True)
     if not keep:    # removing M spooled messages takes a while: after the results are written
         shutil.rmtree(wd, ignore_errors=True)
