@@ -157,3 +157,63 @@ fn verify_and_encrypt_levels_with_a_company_ca() {
     assert_eq!(good.deliveries().len(), 1);
     assert!(good.deliveries()[0].tls);
 }
+
+/// A relay with `tls = tls` (implicit TLS, port 465 style): the handshake is the first thing
+/// on the connection, the certificate verified (relays verify by default) against
+/// `tls_ca_file`. A relay whose certificate is self-signed is refused before a word of SMTP,
+/// nothing sent in plain text, and the next relay in file order delivers.
+#[test]
+fn a_relay_with_implicit_tls_delivers_and_one_with_a_bad_certificate_is_refused() {
+    let certs = TempDir::new("relay-465-certs");
+    let ca = TestCa::new(certs.path(), "Test ISP CA");
+    let implicit = |identity| Options {
+        tls: Some(identity),
+        implicit_tls: true,
+        ..Options::new()
+    };
+    let forged = FakeMx::start(implicit(make_cert(certs.path())));
+    let isp = FakeMx::start(implicit(ca.issue("isp", &["127.0.0.1"])));
+    let rest = format!(
+        "[domain:r.test]\nmx = {DEAD}\ndirect_attempts = 0\nrelay_attempts = 2\n\
+         [relay:forged]\nhost = 127.0.0.1\nport = {}\ntls = tls\nretry_delay = 1s\n\
+         [relay:isp]\nhost = 127.0.0.1\nport = {}\ntls = tls\n{}",
+        forged.port(),
+        isp.port(),
+        tls_delivery(DEAD, &ca),
+    );
+    let server = Server::start("relay-465", &base_ini("", &rest));
+    let id = submit(&server, "a@sender.test", &["u@r.test"], MSG);
+
+    let refused = server.wait_log(&[&id, "attempt=\"relay 1 of 2\"", "deferred"]);
+    for part in [
+        "route=\"relay forged (127.0.0.1 [127.0.0.1]:",
+        "status=4.7.5",
+        "reply=\"TLS failed: certificate not valid for 127.0.0.1: self-signed certificate\"",
+    ] {
+        assert!(refused.contains(part), "no {part} in {refused}");
+    }
+    let delivered = server.wait_log(&[&id, "attempt=\"relay 2 of 2\"", "delivered"]);
+    assert!(
+        delivered.contains("route=\"relay isp (")
+            && delivered.contains(" tls=\"TLS 1.2, verified by CA\" "),
+        "{delivered}"
+    );
+    let d = isp.wait_deliveries(1, WAIT);
+    assert!(d[0].tls, "delivered inside TLS");
+    assert_eq!(d[0].rcpt_addrs(), ["u@r.test"]);
+    let session = &isp.sessions()[0];
+    assert!(session.tls, "TLS from the start");
+    assert!(
+        !session
+            .lines
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case("STARTTLS")),
+        "{:?}",
+        session.lines
+    );
+    let tried = forged.sessions();
+    assert!(
+        forged.deliveries().is_empty() && tried.iter().all(|s| s.lines.is_empty()),
+        "not a word of SMTP to the relay with the bad certificate: {tried:?}"
+    );
+}

@@ -16,7 +16,8 @@
 //! Act::ReplyClose("421 4.3.2 shutting down".into()))`, `Rule::new(Step::Greeting,
 //! Act::Silent)`, `Rule::new(Step::Rcpt, Act::Reply("452 4.5.3 Too many".into())).from(4)`,
 //! `Rule::new(Step::Idle, Act::ReplyClose(..))` with `idle` set, `.sessions(0..2)` for a
-//! server that throttles its first connections; `split_replies` for one byte per packet.
+//! server that throttles its first connections; `split_replies` for one byte per packet;
+//! `implicit_tls` for a server that speaks TLS from the first byte.
 
 mod script;
 mod session;
@@ -42,6 +43,9 @@ pub struct Options {
     pub dsn: bool,
     /// Advertise STARTTLS and do the server-side handshake with this identity.
     pub tls: Option<native_tls::Identity>,
+    /// With `tls`: the handshake comes first, before the greeting (implicit TLS, port 465
+    /// style, as a relay with `tls = tls` expects); STARTTLS is then not offered.
+    pub implicit_tls: bool,
     /// Advertise "AUTH PLAIN LOGIN", require AUTH before MAIL and check these credentials.
     pub auth: Option<(String, String)>,
     /// A replacement greeting, e.g. "421 4.3.2 busy" (sent, then the connection is closed) or

@@ -212,6 +212,9 @@ impl Session {
             tcp.set_read_timeout(Some(idle))?;
             tcp.set_write_timeout(Some(IDLE))?;
         }
+        if self.opts.implicit_tls {
+            self.start_tls()?;
+        }
         if self.greet()? == Flow::Close {
             return Ok(());
         }
