@@ -26,31 +26,32 @@ fn dane_ee_and_dane_ta_deliver_and_a_mismatch_is_refused_naming_record_and_diges
     let certs = TempDir::new("dane");
     let dir = certs.path();
     let ca = TestCa::new(dir, "DANE Test CA");
-    let ee = FakeMx::tls_on_25("127.33.0.1", make_cert(dir));
+    let net = loopback::Net::new();
+    let ee = FakeMx::tls_on_25(&net.ip(1), make_cert(dir));
     // 3 1 1: the SHA-256 of the self-signed certificate's public key (make_cert's cert.pem).
     let ee_311 = digest(
         dir,
         "openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform DER",
     );
     let ee_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
-    let ta = FakeMx::tls_on_25("127.33.0.2", ca.issue("ta", &["mx-ta.dane.test"]));
+    let ta = FakeMx::tls_on_25(&net.ip(2), ca.issue("ta", &["mx-ta.dane.test"]));
     // 2 0 1: the SHA-256 of the CA's certificate.
     let ca_201 = digest(dir, "openssl x509 -in ca.pem -outform DER");
-    let bad = FakeMx::tls_on_25("127.33.0.3", make_cert(dir));
+    let bad = FakeMx::tls_on_25(&net.ip(3), make_cert(dir));
     let bad_fp = digest(dir, "openssl x509 -in cert.pem -outform DER");
     let wrong = "ab".repeat(32);
     let records = [
         "ee MX 10 mx-ee".to_string(),
-        "mx-ee A 127.33.0.1".into(),
+        format!("mx-ee A {}", net.ip(1)),
         format!("_25._tcp.mx-ee TLSA 3 1 1 {ee_311}"),
         "ta MX 10 mx-ta".into(),
-        "mx-ta A 127.33.0.2".into(),
+        format!("mx-ta A {}", net.ip(2)),
         format!("_25._tcp.mx-ta TLSA 2 0 1 {ca_201}"),
         "bad MX 10 mx-bad".into(),
-        "mx-bad A 127.33.0.3".into(),
+        format!("mx-bad A {}", net.ip(3)),
         format!("_25._tcp.mx-bad TLSA 3 1 1 {wrong}"),
     ];
-    let nsd = Nsd::start(dir, "127.33.0.53", "dane.test", &records);
+    let nsd = Nsd::start(dir, &net.ip(53), "dane.test", &records);
     let rest = nsd.delivery_ini() + "[domain:*]\nretry_delay = 1h\n";
     let server = Server::start("dane", &base_ini("", &rest));
     let to = ["a@ee.dane.test", "b@ta.dane.test", "c@bad.dane.test"];
@@ -117,7 +118,7 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
         records: records.to_vec(),
         signing: Signing::Tampered(vec![("\tA\t127.0.0.9".into(), "\tA\t127.0.0.1".into())]),
     };
-    let nsd = Nsd::serve(dir, "127.33.1.53", &[zone]);
+    let nsd = Nsd::serve(dir, &loopback::Net::new().ip(53), &[zone]);
     let rest = nsd.delivery_ini()
         + &format!(
             "[domain:*]\nretry_delay = 1h\nmx = fixed.routes.test:{fixed_port}\n\
@@ -163,27 +164,31 @@ fn fixed_routes_and_relays_use_the_tlsa_records_of_their_own_port() {
 fn mx_hosts_get_dane_only_with_signed_addresses() {
     let certs = TempDir::new("dane-mx-addresses");
     let dir = certs.path();
-    let unsigned = FakeMx::tls_on_25("127.33.2.1", make_cert(dir));
-    let forged_to = FakeMx::tls_on_25("127.33.2.2", make_cert(dir));
+    let net = loopback::Net::new();
+    let unsigned = FakeMx::tls_on_25(&net.ip(1), make_cert(dir));
+    let forged_to = FakeMx::tls_on_25(&net.ip(2), make_cert(dir));
     let wrong = "ef".repeat(32);
     let signed = Zone {
         origin: "mxsigned.test".into(),
         records: vec![
             "hosted MX 10 mx.hosting.test.".into(),
             "forged MX 10 mx-forged".into(),
-            "mx-forged A 127.33.2.9".into(),
+            format!("mx-forged A {}", net.ip(9)),
         ],
-        signing: Signing::Tampered(vec![("\tA\t127.33.2.9".into(), "\tA\t127.33.2.2".into())]),
+        signing: Signing::Tampered(vec![(
+            format!("\tA\t{}", net.ip(9)),
+            format!("\tA\t{}", net.ip(2)),
+        )]),
     };
     let hosting = Zone {
         origin: "hosting.test".into(),
         records: vec![
-            "mx A 127.33.2.1".into(),
+            format!("mx A {}", net.ip(1)),
             format!("_25._tcp.mx TLSA 3 1 1 {wrong}"),
         ],
         signing: Signing::Unsigned,
     };
-    let nsd = Nsd::serve(dir, "127.33.2.53", &[signed, hosting]);
+    let nsd = Nsd::serve(dir, &net.ip(53), &[signed, hosting]);
     let rest = nsd.delivery_ini() + "[domain:*]\nretry_delay = 1h\n";
     let server = Server::start("dane-mx-addresses", &base_ini("", &rest));
     let to = ["a@hosted.mxsigned.test", "b@forged.mxsigned.test"];

@@ -64,19 +64,19 @@ const WRONG: &str = "abababababababababababababababababababababababababababababa
 const PLACEHOLDER: &str = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
 
 /// The MX hosts of every case (certificates made in `dir`), and the zones naming them.
-fn cases(dir: &std::path::Path) -> (Vec<Case>, Vec<Zone>) {
+fn cases(dir: &std::path::Path, net: loopback::Net) -> (Vec<Case>, Vec<Zone>) {
     let ca = TestCa::new(dir, "DANE Cross-check CA");
-    let ee = mx("127.0.0.71", make_cert(dir));
+    let ee = mx(&net.ip(71), make_cert(dir));
     let ee_311 = spki_digest(dir);
-    let ta = mx("127.0.0.72", ca.issue("ta", &["mx-ta.dane.test"]));
+    let ta = mx(&net.ip(72), ca.issue("ta", &["mx-ta.dane.test"]));
     let ca_201 = digest(dir, "openssl x509 -in ca.pem -outform DER");
-    let bad = mx("127.0.0.73", make_cert(dir));
-    let plain = mx("127.0.0.74", make_cert(dir));
-    let bogus = mx("127.0.0.75", make_cert(dir));
+    let bad = mx(&net.ip(73), make_cert(dir));
+    let plain = mx(&net.ip(74), make_cert(dir));
+    let bogus = mx(&net.ip(75), make_cert(dir));
     let bogus_311 = spki_digest(dir);
-    let bogus_mx = mx("127.0.0.76", make_cert(dir));
-    let hosted = mx("127.0.0.80", make_cert(dir));
-    let forged_to = mx("127.0.0.81", make_cert(dir));
+    let bogus_mx = mx(&net.ip(76), make_cert(dir));
+    let hosted = mx(&net.ip(80), make_cert(dir));
+    let forged_to = mx(&net.ip(81), make_cert(dir));
     use Outcome::*;
     let table = [
         ("3 1 1 matching (DANE-EE)", "ee.dane.test", ee, Verified),
@@ -108,29 +108,30 @@ fn cases(dir: &std::path::Path) -> (Vec<Case>, Vec<Zone>) {
             expect,
         })
         .collect();
-    (cases, zones(&ee_311, &ca_201, &bogus_311))
+    (cases, zones(net, &ee_311, &ca_201, &bogus_311))
 }
 
-/// dane.test (signed, then three records changed) and plain.test (unsigned).
-fn zones(ee_311: &str, ca_201: &str, bogus_311: &str) -> Vec<Zone> {
+/// dane.test (signed, then three records changed) and plain.test (unsigned), the hosts on
+/// `net`.
+fn zones(net: loopback::Net, ee_311: &str, ca_201: &str, bogus_311: &str) -> Vec<Zone> {
     let signed = [
         "ee MX 10 mx-ee".to_string(),
-        "mx-ee A 127.0.0.71".into(),
+        format!("mx-ee A {}", net.ip(71)),
         format!("_25._tcp.mx-ee TLSA 3 1 1 {ee_311}"),
         "ta MX 10 mx-ta".into(),
-        "mx-ta A 127.0.0.72".into(),
+        format!("mx-ta A {}", net.ip(72)),
         format!("_25._tcp.mx-ta TLSA 2 0 1 {ca_201}"),
         "bad MX 10 mx-bad".into(),
-        "mx-bad A 127.0.0.73".into(),
+        format!("mx-bad A {}", net.ip(73)),
         format!("_25._tcp.mx-bad TLSA 3 1 1 {WRONG}"),
         "bogus MX 10 mx-bogus".into(),
-        "mx-bogus A 127.0.0.75".into(),
+        format!("mx-bogus A {}", net.ip(75)),
         format!("_25._tcp.mx-bogus TLSA 3 1 1 {PLACEHOLDER}"),
         "bogusmx MX 10 mx-bogusmx".into(),
-        "mx-bogusmx A 127.0.0.76".into(),
+        format!("mx-bogusmx A {}", net.ip(76)),
         "hosted MX 10 mx-hosted.plain.test.".into(),
         "forged MX 10 mx-forged".into(),
-        "mx-forged A 127.0.0.89".into(),
+        format!("mx-forged A {}", net.ip(89)),
     ];
     // After signing: the TLSA record of mx-bogus now matches its certificate, the MX of
     // bogusmx.dane.test has another preference, and mx-forged points at another address;
@@ -141,15 +142,18 @@ fn zones(ee_311: &str, ca_201: &str, bogus_311: &str) -> Vec<Zone> {
             "\tMX\t10 mx-bogusmx.dane.test.".to_string(),
             "\tMX\t20 mx-bogusmx.dane.test.".to_string(),
         ),
-        ("\tA\t127.0.0.89".to_string(), "\tA\t127.0.0.81".to_string()),
+        (
+            format!("\tA\t{}", net.ip(89)),
+            format!("\tA\t{}", net.ip(81)),
+        ),
     ];
     // Unsigned, with a TLSA record that does not match: DANE must not apply at all.
     let unsigned = [
         "@ MX 10 mx".to_string(),
-        "mx A 127.0.0.74".into(),
+        format!("mx A {}", net.ip(74)),
         format!("_25._tcp.mx TLSA 3 1 1 {WRONG}"),
         // The MX host of hosted.dane.test (signed): DANE must not apply to it either.
-        "mx-hosted A 127.0.0.80".into(),
+        format!("mx-hosted A {}", net.ip(80)),
         format!("_25._tcp.mx-hosted TLSA 3 1 1 {WRONG}"),
     ];
     vec![
@@ -213,18 +217,20 @@ fn qksmtp_and_postfix_refuse_the_same_dane_deliveries() {
     }
     let tmp = TempDir::new("dane-postfix");
     let dir = tmp.path();
-    let (cases, zones) = cases(dir);
-    let nsd = Nsd::serve(dir, "127.0.0.77", &zones);
+    // The MX hosts, NSD, unbound and Postfix on addresses of the test's own.
+    let net = loopback::Net::new();
+    let (cases, zones) = cases(dir, net);
+    let nsd = Nsd::serve(dir, &net.ip(77), &zones);
     let resolver = Unbound::start(
         dir,
-        "127.0.0.78",
+        &net.ip(78),
         &nsd.anchor,
         nsd.addr,
         &["dane.test", "plain.test"],
     );
     let postfix = Postfix::start(
         dir,
-        "127.0.0.79:2525".parse().unwrap(),
+        format!("{}:2525", net.ip(79)).parse().unwrap(),
         resolver.addr.ip(),
         "smtp_tls_security_level = dane\nsmtp_dns_support_level = dnssec\n\
          smtp_tls_loglevel = 1\ndnssec_probe =\nsmtp_helo_name = postfix.qksmtp.test\n",

@@ -57,7 +57,8 @@ fn ini(dns: &Dnsmasq, ca: &TestCa) -> String {
 fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
     let certs = TempDir::new("sts-enforce");
     let ca = TestCa::new(certs.path(), "STS Test CA");
-    let web_ip = "127.31.0.80";
+    let net = loopback::Net::new();
+    let web_ip = &net.ip(80);
     let web = HttpsServer::start(
         format!("{web_ip}:443").parse().unwrap(),
         ca.issue(
@@ -93,28 +94,22 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
         "mta-sts.routed.test",
         text_plain(&policy("enforce", "mx.routed.test")),
     );
-    let good = FakeMx::tls_on_25("127.31.0.1", ca.issue("good", &["mx.good.test"]));
-    let other = FakeMx::tls_on_25("127.31.0.2", ca.issue("other", &["mx.elsewhere.test"]));
-    let bad = FakeMx::tls_on_25("127.31.0.3", make_cert(certs.path()));
-    let tried = FakeMx::tls_on_25("127.31.0.4", make_cert(certs.path()));
-    let routed = FakeMx::tls_on_25("127.31.0.5", make_cert(certs.path()));
+    let good = FakeMx::tls_on_25(&net.ip(1), ca.issue("good", &["mx.good.test"]));
+    let other = FakeMx::tls_on_25(&net.ip(2), ca.issue("other", &["mx.elsewhere.test"]));
+    let bad = FakeMx::tls_on_25(&net.ip(3), make_cert(certs.path()));
+    let tried = FakeMx::tls_on_25(&net.ip(4), make_cert(certs.path()));
+    let routed = FakeMx::tls_on_25(&net.ip(5), make_cert(certs.path()));
     let records = [
-        domain("good.test", "mx.good.test", "127.31.0.1", "g1", web_ip),
-        domain(
-            "other.test",
-            "mx.elsewhere.test",
-            "127.31.0.2",
-            "o1",
-            web_ip,
-        ),
-        domain("bad.test", "mx.bad.test", "127.31.0.3", "b1", web_ip),
-        domain("try.test", "mx.try.test", "127.31.0.4", "t1", web_ip),
-        domain("routed.test", "mx.routed.test", "127.31.0.6", "r1", web_ip),
+        domain("good.test", "mx.good.test", &net.ip(1), "g1", web_ip),
+        domain("other.test", "mx.elsewhere.test", &net.ip(2), "o1", web_ip),
+        domain("bad.test", "mx.bad.test", &net.ip(3), "b1", web_ip),
+        domain("try.test", "mx.try.test", &net.ip(4), "t1", web_ip),
+        domain("routed.test", "mx.routed.test", &net.ip(6), "r1", web_ip),
     ]
     .concat();
     let Some(dns) = dns(&records) else { return };
-    let fixed = "[domain:routed.test]\nmx = 127.31.0.5\n";
-    let server = Server::start("sts-enforce", &(ini(&dns, &ca) + fixed));
+    let fixed = format!("[domain:routed.test]\nmx = {}\n", net.ip(5));
+    let server = Server::start("sts-enforce", &(ini(&dns, &ca) + &fixed));
     let to = [
         "a@good.test",
         "b@other.test",
@@ -197,7 +192,8 @@ fn enforce_refuses_what_the_policy_does_not_allow_and_testing_only_notes_it() {
 fn a_redirect_or_an_oversized_policy_is_no_policy() {
     let certs = TempDir::new("sts-refused");
     let ca = TestCa::new(certs.path(), "STS Fetch CA");
-    let web_ip = "127.34.0.80";
+    let net = loopback::Net::new();
+    let web_ip = &net.ip(80);
     let web = HttpsServer::start(
         format!("{web_ip}:443").parse().unwrap(),
         ca.issue("web", &["mta-sts.moved.test", "mta-sts.big.test"]),
@@ -208,11 +204,11 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     web.answer("mta-sts.moved.test", moved.to_string());
     let big = policy("enforce", "mx.nowhere.test") + &"x: y\r\n".repeat(20_000);
     web.answer("mta-sts.big.test", text_plain(&big));
-    let moved_mx = FakeMx::tls_on_25("127.34.0.1", make_cert(certs.path()));
-    let big_mx = FakeMx::tls_on_25("127.34.0.2", make_cert(certs.path()));
+    let moved_mx = FakeMx::tls_on_25(&net.ip(1), make_cert(certs.path()));
+    let big_mx = FakeMx::tls_on_25(&net.ip(2), make_cert(certs.path()));
     let records = [
-        domain("moved.test", "mx.moved.test", "127.34.0.1", "m1", web_ip),
-        domain("big.test", "mx.big.test", "127.34.0.2", "b1", web_ip),
+        domain("moved.test", "mx.moved.test", &net.ip(1), "m1", web_ip),
+        domain("big.test", "mx.big.test", &net.ip(2), "b1", web_ip),
     ]
     .concat();
     let Some(dns) = dns(&records) else { return };
@@ -226,13 +222,17 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
     }
     let record = shown(&server, &id, 2);
     for step in [
-        "MTA-STS policy of moved.test: fetch failed: https://mta-sts.moved.test/.well-known/\
-         mta-sts.txt (127.34.0.80:443): HTTP 301 Moved Permanently: a redirect, not followed \
-         (RFC 8461); no policy applies",
-        "MTA-STS policy of big.test: fetch failed: https://mta-sts.big.test/.well-known/\
-         mta-sts.txt (127.34.0.80:443): the policy is larger than 64 KiB; no policy applies",
+        format!(
+            "MTA-STS policy of moved.test: fetch failed: https://mta-sts.moved.test/.well-known/\
+             mta-sts.txt ({web_ip}:443): HTTP 301 Moved Permanently: a redirect, not followed \
+             (RFC 8461); no policy applies"
+        ),
+        format!(
+            "MTA-STS policy of big.test: fetch failed: https://mta-sts.big.test/.well-known/\
+             mta-sts.txt ({web_ip}:443): the policy is larger than 64 KiB; no policy applies"
+        ),
     ] {
-        assert!(record.contains(step), "{step}\n{record}");
+        assert!(record.contains(&step), "{step}\n{record}");
     }
     assert!(web.requests() >= 2);
     assert_eq!(moved_mx.deliveries().len() + big_mx.deliveries().len(), 2);
@@ -242,7 +242,8 @@ fn a_redirect_or_an_oversized_policy_is_no_policy() {
 fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down() {
     let certs = TempDir::new("sts-cache");
     let ca = TestCa::new(certs.path(), "STS Cache CA");
-    let web_ip = "127.32.0.80";
+    let net = loopback::Net::new();
+    let web_ip = &net.ip(80);
     let web = HttpsServer::start(
         format!("{web_ip}:443").parse().unwrap(),
         ca.issue("web", &["mta-sts.keep.test"]),
@@ -251,11 +252,11 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
         "mta-sts.keep.test",
         text_plain(&policy("enforce", "mx.keep.test")),
     );
-    let keep = FakeMx::tls_on_25("127.32.0.1", ca.issue("keep", &["mx.keep.test"]));
+    let keep = FakeMx::tls_on_25(&net.ip(1), ca.issue("keep", &["mx.keep.test"]));
     let Some(first_dns) = dns(&domain(
         "keep.test",
         "mx.keep.test",
-        "127.32.0.1",
+        &net.ip(1),
         "one",
         web_ip,
     )) else {
@@ -277,7 +278,7 @@ fn the_cached_policy_survives_a_restart_and_holds_when_the_policy_server_is_down
     let second_dns = dns(&domain(
         "keep.test",
         "mx.keep.test",
-        "127.32.0.1",
+        &net.ip(1),
         "two",
         web_ip,
     ))

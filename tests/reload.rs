@@ -470,7 +470,9 @@ fn a_second_ctrl_c_while_stopping_ends_at_once_and_loses_nothing_accepted() {
 /// the same socket speaks TLS from the first byte, then plain SMTP again.
 #[test]
 fn an_address_moved_between_listen_and_listen_tls_stays_bound() {
-    let moved = "127.0.0.93:2465";
+    // A loopback address of the test's own: the address must stay the same across reloads.
+    let moved = format!("{}:2465", loopback::free(2465).unwrap());
+    let moved = moved.as_str();
     let ini = |server: &str| {
         let tls = format!("tls_cert = cert.pem\ntls_key = key.pem\n{server}");
         with_status_page(&base_ini(&tls, "").replacen("\nlisten = 127.0.0.1:0\n", "\n", 1))

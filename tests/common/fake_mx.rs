@@ -65,8 +65,8 @@ pub struct Options {
     /// How long the client may send nothing before `Step::Idle` (60 s when None; without an
     /// `Idle` rule the session then ends quietly).
     pub idle: Option<Duration>,
-    /// Listen here instead of 127.0.0.1 on a free port (e.g. port 25 of 127.0.0.61, as an MX
-    /// found through DNS; needs root).
+    /// Listen here instead of 127.0.0.1 on a free port (e.g. port 25 of an address from
+    /// `loopback`, as an MX found through DNS; needs root).
     pub bind: Option<SocketAddr>,
     /// The EHLO reply says the client is at this address, as Gmail's does ("NAME at your
     /// service, [IP]"): the public address of a client behind NAT.
@@ -200,7 +200,7 @@ impl FakeMx {
     }
 
     /// A fake MX on `ip`:25 (as an MX host found through DNS; needs root) offering STARTTLS
-    /// with `identity`.
+    /// with `identity`; `ip` from `loopback::Net`, so that no other test uses it.
     pub fn tls_on_25(ip: &str, identity: native_tls::Identity) -> FakeMx {
         FakeMx::start(Options {
             tls: Some(identity),

@@ -117,7 +117,7 @@ impl Postfix {
 }
 
 /// The instance's own settings. `inet_interfaces` must name an interface's address (Postfix
-/// refuses 127.0.0.79 as "no local interface"): smtpd's own address is in master.cf.
+/// refuses another loopback address as "no local interface"): smtpd's own address is in master.cf.
 fn main_cf(dir: &Path, queue: &Path, data: &Path, log: &Path) -> String {
     format!(
         "compatibility_level = 3.6\nqueue_directory = {}\ndata_directory = {}\n\
