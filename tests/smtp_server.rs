@@ -319,6 +319,37 @@ fn sigterm_stops_cleanly_and_lets_a_message_in_data_finish() {
     assert!(out.contains(&id), "{out}");
 }
 
+/// Going back a version with mail queued: an envelope that a newer qksmtp wrote, with a key
+/// and a recipient field this one does not know, is read without them and delivered, not
+/// set aside as damaged; the log names each unknown key once.
+#[test]
+fn an_envelope_from_a_newer_version_is_delivered_not_set_aside() {
+    let server = Server::start("newer-envelope", &base_ini("", ""));
+    let id = submit(
+        &server,
+        "a@example.test",
+        &["b@newer.test", "c@newer.test"],
+        MSG,
+    );
+    let dir = server.kill9();
+    let env = dir.path().join(format!("spool/{id}.env"));
+    let text = std::fs::read_to_string(&env).unwrap();
+    let newer = text
+        .replacen("\nsize ", "\npriority high\nsize ", 1)
+        .replace(" tries=", " via=relay:isp tries=");
+    assert_ne!(newer, text);
+    std::fs::write(&env, newer).unwrap();
+    let mx = fake_mx::FakeMx::start(fake_mx::Options::new());
+    write_ini(dir.path(), &base_ini("", &route("newer.test", &mx, "")));
+    let restarted = Server::start_in(dir);
+    let d = mx.wait_deliveries(1, WAIT);
+    assert_eq!(d[0].rcpt_addrs(), ["b@newer.test", "c@newer.test"]);
+    assert!(d[0].text().contains("Hi there."));
+    restarted.wait_stderr("envelope key \"priority\" is not known to this qksmtp");
+    restarted.wait_stderr("envelope recipient field \"via\" is not known");
+    assert!(!restarted.spool().join("corrupt").exists());
+}
+
 #[test]
 fn a_damaged_spool_is_moved_aside_at_start_up_not_dropped() {
     let server = Server::start("damaged", &base_ini("", ""));
