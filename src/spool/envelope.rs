@@ -399,7 +399,7 @@ fn log_skipped_once(key: String) {
 
 /// `parse` without the logging: the envelope, and the keys and recipient fields skipped (as
 /// `key "name"` and `recipient field "name"`).
-pub fn read(text: &str) -> Result<(Envelope, Vec<String>), EnvelopeError> {
+fn read(text: &str) -> Result<(Envelope, Vec<String>), EnvelopeError> {
     let mut lines = text.lines().enumerate();
     let err = |line: usize, message: String| EnvelopeError {
         line: line + 1,
