@@ -4,7 +4,7 @@
 # spool, for each binary given (e.g. main's and this branch's), RUNS times each (default 3).
 # Prints one line per run: binary, max RSS (KB, from /usr/bin/time), seconds. Loopback only:
 # nothing is delivered (no server runs); the temporary folder is removed at the end.
-#   scripts/bench/send-memory.sh /work/main/target/debug/qksmtp target/debug/qksmtp
+#   scripts/bench/send-memory.sh ../main/target/debug/qksmtp target/debug/qksmtp
 set -euo pipefail
 size_mb=${SIZE_MB:-20}
 runs=${RUNS:-3}
