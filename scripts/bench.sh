@@ -31,6 +31,8 @@ mkdir -p docs/bench
 out=docs/bench/results-$(date -u +%Y%m%d-%H%M%S).json
 python3 "$BENCH/bench.py" --adapter "$BENCH/adapters/postfix.sh" --adapter "$PWD/scripts/bench/qksmtp.sh" \
     --runs "${RUNS:-3}" --out "$out" "$@"
+# No machine paths in the recorded results: the adapters relative to the repository.
+sed -i "s#$PWD/##g; s#$BENCH/#../shared/bench/#g" "$out"
 keep=$(python3 scripts/bench/mdsection.py keep docs/benchmarks.md 2>/dev/null || true)
 { python3 scripts/bench/table.py "$out"; printf '%s\n' "$keep"; } > docs/benchmarks.md.new
 mv docs/benchmarks.md.new docs/benchmarks.md
