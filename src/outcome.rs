@@ -121,7 +121,7 @@ impl Outcome {
         let demand = self.unmet_tls()?;
         let who = match demand {
             Demand::MtaSts { .. } | Demand::Dane => format!("{domain} requires"),
-            Demand::Opportunistic | Demand::Encrypt | Demand::Verify | Demand::Relay => {
+            Demand::Opportunistic | Demand::Encrypt | Demand::Verify | Demand::Relay { .. } => {
                 format!("This server's settings require, for mail to {domain},")
             }
         };

@@ -189,6 +189,8 @@ fn a_relay_with_implicit_tls_delivers_and_one_with_a_bad_certificate_is_refused(
         "route=\"relay forged (127.0.0.1 [127.0.0.1]:",
         "status=4.7.5",
         "reply=\"TLS failed: certificate not valid for 127.0.0.1: self-signed certificate\"",
+        // What was unmet is the verification, not the encryption.
+        "tls=\"not sent: required a verified encrypted connection (the relay's tls and tls_verify settings)\"",
     ] {
         assert!(refused.contains(part), "no {part} in {refused}");
     }

@@ -87,9 +87,9 @@ impl Secure {
         };
         let (mode, check, demand) = match level {
             TlsLevel::Auto | TlsLevel::MtaSts | TlsLevel::Dane => match (tls, verify) {
-                (RelayTls::None, _) => (TlsPolicy::Never, Check::Nothing, Demand::Relay),
-                (_, true) => (required, Check::Pkix, Demand::Relay),
-                (_, false) => (required, Check::Nothing, Demand::Relay),
+                (RelayTls::None, _) => (TlsPolicy::Never, Check::Nothing, Demand::Relay { verify }),
+                (_, true) => (required, Check::Pkix, Demand::Relay { verify }),
+                (_, false) => (required, Check::Nothing, Demand::Relay { verify }),
             },
             TlsLevel::Opportunistic if implicit => {
                 (required, Check::Nothing, Demand::Opportunistic)
@@ -101,7 +101,7 @@ impl Secure {
             ),
             TlsLevel::Verify => (required, Check::Pkix, Demand::Verify),
             TlsLevel::Encrypt => (required, Check::Nothing, Demand::Encrypt),
-            TlsLevel::None => (TlsPolicy::Never, Check::Nothing, Demand::Relay),
+            TlsLevel::None => (TlsPolicy::Never, Check::Nothing, Demand::Relay { verify }),
         };
         Secure {
             mode,
@@ -182,7 +182,7 @@ mod tests {
                 L::Auto,
                 TlsPolicy::Required,
                 Check::Pkix,
-                Demand::Relay,
+                Demand::Relay { verify: true },
             ),
             (
                 RelayTls::Tls,
@@ -190,7 +190,7 @@ mod tests {
                 L::Auto,
                 TlsPolicy::Implicit,
                 Check::Nothing,
-                Demand::Relay,
+                Demand::Relay { verify: false },
             ),
             (
                 RelayTls::None,
@@ -198,7 +198,7 @@ mod tests {
                 L::Auto,
                 TlsPolicy::Never,
                 Check::Nothing,
-                Demand::Relay,
+                Demand::Relay { verify: true },
             ),
             (
                 RelayTls::StartTls,
@@ -238,7 +238,7 @@ mod tests {
                 L::None,
                 TlsPolicy::Never,
                 Check::Nothing,
-                Demand::Relay,
+                Demand::Relay { verify: true },
             ),
         ];
         for (tls, verify, level, mode, check, demand) in cases {

@@ -23,8 +23,9 @@ pub enum Demand {
     MtaSts { enforce: bool },
     /// The server's DNSSEC-signed TLSA records.
     Dane,
-    /// A relay, by its `tls` and `tls_verify` settings.
-    Relay,
+    /// A relay, by its `tls` and `tls_verify` settings (`verify`: its certificate must be
+    /// one a CA vouches for).
+    Relay { verify: bool },
 }
 
 /// What vouched for the server's certificate.
@@ -188,7 +189,10 @@ impl Demand {
                 "a verified encrypted connection (MTA-STS policy, testing)"
             }
             Demand::Dane => "a verified encrypted connection (DANE)",
-            Demand::Relay => "an encrypted connection (the relay's tls settings)",
+            Demand::Relay { verify: false } => "an encrypted connection (the relay's tls settings)",
+            Demand::Relay { verify: true } => {
+                "a verified encrypted connection (the relay's tls and tls_verify settings)"
+            }
         }
     }
 }
@@ -204,7 +208,7 @@ impl Demand {
             (Demand::MtaSts { enforce: false }, true) => " (testing)",
             (Demand::MtaSts { enforce: true }, false) => " (MTA-STS enforce)",
             (Demand::MtaSts { enforce: false }, false) => " (MTA-STS testing)",
-            (Demand::Dane, _) | (Demand::Relay, _) => "",
+            (Demand::Dane, _) | (Demand::Relay { .. }, _) => "",
         }
     }
 }
@@ -257,10 +261,13 @@ mod tests {
         let sts = |enforce| Demand::MtaSts { enforce };
         let cases = [
             (
-                tls(Demand::Relay, Some(VerifiedBy::Ca)),
+                tls(Demand::Relay { verify: true }, Some(VerifiedBy::Ca)),
                 "TLS, verified by CA",
             ),
-            (tls(Demand::Relay, None), "TLS, certificate not verified"),
+            (
+                tls(Demand::Relay { verify: false }, None),
+                "TLS, certificate not verified",
+            ),
             (
                 tls(Demand::Opportunistic, None),
                 "TLS, certificate not verified (opportunistic)",
@@ -312,6 +319,18 @@ mod tests {
                     demand: Demand::Encrypt,
                 },
                 "not sent: required an encrypted connection (tls_policy = encrypt)",
+            ),
+            (
+                TlsState::Unmet {
+                    demand: Demand::Relay { verify: true },
+                },
+                "not sent: required a verified encrypted connection (the relay's tls and tls_verify settings)",
+            ),
+            (
+                TlsState::Unmet {
+                    demand: Demand::Relay { verify: false },
+                },
+                "not sent: required an encrypted connection (the relay's tls settings)",
             ),
         ];
         for (state, words) in cases {
@@ -380,7 +399,7 @@ mod tests {
     #[test]
     fn each_state_counts_as_one_kind() {
         let tls = |by| TlsState::Tls {
-            demand: Demand::Relay,
+            demand: Demand::Relay { verify: false },
             by,
             version: Some(TlsVersion::V1_3),
         };
