@@ -127,6 +127,19 @@ impl Query {
             || m.subject.is_some_and(has)
     }
 
+    /// Whether it takes every message (no text, no filter).
+    pub fn takes_all(&self) -> bool {
+        let Query {
+            text,
+            state,
+            dest,
+            page: _,
+            since,
+            before,
+        } = self;
+        text.is_empty() && state.is_none() && dest.is_none() && since.is_none() && before.is_none()
+    }
+
     /// The matches' range on this page, of `total`.
     pub fn window(&self, total: usize) -> std::ops::Range<usize> {
         let start = (self.page * PAGE).min(total);

@@ -25,11 +25,17 @@ const REASON: char = '\u{1e}';
 /// ADDRESS [REASON TEXT]`, where STATE and GIVEUP are one letter each and DIRECT and RELAY its
 /// tries; the null sender is empty, so is a missing subject. Control characters of the texts are listed as spaces (the separators
 /// never occur in a field).
+/// Owned in memory (`Box<str>`), or borrowed from a list file's line (`&str`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
+pub struct Listed<T = Box<str>> {
     pub arrival: Timestamp,
     pub size: u64,
-    text: Box<str>,
+    text: T,
+}
+
+/// The ID a listing's text starts with.
+pub fn id_of(text: &str) -> &str {
+    text.split(FIELD).next().unwrap_or("")
 }
 
 /// One recipient as listed.
@@ -83,9 +89,25 @@ impl Listed {
             text: text.into_boxed_str(),
         }
     }
+}
+
+impl<T: AsRef<str>> Listed<T> {
+    /// As `text` gives it (a list file's line).
+    pub fn from_text(arrival: Timestamp, size: u64, text: T) -> Listed<T> {
+        Listed {
+            arrival,
+            size,
+            text,
+        }
+    }
+
+    /// The whole text, as a list file keeps it.
+    pub fn text(&self) -> &str {
+        self.text.as_ref()
+    }
 
     fn field(&self, n: usize) -> &str {
-        self.text.split(FIELD).nth(n).unwrap_or("")
+        self.text().split(FIELD).nth(n).unwrap_or("")
     }
 
     pub fn id(&self) -> &str {
@@ -102,7 +124,7 @@ impl Listed {
     }
 
     pub fn recipients(&self) -> impl Iterator<Item = Listee<'_>> + Clone {
-        self.text.split(FIELD).skip(3).map(|f| {
+        self.text().split(FIELD).skip(3).map(|f| {
             let mut chars = f.chars();
             let state = chars.next().map_or(Shown::Failed, state_of);
             let gave_up = chars.next().and_then(give_up_of);
@@ -172,7 +194,7 @@ impl Listed {
     /// Bytes it holds, with what it owns on the heap.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Listed>() + self.text.len()
+        std::mem::size_of::<Listed>() + self.text().len()
     }
 }
 

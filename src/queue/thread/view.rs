@@ -227,27 +227,23 @@ impl Shell {
                 self.core.matching_among(hits, query, upto)
             }
         };
-        let finished: Vec<&Finished> = self
-            .extra
-            .history
-            .iter()
-            .filter(|f| f.listed.matches(query))
-            .collect();
-        let total = in_queue + finished.len();
+        // The finished matches on this page: those after the queue's.
+        let start = query.page * PAGE;
+        let mine = start.saturating_sub(in_queue)..(start + PAGE).saturating_sub(in_queue);
+        let (finished, views) = self.extra.history.find(query, mine);
+        let total = in_queue + finished;
+        let mut views = views.into_iter();
         let messages = query
             .window(total)
             .filter_map(|i| match queued.get(i) {
                 Some(id) => self.core.message_view(id, now),
-                None => i
-                    .checked_sub(in_queue)
-                    .and_then(|j| finished.get(j))
-                    .map(|f| f.view()),
+                None => views.next(),
             })
             .collect();
         Found { total, messages }
     }
 
-    fn snapshot(&self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
+    fn snapshot(&mut self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
         let mut snap = self.core.snapshot(now, limit);
         snap.started = self.extra.started;
         snap.workers = self.extra.workers;
@@ -255,13 +251,7 @@ impl Shell {
         snap.durations = self.extra.stats.durations.clone();
         snap.health.last_delivery = self.extra.stats.last_delivery;
         snap.health.dns = self.extra.stats.dns.clone();
-        snap.finished = self
-            .extra
-            .history
-            .iter()
-            .take(limit)
-            .map(Finished::view)
-            .collect();
+        snap.finished = self.extra.history.newest(limit);
         for d in &mut snap.dests {
             d.last_error = self
                 .extra

@@ -1,0 +1,192 @@
+//! A segment's list file (`N.list`): one line per record, in the segment's order, with what
+//! the page lists of it (the history's compact text) and where the record is, so that the
+//! listing, its search and a message's place are read from disk rather than kept in memory.
+//! Appended with the records, removed with the segment, rebuilt from the segment when it is
+//! missing or does not end where the segment does (a crash, or a journal of before list
+//! files). Pure codec (`encode`, `decode`, `lines`) plus the reads at offsets.
+
+use super::{Place, Span};
+use crate::time::Timestamp;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A segment's list file is `N.LIST`.
+pub const EXT: &str = "list";
+
+/// One record as listed: `AT OFFSET LEN BODY ARRIVAL SIZE TEXT\n`, BODY being `-` or
+/// `OFFSET,LEN` in the body file; TEXT has no line break (the history's compact text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// When the message finished.
+    pub at: Timestamp,
+    /// Its record in the segment (`segment` is the list file's own number).
+    pub place: Place,
+    pub arrival: Timestamp,
+    pub size: u64,
+    pub text: &'a str,
+}
+
+impl Line<'_> {
+    /// Where the record after this one starts in the segment.
+    pub fn record_end(&self) -> u64 {
+        self.place.offset + self.place.len
+    }
+}
+
+/// The line, with its `\n`; a line break in `text` would end it early, so it is a space.
+pub fn encode(line: &Line) -> String {
+    let p = line.place;
+    let body = p
+        .body
+        .map_or_else(|| "-".to_string(), |b| format!("{},{}", b.offset, b.len));
+    let mut out = format!(
+        "{} {} {} {body} {} {} ",
+        line.at.as_micros(),
+        p.offset,
+        p.len,
+        line.arrival.as_micros(),
+        line.size
+    );
+    out.extend(line.text.chars().map(|c| if c == '\n' { ' ' } else { c }));
+    out.push('\n');
+    out
+}
+
+/// One line of segment `segment`'s list file, without its `\n`; `None`: damaged.
+pub fn decode(segment: u64, line: &[u8]) -> Option<Line<'_>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut parts = text.splitn(7, ' ');
+    let mut number = || parts.next()?.parse::<u64>().ok();
+    let (at, offset, len) = (number()?, number()?, number()?);
+    let body = match parts.next()? {
+        "-" => None,
+        b => {
+            let (offset, len) = b.split_once(',')?;
+            Some(Span {
+                offset: offset.parse().ok()?,
+                len: len.parse().ok()?,
+            })
+        }
+    };
+    let mut number = || parts.next()?.parse::<u64>().ok();
+    let (arrival, size) = (number()?, number()?);
+    Some(Line {
+        at: Timestamp(at),
+        place: Place {
+            segment,
+            offset,
+            len,
+            body,
+        },
+        arrival: Timestamp(arrival),
+        size,
+        text: parts.next()?,
+    })
+}
+
+/// The whole lines of `bytes` (which start at a line's start), each with its offset in
+/// `bytes`: a last line without its `\n` (cut by a crash) is not one.
+pub fn lines(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (usize, &[u8])> {
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let base = bytes.as_ptr() as usize;
+    bytes[..whole]
+        .split_inclusive(|&b| b == b'\n')
+        .map(move |l| (l.as_ptr() as usize - base, &l[..l.len() - 1]))
+}
+
+/// Bytes `from..to` of the list file at `path` (fewer if it is shorter: `u64::MAX` reads
+/// to its end).
+pub fn read_range(path: &Path, from: u64, to: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let to = to.min(file.metadata()?.len());
+    let mut buf = vec![0; to.saturating_sub(from) as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], from + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: u64, text: &str, body: Option<Span>) -> Line<'_> {
+        Line {
+            at: Timestamp(1_764_000_000_000_000 + n),
+            place: Place {
+                segment: 7,
+                offset: 1000 * n,
+                len: 900 + n,
+                body,
+            },
+            arrival: Timestamp(1_763_000_000_000_000 + n),
+            size: 2048 + n,
+            text,
+        }
+    }
+
+    #[test]
+    fn a_line_reads_back_as_written() {
+        let body = Some(Span {
+            offset: 4096,
+            len: 77,
+        });
+        let text = "0000ABCDEF012345\u{1f}a@x.test\u{1f}Hi there\u{1f}D-1,0 b@y.test";
+        for l in [line(1, text, None), line(2, text, body), line(3, "", None)] {
+            let bytes = encode(&l);
+            assert!(bytes.ends_with('\n') && bytes.matches('\n').count() == 1);
+            let got = decode(7, &bytes.as_bytes()[..bytes.len() - 1]);
+            assert_eq!(got, Some(l));
+            assert_eq!(got.unwrap().record_end(), l.place.offset + l.place.len);
+        }
+        // A line break in the text cannot end the line early.
+        let broken = encode(&line(4, "a\nb", None));
+        assert_eq!(decode(7, broken.trim_end().as_bytes()).unwrap().text, "a b");
+        for damaged in ["", "1 2 3", "1 2 3 x,4 5 6 t", "1 2 3 - 5", "a 2 3 - 5 6 t"] {
+            assert_eq!(decode(7, damaged.as_bytes()), None, "{damaged:?}");
+        }
+    }
+
+    #[test]
+    fn a_cut_last_line_is_not_listed_and_lines_split_anywhere_read_whole() {
+        let all: String = (1..=3).map(|n| encode(&line(n, "t", None))).collect();
+        let got: Vec<_> = lines(all.as_bytes())
+            .map(|(at, l)| (at, decode(7, l).unwrap().place.offset))
+            .collect();
+        let second = encode(&line(1, "t", None)).len();
+        assert_eq!(got[..2], [(0, 1000), (second, 2000)]);
+        assert_eq!(got.len(), 3);
+        // Cut anywhere inside the last line (a crash while writing): the others only.
+        let last = all.len() - encode(&line(3, "t", None)).len();
+        for cut in last..all.len() {
+            assert_eq!(lines(&all.as_bytes()[..cut]).count(), 2, "cut at {cut}");
+        }
+        // Newest first, as the page lists them.
+        let newest: Vec<_> = lines(all.as_bytes()).rev().map(|(at, _)| at).collect();
+        assert_eq!(newest, [last, second, 0]);
+        // A range read at any offsets gives the file's bytes (fewer past its end).
+        let dir = std::env::temp_dir().join(format!("qksmtp-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("00000007.list");
+        std::fs::write(&path, &all).unwrap();
+        for (from, to) in [
+            (0, all.len()),
+            (3, 17),
+            (second, last),
+            (last, all.len() + 50),
+        ] {
+            let want = &all.as_bytes()[from..to.min(all.len())];
+            assert_eq!(read_range(&path, from as u64, to as u64).unwrap(), want);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
