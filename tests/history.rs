@@ -47,7 +47,9 @@ fn finished_messages_are_found_after_a_restart() {
     // the segments at the start.
     let lists = || {
         let history = dir.path().join("spool").join("history");
-        let all = std::fs::read_dir(history).unwrap().map(|e| e.unwrap().path());
+        let all = std::fs::read_dir(history)
+            .unwrap()
+            .map(|e| e.unwrap().path());
         all.filter(|p| p.extension().is_some_and(|e| e == "list"))
             .collect::<Vec<_>>()
     };

@@ -263,23 +263,23 @@ impl History {
                 f.at,
             );
         }
+        let mut glance = listed::Glance::new(query);
         if let Some(journal) = &self.journal {
             for (segment, from) in self.shelves.segments() {
                 let path = journal.list_path(segment);
-                let bytes = match list::read_range(&path, from, u64::MAX) {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        log::warn!("history: cannot read {}: {e}", path.display());
-                        continue;
-                    }
-                };
-                for (_, line) in list::lines(&bytes).rev() {
-                    if let Some(line) = list::decode(segment, line) {
+                let read = list::newest_first(&path, from, |line| {
+                    if glance.may_match(line)
+                        && let Some(line) = list::decode(segment, line)
+                    {
                         take(
                             &Listed::from_text(line.arrival, line.size, line.text),
                             line.at,
                         );
                     }
+                    true
+                });
+                if let Err(e) = read {
+                    log::warn!("history: cannot read {}: {e}", path.display());
                 }
             }
         }
@@ -320,16 +320,16 @@ fn read_line<R>(journal: &mut Journal, at: LineAt, f: impl FnOnce(list::Line) ->
 /// Where a finished message is, looked for in the journal's list files, newest first (the
 /// page is off: no index of them in memory).
 fn find_in_lists(journal: &mut Journal, id: &MessageId) -> Option<Place> {
-    for (segment, path, end) in journal.lists() {
-        let Ok(bytes) = list::read_range(&path, 0, end) else {
-            continue;
-        };
-        let found = list::lines(&bytes)
-            .rev()
-            .filter_map(|(_, line)| list::decode(segment, line))
-            .find(|line| listed::id_of(line.text) == id.as_str());
-        if let Some(line) = found {
-            return Some(line.place);
+    for (segment, path, _) in journal.lists() {
+        let mut found = None;
+        let _ = list::newest_first(&path, 0, |line| {
+            found = list::decode(segment, line)
+                .filter(|line| listed::id_of(line.text) == id.as_str())
+                .map(|line| line.place);
+            found.is_none()
+        });
+        if found.is_some() {
+            return found;
         }
     }
     None
@@ -482,7 +482,10 @@ mod tests {
         );
         assert_eq!(views[0].subject.as_deref(), Some("number 429"));
         let (failed, views) = h.find(&Query::new("", Some(Shown::Failed), None, 0), 40..50);
-        assert_eq!(failed, (151..=450u32).filter(|n| n.is_multiple_of(7)).count());
+        assert_eq!(
+            failed,
+            (151..=450u32).filter(|n| n.is_multiple_of(7)).count()
+        );
         assert_eq!(n_of(&views[0]), 448 - 7 * 40);
         let (at_z, _) = h.find(&Query::new("", None, Some("z.test"), 0), 0..0);
         assert_eq!(at_z, failed);

@@ -125,13 +125,17 @@ impl fmt::Display for JournalError {
     }
 }
 
-/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN[ BODYOFFSET BODYLEN]\n` then the three
-/// texts, then `\n`.
+/// A record's bytes (its own body's place).
+#[cfg(test)]
 pub fn encode(r: &Record) -> Vec<u8> {
+    encode_with(r, r.body)
+}
+
+/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN[ BODYOFFSET BODYLEN]\n` then the three
+/// texts, then `\n`; BODY...: where its message's bytes are (`body`).
+fn encode_with(r: &Record, body: Option<Span>) -> Vec<u8> {
     let env = envelope::render(&r.envelope);
-    let body = r
-        .body
-        .map_or(String::new(), |b| format!(" {} {}", b.offset, b.len));
+    let body = body.map_or(String::new(), |b| format!(" {} {}", b.offset, b.len));
     let mut out = format!(
         "{MAGIC} {} {} {} {}{body}\n",
         r.at.as_micros(),
@@ -311,8 +315,8 @@ fn read_segment(
 /// Reads the list files of the journal in `spool_dir` (its segments below `below`), oldest
 /// first, handing each line with its offset in its list file to `each`; returns the
 /// segments read. A list file that is missing, or does not end where its segment does (a
-/// crash, a journal of before list files), is first made again from its segment, the text
-/// of each record given by `text_of`.
+/// crash, a journal of before list files), is made again from its segment, the text of each
+/// record given by `text_of`.
 pub fn read_listed(
     spool_dir: &Path,
     below: u64,
@@ -328,66 +332,78 @@ pub fn read_listed(
             Err(e) => return Err(e),
         };
         let path = dir.join(list_name(number));
-        let mut bytes = fs::read(&path).unwrap_or_default();
-        if list_end(number, &bytes) != Some(len) {
-            match rebuild_list(&dir, number, &mut text_of) {
-                Ok(made) => bytes = made,
-                Err(e) => {
-                    log::warn!("history segment {number}: cannot list it: {e}");
-                    continue;
-                }
-            }
-        }
         let mut segment = Segment {
             number,
             records: 0,
             newest: Timestamp(0),
             bytes: 0,
         };
-        for (at, line) in list::lines(&bytes) {
-            let Some(line) = list::decode(number, line) else {
-                continue;
-            };
+        let mut take = |at: u64, line: list::Line| {
             segment.records += 1;
             segment.newest = segment.newest.max(line.at);
             segment.bytes += line.place.body.map_or(0, |b| b.len);
-            each(at as u64, line);
+            each(at, line);
+        };
+        let read = match list_end(number, &path) {
+            Some(end) if end == len => list::oldest_first(&path, |at, line| {
+                if let Some(line) = list::decode(number, line) {
+                    take(at, line);
+                }
+            })
+            .map(drop),
+            _ => rebuild_list(&dir, number, &mut text_of, &mut take),
+        };
+        match read {
+            Ok(()) => segments.push(segment),
+            Err(e) => log::warn!("history segment {number}: cannot list it: {e}"),
         }
-        segments.push(segment);
     }
     Ok(segments)
 }
 
-/// Where the last record listed in `bytes` ends in its segment (`Some(0)`: none listed).
-fn list_end(number: u64, bytes: &[u8]) -> Option<u64> {
-    match list::lines(bytes).next_back() {
-        Some((_, line)) => list::decode(number, line).map(|l| l.record_end()),
-        None => Some(0),
-    }
+/// Where the last record listed in the list file at `path` ends in its segment (`Some(0)`:
+/// none listed; `None`: no list file, or a damaged last line).
+fn list_end(number: u64, path: &Path) -> Option<u64> {
+    let mut end = Some(0);
+    list::newest_first(path, 0, |line| {
+        end = list::decode(number, line).map(|l| l.record_end());
+        false
+    })
+    .ok()?;
+    end
 }
 
 /// Makes segment `number`'s list file again from its records (written aside, then renamed
-/// over); its bytes.
+/// over), handing each line to `each` with its offset.
 fn rebuild_list(
     dir: &Path,
     number: u64,
     text_of: &mut impl FnMut(&Record) -> String,
-) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+    each: &mut impl FnMut(u64, list::Line),
+) -> io::Result<()> {
+    let aside = dir.join(format!("{}.new", list_name(number)));
+    let mut out = BufWriter::new(File::create(&aside)?);
+    let (mut at, mut written) = (0, Ok(()));
     read_segment(dir, number, &mut |record: Record, place| {
-        let line = list::encode(&list::Line {
+        let text = text_of(&record);
+        let line = list::Line {
             at: record.at,
             place,
             arrival: record.envelope.arrival,
             size: record.envelope.size,
-            text: &text_of(&record),
-        });
-        bytes.extend_from_slice(line.as_bytes());
+            text: &text,
+        };
+        let bytes = list::encode(&line);
+        if written.is_ok() {
+            written = out.write_all(bytes.as_bytes());
+        }
+        each(at, line);
+        at += bytes.len() as u64;
     })?;
-    let aside = dir.join(format!("{}.new", list_name(number)));
-    fs::write(&aside, &bytes)?;
-    fs::rename(&aside, dir.join(list_name(number)))?;
-    Ok(bytes)
+    written?;
+    out.flush()?;
+    drop(out);
+    fs::rename(&aside, dir.join(list_name(number)))
 }
 
 /// The longest record read back (headers and step records are kept far shorter).
@@ -542,10 +558,7 @@ impl Journal {
             offset: self.bodies_end,
             len: kept,
         });
-        let bytes = encode(&Record {
-            body,
-            ..record.clone()
-        });
+        let bytes = encode_with(record, body);
         let (file, offset) = self.file.as_mut().expect("a segment is open");
         file.write_all(&bytes)?;
         let segment = self.next - 1;

@@ -38,6 +38,41 @@ pub fn id_of(text: &str) -> &str {
     text.split(FIELD).next().unwrap_or("")
 }
 
+/// A first look at a list file's line, before it is read as a listing: false only when the
+/// search text cannot be in it. So when the text is ASCII with at most one `@` and none of
+/// `<>"\\`: every field the search looks at is then in the line as written, and found
+/// ignoring case as `find::contains` does (ASCII case, or the line lower-cased whole).
+#[derive(Debug, Default)]
+pub struct Glance {
+    needle: Option<String>,
+    lower: Vec<u8>,
+}
+
+impl Glance {
+    pub fn new(query: &Query) -> Glance {
+        let t = &query.text;
+        let plain =
+            t.is_ascii() && t.matches('@').count() <= 1 && !t.contains(['<', '>', '"', '\\']);
+        Glance {
+            needle: (plain && !t.is_empty()).then(|| t.clone()),
+            lower: Vec::new(),
+        }
+    }
+
+    pub fn may_match(&mut self, line: &[u8]) -> bool {
+        let Some(needle) = &self.needle else {
+            return true;
+        };
+        if !line.is_ascii() {
+            let lower = String::from_utf8_lossy(line).to_lowercase();
+            return lower.contains(needle.as_str());
+        }
+        self.lower.clear();
+        self.lower.extend(line.iter().map(u8::to_ascii_lowercase));
+        std::str::from_utf8(&self.lower).map_or(true, |l| l.contains(needle.as_str()))
+    }
+}
+
 /// One recipient as listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listee<'a> {
@@ -303,7 +338,14 @@ mod tests {
         ] {
             assert!(listed.matches(&query), "{query:?}");
             assert!(query.matches(&e, &[], Some(&subject)), "{query:?}");
+            // The first look at the raw line never turns a match away.
+            assert!(Glance::new(&query).may_match(listed.text().as_bytes()));
         }
+        // It turns away a line without the text, not one it cannot judge.
+        let mut g = Glance::new(&q("nobody", None, None));
+        assert!(!g.may_match(listed.text().as_bytes()));
+        assert!(g.may_match("NOBODY…".as_bytes()));
+        assert!(Glance::new(&q("<nobody>", None, None)).may_match(b"x"));
         for query in [
             q("nobody", None, None),
             q("", Some(Shown::Queued), None),

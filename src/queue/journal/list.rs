@@ -96,6 +96,59 @@ pub fn lines(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (usize, &[u8])> {
         .map(move |l| (l.as_ptr() as usize - base, &l[..l.len() - 1]))
 }
 
+/// Bytes read at a time when a list file is read through (`newest_first`, `oldest_first`).
+const CHUNK: usize = 128 * 1024;
+
+/// Hands the whole lines of the list file at `path` from offset `from` (a line's start) to
+/// its end to `each`, newest first, while it answers true, reading it backwards a chunk at a
+/// time (a line longer than a chunk is read whole).
+pub fn newest_first(path: &Path, from: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    let file = File::open(path)?;
+    let mut end = file.metadata()?.len();
+    let mut want = CHUNK as u64;
+    let mut buf = Vec::new();
+    while end > from {
+        let start = end.saturating_sub(want).max(from);
+        buf.resize((end - start) as usize, 0);
+        file.read_exact_at(&mut buf, start)?;
+        // The chunk's first line may have begun before it: its lines start after a `\n`.
+        let skip = match start == from {
+            true => 0,
+            false => buf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |p| p + 1),
+        };
+        let whole = lines(&buf[skip..]).count();
+        if whole == 0 && start > from {
+            want *= 2;
+            continue;
+        }
+        if !lines(&buf[skip..]).rev().all(|(_, line)| each(line)) {
+            return Ok(());
+        }
+        end = start + skip as u64;
+        want = CHUNK as u64;
+    }
+    Ok(())
+}
+
+/// Hands the whole lines of the list file at `path` to `each` with their offsets, oldest
+/// first; answers where the last whole line ends.
+pub fn oldest_first(path: &Path, mut each: impl FnMut(u64, &[u8])) -> io::Result<u64> {
+    let mut reader = io::BufReader::with_capacity(CHUNK, File::open(path)?);
+    let (mut at, mut line) = (0, Vec::new());
+    loop {
+        line.clear();
+        let n = io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(at);
+        }
+        each(at, &line[..n - 1]);
+        at += n as u64;
+    }
+}
+
 /// Bytes `from..to` of the list file at `path` (fewer if it is shorter: `u64::MAX` reads
 /// to its end).
 pub fn read_range(path: &Path, from: u64, to: u64) -> io::Result<Vec<u8>> {
@@ -187,6 +240,54 @@ mod tests {
             let want = &all.as_bytes()[from..to.min(all.len())];
             assert_eq!(read_range(&path, from as u64, to as u64).unwrap(), want);
         }
+        // Read through backwards in chunks, lines longer than a chunk too; forwards with
+        // their offsets; a cut last line is neither.
+        let long = "y".repeat(3 * CHUNK);
+        let mut many = String::new();
+        for n in 0..4000 {
+            many.push_str(&encode(&line(
+                n,
+                if n % 1000 == 7 { &long } else { "t" },
+                None,
+            )));
+        }
+        let cut = many.len() + 9;
+        many.push_str(&encode(&line(4000, "torn", None)));
+        std::fs::write(&path, &many.as_bytes()[..cut]).unwrap();
+        let mut backwards = Vec::new();
+        newest_first(&path, 0, |l| {
+            backwards.push(decode(7, l).unwrap().place.offset);
+            true
+        })
+        .unwrap();
+        let want: Vec<u64> = (0..4000).rev().map(|n| 1000 * n).collect();
+        assert_eq!(backwards, want);
+        let mut offsets = Vec::new();
+        let end = oldest_first(&path, |at, l| {
+            assert_eq!(
+                decode(7, l).unwrap().place.offset,
+                1000 * offsets.len() as u64
+            );
+            offsets.push(at);
+        })
+        .unwrap();
+        assert_eq!((offsets.len(), end), (4000, cut as u64 - 9));
+        // From the start of a line inside the file: that line and those after it.
+        let from = offsets[3990];
+        let mut tail = Vec::new();
+        newest_first(&path, from, |l| {
+            tail.push(decode(7, l).unwrap().place.offset);
+            true
+        })
+        .unwrap();
+        assert_eq!(tail, want[..10]);
+        let mut first = Vec::new();
+        newest_first(&path, 0, |l| {
+            first.push(decode(7, l).unwrap().place.offset);
+            first.len() < 2
+        })
+        .unwrap();
+        assert_eq!(first, want[..2]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
