@@ -39,12 +39,15 @@ pub fn id_of(text: &str) -> &str {
 }
 
 /// A first look at a list file's line, before it is read as a listing: false only when the
-/// search text cannot be in it. So when the text is ASCII with at most one `@` and none of
-/// `<>"\\`: every field the search looks at is then in the line as written, and found
-/// ignoring case as `find::contains` does (ASCII case, or the line lower-cased whole).
+/// message cannot match. The search text: when it is ASCII with at most one `@` and none of
+/// `<>"\\`, every field the search looks at is in the line as written, found ignoring case
+/// as `find::contains` does (ASCII case, or the line lower-cased whole). The destination:
+/// `@DOMAIN` is in the line, ignoring ASCII case. The state: a field starts with its letter.
 #[derive(Debug, Default)]
 pub struct Glance {
-    needle: Option<String>,
+    text: Option<String>,
+    dest: Option<String>,
+    state: Option<String>,
     lower: Vec<u8>,
 }
 
@@ -54,22 +57,42 @@ impl Glance {
         let plain =
             t.is_ascii() && t.matches('@').count() <= 1 && !t.contains(['<', '>', '"', '\\']);
         Glance {
-            needle: (plain && !t.is_empty()).then(|| t.clone()),
+            text: (plain && !t.is_empty()).then(|| t.clone()),
+            dest: query.dest.as_ref().map(|d| format!("@{d}")),
+            state: query.state.map(|s| format!("{FIELD}{}", state_letter(s))),
             lower: Vec::new(),
         }
     }
 
     pub fn may_match(&mut self, line: &[u8]) -> bool {
-        let Some(needle) = &self.needle else {
+        let Ok(raw) = std::str::from_utf8(line) else {
             return true;
         };
-        if !line.is_ascii() {
-            let lower = String::from_utf8_lossy(line).to_lowercase();
-            return lower.contains(needle.as_str());
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|s| !raw.contains(s.as_str()))
+        {
+            return false;
+        }
+        if self.text.is_none() && self.dest.is_none() {
+            return true;
         }
         self.lower.clear();
         self.lower.extend(line.iter().map(u8::to_ascii_lowercase));
-        std::str::from_utf8(&self.lower).map_or(true, |l| l.contains(needle.as_str()))
+        let lower = std::str::from_utf8(&self.lower).unwrap_or_default();
+        if self
+            .dest
+            .as_ref()
+            .is_some_and(|d| !lower.contains(d.as_str()))
+        {
+            return false;
+        }
+        match &self.text {
+            None => true,
+            Some(t) if raw.is_ascii() => lower.contains(t.as_str()),
+            Some(t) => raw.to_lowercase().contains(t.as_str()),
+        }
     }
 }
 
@@ -340,6 +363,16 @@ mod tests {
             assert!(query.matches(&e, &[], Some(&subject)), "{query:?}");
             // The first look at the raw line never turns a match away.
             assert!(Glance::new(&query).may_match(listed.text().as_bytes()));
+        }
+        for query in [
+            q("nobody", None, None),
+            q("", Some(Shown::Queued), None),
+            q("", None, Some("x.test")),
+        ] {
+            assert!(
+                !Glance::new(&query).may_match(listed.text().as_bytes()),
+                "{query:?}"
+            );
         }
         // It turns away a line without the text, not one it cannot judge.
         let mut g = Glance::new(&q("nobody", None, None));
