@@ -267,14 +267,19 @@ impl History {
         if let Some(journal) = &self.journal {
             for (segment, from) in self.shelves.segments() {
                 let path = journal.list_path(segment);
-                let read = list::newest_first(&path, from, |line| {
-                    if glance.may_match(line)
-                        && let Some(line) = list::decode(segment, line)
-                    {
-                        take(
-                            &Listed::from_text(line.arrival, line.size, line.text),
-                            line.at,
-                        );
+                let read = list::newest_chunks(&path, from, |lines| {
+                    if !glance.may_hold(lines) {
+                        return true;
+                    }
+                    for line in lines.split_terminator('\n').rev() {
+                        if glance.may_match(line)
+                            && let Some(line) = list::decode_str(segment, line)
+                        {
+                            take(
+                                &Listed::from_text(line.arrival, line.size, line.text),
+                                line.at,
+                            );
+                        }
                     }
                     true
                 });

@@ -64,22 +64,32 @@ impl Glance {
         }
     }
 
-    pub fn may_match(&mut self, line: &[u8]) -> bool {
-        let Ok(raw) = std::str::from_utf8(line) else {
-            return true;
-        };
+    /// Whether a line of `lines` (list file lines, whole) may match: when not, none of them
+    /// is looked at.
+    pub fn may_hold(&mut self, lines: &str) -> bool {
+        self.check(lines, lines.is_ascii())
+    }
+
+    pub fn may_match(&mut self, line: &str) -> bool {
+        self.check(line, true)
+    }
+
+    /// The look, at the search text too when `text`.
+    fn check(&mut self, line: &str, text: bool) -> bool {
         if self
             .state
             .as_ref()
-            .is_some_and(|s| !raw.contains(s.as_str()))
+            .is_some_and(|s| !line.contains(s.as_str()))
         {
             return false;
         }
-        if self.text.is_none() && self.dest.is_none() {
+        let text = self.text.as_deref().filter(|_| text);
+        if text.is_none() && self.dest.is_none() {
             return true;
         }
         self.lower.clear();
-        self.lower.extend(line.iter().map(u8::to_ascii_lowercase));
+        self.lower.extend_from_slice(line.as_bytes());
+        self.lower.make_ascii_lowercase();
         let lower = std::str::from_utf8(&self.lower).unwrap_or_default();
         if self
             .dest
@@ -88,10 +98,10 @@ impl Glance {
         {
             return false;
         }
-        match &self.text {
+        match text {
             None => true,
-            Some(t) if raw.is_ascii() => lower.contains(t.as_str()),
-            Some(t) => raw.to_lowercase().contains(t.as_str()),
+            Some(t) if line.is_ascii() => lower.contains(t),
+            Some(t) => line.to_lowercase().contains(t),
         }
     }
 }
@@ -106,13 +116,6 @@ pub struct Listee<'a> {
     pub relay_tries: u32,
     /// The last result, failed recipients only.
     pub reason: Option<&'a str>,
-}
-
-impl<'a> Listee<'a> {
-    /// Local part and domain.
-    fn parts(self) -> (&'a str, &'a str) {
-        self.address.rsplit_once('@').unwrap_or((self.address, ""))
-    }
 }
 
 impl Listed {
@@ -204,16 +207,27 @@ impl<T: AsRef<str>> Listed<T> {
     }
 
     pub fn matches(&self, query: &Query) -> bool {
-        let sender = self.sender();
+        // One pass over the text: the three fields, then the recipients' states and
+        // addresses (their tries and reasons are not looked at).
+        let mut fields = self.text().splitn(4, FIELD);
+        let (id, sender, subject) = (
+            fields.next().unwrap_or(""),
+            fields.next().unwrap_or(""),
+            fields.next().unwrap_or(""),
+        );
+        let rest = fields.next();
         let m = Matched {
-            id: self.id(),
+            id,
             arrival: self.arrival,
             sender: (!sender.is_empty()).then(|| sender.rsplit_once('@').unwrap_or((sender, ""))),
-            subject: self.subject(),
+            subject: Some(subject).filter(|s| !s.is_empty()),
         };
-        let recipients = self.recipients().map(|r| {
-            let (local, domain) = r.parts();
-            (local, domain, r.state)
+        let recipients = rest.into_iter().flat_map(|r| r.split(FIELD)).map(|f| {
+            let state = f.chars().next().map_or(Shown::Failed, state_of);
+            let after = f.split_once(' ').map_or("", |(_, a)| a);
+            let address = after.split_once(REASON).map_or(after, |(a, _)| a);
+            let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+            (local, domain, state)
         });
         query.matches_parts(&m, recipients)
     }
@@ -362,23 +376,29 @@ mod tests {
             assert!(listed.matches(&query), "{query:?}");
             assert!(query.matches(&e, &[], Some(&subject)), "{query:?}");
             // The first look at the raw line never turns a match away.
-            assert!(Glance::new(&query).may_match(listed.text().as_bytes()));
+            assert!(Glance::new(&query).may_match(listed.text()));
+            assert!(Glance::new(&query).may_hold(listed.text()));
         }
         for query in [
             q("nobody", None, None),
             q("", Some(Shown::Queued), None),
             q("", None, Some("x.test")),
         ] {
-            assert!(
-                !Glance::new(&query).may_match(listed.text().as_bytes()),
+            assert!(!Glance::new(&query).may_match(listed.text()), "{query:?}");
+            // Lines not all ASCII: the text is looked for line by line only.
+            let whole = query.text.is_empty();
+            assert_eq!(
+                Glance::new(&query).may_hold(listed.text()),
+                !whole,
                 "{query:?}"
             );
         }
         // It turns away a line without the text, not one it cannot judge.
         let mut g = Glance::new(&q("nobody", None, None));
-        assert!(!g.may_match(listed.text().as_bytes()));
-        assert!(g.may_match("NOBODY…".as_bytes()));
-        assert!(Glance::new(&q("<nobody>", None, None)).may_match(b"x"));
+        assert!(!g.may_match(listed.text()));
+        assert!(g.may_match("NOBODY…"));
+        assert!(g.may_hold("nöbody…"));
+        assert!(Glance::new(&q("<nobody>", None, None)).may_match("x"));
         for query in [
             q("nobody", None, None),
             q("", Some(Shown::Queued), None),

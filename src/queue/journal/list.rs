@@ -56,7 +56,11 @@ pub fn encode(line: &Line) -> String {
 
 /// One line of segment `segment`'s list file, without its `\n`; `None`: damaged.
 pub fn decode(segment: u64, line: &[u8]) -> Option<Line<'_>> {
-    let text = std::str::from_utf8(line).ok()?;
+    decode_str(segment, std::str::from_utf8(line).ok()?)
+}
+
+/// `decode` of a line already read as text.
+pub fn decode_str(segment: u64, text: &str) -> Option<Line<'_>> {
     let mut parts = text.splitn(7, ' ');
     let mut number = || parts.next()?.parse::<u64>().ok();
     let (at, offset, len) = (number()?, number()?, number()?);
@@ -100,9 +104,21 @@ pub fn lines(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (usize, &[u8])> {
 const CHUNK: usize = 128 * 1024;
 
 /// Hands the whole lines of the list file at `path` from offset `from` (a line's start) to
-/// its end to `each`, newest first, while it answers true, reading it backwards a chunk at a
-/// time (a line longer than a chunk is read whole).
+/// its end to `each`, newest first, while it answers true.
 pub fn newest_first(path: &Path, from: u64, mut each: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    newest_chunks(path, from, |lines| {
+        lines
+            .split_terminator('\n')
+            .rev()
+            .all(|line| each(line.as_bytes()))
+    })
+}
+
+/// Hands the list file at `path` from offset `from` (a line's start) to its end to `each`,
+/// while it answers true, in pieces of whole lines (each ending in `\n`, lines not valid
+/// UTF-8 made so), newest piece first: read backwards a chunk at a time (a line longer than
+/// a chunk is read whole).
+pub fn newest_chunks(path: &Path, from: u64, mut each: impl FnMut(&str) -> bool) -> io::Result<()> {
     let file = File::open(path)?;
     let mut end = file.metadata()?.len();
     let mut want = CHUNK as u64;
@@ -111,7 +127,8 @@ pub fn newest_first(path: &Path, from: u64, mut each: impl FnMut(&[u8]) -> bool)
         let start = end.saturating_sub(want).max(from);
         buf.resize((end - start) as usize, 0);
         file.read_exact_at(&mut buf, start)?;
-        // The chunk's first line may have begun before it: its lines start after a `\n`.
+        // The chunk's first line may have begun before it: its lines start after a `\n`; a
+        // last line without its `\n` (cut by a crash) is not one.
         let skip = match start == from {
             true => 0,
             false => buf
@@ -119,12 +136,16 @@ pub fn newest_first(path: &Path, from: u64, mut each: impl FnMut(&[u8]) -> bool)
                 .position(|&b| b == b'\n')
                 .map_or(buf.len(), |p| p + 1),
         };
-        let whole = lines(&buf[skip..]).count();
-        if whole == 0 && start > from {
+        let whole = buf[skip..]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(skip, |p| skip + p + 1);
+        if whole == skip && start > from {
             want *= 2;
             continue;
         }
-        if !lines(&buf[skip..]).rev().all(|(_, line)| each(line)) {
+        let lines = String::from_utf8_lossy(&buf[skip..whole]);
+        if !each(&lines) {
             return Ok(());
         }
         end = start + skip as u64;
