@@ -61,21 +61,24 @@ pub fn decode(segment: u64, line: &[u8]) -> Option<Line<'_>> {
 
 /// `decode` of a line already read as text.
 pub fn decode_str(segment: u64, text: &str) -> Option<Line<'_>> {
-    let mut parts = text.splitn(7, ' ');
-    let mut number = || parts.next()?.parse::<u64>().ok();
-    let (at, offset, len) = (number()?, number()?, number()?);
-    let body = match parts.next()? {
-        "-" => None,
-        b => {
-            let (offset, len) = b.split_once(',')?;
-            Some(Span {
-                offset: offset.parse().ok()?,
-                len: len.parse().ok()?,
-            })
-        }
+    // By hand rather than split and parse: a search reads every line.
+    let mut head = Head {
+        bytes: text.as_bytes(),
+        at: 0,
     };
-    let mut number = || parts.next()?.parse::<u64>().ok();
-    let (arrival, size) = (number()?, number()?);
+    let (at, offset, len) = (head.number(b' ')?, head.number(b' ')?, head.number(b' ')?);
+    let body = match head.bytes.get(head.at) {
+        Some(b'-') => {
+            head.at += 1;
+            head.skip(b' ')?;
+            None
+        }
+        _ => Some(Span {
+            offset: head.number(b',')?,
+            len: head.number(b' ')?,
+        }),
+    };
+    let (arrival, size) = (head.number(b' ')?, head.number(b' ')?);
     Some(Line {
         at: Timestamp(at),
         place: Place {
@@ -86,8 +89,33 @@ pub fn decode_str(segment: u64, text: &str) -> Option<Line<'_>> {
         },
         arrival: Timestamp(arrival),
         size,
-        text: parts.next()?,
+        text: text.get(head.at..)?,
     })
+}
+
+/// The numbers at the start of a line, read in turn.
+struct Head<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Head<'_> {
+    /// The digits at `at`, then `end`.
+    fn number(&mut self, end: u8) -> Option<u64> {
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(d) = self.bytes.get(self.at).filter(|b| b.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.at += 1;
+        }
+        (self.at > start).then_some(())?;
+        self.skip(end)?;
+        Some(n)
+    }
+
+    fn skip(&mut self, end: u8) -> Option<()> {
+        (self.bytes.get(self.at) == Some(&end)).then(|| self.at += 1)
+    }
 }
 
 /// The whole lines of `bytes` (which start at a line's start), each with its offset in
@@ -144,7 +172,10 @@ pub fn newest_chunks(path: &Path, from: u64, mut each: impl FnMut(&str) -> bool)
             want *= 2;
             continue;
         }
-        let lines = String::from_utf8_lossy(&buf[skip..whole]);
+        let lines = match std::str::from_utf8(&buf[skip..whole]) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&buf[skip..whole]),
+        };
         if !each(&lines) {
             return Ok(());
         }
@@ -225,7 +256,18 @@ mod tests {
         // A line break in the text cannot end the line early.
         let broken = encode(&line(4, "a\nb", None));
         assert_eq!(decode(7, broken.trim_end().as_bytes()).unwrap().text, "a b");
-        for damaged in ["", "1 2 3", "1 2 3 x,4 5 6 t", "1 2 3 - 5", "a 2 3 - 5 6 t"] {
+        for damaged in [
+            "",
+            "1 2 3",
+            "1 2 3 x,4 5 6 t",
+            "1 2 3 - 5",
+            "a 2 3 - 5 6 t",
+            "1 2 3 -5 6 t",
+            "1 2 3 4 5 6 t",
+            "1 2 3 4,5,6 7 t",
+            "1  2 3 - 5 6 t",
+            "99999999999999999999 2 3 - 5 6 t",
+        ] {
             assert_eq!(decode(7, damaged.as_bytes()), None, "{damaged:?}");
         }
     }
