@@ -212,6 +212,11 @@ fn list_name(number: u64) -> String {
     format!("{number:08}.{}", list::EXT)
 }
 
+/// A list file being made again from its segment (renamed over `list_name` when done).
+fn list_aside_name(number: u64) -> String {
+    format!("{}.new", list_name(number))
+}
+
 /// A list file this long starts a new segment (the page's index keeps offsets in 32 bits).
 const MAX_LIST: u64 = 1 << 31;
 
@@ -381,7 +386,7 @@ fn rebuild_list(
     text_of: &mut impl FnMut(&Record) -> String,
     each: &mut impl FnMut(u64, list::Line),
 ) -> io::Result<()> {
-    let aside = dir.join(format!("{}.new", list_name(number)));
+    let aside = dir.join(list_aside_name(number));
     let mut out = BufWriter::new(File::create(&aside)?);
     let (mut at, mut written) = (0, Ok(()));
     read_segment(dir, number, &mut |record: Record, place| {
@@ -803,7 +808,12 @@ impl Journal {
 /// records: a copy not done before a stop, or records of before body files), then the
 /// segment.
 fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
-    for name in [bodies_name(number), list_name(number)] {
+    let names = [
+        bodies_name(number),
+        list_name(number),
+        list_aside_name(number),
+    ];
+    for name in names {
         match fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
