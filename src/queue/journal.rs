@@ -408,7 +408,13 @@ fn rebuild_list(
     written?;
     out.flush()?;
     drop(out);
-    fs::rename(&aside, dir.join(list_name(number)))
+    let list = dir.join(list_name(number));
+    fs::rename(&aside, &list)?;
+    // Its segment pruned meanwhile (a run with smaller limits): no list file without one.
+    if !dir.join(segment_name(number)).exists() {
+        fs::remove_file(&list)?;
+    }
+    Ok(())
 }
 
 /// The longest record read back (headers and step records are kept far shorter).
