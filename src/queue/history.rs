@@ -65,6 +65,74 @@ impl Finished {
     }
 }
 
+/// How many listed messages matched, and those of them in the window asked for.
+pub type Found = (usize, Vec<MessageView>);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A search of the history that reads its list files: what matched among those listed in
+/// memory (`recent`), then in each list file from where its listed lines start, newest
+/// first. Runs anywhere: a list file appended to meanwhile is read up to its last whole line,
+/// one pruned meanwhile is passed over.
+#[derive(Debug)]
+pub struct Scan {
+    query: Query,
+    window: Range<usize>,
+    recent: Vec<(Listed, Timestamp)>,
+    /// Segment, list file, where its listed lines start; newest first.
+    lists: Vec<(u64, std::path::PathBuf, u64)>,
+}
+
+impl Scan {
+    pub fn run(self) -> Found {
+        let Scan {
+            query,
+            window,
+            recent,
+            lists,
+        } = self;
+        let mut total = 0;
+        let mut views = Vec::new();
+        let mut take = |listed: &Listed<&str>, at: Timestamp| {
+            if listed.matches(&query) {
+                if window.contains(&total) {
+                    views.push(listed.view(at));
+                }
+                total += 1;
+            }
+        };
+        for (listed, at) in &recent {
+            take(
+                &Listed::from_text(listed.arrival, listed.size, listed.text()),
+                *at,
+            );
+        }
+        let mut glance = listed::Glance::new(&query);
+        for (segment, path, from) in lists {
+            let read = list::newest_chunks(&path, from, |lines| {
+                if !glance.may_hold(lines) {
+                    return true;
+                }
+                for line in lines.split_terminator('\n').rev() {
+                    if glance.may_match(line)
+                        && let Some(line) = list::decode_str(segment, line)
+                    {
+                        take(
+                            &Listed::from_text(line.arrival, line.size, line.text),
+                            line.at,
+                        );
+                    }
+                }
+                true
+            });
+            if let Err(e) = read {
+                log::debug!("history: cannot read {}: {e}", path.display());
+            }
+        }
+        (total, views)
+    }
+}
+
 /// A record's compact listing, as its list file line has it.
 fn text_of(record: &Record) -> String {
     let subject = subject_of(&record.envelope, &record.headers);
@@ -84,6 +152,8 @@ pub struct History {
     /// Where the journal's list files have the others (the page on).
     shelves: Shelves,
     journal: Option<Journal>,
+    /// The search thread's orders (`in_background`).
+    searcher: Option<Sender<Job>>,
 }
 
 impl History {
@@ -97,6 +167,7 @@ impl History {
             recent: VecDeque::new(),
             shelves: Shelves::default(),
             journal,
+            searcher: None,
         }
     }
 
@@ -236,8 +307,18 @@ impl History {
 
     /// The listed messages that match `query`, newest first: how many, and those of them
     /// in `window`. Without filters, read from where each is; else from the list files
-    /// whole (newest first).
-    pub fn find(&mut self, query: &Query, window: Range<usize>) -> (usize, Vec<MessageView>) {
+    /// (`Scan`). Here, all of it (the scheduler thread uses `find_later`).
+    #[cfg(test)]
+    pub fn find(&mut self, query: &Query, window: Range<usize>) -> Found {
+        match self.find_later(query, window) {
+            Ok(found) => found,
+            Err(scan) => scan.run(),
+        }
+    }
+
+    /// `find`, answered at once when no list file is to be read through; else the search
+    /// to run (off the scheduler thread: `in_background`).
+    pub fn find_later(&mut self, query: &Query, window: Range<usize>) -> Result<Found, Box<Scan>> {
         self.flush();
         if query.takes_all() {
             let listed = self.len();
@@ -245,50 +326,53 @@ impl History {
                 .filter(|n| *n < listed)
                 .filter_map(|n| self.view_at(n))
                 .collect();
-            return (self.len(), views);
+            return Ok((listed, views));
         }
-        let mut total = 0;
-        let mut views = Vec::new();
-        let mut take = |listed: &Listed<&str>, at: Timestamp| {
-            if listed.matches(query) {
-                if window.contains(&total) {
-                    views.push(listed.view(at));
-                }
-                total += 1;
-            }
+        let lists = match &self.journal {
+            Some(journal) => self
+                .shelves
+                .segments()
+                .map(|(segment, from)| (segment, journal.list_path(segment), from))
+                .collect(),
+            None => Vec::new(),
         };
-        for f in &self.recent {
-            take(
-                &Listed::from_text(f.listed.arrival, f.listed.size, f.listed.text()),
-                f.at,
-            );
-        }
-        let mut glance = listed::Glance::new(query);
-        if let Some(journal) = &self.journal {
-            for (segment, from) in self.shelves.segments() {
-                let path = journal.list_path(segment);
-                let read = list::newest_chunks(&path, from, |lines| {
-                    if !glance.may_hold(lines) {
-                        return true;
-                    }
-                    for line in lines.split_terminator('\n').rev() {
-                        if glance.may_match(line)
-                            && let Some(line) = list::decode_str(segment, line)
-                        {
-                            take(
-                                &Listed::from_text(line.arrival, line.size, line.text),
-                                line.at,
-                            );
-                        }
-                    }
-                    true
-                });
-                if let Err(e) = read {
-                    log::warn!("history: cannot read {}: {e}", path.display());
-                }
+        Err(Box::new(Scan {
+            query: query.clone(),
+            window,
+            recent: self
+                .recent
+                .iter()
+                .map(|f| (f.listed.clone(), f.at))
+                .collect(),
+            lists,
+        }))
+    }
+
+    /// Runs `scan` on the history's search thread (started at the first), then `done` with
+    /// what it found; here at once if that thread cannot be started.
+    pub fn in_background(&mut self, scan: Box<Scan>, done: impl FnOnce(Found) + Send + 'static) {
+        let job: Job = Box::new(move || done(scan.run()));
+        let job = match &self.searcher {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(crossbeam_channel::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("history-find".into())
+            .spawn(move || rx.iter().for_each(|job| job()));
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(job);
+                self.searcher = Some(tx);
+            }
+            Err(e) => {
+                log::warn!("history: cannot start the search thread: {e}; searched here");
+                job();
             }
         }
-        (total, views)
     }
 
     /// A finished message's whole record (read from the journal if need be).
@@ -503,6 +587,15 @@ mod tests {
         );
         assert!(h.kept(&old).is_some());
         assert_eq!(h.detail(&env(50, &[]).id), None);
+        // The scheduler thread has a search that reads the list files run on another.
+        let query = Query::new("number 42", None, None, 0);
+        let Err(scan) = h.find_later(&query, 0..50) else {
+            panic!("a text search reads the list files");
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        h.in_background(scan, move |found| tx.send(found).unwrap());
+        assert_eq!(rx.recv().unwrap(), h.find(&query, 0..50));
+        assert!(h.find_later(&all, 0..50).is_ok(), "a page of them at once");
         let _ = std::fs::remove_dir_all(&spool);
     }
 
