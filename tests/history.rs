@@ -43,9 +43,26 @@ fn finished_messages_are_found_after_a_restart() {
         listed.contains("1 finished message(s) shown of 2"),
         "{listed}"
     );
-    // Restarted: the page's API finds them by search and by ID, with their steps.
+    // A journal of before list files (each segment's listing beside it): made again from
+    // the segments at the start.
+    let lists = || {
+        let history = dir.path().join("spool").join("history");
+        let all = std::fs::read_dir(history)
+            .unwrap()
+            .map(|e| e.unwrap().path());
+        all.filter(|p| p.extension().is_some_and(|e| e == "list"))
+            .collect::<Vec<_>>()
+    };
+    let gone = lists();
+    assert!(!gone.is_empty());
+    for list in &gone {
+        std::fs::remove_file(list).unwrap();
+    }
+    // Restarted: the page's API lists them, finds them by search and by ID, with their steps.
     let server = Server::start_in(dir);
     let page = server.status_addr.unwrap();
+    wait_http(page, "/api/messages", &[&failed, &delivered]);
+    assert!(gone.iter().all(|list| list.is_file()), "{gone:?}");
     let found = wait_http(page, "/api/messages?q=permfail%40a.test", &[&failed]);
     assert!(!found.contains(&delivered), "{found}");
     // Listed in their compact form (read back, not the newest run's): found by sender, ID,

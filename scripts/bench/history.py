@@ -11,10 +11,15 @@ started on that spool, status page on, and measured:
   - RSS once read back, against the same spool started with history_max = 0 (nothing read):
     kB per message kept
   - GET /api/messages/ID of the oldest (its text read from the journal), median of 5
+  - every page and API request the page makes, median of 5 each (REQUESTS: the listing's
+    page 0 and page 1000, text searches, filters, a detail, counts, /metrics, the page)
+  - the same once more after a restart on the same spool (what the first start wrote beside
+    the journal is then there)
 Runs as any user; standard library only. Usage:
   scripts/bench/history.py [--records 100000] [--before docs/bench/history-<stamp>.json]
+      [--section NAME]
 --before: the raw results of an earlier build's run (BENCH_QKSMTP_BIN=that binary), shown
-beside this one's.
+beside this one's. --section: the docs/benchmarks.md section written (default service).
 Writes docs/bench/history-<stamp>.json and its section of docs/benchmarks.md.
 """
 import argparse
@@ -107,7 +112,8 @@ def one_record(dir_, smtp, page, sink_port):
     stop(p)
     sink.terminate()
     hist = os.path.join(dir_, "spool", "history")
-    data = b"".join(open(os.path.join(hist, n), "rb").read() for n in sorted(os.listdir(hist)))
+    data = b"".join(open(os.path.join(hist, n), "rb").read()
+                    for n in sorted(os.listdir(hist)) if n.endswith(".log"))
     shutil.rmtree(hist)
     return data
 
@@ -134,6 +140,44 @@ def copies(record, n, dir_, per_segment):
     return first
 
 
+# (name, path): OLDEST is the oldest copy's ID.
+REQUESTS = [
+    ("listing, page 0", "/api/messages"),
+    ("listing, page 1000", "/api/messages?page=1000"),
+    ("text search, no match", "/api/messages?q=nobody.invalid"),
+    ("text search, the oldest by ID", "/api/messages?q=OLDEST"),
+    ("text search, every message (page 1000)", "/api/messages?q=history+bench&page=1000"),
+    ("state filter (failed: none)", "/api/messages?state=failed"),
+    ("destination filter, page 1000", "/api/messages?dest=example.test&page=1000"),
+    ("a message's detail by ID", "/api/messages/OLDEST"),
+    ("counts and totals (/api/status)", "/api/status"),
+    ("/metrics", "/metrics"),
+    ("the page (/)", "/"),
+]
+
+
+def cpu_ms(pid):
+    """CPU time qksmtp has used (user and system), ms."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def timed(page, path, pid):
+    """Median ms of 5 GETs of path (after one unmeasured), and the CPU ms qksmtp spends on
+    one (over 20 more: the clock-tick resolution; hardly moved by other load)."""
+    get(page, path)
+    ms = []
+    for _ in range(5):
+        t = time.monotonic()
+        status, _ = get(page, path)
+        assert status == 200, (path, status)
+        ms.append((time.monotonic() - t) * 1000)
+    before = cpu_ms(pid)
+    for _ in range(20):
+        get(page, path)
+    return statistics.median(ms), (cpu_ms(pid) - before) / 20
+
+
 def measure(dir_, page, oldest, with_history):
     p, ready = start(dir_)
     t0 = time.monotonic() - ready
@@ -156,15 +200,21 @@ def measure(dir_, page, oldest, with_history):
             status, _ = get(page, "/api/messages/" + oldest)
             assert status == 200
             detail.append((time.monotonic() - t) * 1000)
+    requests, cpu = {}, {}
+    if with_history:
+        for name, path in REQUESTS:
+            requests[name], cpu[name] = timed(page, path.replace("OLDEST", oldest), p.pid)
     stop(p)
     return {"ready_s": ready, "read_back_s": found, "rss_kb": rss,
-            "detail_ms": statistics.median(detail) if detail else None}
+            "detail_ms": statistics.median(detail) if detail else None, "requests": requests,
+            "request_cpu_ms": cpu}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100000)
     ap.add_argument("--before", help="raw JSON of an earlier build's run, to compare")
+    ap.add_argument("--section", default="service", help="docs/benchmarks.md section")
     a = ap.parse_args()
     dir_ = tempfile.mkdtemp(prefix="qksmtp-history-bench-")
     smtp, page, sink = free_port(), free_port(), free_port()
@@ -175,12 +225,13 @@ def main():
     size = sum(os.path.getsize(os.path.join(dir_, "spool", "history", n))
                for n in os.listdir(os.path.join(dir_, "spool", "history")))
     on = measure(dir_, page, oldest, True)
+    again = measure(dir_, page, oldest, True)
     open(path, "w").write(ini(smtp, page, sink, 0))
     off = measure(dir_, page, oldest, False)
     shutil.rmtree(dir_)
     per = (on["rss_kb"] - off["rss_kb"]) / a.records
     result = {"records": a.records, "record_bytes": len(record), "journal_bytes": size,
-              "history": on, "no_history": off, "kb_per_message": per,
+              "history": on, "restart": again, "no_history": off, "kb_per_message": per,
               "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load": os.getloadavg()[0]}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(os.path.join(ROOT, "docs", "bench"), exist_ok=True)
@@ -209,10 +260,34 @@ steps stay in the journal except for the newest 200).
        "mb": size / 1e6, "r1": on["ready_s"], "r0": off["ready_s"], "rb1": on["read_back_s"],
        "m1": on["rss_kb"], "m0": off["rss_kb"], "d1": on["detail_ms"], "bytes": per * 1000,
        "before": " --before " + a.before if a.before else ""}
+    text += requested(result)
     if a.before:
         text += compared(json.load(open(a.before)), a.before, result)
-    mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), "service", text)
+    mdsection.replace(os.path.join(ROOT, "docs", "benchmarks.md"), a.section, text)
     print(text)
+
+
+def requested(result):
+    """The page's requests, at the first start and after a restart."""
+    first, again = result["history"].get("requests"), result.get("restart", {}).get("requests")
+    if not first:
+        return ""
+    text = "\nEach request of the page and its API with %d finished messages listed (ms, median of\n" \
+        "5), at the first start on the journal and after a restart on the same spool:\n\n" \
+        % result["records"]
+    text += "| request | first start | after a restart | CPU ms a request (after a restart) |\n" \
+        "|---|---|---|---|\n"
+    cpu = result.get("restart", {}).get("request_cpu_ms", {})
+    for name, _ in REQUESTS:
+        text += "| %s | %.1f | %s | %s |\n" % (
+            name, first[name], "%.1f" % again[name] if again else "-",
+            "%.1f" % cpu[name] if name in cpu else "-")
+    text += "| RSS once read back (kB) | %d | %s | |\n" % (
+        result["history"]["rss_kb"], result["restart"]["rss_kb"] if again else "-")
+    text += "| exec -> the oldest found by the API search (s) | %.2f | %s | |\n" % (
+        result["history"]["read_back_s"],
+        "%.2f" % result["restart"]["read_back_s"] if again else "-")
+    return text
 
 
 def compared(before, path, now):
@@ -225,11 +300,20 @@ def compared(before, path, now):
              lambda r: r["history"]["read_back_s"]),
             ("GET /api/messages/ID of the oldest (ms)", "%.2f",
              lambda r: r["history"]["detail_ms"]),
+            ("RSS after a restart on the same spool (kB)", "%s",
+             lambda r: r.get("restart", {}).get("rss_kb", "-")),
             ("load average at the start", "%.2f", lambda r: r["load"])]
     text = "\nAgainst the earlier build (`%s`, %s, same command):\n\n" % (path, before["at"])
     text += "| measure | this build | before |\n|---|---|---|\n"
     for name, fmt, get in rows:
         text += "| %s | %s | %s |\n" % (name, fmt % get(now), fmt % get(before))
+    for key, unit in [("requests", "ms"), ("request_cpu_ms", "CPU ms")]:
+        mine = now.get("restart", {}).get(key, {})
+        theirs = before.get("restart", {}).get(key, {})
+        for name, _ in REQUESTS:
+            if name in mine and name in theirs:
+                text += "| %s, after a restart (%s) | %.1f | %.1f |\n" % (
+                    name, unit, mine[name], theirs[name])
     return text
 
 

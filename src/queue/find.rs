@@ -127,10 +127,23 @@ impl Query {
             || m.subject.is_some_and(has)
     }
 
-    /// The matches' range on this page, of `total`.
-    pub fn window(&self, total: usize) -> std::ops::Range<usize> {
-        let start = (self.page * PAGE).min(total);
-        start..(start + PAGE).min(total)
+    /// Whether it takes every message (no text, no filter).
+    pub fn takes_all(&self) -> bool {
+        let Query {
+            text,
+            state,
+            dest,
+            page: _,
+            since,
+            before,
+        } = self;
+        text.is_empty() && state.is_none() && dest.is_none() && since.is_none() && before.is_none()
+    }
+
+    /// The matches' places on this page (those of them there are).
+    pub fn window(&self) -> std::ops::Range<usize> {
+        let start = self.page * PAGE;
+        start..start + PAGE
     }
 }
 
@@ -251,8 +264,7 @@ mod tests {
     #[test]
     fn pages_are_windows_of_the_matches() {
         let q = |page| Query::new("", None, None, page);
-        assert_eq!(q(0).window(120), 0..PAGE);
-        assert_eq!(q(2).window(120), 2 * PAGE..120);
-        assert_eq!(q(9).window(120), 120..120);
+        assert_eq!(q(0).window(), 0..PAGE);
+        assert_eq!(q(2).window(), 2 * PAGE..3 * PAGE);
     }
 }

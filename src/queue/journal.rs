@@ -11,7 +11,9 @@
 //! older than `history_days`, or the bodies kept pass `history_max_size` bytes:
 //! append-only, and compaction never rewrites. A start-up writes to a new
 //! segment; the old ones are read back in the background (`read_all`). The record codec is
-//! pure (`encode`, `decode`).
+//! pure (`encode`, `decode`). Beside each segment, its list file (`list`: what the page lists
+//! of each record, and where the record is), appended with it and rebuilt from it when
+//! missing (`read_listed`).
 
 use crate::spool::envelope::{self, Envelope};
 use crate::time::Timestamp;
@@ -123,13 +125,17 @@ impl fmt::Display for JournalError {
     }
 }
 
-/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN[ BODYOFFSET BODYLEN]\n` then the three
-/// texts, then `\n`.
+/// A record's bytes (its own body's place).
+#[cfg(test)]
 pub fn encode(r: &Record) -> Vec<u8> {
+    encode_with(r, r.body)
+}
+
+/// `qksmtp-history 1 AT ENVLEN HEADLEN STEPSLEN[ BODYOFFSET BODYLEN]\n` then the three
+/// texts, then `\n`; BODY...: where its message's bytes are (`body`).
+fn encode_with(r: &Record, body: Option<Span>) -> Vec<u8> {
     let env = envelope::render(&r.envelope);
-    let body = r
-        .body
-        .map_or(String::new(), |b| format!(" {} {}", b.offset, b.len));
+    let body = body.map_or(String::new(), |b| format!(" {} {}", b.offset, b.len));
     let mut out = format!(
         "{MAGIC} {} {} {} {}{body}\n",
         r.at.as_micros(),
@@ -202,6 +208,29 @@ fn bodies_name(number: u64) -> String {
     format!("{number:08}.{BODIES}")
 }
 
+fn list_name(number: u64) -> String {
+    format!("{number:08}.{}", list::EXT)
+}
+
+/// A list file being made again from its segment (renamed over `list_name` when done).
+fn list_aside_name(number: u64) -> String {
+    format!("{}.new", list_name(number))
+}
+
+/// A list file this long starts a new segment (the page's index keeps offsets in 32 bits).
+const MAX_LIST: u64 = 1 << 31;
+
+/// What `append` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Where the record is.
+    pub place: Place,
+    /// Where its line is in its segment's list file.
+    pub listed: u64,
+    /// The segments removed to keep the limits.
+    pub removed: Vec<u64>,
+}
+
 /// The segment numbers in `dir`, oldest first.
 fn segments_in(dir: &Path) -> io::Result<Vec<u64>> {
     let mut numbers: Vec<u64> = match fs::read_dir(dir) {
@@ -227,53 +256,165 @@ pub fn read_all(
 ) -> io::Result<Vec<Segment>> {
     let dir = spool_dir.join(DIR);
     let mut segments = Vec::new();
+    for number in earlier_segments(&dir, below)? {
+        segments.extend(read_segment(&dir, number, &mut each)?);
+    }
+    Ok(segments)
+}
+
+/// The segment numbers of the journal folder `dir` below `below` (all: `None`), oldest first.
+fn earlier_segments(dir: &Path, below: Option<u64>) -> io::Result<Vec<u64>> {
     let earlier = |n: &u64| below.is_none_or(|b| *n < b);
-    for number in segments_in(&dir)?.into_iter().filter(earlier) {
-        let file = match File::open(dir.join(segment_name(number))) {
-            Ok(f) => f,
+    Ok(segments_in(dir)?.into_iter().filter(earlier).collect())
+}
+
+/// Reads the records of segment `number` of the journal folder `dir` (`None`: it is gone).
+fn read_segment(
+    dir: &Path,
+    number: u64,
+    each: &mut impl FnMut(Record, Place),
+) -> io::Result<Option<Segment>> {
+    let file = match File::open(dir.join(segment_name(number))) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut segment = Segment {
+        number,
+        records: 0,
+        newest: Timestamp(0),
+        bytes: 0,
+    };
+    // A record at a time, in one reused buffer: a segment is never in memory whole.
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut offset = 0;
+    loop {
+        match next_record(&mut reader, &mut buf) {
+            Ok(Some((record, len))) => {
+                segment.records += 1;
+                segment.newest = segment.newest.max(record.at);
+                segment.bytes += match record.body {
+                    Some(span) => span.len,
+                    None => body_bytes(dir, &record.envelope.id),
+                };
+                let place = Place {
+                    segment: number,
+                    offset,
+                    len: len as u64,
+                    body: record.body,
+                };
+                offset += len as u64;
+                each(record, place);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                log::warn!("history segment {number}: {e} at byte {offset}; the rest is skipped");
+                break;
+            }
+        }
+    }
+    Ok(Some(segment))
+}
+
+/// Reads the list files of the journal in `spool_dir` (its segments below `below`), oldest
+/// first, handing each line with its offset in its list file to `each`; returns the
+/// segments read. A list file that is missing, or does not end where its segment does (a
+/// crash, a journal of before list files), is made again from its segment, the text of each
+/// record given by `text_of`.
+pub fn read_listed(
+    spool_dir: &Path,
+    below: u64,
+    mut text_of: impl FnMut(&Record) -> String,
+    mut each: impl FnMut(u64, list::Line),
+) -> io::Result<Vec<Segment>> {
+    let dir = spool_dir.join(DIR);
+    let mut segments = Vec::new();
+    for number in earlier_segments(&dir, Some(below))? {
+        let len = match fs::metadata(dir.join(segment_name(number))) {
+            Ok(m) => m.len(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
+        let path = dir.join(list_name(number));
         let mut segment = Segment {
             number,
             records: 0,
             newest: Timestamp(0),
             bytes: 0,
         };
-        // A record at a time, in one reused buffer: a segment is never in memory whole.
-        let mut reader = BufReader::new(file);
-        let mut buf = Vec::new();
-        let mut offset = 0;
-        loop {
-            match next_record(&mut reader, &mut buf) {
-                Ok(Some((record, len))) => {
-                    segment.records += 1;
-                    segment.newest = segment.newest.max(record.at);
-                    segment.bytes += match record.body {
-                        Some(span) => span.len,
-                        None => body_bytes(&dir, &record.envelope.id),
-                    };
-                    let place = Place {
-                        segment: number,
-                        offset,
-                        len: len as u64,
-                        body: record.body,
-                    };
-                    offset += len as u64;
-                    each(record, place);
+        let mut take = |at: u64, line: list::Line| {
+            segment.records += 1;
+            segment.newest = segment.newest.max(line.at);
+            segment.bytes += line.place.body.map_or(0, |b| b.len);
+            each(at, line);
+        };
+        let read = match list_end(number, &path) {
+            Some(end) if end == len => list::oldest_first(&path, |at, line| {
+                if let Some(line) = list::decode(number, line) {
+                    take(at, line);
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!(
-                        "history segment {number}: {e} at byte {offset}; the rest is skipped"
-                    );
-                    break;
-                }
-            }
+            })
+            .map(drop),
+            _ => rebuild_list(&dir, number, &mut text_of, &mut take),
+        };
+        match read {
+            Ok(()) => segments.push(segment),
+            Err(e) => log::warn!("history segment {number}: cannot list it: {e}"),
         }
-        segments.push(segment);
     }
     Ok(segments)
+}
+
+/// Where the last record listed in the list file at `path` ends in its segment (`Some(0)`:
+/// none listed; `None`: no list file, or a damaged last line).
+fn list_end(number: u64, path: &Path) -> Option<u64> {
+    let mut end = Some(0);
+    list::newest_first(path, 0, |line| {
+        end = list::decode(number, line).map(|l| l.record_end());
+        false
+    })
+    .ok()?;
+    end
+}
+
+/// Makes segment `number`'s list file again from its records (written aside, then renamed
+/// over), handing each line to `each` with its offset.
+fn rebuild_list(
+    dir: &Path,
+    number: u64,
+    text_of: &mut impl FnMut(&Record) -> String,
+    each: &mut impl FnMut(u64, list::Line),
+) -> io::Result<()> {
+    let aside = dir.join(list_aside_name(number));
+    let mut out = BufWriter::new(File::create(&aside)?);
+    let (mut at, mut written) = (0, Ok(()));
+    read_segment(dir, number, &mut |record: Record, place| {
+        let text = text_of(&record);
+        let line = list::Line {
+            at: record.at,
+            place,
+            arrival: record.envelope.arrival,
+            size: record.envelope.size,
+            text: &text,
+        };
+        let bytes = list::encode(&line);
+        if written.is_ok() {
+            written = out.write_all(bytes.as_bytes());
+        }
+        each(at, line);
+        at += bytes.len() as u64;
+    })?;
+    written?;
+    out.flush()?;
+    drop(out);
+    let list = dir.join(list_name(number));
+    fs::rename(&aside, &list)?;
+    // Its segment pruned meanwhile (a run with smaller limits): no list file without one.
+    if !dir.join(segment_name(number)).exists() {
+        fs::remove_file(&list)?;
+    }
+    Ok(())
 }
 
 /// The longest record read back (headers and step records are kept far shorter).
@@ -337,6 +478,8 @@ pub struct Journal {
     /// Oldest first; the last is the one being written.
     segments: VecDeque<Segment>,
     file: Option<(BufWriter<File>, u64)>,
+    /// The current segment's list file, and its length.
+    list: Option<(BufWriter<File>, u64)>,
     next: u64,
     /// `next` at open.
     first_own: u64,
@@ -382,6 +525,7 @@ impl Journal {
             dir,
             segments: VecDeque::new(),
             file: None,
+            list: None,
             next,
             first_own: next,
             pruning: Vec::new(),
@@ -399,15 +543,18 @@ impl Journal {
         self.recycle = Some(recycle);
     }
 
-    /// Appends a record; answers where it is and the segments removed to keep the limits
-    /// (the caller forgets what it kept of them).
+    /// Appends a record, and its line with `text` (what the page lists of it) to the list
+    /// file; answers where the record is, where its line is in the list file, and the
+    /// segments removed to keep the limits (the caller forgets what it kept of them).
     pub fn append(
         &mut self,
         record: &Record,
+        text: &str,
         limits: Limits,
         now: Timestamp,
-    ) -> io::Result<(Place, Vec<u64>)> {
-        let full = self.segments.back().is_none_or(|s| limits.full(s));
+    ) -> io::Result<Appended> {
+        let list_full = self.list.as_ref().is_some_and(|(_, end)| *end >= MAX_LIST);
+        let full = list_full || self.segments.back().is_none_or(|s| limits.full(s));
         if self.file.is_none() || full {
             self.start_segment()?;
         }
@@ -422,10 +569,7 @@ impl Journal {
             offset: self.bodies_end,
             len: kept,
         });
-        let bytes = encode(&Record {
-            body,
-            ..record.clone()
-        });
+        let bytes = encode_with(record, body);
         let (file, offset) = self.file.as_mut().expect("a segment is open");
         file.write_all(&bytes)?;
         let segment = self.next - 1;
@@ -436,6 +580,17 @@ impl Journal {
             body,
         };
         *offset += bytes.len() as u64;
+        let line = list::encode(&list::Line {
+            at: record.at,
+            place,
+            arrival: record.envelope.arrival,
+            size: record.envelope.size,
+            text,
+        });
+        let (list, end) = self.list.as_mut().expect("a segment is open");
+        let listed = *end;
+        list.write_all(line.as_bytes())?;
+        *end += line.len() as u64;
         if let Some(span) = body {
             self.bodies_end += span.len;
             self.copy(Copy {
@@ -448,7 +603,11 @@ impl Journal {
         current.records += 1;
         current.newest = current.newest.max(record.at);
         current.bytes += kept;
-        Ok((place, self.enforce(limits, now)))
+        Ok(Appended {
+            place,
+            listed,
+            removed: self.enforce(limits, now),
+        })
     }
 
     /// Has the copier thread copy a file into a body file (at once, here, if no thread can
@@ -501,7 +660,14 @@ impl Journal {
         let path = self.dir.join(segment_name(self.next));
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let offset = file.metadata()?.len();
+        let list_path = self.dir.join(list_name(self.next));
+        let list = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(list_path)?;
+        let end = list.metadata()?.len();
         self.file = Some((BufWriter::new(file), offset));
+        self.list = Some((BufWriter::new(list), end));
         self.bodies_end = 0;
         self.segments.push_back(Segment {
             number: self.next,
@@ -516,11 +682,35 @@ impl Journal {
     /// Writes out what is buffered (no fsync).
     pub fn flush(&mut self) {
         self.send_copies();
-        if let Some((file, _)) = &mut self.file
-            && let Err(e) = file.flush()
-        {
-            log::warn!("history journal: {e}");
+        for (file, _) in [&mut self.file, &mut self.list].into_iter().flatten() {
+            if let Err(e) = file.flush() {
+                log::warn!("history journal: {e}");
+            }
         }
+    }
+
+    /// The list files of the segments it knows of, newest first: each segment's number, its
+    /// list file and the bytes of it written out (after `flush`).
+    pub fn lists(&mut self) -> Vec<(u64, PathBuf, u64)> {
+        self.flush();
+        let current = self.list.as_ref().map(|(_, end)| *end);
+        self.segments
+            .iter()
+            .rev()
+            .map(|s| {
+                let path = self.dir.join(list_name(s.number));
+                let end = match current {
+                    Some(end) if s.number + 1 == self.next => end,
+                    _ => u64::MAX,
+                };
+                (s.number, path, end)
+            })
+            .collect()
+    }
+
+    /// The list file of segment `number`.
+    pub fn list_path(&self, number: u64) -> PathBuf {
+        self.dir.join(list_name(number))
     }
 
     /// Learns of the segments of earlier runs (read back at start); answers the segments
@@ -624,9 +814,16 @@ impl Journal {
 /// records: a copy not done before a stop, or records of before body files), then the
 /// segment.
 fn remove_segment(dir: &Path, number: u64) -> io::Result<()> {
-    match fs::remove_file(dir.join(bodies_name(number))) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+    let names = [
+        bodies_name(number),
+        list_name(number),
+        list_aside_name(number),
+    ];
+    for name in names {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
     let path = dir.join(segment_name(number));
     let file = match File::open(&path) {
@@ -662,6 +859,7 @@ fn read_at(dir: &Path, place: Place) -> io::Result<Record> {
 }
 
 mod kept;
+pub mod list;
 use kept::{Copy, copier, copy_one, finish};
 pub use kept::{Kept, kept_in, locate};
 

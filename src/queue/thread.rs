@@ -4,7 +4,7 @@
 
 use super::changes::{Change, Feed, What};
 use super::find::{Found, Query};
-use super::history::{Finished, History};
+use super::history::{History, Shelves};
 use super::journal::{Journal, Limits, Segment};
 use super::policy::Dest;
 use super::scheduler::{Effect, Job, JobReport, Scheduler};
@@ -51,9 +51,9 @@ pub enum Event {
     Adopt(Box<Envelope>, Sender<bool>),
     /// Messages found in the spool at start-up, handed on while the scan goes on.
     Restore(Vec<Envelope>),
-    /// The history of earlier runs, read back from the journal at start-up: the messages
-    /// (oldest first, without their texts) and the journal's segments.
-    History(Box<(Vec<Finished>, Vec<Segment>)>),
+    /// The history of earlier runs, read back from the journal at start-up: where its list
+    /// files have the messages (when the page lists them) and the journal's segments.
+    History(Box<(Shelves, Vec<Segment>)>),
     /// The queue as plain values, with at most this many messages listed.
     Snapshot(usize, Sender<Snapshot>),
     /// One message: queued (the files are the caller's to read) or recently finished (with

@@ -25,11 +25,85 @@ const REASON: char = '\u{1e}';
 /// ADDRESS [REASON TEXT]`, where STATE and GIVEUP are one letter each and DIRECT and RELAY its
 /// tries; the null sender is empty, so is a missing subject. Control characters of the texts are listed as spaces (the separators
 /// never occur in a field).
+/// Owned in memory (`Box<str>`), or borrowed from a list file's line (`&str`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
+pub struct Listed<T = Box<str>> {
     pub arrival: Timestamp,
     pub size: u64,
-    text: Box<str>,
+    text: T,
+}
+
+/// The ID a listing's text starts with.
+pub fn id_of(text: &str) -> &str {
+    text.split(FIELD).next().unwrap_or("")
+}
+
+/// A first look at a list file's line, before it is read as a listing: false only when the
+/// message cannot match. The search text: when it is ASCII with at most one `@` and none of
+/// `<>"\\`, every field the search looks at is in the line as written, found ignoring case
+/// as `find::contains` does (ASCII case, or the line lower-cased whole). The destination:
+/// `@DOMAIN` is in the line, ignoring ASCII case. The state: a field starts with its letter.
+#[derive(Debug, Default)]
+pub struct Glance {
+    text: Option<String>,
+    dest: Option<String>,
+    state: Option<String>,
+    lower: Vec<u8>,
+}
+
+impl Glance {
+    pub fn new(query: &Query) -> Glance {
+        let t = &query.text;
+        let plain =
+            t.is_ascii() && t.matches('@').count() <= 1 && !t.contains(['<', '>', '"', '\\']);
+        Glance {
+            text: (plain && !t.is_empty()).then(|| t.clone()),
+            dest: query.dest.as_ref().map(|d| format!("@{d}")),
+            state: query.state.map(|s| format!("{FIELD}{}", state_letter(s))),
+            lower: Vec::new(),
+        }
+    }
+
+    /// Whether a line of `lines` (list file lines, whole) may match: when not, none of them
+    /// is looked at.
+    pub fn may_hold(&mut self, lines: &str) -> bool {
+        self.check(lines, lines.is_ascii())
+    }
+
+    pub fn may_match(&mut self, line: &str) -> bool {
+        self.check(line, true)
+    }
+
+    /// The look, at the search text too when `text`.
+    fn check(&mut self, line: &str, text: bool) -> bool {
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|s| !line.contains(s.as_str()))
+        {
+            return false;
+        }
+        let text = self.text.as_deref().filter(|_| text);
+        if text.is_none() && self.dest.is_none() {
+            return true;
+        }
+        self.lower.clear();
+        self.lower.extend_from_slice(line.as_bytes());
+        self.lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(&self.lower).unwrap_or_default();
+        if self
+            .dest
+            .as_ref()
+            .is_some_and(|d| !lower.contains(d.as_str()))
+        {
+            return false;
+        }
+        match text {
+            None => true,
+            Some(t) if line.is_ascii() => lower.contains(t),
+            Some(t) => line.to_lowercase().contains(t),
+        }
+    }
 }
 
 /// One recipient as listed.
@@ -42,13 +116,6 @@ pub struct Listee<'a> {
     pub relay_tries: u32,
     /// The last result, failed recipients only.
     pub reason: Option<&'a str>,
-}
-
-impl<'a> Listee<'a> {
-    /// Local part and domain.
-    fn parts(self) -> (&'a str, &'a str) {
-        self.address.rsplit_once('@').unwrap_or((self.address, ""))
-    }
 }
 
 impl Listed {
@@ -83,9 +150,25 @@ impl Listed {
             text: text.into_boxed_str(),
         }
     }
+}
+
+impl<T: AsRef<str>> Listed<T> {
+    /// As `text` gives it (a list file's line).
+    pub fn from_text(arrival: Timestamp, size: u64, text: T) -> Listed<T> {
+        Listed {
+            arrival,
+            size,
+            text,
+        }
+    }
+
+    /// The whole text, as a list file keeps it.
+    pub fn text(&self) -> &str {
+        self.text.as_ref()
+    }
 
     fn field(&self, n: usize) -> &str {
-        self.text.split(FIELD).nth(n).unwrap_or("")
+        self.text().split(FIELD).nth(n).unwrap_or("")
     }
 
     pub fn id(&self) -> &str {
@@ -102,7 +185,7 @@ impl Listed {
     }
 
     pub fn recipients(&self) -> impl Iterator<Item = Listee<'_>> + Clone {
-        self.text.split(FIELD).skip(3).map(|f| {
+        self.text().split(FIELD).skip(3).map(|f| {
             let mut chars = f.chars();
             let state = chars.next().map_or(Shown::Failed, state_of);
             let gave_up = chars.next().and_then(give_up_of);
@@ -124,16 +207,27 @@ impl Listed {
     }
 
     pub fn matches(&self, query: &Query) -> bool {
-        let sender = self.sender();
+        // One pass over the text: the three fields, then the recipients' states and
+        // addresses (their tries and reasons are not looked at).
+        let mut fields = self.text().splitn(4, FIELD);
+        let (id, sender, subject) = (
+            fields.next().unwrap_or(""),
+            fields.next().unwrap_or(""),
+            fields.next().unwrap_or(""),
+        );
+        let rest = fields.next();
         let m = Matched {
-            id: self.id(),
+            id,
             arrival: self.arrival,
             sender: (!sender.is_empty()).then(|| sender.rsplit_once('@').unwrap_or((sender, ""))),
-            subject: self.subject(),
+            subject: Some(subject).filter(|s| !s.is_empty()),
         };
-        let recipients = self.recipients().map(|r| {
-            let (local, domain) = r.parts();
-            (local, domain, r.state)
+        let recipients = rest.into_iter().flat_map(|r| r.split(FIELD)).map(|f| {
+            let state = f.chars().next().map_or(Shown::Failed, state_of);
+            let after = f.split_once(' ').map_or("", |(_, a)| a);
+            let address = after.split_once(REASON).map_or(after, |(a, _)| a);
+            let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+            (local, domain, state)
         });
         query.matches_parts(&m, recipients)
     }
@@ -172,7 +266,7 @@ impl Listed {
     /// Bytes it holds, with what it owns on the heap.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Listed>() + self.text.len()
+        std::mem::size_of::<Listed>() + self.text().len()
     }
 }
 
@@ -281,7 +375,30 @@ mod tests {
         ] {
             assert!(listed.matches(&query), "{query:?}");
             assert!(query.matches(&e, &[], Some(&subject)), "{query:?}");
+            // The first look at the raw line never turns a match away.
+            assert!(Glance::new(&query).may_match(listed.text()));
+            assert!(Glance::new(&query).may_hold(listed.text()));
         }
+        for query in [
+            q("nobody", None, None),
+            q("", Some(Shown::Queued), None),
+            q("", None, Some("x.test")),
+        ] {
+            assert!(!Glance::new(&query).may_match(listed.text()), "{query:?}");
+            // Lines not all ASCII: the text is looked for line by line only.
+            let whole = query.text.is_empty();
+            assert_eq!(
+                Glance::new(&query).may_hold(listed.text()),
+                !whole,
+                "{query:?}"
+            );
+        }
+        // It turns away a line without the text, not one it cannot judge.
+        let mut g = Glance::new(&q("nobody", None, None));
+        assert!(!g.may_match(listed.text()));
+        assert!(g.may_match("NOBODY…"));
+        assert!(g.may_hold("nöbody…"));
+        assert!(Glance::new(&q("<nobody>", None, None)).may_match("x"));
         for query in [
             q("nobody", None, None),
             q("", Some(Shown::Queued), None),

@@ -69,7 +69,11 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
     let mut j = Journal::open(&spool).unwrap();
     let mut places = Vec::new();
     for n in 1..=3 {
-        places.push(j.append(&record(n, t(n.into())), limits, t(10)).unwrap().0);
+        places.push(
+            j.append(&record(n, t(n.into())), "t", limits, t(10))
+                .unwrap()
+                .place,
+        );
     }
     assert_eq!(j.read(places[1]).unwrap(), record(2, t(2)));
     drop(j);
@@ -94,7 +98,7 @@ fn appended_records_read_back_across_a_restart_and_a_cut_tail_is_skipped() {
     // the segments of earlier runs.
     let mut j = Journal::open(&spool).unwrap();
     assert_eq!(j.first_own(), 2);
-    let (place, removed) = j.append(&record(5, t(5)), limits, t(10)).unwrap();
+    let Appended { place, removed, .. } = j.append(&record(5, t(5)), "t", limits, t(10)).unwrap();
     assert_eq!((place.segment, place.offset, removed), (2, 0, vec![]));
     j.flush();
     let mut earlier = 0;
@@ -117,7 +121,11 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     let mut j = Journal::open(&spool).unwrap();
     let mut removed = Vec::new();
     for n in 1..=250 {
-        removed.extend(j.append(&record(n, t(n.into())), limits, t(300)).unwrap().1);
+        removed.extend(
+            j.append(&record(n, t(n.into())), "t", limits, t(300))
+                .unwrap()
+                .removed,
+        );
     }
     // 100 + 100 + 50: dropping the first still leaves 150.
     assert_eq!(removed, [1]);
@@ -125,12 +133,16 @@ fn whole_old_segments_go_past_the_count_or_the_age() {
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [2, 3]);
     // An hour after segment 2's newest record, it goes; the one being written never does.
     let later = t(200).plus(Duration::from_secs(3601));
-    let (_, removed) = j.append(&record(251, later), limits, later).unwrap();
+    let removed = j
+        .append(&record(251, later), "t", limits, later)
+        .unwrap()
+        .removed;
     assert_eq!(removed, [2]);
     let much_later = later.plus(Duration::from_secs(7200));
-    let (_, removed) = j
-        .append(&record(252, much_later), limits, much_later)
-        .unwrap();
+    let removed = j
+        .append(&record(252, much_later), "t", limits, much_later)
+        .unwrap()
+        .removed;
     assert!(removed.is_empty(), "{removed:?}");
     j.settle();
     assert_eq!(segments_in(&spool.join(DIR)).unwrap(), [3]);
@@ -169,7 +181,13 @@ fn kept_bodies_go_into_their_segments_body_file_and_past_max_bytes_with_it() {
     let mut removed = Vec::new();
     for n in 1..=8 {
         fs::write(file(n), text(n)).unwrap();
-        let (place, gone) = j.append(&record(n, t(n.into())), limits, t(10)).unwrap();
+        let Appended {
+            place,
+            removed: gone,
+            ..
+        } = j
+            .append(&record(n, t(n.into())), "t", limits, t(10))
+            .unwrap();
         places.push(place);
         removed.extend(gone);
     }
@@ -253,10 +271,10 @@ fn a_body_not_yet_copied_is_read_from_its_own_file_and_a_record_without_a_body_c
     );
     // Bodies not kept (history_max_size = 0): no span, no bytes, the file left alone.
     let off = Limits { max_bytes: 0, ..on };
-    let (place, _) = j.append(&record(1, t(1)), off, t(1)).unwrap();
+    let place = j.append(&record(1, t(1)), "t", off, t(1)).unwrap().place;
     assert_eq!(place.body, None);
     // Kept: copied into the body file at once, read from there.
-    let (place, _) = j.append(&record(1, t(2)), on, t(2)).unwrap();
+    let place = j.append(&record(1, t(2)), "t", on, t(2)).unwrap().place;
     let reserved = kept_in(&dir, &env(1, &[]).id, Some(place));
     let span = Span { offset: 0, len: 20 };
     assert_eq!(
@@ -295,7 +313,7 @@ fn a_big_message_is_copied_in_pieces_and_read_back_whole() {
     let mut places = Vec::new();
     for (n, bytes) in [(1, &small), (2, &big), (3, &small)] {
         fs::write(dir.join(format!("{}.msg", env(n, &[]).id)), bytes).unwrap();
-        places.push(j.append(&record(n, t(1)), limits, t(1)).unwrap().0);
+        places.push(j.append(&record(n, t(1)), "t", limits, t(1)).unwrap().place);
     }
     j.settle();
     assert_eq!(places[1].body.map(|b| b.len), Some(big.len() as u64));
@@ -305,7 +323,7 @@ fn a_big_message_is_copied_in_pieces_and_read_back_whole() {
     }
     // Deleted right after it finished: erased after its copy, never written back by it.
     fs::write(dir.join(format!("{}.msg", env(4, &[]).id)), &big).unwrap();
-    let (place, _) = j.append(&record(4, t(2)), limits, t(2)).unwrap();
+    let place = j.append(&record(4, t(2)), "t", limits, t(2)).unwrap().place;
     assert!(j.forget(&env(4, &[]).id, Some(place)).unwrap());
     j.settle();
     let erased = read_kept(&dir, 4, Some(place)).unwrap_err();

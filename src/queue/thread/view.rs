@@ -130,9 +130,7 @@ impl Shell {
             Event::Bulk(bulk, answer) => {
                 let _ = answer.send(self.bulk(&bulk, now));
             }
-            Event::Find(query, answer) => {
-                let _ = answer.send(self.find(&query, now));
-            }
+            Event::Find(query, answer) => self.find(&query, now, answer),
             Event::Subjects(subjects) => self.extra.index.subjects(subjects),
             Event::Watch(seen, answer) => {
                 let _ = answer.send(self.extra.feed.subscribe(seen));
@@ -213,7 +211,7 @@ impl Shell {
     }
 
     /// A page of the matches: the queue's newest first, then the recently finished.
-    fn find(&mut self, query: &Query, now: Timestamp) -> Found {
+    fn find(&mut self, query: &Query, now: Timestamp, answer: crossbeam_channel::Sender<Found>) {
         let upto = (query.page + 1) * PAGE;
         let (in_queue, queued) = match query.text.is_empty() {
             true => self.core.matching(query, upto),
@@ -227,27 +225,26 @@ impl Shell {
                 self.core.matching_among(hits, query, upto)
             }
         };
-        let finished: Vec<&Finished> = self
-            .extra
-            .history
-            .iter()
-            .filter(|f| f.listed.matches(query))
+        // The queue's on this page, then the finished matches after them: read from the
+        // history's list files, off this thread, when the search has to read them through.
+        let (start, end) = (query.window().start, query.window().end);
+        let mut messages: Vec<_> = (start..end.min(in_queue))
+            .filter_map(|i| queued.get(i))
+            .filter_map(|id| self.core.message_view(id, now))
             .collect();
-        let total = in_queue + finished.len();
-        let messages = query
-            .window(total)
-            .filter_map(|i| match queued.get(i) {
-                Some(id) => self.core.message_view(id, now),
-                None => i
-                    .checked_sub(in_queue)
-                    .and_then(|j| finished.get(j))
-                    .map(|f| f.view()),
-            })
-            .collect();
-        Found { total, messages }
+        let mine = start.saturating_sub(in_queue)..end.saturating_sub(in_queue);
+        let found = move |(finished, views): history::Found| {
+            messages.extend(views);
+            let total = in_queue + finished;
+            let _ = answer.send(Found { total, messages });
+        };
+        match self.extra.history.find_later(query, mine) {
+            Ok(at_once) => found(at_once),
+            Err(scan) => self.extra.history.in_background(scan, found),
+        }
     }
 
-    fn snapshot(&self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
+    fn snapshot(&mut self, now: Timestamp, limit: usize) -> crate::queue::snapshot::Snapshot {
         let mut snap = self.core.snapshot(now, limit);
         snap.started = self.extra.started;
         snap.workers = self.extra.workers;
@@ -255,13 +252,7 @@ impl Shell {
         snap.durations = self.extra.stats.durations.clone();
         snap.health.last_delivery = self.extra.stats.last_delivery;
         snap.health.dns = self.extra.stats.dns.clone();
-        snap.finished = self
-            .extra
-            .history
-            .iter()
-            .take(limit)
-            .map(Finished::view)
-            .collect();
+        snap.finished = self.extra.history.newest(limit);
         for d in &mut snap.dests {
             d.last_error = self
                 .extra
