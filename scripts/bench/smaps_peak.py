@@ -34,6 +34,16 @@ def find(match):
     return None
 
 
+def describe(pid):
+    """The binary's name and the MALLOC_ settings of its environment."""
+    try:
+        argv0 = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[0].decode()
+        env = open("/proc/%d/environ" % pid, "rb").read().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return " ".join([os.path.basename(argv0)] + [e for e in env if e.startswith(("MALLOC_", "GLIBC_TUNABLES"))])
+
+
 def smaps(pid):
     """[(start, end, perms, path, rss_kb, anon_kb)]"""
     out, cur = [], None
@@ -51,14 +61,16 @@ def smaps(pid):
 
 
 def stack_pointers(pid):
-    sps = []
+    """{stack pointer: thread name without its number}"""
+    sps = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             f = open("/proc/%d/task/%s/syscall" % (pid, tid)).read().split()
+            name = open("/proc/%d/task/%s/comm" % (pid, tid)).read().strip().rstrip("0123456789-")
         except OSError:
             continue
         if len(f) >= 3 and f[0] not in ("running",):
-            sps.append(int(f[-2], 16))
+            sps[int(f[-2], 16)] = name
     return sps
 
 
@@ -84,7 +96,8 @@ def classify(maps, sps):
         elif path:
             add(path, rss)
         elif any(start <= sp < end for sp in sps):
-            add("thread stacks %d KiB" % ((end - start) >> 10), rss)
+            name = next(n for sp, n in sps.items() if start <= sp < end)
+            add("thread stacks %d KiB: %s" % ((end - start) >> 10, name), rss)[2].append(rss)
         elif start % ARENA == 0:
             add("malloc arena heaps", rss)[2].append(rss)
         else:
@@ -129,12 +142,14 @@ def main():
         while pid is None:
             pid = find(a.match)
             time.sleep(0.05)
+        label = describe(pid)
         r = follow(pid, a.every)
         if r is None:
             continue
+        r["label"] = label
         results.append(r)
-        print("pid %d: peak RSS %d kB (anonymous %d kB), %d threads, %d samples" % (
-            pid, r["rss_kb"], r["anon_kb"], r["threads"], r["samples"]))
+        print("%s pid %d: peak RSS %d kB (anonymous %d kB), %d threads, %d samples" % (
+            label, pid, r["rss_kb"], r["anon_kb"], r["threads"], r["samples"]))
         for k, v in r["kinds"].items():
             print("  %8d kB  %3d  %s  %s" % (v["kb"], v["mappings"], k, v["detail"] or ""))
         sys.stdout.flush()
