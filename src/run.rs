@@ -52,25 +52,28 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// The glibc tunable that turns malloc's per-thread caches off.
+/// The glibc tunable that keeps malloc's per-thread caches to blocks of 256 bytes at most.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const NO_THREAD_CACHES: &str = "glibc.malloc.tcache_count=0";
+const SMALL_THREAD_CACHES: &str = "glibc.malloc.tcache_max=256";
 
 /// glibc's malloc keeps freed blocks in a cache of each thread (up to 7 of each size up to
 /// 1 KiB), out of reach of the other threads and pinning the arena's pages around them: with
-/// the server's 60 session and delivery threads that was 2.2-2.4 MB of the throughput phase's
-/// peak, more than the heap in use at its peak (1.45 MB), for no CPU per message measurably
-/// saved (issue 20, docs/benchmarks.md section arena). Only `GLIBC_TUNABLES` at the start of a
-/// program turns the caches off, so the server starts itself again, once, with them off (same
-/// PID, arguments and descriptors), before anything else runs. A `GLIBC_TUNABLES` that sets
-/// `tcache_count` already (the user's own, or this one's) is left as it is; if the new start
-/// fails, the server runs on with the caches. Returns unless it started itself again.
-pub fn without_thread_caches() {
+/// the server's 60 session and delivery threads that was about 2 MB of the throughput phase's
+/// peak, more than the heap in use at its peak (1.45 MB). Caching blocks of up to 256 bytes
+/// only keeps 1.9 of those 2.4 MB off (13.1 -> 10.5 MB) at the same count of instructions per
+/// message (callgrind); no caches at all kept 0.5 MB more off but cost 11 % more
+/// instructions (issue 20, docs/benchmarks.md section arena). Only `GLIBC_TUNABLES` at the
+/// start of a program sets this, so the server starts itself again, once, with it (same PID,
+/// arguments and descriptors), before anything else runs. A `GLIBC_TUNABLES` that sets a
+/// `glibc.malloc.tcache_*` tunable already (the user's own, or this one) is left as it is;
+/// if the new start fails, the server runs on with glibc's defaults. Returns unless it
+/// started itself again.
+pub fn with_small_thread_caches() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
         let tunables = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
-        let Some(tunables) = tunables.to_str().and_then(with_no_thread_caches) else {
+        let Some(tunables) = tunables.to_str().and_then(with_small_caches) else {
             return;
         };
         let mut args = std::env::args_os();
@@ -80,24 +83,25 @@ pub fn without_thread_caches() {
             .args(args)
             .env("GLIBC_TUNABLES", tunables)
             .exec();
-        eprintln!("qksmtp: note: running with malloc's thread caches (cannot start again: {err})");
+        eprintln!(
+            "qksmtp: note: running with malloc's default thread caches (cannot start again: {err})"
+        );
     }
 }
 
-/// `GLIBC_TUNABLES` (colon-separated) with the thread caches turned off, or `None` when it
-/// sets their size already.
+/// `GLIBC_TUNABLES` (colon-separated) with the thread caches made small, or `None` when it
+/// sets them already.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn with_no_thread_caches(tunables: &str) -> Option<String> {
-    let (name, _) = NO_THREAD_CACHES.split_once('=')?;
+fn with_small_caches(tunables: &str) -> Option<String> {
     if tunables
         .split(':')
-        .any(|t| t.split('=').next() == Some(name))
+        .any(|t| t.starts_with("glibc.malloc.tcache_"))
     {
         return None;
     }
     Some(match tunables {
-        "" => NO_THREAD_CACHES.to_string(),
-        other => format!("{other}:{NO_THREAD_CACHES}"),
+        "" => SMALL_THREAD_CACHES.to_string(),
+        other => format!("{other}:{SMALL_THREAD_CACHES}"),
     })
 }
 
@@ -324,30 +328,29 @@ fn restore(spool: &Spool, dir: &Path, engine: &Engine) -> Result<(), String> {
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
-    use super::with_no_thread_caches;
+    use super::with_small_caches;
 
     #[test]
-    fn thread_caches_are_turned_off_unless_the_environment_sizes_them() {
+    fn thread_caches_are_made_small_unless_the_environment_sets_them() {
         let cases = [
-            ("", Some("glibc.malloc.tcache_count=0")),
+            ("", Some("glibc.malloc.tcache_max=256")),
             (
                 "glibc.malloc.arena_max=1",
-                Some("glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0"),
+                Some("glibc.malloc.arena_max=1:glibc.malloc.tcache_max=256"),
             ),
+            ("glibc.malloc.tcache_max=256", None),
             ("glibc.malloc.tcache_count=0", None),
-            ("glibc.malloc.tcache_count=7", None),
-            ("glibc.malloc.arena_max=1:glibc.malloc.tcache_count=3", None),
             (
-                "glibc.malloc.tcache_count_x=1",
-                Some("glibc.malloc.tcache_count_x=1:glibc.malloc.tcache_count=0"),
+                "glibc.malloc.arena_max=1:glibc.malloc.tcache_max=1032",
+                None,
+            ),
+            (
+                "glibc.malloc.mxfast=0",
+                Some("glibc.malloc.mxfast=0:glibc.malloc.tcache_max=256"),
             ),
         ];
         for (tunables, want) in cases {
-            assert_eq!(
-                with_no_thread_caches(tunables).as_deref(),
-                want,
-                "{tunables:?}"
-            );
+            assert_eq!(with_small_caches(tunables).as_deref(), want, "{tunables:?}");
         }
     }
 }
