@@ -417,3 +417,37 @@ fn the_server_raises_its_open_file_limit_to_what_max_sessions_needs() {
         "soft limit {soft} (hard {hard}) left too low for 1,000 sessions"
     );
 }
+
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_server_runs_with_small_malloc_thread_caches_unless_told_otherwise() {
+    // Started plainly, it starts itself again (same PID) with glibc's per-thread caches kept
+    // to small blocks, and says so in its log (glibc rewrites the value in
+    // /proc/PID/environ, so the server tells what it sees itself),
+    let server = Server::start("tcache-small", &base_ini("", ""));
+    server.wait_stderr("malloc: GLIBC_TUNABLES=glibc.malloc.tcache_max=256");
+    let exe = std::fs::read_link(format!("/proc/{}/exe", server.child.id())).unwrap();
+    assert!(exe.ends_with("qksmtp"), "{exe:?}");
+    // and serves as before (`submit` asserts the 250 queued).
+    submit(
+        &server,
+        "a@client.test",
+        &["b@dest.test"],
+        "Subject: x\r\n\r\nbody\r\n.\r\n",
+    );
+    drop(server);
+    // The user's other tunables are kept; thread caches of their own choice win.
+    for (given, want) in [
+        (
+            "glibc.malloc.arena_max=1",
+            "glibc.malloc.arena_max=1:glibc.malloc.tcache_max=256",
+        ),
+        ("glibc.malloc.tcache_count=0", "glibc.malloc.tcache_count=0"),
+    ] {
+        let dir = TempDir::with_ini("tcache-given", &base_ini("", ""));
+        let env = format!("GLIBC_TUNABLES={given}");
+        let server = Server::start_wrapped(dir, &["env", &env]);
+        let line = server.wait_stderr("malloc: GLIBC_TUNABLES=");
+        assert!(line.ends_with(&format!("GLIBC_TUNABLES={want}")), "{line}");
+    }
+}

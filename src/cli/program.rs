@@ -67,6 +67,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Nothing => ExitCode::SUCCESS,
         Command::Run => {
+            crate::run::with_small_thread_caches();
             let code = with_config(explicit, true, |c, w| {
                 print_warnings(&w);
                 crate::run::run(c)

@@ -233,12 +233,15 @@ impl Shell {
         }
     }
 
-    /// A message for the queue (and the status page's search index).
+    /// A message for the queue (and the status page's search index, which drops the
+    /// messages that left the queue as it goes).
     fn add(&mut self, env: Envelope, now: Timestamp) {
         if self.extra.history.enabled() && !self.core.contains(&env.id) {
             self.extra.index.add(&env);
         }
         self.core.add(env, now);
+        let core = &self.core;
+        self.extra.index.tidy(core.len(), |id| core.contains(id));
     }
 
     /// Has the subjects the index lacks (of older envelopes) read in the background.

@@ -225,6 +225,49 @@ fn greeting_421_is_a_failure_at_the_greeting() {
 }
 
 #[test]
+fn a_reply_longer_than_one_read_is_read_whole() {
+    // An EHLO reply of about 7 KB (three times the read room) whose last line matters.
+    let long = format!("X-LONG {}", "a".repeat(3000));
+    let many: Vec<String> = (0..60)
+        .map(|i| format!("X-EXTENSION-{i:02} words"))
+        .collect();
+    let mut extensions: Vec<&str> = vec![&long, &long];
+    extensions.extend(many.iter().map(String::as_str));
+    extensions.push("PIPELINING");
+    let script = dialogue(
+        &extensions,
+        &[
+            &[
+                "C: MAIL FROM:<a@x.test>",
+                "C: RCPT TO:<b@y.test>",
+                "C: DATA",
+                "S: 250 2.1.0 ok",
+                "S: 250 2.1.5 ok",
+                "S: 354 go",
+                "C: Subject: hi",
+                "C: ",
+                "C: hello",
+                "C: .",
+                "S: 250 2.0.0 queued as X1",
+            ],
+            BYE,
+        ],
+    );
+    let reply: usize = extensions.iter().map(|e| "250-\r\n".len() + e.len()).sum();
+    assert!(reply > 2 * crate::client::wire::READ_ROOM, "{reply} bytes");
+    let mut record = Record::new();
+    let mut client = connect(&script, &mut record).unwrap();
+    assert!(
+        client.extensions().pipelining,
+        "the reply's last line was read"
+    );
+    let result = send_to(&mut client, &["b@y.test"], CONTENT, &mut record).unwrap();
+    client.quit(&mut record);
+    script.assert_done();
+    assert_eq!(result.data.unwrap().lines, vec!["queued as X1"]);
+}
+
+#[test]
 fn ehlo_refused_falls_back_to_helo() {
     let script = Script::new(&[
         "S: 220 old.test SMTP",

@@ -216,11 +216,8 @@ impl Shell {
         let (in_queue, queued) = match query.text.is_empty() {
             true => self.core.matching(query, upto),
             false => {
-                // Messages that left the queue are dropped once they are most of the index.
-                if self.extra.index.len() > 2 * self.core.len() + 1024 {
-                    let core = &self.core;
-                    self.extra.index.compact(|id| core.contains(id));
-                }
+                let core = &self.core;
+                self.extra.index.tidy(core.len(), |id| core.contains(id));
                 let hits = self.extra.index.find(&query.text);
                 self.core.matching_among(hits, query, upto)
             }
