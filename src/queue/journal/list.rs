@@ -9,7 +9,6 @@ use super::{Place, Span};
 use crate::time::Timestamp;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// A segment's list file is `N.LIST`.
@@ -154,7 +153,9 @@ pub fn newest_chunks(path: &Path, from: u64, mut each: impl FnMut(&str) -> bool)
     while end > from {
         let start = end.saturating_sub(want).max(from);
         buf.resize((end - start) as usize, 0);
-        file.read_exact_at(&mut buf, start)?;
+        if fill_at(&file, &mut buf, start)? < buf.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         // The chunk's first line may have begun before it: its lines start after a `\n`; a
         // last line without its `\n` (cut by a crash) is not one.
         let skip = match start == from {
@@ -207,17 +208,23 @@ pub fn read_range(path: &Path, from: u64, to: u64) -> io::Result<Vec<u8>> {
     let file = File::open(path)?;
     let to = to.min(file.metadata()?.len());
     let mut buf = vec![0; to.saturating_sub(from) as usize];
+    let done = fill_at(&file, &mut buf, from)?;
+    buf.truncate(done);
+    Ok(buf)
+}
+
+/// Reads `buf` full from `offset` unless the file ends first; answers how much it read.
+fn fill_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], from + done as u64) {
+        match crate::spool::read_at(file, &mut buf[done..], offset + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(done);
-    Ok(buf)
+    Ok(done)
 }
 
 #[cfg(test)]
